@@ -1,0 +1,179 @@
+"""The intake side over HTTP: webhook → queue, plus health, readiness and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.datastructures import State as AppState
+from litestar.exceptions import HTTPException
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerter.intake import Ignored, IntakeError, parse_webhook
+from alerter.queue import CallQueue
+from alerter.rules import RuleSet
+from alerter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    500: "INTERNAL_SERVER_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass
+class Intake:
+    """What the webhook handler needs, made once per process."""
+
+    settings: Settings
+    queue: CallQueue
+    redis: Redis
+    rules: RuleSet | None
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
+    return Response(
+        {"status": "error", "error_code": code, "message": message},
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def _intake(request: Request[Any, Any, AppState]) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+@post("/webhooks/diga", status_code=202)
+async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
+    intake = _intake(request)
+    try:
+        if not _is_json(request.headers.get("content-type", "")):
+            raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
+        body = await request.body()
+        parsed = parse_webhook(body, intake.settings.call_end_events)
+        if isinstance(parsed, Ignored):
+            intake.outcomes["ignored"] += 1
+            answer = {"status": "ignored", "event": parsed.event}
+            if parsed.call_id:
+                answer["call_id"] = parsed.call_id
+            return Response(answer, status_code=200)
+        try:
+            queued = await intake.queue.enqueue(parsed)
+        except (RedisError, OSError):
+            log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
+            raise IntakeError(
+                503, "QUEUE_UNAVAILABLE", "the queue is unavailable; retry later"
+            ) from None
+    except IntakeError as exc:
+        intake.outcomes[f"error_{exc.status}"] += 1
+        return error_response(exc.status, exc.code, exc.message)
+    if queued:
+        intake.outcomes["queued"] += 1
+        return Response({"status": "queued", "call_id": parsed.call_id}, status_code=202)
+    intake.outcomes["duplicate"] += 1
+    return Response({"status": "duplicate", "call_id": parsed.call_id}, status_code=200)
+
+
+@get("/health", media_type=MediaType.JSON)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", media_type=MediaType.JSON)
+async def ready(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
+    intake = _intake(request)
+    if intake.rules is None:
+        return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")
+    try:
+        await intake.redis.ping()
+    except (RedisError, OSError):
+        return error_response(503, "REDIS_UNAVAILABLE", "Redis does not answer")
+    return Response({"status": "ready", "rules_version": intake.rules.version}, status_code=200)
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4")
+async def metrics(request: Request[Any, Any, AppState]) -> str:
+    intake = _intake(request)
+    lines = [
+        "# HELP alerter_webhooks_total Webhooks received, by outcome.",
+        "# TYPE alerter_webhooks_total counter",
+    ]
+    for outcome in sorted(intake.outcomes):
+        lines.append(f'alerter_webhooks_total{{outcome="{outcome}"}} {intake.outcomes[outcome]}')
+    lines += [
+        "# HELP alerter_rules_loaded Rules loaded in this process.",
+        "# TYPE alerter_rules_loaded gauge",
+        f"alerter_rules_loaded {len(intake.rules.rules) if intake.rules else 0}",
+    ]
+    try:
+        depth = await intake.redis.zcard("arq:queue")
+        lines += [
+            "# HELP alerter_queue_depth Calls queued or deferred.",
+            "# TYPE alerter_queue_depth gauge",
+            f"alerter_queue_depth {depth}",
+        ]
+    except (RedisError, OSError):
+        pass
+    return "\n".join(lines) + "\n"
+
+
+def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[dict[str, str]]:
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = _STATUS_CODES.get(status, "HTTP_ERROR")
+        message = exc.detail if status < 500 else "internal error"
+        if status == 413:
+            message = "body is larger than the limit"
+        return error_response(status, code, str(message)[:200])
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
+
+
+def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=10
+        )
+        app.state.intake = Intake(
+            settings=settings,
+            queue=CallQueue(redis, settings.settle_seconds),
+            redis=redis,
+            rules=rules,
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return Litestar(
+        route_handlers=[diga_webhook, health, ready, metrics],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers={Exception: _http_error},
+        openapi_config=None,
+        debug=False,
+    )

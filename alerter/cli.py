@@ -1,0 +1,266 @@
+"""The `alerter` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from alerter.settings import Settings, load_settings
+
+log = logging.getLogger("alerter")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request URL at INFO; keep the worker's log about calls, not requests.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            print(f"setting {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    result: int = handler(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alerter",
+        description="Alerts on failed Diga calls: webhook in, logs fetched, rules run, alerts out.",
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="api and worker in one process, for one machine")
+    serve.set_defaults(handler=_serve)
+    api = sub.add_parser("api", help="the webhook api alone (needs REDIS_URL)")
+    api.set_defaults(handler=_api)
+    worker = sub.add_parser("worker", help="the worker alone (needs REDIS_URL)")
+    worker.set_defaults(handler=_worker)
+
+    rules = sub.add_parser("rules", help="check and try rule files").add_subparsers(
+        metavar="ACTION"
+    )
+    check = rules.add_parser("check", help="validate rule files; exit 1 listing every error")
+    check.add_argument("path", nargs="?", type=Path, help="file or folder (default ALERTER_RULES)")
+    check.set_defaults(handler=_rules_check)
+    test = rules.add_parser(
+        "test", help="dry run on one call: which rules match, the rendered alerts; sends nothing"
+    )
+    test.add_argument("--call-id", required=True)
+    test.add_argument("--logs", type=Path, help="a saved JSON page (or list) of logs: no Diga call")
+    test.add_argument("--call-json", type=Path, help="a saved webhook body for the call's fields")
+    test.add_argument("--rules", type=Path, help="file or folder (default ALERTER_RULES)")
+    test.set_defaults(handler=_rules_test)
+
+    failed = sub.add_parser("failed", help="calls that could not be processed").add_subparsers(
+        metavar="ACTION"
+    )
+    listing = failed.add_parser("list", help="show failed calls and why")
+    listing.set_defaults(handler=_failed_list)
+    retry = failed.add_parser("retry", help="queue failed calls again")
+    retry.add_argument("call_id", nargs="?")
+    retry.add_argument("--all", action="store_true")
+    retry.set_defaults(handler=_failed_retry)
+
+    history = sub.add_parser("history", help="what was decided for recent calls, newest first")
+    history.add_argument("--call-id")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(handler=_history)
+    return parser
+
+
+# ---------------------------------------------------------------- running
+
+
+def _load_rules_or_exit(settings: Settings, path: Path | None = None):  # type: ignore[no-untyped-def]
+    from alerter.rules import RulesInvalid, load_rules
+
+    try:
+        return load_rules(path or settings.rules_path)
+    except RulesInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _require_redis(settings: Settings) -> str:
+    if not settings.redis_url:
+        print("REDIS_URL is required here (only `alerter serve` embeds a server)", file=sys.stderr)
+        raise SystemExit(2)
+    return settings.redis_url
+
+
+def _warn_setup(settings: Settings) -> None:
+    if settings.diga_api_key is None:
+        log.warning("DIGA_API_KEY is not set: Diga will refuse to give logs")
+    if settings.webhook_secret is None:
+        log.warning("ALERTER_WEBHOOK_SECRET is not set: webhooks are accepted unsigned")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.embedded import EmbeddedServer
+
+    rules = _load_rules_or_exit(settings)
+    _warn_setup(settings)
+    if settings.redis_url:
+        asyncio.run(_serve_both(settings, rules, settings.redis_url))
+        return 0
+    with EmbeddedServer(settings.state_dir / "data") as server:
+        log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
+        (settings.state_dir / "redis-url").write_text(server.url + "\n")
+        try:
+            asyncio.run(_serve_both(settings, rules, server.url))
+        finally:
+            (settings.state_dir / "redis-url").unlink(missing_ok=True)
+    return 0
+
+
+async def _serve_both(settings: Settings, rules, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from alerter.api import create_app
+    from alerter.worker import make_worker
+
+    app = create_app(settings, redis_url, rules)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    )
+    worker = make_worker(settings, rules, redis_url, handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    log.info("listening on http://%s:%d", settings.host, settings.port)
+    try:
+        await server.serve()  # returns on SIGINT/SIGTERM
+    finally:
+        await worker.close()
+        worker_task.cancel()
+        await asyncio.gather(worker_task, return_exceptions=True)
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from alerter.api import create_app
+
+    redis_url = _require_redis(settings)
+    rules = _load_rules_or_exit(settings)
+    _warn_setup(settings)
+    uvicorn.run(create_app(settings, redis_url, rules), host=settings.host, port=settings.port)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.worker import make_worker
+
+    redis_url = _require_redis(settings)
+    rules = _load_rules_or_exit(settings)
+    _warn_setup(settings)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    make_worker(settings, rules, redis_url).run()
+    return 0
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _rules_check(settings: Settings, args: argparse.Namespace) -> int:
+    rules = _load_rules_or_exit(settings, args.path)
+    print(
+        f"ok: {len(rules.rules)} rules, {len(rules.destinations)} destinations "
+        f"(version {rules.version})"
+    )
+    return 0
+
+
+def _rules_test(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.dryrun import run_dry
+
+    rules = _load_rules_or_exit(settings, args.rules)
+    try:
+        report = asyncio.run(run_dry(settings, rules, args.call_id, args.logs, args.call_json))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+# ---------------------------------------------------------------- operator state
+
+
+def _state_redis_url(settings: Settings) -> str:
+    from alerter.embedded import recorded_url
+
+    url = settings.redis_url or recorded_url(settings.state_dir)
+    if not url:
+        print(
+            "no Redis: set REDIS_URL, or run this where `alerter serve` is running",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return url
+
+
+def _failed_list(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.ops import failed_calls
+
+    rows = asyncio.run(failed_calls(_state_redis_url(settings)))
+    if not rows:
+        print("no failed calls")
+        return 0
+    for failed in rows:
+        when = datetime.fromtimestamp(failed.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(
+            f"{failed.call.call_id}  {when}Z  {failed.kind}  "
+            f"tries={failed.attempts}  {failed.reason}"
+        )
+    return 0
+
+
+def _failed_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.ops import retry_failed
+
+    if not args.all and not args.call_id:
+        print("give a call id or --all", file=sys.stderr)
+        return 2
+    queued, missing = asyncio.run(
+        retry_failed(_state_redis_url(settings), None if args.all else args.call_id)
+    )
+    for call_id in queued:
+        print(f"queued {call_id}")
+    for call_id in missing:
+        print(f"not a failed call: {call_id}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.ops import history
+
+    rows = asyncio.run(history(_state_redis_url(settings), args.call_id, args.limit))
+    for row in rows:
+        when = datetime.fromtimestamp(float(row.get("at", 0)), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(json.dumps({"at": when + "Z", **{k: v for k, v in row.items() if v and k != "at"}}))
+    if not rows:
+        print("no history")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The deliver stage: one rendered alert → one destination, through apprise.
+
+Slack gets the Block Kit attachment from `render.slack_payload` (through apprise's Slack
+template support); e-mail gets HTML with apprise's plain-text part; any other apprise URL
+gets plain text. Errors never carry the URL: it holds tokens and passwords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+
+import apprise
+from apprise.plugins.email.base import NotifyEmail
+from apprise.plugins.slack import NotifySlack
+
+from alerter import render
+from alerter.render import Alert
+from alerter.rules import Destination
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    ok: bool
+    detail: str = ""
+
+
+def slack_template_json(alert: Alert) -> str:
+    """The payload as an apprise Slack template; `{{` is written so apprise substitutes nothing."""
+    return json.dumps(render.slack_payload(alert)).replace("{{", "{\\u007b")
+
+
+async def send(destination: Destination, alert: Alert) -> Delivery:
+    """Send to every URL of the destination; ok only when all of them accepted."""
+    failures = 0
+    for url in destination.urls:
+        try:
+            accepted = await asyncio.wait_for(
+                asyncio.to_thread(_send_one, url, alert), SEND_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            accepted = False
+        except Exception as exc:  # a plugin bug must not lose the alert: retried like a refusal
+            log.warning("destination %s raised %s", destination.name, type(exc).__name__)
+            accepted = False
+        failures += not accepted
+    if failures:
+        return Delivery(False, f"{failures} of {len(destination.urls)} URL(s) refused or failed")
+    return Delivery(True)
+
+
+def _send_one(url: str, alert: Alert) -> bool:
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        return False
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    title = render.title(alert)
+    if isinstance(plugin, NotifySlack):
+        return _send_slack(notifier, plugin, alert, title)
+    if isinstance(plugin, NotifyEmail):
+        return bool(
+            notifier.notify(
+                body=render.email_html(alert),
+                title=title,
+                body_format=apprise.NotifyFormat.HTML,
+                notify_type=_notify_type(alert),
+            )
+        )
+    return bool(
+        notifier.notify(
+            body=render.plain_text(alert),
+            title=title,
+            body_format=apprise.NotifyFormat.TEXT,
+            notify_type=_notify_type(alert),
+        )
+    )
+
+
+def _send_slack(notifier: apprise.Apprise, plugin: NotifySlack, alert: Alert, title: str) -> bool:
+    fd, path = tempfile.mkstemp(prefix="alerter-slack-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(slack_template_json(alert))
+        template = apprise.AppriseAttachment(asset=plugin.asset)
+        template.add(path)
+        template[0].max_file_size = plugin.max_slack_template_size
+        plugin.template = template
+        plugin.use_blocks = True
+        return bool(
+            notifier.notify(
+                body=title,
+                title="",
+                body_format=apprise.NotifyFormat.TEXT,
+                notify_type=_notify_type(alert),
+            )
+        )
+    finally:
+        os.unlink(path)
+
+
+def _notify_type(alert: Alert) -> apprise.NotifyType:
+    return {
+        "critical": apprise.NotifyType.FAILURE,
+        "warning": apprise.NotifyType.WARNING,
+    }.get(alert.severity.value, apprise.NotifyType.INFO)

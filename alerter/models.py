@@ -1,0 +1,108 @@
+"""Typed, frozen data passed between the stages of the flow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A call field as kept from the webhook: a JSON scalar, or a tuple of them.
+Scalar = str | int | float | bool | None
+FieldValue = Scalar | tuple[Scalar, ...]
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+# The levels alerter fetches from Diga; rules can only ever see these.
+FETCHED_LEVELS: tuple[LogLevel, ...] = (LogLevel.ERROR, LogLevel.CRITICAL)
+
+
+class LogCategory(StrEnum):
+    CALL_LIFECYCLE = "CALL_LIFECYCLE"
+    USER = "USER"
+    AGENT = "AGENT"
+    CALL_TOOLS = "CALL_TOOLS"
+    INTEGRATION_TOOLS = "INTEGRATION_TOOLS"
+    CONVERSATIONAL_PATHS = "CONVERSATIONAL_PATHS"
+    TRANSFER = "TRANSFER"
+    METRICS = "METRICS"
+    SECURITY = "SECURITY"
+    WEBHOOKS = "WEBHOOKS"
+    WORKFLOWS = "WORKFLOWS"
+    KNOWLEDGE = "KNOWLEDGE"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CallEnded(Frozen):
+    """A call-end webhook, reduced to what the worker needs."""
+
+    call_id: str
+    event: str | None = None
+    fields: Mapping[str, FieldValue] = Field(default_factory=dict)
+
+    def to_job(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "event": self.event, "fields": dict(self.fields)}
+
+    @classmethod
+    def from_job(cls, raw: Mapping[str, Any]) -> CallEnded:
+        fields = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in dict(raw.get("fields") or {}).items()
+        }
+        return cls(call_id=str(raw["call_id"]), event=raw.get("event"), fields=fields)
+
+
+class LogEntry(BaseModel):
+    """One entry of Diga's `CallLogResponse`; unknown extra fields are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    timestamp: datetime
+    level: str
+    category: str
+    event: str
+    call_id: str | None = None
+    trace_id: str | None = None
+    data: Mapping[str, Any] | None = None
+
+    def text(self) -> str | None:
+        """The human line of a log: `message_text`, else `failure_reason`."""
+        if not self.data:
+            return None
+        for key in ("message_text", "failure_reason"):
+            value = self.data.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return None
+
+
+class LogPage(BaseModel):
+    """Diga's `PaginatedResponse[CallLogResponse]`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    data: tuple[LogEntry, ...]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool
+    current_page: int | None = None
+    total_pages: int | None = None

@@ -1,0 +1,40 @@
+"""Operator actions behind `alerter failed` and `alerter history`."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from alerter.queue import CallQueue
+from alerter.state import FailedCall, State
+
+
+async def failed_calls(redis_url: str) -> list[FailedCall]:
+    async with Redis.from_url(redis_url) as redis:
+        return await State(redis).failures()
+
+
+async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], list[str]]:
+    """Queue failed calls again (now, without the settle delay); returns (queued, not found)."""
+    async with Redis.from_url(redis_url) as redis:
+        state = State(redis)
+        queue = CallQueue(redis, settle_seconds=0)
+        if call_id is None:
+            targets = await state.failures()
+            missing: list[str] = []
+        else:
+            found = await state.failure(call_id)
+            targets = [found] if found else []
+            missing = [] if found else [call_id]
+        queued = []
+        for failed in targets:
+            # The finished job's result would make the queue call this a duplicate.
+            await queue.forget_result(failed.call.call_id)
+            if await queue.enqueue(failed.call, defer_ms=0):
+                await state.clear_failure(failed.call.call_id)
+                queued.append(failed.call.call_id)
+        return queued, missing
+
+
+async def history(redis_url: str, call_id: str | None, limit: int) -> list[dict[str, str]]:
+    async with Redis.from_url(redis_url) as redis:
+        return await State(redis).history(call_id, limit)

@@ -1,0 +1,77 @@
+"""The enqueue side: one arq job per call, written in one Redis round trip.
+
+arq's own `enqueue_job` costs a WATCH/MULTI exchange per job. This script does the same
+check-and-write atomically (job key or result key present → duplicate; else the job key and
+its queue entry), in arq's key layout, so arq's worker runs the job unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded
+
+JOB_FUNCTION = "process_call"
+# arq keeps a job's key this long past its start time before it expires unrun.
+JOB_EXPIRES_EXTRA_MS = 86_400_000
+# A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
+RESULT_KEEP_SECONDS = 86_400
+
+_ENQUEUE_LUA = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+  return 0
+end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+def job_id_for(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
+def serialize_job(data: dict[str, Any]) -> bytes:
+    # JSON, not pickle: whoever can write to Redis must not be able to run code here.
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def deserialize_job(raw: bytes) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("job payload is not an object")
+    return value
+
+
+class CallQueue:
+    """Enqueues call jobs; shared by every request of one api process."""
+
+    def __init__(self, redis: Redis, settle_seconds: float, queue_name: str = default_queue_name):
+        self._redis = redis
+        self._settle_ms = round(settle_seconds * 1000)
+        self._queue_name = queue_name
+        self._script = redis.register_script(_ENQUEUE_LUA)
+
+    async def enqueue(self, call: CallEnded, *, defer_ms: int | None = None) -> bool:
+        """Queue the call's job; False when that call is already queued, running or done."""
+        job_id = job_id_for(call.call_id)
+        now_ms = int(time.time() * 1000)
+        score = now_ms + (self._settle_ms if defer_ms is None else defer_ms)
+        payload = serialize_job(
+            {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
+        )
+        expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
+        written = await self._script(
+            keys=[job_key_prefix + job_id, result_key_prefix + job_id, self._queue_name],
+            args=[expires_ms, payload, score, job_id],
+        )
+        return bool(written)
+
+    async def forget_result(self, call_id: str) -> None:
+        """Drop a finished job's result so the call can be queued again (operator retry)."""
+        await self._redis.delete(result_key_prefix + job_id_for(call_id))

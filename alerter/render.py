@@ -1,0 +1,271 @@
+"""The render stage: a fired rule → Slack Block Kit, e-mail HTML, plain text. Pure.
+
+Everything from logs and webhooks is untrusted: it is escaped for the medium and cut to the
+medium's limits here, so no log line can mention anyone or break a message's layout.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alerter.evaluate import RuleMatch
+from alerter.models import CallEnded, FieldValue, LogEntry, Severity
+
+MAX_EXCERPTS = 5
+EXCERPT_TEXT_CHARS = 600
+FIELD_CHARS = 200
+
+# Slack's limits (Block Kit reference).
+SLACK_HEADER_CHARS = 150
+SLACK_SECTION_CHARS = 3000
+SLACK_FIELD_CHARS = 2000
+SLACK_MAX_BLOCKS = 50
+# apprise refuses Slack payload templates above 35,000 characters; stay well inside.
+SLACK_PAYLOAD_CHARS = 30_000
+
+SEVERITY_COLOURS = {
+    Severity.CRITICAL: "#E01E5A",
+    Severity.WARNING: "#ECB22E",
+    Severity.INFO: "#36C5F0",
+}
+SEVERITY_MARKS = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    time: str
+    level: str
+    category: str
+    event: str
+    text: str | None
+    trace_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What every renderer needs, with untrusted text already bounded (not yet escaped)."""
+
+    rule: str
+    description: str
+    severity: Severity
+    call_id: str
+    call_fields: tuple[tuple[str, str], ...]
+    match_count: int
+    excerpts: tuple[Excerpt, ...]
+
+    @property
+    def more(self) -> int:
+        return self.match_count - len(self.excerpts)
+
+
+def build_alert(match: RuleMatch, call: CallEnded, max_excerpts: int = MAX_EXCERPTS) -> Alert:
+    return Alert(
+        rule=match.rule.name,
+        description=match.rule.description,
+        severity=match.rule.severity,
+        call_id=call.call_id,
+        call_fields=_call_fields(call.fields),
+        match_count=len(match.logs),
+        excerpts=tuple(_excerpt(log) for log in match.logs[:max_excerpts]),
+    )
+
+
+def _excerpt(log: LogEntry) -> Excerpt:
+    return Excerpt(
+        time=log.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        level=_bound(log.level, 20),
+        category=_bound(log.category, 40),
+        event=_bound(log.event, 120),
+        text=_bound(text, EXCERPT_TEXT_CHARS) if (text := log.text()) else None,
+        trace_id=_bound(log.trace_id, 64) if log.trace_id else None,
+    )
+
+
+def _call_fields(fields: Mapping[str, FieldValue]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for key, value in list(fields.items())[:20]:
+        shown = ", ".join(map(_show, value)) if isinstance(value, tuple) else _show(value)
+        out.append((_bound(key, 60), _bound(shown, FIELD_CHARS)))
+    return tuple(out)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _bound(text: str, limit: int) -> str:
+    """Cut to `limit` characters, marking the cut; control characters become spaces."""
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+def title(alert: Alert) -> str:
+    return f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
+
+
+def more_line(alert: Alert) -> str | None:
+    if alert.more <= 0:
+        return None
+    return f"and {alert.more} more matching log{'s' if alert.more != 1 else ''}"
+
+
+# ---------------------------------------------------------------- Slack
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters; with them escaped no `<!channel>` or `<@U…>` can form."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_code(text: str) -> str:
+    # A backtick run in log text would end the code block and let mrkdwn through.
+    return slack_escape(text.replace("`", "\u02cb"))
+
+
+def slack_cut(text: str, limit: int) -> str:
+    """Cut escaped mrkdwn without leaving half an entity or an open code block."""
+    if len(text) <= limit:
+        return text
+    cut = re.sub(r"&[a-z]{0,4}$", "", text[: limit - 5])
+    if cut.count("```") % 2:
+        cut += "…\n```"
+        return cut
+    return cut + "…"
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """A Block Kit attachment (blocks + colour bar) within Slack's limits."""
+    mark = SEVERITY_MARKS[alert.severity]
+    header = _bound(f"{mark} {alert.severity.upper()} · {alert.rule}", SLACK_HEADER_CHARS)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {
+            "type": "section",
+            "fields": [
+                _mrkdwn(f"*Rule*\n{slack_escape(alert.rule)}", SLACK_FIELD_CHARS),
+                _mrkdwn(f"*Severity*\n{alert.severity.value}", SLACK_FIELD_CHARS),
+                _mrkdwn(f"*Call*\n`{_slack_code(alert.call_id)}`", SLACK_FIELD_CHARS),
+                _mrkdwn(f"*Matching logs*\n{alert.match_count}", SLACK_FIELD_CHARS),
+            ],
+        },
+    ]
+    if alert.description:
+        blocks.append(_section(slack_escape(alert.description)))
+    if alert.call_fields:
+        lines = [f"*{slack_escape(k)}*: {_inline_code(v)}" for k, v in alert.call_fields]
+        blocks.append(_section("\n".join(lines)))
+    blocks.append({"type": "divider"})
+    for excerpt in alert.excerpts:
+        blocks.append(_section(_slack_excerpt(excerpt)))
+    if (more := more_line(alert)) is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return {
+        "color": SEVERITY_COLOURS[alert.severity],
+        "fallback": _bound(title(alert), SLACK_SECTION_CHARS),
+        "blocks": _fit_blocks(blocks),
+    }
+
+
+def _inline_code(text: str) -> str:
+    return f"`{_slack_code(text)}`" if text else "—"
+
+
+def _slack_excerpt(excerpt: Excerpt) -> str:
+    head = (
+        f"`{excerpt.time}` *{slack_escape(excerpt.level)}* · {slack_escape(excerpt.category)}"
+        f" · `{_slack_code(excerpt.event)}`"
+    )
+    parts = [head]
+    if excerpt.text:
+        parts.append(f"```{_slack_code(excerpt.text)}```")
+    if excerpt.trace_id:
+        parts.append(f"trace `{_slack_code(excerpt.trace_id)}`")
+    return "\n".join(parts)
+
+
+def _mrkdwn(text: str, limit: int) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": slack_cut(text, limit)}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text, SLACK_SECTION_CHARS)}
+
+
+def _fit_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most 50 blocks and a bounded payload: drop excerpts from the end, say so."""
+    import json
+
+    if len(blocks) > SLACK_MAX_BLOCKS:
+        blocks = [*blocks[: SLACK_MAX_BLOCKS - 1], blocks[-1]]
+    while len(json.dumps(blocks)) > SLACK_PAYLOAD_CHARS and len(blocks) > 4:
+        del blocks[-2]
+    return blocks
+
+
+# ---------------------------------------------------------------- e-mail and plain text
+
+
+def email_html(alert: Alert) -> str:
+    e = html.escape
+    colour = SEVERITY_COLOURS[alert.severity]
+    rows = [
+        ("Rule", e(alert.rule)),
+        ("Severity", e(alert.severity.value)),
+        ("Call", f"<code>{e(alert.call_id)}</code>"),
+        ("Matching logs", str(alert.match_count)),
+        *((e(k), f"<code>{e(v)}</code>") for k, v in alert.call_fields),
+    ]
+    table = "".join(
+        f'<tr><th align="left" style="padding:2px 12px 2px 0">{k}</th><td>{v}</td></tr>'
+        for k, v in rows
+    )
+    excerpts = "".join(
+        "<li><p><code>{time}</code> <b>{level}</b> · {category} · <code>{event}</code>{trace}</p>"
+        "{text}</li>".format(
+            time=e(x.time),
+            level=e(x.level),
+            category=e(x.category),
+            event=e(x.event),
+            trace=f" · trace <code>{e(x.trace_id)}</code>" if x.trace_id else "",
+            text=f'<pre style="white-space:pre-wrap">{e(x.text)}</pre>' if x.text else "",
+        )
+        for x in alert.excerpts
+    )
+    more = f"<p>{e(line)}</p>" if (line := more_line(alert)) else ""
+    description = f"<p>{e(alert.description)}</p>" if alert.description else ""
+    return (
+        f'<div style="border-left:4px solid {colour};padding-left:12px;font-family:sans-serif">'
+        f"<h2>{e(alert.severity.upper())} · {e(alert.rule)}</h2>{description}"
+        f"<table>{table}</table><h3>First matching logs</h3><ol>{excerpts}</ol>{more}</div>"
+    )
+
+
+def plain_text(alert: Alert) -> str:
+    lines = [
+        f"Rule: {alert.rule} ({alert.severity.value})",
+        f"Call: {alert.call_id}",
+        f"Matching logs: {alert.match_count}",
+    ]
+    if alert.description:
+        lines.insert(1, alert.description)
+    lines += [f"{k}: {v}" for k, v in alert.call_fields]
+    lines.append("")
+    for x in alert.excerpts:
+        trace = f" trace={x.trace_id}" if x.trace_id else ""
+        lines.append(f"{x.time} {x.level} {x.category} {x.event}{trace}")
+        if x.text:
+            lines.append(f"    {x.text}")
+    if (line := more_line(alert)) is not None:
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,399 @@
+"""Rule files → a validated, compiled `RuleSet`, or every error as `file:line: message`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from alerter.conditions import Condition, Predicate, compile_condition, compile_event_pattern
+from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+# ---------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RuleError:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class RulesInvalid(Exception):
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------- compiled forms
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    name: str
+    urls: tuple[str, ...] = field(repr=False)  # apprise URLs carry secrets: never printed
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    description: str
+    severity: Severity
+    levels: frozenset[str]
+    categories: frozenset[str] | None
+    events: tuple[Predicate, ...] | None
+    data: tuple[Condition, ...]
+    call: tuple[Condition, ...]
+    min_matches: int
+    notify: tuple[str, ...]
+    source: str  # file:line of the rule, for operators
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    destinations: Mapping[str, Destination]
+    version: str  # hash of the files' text: tells operators which set is loaded
+
+
+# ---------------------------------------------------------------- the YAML schema
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, (str, int, float)) else value
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchSpec(_Spec):
+    level: Annotated[list[LogLevel], BeforeValidator(_as_list)] = Field(
+        default_factory=lambda: list(FETCHED_LEVELS), min_length=1
+    )
+    category: Annotated[list[LogCategory] | None, BeforeValidator(_as_list)] = None
+    event: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("level")
+    @classmethod
+    def _fetched(cls, levels: list[LogLevel]) -> list[LogLevel]:
+        if not set(levels) & set(FETCHED_LEVELS):
+            raise ValueError(
+                "only ERROR and CRITICAL logs are fetched: this rule could never match"
+            )
+        return levels
+
+    @field_validator("category", "event")
+    @classmethod
+    def _not_empty(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None and not value:
+            raise ValueError("an empty list matches nothing: remove the key to match any")
+        return value
+
+
+class RuleSpec(_Spec):
+    name: str = Field(pattern=_NAME, max_length=100)
+    description: str = ""
+    severity: Severity = Severity.WARNING
+    match: MatchSpec = Field(default_factory=MatchSpec)
+    call: dict[str, Any] = Field(default_factory=dict)
+    min_matches: int = Field(default=1, ge=1)
+    notify: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
+
+
+class RuleFileSpec(_Spec):
+    destinations: dict[str, str | list[str]] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def rule_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [path]
+
+
+def load_rules(path: Path, environ: Mapping[str, str] | None = None) -> RuleSet:
+    """Every rule file under `path`; raises `RulesInvalid` with all errors found."""
+    env = os.environ if environ is None else environ
+    files = rule_files(path)
+    errors: list[RuleError] = []
+    if not path.exists():
+        raise RulesInvalid([RuleError(str(path), 0, "no such file or folder")])
+    if not files:
+        raise RulesInvalid([RuleError(str(path), 0, "no *.yaml rule files here")])
+    digest = hashlib.sha256()
+    parsed: list[tuple[str, RuleFileSpec, dict[tuple[Any, ...], int]]] = []
+    for file in files:
+        name = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(RuleError(name, 0, f"cannot read: {type(exc).__name__}"))
+            continue
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+        spec, lines, file_errors = _parse_file(name, text)
+        errors.extend(file_errors)
+        if spec is not None:
+            parsed.append((name, spec, lines))
+    ruleset = _build(parsed, env, errors, digest.hexdigest()[:12])
+    if errors:
+        raise RulesInvalid(sorted(set(errors)))
+    return ruleset
+
+
+def _parse_file(
+    name: str, text: str
+) -> tuple[RuleFileSpec | None, dict[tuple[Any, ...], int], list[RuleError]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        return None, {}, [RuleError(name, line, f"invalid YAML: {problem}")]
+    if node is None:
+        return RuleFileSpec(), {}, []
+    lines: dict[tuple[Any, ...], int] = {}
+    errors: list[RuleError] = []
+    data = _to_python(node, (), lines, errors, name)
+    if not isinstance(data, dict):
+        return None, lines, [RuleError(name, 1, "a rule file is a mapping with `rules:`")]
+    try:
+        return RuleFileSpec.model_validate(data), lines, errors
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            errors.append(RuleError(name, _line_for(loc, lines), _message(loc, err)))
+        return None, lines, errors
+
+
+def _to_python(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    errors: list[RuleError],
+    name: str,
+) -> Any:
+    """YAML node → Python values, recording the line of every path on the way."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if key in out:
+                errors.append(
+                    RuleError(name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                )
+            out[key] = _to_python(value_node, (*path, key), lines, errors, name)
+            # The key's own line, not its value's, is where an author looks.
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_python(item, (*path, index), lines, errors, name)
+            for index, item in enumerate(node.value)
+        ]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return repr(node.value)[:40]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _line_for(loc: tuple[Any, ...], lines: Mapping[tuple[Any, ...], int]) -> int:
+    known: tuple[Any, ...] = ()
+    for part in loc:
+        if (*known, part) in lines:
+            known = (*known, part)
+    return lines.get(known, 1)
+
+
+def _message(loc: tuple[Any, ...], err: Mapping[str, Any]) -> str:
+    where = _dotted(loc)
+    if err["type"] == "extra_forbidden":
+        parent = _dotted(loc[:-1]) or "top level"
+        return f"{parent}: unknown key {loc[-1]!r}"
+    if err["type"] == "missing":
+        parent = _dotted(loc[:-1]) or "top level"
+        return f"{parent}: missing required key {loc[-1]!r}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and ("[" in part or "function-" in part):
+            continue  # pydantic's union-member tags say nothing to a rule author
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _build(
+    parsed: list[tuple[str, RuleFileSpec, dict[tuple[Any, ...], int]]],
+    env: Mapping[str, str],
+    errors: list[RuleError],
+    version: str,
+) -> RuleSet:
+    destinations: dict[str, Destination] = {}
+    seen_destinations: dict[str, str] = {}
+    for name, spec, lines in parsed:
+        for dest_name, raw in spec.destinations.items():
+            at = lines.get(("destinations", dest_name), 1)
+            if dest_name in seen_destinations:
+                errors.append(
+                    RuleError(
+                        name,
+                        at,
+                        f"destination {dest_name!r} already defined at "
+                        f"{seen_destinations[dest_name]}",
+                    )
+                )
+                continue
+            seen_destinations[dest_name] = f"{name}:{at}"
+            values = [raw] if isinstance(raw, str) else raw
+            urls: list[str] = []
+            for value in values:
+                expanded, missing = _expand(value, env)
+                for var in missing:
+                    errors.append(
+                        RuleError(name, at, f"destination {dest_name!r}: ${{{var}}} is not set")
+                    )
+                if not missing:
+                    if not expanded.strip():
+                        errors.append(RuleError(name, at, f"destination {dest_name!r} is empty"))
+                    elif not _apprise_accepts(expanded):
+                        errors.append(
+                            RuleError(
+                                name,
+                                at,
+                                f"destination {dest_name!r}: not a URL apprise can send to",
+                            )
+                        )
+                    urls.append(expanded)
+            if not values:
+                errors.append(RuleError(name, at, f"destination {dest_name!r} has no URL"))
+            destinations[dest_name] = Destination(dest_name, tuple(urls))
+
+    rules: list[Rule] = []
+    seen_rules: dict[str, str] = {}
+    for name, spec, lines in parsed:
+        for index, rule in enumerate(spec.rules):
+            at = lines.get(("rules", index), 1)
+            if rule.name in seen_rules:
+                errors.append(
+                    RuleError(
+                        name,
+                        lines.get(("rules", index, "name"), at),
+                        f"rule name {rule.name!r} already used at {seen_rules[rule.name]}",
+                    )
+                )
+            seen_rules[rule.name] = f"{name}:{at}"
+            for position, target in enumerate(rule.notify):
+                if target not in seen_destinations:
+                    errors.append(
+                        RuleError(
+                            name,
+                            lines.get(("rules", index, "notify", position), at),
+                            f"rule {rule.name!r}: destination {target!r} is not defined",
+                        )
+                    )
+            compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
+            if compiled is not None:
+                rules.append(compiled)
+    return RuleSet(rules=tuple(rules), destinations=destinations, version=version)
+
+
+def _compile_rule(
+    rule: RuleSpec,
+    source: str,
+    file: str,
+    lines: Mapping[tuple[Any, ...], int],
+    index: int,
+    errors: list[RuleError],
+) -> Rule | None:
+    ok = True
+
+    def conditions(section: tuple[Any, ...], specs: Mapping[str, Any]) -> tuple[Condition, ...]:
+        nonlocal ok
+        out = []
+        for key, spec in specs.items():
+            try:
+                out.append(compile_condition(str(key), spec))
+            except ValueError as exc:
+                ok = False
+                line = lines.get((*section, key), lines.get(section, 1))
+                errors.append(RuleError(file, line, f"rule {rule.name!r}: {exc}"))
+        return tuple(out)
+
+    events: list[Predicate] = []
+    for position, pattern in enumerate(rule.match.event or ()):
+        try:
+            events.append(compile_event_pattern(pattern))
+        except ValueError as exc:
+            ok = False
+            line = lines.get(("rules", index, "match", "event", position), 1)
+            errors.append(RuleError(file, line, f"rule {rule.name!r}: {exc}"))
+    data = conditions(("rules", index, "match", "data"), rule.match.data)
+    call = conditions(("rules", index, "call"), rule.call)
+    if not ok:
+        return None
+    return Rule(
+        name=rule.name,
+        description=rule.description,
+        severity=rule.severity,
+        levels=frozenset(str(level) for level in rule.match.level),
+        categories=frozenset(str(c) for c in rule.match.category) if rule.match.category else None,
+        events=tuple(events) if rule.match.event else None,
+        data=data,
+        call=call,
+        min_matches=rule.min_matches,
+        notify=tuple(rule.notify),
+        source=source,
+    )
+
+
+def _expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    missing = [var for var in _VAR.findall(value) if not env.get(var)]
+    return _VAR.sub(lambda m: env.get(m.group(1), ""), value), missing
+
+
+def _apprise_accepts(url: str) -> bool:
+    import apprise
+
+    # apprise logs what it cannot parse, URL included; our error names the destination only.
+    apprise_logger = logging.getLogger("apprise")
+    previous = apprise_logger.level
+    apprise_logger.setLevel(logging.CRITICAL + 1)
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+    finally:
+        apprise_logger.setLevel(previous)

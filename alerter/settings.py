@@ -1,0 +1,57 @@
+"""Settings, read once from the environment (or `.env`) and passed in everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CALL_END_EVENTS = (
+    "call.ended,call_ended,call.completed,call_completed,call.failed,call_failed"
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    diga_api_key: SecretStr | None = Field(default=None, alias="DIGA_API_KEY")
+    diga_api_url: str = Field(default="https://api.diga.io", alias="DIGA_API_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    max_body_bytes: int = Field(default=262_144, alias="ALERTER_MAX_BODY_BYTES", ge=1)
+    rules_path: Path = Field(default=Path("./rules"), alias="ALERTER_RULES")
+    host: str = Field(default="127.0.0.1", alias="ALERTER_HOST")
+    port: int = Field(default=8000, alias="ALERTER_PORT", ge=0, le=65535)
+    webhook_secret: SecretStr | None = Field(default=None, alias="ALERTER_WEBHOOK_SECRET")
+    settle_seconds: float = Field(default=5.0, alias="ALERTER_SETTLE_SECONDS", ge=0)
+    call_end_events: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(DEFAULT_CALL_END_EVENTS.split(",")), alias="ALERTER_CALL_END_EVENTS"
+    )
+    # Where `alerter serve` keeps the embedded server's data and URL file.
+    state_dir: Path = Field(default=Path(".alerter"), alias="ALERTER_STATE_DIR")
+    # Diga client tuning: bounded concurrency keeps httpx's pool efficient.
+    diga_timeout_seconds: float = Field(default=10.0, alias="ALERTER_DIGA_TIMEOUT", gt=0)
+    diga_max_connections: int = Field(default=8, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
+    diga_page_cap: int = Field(default=50, alias="ALERTER_DIGA_PAGE_CAP", ge=1)
+    worker_max_jobs: int = Field(default=16, alias="ALERTER_WORKER_JOBS", ge=1)
+
+    @field_validator("call_end_events", mode="before")
+    @classmethod
+    def _split_events(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return frozenset(str(part).lower() for part in value)
+        return value
+
+    @field_validator("redis_url", "webhook_secret", "diga_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,158 @@
+"""Shared state in Redis: send markers, the decision history, recorded failures.
+
+Send markers make delivery effectively once per (call, rule, destination): a sender first
+claims the marker with a short lease, sends, then marks it sent for 7 days. A sender that
+dies mid-send leaves only the lease, which expires, so another try sends again: a repeat
+is possible in that one case, a loss never.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded
+
+PREFIX = "alerter:"
+SENT_TTL_SECONDS = 7 * 86_400
+CLAIM_LEASE_SECONDS = 120
+HISTORY_KEY = PREFIX + "history"
+HISTORY_MAX = 100_000
+FAILED_KEY = PREFIX + "failed"
+
+_SENT = b"sent"
+
+# Delete the claim only while it is still ours (a lease may have passed to another sender).
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Claim(StrEnum):
+    MINE = "mine"  # go ahead and send
+    SENT = "sent"  # already delivered: skip
+    BUSY = "busy"  # another sender holds the lease: try again later
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    NO_MATCH = "no_match"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    UNRESOLVED = "unresolved"
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCall:
+    call: CallEnded
+    kind: str
+    reason: str
+    at: float
+    attempts: int
+
+
+def marker_key(call_id: str, rule: str, destination: str) -> str:
+    return f"{PREFIX}sent:{call_id}:{rule}:{destination}"
+
+
+class State:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._release = redis.register_script(_RELEASE_LUA)
+
+    # -- send markers
+
+    async def claim(self, key: str) -> tuple[Claim, str]:
+        token = f"sending:{uuid.uuid4().hex}"
+        if await self._redis.set(key, token, nx=True, ex=CLAIM_LEASE_SECONDS):
+            return Claim.MINE, token
+        current = await self._redis.get(key)
+        if current == _SENT:
+            return Claim.SENT, token
+        if current is None:  # the lease ran out between our two commands
+            return await self.claim(key)
+        return Claim.BUSY, token
+
+    async def mark_sent(self, key: str) -> None:
+        await self._redis.set(key, _SENT, ex=SENT_TTL_SECONDS)
+
+    async def release(self, key: str, token: str) -> None:
+        await self._release(keys=[key], args=[token])
+
+    # -- history: a bounded stream of every decision
+
+    async def record(
+        self,
+        call_id: str,
+        outcome: Outcome,
+        *,
+        rule: str = "",
+        destination: str = "",
+        detail: str = "",
+    ) -> None:
+        fields = {
+            "call_id": call_id,
+            "outcome": outcome.value,
+            "rule": rule,
+            "destination": destination,
+            "detail": detail[:500],
+            "at": f"{time.time():.3f}",
+        }
+        await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+
+    async def history(self, call_id: str | None = None, count: int = 200) -> list[dict[str, str]]:
+        entries = await self._redis.xrevrange(HISTORY_KEY, count=count if not call_id else 10_000)
+        out = []
+        for _, raw in entries:
+            row = {k.decode(): v.decode() for k, v in raw.items()}
+            if call_id is None or row.get("call_id") == call_id:
+                out.append(row)
+            if len(out) >= count:
+                break
+        return out
+
+    # -- failed calls: what an operator sees and retries
+
+    async def record_failure(self, call: CallEnded, kind: str, reason: str, attempts: int) -> None:
+        value = {
+            "call": call.to_job(),
+            "kind": kind,
+            "reason": reason[:500],
+            "at": time.time(),
+            "attempts": attempts,
+        }
+        await cast(Awaitable[int], self._redis.hset(FAILED_KEY, call.call_id, json.dumps(value)))
+        await self.record(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
+
+    async def clear_failure(self, call_id: str) -> None:
+        await cast(Awaitable[int], self._redis.hdel(FAILED_KEY, call_id))
+
+    async def failures(self) -> list[FailedCall]:
+        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(FAILED_KEY))
+        out = [_failed(value) for value in raw.values()]
+        return sorted(out, key=lambda failed: failed.at)
+
+    async def failure(self, call_id: str) -> FailedCall | None:
+        raw = await cast(Awaitable[bytes | None], self._redis.hget(FAILED_KEY, call_id))
+        return _failed(raw) if raw is not None else None
+
+
+def _failed(raw: bytes | str) -> FailedCall:
+    value: dict[str, Any] = json.loads(raw)
+    return FailedCall(
+        call=CallEnded.from_job(value["call"]),
+        kind=str(value.get("kind", "")),
+        reason=str(value.get("reason", "")),
+        at=float(value.get("at", 0)),
+        attempts=int(value.get("attempts", 0)),
+    )
