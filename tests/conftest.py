@@ -1,0 +1,186 @@
+"""Fixtures: a real Redis-compatible server, stand-in HTTP servers, SMTP, the api and worker.
+
+The suite runs against the embedded valkey-server by default; set ALERTER_TEST_REDIS_URL
+(e.g. redis://127.0.0.1:6379/13) to run the Redis-backed tests against another server.
+That database is flushed before each test, so give a spare database number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import uvicorn
+from aiosmtpd.controller import Controller
+from apprise.plugins.slack import NotifySlack
+
+from alerter import worker as worker_module
+from alerter.api import create_app
+from alerter.embedded import EmbeddedServer, free_port
+from alerter.rules import RuleSet, load_rules
+from alerter.settings import Settings
+from alerter.worker import make_worker
+from tests.standins import DigaStandIn, Receiver
+
+DIGA_KEY = "diga-secret-key-7f3a9c"
+SLACK_URL = "slack://T0ALERTER/B0ALERTER/slacksecrettoken9d2e"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("ALERTER_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    with EmbeddedServer(tmp_path_factory.mktemp("valkey"), persist=False) as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    yield redis_server
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def diga() -> Iterator[DigaStandIn]:
+    server = DigaStandIn(api_key=DIGA_KEY)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A Slack incoming-webhook receiver; apprise's Slack plugin is pointed at it."""
+    server = Receiver()
+    server.start()
+    monkeypatch.setattr(NotifySlack, "webhook_url", server.url + "/services")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """A plain JSON webhook receiver (apprise `json://`)."""
+    server = Receiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.messages) < count:
+            time.sleep(0.02)
+        return list(self.messages)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry delays in milliseconds, so retry paths run within the suite's time."""
+    monkeypatch.setattr(worker_module, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(worker_module, "BACKOFF_CAP", 0.2)
+    monkeypatch.setattr(worker_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
+
+
+def make_settings(diga_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DIGA_API_URL": diga_url,
+        "DIGA_API_KEY": DIGA_KEY,
+        "ALERTER_SETTLE_SECONDS": 0,
+        "ALERTER_DIGA_TIMEOUT": 2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def write_rules(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+def rules_from(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> RuleSet:
+    return load_rules(write_rules(tmp_path, text), env or {})
+
+
+async def run_worker_until_idle(settings: Settings, rules: RuleSet, redis_url: str) -> None:
+    """The real arq worker, in burst mode: runs every due and deferred job, then returns."""
+    worker = make_worker(settings, rules, redis_url, burst=True, handle_signals=False)
+    try:
+        await asyncio.wait_for(worker.main(), timeout=60)
+    finally:
+        await worker.close()
+
+
+class ApiServer:
+    """The api on a real port, served by uvicorn in a thread."""
+
+    def __init__(self, settings: Settings, redis_url: str, rules: RuleSet | None) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings, redis_url, rules),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("api did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+async def api_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client

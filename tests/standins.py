@@ -1,0 +1,281 @@
+"""Real HTTP servers on 127.0.0.1 standing in for Diga and for alert receivers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CATEGORIES = (
+    "CALL_LIFECYCLE USER AGENT CALL_TOOLS INTEGRATION_TOOLS CONVERSATIONAL_PATHS TRANSFER "
+    "METRICS SECURITY WEBHOOKS WORKFLOWS KNOWLEDGE"
+).split()
+
+
+@dataclass
+class Fault:
+    """One injected answer, used once, before the real one."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    raw: bytes | None = None
+
+
+class _Server:
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def make_log(
+    call_id: str,
+    *,
+    level: str = "ERROR",
+    category: str = "TRANSFER",
+    event: str = "transfer_failed",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    trace_id: str | None = "trace-1",
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "timestamp": (at or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)).isoformat(),
+        "level": level,
+        "category": category,
+        "event": event,
+        "call_id": call_id,
+        "trace_id": trace_id,
+        "data": data if data is not None else {"message_text": "transfer to +34 600 failed"},
+    }
+
+
+def make_logs(call_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+    start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    return [
+        make_log(call_id, at=start + timedelta(milliseconds=i), **kwargs) for i in range(count)
+    ]
+
+
+class DigaStandIn(_Server):
+    """`GET /v1/log/call/{call_id}` as the vendor's OpenAPI text specifies it."""
+
+    def __init__(self, api_key: str = "test-diga-key") -> None:
+        super().__init__(_DigaHandler)
+        self.api_key = api_key
+        self.calls: dict[str, list[dict[str, Any]]] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[dict[str, Any]] = []
+        self.latency = 0.0
+
+    def add_call(self, call_id: str, logs: list[dict[str, Any]]) -> None:
+        # Diga's ids are time-ordered; the stand-in keeps insertion order as that order.
+        with self.lock:
+            self.calls[call_id] = list(logs)
+
+    def inject(self, *faults: Fault) -> None:
+        with self.lock:
+            self.faults.extend(faults)
+
+    def requests_for(self, call_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["call_id"] == call_id]
+
+    def answer(self, path: str, query: dict[str, list[str]], auth: str | None) -> Fault:
+        parts = path.strip("/").split("/")
+        if len(parts) != 4 or parts[:3] != ["v1", "log", "call"]:
+            return Fault(404, _error("NOT_FOUND", "Not found"))
+        call_id = parts[3]
+        with self.lock:
+            self.requests.append({"call_id": call_id, "query": query})
+            fault = self.faults.pop(0) if self.faults else None
+        if fault is not None:
+            return fault
+        if auth != f"Bearer {self.api_key}":
+            return Fault(401, _error("UNAUTHORIZED", "Invalid or missing bearer token"))
+        try:
+            uuid.UUID(call_id)
+        except ValueError:
+            return Fault(422, _error("VALIDATION_ERROR", "call_id: Input should be a valid UUID"))
+        one = {k: v[0] for k, v in query.items()}
+        if "after" in one and "before" in one:
+            return Fault(
+                422,
+                _error(
+                    "INVALID_PAGINATION_PARAMETERS",
+                    "Cannot specify both 'before' and 'after' parameters",
+                ),
+            )
+        try:
+            limit = int(one.get("limit", "100"))
+            page = int(one["page"]) if "page" in one else None
+        except ValueError:
+            return Fault(422, _error("VALIDATION_ERROR", "limit and page must be integers"))
+        if not 1 <= limit <= 1000 or (page is not None and page < 1):
+            return Fault(422, _error("VALIDATION_ERROR", "limit must be between 1 and 1000"))
+        order = one.get("order", "desc")
+        if order not in ("asc", "desc"):
+            return Fault(422, _error("VALIDATION_ERROR", "order must be asc or desc"))
+        level, category = one.get("level"), one.get("category")
+        if level is not None and level not in LEVELS:
+            return Fault(422, _error("VALIDATION_ERROR", "unknown level"))
+        if category is not None and category not in CATEGORIES:
+            return Fault(422, _error("VALIDATION_ERROR", "unknown category"))
+        with self.lock:
+            logs = self.calls.get(call_id)
+        if logs is None:
+            return Fault(404, _error("CALL_NOT_FOUND", "Call not found"))
+        rows = [
+            log
+            for log in logs
+            if (level is None or log["level"] == level)
+            and (category is None or log["category"] == category)
+        ]
+        if order == "desc":
+            rows.reverse()
+        ids = [log["id"] for log in rows]
+        start = 0
+        if "after" in one:
+            start = ids.index(one["after"]) + 1 if one["after"] in ids else len(ids)
+        elif "before" in one:
+            end = ids.index(one["before"]) if one["before"] in ids else 0
+            rows, start = rows[max(0, end - limit) : end], 0
+        elif page is not None:
+            start = (page - 1) * limit
+        chunk = rows[start : start + limit]
+        has_more = start + limit < len(rows)
+        total_pages = max(1, -(-len(rows) // limit))
+        body = {
+            "data": chunk,
+            "first_id": chunk[0]["id"] if chunk else None,
+            "last_id": chunk[-1]["id"] if chunk else None,
+            "has_more": has_more,
+            "current_page": start // limit + 1,
+            "total_pages": total_pages,
+        }
+        return Fault(200, body)
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"status": "error", "error_code": code, "message": message}
+
+
+class _DigaHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        owner: DigaStandIn = self.server.owner  # type: ignore[attr-defined]
+        parsed = urlparse(self.path)
+        if owner.latency:
+            time.sleep(owner.latency)
+        answer = owner.answer(
+            parsed.path, parse_qs(parsed.query), self.headers.get("Authorization")
+        )
+        if answer.delay:
+            time.sleep(answer.delay)
+        body = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Receiver(_Server):
+    """Accepts POSTs (Slack incoming webhooks, JSON webhooks); records each body."""
+
+    def __init__(self, ok_body: bytes = b"ok") -> None:
+        super().__init__(_ReceiverHandler)
+        self.ok_body = ok_body
+        self.received: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self._changed = threading.Condition(self.lock)
+
+    def inject(self, *faults: Fault) -> None:
+        with self.lock:
+            self.faults.extend(faults)
+
+    def bodies(self) -> list[Any]:
+        with self.lock:
+            return [r["json"] for r in self.received]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Any]:
+        """Block until `count` messages arrived (or time out), then return all of them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return [r["json"] for r in self.received]
+
+    def take(self, path: str, raw: bytes) -> Fault | None:
+        with self._changed:
+            if self.faults:
+                return self.faults.pop(0)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            self.received.append({"path": path, "json": body})
+            self._changed.notify_all()
+        return None
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        owner: Receiver = self.server.owner  # type: ignore[attr-defined]
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        fault = owner.take(self.path, raw)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            body = json.dumps(fault.body).encode() if fault.body is not None else b"error"
+            self.send_response(fault.status)
+            for name, value in fault.headers.items():
+                self.send_header(name, value)
+        else:
+            body = owner.ok_body
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
