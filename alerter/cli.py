@@ -37,7 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    result: int = handler(settings, args)
+    try:
+        result: int = handler(settings, args)
+    except SystemExit as exc:  # raised by helpers that already said why
+        return exc.code if isinstance(exc.code, int) else 1
     return result
 
 

@@ -251,7 +251,17 @@ def email_html(alert: Alert) -> str:
     )
 
 
+def defuse_mentions(text: str) -> str:
+    """For plain-text media (chat apps that parse `@here`, `<!channel>`, `<@U1>` themselves)."""
+    text = _AT_WORD.sub("@\u200b", text)
+    return text.replace("<!", "<\u200b!").replace("<@", "<\u200b@").replace("<#", "<\u200b#")
+
+
+_AT_WORD = re.compile(r"@(?=\w)")
+
+
 def plain_text(alert: Alert) -> str:
+    d = defuse_mentions
     lines = [
         f"Rule: {alert.rule} ({alert.severity.value})",
         f"Call: {alert.call_id}",
@@ -259,13 +269,13 @@ def plain_text(alert: Alert) -> str:
     ]
     if alert.description:
         lines.insert(1, alert.description)
-    lines += [f"{k}: {v}" for k, v in alert.call_fields]
+    lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]
     lines.append("")
     for x in alert.excerpts:
-        trace = f" trace={x.trace_id}" if x.trace_id else ""
-        lines.append(f"{x.time} {x.level} {x.category} {x.event}{trace}")
+        trace = f" trace={d(x.trace_id)}" if x.trace_id else ""
+        lines.append(f"{x.time} {d(x.level)} {d(x.category)} {d(x.event)}{trace}")
         if x.text:
-            lines.append(f"    {x.text}")
+            lines.append(f"    {d(x.text)}")
     if (line := more_line(alert)) is not None:
         lines.append(line)
     return "\n".join(lines)

@@ -118,8 +118,18 @@ class RuleSpec(_Spec):
 
 
 class RuleFileSpec(_Spec):
+    """A file's outer shape; each rule is validated on its own so one bad rule hides no other."""
+
     destinations: dict[str, str | list[str]] = Field(default_factory=dict)
-    rules: list[RuleSpec] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    name: str
+    destinations: Mapping[str, str | list[str]]
+    rules: list[tuple[int, RuleSpec]]  # (position in the file, rule)
+    lines: Mapping[tuple[Any, ...], int]
 
 
 # ---------------------------------------------------------------- loading
@@ -141,7 +151,7 @@ def load_rules(path: Path, environ: Mapping[str, str] | None = None) -> RuleSet:
     if not files:
         raise RulesInvalid([RuleError(str(path), 0, "no *.yaml rule files here")])
     digest = hashlib.sha256()
-    parsed: list[tuple[str, RuleFileSpec, dict[tuple[Any, ...], int]]] = []
+    parsed: list[ParsedFile] = []
     for file in files:
         name = str(file)
         try:
@@ -150,40 +160,49 @@ def load_rules(path: Path, environ: Mapping[str, str] | None = None) -> RuleSet:
             errors.append(RuleError(name, 0, f"cannot read: {type(exc).__name__}"))
             continue
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-        spec, lines, file_errors = _parse_file(name, text)
+        spec, file_errors = _parse_file(name, text)
         errors.extend(file_errors)
         if spec is not None:
-            parsed.append((name, spec, lines))
+            parsed.append(spec)
     ruleset = _build(parsed, env, errors, digest.hexdigest()[:12])
     if errors:
         raise RulesInvalid(sorted(set(errors)))
     return ruleset
 
 
-def _parse_file(
-    name: str, text: str
-) -> tuple[RuleFileSpec | None, dict[tuple[Any, ...], int], list[RuleError]]:
+def _parse_file(name: str, text: str) -> tuple[ParsedFile | None, list[RuleError]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        return None, {}, [RuleError(name, line, f"invalid YAML: {problem}")]
+        return None, [RuleError(name, line, f"invalid YAML: {problem}")]
     if node is None:
-        return RuleFileSpec(), {}, []
+        return ParsedFile(name, {}, [], {}), []
     lines: dict[tuple[Any, ...], int] = {}
     errors: list[RuleError] = []
     data = _to_python(node, (), lines, errors, name)
     if not isinstance(data, dict):
-        return None, lines, [RuleError(name, 1, "a rule file is a mapping with `rules:`")]
-    try:
-        return RuleFileSpec.model_validate(data), lines, errors
-    except ValidationError as exc:
+        return None, [RuleError(name, 1, "a rule file is a mapping with `rules:`")]
+
+    def report(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = (*prefix, *err["loc"])
             errors.append(RuleError(name, _line_for(loc, lines), _message(loc, err)))
-        return None, lines, errors
+
+    try:
+        shape = RuleFileSpec.model_validate(data)
+    except ValidationError as exc:
+        report(exc)
+        return None, errors
+    rules: list[tuple[int, RuleSpec]] = []
+    for index, raw in enumerate(shape.rules):
+        try:
+            rules.append((index, RuleSpec.model_validate(raw)))
+        except ValidationError as exc:
+            report(exc, ("rules", index))
+    return ParsedFile(name, shape.destinations, rules, lines), errors
 
 
 def _to_python(
@@ -258,14 +277,15 @@ def _dotted(loc: Iterable[Any]) -> str:
 
 
 def _build(
-    parsed: list[tuple[str, RuleFileSpec, dict[tuple[Any, ...], int]]],
+    parsed: list[ParsedFile],
     env: Mapping[str, str],
     errors: list[RuleError],
     version: str,
 ) -> RuleSet:
     destinations: dict[str, Destination] = {}
     seen_destinations: dict[str, str] = {}
-    for name, spec, lines in parsed:
+    for spec in parsed:
+        name, lines = spec.name, spec.lines
         for dest_name, raw in spec.destinations.items():
             at = lines.get(("destinations", dest_name), 1)
             if dest_name in seen_destinations:
@@ -305,8 +325,9 @@ def _build(
 
     rules: list[Rule] = []
     seen_rules: dict[str, str] = {}
-    for name, spec, lines in parsed:
-        for index, rule in enumerate(spec.rules):
+    for spec in parsed:
+        name, lines = spec.name, spec.lines
+        for index, rule in spec.rules:
             at = lines.get(("rules", index), 1)
             if rule.name in seen_rules:
                 errors.append(
