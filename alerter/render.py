@@ -7,6 +7,7 @@ medium's limits here, so no log line can mention anyone or break a message's lay
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,10 +115,10 @@ def title(alert: Alert) -> str:
     return f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
 
 
-def more_line(alert: Alert) -> str | None:
-    if alert.more <= 0:
+def more_line(more: int) -> str | None:
+    if more <= 0:
         return None
-    return f"and {alert.more} more matching log{'s' if alert.more != 1 else ''}"
+    return f"and {more} more matching log{'s' if more != 1 else ''}"
 
 
 # ---------------------------------------------------------------- Slack
@@ -166,14 +167,23 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         lines = [f"*{slack_escape(k)}*: {_inline_code(v)}" for k, v in alert.call_fields]
         blocks.append(_section("\n".join(lines)))
     blocks.append({"type": "divider"})
+    # Excerpts fill what Slack's limits leave, and "and N more" counts what did not fit.
+    budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 200
+    shown = 0
     for excerpt in alert.excerpts:
-        blocks.append(_section(_slack_excerpt(excerpt)))
-    if (more := more_line(alert)) is not None:
+        block = _section(_slack_excerpt(excerpt))
+        size = len(json.dumps(block))
+        if len(blocks) >= SLACK_MAX_BLOCKS - 1 or size > budget:
+            break
+        blocks.append(block)
+        budget -= size
+        shown += 1
+    if (more := more_line(alert.match_count - shown)) is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return {
         "color": SEVERITY_COLOURS[alert.severity],
         "fallback": _bound(title(alert), SLACK_SECTION_CHARS),
-        "blocks": _fit_blocks(blocks),
+        "blocks": blocks,
     }
 
 
@@ -200,17 +210,6 @@ def _mrkdwn(text: str, limit: int) -> dict[str, str]:
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": _mrkdwn(text, SLACK_SECTION_CHARS)}
-
-
-def _fit_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At most 50 blocks and a bounded payload: drop excerpts from the end, say so."""
-    import json
-
-    if len(blocks) > SLACK_MAX_BLOCKS:
-        blocks = [*blocks[: SLACK_MAX_BLOCKS - 1], blocks[-1]]
-    while len(json.dumps(blocks)) > SLACK_PAYLOAD_CHARS and len(blocks) > 4:
-        del blocks[-2]
-    return blocks
 
 
 # ---------------------------------------------------------------- e-mail and plain text
@@ -242,7 +241,7 @@ def email_html(alert: Alert) -> str:
         )
         for x in alert.excerpts
     )
-    more = f"<p>{e(line)}</p>" if (line := more_line(alert)) else ""
+    more = f"<p>{e(line)}</p>" if (line := more_line(alert.more)) else ""
     description = f"<p>{e(alert.description)}</p>" if alert.description else ""
     return (
         f'<div style="border-left:4px solid {colour};padding-left:12px;font-family:sans-serif">'
@@ -276,6 +275,6 @@ def plain_text(alert: Alert) -> str:
         lines.append(f"{x.time} {d(x.level)} {d(x.category)} {d(x.event)}{trace}")
         if x.text:
             lines.append(f"    {d(x.text)}")
-    if (line := more_line(alert)) is not None:
+    if (line := more_line(alert.more)) is not None:
         lines.append(line)
     return "\n".join(lines)
