@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from alerter.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from litestar import Litestar
+
+    from alerter.rules import RuleSet
 
 log = logging.getLogger("alerter")
 
@@ -93,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- running
 
 
-def _load_rules_or_exit(settings: Settings, path: Path | None = None):  # type: ignore[no-untyped-def]
+def _load_rules_or_exit(settings: Settings, path: Path | None = None) -> RuleSet:
     from alerter.rules import RulesInvalid, load_rules
 
     try:
@@ -136,16 +145,30 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_both(settings: Settings, rules, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def _http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM after shutting down, so the process would die by the
+        # signal; we handle the signals ourselves and exit 0 after a clean stop.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    return server
+
+
+async def _serve_both(settings: Settings, rules: RuleSet, redis_url: str) -> None:
     from alerter.api import create_app
     from alerter.worker import make_worker
 
-    app = create_app(settings, redis_url, rules)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    )
+    server = _http_server(create_app(settings, redis_url, rules), settings)
     worker = make_worker(settings, rules, redis_url, handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
     log.info("listening on http://%s:%d", settings.host, settings.port)
@@ -158,14 +181,16 @@ async def _serve_both(settings: Settings, rules, redis_url: str) -> None:  # typ
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from alerter.api import create_app
 
     redis_url = _require_redis(settings)
     rules = _load_rules_or_exit(settings)
     _warn_setup(settings)
-    uvicorn.run(create_app(settings, redis_url, rules), host=settings.host, port=settings.port)
+
+    async def run() -> None:
+        await _http_server(create_app(settings, redis_url, rules), settings).serve()
+
+    asyncio.run(run())
     return 0
 
 

@@ -76,9 +76,7 @@ def make_log(
 
 def make_logs(call_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
     start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    return [
-        make_log(call_id, at=start + timedelta(milliseconds=i), **kwargs) for i in range(count)
-    ]
+    return [make_log(call_id, at=start + timedelta(milliseconds=i), **kwargs) for i in range(count)]
 
 
 class DigaStandIn(_Server):

@@ -53,7 +53,9 @@ async def test_page_cap_stops_a_cursor_that_never_ends(
     call_id = str(uuid.uuid4())
     diga.inject(
         *[
-            Fault(200, {"data": [make_log(call_id)], "has_more": True, "last_id": str(uuid.uuid4())})
+            Fault(
+                200, {"data": [make_log(call_id)], "has_more": True, "last_id": str(uuid.uuid4())}
+            )
             for _ in range(20)
         ]
     )
@@ -75,18 +77,39 @@ async def test_a_cursor_that_does_not_move_stops_at_once(
 @pytest.mark.parametrize(
     ("fault", "error", "retryable"),
     [
-        (Fault(500, {"status": "error", "error_code": "INTERNAL_SERVER_ERROR", "message": "x"}),
-         DigaUnavailable, True),
+        (
+            Fault(500, {"status": "error", "error_code": "INTERNAL_SERVER_ERROR", "message": "x"}),
+            DigaUnavailable,
+            True,
+        ),
         (Fault(502, raw=b"<html>bad gateway</html>"), DigaUnavailable, True),
         (Fault(429, {}, headers={"Retry-After": "7"}), DigaUnavailable, True),
-        (Fault(404, {"status": "error", "error_code": "CALL_NOT_FOUND", "message": "Call not found"}),
-         CallNotFound, True),
-        (Fault(401, {"status": "error", "error_code": "UNAUTHORIZED", "message": "no"}),
-         DigaAuthError, False),
+        (
+            Fault(
+                404,
+                {"status": "error", "error_code": "CALL_NOT_FOUND", "message": "Call not found"},
+            ),
+            CallNotFound,
+            True,
+        ),
+        (
+            Fault(401, {"status": "error", "error_code": "UNAUTHORIZED", "message": "no"}),
+            DigaAuthError,
+            False,
+        ),
         (Fault(403, {}), DigaAuthError, False),
-        (Fault(422, {"status": "error", "error_code": "INVALID_PAGINATION_PARAMETERS",
-                     "message": "Cannot specify both 'before' and 'after' parameters"}),
-         DigaRejected, False),
+        (
+            Fault(
+                422,
+                {
+                    "status": "error",
+                    "error_code": "INVALID_PAGINATION_PARAMETERS",
+                    "message": "Cannot specify both 'before' and 'after' parameters",
+                },
+            ),
+            DigaRejected,
+            False,
+        ),
         (Fault(200, raw=b"not json"), DigaUnavailable, True),
         (Fault(200, {"rows": []}), DigaUnavailable, True),
         (Fault(200, {"data": [{"id": "x"}], "has_more": False}), DigaUnavailable, True),
@@ -115,10 +138,14 @@ async def test_stand_in_answers_with_diga_error_bodies(diga: DigaStandIn) -> Non
         both = await http.get(f"/v1/log/call/{call_id}", params={"after": "a", "before": "b"})
         assert both.status_code == 422
         assert both.json()["error_code"] == "INVALID_PAGINATION_PARAMETERS"
-        assert (await http.get(f"/v1/log/call/{call_id}", params={"limit": 1001})).status_code == 422
+        assert (
+            await http.get(f"/v1/log/call/{call_id}", params={"limit": 1001})
+        ).status_code == 422
         missing = await http.get(f"/v1/log/call/{uuid.uuid4()}")
         assert missing.status_code == 404 and missing.json()["error_code"] == "CALL_NOT_FOUND"
-        assert (await http.get(f"/v1/log/call/{call_id}", headers={"Authorization": ""})).status_code == 401
+        assert (
+            await http.get(f"/v1/log/call/{call_id}", headers={"Authorization": ""})
+        ).status_code == 401
 
 
 async def test_timeouts_are_retryable(diga: DigaStandIn, client: DigaClient) -> None:

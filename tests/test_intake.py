@@ -114,16 +114,19 @@ def test_kept_fields_are_bounded() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(body=st.dictionaries(
-    st.sampled_from(["event", "type", "call_id", "call", "data", "x"]), json_values, max_size=5
-))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["event", "type", "call_id", "call", "data", "x"]), json_values, max_size=5
+    )
+)
 def test_any_json_object_is_accepted_ignored_or_refused_cleanly(body: dict[str, object]) -> None:
     try:
         result = parse(body)

@@ -229,8 +229,13 @@ async def test_429_retry_after_is_honoured(
 ) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    diga.inject(Fault(429, {"status": "error", "error_code": "RATE_LIMITED", "message": "slow"},
-                      headers={"Retry-After": "1"}))
+    diga.inject(
+        Fault(
+            429,
+            {"status": "error", "error_code": "RATE_LIMITED", "message": "slow"},
+            headers={"Retry-After": "1"},
+        )
+    )
     await post_call(api, call_id)
     started = time.monotonic()
     await process(diga, rules, redis_url)
@@ -306,15 +311,25 @@ async def test_critical_log_goes_to_email_and_slack_once_each(
     call_id = str(uuid.uuid4())
     diga.add_call(
         call_id,
-        [make_log(call_id, level="CRITICAL", category="AGENT", event="llm_timeout",
-                  data={"message_text": "model <b>timed out</b> & gave up"})],
+        [
+            make_log(
+                call_id,
+                level="CRITICAL",
+                category="AGENT",
+                event="llm_timeout",
+                data={"message_text": "model <b>timed out</b> & gave up"},
+            )
+        ],
     )
     await post_call(api, call_id)
     await process(diga, rules, redis_url)
     [mail] = sink.wait_for(1)
     assert "critical-mail" in mail["Subject"]
-    parts = {part.get_content_type(): part.get_payload(decode=True).decode()
-             for part in mail.walk() if not part.is_multipart()}
+    parts = {
+        part.get_content_type(): part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if not part.is_multipart()
+    }
     assert set(parts) == {"text/plain", "text/html"}
     assert "&lt;b&gt;timed out&lt;/b&gt; &amp; gave up" in parts["text/html"]
     assert call_id in parts["text/plain"]

@@ -71,7 +71,9 @@ def all_texts(payload: dict[str, Any]) -> list[str]:
     for block in payload["blocks"]:
         if isinstance(block.get("text"), dict):
             out.append(block["text"]["text"])
-        out += [item.get("text", "") for item in block.get("fields", []) + block.get("elements", [])]
+        out += [
+            item.get("text", "") for item in block.get("fields", []) + block.get("elements", [])
+        ]
     return out
 
 
@@ -81,8 +83,15 @@ def test_alert_content() -> None:
     assert alert.match_count == 8 and len(alert.excerpts) == 5 and alert.more == 3
     assert alert.excerpts[0].time == "2026-11-25T12:00:01.250Z"
     text = plain_text(alert)
-    for expected in ("transfer-failed", "critical", CALL.call_id, "agent_id: ag-1",
-                     "failure 0", "4bf92f3577b34da6", "and 3 more matching logs"):
+    for expected in (
+        "transfer-failed",
+        "critical",
+        CALL.call_id,
+        "agent_id: ag-1",
+        "failure 0",
+        "4bf92f3577b34da6",
+        "and 3 more matching logs",
+    ):
         assert expected in text
     assert "failure 5" not in text
     assert title(alert) == f"[CRITICAL] transfer-failed on call {CALL.call_id}"
