@@ -23,6 +23,7 @@ import redis
 import uvicorn
 from aiosmtpd.controller import Controller
 from apprise.plugins.slack import NotifySlack
+from hypothesis import settings as hypothesis_settings
 
 from alerter import worker as worker_module
 from alerter.api import create_app
@@ -31,6 +32,11 @@ from alerter.rules import RuleSet, load_rules
 from alerter.settings import Settings
 from alerter.worker import make_worker
 from tests.standins import DigaStandIn, Receiver
+
+# Property tests: bounded by default; HYPOTHESIS_PROFILE=long runs many more examples.
+hypothesis_settings.register_profile("default", max_examples=150, deadline=None)
+hypothesis_settings.register_profile("long", max_examples=20_000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 DIGA_KEY = "diga-secret-key-7f3a9c"
 SLACK_URL = "slack://T0ALERTER/B0ALERTER/slacksecrettoken9d2e"

@@ -280,3 +280,56 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float
             return True
         time.sleep(step)
     return predicate()
+
+
+def _demo() -> None:
+    """`python -m tests.standins`: a Diga stand-in with one failing call, and a receiver
+    that prints every alert it gets. For trying alerter locally without Diga or Slack."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=_demo.__doc__)
+    parser.add_argument("--diga-port", type=int, default=8081)
+    parser.add_argument("--receiver-port", type=int, default=8082)
+    parser.add_argument("--api-key", default="demo-key")
+    args = parser.parse_args()
+
+    diga = DigaStandIn(api_key=args.api_key)
+    diga.httpd.server_close()
+    diga.httpd = ThreadingHTTPServer(("127.0.0.1", args.diga_port), _DigaHandler)
+    diga.httpd.owner = diga  # type: ignore[attr-defined]
+    diga.thread = threading.Thread(target=diga.httpd.serve_forever, daemon=True)
+    call_id = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+    diga.add_call(
+        call_id,
+        [
+            make_log(call_id, level="INFO", category="CALL_LIFECYCLE", event="call_started"),
+            make_log(
+                call_id, data={"failure_reason": "SIP 408 timeout transferring to +34 600 000 000"}
+            ),
+        ],
+    )
+    receiver = Receiver()
+    receiver.httpd.server_close()
+    receiver.httpd = ThreadingHTTPServer(("127.0.0.1", args.receiver_port), _ReceiverHandler)
+    receiver.httpd.owner = receiver  # type: ignore[attr-defined]
+    receiver.thread = threading.Thread(target=receiver.httpd.serve_forever, daemon=True)
+    diga.start()
+    receiver.start()
+    print(f"Diga stand-in: {diga.url}  (API key {args.api_key!r}, call {call_id})")
+    print(
+        f"receiver:      {receiver.url}  (apprise URL json://127.0.0.1:{args.receiver_port}/alerts)"
+    )
+    seen = 0
+    try:
+        while True:
+            messages = receiver.wait_for(seen + 1, timeout=3600)
+            for message in messages[seen:]:
+                print("\n=== alert received ===")
+                print(json.dumps(message, indent=2, ensure_ascii=False))
+            seen = len(messages)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    _demo()

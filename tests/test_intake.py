@@ -121,7 +121,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     body=st.dictionaries(
         st.sampled_from(["event", "type", "call_id", "call", "data", "x"]), json_values, max_size=5
@@ -136,7 +136,7 @@ def test_any_json_object_is_accepted_ignored_or_refused_cleanly(body: dict[str, 
     assert isinstance(result, (CallEnded, Ignored))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(raw=st.binary(max_size=200))
 def test_any_bytes_never_raise_anything_but_intake_errors(raw: bytes) -> None:
     try:

@@ -154,7 +154,7 @@ def test_email_html_escapes_and_plain_text_defuses() -> None:
     assert "@here" not in text and "@channel" not in text and "<!channel>" not in text
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(text=st.text(max_size=4000), event=st.text(max_size=300))
 def test_slack_payload_is_safe_for_any_text(text: str, event: str) -> None:
     payload = slack_payload(alert_for([log(text, event=event)] * 3))

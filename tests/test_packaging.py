@@ -1,0 +1,71 @@
+"""What can be checked of the container files and pins without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from alerter.cli import _parser
+
+ROOT = Path(__file__).parent.parent
+
+
+def commands() -> set[str]:
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.dest == "==SUPPRESS==" or a.nargs == "A...")
+    return set(sub.choices)  # type: ignore[union-attr]
+
+
+def test_compose_services_commands_and_health() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "api", "worker"}
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    assert any(v.startswith("redis-data:") for v in redis["volumes"])
+    assert "redis-data" in compose["volumes"]
+    known = commands()
+    for name in ("api", "worker"):
+        service = services[name]
+        assert service["image"] == "alerter:local" and service["build"] == "."
+        assert service["command"][0] in known
+        assert service["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+        assert "./rules:/app/rules:ro" in service["volumes"]
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert service["env_file"][0]["path"] == ".env"
+    assert services["api"]["command"] == ["api"] and services["worker"]["command"] == ["worker"]
+    assert "ports" not in services["worker"]  # scalable with --scale worker=N
+    assert services["worker"]["healthcheck"]["test"][0] == "CMD"
+
+
+def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) >= 2 and all("slim" in s for s in stages)
+    assert re.search(r"^USER (?!root)\w+", text, re.M)
+    assert "HEALTHCHECK" in text and "/health" in text
+    assert "-c constraints.txt" in text
+    assert re.search(r'^ENTRYPOINT \["alerter"\]', text, re.M)
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for source in copied.split():
+            assert (ROOT / source).exists(), source
+
+
+def test_entry_point_and_pins() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["alerter"] == "alerter.cli:main"
+    pins = (ROOT / "constraints.txt").read_text()
+    assert "://" not in pins and "--index-url" not in pins
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-") for line in pins.splitlines() if "==" in line
+    }
+    for requirement in project["dependencies"] + project["optional-dependencies"]["test"]:
+        name = re.split(r"[<>=\[ ]", requirement)[0].lower().replace("_", "-")
+        assert name in pinned, f"{name} is not pinned in constraints.txt"
+
+
+def test_ci_runs_make_test() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
