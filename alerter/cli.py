@@ -128,20 +128,31 @@ def _warn_setup(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from alerter.embedded import EmbeddedServer
+    from alerter.embedded import URL_FILE, EmbeddedServer
+    from alerter.rules import RulesInvalid, load_rules
 
-    rules = _load_rules_or_exit(settings)
+    # One machine, often a first try: invalid rules are reported, and the api still
+    # queues webhooks (nothing lost) while /ready says why no worker runs.
+    rules: RuleSet | None
+    try:
+        rules = load_rules(settings.rules_path)
+    except RulesInvalid as exc:
+        for error in exc.errors:
+            log.error("%s", error)
+        log.error("rules are invalid: webhooks are queued, not processed; fix them and restart")
+        rules = None
     _warn_setup(settings)
     if settings.redis_url:
         asyncio.run(_serve_both(settings, rules, settings.redis_url))
         return 0
+    url_file = settings.state_dir / URL_FILE
     with EmbeddedServer(settings.state_dir / "data") as server:
         log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
-        (settings.state_dir / "redis-url").write_text(server.url + "\n")
+        url_file.write_text(server.url + "\n")
         try:
             asyncio.run(_serve_both(settings, rules, server.url))
         finally:
-            (settings.state_dir / "redis-url").unlink(missing_ok=True)
+            url_file.unlink(missing_ok=True)
     return 0
 
 
@@ -164,20 +175,21 @@ def _http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
     return server
 
 
-async def _serve_both(settings: Settings, rules: RuleSet, redis_url: str) -> None:
+async def _serve_both(settings: Settings, rules: RuleSet | None, redis_url: str) -> None:
     from alerter.api import create_app
     from alerter.worker import make_worker
 
     server = _http_server(create_app(settings, redis_url, rules), settings)
-    worker = make_worker(settings, rules, redis_url, handle_signals=False)
-    worker_task = asyncio.create_task(worker.async_run())
+    worker = make_worker(settings, rules, redis_url, handle_signals=False) if rules else None
+    worker_task = asyncio.create_task(worker.async_run()) if worker else None
     log.info("listening on http://%s:%d", settings.host, settings.port)
     try:
         await server.serve()  # returns on SIGINT/SIGTERM
     finally:
-        await worker.close()
-        worker_task.cancel()
-        await asyncio.gather(worker_task, return_exceptions=True)
+        if worker is not None and worker_task is not None:
+            await worker.close()
+            worker_task.cancel()
+            await asyncio.gather(worker_task, return_exceptions=True)
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:

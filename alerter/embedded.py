@@ -90,8 +90,6 @@ class EmbeddedServer:
                 time.sleep(0.02)
         finally:
             client.close()
-        if self.persist:
-            (self.data_dir / URL_FILE).write_text(self.url + "\n")
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
@@ -103,9 +101,6 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        url_file = self.data_dir / URL_FILE
-        if self.persist and url_file.exists():
-            url_file.unlink()
 
     def kill(self) -> None:
         """Stop abruptly, as a crash would (tests of outages)."""

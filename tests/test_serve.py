@@ -111,3 +111,30 @@ def test_serve_keeps_accepted_calls_across_a_restart(served: Served, diga: DigaS
     again = httpx.post(f"http://127.0.0.1:{served.port}/webhooks/diga", json={"call_id": call_id})
     assert again.json()["status"] == "duplicate"
     assert served.stop() == 0
+
+
+def test_serve_with_invalid_rules_still_queues_and_says_why(served: Served) -> None:
+    del served.env["HOOK_URL"]  # the rules now name an unset variable
+    assert served.process is None
+    served.process = subprocess.Popen(
+        [sys.executable, "-m", "alerter.cli", "serve"],
+        cwd=served.workdir,
+        env=served.env,
+        stdout=served.log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{served.port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(healthy, timeout=30), served.log.read_text()
+    ready = httpx.get(f"{base}/ready")
+    assert ready.status_code == 503 and ready.json()["error_code"] == "RULES_NOT_LOADED"
+    answer = httpx.post(f"{base}/webhooks/diga", json={"call_id": str(uuid.uuid4())})
+    assert answer.status_code == 202
+    assert served.stop() == 0
+    assert "${HOOK_URL} is not set" in served.log.read_text()
