@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -161,59 +160,65 @@ def _http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
 
     class Server(uvicorn.Server):
         # uvicorn re-raises SIGTERM after shutting down, so the process would die by the
-        # signal; we handle the signals ourselves and exit 0 after a clean stop.
+        # signal; `runner.stop_on_signals` handles them and we exit 0 after a clean stop.
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    server = Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    return server
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    return Server(config)
 
 
 async def _serve_both(settings: Settings, rules: RuleSet | None, redis_url: str) -> None:
     from alerter.api import create_app
+    from alerter.runner import run_worker, stop_on_signals
     from alerter.worker import make_worker
 
     server = _http_server(create_app(settings, redis_url, rules), settings)
-    worker = make_worker(settings, rules, redis_url, handle_signals=False) if rules else None
-    worker_task = asyncio.create_task(worker.async_run()) if worker else None
+    stop = asyncio.Event()
+    stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
     log.info("listening on http://%s:%d", settings.host, settings.port)
-    try:
-        await server.serve()  # returns on SIGINT/SIGTERM
-    finally:
-        if worker is not None and worker_task is not None:
-            await worker.close()
-            worker_task.cancel()
-            await asyncio.gather(worker_task, return_exceptions=True)
+    if rules is None:
+        await server.serve()
+        return
+    worker_ruleset = rules
+    await asyncio.gather(
+        server.serve(),
+        run_worker(lambda: make_worker(settings, worker_ruleset, redis_url), stop),
+    )
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     from alerter.api import create_app
+    from alerter.runner import stop_on_signals
 
     redis_url = _require_redis(settings)
     rules = _load_rules_or_exit(settings)
     _warn_setup(settings)
 
     async def run() -> None:
-        await _http_server(create_app(settings, redis_url, rules), settings).serve()
+        server = _http_server(create_app(settings, redis_url, rules), settings)
+        stop_on_signals(asyncio.Event(), lambda: setattr(server, "should_exit", True))
+        await server.serve()
 
     asyncio.run(run())
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.runner import run_worker, stop_on_signals
     from alerter.worker import make_worker
 
     redis_url = _require_redis(settings)
     rules = _load_rules_or_exit(settings)
     _warn_setup(settings)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    make_worker(settings, rules, redis_url).run()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(lambda: make_worker(settings, rules, redis_url), stop)
+
+    asyncio.run(run())
     return 0
 
 

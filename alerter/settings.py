@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     diga_max_connections: int = Field(default=8, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
     diga_page_cap: int = Field(default=50, alias="ALERTER_DIGA_PAGE_CAP", ge=1)
     worker_max_jobs: int = Field(default=16, alias="ALERTER_WORKER_JOBS", ge=1)
+    # A job running longer is cancelled and retried; a crashed worker's job is taken over
+    # by another worker this long (plus 10 s) after it started.
+    job_timeout_seconds: float = Field(default=120.0, alias="ALERTER_JOB_TIMEOUT", gt=0)
+    # On SIGTERM, running jobs get this long to finish before they are put back in the queue.
+    shutdown_grace_seconds: float = Field(default=20.0, alias="ALERTER_SHUTDOWN_GRACE", ge=0)
 
     @field_validator("call_end_events", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ fetch (diga) → evaluate → render → claim, deliver, mark (state) → record
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -190,7 +191,9 @@ def make_worker(
         job_serializer=serialize_job,
         job_deserializer=deserialize_job,
         burst=burst,
-        handle_signals=handle_signals,
+        handle_signals=False,
+        job_timeout=settings.job_timeout_seconds,
+        job_completion_wait=math.ceil(settings.shutdown_grace_seconds),
         poll_delay=0.1,
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,

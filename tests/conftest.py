@@ -147,7 +147,7 @@ def rules_from(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> 
 
 async def run_worker_until_idle(settings: Settings, rules: RuleSet, redis_url: str) -> None:
     """The real arq worker, in burst mode: runs every due and deferred job, then returns."""
-    worker = make_worker(settings, rules, redis_url, burst=True, handle_signals=False)
+    worker = make_worker(settings, rules, redis_url, burst=True)
     try:
         await asyncio.wait_for(worker.main(), timeout=60)
     finally:
