@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from litestar.exceptions import HTTPException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from alerter.auth import AuthError, verify
 from alerter.intake import Ignored, IntakeError, parse_webhook
 from alerter.queue import CallQueue
 from alerter.rules import RuleSet
@@ -70,9 +72,15 @@ def _is_json(content_type: str) -> bool:
 async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
     intake = _intake(request)
     try:
+        body = await request.body()
+        secret = intake.settings.webhook_secret
+        if secret is not None:
+            try:
+                verify(request.headers, body, secret.get_secret_value(), time.time())
+            except AuthError as exc:
+                raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
         if not _is_json(request.headers.get("content-type", "")):
             raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
-        body = await request.body()
         parsed = parse_webhook(body, intake.settings.call_end_events)
         if isinstance(parsed, Ignored):
             intake.outcomes["ignored"] += 1
