@@ -33,6 +33,10 @@ async def run_worker(make_worker: Callable[[], Worker], stop: asyncio.Event) -> 
             return
         stopping.cancel()
         error = main.exception() if not main.cancelled() else None
+        # Jobs already started finish on their own (cancelled, they would keep arq's
+        # in-progress lock until it lapses and wait minutes for another try).
+        worker.allow_pick_jobs = False
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         await _close_quietly(worker)
         if error is None:
             return  # burst mode ran dry

@@ -14,6 +14,10 @@ from typing import Any
 from arq import Retry
 from arq.connections import RedisSettings
 from arq.worker import Function, Worker, func
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerter import deliver
 from alerter.diga import CallNotFound, DigaAuthError, DigaClient, DigaError, DigaUnavailable
@@ -154,6 +158,14 @@ def worker_functions() -> list[Function]:
     return [func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES)]
 
 
+def redis_settings(redis_url: str) -> RedisSettings:
+    """Short blips (a restart, a failover) are absorbed by retrying each command."""
+    settings = RedisSettings.from_dsn(redis_url)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.retry = RedisRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=4)
+    return settings
+
+
 def make_worker(
     settings: Settings,
     rules: RuleSet,
@@ -183,7 +195,7 @@ def make_worker(
 
     return Worker(
         functions=worker_functions(),
-        redis_settings=RedisSettings.from_dsn(redis_url),
+        redis_settings=redis_settings(redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=settings.worker_max_jobs,
