@@ -183,5 +183,7 @@ def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Lit
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},
         openapi_config=None,
+        # Logging is the process's to configure (the CLI), not the framework's.
+        logging_config=None,
         debug=False,
     )

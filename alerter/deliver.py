@@ -24,6 +24,12 @@ from alerter.rules import Destination
 
 log = logging.getLogger(__name__)
 
+# apprise's DEBUG lines, and those of urllib3 beneath it, carry destination URLs with their
+# tokens: never let them through, whatever level the process runs at. (Their INFO and
+# WARNING lines name no URL; tests/test_secrets.py runs at DEBUG to prove it.)
+for _name in ("apprise", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+
 SEND_TIMEOUT_SECONDS = 30.0
 
 

@@ -38,6 +38,7 @@ NOT_FOUND_DELAYS = (10.0, 20.0, 30.0)
 DELIVERY_TRIES = 8
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
+RETRY_AFTER_CAP = 900.0  # a server asking for longer than this is treated as down
 MAX_TRIES = max(DIGA_TRIES, NOT_FOUND_TRIES, DELIVERY_TRIES) + 1
 
 
@@ -55,7 +56,7 @@ def backoff(job_try: int, retry_after: float | None = None) -> float:
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job_try - 1))
     delay = random.uniform(delay / 2, delay)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, BACKOFF_CAP * 4))
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
     return delay
 
 
