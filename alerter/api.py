@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get, post
@@ -16,6 +17,7 @@ from litestar.exceptions import HTTPException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from alerter import openapi
 from alerter.auth import AuthError, verify
 from alerter.intake import Ignored, IntakeError, parse_webhook
 from alerter.queue import CallQueue
@@ -122,6 +124,11 @@ async def ready(request: Request[Any, Any, AppState]) -> Response[dict[str, str]
     return Response({"status": "ready", "rules_version": intake.rules.version}, status_code=200)
 
 
+@get("/openapi.json", media_type=MediaType.JSON)
+async def openapi_document() -> dict[str, Any]:
+    return openapi.document(version("alerter"))
+
+
 @get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(request: Request[Any, Any, AppState]) -> str:
     intake = _intake(request)
@@ -178,7 +185,7 @@ def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Lit
             await redis.aclose()
 
     return Litestar(
-        route_handlers=[diga_webhook, health, ready, metrics],
+        route_handlers=[diga_webhook, health, ready, metrics, openapi_document],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},
