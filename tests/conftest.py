@@ -92,9 +92,13 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
+        self.refuse = 0  # answer this many messages with a temporary failure first
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            if self.refuse > 0:
+                self.refuse -= 1
+                return "451 4.3.0 try again later"
             self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 

@@ -377,3 +377,39 @@ async def test_destination_that_keeps_failing_is_recorded_and_retryable(
     assert len(slack.wait_for(1)) == 1
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         assert await State(client).failure(call_id) is None
+
+
+async def test_smtp_refusing_then_accepting_sends_one_email(
+    api: ApiServer,
+    diga: DigaStandIn,
+    slack: Receiver,
+    smtp: tuple[SmtpSink, int],
+    rules: RuleSet,
+    redis_url: str,
+) -> None:
+    sink, _ = smtp
+    sink.refuse = 2
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id, level="CRITICAL", category="AGENT", event="x")])
+    await post_call(api, call_id)
+    await process(diga, rules, redis_url)
+    assert len(sink.wait_for(1)) == 1
+    assert len(slack.received) == 1  # Slack accepted at once and was not resent
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        outcomes = [row["outcome"] for row in await State(client).history(call_id)]
+    assert outcomes.count("retrying") == 2 and outcomes.count("sent") == 2
+
+
+async def test_diga_down_for_good_is_recorded_as_failed(
+    api: ApiServer, diga: DigaStandIn, slack: Receiver, rules: RuleSet, redis_url: str
+) -> None:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    diga.inject(*[Fault(503, raw=b"upstream down")] * 40)
+    await post_call(api, call_id)
+    await process(diga, rules, redis_url)
+    assert slack.received == []
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        failed = await State(client).failure(call_id)
+    assert failed is not None and failed.kind == "diga_unavailable" and failed.attempts == 8
+    assert "503" in failed.reason
