@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from alerter import openapi
 from alerter.auth import AuthError, verify
+from alerter.evaluate import ended_counters
 from alerter.intake import Ignored, IntakeError, parse_webhook
 from alerter.queue import CallQueue
 from alerter.rules import RuleSet
@@ -91,7 +92,8 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
                 answer["call_id"] = parsed.call_id
             return Response(answer, status_code=200)
         try:
-            queued = await intake.queue.enqueue(parsed)
+            counters = ended_counters(intake.rules, parsed) if intake.rules else ()
+            queued = await intake.queue.enqueue(parsed, ended_counters=counters)
         except (RedisError, OSError):
             log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
             raise IntakeError(

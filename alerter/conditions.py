@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 OPERATORS = ("equals", "contains", "regex", "exists", "in")
-_MISSING = object()
+MISSING = object()
 
 Predicate = Callable[[object], bool]
 
@@ -29,7 +29,7 @@ class Condition:
 
     def holds(self, source: Mapping[str, Any] | None) -> bool:
         value = lookup(source, self.path)
-        if value is _MISSING:
+        if value is MISSING:
             return self.wants_missing
         if isinstance(value, (list, tuple)):
             return any(self.test(item) for item in value) or self.test(value)
@@ -39,14 +39,14 @@ class Condition:
 def lookup(source: Mapping[str, Any] | None, path: tuple[str, ...]) -> object:
     """The value at a dotted path; a key holding the whole dotted name wins (flattened fields)."""
     if source is None:
-        return _MISSING
+        return MISSING
     joined = ".".join(path)
     if joined in source:
         return source[joined]
     value: object = source
     for part in path:
         if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
+            return MISSING
         value = value[part]
     return value
 

@@ -13,13 +13,13 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 import apprise
 from apprise.plugins.email.base import NotifyEmail
 from apprise.plugins.slack import NotifySlack
 
-from alerter import render
-from alerter.render import Alert
+from alerter.render import Message
 from alerter.rules import Destination
 
 log = logging.getLogger(__name__)
@@ -39,18 +39,18 @@ class Delivery:
     detail: str = ""
 
 
-def slack_template_json(alert: Alert) -> str:
+def slack_template_json(payload: dict[str, Any]) -> str:
     """The payload as an apprise Slack template; `{{` is written so apprise substitutes nothing."""
-    return json.dumps(render.slack_payload(alert)).replace("{{", "{\\u007b")
+    return json.dumps(payload).replace("{{", "{\\u007b")
 
 
-async def send(destination: Destination, alert: Alert) -> Delivery:
+async def send(destination: Destination, message: Message) -> Delivery:
     """Send to every URL of the destination; ok only when all of them accepted."""
     failures = 0
     for url in destination.urls:
         try:
             accepted = await asyncio.wait_for(
-                asyncio.to_thread(_send_one, url, alert), SEND_TIMEOUT_SECONDS
+                asyncio.to_thread(_send_one, url, message), SEND_TIMEOUT_SECONDS
             )
         except TimeoutError:
             accepted = False
@@ -63,39 +63,38 @@ async def send(destination: Destination, alert: Alert) -> Delivery:
     return Delivery(True)
 
 
-def _send_one(url: str, alert: Alert) -> bool:
+def _send_one(url: str, message: Message) -> bool:
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
         return False
     notifier = apprise.Apprise()
     notifier.add(plugin)
-    title = render.title(alert)
     if isinstance(plugin, NotifySlack):
-        return _send_slack(notifier, plugin, alert, title)
+        return _send_slack(notifier, plugin, message)
     if isinstance(plugin, NotifyEmail):
         return bool(
             notifier.notify(
-                body=render.email_html(alert),
-                title=title,
+                body=message.html,
+                title=message.title,
                 body_format=apprise.NotifyFormat.HTML,
-                notify_type=_notify_type(alert),
+                notify_type=_notify_type(message),
             )
         )
     return bool(
         notifier.notify(
-            body=render.plain_text(alert),
-            title=title,
+            body=message.text,
+            title=message.title,
             body_format=apprise.NotifyFormat.TEXT,
-            notify_type=_notify_type(alert),
+            notify_type=_notify_type(message),
         )
     )
 
 
-def _send_slack(notifier: apprise.Apprise, plugin: NotifySlack, alert: Alert, title: str) -> bool:
+def _send_slack(notifier: apprise.Apprise, plugin: NotifySlack, message: Message) -> bool:
     fd, path = tempfile.mkstemp(prefix="alerter-slack-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(slack_template_json(alert))
+            handle.write(slack_template_json(message.slack))
         template = apprise.AppriseAttachment(asset=plugin.asset)
         template.add(path)
         template[0].max_file_size = plugin.max_slack_template_size
@@ -103,18 +102,18 @@ def _send_slack(notifier: apprise.Apprise, plugin: NotifySlack, alert: Alert, ti
         plugin.use_blocks = True
         return bool(
             notifier.notify(
-                body=title,
+                body=message.title,
                 title="",
                 body_format=apprise.NotifyFormat.TEXT,
-                notify_type=_notify_type(alert),
+                notify_type=_notify_type(message),
             )
         )
     finally:
         os.unlink(path)
 
 
-def _notify_type(alert: Alert) -> apprise.NotifyType:
+def _notify_type(message: Message) -> apprise.NotifyType:
     return {
         "critical": apprise.NotifyType.FAILURE,
         "warning": apprise.NotifyType.WARNING,
-    }.get(alert.severity.value, apprise.NotifyType.INFO)
+    }.get(message.severity.value, apprise.NotifyType.INFO)

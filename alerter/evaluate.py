@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerter.models import CallEnded, LogEntry
+from alerter.noise import ended_key, group_key
 from alerter.rules import Rule, RuleSet
 
 
@@ -44,3 +45,17 @@ def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> l
         if matched:
             results.append(RuleMatch(rule, matched))
     return results
+
+
+def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]:
+    """(Redis key, window) of every rate rule this call counts for, as an ended call."""
+    out = []
+    for rule in ruleset.rate_rules:
+        if rule.noise.within is not None and call_matches(rule, call):
+            out.append(
+                (
+                    ended_key(rule.name, group_key(rule.noise.group_by, call, None)),
+                    rule.noise.within,
+                )
+            )
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
@@ -23,6 +24,13 @@ JOB_EXPIRES_EXTRA_MS = 86_400_000
 RESULT_KEEP_SECONDS = 86_400
 
 _ENQUEUE_LUA = """
+-- Ended-call counters of failure-rate rules ride along: KEYS[4..], two ARGV each.
+for i = 4, #KEYS do
+  local at = 6 + (i - 4) * 2
+  redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[at + 2])
+end
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
   return 0
 end
@@ -57,8 +65,18 @@ class CallQueue:
         self._queue_name = queue_name
         self._script = redis.register_script(_ENQUEUE_LUA)
 
-    async def enqueue(self, call: CallEnded, *, defer_ms: int | None = None) -> bool:
-        """Queue the call's job; False when that call is already queued, running or done."""
+    async def enqueue(
+        self,
+        call: CallEnded,
+        *,
+        defer_ms: int | None = None,
+        ended_counters: Sequence[tuple[str, float]] = (),
+    ) -> bool:
+        """Queue the call's job; False when that call is already queued, running or done.
+
+        `ended_counters` (key, window in seconds) count the call as ended, in the same round
+        trip, for failure-rate rules.
+        """
         job_id = job_id_for(call.call_id)
         now_ms = int(time.time() * 1000)
         score = now_ms + (self._settle_ms if defer_ms is None else defer_ms)
@@ -66,9 +84,17 @@ class CallQueue:
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
         )
         expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
+        counter_args: list[int] = []
+        for _, window in ended_counters:
+            counter_args += [now_ms - round(window * 1000), round(window * 1000) * 2]
         written = await self._script(
-            keys=[job_key_prefix + job_id, result_key_prefix + job_id, self._queue_name],
-            args=[expires_ms, payload, score, job_id],
+            keys=[
+                job_key_prefix + job_id,
+                result_key_prefix + job_id,
+                self._queue_name,
+                *(key for key, _ in ended_counters),
+            ],
+            args=[expires_ms, payload, score, job_id, now_ms, call.call_id, *counter_args],
         )
         return bool(written)
 

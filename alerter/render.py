@@ -57,32 +57,53 @@ class Alert:
     call_fields: tuple[tuple[str, str], ...]
     match_count: int
     excerpts: tuple[Excerpt, ...]
+    note: str | None = None  # from noise control: "and 37 more calls since 14:02", ...
 
     @property
     def more(self) -> int:
         return self.match_count - len(self.excerpts)
 
 
-def build_alert(match: RuleMatch, call: CallEnded, max_excerpts: int = MAX_EXCERPTS) -> Alert:
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification, rendered for every medium; `deliver` picks what a URL takes."""
+
+    title: str
+    severity: Severity
+    slack: dict[str, Any]
+    html: str
+    text: str
+
+
+def message(alert: Alert) -> Message:
+    return Message(
+        title(alert), alert.severity, slack_payload(alert), email_html(alert), plain_text(alert)
+    )
+
+
+def build_alert(
+    match: RuleMatch, call: CallEnded, max_excerpts: int = MAX_EXCERPTS, note: str | None = None
+) -> Alert:
     return Alert(
+        note=note,
         rule=match.rule.name,
         description=match.rule.description,
         severity=match.rule.severity,
         call_id=call.call_id,
         call_fields=_call_fields(call.fields),
         match_count=len(match.logs),
-        excerpts=tuple(_excerpt(log) for log in match.logs[:max_excerpts]),
+        excerpts=tuple(excerpt(log) for log in match.logs[:max_excerpts]),
     )
 
 
-def _excerpt(log: LogEntry) -> Excerpt:
+def excerpt(log: LogEntry) -> Excerpt:
     return Excerpt(
         time=log.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        level=_bound(log.level, 20),
-        category=_bound(log.category, 40),
-        event=_bound(log.event, 120),
-        text=_bound(text, EXCERPT_TEXT_CHARS) if (text := log.text()) else None,
-        trace_id=_bound(log.trace_id, 64) if log.trace_id else None,
+        level=bound(log.level, 20),
+        category=bound(log.category, 40),
+        event=bound(log.event, 120),
+        text=bound(text, EXCERPT_TEXT_CHARS) if (text := log.text()) else None,
+        trace_id=bound(log.trace_id, 64) if log.trace_id else None,
     )
 
 
@@ -90,7 +111,7 @@ def _call_fields(fields: Mapping[str, FieldValue]) -> tuple[tuple[str, str], ...
     out = []
     for key, value in list(fields.items())[:20]:
         shown = ", ".join(map(_show, value)) if isinstance(value, tuple) else _show(value)
-        out.append((_bound(key, 60), _bound(shown, FIELD_CHARS)))
+        out.append((bound(key, 60), bound(shown, FIELD_CHARS)))
     return tuple(out)
 
 
@@ -102,7 +123,7 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _bound(text: str, limit: int) -> str:
+def bound(text: str, limit: int) -> str:
     """Cut to `limit` characters, marking the cut; control characters become spaces."""
     text = _CONTROL.sub(" ", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -148,7 +169,7 @@ def slack_cut(text: str, limit: int) -> str:
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Block Kit attachment (blocks + colour bar) within Slack's limits."""
     mark = SEVERITY_MARKS[alert.severity]
-    header = _bound(f"{mark} {alert.severity.upper()} · {alert.rule}", SLACK_HEADER_CHARS)
+    header = bound(f"{mark} {alert.severity.upper()} · {alert.rule}", SLACK_HEADER_CHARS)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {
@@ -161,17 +182,19 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
             ],
         },
     ]
+    if alert.note:
+        blocks.append(context(slack_escape(alert.note)))
     if alert.description:
-        blocks.append(_section(slack_escape(alert.description)))
+        blocks.append(section(slack_escape(alert.description)))
     if alert.call_fields:
         lines = [f"*{slack_escape(k)}*: {_inline_code(v)}" for k, v in alert.call_fields]
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(section("\n".join(lines)))
     blocks.append({"type": "divider"})
     # Excerpts fill what Slack's limits leave, and "and N more" counts what did not fit.
     budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 200
     shown = 0
     for excerpt in alert.excerpts:
-        block = _section(_slack_excerpt(excerpt))
+        block = section(slack_excerpt(excerpt))
         size = len(json.dumps(block))
         if len(blocks) >= SLACK_MAX_BLOCKS - 1 or size > budget:
             break
@@ -179,10 +202,10 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         budget -= size
         shown += 1
     if (more := more_line(alert.match_count - shown)) is not None:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        blocks.append(context(more))
     return {
         "color": SEVERITY_COLOURS[alert.severity],
-        "fallback": _bound(title(alert), SLACK_SECTION_CHARS),
+        "fallback": bound(title(alert), SLACK_SECTION_CHARS),
         "blocks": blocks,
     }
 
@@ -191,7 +214,7 @@ def _inline_code(text: str) -> str:
     return f"`{_slack_code(text)}`" if text else "—"
 
 
-def _slack_excerpt(excerpt: Excerpt) -> str:
+def slack_excerpt(excerpt: Excerpt) -> str:
     head = (
         f"`{excerpt.time}` *{slack_escape(excerpt.level)}* · {slack_escape(excerpt.category)}"
         f" · `{_slack_code(excerpt.event)}`"
@@ -208,8 +231,12 @@ def _mrkdwn(text: str, limit: int) -> dict[str, str]:
     return {"type": "mrkdwn", "text": slack_cut(text, limit)}
 
 
-def _section(text: str) -> dict[str, Any]:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": _mrkdwn(text, SLACK_SECTION_CHARS)}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text, SLACK_SECTION_CHARS)]}
 
 
 # ---------------------------------------------------------------- e-mail and plain text
@@ -243,6 +270,8 @@ def email_html(alert: Alert) -> str:
     )
     more = f"<p>{e(line)}</p>" if (line := more_line(alert.more)) else ""
     description = f"<p>{e(alert.description)}</p>" if alert.description else ""
+    if alert.note:
+        description = f"<p><b>{e(alert.note)}</b></p>" + description
     return (
         f'<div style="border-left:4px solid {colour};padding-left:12px;font-family:sans-serif">'
         f"<h2>{e(alert.severity.upper())} · {e(alert.rule)}</h2>{description}"
@@ -268,6 +297,8 @@ def plain_text(alert: Alert) -> str:
     ]
     if alert.description:
         lines.insert(1, alert.description)
+    if alert.note:
+        lines.insert(1, alert.note)
     lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]
     lines.append("")
     for x in alert.excerpts:

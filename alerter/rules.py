@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from alerter.conditions import Condition, Predicate, compile_condition, compile_event_pattern
 from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
+from alerter.noise import Duration, MuteWindowSpec, Noise, WhenSpec, compile_noise
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -62,13 +64,23 @@ class Rule:
     min_matches: int
     notify: tuple[str, ...]
     source: str  # file:line of the rule, for operators
+    noise: Noise = field(default_factory=Noise)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     destinations: Mapping[str, Destination]
     version: str  # hash of the files' text: tells operators which set is loaded
+
+    @cached_property
+    def by_name(self) -> Mapping[str, Rule]:
+        return {rule.name: rule for rule in self.rules}
+
+    @cached_property
+    def rate_rules(self) -> tuple[Rule, ...]:
+        """Rules whose ended calls the api counts on intake."""
+        return tuple(rule for rule in self.rules if rule.noise.rate is not None)
 
 
 # ---------------------------------------------------------------- the YAML schema
@@ -115,6 +127,13 @@ class RuleSpec(_Spec):
     call: dict[str, Any] = Field(default_factory=dict)
     min_matches: int = Field(default=1, ge=1)
     notify: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
+    # Noise control (all optional): see README "Noise control".
+    group_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+    repeat_interval: Duration | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    when: WhenSpec | None = None
+    mute_windows: list[MuteWindowSpec] = Field(default_factory=list)
 
 
 class RuleFileSpec(_Spec):
@@ -385,6 +404,18 @@ def _compile_rule(
             errors.append(RuleError(file, line, f"rule {rule.name!r}: {exc}"))
     data = conditions(("rules", index, "match", "data"), rule.match.data)
     call = conditions(("rules", index, "call"), rule.call)
+    try:
+        noise = compile_noise(
+            rule.group_by,
+            rule.repeat_interval,
+            rule.group_wait,
+            rule.group_interval,
+            rule.when,
+            rule.mute_windows,
+        )
+    except ValueError as exc:
+        ok = False
+        errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
     if not ok:
         return None
     return Rule(
@@ -399,6 +430,7 @@ def _compile_rule(
         min_matches=rule.min_matches,
         notify=tuple(rule.notify),
         source=source,
+        noise=noise,
     )
 
 

@@ -50,6 +50,12 @@ class Outcome(StrEnum):
     FAILED = "failed"
     RETRYING = "retrying"
     UNRESOLVED = "unresolved"
+    # noise control (decide.Verdict, but SEND)
+    MUTED = "muted"
+    SILENCED = "silenced"
+    BELOW_THRESHOLD = "below_threshold"
+    GROUPED = "grouped"
+    THROTTLED = "throttled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,28 +8,36 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from arq import Retry
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, Worker, func
 from redis.asyncio.retry import Retry as RedisRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from alerter import deliver
+from alerter import deliver, render, render_digest
+from alerter.decide import Verdict, decide
 from alerter.diga import CallNotFound, DigaAuthError, DigaClient, DigaError, DigaUnavailable
-from alerter.evaluate import RuleMatch, evaluate
+from alerter.evaluate import evaluate
 from alerter.models import CallEnded
+from alerter.noise import GroupKey
 from alerter.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
-from alerter.render import build_alert
-from alerter.rules import RuleSet
+from alerter.render import Message, build_alert
+from alerter.render_digest import Digest, DigestCall
+from alerter.rules import Rule, RuleSet
 from alerter.settings import Settings
 from alerter.state import Claim, Outcome, State, marker_key
+from alerter.windows import Windows
 
 log = logging.getLogger(__name__)
+
+DIGEST_FUNCTION = "flush_digest"
 
 # Retry budgets, in job tries (arq counts the first run as try 1).
 DIGA_TRIES = 8
@@ -48,7 +56,9 @@ class Deps:
 
     diga: DigaClient
     state: State
+    windows: Windows
     rules: RuleSet
+    clock: Callable[[], float] = time.time  # injected by tests of time windows
 
 
 def backoff(job_try: int, retry_after: float | None = None) -> float:
@@ -82,7 +92,25 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
 
     pending = 0
     for match in fired:
-        pending += await _deliver_match(deps, call, match)
+        decision = await decide(deps.windows, match, call, deps.clock())
+        if decision.verdict is not Verdict.SEND:
+            await deps.state.record(
+                call.call_id,
+                Outcome(decision.verdict.value),
+                rule=match.rule.name,
+                detail=decision.detail,
+            )
+            if decision.digest is not None and decision.digest.opened and decision.key:
+                await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
+            continue
+        alert = build_alert(match, call, note=decision.note)
+        pending += await _send_once(
+            deps,
+            call.call_id,
+            match.rule,
+            render.message(alert),
+            f"{alert.match_count} matching logs",
+        )
 
     if pending:
         if job_try < DELIVERY_TRIES:
@@ -95,36 +123,88 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
     return Outcome.SENT.value
 
 
-async def _deliver_match(deps: Deps, call: CallEnded, match: RuleMatch) -> int:
-    """Send one fired rule to each of its destinations once; returns how many are still due."""
-    alert = build_alert(match, call)
+async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, window: str) -> str:
+    """Send one closed digest window to the rule's destinations, once."""
+    deps: Deps = ctx["deps"]
+    job_try: int = ctx.get("job_try", 1)
+    rule = deps.rules.by_name.get(rule_name)
+    if rule is None:
+        log.warning("digest for rule %s dropped: the rule is no longer loaded", rule_name)
+        return "dropped"
+    contents = await deps.windows.take_digest(rule_name, key_digest, window)
+    if contents is None:
+        return "empty"
+    now = deps.clock()
+    digest = Digest(
+        rule=rule.name,
+        description=rule.description,
+        severity=rule.severity,
+        group=GroupKey(contents.labels).describe(),
+        opened=contents.opened,
+        closed=now,
+        count=contents.count,
+        calls=tuple(DigestCall.from_entry(entry) for entry in contents.calls),
+        events=contents.events,
+        reasons=contents.reasons,
+    )
+    subject = f"digest-{window}"
+    pending = await _send_once(
+        deps, subject, rule, render_digest.message(digest), f"{digest.count} calls ({digest.group})"
+    )
+    if pending:
+        if job_try < DELIVERY_TRIES:
+            raise Retry(defer=backoff(job_try))
+        log.error(
+            "digest %s of rule %s: %d destination(s) kept failing", window, rule_name, pending
+        )
+        return Outcome.FAILED.value
+    await deps.windows.finish_digest(rule_name, key_digest, window, now)
+    return Outcome.SENT.value
+
+
+async def _schedule_flush(
+    ctx: dict[str, Any], deps: Deps, rule: Rule, key: GroupKey, window: str
+) -> None:
+    """The window closes after `group_wait`, and no sooner than `group_interval` after the
+    group's last digest."""
+    noise = rule.noise
+    now = deps.clock()
+    close = now + (noise.group_wait or 0)
+    last = await deps.windows.last_digest_sent(rule.name, key.digest)
+    if noise.group_interval is not None and last is not None:
+        close = max(close, last + noise.group_interval)
+    redis: ArqRedis = ctx["redis"]
+    await redis.enqueue_job(
+        DIGEST_FUNCTION,
+        rule.name,
+        key.digest,
+        window,
+        _job_id=f"digest:{rule.name}:{key.digest}:{window}",
+        _defer_by=max(0.0, close - now),
+    )
+
+
+async def _send_once(deps: Deps, subject: str, rule: Rule, message: Message, detail: str) -> int:
+    """Send to each of the rule's destinations once (send markers); returns how many are due."""
     pending = 0
-    for name in match.rule.notify:
-        key = marker_key(call.call_id, match.rule.name, name)
+    for name in rule.notify:
+        key = marker_key(subject, rule.name, name)
         claim, token = await deps.state.claim(key)
         if claim is Claim.SENT:
             continue
         if claim is Claim.BUSY:
             pending += 1
             continue
-        result = await deliver.send(deps.rules.destinations[name], alert)
+        result = await deliver.send(deps.rules.destinations[name], message)
         if result.ok:
             await deps.state.mark_sent(key)
             await deps.state.record(
-                call.call_id,
-                Outcome.SENT,
-                rule=match.rule.name,
-                destination=name,
-                detail=f"{alert.match_count} matching logs",
+                subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
             )
         else:
             await deps.state.release(key, token)
             await deps.state.record(
-                call.call_id,
-                Outcome.RETRYING,
-                rule=match.rule.name,
-                destination=name,
-                detail=result.detail,
+                subject, Outcome.RETRYING, rule=rule.name, destination=name, detail=result.detail
             )
             pending += 1
     return pending
@@ -156,7 +236,10 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
 
 
 def worker_functions() -> list[Function]:
-    return [func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES)]
+    return [
+        func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES),
+        func(flush_digest, name=DIGEST_FUNCTION, max_tries=MAX_TRIES),
+    ]
 
 
 def redis_settings(redis_url: str) -> RedisSettings:
@@ -173,8 +256,10 @@ def make_worker(
     redis_url: str,
     *,
     burst: bool = False,
-    handle_signals: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> Worker:
+    """An arq worker; signals are left to `runner`, which paces shutdown."""
+
     async def on_startup(ctx: dict[str, Any]) -> None:
         api_key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
         ctx["deps"] = Deps(
@@ -186,7 +271,9 @@ def make_worker(
                 page_cap=settings.diga_page_cap,
             ),
             state=State(ctx["redis"]),
+            windows=Windows(ctx["redis"]),
             rules=rules,
+            clock=clock,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -141,7 +141,7 @@ def test_slack_limits_hold_for_huge_logs() -> None:
 
 
 def test_template_json_keeps_apprise_tokens_literal() -> None:
-    text = slack_template_json(alert_for([log("{{app_body}} {{ app_title }}")]))
+    text = slack_template_json(slack_payload(alert_for([log("{{app_body}} {{ app_title }}")])))
     assert "{{" not in text
     assert "{{app_body}}" in json.dumps(json.loads(text))
 

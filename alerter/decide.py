@@ -1,0 +1,106 @@
+"""The decide stage: a fired rule on one call → send now, or why not (noise control).
+
+Order: mute windows and silences first (an operator's word wins), then frequency and rate
+thresholds, then digests, then throttling. Counting lives in `windows` (Redis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from alerter.evaluate import RuleMatch
+from alerter.models import CallEnded
+from alerter.noise import GroupKey, group_key, labels_of, muted
+from alerter.render import excerpt
+from alerter.render_digest import DigestCall
+from alerter.windows import DigestSlot, Windows
+
+
+class Verdict(StrEnum):
+    SEND = "send"
+    MUTED = "muted"
+    SILENCED = "silenced"
+    BELOW_THRESHOLD = "below_threshold"
+    GROUPED = "grouped"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    detail: str = ""
+    note: str | None = None  # for the alert, when sent
+    key: GroupKey | None = None
+    digest: DigestSlot | None = None
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+async def decide(windows: Windows, match: RuleMatch, call: CallEnded, now: float) -> Decision:
+    rule, noise = match.rule, match.rule.noise
+    first = match.logs[0]
+    if muted(noise, now):
+        return Decision(Verdict.MUTED, "inside a mute window")
+    silence = await windows.matching_silence(rule.name, labels_of(call, first), now)
+    if silence is not None:
+        return Decision(Verdict.SILENCED, f"silence {silence.id}")
+
+    key = group_key(noise.group_by, call, first)
+    note = None
+    if noise.within is not None and noise.count is not None:
+        counted = await windows.frequency(
+            rule.name, key, call.call_id, noise.within, noise.count, now
+        )
+        if not counted.fire:
+            return Decision(
+                Verdict.BELOW_THRESHOLD,
+                f"{counted.counted} of {noise.count} calls within {_span(noise.within)}",
+                key=key,
+            )
+        note = f"{counted.counted} calls matched within {_span(noise.within)} ({key.describe()})"
+    elif noise.within is not None and noise.rate is not None:
+        rated = await windows.rate(
+            rule.name, key, call.call_id, noise.within, noise.rate, noise.min_calls, now
+        )
+        share = rated.counted / rated.total if rated.total else 0.0
+        summary = (
+            f"{rated.counted} of {rated.total} ended calls ({share:.0%}) within "
+            f"{_span(noise.within)}"
+        )
+        if not rated.fire:
+            return Decision(Verdict.BELOW_THRESHOLD, summary, key=key)
+        note = f"{summary} matched ({key.describe()})"
+
+    if noise.group_wait is not None:
+        entry = DigestCall(call.call_id, len(match.logs), excerpt(first)).to_entry()
+        reason = str((first.data or {}).get("failure_reason") or "")
+        slot = await windows.add_to_digest(
+            rule.name,
+            key,
+            call.call_id,
+            entry,
+            first.event,
+            reason,
+            noise.group_wait + (noise.group_interval or 0),
+            now,
+        )
+        return Decision(Verdict.GROUPED, f"digest window {slot.window}", key=key, digest=slot)
+
+    if noise.repeat_interval is not None:
+        throttle = await windows.throttle(rule.name, key, call.call_id, noise.repeat_interval, now)
+        if not throttle.send:
+            return Decision(
+                Verdict.THROTTLED, f"{throttle.suppressed} suppressed since the last", key=key
+            )
+        if throttle.suppressed and throttle.last_sent is not None:
+            since = datetime.fromtimestamp(throttle.last_sent, UTC).strftime("%H:%M")
+            more = f"and {throttle.suppressed} more call{'s' if throttle.suppressed != 1 else ''}"
+            note = f"{more} since {since} UTC" + (f"; {note}" if note else "")
+    return Decision(Verdict.SEND, note=note, key=key)
