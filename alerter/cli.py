@@ -91,8 +91,31 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--all", action="store_true")
     retry.set_defaults(handler=_failed_retry)
 
+    silence = sub.add_parser("silence", help="silence alerts for a while").add_subparsers(
+        metavar="ACTION"
+    )
+    add = silence.add_parser("add", help="silence a rule (or all) for matching calls")
+    add.add_argument("--rule", help="rule name (default: every rule)")
+    add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="call or log field that must equal VALUE (repeatable), e.g. agent_id=ag-1",
+    )
+    add.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h, 1d")
+    add.add_argument("--comment", required=True, help="why, and who")
+    add.set_defaults(handler=_silence_add)
+    silence_list = silence.add_parser("list", help="active silences and what they stopped")
+    silence_list.add_argument("--all", action="store_true", help="include expired ones")
+    silence_list.set_defaults(handler=_silence_list)
+    expire = silence.add_parser("expire", help="end a silence now")
+    expire.add_argument("silence_id")
+    expire.set_defaults(handler=_silence_expire)
+
     history = sub.add_parser("history", help="what was decided for recent calls, newest first")
     history.add_argument("--call-id")
+    history.add_argument("--rule")
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(handler=_history)
     return parser
@@ -298,13 +321,78 @@ def _failed_retry(settings: Settings, args: argparse.Namespace) -> int:
 def _history(settings: Settings, args: argparse.Namespace) -> int:
     from alerter.ops import history
 
-    rows = asyncio.run(history(_state_redis_url(settings), args.call_id, args.limit))
+    rows = asyncio.run(history(_state_redis_url(settings), args.call_id, args.rule, args.limit))
     for row in rows:
         when = datetime.fromtimestamp(float(row.get("at", 0)), UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(json.dumps({"at": when + "Z", **{k: v for k, v in row.items() if v and k != "at"}}))
     if not rows:
         print("no history")
     return 0
+
+
+def _silence_add(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from alerter.noise import parse_duration
+    from alerter.ops import add_silence
+
+    try:
+        seconds = parse_duration(args.duration)
+        matchers = dict(_matcher(text) for text in args.match)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.rule and not matchers:
+        print("error: give --rule or at least one --match", file=sys.stderr)
+        return 2
+    now = time.time()
+    silence = asyncio.run(
+        add_silence(
+            _state_redis_url(settings), args.rule, matchers, now, now + seconds, args.comment
+        )
+    )
+    ends = datetime.fromtimestamp(silence.ends, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"silence {silence.id} until {ends}Z")
+    return 0
+
+
+def _matcher(text: str) -> tuple[str, str]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise ValueError(f"--match {text!r} must be FIELD=VALUE")
+    return field.strip(), value.strip()
+
+
+def _silence_list(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from alerter.ops import silences
+
+    now = time.time()
+    rows = [
+        s for s in asyncio.run(silences(_state_redis_url(settings))) if args.all or s.ends > now
+    ]
+    if not rows:
+        print("no silences")
+    for s in rows:
+        ends = datetime.fromtimestamp(s.ends, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        state = "active" if s.starts <= now < s.ends else "expired"
+        matchers = " ".join(f"{k}={v}" for k, v in s.matchers.items()) or "-"
+        print(
+            f"{s.id}  {state}  until {ends}Z  rule={s.rule or '*'}  {matchers}  "
+            f"silenced={s.hits}  {s.comment}"
+        )
+    return 0
+
+
+def _silence_expire(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.ops import expire_silence
+
+    if asyncio.run(expire_silence(_state_redis_url(settings), args.silence_id)):
+        print(f"silence {args.silence_id} expired")
+        return 0
+    print(f"no silence {args.silence_id}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

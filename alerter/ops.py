@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from alerter.queue import CallQueue
 from alerter.state import FailedCall, State
+from alerter.windows import Silence, Windows
 
 
 async def failed_calls(redis_url: str) -> list[FailedCall]:
@@ -35,6 +36,30 @@ async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], 
         return queued, missing
 
 
-async def history(redis_url: str, call_id: str | None, limit: int) -> list[dict[str, str]]:
+async def history(
+    redis_url: str, call_id: str | None, rule: str | None, limit: int
+) -> list[dict[str, str]]:
     async with Redis.from_url(redis_url) as redis:
-        return await State(redis).history(call_id, limit)
+        return await State(redis).history(call_id, limit, rule=rule)
+
+
+async def add_silence(
+    redis_url: str,
+    rule: str | None,
+    matchers: dict[str, str],
+    starts: float,
+    ends: float,
+    comment: str,
+) -> Silence:
+    async with Redis.from_url(redis_url) as redis:
+        return await Windows(redis).add_silence(rule, matchers, starts, ends, comment)
+
+
+async def silences(redis_url: str) -> list[Silence]:
+    async with Redis.from_url(redis_url) as redis:
+        return await Windows(redis).silences()
+
+
+async def expire_silence(redis_url: str, silence_id: str) -> bool:
+    async with Redis.from_url(redis_url) as redis:
+        return await Windows(redis).expire_silence(silence_id)

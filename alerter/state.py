@@ -116,12 +116,17 @@ class State:
         }
         await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
 
-    async def history(self, call_id: str | None = None, count: int = 200) -> list[dict[str, str]]:
-        entries = await self._redis.xrevrange(HISTORY_KEY, count=count if not call_id else 10_000)
+    async def history(
+        self, call_id: str | None = None, count: int = 200, *, rule: str | None = None
+    ) -> list[dict[str, str]]:
+        filtered = call_id is not None or rule is not None
+        entries = await self._redis.xrevrange(HISTORY_KEY, count=10_000 if filtered else count)
         out = []
         for _, raw in entries:
             row = {k.decode(): v.decode() for k, v in raw.items()}
-            if call_id is None or row.get("call_id") == call_id:
+            if (call_id is None or row.get("call_id") == call_id) and (
+                rule is None or row.get("rule") == rule
+            ):
                 out.append(row)
             if len(out) >= count:
                 break

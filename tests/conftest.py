@@ -11,7 +11,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -149,9 +149,11 @@ def rules_from(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> 
     return load_rules(write_rules(tmp_path, text), env or {})
 
 
-async def run_worker_until_idle(settings: Settings, rules: RuleSet, redis_url: str) -> None:
+async def run_worker_until_idle(
+    settings: Settings, rules: RuleSet, redis_url: str, clock: Callable[[], float] = time.time
+) -> None:
     """The real arq worker, in burst mode: runs every due and deferred job, then returns."""
-    worker = make_worker(settings, rules, redis_url, burst=True)
+    worker = make_worker(settings, rules, redis_url, burst=True, clock=clock)
     try:
         await asyncio.wait_for(worker.main(), timeout=60)
     finally:
