@@ -53,6 +53,7 @@ def test_shipped_rules_are_valid_given_their_variables() -> None:
     rules = load_rules(SHIPPED, SHIPPED_ENV)
     names = {rule.name for rule in rules.rules}
     assert {"transfer-failed", "tool-errors", "agent-errors", "any-critical"} <= names
+    assert {"agent-failure-rate", "integration-timeouts"} <= names
     assert {"webhook-errors", "workflow-errors"} <= names
 
 
@@ -110,4 +111,4 @@ def test_rules_check_command_on_valid_rules(
     for name, value in SHIPPED_ENV.items():
         monkeypatch.setenv(name, value)
     assert main(["rules", "check", str(SHIPPED)]) == 0
-    assert capsys.readouterr().out.startswith("ok: 7 rules")
+    assert capsys.readouterr().out.startswith("ok: 8 rules")
