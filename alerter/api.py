@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
@@ -21,8 +21,9 @@ from alerter import openapi
 from alerter.auth import AuthError, verify
 from alerter.evaluate import ended_counters
 from alerter.intake import Ignored, IntakeError, parse_webhook
-from alerter.queue import CallQueue
-from alerter.rules import RuleSet
+from alerter.metrics import Metrics
+from alerter.queue import CallQueue, queue_state
+from alerter.reload import RulesHolder
 from alerter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,11 @@ class Intake:
     settings: Settings
     queue: CallQueue
     redis: Redis
-    rules: RuleSet | None
-    outcomes: Counter[str] = field(default_factory=Counter)
+    rules: RulesHolder
+    metrics: Metrics
+
+    def count(self, outcome: str) -> None:
+        self.metrics.webhooks.labels(outcome).inc()
 
 
 def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
@@ -86,13 +90,14 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
             raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
         parsed = parse_webhook(body, intake.settings.call_end_events)
         if isinstance(parsed, Ignored):
-            intake.outcomes["ignored"] += 1
+            intake.count("ignored")
             answer = {"status": "ignored", "event": parsed.event}
             if parsed.call_id:
                 answer["call_id"] = parsed.call_id
             return Response(answer, status_code=200)
         try:
-            counters = ended_counters(intake.rules, parsed) if intake.rules else ()
+            rules = intake.rules.current
+            counters = ended_counters(rules, parsed) if rules else ()
             queued = await intake.queue.enqueue(parsed, ended_counters=counters)
         except (RedisError, OSError):
             log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
@@ -100,12 +105,12 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
                 503, "QUEUE_UNAVAILABLE", "the queue is unavailable; retry later"
             ) from None
     except IntakeError as exc:
-        intake.outcomes[f"error_{exc.status}"] += 1
+        intake.count(f"error_{exc.status}")
         return error_response(exc.status, exc.code, exc.message)
     if queued:
-        intake.outcomes["queued"] += 1
+        intake.count("queued")
         return Response({"status": "queued", "call_id": parsed.call_id}, status_code=202)
-    intake.outcomes["duplicate"] += 1
+    intake.count("duplicate")
     return Response({"status": "duplicate", "call_id": parsed.call_id}, status_code=200)
 
 
@@ -117,13 +122,14 @@ async def health() -> dict[str, str]:
 @get("/ready", media_type=MediaType.JSON)
 async def ready(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
     intake = _intake(request)
-    if intake.rules is None:
+    rules = intake.rules.current
+    if rules is None:
         return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")
     try:
         await intake.redis.ping()
     except (RedisError, OSError):
         return error_response(503, "REDIS_UNAVAILABLE", "Redis does not answer")
-    return Response({"status": "ready", "rules_version": intake.rules.version}, status_code=200)
+    return Response({"status": "ready", "rules_version": rules.version}, status_code=200)
 
 
 @get("/openapi.json", media_type=MediaType.JSON)
@@ -131,30 +137,13 @@ async def openapi_document() -> dict[str, Any]:
     return openapi.document(version("alerter"))
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4")
-async def metrics(request: Request[Any, Any, AppState]) -> str:
+@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
+async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[bytes]:
     intake = _intake(request)
-    lines = [
-        "# HELP alerter_webhooks_total Webhooks received, by outcome.",
-        "# TYPE alerter_webhooks_total counter",
-    ]
-    for outcome in sorted(intake.outcomes):
-        lines.append(f'alerter_webhooks_total{{outcome="{outcome}"}} {intake.outcomes[outcome]}')
-    lines += [
-        "# HELP alerter_rules_loaded Rules loaded in this process.",
-        "# TYPE alerter_rules_loaded gauge",
-        f"alerter_rules_loaded {len(intake.rules.rules) if intake.rules else 0}",
-    ]
-    try:
-        depth = await intake.redis.zcard("arq:queue")
-        lines += [
-            "# HELP alerter_queue_depth Calls queued or deferred.",
-            "# TYPE alerter_queue_depth gauge",
-            f"alerter_queue_depth {depth}",
-        ]
-    except (RedisError, OSError):
-        pass
-    return "\n".join(lines) + "\n"
+    # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
+    with contextlib.suppress(RedisError, OSError):
+        intake.metrics.set_queue(*await queue_state(intake.redis))
+    return Response(intake.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[dict[str, str]]:
@@ -169,7 +158,9 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
     return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
 
 
-def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Litestar:
+def create_app(
+    settings: Settings, redis_url: str, rules: RulesHolder, metrics: Metrics | None = None
+) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = Redis.from_url(
@@ -180,6 +171,7 @@ def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Lit
             queue=CallQueue(redis, settings.settle_seconds),
             redis=redis,
             rules=rules,
+            metrics=metrics or rules.metrics or Metrics(),
         )
         try:
             yield
@@ -187,7 +179,7 @@ def create_app(settings: Settings, redis_url: str, rules: RuleSet | None) -> Lit
             await redis.aclose()
 
     return Litestar(
-        route_handlers=[diga_webhook, health, ready, metrics, openapi_document],
+        route_handlers=[diga_webhook, health, ready, metrics_endpoint, openapi_document],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +17,6 @@ from pydantic import ValidationError
 from alerter.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    import uvicorn
-    from litestar import Litestar
-
     from alerter.rules import RuleSet
 
 log = logging.getLogger("alerter")
@@ -29,11 +25,8 @@ log = logging.getLogger("alerter")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL at INFO; keep the worker's log about calls, not requests.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Short commands print their results; long-running ones configure logging themselves.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except ValidationError as exc:
@@ -64,7 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="the webhook api alone (needs REDIS_URL)")
     api.set_defaults(handler=_api)
     worker = sub.add_parser("worker", help="the worker alone (needs REDIS_URL)")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker reported healthy in the last minute, else 1 (for probes)",
+    )
     worker.set_defaults(handler=_worker)
+
+    notify = sub.add_parser("notify", help="try destinations").add_subparsers(metavar="ACTION")
+    notify_test = notify.add_parser(
+        "test", help="send a sample alert through a destination and say whether it got through"
+    )
+    notify_test.add_argument("destination", help="a destination name from the rule files")
+    notify_test.add_argument("--rules", type=Path, help="file or folder (default ALERTER_RULES)")
+    notify_test.set_defaults(handler=_notify_test)
 
     rules = sub.add_parser("rules", help="check and try rule files").add_subparsers(
         metavar="ACTION"
@@ -142,107 +148,48 @@ def _require_redis(settings: Settings) -> str:
     return settings.redis_url
 
 
-def _warn_setup(settings: Settings) -> None:
-    if settings.diga_api_key is None:
-        log.warning("DIGA_API_KEY is not set: Diga will refuse to give logs")
-    if settings.webhook_secret is None:
-        log.warning("ALERTER_WEBHOOK_SECRET is not set: webhooks are accepted unsigned")
+def _long_running(settings: Settings) -> None:
+    from alerter.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from alerter.embedded import URL_FILE, EmbeddedServer
-    from alerter.rules import RulesInvalid, load_rules
+    from alerter import service
 
-    # One machine, often a first try: invalid rules are reported, and the api still
-    # queues webhooks (nothing lost) while /ready says why no worker runs.
-    rules: RuleSet | None
-    try:
-        rules = load_rules(settings.rules_path)
-    except RulesInvalid as exc:
-        for error in exc.errors:
-            log.error("%s", error)
-        log.error("rules are invalid: webhooks are queued, not processed; fix them and restart")
-        rules = None
-    _warn_setup(settings)
-    if settings.redis_url:
-        asyncio.run(_serve_both(settings, rules, settings.redis_url))
-        return 0
-    url_file = settings.state_dir / URL_FILE
-    with EmbeddedServer(settings.state_dir / "data") as server:
-        log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
-        url_file.write_text(server.url + "\n")
-        try:
-            asyncio.run(_serve_both(settings, rules, server.url))
-        finally:
-            url_file.unlink(missing_ok=True)
-    return 0
-
-
-def _http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        # uvicorn re-raises SIGTERM after shutting down, so the process would die by the
-        # signal; `runner.stop_on_signals` handles them and we exit 0 after a clean stop.
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    return Server(config)
-
-
-async def _serve_both(settings: Settings, rules: RuleSet | None, redis_url: str) -> None:
-    from alerter.api import create_app
-    from alerter.runner import run_worker, stop_on_signals
-    from alerter.worker import make_worker
-
-    server = _http_server(create_app(settings, redis_url, rules), settings)
-    stop = asyncio.Event()
-    stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
-    log.info("listening on http://%s:%d", settings.host, settings.port)
-    if rules is None:
-        await server.serve()
-        return
-    worker_ruleset = rules
-    await asyncio.gather(
-        server.serve(),
-        run_worker(lambda: make_worker(settings, worker_ruleset, redis_url), stop),
-    )
+    _long_running(settings)
+    return service.serve(settings)
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    from alerter.api import create_app
-    from alerter.runner import stop_on_signals
+    from alerter import service
 
     redis_url = _require_redis(settings)
-    rules = _load_rules_or_exit(settings)
-    _warn_setup(settings)
-
-    async def run() -> None:
-        server = _http_server(create_app(settings, redis_url, rules), settings)
-        stop_on_signals(asyncio.Event(), lambda: setattr(server, "should_exit", True))
-        await server.serve()
-
-    asyncio.run(run())
-    return 0
+    _long_running(settings)
+    return service.api(settings, redis_url)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from alerter.runner import run_worker, stop_on_signals
-    from alerter.worker import make_worker
+    from alerter import service
 
     redis_url = _require_redis(settings)
-    rules = _load_rules_or_exit(settings)
-    _warn_setup(settings)
+    if args.check:
+        return service.worker_check(redis_url)
+    _long_running(settings)
+    return service.worker(settings, redis_url)
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        stop_on_signals(stop)
-        await run_worker(lambda: make_worker(settings, rules, redis_url), stop)
 
-    asyncio.run(run())
-    return 0
+def _notify_test(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.dryrun import notify_test
+
+    rules = _load_rules_or_exit(settings, args.rules)
+    if args.destination not in rules.destinations:
+        known = ", ".join(sorted(rules.destinations)) or "none"
+        print(f"no destination {args.destination!r} (defined: {known})", file=sys.stderr)
+        return 2
+    ok, detail = asyncio.run(notify_test(rules.destinations[args.destination]))
+    print(f"{args.destination}: {'sent' if ok else 'FAILED'}{f' ({detail})' if detail else ''}")
+    return 0 if ok else 1
 
 
 # ---------------------------------------------------------------- rules

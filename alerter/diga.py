@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -80,6 +81,7 @@ class DigaClient:
         max_connections: int = 8,
         page_cap: int = 50,
         transport: httpx.AsyncBaseTransport | None = None,
+        observe: Callable[[str, float], None] | None = None,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "alerter"}
         if api_key:
@@ -96,6 +98,8 @@ class DigaClient:
         # httpx's pool is fastest when requests do not queue inside it: bound them here.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
+        # (status or error kind, seconds) of every request, for metrics.
+        self._observe = observe or (lambda status, seconds: None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -133,13 +137,17 @@ class DigaClient:
         return FetchResult(tuple(logs), self._page_cap, truncated=True)
 
     async def _get_page(self, call_id: str, params: dict[str, str | int]) -> LogPage:
+        started = time.monotonic()
         try:
             async with self._in_flight:
                 response = await self._http.get(f"/v1/log/call/{call_id}", params=params)
         except httpx.TimeoutException:
+            self._observe("timeout", time.monotonic() - started)
             raise DigaUnavailable("Diga did not answer in time") from None
         except httpx.TransportError as exc:
+            self._observe("unreachable", time.monotonic() - started)
             raise DigaUnavailable(f"cannot reach Diga ({type(exc).__name__})") from None
+        self._observe(str(response.status_code), time.monotonic() - started)
         if response.status_code == 200:
             try:
                 return LogPage.model_validate_json(response.content)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerter import render
+from alerter import deliver, render
 from alerter.diga import DigaClient, DigaError
 from alerter.evaluate import evaluate
 from alerter.intake import Ignored, IntakeError, parse_webhook
-from alerter.models import CallEnded, LogEntry, LogPage
-from alerter.rules import RuleSet
+from alerter.models import CallEnded, LogEntry, LogPage, Severity
+from alerter.rules import Destination, RuleSet
 from alerter.settings import Settings
 
 _LOG_LIST = TypeAdapter(tuple[LogEntry, ...])
@@ -84,3 +84,27 @@ async def _fetch(settings: Settings, call_id: str) -> tuple[LogEntry, ...]:
         raise ValueError(exc.message) from None
     finally:
         await client.aclose()
+
+
+async def notify_test(destination: Destination) -> tuple[bool, str]:
+    """Send a sample alert through one destination (`alerter notify test NAME`)."""
+    sample = render.Alert(
+        rule="alerter-test",
+        description="A test alert sent by `alerter notify test`: nothing is wrong.",
+        severity=Severity.INFO,
+        call_id="00000000-0000-4000-8000-000000000000",
+        call_fields=(("agent_id", "sample-agent"),),
+        match_count=1,
+        excerpts=(
+            render.Excerpt(
+                time="2026-01-01T00:00:00.000Z",
+                level="ERROR",
+                category="TRANSFER",
+                event="transfer_failed",
+                text="sample: transfer to a human failed",
+                trace_id="0af7651916cd43dd8448eb211c80319c",
+            ),
+        ),
+    )
+    result = await deliver.send(destination, render.message(sample))
+    return result.ok, result.detail

@@ -101,3 +101,14 @@ class CallQueue:
     async def forget_result(self, call_id: str) -> None:
         """Drop a finished job's result so the call can be queued again (operator retry)."""
         await self._redis.delete(result_key_prefix + job_id_for(call_id))
+
+
+async def queue_state(redis: Redis, queue_name: str = default_queue_name) -> tuple[int, float]:
+    """(jobs queued or deferred, seconds the oldest due job has waited)."""
+    now_ms = time.time() * 1000
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(queue_name)
+        pipe.zrangebyscore(queue_name, "-inf", now_ms, start=0, num=1, withscores=True)
+        depth, oldest = await pipe.execute()
+    age = (now_ms - oldest[0][1]) / 1000 if oldest else 0.0
+    return int(depth), max(0.0, age)

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=120.0, alias="ALERTER_JOB_TIMEOUT", gt=0)
     # On SIGTERM, running jobs get this long to finish before they are put back in the queue.
     shutdown_grace_seconds: float = Field(default=20.0, alias="ALERTER_SHUTDOWN_GRACE", ge=0)
+    log_level: str = Field(default="INFO", alias="ALERTER_LOG_LEVEL")
+    log_format: str = Field(
+        default="auto", alias="ALERTER_LOG_FORMAT", pattern="^(auto|json|text)$"
+    )
+    # `alerter worker` serves its own /metrics here (0: not at all).
+    worker_metrics_port: int = Field(default=9100, alias="ALERTER_WORKER_METRICS_PORT", ge=0)
+    rules_poll_seconds: float = Field(default=2.0, alias="ALERTER_RULES_POLL", gt=0)
 
     @field_validator("call_end_events", mode="before")
     @classmethod

@@ -9,7 +9,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,12 @@ from alerter import deliver, render, render_digest
 from alerter.decide import Verdict, decide
 from alerter.diga import CallNotFound, DigaAuthError, DigaClient, DigaError, DigaUnavailable
 from alerter.evaluate import evaluate
+from alerter.logs import bind
+from alerter.metrics import Metrics
 from alerter.models import CallEnded
 from alerter.noise import GroupKey
 from alerter.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
+from alerter.reload import RulesHolder
 from alerter.render import Message, build_alert
 from alerter.render_digest import Digest, DigestCall
 from alerter.rules import Rule, RuleSet
@@ -38,6 +42,7 @@ from alerter.windows import Windows
 log = logging.getLogger(__name__)
 
 DIGEST_FUNCTION = "flush_digest"
+WORKER_HEALTH_SECONDS = 30
 
 # Retry budgets, in job tries (arq counts the first run as try 1).
 DIGA_TRIES = 8
@@ -57,7 +62,8 @@ class Deps:
     diga: DigaClient
     state: State
     windows: Windows
-    rules: RuleSet
+    rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
+    metrics: Metrics
     clock: Callable[[], float] = time.time  # injected by tests of time windows
 
 
@@ -72,17 +78,25 @@ def backoff(job_try: int, retry_after: float | None = None) -> float:
 
 async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
     deps: Deps = ctx["deps"]
-    job_try: int = ctx.get("job_try", 1)
     call = CallEnded.from_job(raw_call)
+    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), _measured(ctx, deps) as outcome:
+        outcome.value = await _process_call(ctx, deps, call)
+        return outcome.value
+
+
+async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str:
+    job_try: int = ctx.get("job_try", 1)
+    rules = deps.rules.require()
 
     try:
         fetched = await deps.diga.fetch_call_logs(call.call_id)
     except DigaError as exc:
         return await _fetch_failed(deps.state, call, exc, job_try)
+    deps.metrics.logs_fetched.inc(len(fetched.logs))
     if fetched.truncated:
-        log.warning("call %s: page cap reached, evaluating the logs fetched", call.call_id)
+        log.warning("page cap reached: evaluating the %d logs fetched", len(fetched.logs))
 
-    fired = [match for match in evaluate(deps.rules, call, fetched.logs) if match.fired]
+    fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
     if not fired:
         await deps.state.record(
             call.call_id, Outcome.NO_MATCH, detail=f"{len(fetched.logs)} logs, no rule fired"
@@ -92,8 +106,11 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
 
     pending = 0
     for match in fired:
+        deps.metrics.rule_matches.labels(match.rule.name).inc()
         decision = await decide(deps.windows, match, call, deps.clock())
         if decision.verdict is not Verdict.SEND:
+            for name in match.rule.notify:
+                deps.metrics.alerts.labels(match.rule.name, name, decision.verdict.value).inc()
             await deps.state.record(
                 call.call_id,
                 Outcome(decision.verdict.value),
@@ -104,13 +121,15 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
                 await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
             continue
         alert = build_alert(match, call, note=decision.note)
-        pending += await _send_once(
-            deps,
-            call.call_id,
-            match.rule,
-            render.message(alert),
-            f"{alert.match_count} matching logs",
-        )
+        with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
+            pending += await _send_once(
+                deps,
+                rules,
+                call.call_id,
+                match.rule,
+                render.message(alert),
+                f"{alert.match_count} matching logs",
+            )
 
     if pending:
         if job_try < DELIVERY_TRIES:
@@ -127,7 +146,8 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
     """Send one closed digest window to the rule's destinations, once."""
     deps: Deps = ctx["deps"]
     job_try: int = ctx.get("job_try", 1)
-    rule = deps.rules.by_name.get(rule_name)
+    rules = deps.rules.require()
+    rule = rules.by_name.get(rule_name)
     if rule is None:
         log.warning("digest for rule %s dropped: the rule is no longer loaded", rule_name)
         return "dropped"
@@ -148,9 +168,15 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
         reasons=contents.reasons,
     )
     subject = f"digest-{window}"
-    pending = await _send_once(
-        deps, subject, rule, render_digest.message(digest), f"{digest.count} calls ({digest.group})"
-    )
+    with bind(rule=rule_name, digest=window):
+        pending = await _send_once(
+            deps,
+            rules,
+            subject,
+            rule,
+            render_digest.message(digest),
+            f"{digest.count} calls ({digest.group})",
+        )
     if pending:
         if job_try < DELIVERY_TRIES:
             raise Retry(defer=backoff(job_try))
@@ -184,7 +210,9 @@ async def _schedule_flush(
     )
 
 
-async def _send_once(deps: Deps, subject: str, rule: Rule, message: Message, detail: str) -> int:
+async def _send_once(
+    deps: Deps, rules: RuleSet, subject: str, rule: Rule, message: Message, detail: str
+) -> int:
     """Send to each of the rule's destinations once (send markers); returns how many are due."""
     pending = 0
     for name in rule.notify:
@@ -195,7 +223,10 @@ async def _send_once(deps: Deps, subject: str, rule: Rule, message: Message, det
         if claim is Claim.BUSY:
             pending += 1
             continue
-        result = await deliver.send(deps.rules.destinations[name], message)
+        started = time.monotonic()
+        result = await deliver.send(rules.destinations[name], message)
+        deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
+        deps.metrics.alerts.labels(rule.name, name, "sent" if result.ok else "failed").inc()
         if result.ok:
             await deps.state.mark_sent(key)
             await deps.state.record(
@@ -235,6 +266,27 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
 # ---------------------------------------------------------------- arq wiring
 
 
+class _Outcome:
+    value = "error"
+
+
+@contextmanager
+def _measured(ctx: dict[str, Any], deps: Deps) -> Iterator[_Outcome]:
+    """Counts the job by outcome (retry and error included) and times it."""
+    started = time.monotonic()
+    if "score" in ctx:
+        deps.metrics.job_age.observe(max(0.0, time.time() - ctx["score"] / 1000))
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except Retry:
+        outcome.value = "retry"
+        raise
+    finally:
+        deps.metrics.jobs.labels(outcome.value).inc()
+        deps.metrics.job_seconds.observe(time.monotonic() - started)
+
+
 def worker_functions() -> list[Function]:
     return [
         func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES),
@@ -252,13 +304,17 @@ def redis_settings(redis_url: str) -> RedisSettings:
 
 def make_worker(
     settings: Settings,
-    rules: RuleSet,
+    rules: RulesHolder | RuleSet,
     redis_url: str,
     *,
     burst: bool = False,
     clock: Callable[[], float] = time.time,
+    metrics: Metrics | None = None,
 ) -> Worker:
     """An arq worker; signals are left to `runner`, which paces shutdown."""
+
+    holder = rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules)
+    worker_metrics = metrics or holder.metrics or Metrics()
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         api_key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
@@ -269,10 +325,12 @@ def make_worker(
                 timeout=settings.diga_timeout_seconds,
                 max_connections=settings.diga_max_connections,
                 page_cap=settings.diga_page_cap,
+                observe=worker_metrics.observe_diga,
             ),
             state=State(ctx["redis"]),
             windows=Windows(ctx["redis"]),
-            rules=rules,
+            rules=holder,
+            metrics=worker_metrics,
             clock=clock,
         )
 
@@ -295,6 +353,8 @@ def make_worker(
         job_timeout=settings.job_timeout_seconds,
         job_completion_wait=math.ceil(settings.shutdown_grace_seconds),
         poll_delay=0.1,
+        # The health-check key lives this long (+1 s): `alerter worker --check` reads it.
+        health_check_interval=WORKER_HEALTH_SECONDS,
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,
     )

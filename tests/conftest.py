@@ -28,6 +28,7 @@ from hypothesis import settings as hypothesis_settings
 from alerter import worker as worker_module
 from alerter.api import create_app
 from alerter.embedded import EmbeddedServer, free_port
+from alerter.reload import RulesHolder
 from alerter.rules import RuleSet, load_rules
 from alerter.settings import Settings
 from alerter.worker import make_worker
@@ -163,8 +164,13 @@ async def run_worker_until_idle(
 class ApiServer:
     """The api on a real port, served by uvicorn in a thread."""
 
-    def __init__(self, settings: Settings, redis_url: str, rules: RuleSet | None) -> None:
+    def __init__(
+        self, settings: Settings, redis_url: str, rules: RuleSet | RulesHolder | None
+    ) -> None:
         self.port = free_port()
+        if not isinstance(rules, RulesHolder):
+            rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
+        self.rules = rules
         config = uvicorn.Config(
             create_app(settings, redis_url, rules),
             host="127.0.0.1",

@@ -1,0 +1,101 @@
+"""Prometheus metrics: one registry per process, made once and passed in.
+
+Label values are bounded: outcomes and statuses are fixed sets, rule and destination
+names come from the rule files. No call ids, no URLs.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "alerter_webhooks", "Webhooks received, by outcome.", ["outcome"], registry=r
+        )
+        self.jobs = Counter(
+            "alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=r
+        )
+        self.job_seconds = Histogram(
+            "alerter_job_duration_seconds",
+            "Time to process one call.",
+            buckets=JOB_BUCKETS,
+            registry=r,
+        )
+        self.job_age = Histogram(
+            "alerter_job_start_delay_seconds",
+            "From the webhook's acceptance (plus the settle time) to the job's start.",
+            buckets=JOB_BUCKETS,
+            registry=r,
+        )
+        self.diga_requests = Counter(
+            "alerter_diga_requests",
+            "Requests to the Diga logs API, by status.",
+            ["status"],
+            registry=r,
+        )
+        self.diga_seconds = Histogram(
+            "alerter_diga_request_duration_seconds",
+            "Latency of Diga requests.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.logs_fetched = Counter(
+            "alerter_logs_fetched", "ERROR and CRITICAL logs fetched from Diga.", registry=r
+        )
+        self.rule_matches = Counter(
+            "alerter_rule_matches", "Calls on which a rule fired.", ["rule"], registry=r
+        )
+        self.alerts = Counter(
+            "alerter_alerts",
+            "Alert decisions by rule, destination and outcome (sent, failed, throttled, "
+            "grouped, silenced, muted, below_threshold).",
+            ["rule", "destination", "outcome"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            "alerter_delivery_duration_seconds",
+            "Time to hand one alert to a destination.",
+            ["destination"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rule_reloads = Counter(
+            "alerter_rule_reloads", "Rule reloads, by outcome.", ["outcome"], registry=r
+        )
+        self.rules_loaded = Gauge("alerter_rules_loaded", "Rules in force.", registry=r)
+        self.queue_depth = Gauge(
+            "alerter_queue_depth", "Calls and digests queued or deferred.", registry=r
+        )
+        self.queue_age = Gauge(
+            "alerter_queue_oldest_due_seconds",
+            "How long the oldest due job has waited for a worker (0: none waiting).",
+            registry=r,
+        )
+
+    def observe_diga(self, status: str, seconds: float) -> None:
+        self.diga_requests.labels(status).inc()
+        self.diga_seconds.observe(seconds)
+
+    def set_queue(self, depth: int, oldest_due_age: float) -> None:
+        self.queue_depth.set(depth)
+        self.queue_age.set(oldest_due_age)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port
+        start_http_server(port, addr=host, registry=self.registry)
