@@ -38,7 +38,13 @@ def test_compose_services_commands_and_health() -> None:
         assert service["env_file"][0]["path"] == ".env"
     assert services["api"]["command"] == ["api"] and services["worker"]["command"] == ["worker"]
     assert "ports" not in services["worker"]  # scalable with --scale worker=N
-    assert services["worker"]["healthcheck"]["test"][0] == "CMD"
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "alerter", "worker", "--check"]
+    worker_flags = {
+        option
+        for action in _parser()._subparsers._group_actions[0].choices["worker"]._actions  # type: ignore[union-attr]
+        for option in action.option_strings
+    }
+    assert "--check" in worker_flags
 
 
 def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:
