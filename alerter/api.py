@@ -15,9 +15,11 @@ from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State as AppState
 from litestar.exceptions import HTTPException
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from alerter import openapi
+from alerter import connect, openapi
 from alerter.auth import AuthError, verify
 from alerter.evaluate import ended_counters
 from alerter.intake import Ignored, IntakeError, parse_webhook
@@ -163,8 +165,13 @@ def create_app(
 ) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        redis = Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=10
+        # One quick retry only: while Redis is down the sender must hear 503 fast and retry.
+        redis = connect.client(
+            redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            health_check_interval=10,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         )
         app.state.intake = Intake(
             settings=settings,

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
+from alerter import connect
 from alerter.queue import CallQueue
 from alerter.state import FailedCall, State
 from alerter.windows import Silence, Windows
 
 
 async def failed_calls(redis_url: str) -> list[FailedCall]:
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         return await State(redis).failures()
 
 
 async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], list[str]]:
     """Queue failed calls again (now, without the settle delay); returns (queued, not found)."""
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         state = State(redis)
         queue = CallQueue(redis, settle_seconds=0)
         if call_id is None:
@@ -39,7 +38,7 @@ async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], 
 async def history(
     redis_url: str, call_id: str | None, rule: str | None, limit: int
 ) -> list[dict[str, str]]:
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         return await State(redis).history(call_id, limit, rule=rule)
 
 
@@ -51,15 +50,15 @@ async def add_silence(
     ends: float,
     comment: str,
 ) -> Silence:
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         return await Windows(redis).add_silence(rule, matchers, starts, ends, comment)
 
 
 async def silences(redis_url: str) -> list[Silence]:
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         return await Windows(redis).silences()
 
 
 async def expire_silence(redis_url: str, silence_id: str) -> bool:
-    async with Redis.from_url(redis_url) as redis:
+    async with connect.client(redis_url) as redis:
         return await Windows(redis).expire_silence(silence_id)

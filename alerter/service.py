@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Iterator
 
 import uvicorn
 from litestar import Litestar
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from alerter import connect
 from alerter.api import create_app
+from alerter.connect import arq_settings
 from alerter.embedded import URL_FILE, EmbeddedServer
 from alerter.metrics import Metrics
 from alerter.queue import queue_state
@@ -130,9 +131,7 @@ def worker_check(redis_url: str) -> int:
     """0 when a worker wrote arq's health-check key recently, else 1 (container probes)."""
     from arq.worker import async_check_health
 
-    from alerter.worker import redis_settings
-
-    settings = redis_settings(redis_url)
+    settings = arq_settings(redis_url)
     settings.conn_retries = 0
     try:
         return asyncio.run(async_check_health(settings))
@@ -162,7 +161,7 @@ async def _until_done(work: Awaitable[None], stop: asyncio.Event) -> None:
 
 
 async def _queue_gauges(redis_url: str, metrics: Metrics, stop: asyncio.Event) -> None:
-    async with Redis.from_url(redis_url, socket_timeout=2) as redis:
+    async with connect.client(redis_url, socket_timeout=2) as redis:
         while not stop.is_set():
             with contextlib.suppress(RedisError, OSError):
                 metrics.set_queue(*await queue_state(redis))

@@ -15,14 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq import Retry
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.worker import Function, Worker, func
-from redis.asyncio.retry import Retry as RedisRetry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerter import deliver, render, render_digest
+from alerter.connect import arq_settings
 from alerter.decide import Verdict, decide
 from alerter.diga import CallNotFound, DigaAuthError, DigaClient, DigaError, DigaUnavailable
 from alerter.evaluate import evaluate
@@ -294,14 +291,6 @@ def worker_functions() -> list[Function]:
     ]
 
 
-def redis_settings(redis_url: str) -> RedisSettings:
-    """Short blips (a restart, a failover) are absorbed by retrying each command."""
-    settings = RedisSettings.from_dsn(redis_url)
-    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
-    settings.retry = RedisRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=4)
-    return settings
-
-
 def make_worker(
     settings: Settings,
     rules: RulesHolder | RuleSet,
@@ -341,7 +330,7 @@ def make_worker(
 
     return Worker(
         functions=worker_functions(),
-        redis_settings=redis_settings(redis_url),
+        redis_settings=arq_settings(redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=settings.worker_max_jobs,
