@@ -148,7 +148,9 @@ def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
     return Server(config)
 
 

@@ -1,0 +1,44 @@
+"""`python -m bench [intake] [worker] [rules] [redis]`: run benchmarks (all by default),
+print their tables, and write docs/performance.md."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from alerter.embedded import EmbeddedServer
+from bench.common import ROOT, machine, versions
+
+SECTIONS = ("intake", "worker", "rules", "redis")
+
+
+def main(argv: list[str]) -> int:
+    chosen = [a for a in argv if a in SECTIONS] or list(SECTIONS)
+    results: dict[str, str] = {}
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="alerter-bench-") as tmp:
+        workdir = Path(tmp)
+        with EmbeddedServer(workdir / "valkey", persist=False) as server:
+            for name in chosen:
+                print(f"== {name}", flush=True)
+                module = __import__(f"bench.{name if name != 'rules' else 'rules_eval'}", fromlist=["run"])
+                results[name] = module.run(server.url, workdir)
+                print(results[name], flush=True)
+    elapsed = time.time() - started
+    if set(chosen) == set(SECTIONS):
+        write_report(results, elapsed)
+    return 0
+
+
+def write_report(results: dict[str, str], elapsed: float) -> None:
+    import bench.report as report
+
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "performance.md").write_text(report.render(results, machine(), versions(), elapsed))
+    print("wrote docs/performance.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

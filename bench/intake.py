@@ -1,0 +1,153 @@
+"""Intake: `POST /webhooks/diga` with real enqueueing, against a bare Litestar handler that
+parses the same body and answers 202, on the same server (uvicorn) and settings, and against
+Prometheus Alertmanager ingesting one alert per call (when installed)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import PY, free_port, process, table, wait_http
+
+CONNECTIONS = 64
+SECONDS = 8
+WARMUP_SECONDS = 2
+
+WEBHOOK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+local n = 0
+local nonce = os.getenv("BENCH_NONCE") or "00000000"
+request = function()
+  n = n + 1
+  local id = string.format("%s-%04x-4000-8000-%012x", nonce, tid or 0, n)
+  return wrk.format(nil, nil, nil,
+    '{"event":"call.ended","call":{"id":"' .. id .. '","agent_id":"agent-7","status":"failed","end_reason":"error"}}')
+end
+"""
+
+DUPLICATE_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"event":"call.ended","call":{"id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","agent_id":"agent-7"}}'
+"""
+
+ALERTMANAGER_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+local n = 0
+request = function()
+  n = n + 1
+  local id = string.format("%04x-%012x", tid or 0, n)
+  return wrk.format(nil, nil, nil,
+    '[{"labels":{"alertname":"call_failed","call_id":"' .. id .. '","agent_id":"agent-7"},' ..
+    '"annotations":{"end_reason":"error"}}]')
+end
+"""
+
+ALERTMANAGER_YML = """
+route:
+  receiver: hook
+  group_by: [call_id]
+  group_wait: 1s
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:{port}/alerts
+"""
+
+
+@dataclass
+class Load:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(name: str, url: str, script: str, nonce: str = "0") -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    env = {"BENCH_NONCE": nonce}
+    base = ["wrk", "-t1", f"-c{CONNECTIONS}", "-s", handle.name, url]
+    import os
+
+    subprocess.run([*base[:3], f"-d{WARMUP_SECONDS}s", *base[3:]], capture_output=True, env={**os.environ, **env, "BENCH_NONCE": nonce[:4] + "ffff"})
+    out = subprocess.run([*base[:3], f"-d{SECONDS}s", "--latency", *base[3:]], capture_output=True, text=True, env={**os.environ, **env}).stdout
+    Path(handle.name).unlink()
+    if "Requests/sec" not in out or "50%" not in out:
+        raise RuntimeError(f"wrk gave no figures for {name}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Load(name, rps, p50, p99, errors)
+
+
+def run(redis_url: str, workdir: Path) -> str:
+    if not shutil.which("wrk"):
+        return "wrk is not installed (`apt-get install wrk`): intake benchmark skipped.\n"
+    rules = workdir / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "r.yaml").write_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, match: {category: TRANSFER}, notify: [d]}\n"
+    )
+    loads: list[Load] = []
+
+    bare_port = free_port()
+    with process([PY, "-m", "bench.servers", "bare", "--port", str(bare_port)]):
+        wait_http(f"http://127.0.0.1:{bare_port}/")
+        loads.append(wrk("bare Litestar handler (baseline)", f"http://127.0.0.1:{bare_port}/webhooks/diga", WEBHOOK_LUA))
+
+    api_port = free_port()
+    env = {
+        "REDIS_URL": redis_url, "ALERTER_PORT": str(api_port), "ALERTER_RULES": str(rules),
+        "ALERTER_LOG_LEVEL": "WARNING", "ALERTER_SETTLE_SECONDS": "3600",
+    }
+    with process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"):
+        wait_http(f"http://127.0.0.1:{api_port}/health")
+        url = f"http://127.0.0.1:{api_port}/webhooks/diga"
+        loads.append(wrk("alerter intake, unique call ids", url, WEBHOOK_LUA, uuid.uuid4().hex[:8]))
+        loads.append(wrk("alerter intake, one call id repeated", url, DUPLICATE_LUA))
+
+    if shutil.which("prometheus-alertmanager"):
+        am_port, hook_port = free_port(), free_port()
+        config = workdir / "alertmanager.yml"
+        config.write_text(ALERTMANAGER_YML.format(port=hook_port))
+        with process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]), process([
+            "prometheus-alertmanager", f"--config.file={config}", f"--storage.path={workdir / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
+            "--log.level=warn",
+        ]):
+            wait_http(f"http://127.0.0.1:{am_port}/-/ready")
+            loads.append(wrk("Alertmanager, one alert per call", f"http://127.0.0.1:{am_port}/api/v2/alerts", ALERTMANAGER_LUA))
+
+    base = loads[0].rps
+    unique = loads[1].rps
+    rows = [
+        [l.name, f"{l.rps:,.0f}", f"{l.rps / base:.2f}", f"{l.p50_ms:.1f}", f"{l.p99_ms:.1f}", l.errors]
+        for l in loads
+    ]
+    text = table(["load", "requests/s", "× bare", "p50 ms", "p99 ms", "errors"], rows)
+    if len(loads) > 3:
+        text += f"\n\nalerter intake / Alertmanager: **{unique / loads[3].rps:.2f}×**"
+    return (
+        f"wrk, 1 thread, {CONNECTIONS} connections, {SECONDS} s after a {WARMUP_SECONDS} s warm-up; "
+        "servers on 127.0.0.1, uvicorn, one process each.\n\n" + text + "\n"
+    )

@@ -1,0 +1,139 @@
+"""Servers the benchmarks run in processes of their own, on 127.0.0.1.
+
+    python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
+    python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
+    python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from litestar import Litestar, Request, Response, post
+
+Scope = dict[str, Any]
+
+
+def bare_app() -> Any:
+    @post("/webhooks/diga", status_code=202)
+    async def hook(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+        payload = json.loads(await request.body())
+        return Response({"status": "queued", "call_id": str(payload.get("call_id", ""))}, status_code=202)
+
+    return Litestar([hook], openapi_config=None, logging_config=None)
+
+
+def _log(i: int) -> dict[str, Any]:
+    return {
+        "id": f"00000000-0000-4000-8000-{i:012d}",
+        "timestamp": f"2026-11-25T12:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z",
+        "level": "ERROR",
+        "category": "TRANSFER",
+        "event": "transfer_failed",
+        "call_id": None,
+        "trace_id": f"{i:032x}",
+        "data": {"message_text": f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout",
+                 "failure_reason": "timeout"},
+    }
+
+
+class DigaStandIn:
+    """Pages are the same bytes for every call (only their count matters to the worker),
+    built once, so the stand-in spends next to no CPU of the machine it shares."""
+
+    def __init__(self, latency: float, logs: int, big_every: int, big_logs: int = 2500) -> None:
+        self.latency, self.logs, self.big_every, self.big_logs = latency, logs, big_every, big_logs
+        self.pages: dict[tuple[int, str | None], bytes] = {}
+        self.empty = self._page([], False)
+        self.requests = 0
+
+    @staticmethod
+    def _page(rows: list[dict[str, Any]], more: bool) -> bytes:
+        return json.dumps({
+            "data": rows, "has_more": more,
+            "first_id": rows[0]["id"] if rows else None, "last_id": rows[-1]["id"] if rows else None,
+        }).encode()
+
+    def page(self, total: int, after: str | None) -> bytes:
+        key = (total, after)
+        if key not in self.pages:
+            start = int(after.rsplit("-", 1)[1]) + 1 if after else 0
+            rows = [_log(i) for i in range(start, min(total, start + 1000))]
+            self.pages[key] = self._page(rows, start + 1000 < total)
+        return self.pages[key]
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/stats":
+            await _answer(send, 200, json.dumps({"requests": self.requests}).encode())
+            return
+        self.requests += 1
+        call_id = scope["path"].rsplit("/", 1)[-1]
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if query.get("level") != "ERROR":
+            await _answer(send, 200, self.empty)
+            return
+        big = int(hashlib.sha1(call_id.encode()).hexdigest(), 16) % self.big_every == 0
+        await _answer(send, 200, self.page(self.big_logs if big else self.logs, query.get("after")))
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.posts = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "GET":
+            body = json.dumps({"posts": self.posts, "arrivals": self.arrivals}).encode()
+            await _answer(send, 200, body)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        self.posts += 1
+        title = json.loads(b"".join(chunks) or b"{}").get("title", "")
+        call_id = title.rsplit(" ", 1)[-1]
+        self.arrivals.setdefault(call_id, time.time())
+        await _answer(send, 200, b"ok")
+
+
+async def _answer(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["bare", "diga", "receiver"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--logs", type=int, default=40)
+    parser.add_argument("--big-every", type=int, default=50)
+    args = parser.parse_args()
+    app: Any = {
+        "bare": bare_app,
+        "diga": lambda: DigaStandIn(args.latency, args.logs, args.big_every),
+        "receiver": Receiver,
+    }[args.kind]()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                backlog=2048)
+
+
+if __name__ == "__main__":
+    main()
