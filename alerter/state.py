@@ -67,6 +67,19 @@ class FailedCall:
     attempts: int
 
 
+def history_entry(
+    call_id: str, outcome: Outcome, *, rule: str = "", destination: str = "", detail: str = ""
+) -> dict[str, str]:
+    return {
+        "call_id": call_id,
+        "outcome": outcome.value,
+        "rule": rule,
+        "destination": destination,
+        "detail": detail[:500],
+        "at": f"{time.time():.3f}",
+    }
+
+
 def marker_key(call_id: str, rule: str, destination: str) -> str:
     return f"{PREFIX}sent:{call_id}:{rule}:{destination}"
 
@@ -89,8 +102,13 @@ class State:
             return await self.claim(key)
         return Claim.BUSY, token
 
-    async def mark_sent(self, key: str) -> None:
-        await self._redis.set(key, _SENT, ex=SENT_TTL_SECONDS)
+    async def mark_sent(self, key: str, history: dict[str, str] | None = None) -> None:
+        """Mark the send done, and record it in the history in the same round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
+            if history is not None:
+                pipe.xadd(HISTORY_KEY, history, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def release(self, key: str, token: str) -> None:
         await self._release(keys=[key], args=[token])
@@ -106,14 +124,7 @@ class State:
         destination: str = "",
         detail: str = "",
     ) -> None:
-        fields = {
-            "call_id": call_id,
-            "outcome": outcome.value,
-            "rule": rule,
-            "destination": destination,
-            "detail": detail[:500],
-            "at": f"{time.time():.3f}",
-        }
+        fields = history_entry(call_id, outcome, rule=rule, destination=destination, detail=detail)
         await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
 
     async def history(

@@ -33,7 +33,7 @@ from alerter.render import Message, build_alert
 from alerter.render_digest import Digest, DigestCall
 from alerter.rules import Rule, RuleSet
 from alerter.settings import Settings
-from alerter.state import Claim, Outcome, State, marker_key
+from alerter.state import Claim, Outcome, State, history_entry, marker_key
 from alerter.windows import Windows
 
 log = logging.getLogger(__name__)
@@ -225,9 +225,11 @@ async def _send_once(
         deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
         deps.metrics.alerts.labels(rule.name, name, "sent" if result.ok else "failed").inc()
         if result.ok:
-            await deps.state.mark_sent(key)
-            await deps.state.record(
-                subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
+            await deps.state.mark_sent(
+                key,
+                history_entry(
+                    subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
+                ),
             )
         else:
             await deps.state.release(key, token)
@@ -341,7 +343,7 @@ def make_worker(
         handle_signals=False,
         job_timeout=settings.job_timeout_seconds,
         job_completion_wait=math.ceil(settings.shutdown_grace_seconds),
-        poll_delay=0.1,
+        poll_delay=0.02,
         # The health-check key lives this long (+1 s): `alerter worker --check` reads it.
         health_check_interval=WORKER_HEALTH_SECONDS,
         # Results are plain strings; arq's result log line adds nothing to ours.
