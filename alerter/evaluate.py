@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
 from dataclasses import dataclass
 
 from alerter.models import CallEnded, LogEntry
@@ -21,27 +23,33 @@ class RuleMatch:
         return len(self.logs) >= self.rule.min_matches
 
 
-def log_matches(rule: Rule, log: LogEntry) -> bool:
-    if log.level not in rule.levels:
-        return False
-    if rule.categories is not None and log.category not in rule.categories:
-        return False
-    if rule.events is not None and not any(test(log.event) for test in rule.events):
-        return False
-    return all(condition.holds(log.data) for condition in rule.data)
-
-
 def call_matches(rule: Rule, call: CallEnded) -> bool:
     return all(condition.holds(call.fields) for condition in rule.call)
 
 
 def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> list[RuleMatch]:
-    """Every rule whose call conditions hold, with its matching logs, in rule order."""
+    """Every rule whose call conditions hold, with its matching logs (in log order), in rule
+    order. Logs are indexed by (level, category) once, so a rule only looks at the logs its
+    levels and categories allow."""
+    by_kind: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for position, log in enumerate(logs):
+        by_kind[(log.level, log.category)].append(position)
     results = []
     for rule in ruleset.rules:
         if not call_matches(rule, call):
             continue
-        matched = tuple(log for log in logs if log_matches(rule, log))
+        kinds = [
+            positions
+            for (level, category), positions in by_kind.items()
+            if level in rule.levels and (rule.categories is None or category in rule.categories)
+        ]
+        candidates = kinds[0] if len(kinds) == 1 else heapq.merge(*kinds)
+        matched = tuple(
+            log
+            for log in (logs[position] for position in candidates)
+            if (rule.events is None or any(test(log.event) for test in rule.events))
+            and all(condition.holds(log.data) for condition in rule.data)
+        )
         if matched:
             results.append(RuleMatch(rule, matched))
     return results

@@ -12,6 +12,7 @@ from alerter.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
 SECTIONS = ("intake", "worker", "rules", "redis")
+MODULES = {"intake": "intake", "worker": "worker", "rules": "rules_eval", "redis": "redis_cost"}
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +24,7 @@ def main(argv: list[str]) -> int:
         with EmbeddedServer(workdir / "valkey", persist=False) as server:
             for name in chosen:
                 print(f"== {name}", flush=True)
-                module = __import__(f"bench.{name if name != 'rules' else 'rules_eval'}", fromlist=["run"])
+                module = __import__(f"bench.{MODULES[name]}", fromlist=["run"])
                 results[name] = module.run(server.url, workdir)
                 print(results[name], flush=True)
     elapsed = time.time() - started
