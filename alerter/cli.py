@@ -87,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--rules", type=Path, help="file or folder (default ALERTER_RULES)")
     test.set_defaults(handler=_rules_test)
 
+    schema = rules.add_parser("schema", help="print the JSON Schema of rule files (editors, CI)")
+    schema.set_defaults(handler=_rules_schema)
+    report = rules.add_parser(
+        "report", help="per rule: calls matched, alerts sent, throttled, silenced, would-have-sent"
+    )
+    report.add_argument("--since", default="24h", help="how far back (default 24h)")
+    report.set_defaults(handler=_rules_report)
+
     failed = sub.add_parser("failed", help="calls that could not be processed").add_subparsers(
         metavar="ACTION"
     )
@@ -214,6 +222,49 @@ def _rules_test(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report)
+    return 0
+
+
+def _rules_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from alerter.rules import rules_schema
+
+    print(json.dumps(rules_schema(), indent=2))
+    return 0
+
+
+REPORT_COLUMNS = (
+    ("matched", "calls"),
+    ("sent", "sent"),
+    ("throttled", "throttled"),
+    ("grouped", "grouped"),
+    ("silenced", "silenced"),
+    ("muted", "muted"),
+    ("below_threshold", "below"),
+    ("shadow", "would send"),
+    ("failed", "failed"),
+)
+
+
+def _rules_report(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from alerter.noise import parse_duration
+    from alerter.ops import rules_report
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = asyncio.run(rules_report(_state_redis_url(settings), time.time() - since))
+    if not counts:
+        print(f"no rule decisions in the last {args.since}")
+        return 0
+    width = max(len(rule) for rule in counts)
+    print("rule".ljust(width) + "".join(f"  {title:>10}" for _, title in REPORT_COLUMNS))
+    for rule in sorted(counts):
+        row = counts[rule]
+        print(rule.ljust(width) + "".join(f"  {row.get(key, 0):>10}" for key, _ in REPORT_COLUMNS))
     return 0
 
 

@@ -62,3 +62,24 @@ async def silences(redis_url: str) -> list[Silence]:
 async def expire_silence(redis_url: str, silence_id: str) -> bool:
     async with connect.client(redis_url) as redis:
         return await Windows(redis).expire_silence(silence_id)
+
+
+async def rules_report(redis_url: str, since: float) -> dict[str, dict[str, int]]:
+    """Per rule: distinct calls matched, and decisions by outcome, from the history."""
+    async with connect.client(redis_url) as redis:
+        rows = await State(redis).history_since(since)
+    calls: dict[str, set[str]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        rule = row.get("rule")
+        if not rule:
+            continue
+        outcome = row.get("outcome", "")
+        per_rule = counts.setdefault(rule, {})
+        if not row.get("call_id", "").startswith("digest-"):
+            calls.setdefault(rule, set()).add(row.get("call_id", ""))
+        if outcome != "retrying":
+            per_rule[outcome] = per_rule.get(outcome, 0) + 1
+    for rule, seen in calls.items():
+        counts[rule]["matched"] = len(seen)
+    return counts

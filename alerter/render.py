@@ -6,6 +6,7 @@ medium's limits here, so no log line can mention anyone or break a message's lay
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 from alerter.evaluate import RuleMatch
 from alerter.models import CallEnded, FieldValue, LogEntry, Severity
+from alerter.redact import Redactor
 
 MAX_EXCERPTS = 5
 EXCERPT_TEXT_CHARS = 600
@@ -309,3 +311,18 @@ def plain_text(alert: Alert) -> str:
     if (line := more_line(alert.more)) is not None:
         lines.append(line)
     return "\n".join(lines)
+
+
+def redacted(alert: Alert, r: Redactor) -> Alert:
+    """The alert with personal data removed from every text it shows (call id kept)."""
+    return dataclasses.replace(
+        alert,
+        description=r(alert.description),
+        call_fields=tuple((key, r(value)) for key, value in alert.call_fields),
+        excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),
+        note=r(alert.note) if alert.note else None,
+    )
+
+
+def redacted_excerpt(x: Excerpt, r: Redactor) -> Excerpt:
+    return dataclasses.replace(x, event=r(x.event), text=r(x.text) if x.text else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.models import Severity
+from alerter.redact import Redactor
 from alerter.render import (
     EXCERPT_TEXT_CHARS,
     SEVERITY_COLOURS,
@@ -21,6 +23,7 @@ from alerter.render import (
     bound,
     context,
     defuse_mentions,
+    redacted_excerpt,
     section,
     slack_escape,
     slack_excerpt,
@@ -208,3 +211,17 @@ def plain_text(digest: Digest) -> str:
     if digest.more_calls > 0:
         lines.append(f"and {digest.more_calls} more calls")
     return "\n".join(lines)
+
+
+def redacted(digest: Digest, r: Redactor) -> Digest:
+    return dataclasses.replace(
+        digest,
+        description=r(digest.description),
+        group=r(digest.group),
+        calls=tuple(
+            DigestCall(c.call_id, c.match_count, redacted_excerpt(c.excerpt, r))
+            for c in digest.calls
+        ),
+        events=tuple((r(k), n) for k, n in digest.events),
+        reasons=tuple((r(k), n) for k, n in digest.reasons),
+    )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from alerter.conditions import Condition, Predicate, compile_condition, compile_event_pattern
 from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
 from alerter.noise import Duration, MuteWindowSpec, Noise, WhenSpec, compile_noise
+from alerter.redact import Redactor, compile_redactor
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -49,6 +50,7 @@ class RulesInvalid(Exception):
 class Destination:
     name: str
     urls: tuple[str, ...] = field(repr=False)  # apprise URLs carry secrets: never printed
+    redactor: Redactor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Rule:
     notify: tuple[str, ...]
     source: str  # file:line of the rule, for operators
     noise: Noise = field(default_factory=Noise)
+    shadow: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class MatchSpec(_Spec):
 
 class RuleSpec(_Spec):
     name: str = Field(pattern=_NAME, max_length=100)
+    # shadow: evaluated and recorded ("would have sent"), never notified: tune before it pages.
+    mode: Literal["notify", "shadow"] = "notify"
     description: str = ""
     severity: Severity = Severity.WARNING
     match: MatchSpec = Field(default_factory=MatchSpec)
@@ -136,17 +141,23 @@ class RuleSpec(_Spec):
     mute_windows: list[MuteWindowSpec] = Field(default_factory=list)
 
 
+class DestinationSpec(_Spec):
+    url: str | list[str]
+    # Removed from everything rendered for this destination: phone, email, digits, or a regex.
+    redact: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+
+
 class RuleFileSpec(_Spec):
     """A file's outer shape; each rule is validated on its own so one bad rule hides no other."""
 
-    destinations: dict[str, str | list[str]] = Field(default_factory=dict)
+    destinations: dict[str, str | list[str] | DestinationSpec] = Field(default_factory=dict)
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
     name: str
-    destinations: Mapping[str, str | list[str]]
+    destinations: Mapping[str, str | list[str] | DestinationSpec]
     rules: list[tuple[int, RuleSpec]]  # (position in the file, rule)
     lines: Mapping[tuple[Any, ...], int]
 
@@ -318,6 +329,13 @@ def _build(
                 )
                 continue
             seen_destinations[dest_name] = f"{name}:{at}"
+            redactor = None
+            if isinstance(raw, DestinationSpec):
+                try:
+                    redactor = compile_redactor(raw.redact) if raw.redact else None
+                except ValueError as exc:
+                    errors.append(RuleError(name, at, f"destination {dest_name!r}: {exc}"))
+                raw = raw.url
             values = [raw] if isinstance(raw, str) else raw
             urls: list[str] = []
             for value in values:
@@ -340,7 +358,7 @@ def _build(
                     urls.append(expanded)
             if not values:
                 errors.append(RuleError(name, at, f"destination {dest_name!r} has no URL"))
-            destinations[dest_name] = Destination(dest_name, tuple(urls))
+            destinations[dest_name] = Destination(dest_name, tuple(urls), redactor)
 
     rules: list[Rule] = []
     seen_rules: dict[str, str] = {}
@@ -431,6 +449,7 @@ def _compile_rule(
         notify=tuple(rule.notify),
         source=source,
         noise=noise,
+        shadow=rule.mode == "shadow",
     )
 
 
@@ -450,3 +469,31 @@ def _apprise_accepts(url: str) -> bool:
         return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
     finally:
         apprise_logger.setLevel(previous)
+
+
+def rules_schema() -> dict[str, Any]:
+    """JSON Schema of a rule file, for editors (YAML language server) and CI."""
+    rule = RuleSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs = rule.pop("$defs", {})
+    defs["Rule"] = rule
+    destination = DestinationSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs["Destination"] = destination
+    urls = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "alerter rule file",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "destinations": {
+                "type": "object",
+                "description": "name -> apprise URL(s), or {url, redact}; ${VAR} reads the "
+                "environment",
+                "additionalProperties": {
+                    "anyOf": [*urls["anyOf"], {"$ref": "#/$defs/Destination"}]
+                },
+            },
+            "rules": {"type": "array", "items": {"$ref": "#/$defs/Rule"}},
+        },
+        "$defs": defs,
+    }

@@ -56,6 +56,7 @@ class Outcome(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
     GROUPED = "grouped"
     THROTTLED = "throttled"
+    SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,12 @@ class State:
             if len(out) >= count:
                 break
         return out
+
+    async def history_since(self, since: float) -> list[dict[str, str]]:
+        entries = await self._redis.xrange(
+            HISTORY_KEY, min=f"{int(since * 1000)}-0", count=HISTORY_MAX
+        )
+        return [{k.decode(): v.decode() for k, v in raw.items()} for _, raw in entries]
 
     # -- failed calls: what an operator sees and retries
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from arq import Retry
@@ -28,8 +29,9 @@ from alerter.metrics import Metrics
 from alerter.models import CallEnded
 from alerter.noise import GroupKey
 from alerter.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
+from alerter.redact import Redactor
 from alerter.reload import RulesHolder
-from alerter.render import Message, build_alert
+from alerter.render import Alert, Message, build_alert
 from alerter.render_digest import Digest, DigestCall
 from alerter.rules import Rule, RuleSet
 from alerter.settings import Settings
@@ -124,7 +126,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
                 rules,
                 call.call_id,
                 match.rule,
-                render.message(alert),
+                partial(_alert_message, alert),
                 f"{alert.match_count} matching logs",
             )
 
@@ -171,7 +173,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
             rules,
             subject,
             rule,
-            render_digest.message(digest),
+            partial(_digest_message, digest),
             f"{digest.count} calls ({digest.group})",
         )
     if pending:
@@ -207,10 +209,39 @@ async def _schedule_flush(
     )
 
 
+def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:
+    return render.message(render.redacted(alert, redactor) if redactor else alert)
+
+
+def _digest_message(digest: Digest, redactor: Redactor | None) -> Message:
+    return render_digest.message(render_digest.redacted(digest, redactor) if redactor else digest)
+
+
 async def _send_once(
-    deps: Deps, rules: RuleSet, subject: str, rule: Rule, message: Message, detail: str
+    deps: Deps,
+    rules: RuleSet,
+    subject: str,
+    rule: Rule,
+    render_for: Callable[[Redactor | None], Message],
+    detail: str,
 ) -> int:
-    """Send to each of the rule's destinations once (send markers); returns how many are due."""
+    """Send to each of the rule's destinations once (send markers); returns how many are due.
+
+    A destination that redacts gets its own rendering. A shadow rule sends nothing and
+    records what it would have sent.
+    """
+    if rule.shadow:
+        for name in rule.notify:
+            deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
+        await deps.state.record(
+            subject,
+            Outcome.SHADOW,
+            rule=rule.name,
+            destination=",".join(rule.notify),
+            detail=f"would have sent: {detail}",
+        )
+        return 0
+    rendered: dict[int, Message] = {}
     pending = 0
     for name in rule.notify:
         key = marker_key(subject, rule.name, name)
@@ -220,8 +251,12 @@ async def _send_once(
         if claim is Claim.BUSY:
             pending += 1
             continue
+        destination = rules.destinations[name]
+        slot = id(destination.redactor)
+        if slot not in rendered:
+            rendered[slot] = render_for(destination.redactor)
         started = time.monotonic()
-        result = await deliver.send(rules.destinations[name], message)
+        result = await deliver.send(destination, rendered[slot])
         deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
         deps.metrics.alerts.labels(rule.name, name, "sent" if result.ok else "failed").inc()
         if result.ok:

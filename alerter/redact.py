@@ -1,0 +1,47 @@
+"""PII redaction per destination (pure): phone numbers, e-mail addresses, digits, regexes.
+
+Applied (by `render.redacted` and `render_digest.redacted`) to everything rendered for a
+destination that asks for it: excerpts, call fields, events, descriptions, digest groups and
+counts. Call ids are kept: they carry no personal data and are what an operator looks up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# International and national formats: +34 600 000 000, +1 (202) 555-0143, 0044 20 7946 0958,
+# 600-000-000, (555) 123 4567. Seven digits at least, so years and codes are left alone.
+PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d(?:[\s().-]{0,2}\d){6,16}(?![\w])")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+DIGITS = re.compile(r"\d")
+NAMED = {"phone": (PHONE, "[phone]"), "email": (EMAIL, "[email]"), "digits": (DIGITS, "#")}
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+
+    def __call__(self, text: str) -> str:
+        for pattern, replacement in self.patterns:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def compile_redactor(kinds: Iterable[str]) -> Redactor:
+    """`phone`, `email`, `digits`, or a regular expression. Raises ValueError."""
+    named, custom = [], []
+    for kind in kinds:
+        if kind in NAMED:
+            named.append(NAMED[kind])
+        else:
+            try:
+                custom.append((re.compile(kind), "[redacted]"))
+            except re.error as exc:
+                raise ValueError(
+                    f"redact {kind!r}: not phone, email, digits or a regex ({exc})"
+                ) from None
+    # E-mail before phone (addresses hold digits); digits last, after every other pattern.
+    order = {"[email]": 0, "[phone]": 1, "[redacted]": 2, "#": 3}
+    return Redactor(tuple(sorted([*named, *custom], key=lambda p: order[p[1]])))
