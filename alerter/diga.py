@@ -10,6 +10,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 from pydantic import ValidationError
@@ -119,11 +120,23 @@ class DigaClient:
             truncated=any(r.truncated for r in results),
         )
 
-    async def _fetch_level(self, call_id: str, level: LogLevel) -> FetchResult:
+    async def fetch_context(
+        self, call_id: str, before: datetime, count: int, category: str | None
+    ) -> tuple[LogEntry, ...]:
+        """The last `count` WARNING logs before `before` (category-filtered when given)."""
+        result = await self._fetch_level(call_id, LogLevel.WARNING, category)
+        earlier = [log for log in result.logs if log.timestamp < before]
+        return tuple(earlier[-count:]) if count else ()
+
+    async def _fetch_level(
+        self, call_id: str, level: LogLevel, category: str | None = None
+    ) -> FetchResult:
         logs: list[LogEntry] = []
         after: str | None = None
         for page_number in range(1, self._page_cap + 1):
             params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT, "level": level}
+            if category is not None:
+                params["category"] = category
             if after is not None:
                 params["after"] = after
             page = await self._get_page(call_id, params)

@@ -35,6 +35,8 @@ SEVERITY_COLOURS = {
     Severity.WARNING: "#ECB22E",
     Severity.INFO: "#36C5F0",
 }
+ROLE_MARKS = {"context": "_before the failure_ ", "first": "*first failure* "}
+TEXT_ROLES = {"context": "(before the failure) ", "first": "(first failure) "}
 SEVERITY_MARKS = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
 
 
@@ -46,6 +48,8 @@ class Excerpt:
     event: str
     text: str | None
     trace_id: str | None
+    repeat: int = 1  # consecutive identical lines collapsed into this one ("x 12")
+    role: str = "match"  # "context" (a WARNING before the failure), "first" (call's first failure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class Alert:
 
     @property
     def more(self) -> int:
-        return self.match_count - len(self.excerpts)
+        return self.match_count - sum(x.repeat for x in self.excerpts if x.role == "match")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +88,18 @@ def message(alert: Alert) -> Message:
 
 
 def build_alert(
-    match: RuleMatch, call: CallEnded, max_excerpts: int = MAX_EXCERPTS, note: str | None = None
+    match: RuleMatch,
+    call: CallEnded,
+    max_excerpts: int = MAX_EXCERPTS,
+    note: str | None = None,
+    first_failure: LogEntry | None = None,
+    context: tuple[LogEntry, ...] = (),
 ) -> Alert:
+    """The causal excerpt: WARNING context lines (when the rule asks), the call's first
+    failure (when the rule did not match it), then the matching logs with repeats collapsed."""
+    lead = [dataclasses.replace(x, role="context") for x in collapsed(context, len(context))]
+    if first_failure is not None and first_failure.id != match.logs[0].id:
+        lead.append(dataclasses.replace(excerpt(first_failure), role="first"))
     return Alert(
         note=note,
         rule=match.rule.name,
@@ -94,8 +108,26 @@ def build_alert(
         call_id=call.call_id,
         call_fields=_call_fields(call.fields),
         match_count=len(match.logs),
-        excerpts=tuple(excerpt(log) for log in match.logs[:max_excerpts]),
+        excerpts=(*lead, *collapsed(match.logs, max_excerpts)),
     )
+
+
+def collapsed(logs: tuple[LogEntry, ...], limit: int) -> list[Excerpt]:
+    """Consecutive logs alike but for time and id become one excerpt with a count."""
+    out: list[Excerpt] = []
+    for log in logs:
+        current = excerpt(log)
+        if out and _alike(out[-1], current):
+            out[-1] = dataclasses.replace(out[-1], repeat=out[-1].repeat + 1)
+            continue
+        if len(out) == limit:
+            break
+        out.append(current)
+    return out
+
+
+def _alike(a: Excerpt, b: Excerpt) -> bool:
+    return (a.level, a.category, a.event, a.text) == (b.level, b.category, b.event, b.text)
 
 
 def excerpt(log: LogEntry) -> Excerpt:
@@ -202,7 +234,7 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
             break
         blocks.append(block)
         budget -= size
-        shown += 1
+        shown += excerpt.repeat if excerpt.role == "match" else 0
     if (more := more_line(alert.match_count - shown)) is not None:
         blocks.append(context(more))
     return {
@@ -218,8 +250,9 @@ def _inline_code(text: str) -> str:
 
 def slack_excerpt(excerpt: Excerpt) -> str:
     head = (
+        f"{ROLE_MARKS.get(excerpt.role, '')}"
         f"`{excerpt.time}` *{slack_escape(excerpt.level)}* · {slack_escape(excerpt.category)}"
-        f" · `{_slack_code(excerpt.event)}`"
+        f" · `{_slack_code(excerpt.event)}`{f' × {excerpt.repeat}' if excerpt.repeat > 1 else ''}"
     )
     parts = [head]
     if excerpt.text:
@@ -259,13 +292,16 @@ def email_html(alert: Alert) -> str:
         for k, v in rows
     )
     excerpts = "".join(
-        "<li><p><code>{time}</code> <b>{level}</b> · {category} · <code>{event}</code>{trace}</p>"
+        "<li><p>{role}<code>{time}</code> <b>{level}</b> · {category} · <code>{event}</code>"
+        "{repeat}{trace}</p>"
         "{text}</li>".format(
             time=e(x.time),
             level=e(x.level),
             category=e(x.category),
             event=e(x.event),
             trace=f" · trace <code>{e(x.trace_id)}</code>" if x.trace_id else "",
+            role=TEXT_ROLES.get(x.role, ""),
+            repeat=f" × {x.repeat}" if x.repeat > 1 else "",
             text=f'<pre style="white-space:pre-wrap">{e(x.text)}</pre>' if x.text else "",
         )
         for x in alert.excerpts
@@ -305,7 +341,11 @@ def plain_text(alert: Alert) -> str:
     lines.append("")
     for x in alert.excerpts:
         trace = f" trace={d(x.trace_id)}" if x.trace_id else ""
-        lines.append(f"{x.time} {d(x.level)} {d(x.category)} {d(x.event)}{trace}")
+        repeat = f" x{x.repeat}" if x.repeat > 1 else ""
+        lines.append(
+            f"{TEXT_ROLES.get(x.role, '')}{x.time} {d(x.level)} {d(x.category)} {d(x.event)}"
+            f"{repeat}{trace}"
+        )
         if x.text:
             lines.append(f"    {d(x.text)}")
     if (line := more_line(alert.more)) is not None:

@@ -68,6 +68,7 @@ class Rule:
     source: str  # file:line of the rule, for operators
     noise: Noise = field(default_factory=Noise)
     shadow: bool = False
+    context: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class RuleSpec(_Spec):
     call: dict[str, Any] = Field(default_factory=dict)
     min_matches: int = Field(default=1, ge=1)
     notify: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
+    # WARNING lines just before the call's first failure to show in the alert (fetched then).
+    context: int = Field(default=0, ge=0, le=20)
     # Noise control (all optional): see README "Noise control".
     group_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     repeat_interval: Duration | None = None
@@ -450,6 +453,7 @@ def _compile_rule(
         source=source,
         noise=noise,
         shadow=rule.mode == "shadow",
+        context=rule.context,
     )
 
 

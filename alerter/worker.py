@@ -23,10 +23,10 @@ from alerter import deliver, render, render_digest
 from alerter.connect import arq_settings
 from alerter.decide import Verdict, decide
 from alerter.diga import CallNotFound, DigaAuthError, DigaClient, DigaError, DigaUnavailable
-from alerter.evaluate import evaluate
+from alerter.evaluate import RuleMatch, evaluate
 from alerter.logs import bind
 from alerter.metrics import Metrics
-from alerter.models import CallEnded
+from alerter.models import CallEnded, LogEntry
 from alerter.noise import GroupKey
 from alerter.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
 from alerter.redact import Redactor
@@ -119,7 +119,10 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
             if decision.digest is not None and decision.digest.opened and decision.key:
                 await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
             continue
-        alert = build_alert(match, call, note=decision.note)
+        context = await _context(deps, call, match, fetched.logs[0]) if match.rule.context else ()
+        alert = build_alert(
+            match, call, note=decision.note, first_failure=fetched.logs[0], context=context
+        )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
             pending += await _send_once(
                 deps,
@@ -207,6 +210,21 @@ async def _schedule_flush(
         _job_id=f"digest:{rule.name}:{key.digest}:{window}",
         _defer_by=max(0.0, close - now),
     )
+
+
+async def _context(
+    deps: Deps, call: CallEnded, match: RuleMatch, first_failure: LogEntry
+) -> tuple[LogEntry, ...]:
+    """WARNING lines before the first failure; an alert goes out without them if Diga fails."""
+    categories = match.rule.categories
+    category = next(iter(categories)) if categories and len(categories) == 1 else None
+    try:
+        return await deps.diga.fetch_context(
+            call.call_id, first_failure.timestamp, match.rule.context, category
+        )
+    except DigaError as exc:
+        log.warning("context lines not fetched: %s", exc.message)
+        return ()
 
 
 def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:

@@ -75,8 +75,16 @@ def make_log(
 
 
 def make_logs(call_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """`count` logs a millisecond apart; each its own text unless `data` is given."""
     start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    return [make_log(call_id, at=start + timedelta(milliseconds=i), **kwargs) for i in range(count)]
+    return [
+        make_log(
+            call_id,
+            at=start + timedelta(milliseconds=i),
+            **{"data": {"message_text": f"transfer {i} failed"}, **kwargs},
+        )
+        for i in range(count)
+    ]
 
 
 class DigaStandIn(_Server):

@@ -413,3 +413,33 @@ async def test_diga_down_for_good_is_recorded_as_failed(
         failed = await State(client).failure(call_id)
     assert failed is not None and failed.kind == "diga_unavailable" and failed.attempts == 8
     assert "503" in failed.reason
+
+
+async def test_context_lines_before_the_first_failure(
+    tmp_path: Path, redis_url: str, diga: DigaStandIn, slack: Receiver
+) -> None:
+    rules = rules_from(
+        tmp_path,
+        "destinations: {slack-ops: '${SLACK_URL}'}\nrules:\n"
+        "  - {name: t, match: {category: TRANSFER}, context: 2, notify: [slack-ops]}\n",
+        {"SLACK_URL": SLACK_URL},
+    )
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        call_id = str(uuid.uuid4())
+        logs = make_logs(call_id, 4, level="WARNING", data={"message_text": "agent slow to answer"})
+        logs[0]["data"] = {"message_text": "queue almost full"}
+        logs += make_logs(call_id, 1)
+        logs[-1]["timestamp"] = "2026-11-25T12:00:01+00:00"
+        diga.add_call(call_id, logs)
+        await post_call(api, call_id)
+        await process(diga, rules, redis_url)
+    finally:
+        api.stop()
+    [message] = slack.wait_for(1)
+    shown = texts(message)
+    assert shown.count("before the failure") == 1 and "agent slow to answer" in shown
+    assert "× 2" in shown and "queue almost full" not in shown  # the last 2 only
+    warning = [r["query"] for r in diga.requests_for(call_id) if r["query"]["level"] == ["WARNING"]]
+    assert warning and warning[0]["category"] == ["TRANSFER"]

@@ -104,7 +104,7 @@ def test_failure_reason_is_shown_when_there_is_no_message_text() -> None:
 
 
 def test_slack_blocks_design() -> None:
-    payload = slack_payload(alert_for([log()] * 7))
+    payload = slack_payload(alert_for([log(f"failure {i}") for i in range(7)]))
     kinds = [block["type"] for block in payload["blocks"]]
     assert kinds[0] == "header" and kinds[-1] == "context"
     assert kinds.count("section") == 2 + 1 + 5  # summary, description, call fields, excerpts
@@ -130,7 +130,7 @@ def test_backticks_cannot_close_the_code_block() -> None:
 
 def test_slack_limits_hold_for_huge_logs() -> None:
     huge = "x" * 100_000
-    logs = [log(huge, event="e" * 5000, trace_id="t" * 5000) for _ in range(200)]
+    logs = [log(f"{i} {huge}", event="e" * 5000, trace_id="t" * 5000) for i in range(200)]
     call = CallEnded(call_id=CALL.call_id, fields={f"k{i}": "v" * 5000 for i in range(60)})
     payload = slack_payload(build_alert(RuleMatch(rule("r" * 100), tuple(logs)), call, 200))
     assert len(payload["blocks"]) <= SLACK_MAX_BLOCKS
@@ -163,3 +163,20 @@ def test_slack_payload_is_safe_for_any_text(text: str, event: str) -> None:
         assert "<" not in block_text and ">" not in block_text
         assert block_text.count("```") % 2 == 0
     assert len(payload["blocks"][0]["text"]["text"]) <= SLACK_HEADER_CHARS
+
+
+def test_repeats_collapse_and_the_first_failure_leads() -> None:
+    logs = [log("SIP 408 timeout")] * 12 + [log("caller hung up")]
+    first = log("LLM quota exceeded", category="AGENT", event="llm_error")
+    alert = build_alert(RuleMatch(rule(), tuple(logs)), CALL, first_failure=first)
+    assert [(x.role, x.repeat, x.text) for x in alert.excerpts] == [
+        ("first", 1, "LLM quota exceeded"),
+        ("match", 12, "SIP 408 timeout"),
+        ("match", 1, "caller hung up"),
+    ]
+    assert alert.more == 0
+    shown = json.dumps(slack_payload(alert), ensure_ascii=False)
+    assert "× 12" in shown and "first failure" in shown and "more matching" not in shown
+    assert "(first failure)" in plain_text(alert) and "x12" in plain_text(alert)
+    same = build_alert(RuleMatch(rule(), tuple(logs)), CALL, first_failure=logs[0])
+    assert same.excerpts[0].role == "match"  # the first failure is already the first match
