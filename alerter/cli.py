@@ -127,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     expire.add_argument("silence_id")
     expire.set_defaults(handler=_silence_expire)
 
+    sigs = sub.add_parser("signatures", help="the most frequent failure signatures, with counts")
+    sigs.add_argument("--since", default="24h", help="how far back (default 24h, at most 7d)")
+    sigs.add_argument("--limit", type=int, default=20)
+    sigs.set_defaults(handler=_signatures)
+
     history = sub.add_parser("history", help="what was decided for recent calls, newest first")
     history.add_argument("--call-id")
     history.add_argument("--rule")
@@ -325,6 +330,26 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"at": when + "Z", **{k: v for k, v in row.items() if v and k != "at"}}))
     if not rows:
         print("no history")
+    return 0
+
+
+def _signatures(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from alerter.noise import parse_duration
+    from alerter.ops import top_signatures
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    now = time.time()
+    rows = asyncio.run(top_signatures(_state_redis_url(settings), now - since, now, args.limit))
+    if not rows:
+        print("no failure signatures recorded")
+    for text, count, _ in rows:
+        print(f"{count:>8}  {text}")
     return 0
 
 

@@ -15,6 +15,7 @@ from alerter.models import CallEnded
 from alerter.noise import GroupKey, group_key, labels_of, muted
 from alerter.render import excerpt
 from alerter.render_digest import DigestCall
+from alerter.signatures import signature
 from alerter.windows import DigestSlot, Windows
 
 
@@ -25,6 +26,7 @@ class Verdict(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
     GROUPED = "grouped"
     THROTTLED = "throttled"
+    KNOWN_SIGNATURE = "known_signature"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,15 @@ async def decide(windows: Windows, match: RuleMatch, call: CallEnded, now: float
     silence = await windows.matching_silence(rule.name, labels_of(call, first), now)
     if silence is not None:
         return Decision(Verdict.SILENCED, f"silence {silence.id}")
+
+    # Every alerting rule counts its failure signature; `new_signature` rules stop at known ones.
+    sig = signature(first)
+    new, last_hour = await windows.signature_seen(sig, call.call_id, rule.signature_days, now)
+    if rule.new_signature and not new:
+        return Decision(Verdict.KNOWN_SIGNATURE, f"seen before: {sig.text}")
+    sig_note = (
+        f"Signature: {sig.text} ({last_hour} call{'s' if last_hour != 1 else ''} in the last hour)"
+    )
 
     key = group_key(noise.group_by, call, first)
     note = None
@@ -103,4 +114,4 @@ async def decide(windows: Windows, match: RuleMatch, call: CallEnded, now: float
             since = datetime.fromtimestamp(throttle.last_sent, UTC).strftime("%H:%M")
             more = f"and {throttle.suppressed} more call{'s' if throttle.suppressed != 1 else ''}"
             note = f"{more} since {since} UTC" + (f"; {note}" if note else "")
-    return Decision(Verdict.SEND, note=note, key=key)
+    return Decision(Verdict.SEND, note=f"{note}\n{sig_note}" if note else sig_note, key=key)

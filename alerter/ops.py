@@ -83,3 +83,10 @@ async def rules_report(redis_url: str, since: float) -> dict[str, dict[str, int]
     for rule, seen in calls.items():
         counts[rule]["matched"] = len(seen)
     return counts
+
+
+async def top_signatures(
+    redis_url: str, since: float, now: float, limit: int
+) -> list[tuple[str, int, str]]:
+    async with connect.client(redis_url) as redis:
+        return await Windows(redis).top_signatures(since, now, limit)

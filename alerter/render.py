@@ -217,7 +217,7 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         },
     ]
     if alert.note:
-        blocks.append(context(slack_escape(alert.note)))
+        blocks.append(context(_slack_code(alert.note)))  # holds log text: no code fences
     if alert.description:
         blocks.append(section(slack_escape(alert.description)))
     if alert.call_fields:

@@ -69,6 +69,8 @@ class Rule:
     noise: Noise = field(default_factory=Noise)
     shadow: bool = False
     context: int = 0
+    new_signature: bool = False
+    signature_days: float = 14
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,9 @@ class RuleSpec(_Spec):
     notify: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
     # WARNING lines just before the call's first failure to show in the alert (fetched then).
     context: int = Field(default=0, ge=0, le=20)
+    # Fire only on a failure signature not seen in the last `signature_days` days.
+    new_signature: bool = False
+    signature_days: float = Field(default=14, gt=0)
     # Noise control (all optional): see README "Noise control".
     group_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     repeat_interval: Duration | None = None
@@ -454,6 +459,8 @@ def _compile_rule(
         noise=noise,
         shadow=rule.mode == "shadow",
         context=rule.context,
+        new_signature=rule.new_signature,
+        signature_days=rule.signature_days,
     )
 
 

@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     GROUPED = "grouped"
     THROTTLED = "throttled"
     SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
+    KNOWN_SIGNATURE = "known_signature"
 
 
 @dataclass(frozen=True, slots=True)

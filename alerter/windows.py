@@ -17,12 +17,14 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from alerter.noise import GroupKey, ended_key
+from alerter.signatures import Signature
 
 PREFIX = "alerter:"
 DECISION_TTL_SECONDS = 7 * 86_400
 KEEP_AFTER_MS = 7 * 86_400_000  # throttle and digest state outlive their windows by this
 DIGEST_CALLS_CAP = 20
 DIGEST_COUNTS_CAP = 50  # distinct events / failure reasons counted per digest
+SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
 
 _THROTTLE = """
 local d = redis.call('GET', KEYS[2]); if d then return d end
@@ -106,6 +108,28 @@ redis.call('SET', KEYS[2], result, 'EX', ARGV[7])
 return result
 """
 
+# A signature seen on a call: was it new (unseen for ARGV[4] seconds), and how many calls
+# carried it in the last hour. Day counts are capped (ARGV[6] signatures a day).
+_SIGNATURE = """
+local d = redis.call('GET', KEYS[5]); if d then return d end
+local seen_before = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+redis.call('EXPIRE', KEYS[2], 7200)
+local hour = redis.call('ZCARD', KEYS[2])
+redis.call('ZINCRBY', KEYS[3], 1, ARGV[5])
+redis.call('EXPIRE', KEYS[3], 8 * 86400)
+local kinds = redis.call('ZCARD', KEYS[3])
+if kinds > tonumber(ARGV[6]) then
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, kinds - tonumber(ARGV[6]) - 1)
+end
+redis.call('SET', KEYS[4], ARGV[7], 'EX', 8 * 86400)
+local result = (seen_before == 1 and 'known ' or 'new ') .. hour
+redis.call('SET', KEYS[5], result, 'EX', ARGV[8])
+return result
+"""
+
 # Close a window: the open digest becomes the one being sent (once), new matches open anew.
 _DIGEST_TAKE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
@@ -176,6 +200,7 @@ class Windows:
         self._rate = redis.register_script(_RATE)
         self._digest_add = redis.register_script(_DIGEST_ADD)
         self._digest_take = redis.register_script(_DIGEST_TAKE)
+        self._signature = redis.register_script(_SIGNATURE)
 
     @staticmethod
     def _decision(call_id: str, rule: str, step: str) -> str:
@@ -309,6 +334,53 @@ class Windows:
             pipe.delete(closed_key)
             pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", _ms(now), px=KEEP_AFTER_MS)
             await pipe.execute()
+
+    # -- failure signatures
+
+    async def signature_seen(
+        self, signature: Signature, call_id: str, seen_days: float, now: float
+    ) -> tuple[bool, int]:
+        """(new: not seen in `seen_days`, calls that carried it in the last hour)."""
+        day = time.strftime("%Y%m%d", time.gmtime(now))
+        raw = await self._signature(
+            keys=[
+                f"{PREFIX}sig:seen:{signature.digest}",
+                f"{PREFIX}sig:calls:{signature.digest}",
+                f"{PREFIX}sigs:{day}",
+                f"{PREFIX}sig:example:{signature.digest}",
+                f"{PREFIX}decision:{call_id}:sig:{signature.digest}",
+            ],
+            args=[
+                _ms(now),
+                _ms(now - 3600),
+                call_id,
+                int(seen_days * 86400),
+                signature.digest,
+                SIGNATURES_PER_DAY,
+                signature.text,
+                DECISION_TTL_SECONDS,
+            ],
+        )
+        kind, hour = raw.decode().split()
+        return kind == "new", int(hour)
+
+    async def top_signatures(
+        self, since: float, now: float, limit: int = 20
+    ) -> list[tuple[str, int, str]]:
+        """(signature text, calls, digest) most frequent first, over the days since `since`."""
+        totals: dict[str, float] = {}
+        day = since - since % 86400
+        while day <= now:
+            key = f"{PREFIX}sigs:{time.strftime('%Y%m%d', time.gmtime(day))}"
+            for member, score in await self._redis.zrange(key, 0, -1, withscores=True):
+                totals[member.decode()] = totals.get(member.decode(), 0) + score
+            day += 86400
+        top = sorted(totals.items(), key=lambda kv: -kv[1])[:limit]
+        texts = await self._redis.mget([f"{PREFIX}sig:example:{d}" for d, _ in top]) if top else []
+        return [
+            ((text or b"?").decode(), int(count), digest)
+            for (digest, count), text in zip(top, texts, strict=True)
+        ]
 
     # -- silences
 
