@@ -111,4 +111,4 @@ def test_rules_check_command_on_valid_rules(
     for name, value in SHIPPED_ENV.items():
         monkeypatch.setenv(name, value)
     assert main(["rules", "check", str(SHIPPED)]) == 0
-    assert capsys.readouterr().out.startswith("ok: 8 rules")
+    assert capsys.readouterr().out.startswith("ok: 10 rules")
