@@ -250,16 +250,23 @@ REPORT_COLUMNS = (
 )
 
 
+def _since(text: str) -> float | None:
+    from alerter.noise import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        print(f"error: --since: {exc}", file=sys.stderr)
+        return None
+
+
 def _rules_report(settings: Settings, args: argparse.Namespace) -> int:
     import time
 
-    from alerter.noise import parse_duration
     from alerter.ops import rules_report
 
-    try:
-        since = parse_duration(args.since)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    since = _since(args.since)
+    if since is None:
         return 2
     counts = asyncio.run(rules_report(_state_redis_url(settings), time.time() - since))
     if not counts:
@@ -336,13 +343,10 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
 def _signatures(settings: Settings, args: argparse.Namespace) -> int:
     import time
 
-    from alerter.noise import parse_duration
     from alerter.ops import top_signatures
 
-    try:
-        since = parse_duration(args.since)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    since = _since(args.since)
+    if since is None:
         return 2
     now = time.time()
     rows = asyncio.run(top_signatures(_state_redis_url(settings), now - since, now, args.limit))

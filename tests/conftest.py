@@ -128,6 +128,13 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
 
 
+def child_env() -> dict[str, str]:
+    """The environment for alerter processes the tests start: none of this shell's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    return env
+
+
 def make_settings(diga_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "DIGA_API_URL": diga_url,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from tests.conftest import (
     DIGA_KEY,
     SLACK_URL,
     ApiServer,
+    child_env,
     make_settings,
     rules_from,
     run_worker_until_idle,
@@ -93,15 +93,12 @@ def worker_process(
     redis_url: str, diga: DigaStandIn, rules_dir: Path, **env: str
 ) -> subprocess.Popen[bytes]:
     environment = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))
-        },
+        **child_env(),
         "REDIS_URL": redis_url,
         "DIGA_API_URL": diga.url,
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_RULES": str(rules_dir),
         "SLACK_URL": "json://127.0.0.1:9/unused",
-        "PYTHONPATH": str(Path(__file__).parent.parent),
         **env,
     }
     return subprocess.Popen(

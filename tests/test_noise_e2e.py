@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from tests.conftest import (
     DIGA_KEY,
     SLACK_URL,
     ApiServer,
+    child_env,
     make_settings,
     rules_from,
     run_worker_until_idle,
@@ -135,14 +135,11 @@ async def test_three_worker_processes_send_what_one_worker_sends(
     api = api_for(rules)
     await send_calls(api, diga, 200)
     env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))
-        },
+        **child_env(),
         "REDIS_URL": redis_url,
         "DIGA_API_URL": diga.url,
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_RULES": str(folder),
-        "PYTHONPATH": str(Path(__file__).parent.parent),
     }
     workers = [
         subprocess.Popen(

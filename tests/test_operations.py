@@ -26,6 +26,7 @@ from tests.conftest import (
     DIGA_KEY,
     SLACK_URL,
     ApiServer,
+    child_env,
     make_settings,
     run_worker_until_idle,
     write_rules,
@@ -190,9 +191,7 @@ def test_worker_check_follows_the_heartbeat(
     tmp_path: Path, redis_url: str, diga: DigaStandIn
 ) -> None:
     env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))
-        },
+        **child_env(),
         "REDIS_URL": redis_url,
         "DIGA_API_URL": diga.url,
         "DIGA_API_KEY": DIGA_KEY,
@@ -200,7 +199,6 @@ def test_worker_check_follows_the_heartbeat(
             write_rules(tmp_path, RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
         ),
         "ALERTER_WORKER_METRICS_PORT": str(free_port()),
-        "PYTHONPATH": str(Path(__file__).parent.parent),
     }
     check = [sys.executable, "-m", "alerter.cli", "worker", "--check"]
     assert subprocess.run(check, env=env, capture_output=True).returncode == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import redis
 
 from alerter.embedded import free_port
-from tests.conftest import DIGA_KEY
+from tests.conftest import DIGA_KEY, child_env
 from tests.standins import DigaStandIn, Receiver, make_log, wait_until
 
 
@@ -58,15 +57,12 @@ def served(tmp_path: Path, diga: DigaStandIn, hook: Receiver) -> Iterator[Served
         "rules:\n  - name: transfer-failed\n    match: {category: TRANSFER}\n    notify: [hook]\n"
     )
     env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))
-        },
+        **child_env(),
         "DIGA_API_URL": diga.url,
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_PORT": str(free_port()),
         "ALERTER_SETTLE_SECONDS": "0",
         "HOOK_URL": hook.url.replace("http://", "json://") + "/alerts",
-        "PYTHONPATH": str(Path(__file__).parent.parent),
     }
     server = Served(tmp_path, env)
     yield server
