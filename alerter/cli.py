@@ -352,8 +352,10 @@ def _signatures(settings: Settings, args: argparse.Namespace) -> int:
     rows = asyncio.run(top_signatures(_state_redis_url(settings), now - since, now, args.limit))
     if not rows:
         print("no failure signatures recorded")
-    for text, count, _ in rows:
+    for text, count, example in rows:
         print(f"{count:>8}  {text}")
+        if example:
+            print(f"{'':>8}  e.g. {example}")
     return 0
 
 

@@ -56,7 +56,9 @@ async def decide(windows: Windows, match: RuleMatch, call: CallEnded, now: float
 
     # Every alerting rule counts its failure signature; `new_signature` rules stop at known ones.
     sig = signature(first)
-    new, last_hour = await windows.signature_seen(sig, call.call_id, rule.signature_days, now)
+    new, last_hour = await windows.signature_seen(
+        sig, call.call_id, rule.signature_days, now, first.text() or first.event
+    )
     if rule.new_signature and not new:
         return Decision(Verdict.KNOWN_SIGNATURE, f"seen before: {sig.text}")
     sig_note = (

@@ -124,7 +124,10 @@ local kinds = redis.call('ZCARD', KEYS[3])
 if kinds > tonumber(ARGV[6]) then
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, kinds - tonumber(ARGV[6]) - 1)
 end
-redis.call('SET', KEYS[4], ARGV[7], 'EX', 8 * 86400)
+-- the first example of the kind is kept; its lifetime follows the kind's
+if redis.call('SET', KEYS[4], ARGV[7], 'NX', 'EX', 8 * 86400) == false then
+  redis.call('EXPIRE', KEYS[4], 8 * 86400)
+end
 local result = (seen_before == 1 and 'known ' or 'new ') .. hour
 redis.call('SET', KEYS[5], result, 'EX', ARGV[8])
 return result
@@ -338,7 +341,7 @@ class Windows:
     # -- failure signatures
 
     async def signature_seen(
-        self, signature: Signature, call_id: str, seen_days: float, now: float
+        self, signature: Signature, call_id: str, seen_days: float, now: float, example: str
     ) -> tuple[bool, int]:
         """(new: not seen in `seen_days`, calls that carried it in the last hour)."""
         day = time.strftime("%Y%m%d", time.gmtime(now))
@@ -357,7 +360,7 @@ class Windows:
                 int(seen_days * 86400),
                 signature.digest,
                 SIGNATURES_PER_DAY,
-                signature.text,
+                json.dumps({"signature": signature.text, "example": example[:200]}),
                 DECISION_TTL_SECONDS,
             ],
         )
@@ -367,7 +370,7 @@ class Windows:
     async def top_signatures(
         self, since: float, now: float, limit: int = 20
     ) -> list[tuple[str, int, str]]:
-        """(signature text, calls, digest) most frequent first, over the days since `since`."""
+        """(signature, calls, an example) most frequent first, over the days since `since`."""
         totals: dict[str, float] = {}
         day = since - since % 86400
         while day <= now:
@@ -377,10 +380,11 @@ class Windows:
             day += 86400
         top = sorted(totals.items(), key=lambda kv: -kv[1])[:limit]
         texts = await self._redis.mget([f"{PREFIX}sig:example:{d}" for d, _ in top]) if top else []
-        return [
-            ((text or b"?").decode(), int(count), digest)
-            for (digest, count), text in zip(top, texts, strict=True)
-        ]
+        out = []
+        for (_, count), raw in zip(top, texts, strict=True):
+            known = json.loads(raw) if raw else {}
+            out.append((known.get("signature", "?"), int(count), known.get("example", "")))
+        return out
 
     # -- silences
 

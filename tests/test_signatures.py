@@ -98,8 +98,8 @@ async def test_new_signature_rule_fires_once_per_kind_and_the_command_lists_them
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert await asyncio.to_thread(main, ["signatures", "--since", "1h"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split(None, 1) == [
-        "3",
-        "TRANSFER transfer_failed: SIP <n> busy calling <phone>",
-    ]
-    assert lines[1].split(None, 1)[0] == "1"
+    kind = "TRANSFER transfer_failed: SIP <n> busy calling <phone>"
+    assert lines[0].split(None, 1) == ["3", kind]
+    assert lines[1].strip() == "e.g. SIP 486 busy calling +34 600 111 222"  # the first one seen
+    assert lines[2].split(None, 1)[0] == "1"
+    assert lines[3].strip().startswith("e.g. queue 'sales' closed")
