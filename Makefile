@@ -27,12 +27,12 @@ run: $(STAMP_RUN)
 	$(BIN)/alerter serve
 
 test: $(STAMP_TEST)
-	$(BIN)/ruff check alerter tests
+	$(BIN)/ruff check alerter tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check alerter tests
+	$(BIN)/ruff check alerter tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP_TEST)

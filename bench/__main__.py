@@ -37,7 +37,9 @@ def write_report(results: dict[str, str], elapsed: float) -> None:
     import bench.report as report
 
     (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "performance.md").write_text(report.render(results, machine(), versions(), elapsed))
+    (ROOT / "docs" / "performance.md").write_text(
+        report.render(results, machine(), versions(), elapsed)
+    )
     print("wrote docs/performance.md")
 
 

@@ -37,10 +37,16 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def process(args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     out = log.open("ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
-        list(args), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        list(args),
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield proc
@@ -77,7 +83,11 @@ def versions() -> str:
     parts = [f"Python {platform.python_version()}"] + [f"{n} {version(n)}" for n in names]
     wrk = shutil.which("wrk")
     if wrk:
-        parts.append(subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split("\n")[0].split(" [")[0])
+        parts.append(
+            subprocess.run([wrk, "--version"], capture_output=True, text=True)
+            .stdout.split("\n")[0]
+            .split(" [")[0]
+        )
     return ", ".join(parts)
 
 

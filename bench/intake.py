@@ -87,8 +87,17 @@ def wrk(name: str, url: str, script: str, nonce: str = "0") -> Load:
     base = ["wrk", "-t1", f"-c{CONNECTIONS}", "-s", handle.name, url]
     import os
 
-    subprocess.run([*base[:3], f"-d{WARMUP_SECONDS}s", *base[3:]], capture_output=True, env={**os.environ, **env, "BENCH_NONCE": nonce[:4] + "ffff"})
-    out = subprocess.run([*base[:3], f"-d{SECONDS}s", "--latency", *base[3:]], capture_output=True, text=True, env={**os.environ, **env}).stdout
+    subprocess.run(
+        [*base[:3], f"-d{WARMUP_SECONDS}s", *base[3:]],
+        capture_output=True,
+        env={**os.environ, **env, "BENCH_NONCE": nonce[:4] + "ffff"},
+    )
+    out = subprocess.run(
+        [*base[:3], f"-d{SECONDS}s", "--latency", *base[3:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    ).stdout
     Path(handle.name).unlink()
     if "Requests/sec" not in out or "50%" not in out:
         raise RuntimeError(f"wrk gave no figures for {name}:\n{out}")
@@ -113,12 +122,21 @@ def run(redis_url: str, workdir: Path) -> str:
     bare_port = free_port()
     with process([PY, "-m", "bench.servers", "bare", "--port", str(bare_port)]):
         wait_http(f"http://127.0.0.1:{bare_port}/")
-        loads.append(wrk("bare Litestar handler (baseline)", f"http://127.0.0.1:{bare_port}/webhooks/diga", WEBHOOK_LUA))
+        loads.append(
+            wrk(
+                "bare Litestar handler (baseline)",
+                f"http://127.0.0.1:{bare_port}/webhooks/diga",
+                WEBHOOK_LUA,
+            )
+        )
 
     api_port = free_port()
     env = {
-        "REDIS_URL": redis_url, "ALERTER_PORT": str(api_port), "ALERTER_RULES": str(rules),
-        "ALERTER_LOG_LEVEL": "WARNING", "ALERTER_SETTLE_SECONDS": "3600",
+        "REDIS_URL": redis_url,
+        "ALERTER_PORT": str(api_port),
+        "ALERTER_RULES": str(rules),
+        "ALERTER_LOG_LEVEL": "WARNING",
+        "ALERTER_SETTLE_SECONDS": "3600",
     }
     with process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"):
         wait_http(f"http://127.0.0.1:{api_port}/health")
@@ -130,19 +148,40 @@ def run(redis_url: str, workdir: Path) -> str:
         am_port, hook_port = free_port(), free_port()
         config = workdir / "alertmanager.yml"
         config.write_text(ALERTMANAGER_YML.format(port=hook_port))
-        with process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]), process([
-            "prometheus-alertmanager", f"--config.file={config}", f"--storage.path={workdir / 'am'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-            "--log.level=warn",
-        ]):
+        with (
+            process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]),
+            process(
+                [
+                    "prometheus-alertmanager",
+                    f"--config.file={config}",
+                    f"--storage.path={workdir / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ]
+            ),
+        ):
             wait_http(f"http://127.0.0.1:{am_port}/-/ready")
-            loads.append(wrk("Alertmanager, one alert per call", f"http://127.0.0.1:{am_port}/api/v2/alerts", ALERTMANAGER_LUA))
+            loads.append(
+                wrk(
+                    "Alertmanager, one alert per call",
+                    f"http://127.0.0.1:{am_port}/api/v2/alerts",
+                    ALERTMANAGER_LUA,
+                )
+            )
 
     base = loads[0].rps
     unique = loads[1].rps
     rows = [
-        [l.name, f"{l.rps:,.0f}", f"{l.rps / base:.2f}", f"{l.p50_ms:.1f}", f"{l.p99_ms:.1f}", l.errors]
-        for l in loads
+        [
+            load.name,
+            f"{load.rps:,.0f}",
+            f"{load.rps / base:.2f}",
+            f"{load.p50_ms:.1f}",
+            f"{load.p99_ms:.1f}",
+            load.errors,
+        ]
+        for load in loads
     ]
     text = table(["load", "requests/s", "× bare", "p50 ms", "p99 ms", "errors"], rows)
     if len(loads) > 3:

@@ -28,16 +28,26 @@ def run(redis_url: str, workdir: Path) -> str:
         "rules:\n  - {name: transfer-failed, match: {category: TRANSFER}, notify: [hook]}\n"
     )
     env = {
-        "REDIS_URL": redis_url, "DIGA_API_URL": f"http://127.0.0.1:{diga_port}", "DIGA_API_KEY": "b",
-        "ALERTER_RULES": str(rules), "ALERTER_SETTLE_SECONDS": "0", "ALERTER_LOG_LEVEL": "WARNING",
-        "ALERTER_WORKER_METRICS_PORT": "0", "ALERTER_PORT": str(api_port),
+        "REDIS_URL": redis_url,
+        "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
+        "DIGA_API_KEY": "b",
+        "ALERTER_RULES": str(rules),
+        "ALERTER_SETTLE_SECONDS": "0",
+        "ALERTER_LOG_LEVEL": "WARNING",
+        "ALERTER_WORKER_METRICS_PORT": "0",
+        "ALERTER_PORT": str(api_port),
     }
-    with process([PY, "-m", "bench.servers", "diga", "--port", str(diga_port), "--latency", "0.01"]), \
-            process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]), \
-            process([PY, "-m", "alerter.cli", "api"], env=env), \
-            process([PY, "-m", "alerter.cli", "worker"], env=env):
-        for url in (f"http://127.0.0.1:{hook_port}/stats", f"http://127.0.0.1:{diga_port}/stats",
-                    f"http://127.0.0.1:{api_port}/health"):
+    with (
+        process([PY, "-m", "bench.servers", "diga", "--port", str(diga_port), "--latency", "0.01"]),
+        process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]),
+        process([PY, "-m", "alerter.cli", "api"], env=env),
+        process([PY, "-m", "alerter.cli", "worker"], env=env),
+    ):
+        for url in (
+            f"http://127.0.0.1:{hook_port}/stats",
+            f"http://127.0.0.1:{diga_port}/stats",
+            f"http://127.0.0.1:{api_port}/health",
+        ):
             wait_http(url)
         time.sleep(2)  # workers idle: only their polls run now
         idle_start = _stats(client)
@@ -47,7 +57,9 @@ def run(redis_url: str, workdir: Path) -> str:
         memory_before = client.info("memory")["used_memory"]
         before = _stats(client)
         started = time.time()
-        asyncio.run(post_calls(f"http://127.0.0.1:{api_port}", [str(uuid.uuid4()) for _ in range(CALLS)]))
+        asyncio.run(
+            post_calls(f"http://127.0.0.1:{api_port}", [str(uuid.uuid4()) for _ in range(CALLS)])
+        )
         while httpx.get(f"http://127.0.0.1:{hook_port}/stats").json()["posts"] < CALLS:
             time.sleep(0.2)
         time.sleep(0.5)
@@ -61,15 +73,21 @@ def run(redis_url: str, workdir: Path) -> str:
         ["commands", f"{per_call['commands']:.1f}"],
         ["bytes to Redis", f"{per_call['net_in']:,.0f}"],
         ["bytes from Redis", f"{per_call['net_out']:,.0f}"],
-        ["memory kept (7-day markers, 24 h job results, history)", f"{(memory_after - memory_before) / CALLS:,.0f} B"],
+        [
+            "memory kept (7-day markers, 24 h job results, history)",
+            f"{(memory_after - memory_before) / CALLS:,.0f} B",
+        ],
     ]
-    top = sorted(((k[4:], v) for k, v in per_call.items() if k.startswith("cmd:")), key=lambda kv: -kv[1])[:8]
+    top = sorted(
+        ((k[4:], v) for k, v in per_call.items() if k.startswith("cmd:")), key=lambda kv: -kv[1]
+    )[:8]
     return (
         f"{CALLS:,} calls through api and one worker, one alert each; idle polling "
         f"({idle_per_second['commands']:.0f} commands/s for one worker) taken out.\n\n"
         + table(["per call", "value"], rows)
         + f"\n\nKeys left after {CALLS:,} calls: {keys:,}. Commands per call by name: "
-        + ", ".join(f"{name} {n:.1f}" for name, n in top) + ".\n"
+        + ", ".join(f"{name} {n:.1f}" for name, n in top)
+        + ".\n"
     )
 
 

@@ -18,9 +18,25 @@ RULES = 100
 LOGS = 10_000
 REPEATS = 5
 
-CATEGORIES = ["TRANSFER", "AGENT", "CALL_TOOLS", "INTEGRATION_TOOLS", "WEBHOOKS", "WORKFLOWS", "KNOWLEDGE"]
-EVENTS = ["transfer_failed", "transfer_timeout", "tool_error", "llm_timeout", "webhook_failed",
-          "workflow_step_failed", "kb_miss", "integration_error"]
+CATEGORIES = [
+    "TRANSFER",
+    "AGENT",
+    "CALL_TOOLS",
+    "INTEGRATION_TOOLS",
+    "WEBHOOKS",
+    "WORKFLOWS",
+    "KNOWLEDGE",
+]
+EVENTS = [
+    "transfer_failed",
+    "transfer_timeout",
+    "tool_error",
+    "llm_timeout",
+    "webhook_failed",
+    "workflow_step_failed",
+    "kb_miss",
+    "integration_error",
+]
 
 
 def rule_file(path: Path) -> None:
@@ -36,10 +52,16 @@ def rule_file(path: Path) -> None:
         elif kind == 2:
             match.append("data: {failure_reason: {contains: timeout}}")
         elif kind == 3:
-            match.append(f"data: {{message_text: {{regex: 'SIP (4\\\\d\\\\d|5\\\\d\\\\d) .*{i % 10}'}}, code: [408, 480, 503]}}")
+            match.append(
+                f"data: {{message_text: {{regex: 'SIP (4\\\\d\\\\d|5\\\\d\\\\d) .*{i % 10}'}}, code: [408, 480, 503]}}"
+            )
         else:
-            match.append(f"level: [CRITICAL]\n      event: [{rng.choice(EVENTS)}, {rng.choice(EVENTS)}]")
-        lines.append(f"  - name: rule-{i}\n    match:\n      " + "\n      ".join(match) + "\n    notify: [d]")
+            match.append(
+                f"level: [CRITICAL]\n      event: [{rng.choice(EVENTS)}, {rng.choice(EVENTS)}]"
+            )
+        lines.append(
+            f"  - name: rule-{i}\n    match:\n      " + "\n      ".join(match) + "\n    notify: [d]"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -48,12 +70,16 @@ def make_logs() -> tuple[LogEntry, ...]:
     start = datetime(2026, 11, 25, tzinfo=UTC)
     return tuple(
         LogEntry(
-            id=str(uuid.UUID(int=rng.getrandbits(128))), timestamp=start + timedelta(milliseconds=i),
-            level=rng.choice(["ERROR", "ERROR", "ERROR", "CRITICAL"]), category=rng.choice(CATEGORIES),
+            id=str(uuid.UUID(int=rng.getrandbits(128))),
+            timestamp=start + timedelta(milliseconds=i),
+            level=rng.choice(["ERROR", "ERROR", "ERROR", "CRITICAL"]),
+            category=rng.choice(CATEGORIES),
             event=rng.choice(EVENTS),
-            data={"failure_reason": rng.choice(["timeout", "busy", "no answer"]),
-                  "message_text": f"SIP {rng.choice([408, 480, 503, 200])} after {i % 30}s",
-                  "code": rng.choice([408, 480, 503])},
+            data={
+                "failure_reason": rng.choice(["timeout", "busy", "no answer"]),
+                "message_text": f"SIP {rng.choice([408, 480, 503, 200])} after {i % 30}s",
+                "code": rng.choice([408, 480, 503]),
+            },
         )
         for i in range(LOGS)
     )
@@ -91,5 +117,6 @@ def run(redis_url: str, workdir: Path) -> str:
     return (
         f"{RULES} rules (category sets, globs, regexes, data conditions with contains / regex / "
         f"lists) × {LOGS:,} logs, best of {REPEATS}; {matched:,} (rule, log) matches.\n\n"
-        + table(["loop", "(rule, log) pairs/s", "× floor"], rows) + "\n"
+        + table(["loop", "(rule, log) pairs/s", "× floor"], rows)
+        + "\n"
     )

@@ -1,8 +1,8 @@
 """Servers the benchmarks run in processes of their own, on 127.0.0.1.
 
-    python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
-    python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
-    python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
+python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
+python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
+python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def bare_app() -> Any:
     @post("/webhooks/diga", status_code=202)
     async def hook(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         payload = json.loads(await request.body())
-        return Response({"status": "queued", "call_id": str(payload.get("call_id", ""))}, status_code=202)
+        return Response(
+            {"status": "queued", "call_id": str(payload.get("call_id", ""))}, status_code=202
+        )
 
     return Litestar([hook], openapi_config=None, logging_config=None)
 
@@ -39,8 +41,10 @@ def _log(i: int) -> dict[str, Any]:
         "event": "transfer_failed",
         "call_id": None,
         "trace_id": f"{i:032x}",
-        "data": {"message_text": f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout",
-                 "failure_reason": "timeout"},
+        "data": {
+            "message_text": f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout",
+            "failure_reason": "timeout",
+        },
     }
 
 
@@ -56,10 +60,14 @@ class DigaStandIn:
 
     @staticmethod
     def _page(rows: list[dict[str, Any]], more: bool) -> bytes:
-        return json.dumps({
-            "data": rows, "has_more": more,
-            "first_id": rows[0]["id"] if rows else None, "last_id": rows[-1]["id"] if rows else None,
-        }).encode()
+        return json.dumps(
+            {
+                "data": rows,
+                "has_more": more,
+                "first_id": rows[0]["id"] if rows else None,
+                "last_id": rows[-1]["id"] if rows else None,
+            }
+        ).encode()
 
     def page(self, total: int, after: str | None) -> bytes:
         key = (total, after)
@@ -113,8 +121,16 @@ class Receiver:
 
 
 async def _answer(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -131,8 +147,9 @@ def main() -> None:
         "diga": lambda: DigaStandIn(args.latency, args.logs, args.big_every),
         "receiver": Receiver,
     }[args.kind]()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
-                backlog=2048)
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, backlog=2048
+    )
 
 
 if __name__ == "__main__":

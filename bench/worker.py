@@ -37,7 +37,10 @@ async def post_calls(api_url: str, ids: list[str], rate: float | None = None) ->
             if rate:
                 await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
             async with semaphore:
-                body = {"event": "call.ended", "call": {"id": call_id, "agent_id": f"agent-{index % 7}"}}
+                body = {
+                    "event": "call.ended",
+                    "call": {"id": call_id, "agent_id": f"agent-{index % 7}"},
+                }
                 answer = await client.post("/webhooks/diga", json=body)
                 answer.raise_for_status()
                 accepted[call_id] = time.time()
@@ -59,9 +62,13 @@ def run(redis_url: str, workdir: Path) -> str:
         "rules:\n  - {name: transfer-failed, match: {category: TRANSFER}, notify: [hook]}\n"
     )
     env = {
-        "REDIS_URL": redis_url, "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
-        "DIGA_API_KEY": "bench", "ALERTER_RULES": str(rules), "ALERTER_SETTLE_SECONDS": "0",
-        "ALERTER_LOG_LEVEL": "WARNING", "ALERTER_WORKER_METRICS_PORT": "0",
+        "REDIS_URL": redis_url,
+        "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
+        "DIGA_API_KEY": "bench",
+        "ALERTER_RULES": str(rules),
+        "ALERTER_SETTLE_SECONDS": "0",
+        "ALERTER_LOG_LEVEL": "WARNING",
+        "ALERTER_WORKER_METRICS_PORT": "0",
         "ALERTER_PORT": str(api_port),
     }
     rows = []
@@ -69,9 +76,22 @@ def run(redis_url: str, workdir: Path) -> str:
     one_worker_rate = 0.0
     for workers in SCALING:
         redis.Redis.from_url(redis_url).flushdb()
-        with process([PY, "-m", "bench.servers", "diga", "--port", str(diga_port), "--latency", str(LATENCY_SECONDS)]), \
-                process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]), \
-                process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"):
+        with (
+            process(
+                [
+                    PY,
+                    "-m",
+                    "bench.servers",
+                    "diga",
+                    "--port",
+                    str(diga_port),
+                    "--latency",
+                    str(LATENCY_SECONDS),
+                ]
+            ),
+            process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]),
+            process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"),
+        ):
             hook = f"http://127.0.0.1:{hook_port}"
             diga = f"http://127.0.0.1:{diga_port}"
             wait_http(f"{hook}/stats")
@@ -81,7 +101,9 @@ def run(redis_url: str, workdir: Path) -> str:
             asyncio.run(post_calls(f"http://127.0.0.1:{api_port}", ids))
             started = time.time()
             procs = [
-                process([PY, "-m", "alerter.cli", "worker"], env=env, log=workdir / f"worker{i}.log")
+                process(
+                    [PY, "-m", "alerter.cli", "worker"], env=env, log=workdir / f"worker{i}.log"
+                )
                 for i in range(workers)
             ]
             running = [p.__enter__() for p in procs]
@@ -108,15 +130,19 @@ def run(redis_url: str, workdir: Path) -> str:
     text = (
         f"{CALLS:,} calls; Diga stand-in latency {LATENCY_SECONDS * 1000:.0f} ms, 40 error logs a call "
         "and 2,500 for one call in 50; one alert per call to a local receiver (apprise json://).\n\n"
-        + table(["worker processes", "calls/s", "Diga requests per call", "peak RSS MB (each)"], rows)
+        + table(
+            ["worker processes", "calls/s", "Diga requests per call", "peak RSS MB (each)"], rows
+        )
         + f"\n\nThe fewest requests the API allows: {minimum:.2f} per call (one per level, "
         "1,000 logs a page).\n"
     )
     if latency_row is not None:
-        text += "\n" + table(
-            ["sent at (calls/s)", "calls", "p50 ms", "p95 ms", "p99 ms"], [latency_row]
-        ) + "\n\nEnd to end: webhook accepted → alert received, one worker process, at half " \
+        text += (
+            "\n"
+            + table(["sent at (calls/s)", "calls", "p50 ms", "p95 ms", "p99 ms"], [latency_row])
+            + "\n\nEnd to end: webhook accepted → alert received, one worker process, at half "
             f"its measured throughput ({one_worker_rate / 2:,.0f} calls/s).\n"
+        )
     return text
 
 
@@ -135,6 +161,13 @@ def measure_latency(
             if all(i in arrivals for i in ids):  # type: ignore[operator]
                 break
             time.sleep(0.2)
-    latencies = [(arrivals[i] - accepted[i]) * 1000 for i in ids if i in arrivals and i not in before]  # type: ignore[index]
-    return [f"{rate:,.0f}", len(latencies), f"{percentile(latencies, 50):.0f}",
-            f"{percentile(latencies, 95):.0f}", f"{percentile(latencies, 99):.0f}"]
+    latencies = [
+        (arrivals[i] - accepted[i]) * 1000 for i in ids if i in arrivals and i not in before
+    ]  # type: ignore[index]
+    return [
+        f"{rate:,.0f}",
+        len(latencies),
+        f"{percentile(latencies, 50):.0f}",
+        f"{percentile(latencies, 95):.0f}",
+        f"{percentile(latencies, 99):.0f}",
+    ]
