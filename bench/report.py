@@ -53,8 +53,8 @@ Measured with the same benchmarks, before → after (each change is its own comm
 
 Where one worker's time goes now (py-spy, one alert per call): about a third in sending the
 alert (apprise opens a new HTTP connection per notification through `requests`), a fifth in
-httpx for the two Diga pages, the rest in arq's own Redis round trips (about 20 of the 26
-commands per call are arq's), pydantic parsing of the pages, and asyncio. A worker process
+httpx for the two Diga pages, the rest in Redis round trips (about 20 of the 40 commands a
+call are arq's own), pydantic parsing of the pages, and asyncio. A worker process
 is CPU-bound at 6.5–7 ms per call; more throughput comes from more worker processes (see the
 scaling table), which share nothing but Redis.
 """
