@@ -73,7 +73,13 @@ _plugins = threading.local()
 def _plugin(url: str) -> NotifyBase | None:
     cache: dict[str, NotifyBase | None] = _plugins.__dict__.setdefault("by_url", {})
     if url not in cache:
-        cache[url] = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        if plugin is not None:
+            # apprise spaces sends on one instance by sleeping in the sending thread (1.2 s for
+            # Slack); a kept instance would stall every later send. Refusals are retried with
+            # backoff by the worker instead.
+            plugin.request_rate_per_sec = 0.0
+        cache[url] = plugin
     return cache[url]
 
 
