@@ -6,6 +6,7 @@ thresholds, then digests, then throttling. Counting lives in `windows` (Redis).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +17,7 @@ from alerter.noise import GroupKey, group_key, labels_of, muted
 from alerter.render import excerpt
 from alerter.render_digest import DigestCall
 from alerter.signatures import signature
-from alerter.windows import DigestSlot, Windows
+from alerter.windows import DigestSlot, Silence, Windows
 
 
 class Verdict(StrEnum):
@@ -45,14 +46,23 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-async def decide(windows: Windows, match: RuleMatch, call: CallEnded, now: float) -> Decision:
+async def decide(
+    windows: Windows,
+    match: RuleMatch,
+    call: CallEnded,
+    now: float,
+    silences: Sequence[Silence] = (),
+) -> Decision:
+    """`silences`: as read once for the whole call (`Windows.silences`)."""
     rule, noise = match.rule, match.rule.noise
     first = match.logs[0]
     if muted(noise, now):
         return Decision(Verdict.MUTED, "inside a mute window")
-    silence = await windows.matching_silence(rule.name, labels_of(call, first), now)
-    if silence is not None:
-        return Decision(Verdict.SILENCED, f"silence {silence.id}")
+    labels = labels_of(call, first) if silences else {}
+    for silence in silences:
+        if silence.matches(rule.name, labels, now):
+            await windows.count_silenced(silence)
+            return Decision(Verdict.SILENCED, f"silence {silence.id}")
 
     # Every alerting rule counts its failure signature; `new_signature` rules stop at known ones.
     sig = signature(first)

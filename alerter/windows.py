@@ -446,17 +446,13 @@ class Windows:
             await cast(Awaitable[int], self._redis.srem(f"{PREFIX}silences", *gone))
         return out
 
-    async def matching_silence(
-        self, rule: str, labels: Mapping[str, str], now: float
-    ) -> Silence | None:
-        for silence in await self.silences():
-            if silence.matches(rule, labels, now):
-                await self._redis.incr(f"{PREFIX}silence:{silence.id}:hits")
-                await self._redis.expireat(
-                    f"{PREFIX}silence:{silence.id}:hits", int(silence.ends + 7 * 86_400)
-                )
-                return silence
-        return None
+    async def count_silenced(self, silence: Silence) -> None:
+        """One more alert stopped by this silence (shown by `alerter silence list`)."""
+        key = f"{PREFIX}silence:{silence.id}:hits"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expireat(key, int(silence.ends + 7 * 86_400))
+            await pipe.execute()
 
     async def expire_silence(self, silence_id: str, now: float | None = None) -> bool:
         for silence in await self.silences():

@@ -103,10 +103,11 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
         await deps.state.clear_failure(call.call_id)
         return Outcome.NO_MATCH.value
 
+    silences = await deps.windows.silences()  # once per call, not per fired rule
     pending = 0
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
-        decision = await decide(deps.windows, match, call, deps.clock())
+        decision = await decide(deps.windows, match, call, deps.clock(), silences)
         if decision.verdict is not Verdict.SEND:
             for name in match.rule.notify:
                 deps.metrics.alerts.labels(match.rule.name, name, decision.verdict.value).inc()
