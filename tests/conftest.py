@@ -24,6 +24,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from apprise.plugins.slack import NotifySlack
 from hypothesis import settings as hypothesis_settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from alerter import worker as worker_module
 from alerter.api import create_app
@@ -41,6 +42,15 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 
 DIGA_KEY = "diga-secret-key-7f3a9c"
 SLACK_URL = "slack://T0ALERTER/B0ALERTER/slacksecrettoken9d2e"
+# One rule to one destination; ${SLACK_URL} is given by each test (Slack, or a JSON hook).
+TRANSFER_RULES = """
+destinations:
+  slack-ops: ${SLACK_URL}
+rules:
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    notify: [slack-ops]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +136,15 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_module, "BACKOFF_BASE", 0.05)
     monkeypatch.setattr(worker_module, "BACKOFF_CAP", 0.2)
     monkeypatch.setattr(worker_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text → {(sample name, sorted labels): value}."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
 
 
 def child_env() -> dict[str, str]:

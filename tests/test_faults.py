@@ -20,6 +20,7 @@ from alerter.worker import make_worker
 from tests.conftest import (
     DIGA_KEY,
     SLACK_URL,
+    TRANSFER_RULES,
     ApiServer,
     child_env,
     make_settings,
@@ -29,19 +30,10 @@ from tests.conftest import (
 )
 from tests.standins import DigaStandIn, Receiver, make_log, wait_until
 
-RULES = """
-destinations:
-  slack-ops: ${SLACK_URL}
-rules:
-  - name: transfer-failed
-    match: {category: TRANSFER}
-    notify: [slack-ops]
-"""
-
 
 @pytest.fixture
 def rules(tmp_path: Path) -> RuleSet:
-    return rules_from(tmp_path, RULES, {"SLACK_URL": SLACK_URL})
+    return rules_from(tmp_path, TRANSFER_RULES, {"SLACK_URL": SLACK_URL})
 
 
 @pytest.fixture
@@ -111,7 +103,7 @@ def worker_process(
 
 def hook_rules(tmp_path: Path, hook: Receiver) -> tuple[Path, RuleSet]:
     rules_dir = write_rules(
-        tmp_path, RULES.replace("${SLACK_URL}", hook.url.replace("http", "json", 1))
+        tmp_path, TRANSFER_RULES.replace("${SLACK_URL}", hook.url.replace("http", "json", 1))
     )
     return rules_dir, load_rules(rules_dir, {})
 
@@ -146,7 +138,7 @@ async def test_sigterm_lets_a_running_job_finish_and_exits_0(
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "r.yaml").write_text(
-        RULES.replace("${SLACK_URL}", hook.url.replace("http", "json", 1))
+        TRANSFER_RULES.replace("${SLACK_URL}", hook.url.replace("http", "json", 1))
     )
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
@@ -202,6 +194,5 @@ async def test_a_killed_workers_job_is_taken_over_and_alerts_once(
     diga.latency = 0
     # The in-progress lock lapses (job timeout + 10 s); then another worker runs the job.
     await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=3), rules, redis_url)
-    assert len(hook.wait_for(1)) == 1
-    await asyncio.sleep(0.2)
+    # The killed worker is gone and the burst worker has finished: nothing more can arrive.
     assert len(hook.received) == 1

@@ -30,7 +30,7 @@ from tests.conftest import (
     run_worker_until_idle,
     write_rules,
 )
-from tests.standins import DigaStandIn, Receiver, make_log
+from tests.standins import DigaStandIn, Receiver, make_log, wait_until
 
 AGENTS = ("ag-north", "ag-south", "ag-east")
 
@@ -152,7 +152,8 @@ async def test_three_worker_processes_send_what_one_worker_sends(
     ]
     try:
         bodies = await asyncio.to_thread(hook.wait_for, 3, 60)
-        await asyncio.sleep(1.0)  # room for a wrong fourth message to arrive
+        # A wrong fourth message could only come from a job still queued or running.
+        assert await asyncio.to_thread(wait_until, lambda: queue_idle(redis_url), 30)
     finally:
         for worker in workers:
             worker.terminate()
@@ -160,6 +161,11 @@ async def test_three_worker_processes_send_what_one_worker_sends(
             worker.wait(30)
     assert digest_summaries(hook.bodies()) == [("ag-east", 66), ("ag-north", 67), ("ag-south", 67)]
     assert len(bodies) == 3
+
+
+def queue_idle(redis_url: str) -> bool:
+    with redis.Redis.from_url(redis_url) as client:
+        return client.zcard("arq:queue") == 0 and not client.keys("arq:in-progress:*")
 
 
 async def test_throttle_counts_suppressed_calls_exactly(

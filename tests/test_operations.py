@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.cli import main
 from alerter.embedded import free_port
@@ -25,30 +24,15 @@ from alerter.reload import RulesHolder
 from tests.conftest import (
     DIGA_KEY,
     SLACK_URL,
+    TRANSFER_RULES,
     ApiServer,
     child_env,
     make_settings,
+    metric_samples,
     run_worker_until_idle,
     write_rules,
 )
 from tests.standins import DigaStandIn, Fault, Receiver, make_log, wait_until
-
-RULES = """
-destinations:
-  slack-ops: ${SLACK_URL}
-rules:
-  - name: transfer-failed
-    match: {category: TRANSFER}
-    notify: [slack-ops]
-"""
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
 
 
 async def test_metrics_after_a_pipeline_run(
@@ -60,7 +44,7 @@ async def test_metrics_after_a_pipeline_run(
 ) -> None:
     monkeypatch.setenv("SLACK_URL", SLACK_URL)
     metrics = Metrics()
-    holder = RulesHolder(write_rules(tmp_path, RULES), metrics)
+    holder = RulesHolder(write_rules(tmp_path, TRANSFER_RULES), metrics)
     assert holder.reload()
     api = ApiServer(make_settings(diga.url), redis_url, holder)
     api.start()
@@ -79,7 +63,7 @@ async def test_metrics_after_a_pipeline_run(
             text = (await client.get("/metrics")).text
     finally:
         api.stop()
-    values = samples(text)
+    values = metric_samples(text)
     assert values[("alerter_webhooks_total", (("outcome", "queued"),))] == 2
     assert values[("alerter_webhooks_total", (("outcome", "duplicate"),))] == 1
     assert values[("alerter_webhooks_total", (("outcome", "error_400"),))] == 1
@@ -107,7 +91,6 @@ def test_json_and_text_log_lines_carry_the_call() -> None:
         "alerter.worker", logging.WARNING, __file__, 1, "page cap %s", ("hit",), None
     )
     with bind(call_id="c-1", job_id="call:c-1", rule="r"):
-        logging.Filter()
         from alerter.logs import _ContextFilter
 
         _ContextFilter().filter(record)
@@ -133,7 +116,7 @@ def test_configure_picks_json_off_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_rules_reload_on_change_and_sighup_keeping_the_last_good(tmp_path: Path) -> None:
-    folder = write_rules(tmp_path, RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
+    folder = write_rules(tmp_path, TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
     metrics = Metrics()
     holder = RulesHolder(folder, metrics)
     assert holder.reload()
@@ -142,7 +125,8 @@ async def test_rules_reload_on_change_and_sighup_keeping_the_last_good(tmp_path:
     watcher = asyncio.create_task(holder.watch(stop, every=0.05))
     try:
         (folder / "rules.yaml").write_text(
-            RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/b") + "    severity: critical\n"
+            TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/b")
+            + "    severity: critical\n"
         )
         assert await asyncio.to_thread(wait_until, lambda: holder.require().version != first, 5)
         second = holder.require().version
@@ -150,7 +134,7 @@ async def test_rules_reload_on_change_and_sighup_keeping_the_last_good(tmp_path:
         assert await asyncio.to_thread(
             wait_until,
             lambda: (
-                samples(metrics.render().decode()).get(
+                metric_samples(metrics.render().decode()).get(
                     ("alerter_rule_reloads_total", (("outcome", "invalid"),))
                 )
                 == 1
@@ -158,7 +142,9 @@ async def test_rules_reload_on_change_and_sighup_keeping_the_last_good(tmp_path:
             5,
         )
         assert holder.require().version == second  # the last good set stays
-        (folder / "rules.yaml").write_text(RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/c"))
+        (folder / "rules.yaml").write_text(
+            TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/c")
+        )
         os.utime(folder / "rules.yaml", (1, 1))  # same size as before: mtime tells
         os.kill(os.getpid(), signal.SIGHUP)
         assert await asyncio.to_thread(
@@ -167,19 +153,21 @@ async def test_rules_reload_on_change_and_sighup_keeping_the_last_good(tmp_path:
     finally:
         stop.set()
         await watcher
-    reloads = samples(metrics.render().decode())
+    reloads = metric_samples(metrics.render().decode())
     assert reloads[("alerter_rule_reloads_total", (("outcome", "loaded"),))] == 3
 
 
 async def test_api_ready_shows_the_reloaded_version(tmp_path: Path, redis_url: str) -> None:
-    folder = write_rules(tmp_path, RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
+    folder = write_rules(tmp_path, TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
     holder = RulesHolder(folder)
     assert holder.reload()
     api = ApiServer(make_settings("http://127.0.0.1:9"), redis_url, holder)
     api.start()
     try:
         before = httpx.get(f"{api.url}/ready").json()["rules_version"]
-        (folder / "rules.yaml").write_text(RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/zz"))
+        (folder / "rules.yaml").write_text(
+            TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/zz")
+        )
         holder.reload("test")
         after = httpx.get(f"{api.url}/ready").json()["rules_version"]
     finally:
@@ -196,7 +184,7 @@ def test_worker_check_follows_the_heartbeat(
         "DIGA_API_URL": diga.url,
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_RULES": str(
-            write_rules(tmp_path, RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
+            write_rules(tmp_path, TRANSFER_RULES.replace("${SLACK_URL}", "json://127.0.0.1:9/a"))
         ),
         "ALERTER_WORKER_METRICS_PORT": str(free_port()),
     }

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from alerter.rules import RuleSet
-from alerter.state import FAILED_KEY, State
+from alerter.state import FailedCall, State
 from tests.conftest import (
     SLACK_URL,
     ApiServer,
@@ -80,6 +80,16 @@ async def process(diga: DigaStandIn, rules: RuleSet, redis_url: str) -> None:
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
 
 
+async def failure_of(redis_url: str, call_id: str) -> FailedCall | None:
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        return await State(client).failure(call_id)
+
+
+async def outcomes_of(redis_url: str, call_id: str) -> list[str]:
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        return [row["outcome"] for row in await State(client).history(call_id)]
+
+
 def texts(payload: dict[str, Any]) -> str:
     """Every text a Slack message shows, joined (blocks inside the attachment)."""
     return json.dumps(payload, ensure_ascii=False)
@@ -125,9 +135,7 @@ async def test_no_matching_log_records_no_match(
     assert (await post_call(api, call_id)).status_code == 202
     await process(diga, rules, redis_url)
     assert slack.received == []
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        history = await State(client).history(call_id)
-    assert [row["outcome"] for row in history] == ["no_match"]
+    assert await outcomes_of(redis_url, call_id) == ["no_match"]
 
 
 @pytest.mark.parametrize(("tool_errors", "alerts"), [(2, 0), (3, 1)])
@@ -252,9 +260,7 @@ async def test_unknown_call_is_retried_then_recorded_unresolved(
     await process(diga, rules, redis_url)
     assert slack.received == []
     assert len(diga.requests_for(call_id)) == 4 * 2  # 4 tries, both levels each time
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        failed = await State(client).failure(call_id)
-        assert await client.hexists(FAILED_KEY, call_id)
+    failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "unresolved"
     assert "CALL_NOT_FOUND" in failed.reason
 
@@ -268,8 +274,7 @@ async def test_bad_credentials_are_not_retried(
     settings = make_settings(diga.url, DIGA_API_KEY="wrong-key")
     await run_worker_until_idle(settings, rules, redis_url)
     assert len(diga.requests_for(call_id)) == 2  # one try, both levels: no retry storm
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        failed = await State(client).failure(call_id)
+    failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "diga_auth"
     assert "wrong-key" not in failed.reason
 
@@ -350,9 +355,8 @@ async def test_failing_destination_is_retried_without_resending_the_others(
     slack.inject(Fault(500), Fault(500))
     await post_call(api, call_id)
     await process(diga, rules, redis_url)
-    assert len(slack.wait_for(1)) == 1
-    assert len(sink.wait_for(1)) == 1
-    time.sleep(0.2)
+    # The worker has finished: every send it made has been received.
+    assert len(slack.received) == 1
     assert len(sink.messages) == 1  # e-mail accepted on the first try, never resent
 
 
@@ -367,16 +371,14 @@ async def test_destination_that_keeps_failing_is_recorded_and_retryable(
     await post_call(api, call_id)
     await process(diga, rules, redis_url)
     assert slack.received == []
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        failed = await State(client).failure(call_id)
+    failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "delivery"
 
     queued, missing = await retry_failed(redis_url, call_id)
     assert (queued, missing) == ([call_id], [])
     await process(diga, rules, redis_url)
     assert len(slack.wait_for(1)) == 1
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        assert await State(client).failure(call_id) is None
+    assert await failure_of(redis_url, call_id) is None
 
 
 async def test_smtp_refusing_then_accepting_sends_one_email(
@@ -395,8 +397,7 @@ async def test_smtp_refusing_then_accepting_sends_one_email(
     await process(diga, rules, redis_url)
     assert len(sink.wait_for(1)) == 1
     assert len(slack.received) == 1  # Slack accepted at once and was not resent
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        outcomes = [row["outcome"] for row in await State(client).history(call_id)]
+    outcomes = await outcomes_of(redis_url, call_id)
     assert outcomes.count("retrying") == 2 and outcomes.count("sent") == 2
 
 
@@ -409,8 +410,7 @@ async def test_diga_down_for_good_is_recorded_as_failed(
     await post_call(api, call_id)
     await process(diga, rules, redis_url)
     assert slack.received == []
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        failed = await State(client).failure(call_id)
+    failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "diga_unavailable" and failed.attempts == 8
     assert "503" in failed.reason
 
