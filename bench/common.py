@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -103,3 +104,35 @@ def percentile(values: Sequence[float], p: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Ports and settings for a bench run of api + worker against the stand-ins."""
+
+    diga_port: int
+    hook_port: int
+    api_port: int
+    env: dict[str, str]
+
+
+def pipeline(redis_url: str, workdir: Path, name: str) -> Pipeline:
+    """One rule alerting every TRANSFER failure to the receiver (apprise json://)."""
+    diga_port, hook_port, api_port = free_port(), free_port(), free_port()
+    rules = workdir / f"{name}-rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "r.yaml").write_text(
+        f"destinations: {{hook: 'json://127.0.0.1:{hook_port}/alerts'}}\n"
+        "rules:\n  - {name: transfer-failed, match: {category: TRANSFER}, notify: [hook]}\n"
+    )
+    env = {
+        "REDIS_URL": redis_url,
+        "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
+        "DIGA_API_KEY": "bench",
+        "ALERTER_RULES": str(rules),
+        "ALERTER_SETTLE_SECONDS": "0",
+        "ALERTER_LOG_LEVEL": "WARNING",
+        "ALERTER_WORKER_METRICS_PORT": "0",
+        "ALERTER_PORT": str(api_port),
+    }
+    return Pipeline(diga_port, hook_port, api_port, env)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench.common import PY, free_port, process, table, wait_http
+from bench.common import PY, pipeline, process, table, wait_http
 from bench.worker import post_calls
 
 CALLS = 1000
@@ -20,23 +20,13 @@ CALLS = 1000
 def run(redis_url: str, workdir: Path) -> str:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    diga_port, hook_port, api_port = free_port(), free_port(), free_port()
-    rules = workdir / "redis-rules"
-    rules.mkdir(exist_ok=True)
-    (rules / "r.yaml").write_text(
-        f"destinations: {{hook: 'json://127.0.0.1:{hook_port}/alerts'}}\n"
-        "rules:\n  - {name: transfer-failed, match: {category: TRANSFER}, notify: [hook]}\n"
+    setup = pipeline(redis_url, workdir, "redis")
+    diga_port, hook_port, api_port, env = (
+        setup.diga_port,
+        setup.hook_port,
+        setup.api_port,
+        setup.env,
     )
-    env = {
-        "REDIS_URL": redis_url,
-        "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
-        "DIGA_API_KEY": "b",
-        "ALERTER_RULES": str(rules),
-        "ALERTER_SETTLE_SECONDS": "0",
-        "ALERTER_LOG_LEVEL": "WARNING",
-        "ALERTER_WORKER_METRICS_PORT": "0",
-        "ALERTER_PORT": str(api_port),
-    }
     with (
         process([PY, "-m", "bench.servers", "diga", "--port", str(diga_port), "--latency", "0.01"]),
         process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]),

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench.common import PY, free_port, peak_rss_mb, percentile, process, table, wait_http
+from bench.common import PY, peak_rss_mb, percentile, pipeline, process, table, wait_http
 
 CALLS = int(os.environ.get("BENCH_CALLS", "5000"))
 LATENCY_SECONDS = 0.05
@@ -54,23 +54,13 @@ def receiver_stats(url: str) -> dict[str, object]:
 
 
 def run(redis_url: str, workdir: Path) -> str:
-    diga_port, hook_port, api_port = free_port(), free_port(), free_port()
-    rules = workdir / "worker-rules"
-    rules.mkdir(exist_ok=True)
-    (rules / "r.yaml").write_text(
-        f"destinations: {{hook: 'json://127.0.0.1:{hook_port}/alerts'}}\n"
-        "rules:\n  - {name: transfer-failed, match: {category: TRANSFER}, notify: [hook]}\n"
+    setup = pipeline(redis_url, workdir, "worker")
+    diga_port, hook_port, api_port, env = (
+        setup.diga_port,
+        setup.hook_port,
+        setup.api_port,
+        setup.env,
     )
-    env = {
-        "REDIS_URL": redis_url,
-        "DIGA_API_URL": f"http://127.0.0.1:{diga_port}",
-        "DIGA_API_KEY": "bench",
-        "ALERTER_RULES": str(rules),
-        "ALERTER_SETTLE_SECONDS": "0",
-        "ALERTER_LOG_LEVEL": "WARNING",
-        "ALERTER_WORKER_METRICS_PORT": "0",
-        "ALERTER_PORT": str(api_port),
-    }
     rows = []
     latency_row: list[object] | None = None
     one_worker_rate = 0.0
