@@ -200,12 +200,28 @@ def slack_cut(text: str, limit: int) -> str:
     return cut + "…"
 
 
+def header_block(severity: Severity, name: str) -> dict[str, Any]:
+    text = bound(f"{SEVERITY_MARKS[severity]} {severity.upper()} · {name}", SLACK_HEADER_CHARS)
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+
+def add_within_limits(blocks: list[dict[str, Any]], candidates: list[dict[str, Any]]) -> int:
+    """Append candidates while Slack's block count and payload size allow (one block is kept
+    free for "and N more"); returns how many went in."""
+    budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 300
+    for added, block in enumerate(candidates):
+        size = len(json.dumps(block))
+        if len(blocks) >= SLACK_MAX_BLOCKS - 1 or size > budget:
+            return added
+        blocks.append(block)
+        budget -= size
+    return len(candidates)
+
+
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Block Kit attachment (blocks + colour bar) within Slack's limits."""
-    mark = SEVERITY_MARKS[alert.severity]
-    header = bound(f"{mark} {alert.severity.upper()} · {alert.rule}", SLACK_HEADER_CHARS)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        header_block(alert.severity, alert.rule),
         {
             "type": "section",
             "fields": [
@@ -225,16 +241,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         blocks.append(section("\n".join(lines)))
     blocks.append({"type": "divider"})
     # Excerpts fill what Slack's limits leave, and "and N more" counts what did not fit.
-    budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 200
-    shown = 0
-    for excerpt in alert.excerpts:
-        block = section(slack_excerpt(excerpt))
-        size = len(json.dumps(block))
-        if len(blocks) >= SLACK_MAX_BLOCKS - 1 or size > budget:
-            break
-        blocks.append(block)
-        budget -= size
-        shown += excerpt.repeat if excerpt.role == "match" else 0
+    added = add_within_limits(blocks, [section(slack_excerpt(x)) for x in alert.excerpts])
+    shown = sum(x.repeat for x in alert.excerpts[:added] if x.role == "match")
     if (more := more_line(alert.match_count - shown)) is not None:
         blocks.append(context(more))
     return {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,15 +13,13 @@ from alerter.redact import Redactor
 from alerter.render import (
     EXCERPT_TEXT_CHARS,
     SEVERITY_COLOURS,
-    SEVERITY_MARKS,
-    SLACK_HEADER_CHARS,
-    SLACK_MAX_BLOCKS,
-    SLACK_PAYLOAD_CHARS,
     Excerpt,
     Message,
+    add_within_limits,
     bound,
     context,
     defuse_mentions,
+    header_block,
     redacted_excerpt,
     section,
     slack_escape,
@@ -121,10 +118,8 @@ def message(digest: Digest) -> Message:
 
 
 def slack_payload(digest: Digest) -> dict[str, Any]:
-    mark = SEVERITY_MARKS[digest.severity]
-    header = bound(f"{mark} {digest.severity.upper()} · {digest.rule} · digest", SLACK_HEADER_CHARS)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        header_block(digest.severity, f"{digest.rule} · digest"),
         {
             "type": "section",
             "fields": [
@@ -150,14 +145,10 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
         ]
         blocks.append(section("*Calls*\n" + "\n".join(lines)))
     blocks.append({"type": "divider"})
-    budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 300
-    for call in digest.calls[:EXCERPTS]:
-        block = section(f"`{call.call_id}`\n" + slack_excerpt(call.excerpt))
-        size = len(json.dumps(block))
-        if size > budget or len(blocks) >= SLACK_MAX_BLOCKS - 1:
-            break
-        blocks.append(block)
-        budget -= size
+    add_within_limits(
+        blocks,
+        [section(f"`{c.call_id}`\n" + slack_excerpt(c.excerpt)) for c in digest.calls[:EXCERPTS]],
+    )
     if digest.more_calls > 0:
         blocks.append(context(f"and {digest.more_calls} more calls"))
     return {"color": SEVERITY_COLOURS[digest.severity], "fallback": title(digest), "blocks": blocks}
