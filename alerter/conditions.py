@@ -29,10 +29,13 @@ class Condition:
 
     def holds(self, source: Mapping[str, Any] | None) -> bool:
         value = lookup(source, self.path)
+        if isinstance(value, (list, tuple)):
+            # A list holds when one of its items does; an empty list counts as absent.
+            if value:
+                return any(self.test(item) for item in value)
+            value = MISSING
         if value is MISSING:
             return self.wants_missing
-        if isinstance(value, (list, tuple)):
-            return any(self.test(item) for item in value) or self.test(value)
         return self.test(value)
 
 

@@ -80,6 +80,17 @@ def test_call_conditions(tmp_path: Path) -> None:
     assert not fired(tmp_path, "call: {end_reason: {exists: true}}", [log()])
 
 
+def test_list_fields_match_by_item_never_by_their_text(tmp_path: Path) -> None:
+    tags = CallEnded(call_id=CALL.call_id, fields={"tags": ("vip", "es"), "none": ()})
+    assert fired(tmp_path, "call: {tags: es}", [log()], tags)
+    assert fired(tmp_path, "call: {tags: {contains: VI}}", [log()], tags)
+    # The list's own text ("('vip', 'es')") must not be what is searched.
+    assert not fired(tmp_path, "call: {tags: {contains: ','}}", [log()], tags)
+    assert not fired(tmp_path, "call: {tags: {regex: '^\\('}}", [log()], tags)
+    assert fired(tmp_path, "call: {none: {exists: false}}", [log()], tags)
+    assert not fired(tmp_path, "call: {none: {exists: true}}", [log()], tags)
+
+
 def test_min_matches(tmp_path: Path) -> None:
     assert not fired(tmp_path, "min_matches: 3", [log(), log()])
     assert fired(tmp_path, "min_matches: 3", [log(), log(), log()])
