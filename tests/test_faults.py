@@ -132,25 +132,39 @@ def queued(redis_url: str, call_id: str) -> bool:
         return client.zscore("arq:queue", f"call:{call_id}") is not None
 
 
+async def stop_mid_job(
+    redis_url: str,
+    diga: DigaStandIn,
+    rules_dir: Path,
+    sig: signal.Signals,
+    latency: float,
+    **env: str,
+) -> tuple[str, int]:
+    """Queue a call whose Diga answer takes `latency`, start a worker process, send it `sig`
+    while the job runs; returns (call id, the process's exit code)."""
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    diga.latency = latency
+    await enqueue(redis_url, call_id)
+    process = worker_process(redis_url, diga, rules_dir, **env)
+    try:
+        assert await asyncio.to_thread(wait_until, lambda: in_progress(redis_url, call_id), 20)
+        process.send_signal(sig)
+        code = await asyncio.to_thread(process.wait, 30)
+    finally:
+        process.kill()
+    diga.latency = 0
+    return call_id, code
+
+
 async def test_sigterm_lets_a_running_job_finish_and_exits_0(
     redis_url: str, diga: DigaStandIn, hook: Receiver, tmp_path: Path
 ) -> None:
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    (rules_dir / "r.yaml").write_text(
-        TRANSFER_RULES.replace("${SLACK_URL}", hook.url.replace("http", "json", 1))
+    rules_dir, _ = hook_rules(tmp_path, hook)
+    call_id, code = await stop_mid_job(
+        redis_url, diga, rules_dir, signal.SIGTERM, 1.5, ALERTER_SHUTDOWN_GRACE="10"
     )
-    call_id = str(uuid.uuid4())
-    diga.add_call(call_id, [make_log(call_id)])
-    diga.latency = 1.5
-    await enqueue(redis_url, call_id)
-    process = worker_process(redis_url, diga, rules_dir, ALERTER_SHUTDOWN_GRACE="10")
-    try:
-        assert await asyncio.to_thread(wait_until, lambda: in_progress(redis_url, call_id), 20)
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 30) == 0
-    finally:
-        process.kill()
+    assert code == 0
     assert len(hook.received) == 1  # it finished the job before leaving
     assert not queued(redis_url, call_id)
 
@@ -159,19 +173,11 @@ async def test_sigterm_past_the_grace_requeues_and_another_worker_alerts_once(
     redis_url: str, diga: DigaStandIn, hook: Receiver, tmp_path: Path
 ) -> None:
     rules_dir, rules = hook_rules(tmp_path, hook)
-    call_id = str(uuid.uuid4())
-    diga.add_call(call_id, [make_log(call_id)])
-    diga.latency = 3.0
-    await enqueue(redis_url, call_id)
-    process = worker_process(redis_url, diga, rules_dir, ALERTER_SHUTDOWN_GRACE="0")
-    try:
-        assert await asyncio.to_thread(wait_until, lambda: in_progress(redis_url, call_id), 20)
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 30) == 0
-    finally:
-        process.kill()
+    call_id, code = await stop_mid_job(
+        redis_url, diga, rules_dir, signal.SIGTERM, 3.0, ALERTER_SHUTDOWN_GRACE="0"
+    )
+    assert code == 0
     assert hook.received == [] and queued(redis_url, call_id)  # put back, not lost
-    diga.latency = 0
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     assert len(hook.wait_for(1)) == 1
 
@@ -180,18 +186,10 @@ async def test_a_killed_workers_job_is_taken_over_and_alerts_once(
     redis_url: str, diga: DigaStandIn, hook: Receiver, tmp_path: Path
 ) -> None:
     rules_dir, rules = hook_rules(tmp_path, hook)
-    call_id = str(uuid.uuid4())
-    diga.add_call(call_id, [make_log(call_id)])
-    diga.latency = 2.0
-    await enqueue(redis_url, call_id)
-    process = worker_process(redis_url, diga, rules_dir, ALERTER_JOB_TIMEOUT="3")
-    try:
-        assert await asyncio.to_thread(wait_until, lambda: in_progress(redis_url, call_id), 20)
-        process.kill()  # SIGKILL: no chance to clean up
-        process.wait()
-    finally:
-        process.kill()
-    diga.latency = 0
+    _, code = await stop_mid_job(
+        redis_url, diga, rules_dir, signal.SIGKILL, 2.0, ALERTER_JOB_TIMEOUT="3"
+    )
+    assert code == -signal.SIGKILL  # no chance to clean up
     # The in-progress lock lapses (job timeout + 10 s); then another worker runs the job.
     await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=3), rules, redis_url)
     # The killed worker is gone and the burst worker has finished: nothing more can arrive.
