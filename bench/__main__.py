@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from alerter.embedded import EmbeddedServer
+from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
 SECTIONS = ("intake", "worker", "rules", "redis")

@@ -21,7 +21,7 @@ PY = sys.executable
 
 
 def free_port() -> int:
-    from alerter.embedded import free_port as port
+    from alerter.store.embedded import free_port as port
 
     return port()
 

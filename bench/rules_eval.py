@@ -9,9 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerter.evaluate import evaluate
 from alerter.models import CallEnded, LogEntry
-from alerter.rules import load_rules
+from alerter.pipeline.evaluate import evaluate
+from alerter.rules.load import load_rules
 from bench.common import table
 
 RULES = 100

@@ -26,13 +26,13 @@ from apprise.plugins.slack import NotifySlack
 from hypothesis import settings as hypothesis_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter import worker as worker_module
-from alerter.api import create_app
-from alerter.embedded import EmbeddedServer, free_port
-from alerter.reload import RulesHolder
-from alerter.rules import RuleSet, load_rules
+from alerter.http.app import create_app
+from alerter.pipeline import job as worker_module
+from alerter.pipeline.job import make_worker
+from alerter.rules.load import RuleSet, load_rules
+from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
-from alerter.worker import make_worker
+from alerter.store.embedded import EmbeddedServer, free_port
 from tests.standins import DigaStandIn, Receiver
 
 # Property tests: bounded by default; HYPOTHESIS_PROFILE=long runs many more examples.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from alerter.cli import _parser
+from alerter.cli.main import _parser
 
 ROOT = Path(__file__).parent.parent
 

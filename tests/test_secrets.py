@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 
-from alerter.auth import sign
 from alerter.cli import main
+from alerter.http.webhook_auth import sign
 from tests.conftest import ApiServer, SmtpSink, make_settings, rules_from, run_worker_until_idle
 from tests.standins import DigaStandIn, Fault, Receiver, make_log
 

@@ -1,0 +1,3 @@
+from alerter.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""The long-running commands: `serve` (api + worker), `api`, `worker`.
+
+Each process makes its metrics and rules holder once, watches the rule files (and SIGHUP),
+and stops on SIGINT/SIGTERM at its own pace (see `runner`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Awaitable, Iterator
+
+import uvicorn
+from litestar import Litestar
+from redis.exceptions import RedisError
+
+from alerter.http.app import create_app
+from alerter.metrics import Metrics
+from alerter.pipeline.job import make_worker
+from alerter.pipeline.runner import run_worker, stop_on_signals
+from alerter.rules.reload import RulesHolder
+from alerter.settings import Settings
+from alerter.store import connect
+from alerter.store.connect import arq_settings
+from alerter.store.embedded import URL_FILE, EmbeddedServer
+from alerter.store.queue import queue_state
+
+log = logging.getLogger("alerter")
+
+QUEUE_GAUGE_SECONDS = 15.0
+
+
+def warn_setup(settings: Settings) -> None:
+    if settings.diga_api_key is None:
+        log.warning("DIGA_API_KEY is not set: Diga will refuse to give logs")
+    if settings.webhook_secret is None:
+        log.warning("ALERTER_WEBHOOK_SECRET is not set: webhooks are accepted unsigned")
+
+
+def serve(settings: Settings) -> int:
+    """api + worker in one process; an embedded server when REDIS_URL is unset."""
+    metrics = Metrics()
+    rules = RulesHolder(settings.rules_path, metrics)
+    if not rules.reload("start"):
+        # One machine, often a first try: the api still queues webhooks (nothing lost) and
+        # the worker starts as soon as the files are fixed.
+        log.error("webhooks are queued, not processed, until the rules are valid")
+    warn_setup(settings)
+    if settings.redis_url:
+        asyncio.run(_serve_both(settings, rules, metrics, settings.redis_url))
+        return 0
+    url_file = settings.state_dir / URL_FILE
+    with EmbeddedServer(settings.state_dir / "data") as server:
+        log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
+        url_file.write_text(server.url + "\n")
+        try:
+            asyncio.run(_serve_both(settings, rules, metrics, server.url))
+        finally:
+            url_file.unlink(missing_ok=True)
+    return 0
+
+
+async def _serve_both(
+    settings: Settings, rules: RulesHolder, metrics: Metrics, redis_url: str
+) -> None:
+    server = http_server(create_app(settings, redis_url, rules, metrics), settings)
+    stop = asyncio.Event()
+    stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
+
+    async def worker_once_rules_load() -> None:
+        loaded = asyncio.ensure_future(rules.loaded.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({loaded, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        loaded.cancel()
+        stopped.cancel()
+        if not stop.is_set():
+            await run_worker(lambda: make_worker(settings, rules, redis_url, metrics=metrics), stop)
+
+    log.info("listening on http://%s:%d", settings.host, settings.port)
+    _settle_heap()
+    await asyncio.gather(
+        _until_done(server.serve(), stop),
+        rules.watch(stop, settings.rules_poll_seconds),
+        worker_once_rules_load(),
+    )
+
+
+def api(settings: Settings, redis_url: str) -> int:
+    metrics = Metrics()
+    rules = RulesHolder(settings.rules_path, metrics)
+    if not rules.reload("start"):
+        return 1
+    warn_setup(settings)
+
+    async def run() -> None:
+        server = http_server(create_app(settings, redis_url, rules, metrics), settings)
+        stop = asyncio.Event()
+        stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
+        _settle_heap()
+        await asyncio.gather(
+            _until_done(server.serve(), stop), rules.watch(stop, settings.rules_poll_seconds)
+        )
+
+    asyncio.run(run())
+    return 0
+
+
+def worker(settings: Settings, redis_url: str) -> int:
+    metrics = Metrics()
+    rules = RulesHolder(settings.rules_path, metrics)
+    if not rules.reload("start"):
+        return 1
+    warn_setup(settings)
+    if settings.worker_metrics_port:
+        metrics.serve(settings.worker_metrics_port)
+        log.info("worker metrics on port %d", settings.worker_metrics_port)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        _settle_heap()
+        await asyncio.gather(
+            run_worker(lambda: make_worker(settings, rules, redis_url, metrics=metrics), stop),
+            rules.watch(stop, settings.rules_poll_seconds),
+            _queue_gauges(redis_url, metrics, stop),
+        )
+
+    asyncio.run(run())
+    return 0
+
+
+def worker_check(redis_url: str) -> int:
+    """0 when a worker wrote arq's health-check key recently, else 1 (container probes)."""
+    from arq.worker import async_check_health
+
+    settings = arq_settings(redis_url)
+    settings.conn_retries = 0
+    try:
+        return asyncio.run(async_check_health(settings))
+    except (RedisError, OSError) as exc:
+        log.warning("worker check: Redis unavailable (%s)", type(exc).__name__)
+        return 1
+
+
+def _settle_heap() -> None:
+    """Move what start-up made (modules, app, rules) out of the collector's view: full
+    collections under load then skip it. Measured: intake p99 at 64 connections 70 → 30 ms."""
+    gc.collect()
+    gc.freeze()
+
+
+def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM after shutting down, so the process would die by the
+        # signal; `runner.stop_on_signals` handles them and we exit 0 after a clean stop.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+    return Server(config)
+
+
+async def _until_done(work: Awaitable[None], stop: asyncio.Event) -> None:
+    """Run `work`; whatever ends it (a signal, a port in use), the rest stops too."""
+    try:
+        await work
+    finally:
+        stop.set()
+
+
+async def _queue_gauges(redis_url: str, metrics: Metrics, stop: asyncio.Event) -> None:
+    async with connect.client(redis_url, socket_timeout=2) as redis:
+        while not stop.is_set():
+            with contextlib.suppress(RedisError, OSError):
+                metrics.set_queue(*await queue_state(redis))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), QUEUE_GAUGE_SECONDS)

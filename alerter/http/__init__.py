@@ -1,0 +1,1 @@
+"""The HTTP edge: the api app, webhook intake parsing, webhook signatures, OpenAPI."""

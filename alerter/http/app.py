@@ -1,0 +1,198 @@
+"""The intake side over HTTP: webhook → queue, plus health, readiness and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.datastructures import State as AppState
+from litestar.exceptions import HTTPException
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from alerter.http import openapi
+from alerter.http.intake import Ignored, IntakeError, parse_webhook
+from alerter.http.webhook_auth import AuthError, verify
+from alerter.metrics import Metrics
+from alerter.pipeline.evaluate import ended_counters
+from alerter.rules.reload import RulesHolder
+from alerter.settings import Settings
+from alerter.store import connect
+from alerter.store.queue import CallQueue, queue_state
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    500: "INTERNAL_SERVER_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass
+class Intake:
+    """What the webhook handler needs, made once per process."""
+
+    settings: Settings
+    queue: CallQueue
+    redis: Redis
+    rules: RulesHolder
+    metrics: Metrics
+
+    def count(self, outcome: str) -> None:
+        self.metrics.webhooks.labels(outcome).inc()
+
+
+def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
+    return Response(
+        {"status": "error", "error_code": code, "message": message},
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def _intake(request: Request[Any, Any, AppState]) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+@post("/webhooks/diga", status_code=202)
+async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
+    intake = _intake(request)
+    try:
+        body = await request.body()
+        secret = intake.settings.webhook_secret
+        if secret is not None:
+            try:
+                verify(request.headers, body, secret.get_secret_value(), time.time())
+            except AuthError as exc:
+                raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
+        if not _is_json(request.headers.get("content-type", "")):
+            raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
+        parsed = parse_webhook(body, intake.settings.call_end_events)
+        if isinstance(parsed, Ignored):
+            intake.count("ignored")
+            answer = {"status": "ignored", "event": parsed.event}
+            if parsed.call_id:
+                answer["call_id"] = parsed.call_id
+            return Response(answer, status_code=200)
+        try:
+            rules = intake.rules.current
+            counters = ended_counters(rules, parsed) if rules else ()
+            queued = await intake.queue.enqueue(parsed, ended_counters=counters)
+        except (RedisError, OSError):
+            log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
+            raise IntakeError(
+                503, "QUEUE_UNAVAILABLE", "the queue is unavailable; retry later"
+            ) from None
+    except IntakeError as exc:
+        intake.count(f"error_{exc.status}")
+        return error_response(exc.status, exc.code, exc.message)
+    if queued:
+        intake.count("queued")
+        return Response({"status": "queued", "call_id": parsed.call_id}, status_code=202)
+    intake.count("duplicate")
+    return Response({"status": "duplicate", "call_id": parsed.call_id}, status_code=200)
+
+
+@get("/health", media_type=MediaType.JSON)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", media_type=MediaType.JSON)
+async def ready(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
+    intake = _intake(request)
+    rules = intake.rules.current
+    if rules is None:
+        return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")
+    try:
+        await intake.redis.ping()
+    except (RedisError, OSError):
+        return error_response(503, "REDIS_UNAVAILABLE", "Redis does not answer")
+    return Response({"status": "ready", "rules_version": rules.version}, status_code=200)
+
+
+@get("/openapi.json", media_type=MediaType.JSON)
+async def openapi_document() -> dict[str, Any]:
+    return openapi.document(version("alerter"))
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
+async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[bytes]:
+    intake = _intake(request)
+    # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
+    with contextlib.suppress(RedisError, OSError):
+        intake.metrics.set_queue(*await queue_state(intake.redis))
+    return Response(intake.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[dict[str, str]]:
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = _STATUS_CODES.get(status, "HTTP_ERROR")
+        message = exc.detail if status < 500 else "internal error"
+        if status == 413:
+            message = "body is larger than the limit"
+        return error_response(status, code, str(message)[:200])
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
+
+
+def create_app(
+    settings: Settings, redis_url: str, rules: RulesHolder, metrics: Metrics | None = None
+) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # One quick retry only: while Redis is down the sender must hear 503 fast and retry.
+        redis = connect.client(
+            redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            health_check_interval=10,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        )
+        app.state.intake = Intake(
+            settings=settings,
+            queue=CallQueue(redis, settings.settle_seconds),
+            redis=redis,
+            rules=rules,
+            metrics=metrics or rules.metrics or Metrics(),
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return Litestar(
+        route_handlers=[diga_webhook, health, ready, metrics_endpoint, openapi_document],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers={Exception: _http_error},
+        openapi_config=None,
+        # Logging is the process's to configure (the CLI), not the framework's.
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,69 @@
+"""The evaluate stage: a call and its logs → the rules that fire. Pure."""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+
+from alerter.models import CallEnded, LogEntry
+from alerter.rules.load import Rule, RuleSet
+from alerter.rules.noise import ended_key, group_key
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """A rule and the logs it matched on one call (fired or not)."""
+
+    rule: Rule
+    logs: tuple[LogEntry, ...]
+
+    @property
+    def fired(self) -> bool:
+        return len(self.logs) >= self.rule.min_matches
+
+
+def call_matches(rule: Rule, call: CallEnded) -> bool:
+    return all(condition.holds(call.fields) for condition in rule.call)
+
+
+def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> list[RuleMatch]:
+    """Every rule whose call conditions hold, with its matching logs (in log order), in rule
+    order. Logs are indexed by (level, category) once, so a rule only looks at the logs its
+    levels and categories allow."""
+    by_kind: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for position, log in enumerate(logs):
+        by_kind[(log.level, log.category)].append(position)
+    results = []
+    for rule in ruleset.rules:
+        if not call_matches(rule, call):
+            continue
+        kinds = [
+            positions
+            for (level, category), positions in by_kind.items()
+            if level in rule.levels and (rule.categories is None or category in rule.categories)
+        ]
+        candidates = kinds[0] if len(kinds) == 1 else heapq.merge(*kinds)
+        matched = tuple(
+            log
+            for log in (logs[position] for position in candidates)
+            if (rule.events is None or any(test(log.event) for test in rule.events))
+            and all(condition.holds(log.data) for condition in rule.data)
+        )
+        if matched:
+            results.append(RuleMatch(rule, matched))
+    return results
+
+
+def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]:
+    """(Redis key, window) of every rate rule this call counts for, as an ended call."""
+    out = []
+    for rule in ruleset.rate_rules:
+        if rule.noise.within is not None and call_matches(rule, call):
+            out.append(
+                (
+                    ended_key(rule.name, group_key(rule.noise.group_by, call, None)),
+                    rule.noise.within,
+                )
+            )
+    return out

@@ -1,0 +1,237 @@
+"""Noise control, the pure half: rule options, group keys, mute windows.
+
+The Redis half (throttles, windows, digests, silences) is in `windows.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from alerter.models import CallEnded, LogEntry
+from alerter.rules.conditions import MISSING, lookup
+
+# Names in `group_by` that are read from the first matching log; any other from the call.
+LOG_FIELDS = frozenset({"event", "category", "level", "trace_id"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(value: object) -> float:
+    """`30s`, `10m`, `2h`, `1d`, `500ms`, or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is like 30s, 10m, 2h or 1d")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 2h, 1d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=str | float)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WhenSpec(_Spec):
+    """`{count: N, within: W}` (frequency) or `{rate: R, within: W, min_calls: M}`."""
+
+    within: Duration
+    count: int | None = Field(default=None, ge=1)
+    rate: float | None = Field(default=None, gt=0, le=1)
+    min_calls: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WhenSpec:
+        if (self.count is None) == (self.rate is None):
+            raise ValueError("give either `count` (frequency) or `rate` (failure rate)")
+        if self.count is not None and self.min_calls is not None:
+            raise ValueError("`min_calls` goes with `rate`, not `count`")
+        return self
+
+
+class MuteWindowSpec(_Spec):
+    days: list[str] = Field(default_factory=lambda: list(DAYS), min_length=1)
+    hours: str = "00:00-24:00"
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _valid(self) -> MuteWindowSpec:
+        unknown = [day for day in self.days if day.lower()[:3] not in DAYS]
+        if unknown:
+            raise ValueError(f"unknown day {unknown[0]!r} (use mon, tue, ... sun)")
+        _hours(self.hours)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        return self
+
+
+def _hours(text: str) -> tuple[time, time | None]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise ValueError(f"hours {text!r} must look like 09:00-17:30")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+        raise ValueError(f"hours {text!r} are not times of day")
+    return time(h1, m1), None if h2 == 24 else time(h2, m2)
+
+
+@dataclass(frozen=True, slots=True)
+class MuteWindow:
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time | None  # None: until midnight
+    zone: ZoneInfo
+
+    def covers(self, now: float) -> bool:
+        local = datetime.fromtimestamp(now, UTC).astimezone(self.zone)
+        clock = local.time().replace(tzinfo=None)
+        if self.end is None or self.start < self.end:
+            inside = clock >= self.start and (self.end is None or clock < self.end)
+            return inside and local.weekday() in self.days
+        # Overnight (22:00-06:00): the evening belongs to the listed day, the morning to the next.
+        if clock >= self.start:
+            return local.weekday() in self.days
+        return clock < self.end and (local.weekday() - 1) % 7 in self.days
+
+
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """A rule's noise options, compiled. All off by default: one alert per matching call."""
+
+    group_by: tuple[str, ...] = ()
+    repeat_interval: float | None = None
+    group_wait: float | None = None
+    group_interval: float | None = None
+    count: int | None = None
+    rate: float | None = None
+    min_calls: int = 1
+    within: float | None = None
+    mute_windows: tuple[MuteWindow, ...] = ()
+
+    @property
+    def digest(self) -> bool:
+        return self.group_wait is not None
+
+
+def compile_noise(
+    group_by: list[str],
+    repeat_interval: float | None,
+    group_wait: float | None,
+    group_interval: float | None,
+    when: WhenSpec | None,
+    mute_windows: list[MuteWindowSpec],
+) -> Noise:
+    """Raises ValueError for combinations that have no clear meaning."""
+    if group_interval is not None and group_wait is None:
+        raise ValueError("`group_interval` needs `group_wait`")
+    if group_wait is not None and repeat_interval is not None:
+        raise ValueError(
+            "`repeat_interval` and `group_wait` cannot be combined: a digest "
+            "already sends one message per window"
+        )
+    if when is not None and group_wait is not None:
+        raise ValueError("`when` and `group_wait` cannot be combined")
+    if when is not None and when.rate is not None:
+        from_logs = [name for name in group_by if _from_log(name)]
+        if from_logs:
+            raise ValueError(
+                f"a rate rule counts ended calls, which have no logs: group_by {from_logs[0]!r}"
+                " must be a call field"
+            )
+    windows = []
+    for spec in mute_windows:
+        start, end = _hours(spec.hours)
+        days = frozenset(DAYS.index(day.lower()[:3]) for day in spec.days)
+        windows.append(MuteWindow(days, start, end, ZoneInfo(spec.timezone)))
+    return Noise(
+        group_by=tuple(group_by),
+        repeat_interval=repeat_interval,
+        group_wait=group_wait,
+        group_interval=group_interval,
+        count=when.count if when else None,
+        rate=when.rate if when else None,
+        min_calls=(when.min_calls or 1) if when else 1,
+        within=when.within if when else None,
+        mute_windows=tuple(windows),
+    )
+
+
+def _from_log(name: str) -> bool:
+    return name in LOG_FIELDS or name.startswith("data.")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def digest(self) -> str:
+        """Short and bounded, for Redis key names."""
+        raw = json.dumps(self.labels, separators=(",", ":")).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.labels) or "all calls"
+
+
+def group_key(group_by: tuple[str, ...], call: CallEnded, log: LogEntry | None) -> GroupKey:
+    labels = []
+    for name in group_by:
+        value: object
+        if _from_log(name):
+            if log is None:
+                value = None
+            elif name.startswith("data."):
+                value = lookup(log.data, tuple(name[5:].split(".")))
+            else:
+                value = getattr(log, name)
+        else:
+            value = lookup(call.fields, tuple(name.split(".")))
+        labels.append((name, _label(value)))
+    return GroupKey(tuple(labels))
+
+
+def _label(value: object) -> str:
+    if value is None or value is MISSING:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_label(v) for v in value)
+    return str(value)[:120]
+
+
+def muted(noise: Noise, now: float) -> bool:
+    return any(window.covers(now) for window in noise.mute_windows)
+
+
+def labels_of(call: CallEnded, log: LogEntry | None) -> dict[str, str]:
+    """What silences match against: the call's fields and the first matching log's."""
+    out = {key: _label(value) for key, value in call.fields.items()}
+    if log is not None:
+        out.update(event=log.event, category=log.category, level=log.level)
+        for key, value in (log.data or {}).items():
+            if not isinstance(value, (dict, list)):
+                out[f"data.{key}"] = _label(value)
+    return out
+
+
+def ended_key(rule: str, key: GroupKey) -> str:
+    """The Redis key counting calls ended per (rate rule, group), written on intake."""
+    return f"alerter:rate:{rule}:{key.digest}:ended"

@@ -1,0 +1,110 @@
+"""Rules in force, reloaded when their files change or on SIGHUP.
+
+A new set is validated first; when it is invalid, the errors are logged and counted and the
+last good set stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from alerter.metrics import Metrics
+from alerter.rules.load import RuleSet, RulesInvalid, load_rules, rule_files
+
+log = logging.getLogger(__name__)
+
+
+class RulesHolder:
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.environ = environ
+        self.current: RuleSet | None = None
+        self.loaded = asyncio.Event()
+        self._seen = self._fingerprint()
+
+    @classmethod
+    def of(
+        cls, rules: RuleSet, path: Path = Path("."), metrics: Metrics | None = None
+    ) -> RulesHolder:
+        """A holder for a set already loaded (tests, one-off commands)."""
+        holder = cls(path, metrics)
+        holder._use(rules)
+        return holder
+
+    def require(self) -> RuleSet:
+        if self.current is None:
+            raise RuntimeError("no valid rules are loaded")
+        return self.current
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        try:
+            files = rule_files(self.path) if self.path.exists() else []
+            return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
+        except OSError:
+            return ()
+
+    def _use(self, rules: RuleSet) -> None:
+        self.current = rules
+        self.loaded.set()
+        if self.metrics is not None:
+            self.metrics.rules_loaded.set(len(rules.rules))
+
+    def reload(self, reason: str = "start") -> bool:
+        """Load and validate; True when a (new) valid set is in force."""
+        self._seen = self._fingerprint()
+        try:
+            rules = load_rules(self.path, self.environ)
+        except RulesInvalid as exc:
+            for error in exc.errors:
+                log.error("%s", error)
+            kept = (
+                f"keeping version {self.current.version}" if self.current else "no rules in force"
+            )
+            log.error("rules are invalid (%s): %s", reason, kept)
+            self._count("invalid")
+            return False
+        if self.current is not None and rules.version == self.current.version:
+            self._count("unchanged")
+            return True
+        self._use(rules)
+        log.info(
+            "rules version %s in force (%d rules, %s)", rules.version, len(rules.rules), reason
+        )
+        self._count("loaded")
+        return True
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rule_reloads.labels(outcome).inc()
+
+    async def watch(self, stop: asyncio.Event, every: float = 2.0) -> None:
+        """Reload when the files change (checked every `every` seconds) or on SIGHUP."""
+        loop = asyncio.get_running_loop()
+        hup = asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, hup.set)
+        while not stop.is_set():
+            waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(hup.wait())}
+            _, pending = await asyncio.wait(
+                waiters, timeout=every, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+            if stop.is_set():
+                return
+            if hup.is_set():
+                hup.clear()
+                await asyncio.to_thread(self.reload, "SIGHUP")
+            elif self._fingerprint() != self._seen:
+                await asyncio.to_thread(self.reload, "files changed")

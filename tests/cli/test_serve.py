@@ -1,0 +1,136 @@
+"""`alerter serve` as a user runs it: a real process with its embedded server."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from alerter.store.embedded import free_port
+from tests.conftest import DIGA_KEY, child_env
+from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+
+
+class Served:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir, self.env = workdir, env
+        self.port = int(env["ALERTER_PORT"])
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "serve.log"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "alerter.cli", "serve"],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        ready = wait_until(self._ready, timeout=30)
+        assert ready, self.log.read_text()
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+@pytest.fixture
+def served(tmp_path: Path, diga: DigaStandIn, hook: Receiver) -> Iterator[Served]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "destinations:\n  hook: ${HOOK_URL}\n"
+        "rules:\n  - name: transfer-failed\n    match: {category: TRANSFER}\n    notify: [hook]\n"
+    )
+    env = {
+        **child_env(),
+        "DIGA_API_URL": diga.url,
+        "DIGA_API_KEY": DIGA_KEY,
+        "ALERTER_PORT": str(free_port()),
+        "ALERTER_SETTLE_SECONDS": "0",
+        "HOOK_URL": hook.url.replace("http://", "json://") + "/alerts",
+    }
+    server = Served(tmp_path, env)
+    yield server
+    if server.process and server.process.poll() is None:
+        server.process.kill()
+
+
+def test_serve_alerts_end_to_end_and_stops_cleanly(
+    served: Served, diga: DigaStandIn, hook: Receiver
+) -> None:
+    served.start()
+    url_file = served.workdir / ".alerter" / "redis-url"
+    assert url_file.read_text().startswith("redis://127.0.0.1:")
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id, data={"message_text": "no human answered"})])
+    answer = httpx.post(
+        f"http://127.0.0.1:{served.port}/webhooks/diga",
+        json={"event": "call.ended", "call_id": call_id},
+    )
+    assert answer.status_code == 202
+    [message] = hook.wait_for(1)
+    assert "transfer-failed" in message["title"] and "no human answered" in message["message"]
+
+    assert served.stop() == 0
+    assert not url_file.exists()
+    log = served.log.read_text()
+    assert DIGA_KEY not in log
+
+
+def test_serve_keeps_accepted_calls_across_a_restart(served: Served, diga: DigaStandIn) -> None:
+    served.env["ALERTER_SETTLE_SECONDS"] = "3600"  # accepted, not yet processed
+    served.start()
+    call_id = str(uuid.uuid4())
+    answer = httpx.post(f"http://127.0.0.1:{served.port}/webhooks/diga", json={"call_id": call_id})
+    assert answer.status_code == 202
+    assert served.stop() == 0
+
+    served.start()
+    url = (served.workdir / ".alerter" / "redis-url").read_text().strip()
+    with redis.Redis.from_url(url) as client:
+        assert client.zscore("arq:queue", f"call:{call_id}") is not None
+    again = httpx.post(f"http://127.0.0.1:{served.port}/webhooks/diga", json={"call_id": call_id})
+    assert again.json()["status"] == "duplicate"
+    assert served.stop() == 0
+
+
+def test_serve_with_invalid_rules_still_queues_and_says_why(served: Served) -> None:
+    del served.env["HOOK_URL"]  # the rules now name an unset variable
+    assert served.process is None
+    served.process = subprocess.Popen(
+        [sys.executable, "-m", "alerter.cli", "serve"],
+        cwd=served.workdir,
+        env=served.env,
+        stdout=served.log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{served.port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(healthy, timeout=30), served.log.read_text()
+    ready = httpx.get(f"{base}/ready")
+    assert ready.status_code == 503 and ready.json()["error_code"] == "RULES_NOT_LOADED"
+    answer = httpx.post(f"{base}/webhooks/diga", json={"call_id": str(uuid.uuid4())})
+    assert answer.status_code == 202
+    assert served.stop() == 0
+    assert "${HOOK_URL} is not set" in served.log.read_text()

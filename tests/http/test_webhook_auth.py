@@ -1,0 +1,135 @@
+"""Webhook signatures: the pure check, and the api refusing before parsing or queueing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from alerter.http.webhook_auth import AuthError, sign, verify
+from alerter.rules.load import RuleSet
+from tests.conftest import ApiServer, make_settings, rules_from
+
+SECRET = "whsec_" + base64.b64encode(b"alerter-test-signing-key-0123456").decode()
+BODY = b'{"event":"call.ended","call_id":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}'
+
+
+def headers(body: bytes = BODY, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    stamp = int(time.time()) if at is None else at
+    return {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, "msg_1", stamp, body),
+    }
+
+
+def test_standard_webhooks_reference_vector() -> None:
+    # The example from the Standard Webhooks specification.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    assert (
+        sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
+
+
+def test_valid_signatures_and_rotation() -> None:
+    now = time.time()
+    verify(headers(), BODY, SECRET, now)
+    rotated = headers()
+    rotated["webhook-signature"] = "v1,b2xkLXNpZ25hdHVyZQ== " + rotated["webhook-signature"]
+    verify(rotated, BODY, SECRET, now)
+    verify({"authorization": f"Bearer {SECRET}"}, BODY, SECRET, now)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "tampered",
+        "wrong_secret",
+        "too_old",
+        "future",
+        "missing",
+        "bad_bearer",
+        "v2_only",
+        "bad_stamp",
+    ],
+)
+def test_refusals(case: str) -> None:
+    h = headers()
+    body = BODY
+    if case == "tampered":
+        body = BODY.replace(b"ended", b"ENDED")
+    elif case == "wrong_secret":
+        h = headers(secret="whsec_" + base64.b64encode(b"another-key").decode())
+    elif case == "too_old":
+        h = headers(at=int(time.time()) - 301)
+    elif case == "future":
+        h = headers(at=int(time.time()) + 301)
+    elif case == "missing":
+        del h["webhook-signature"]
+    elif case == "bad_bearer":
+        h = {"authorization": "Bearer whsec_nope"}
+    elif case == "v2_only":
+        h["webhook-signature"] = h["webhook-signature"].replace("v1,", "v2,")
+    elif case == "bad_stamp":
+        h["webhook-timestamp"] = "yesterday"
+    with pytest.raises(AuthError) as caught:
+        verify(h, body, SECRET, time.time())
+    assert "alerter-test-signing-key" not in str(caught.value)
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> RuleSet:
+    return rules_from(
+        tmp_path, "destinations: {d: 'json://127.0.0.1/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+
+
+@pytest.fixture
+def api(redis_url: str, rules: RuleSet) -> Iterator[ApiServer]:
+    server = ApiServer(
+        make_settings("http://127.0.0.1:9", ALERTER_WEBHOOK_SECRET=SECRET), redis_url, rules
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_api_refuses_unsigned_before_parsing_or_queueing(
+    api: ApiServer, redis_url: str
+) -> None:
+    url = f"{api.url}/webhooks/diga"
+    async with httpx.AsyncClient() as client:
+        for sent_headers, content in [
+            ({}, BODY),
+            ({}, b"{not json"),
+            ({"Content-Type": "text/plain"}, BODY),
+            (headers(at=int(time.time()) - 3600), BODY),
+            ({"Authorization": "Bearer guess"}, BODY),
+        ]:
+            answer = await client.post(
+                url, content=content, headers={"Content-Type": "application/json", **sent_headers}
+            )
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["error_code"] == "INVALID_SIGNATURE"
+        with redis.Redis.from_url(redis_url) as plain:
+            assert plain.zcard("arq:queue") == 0
+
+        call_id = str(uuid.uuid4())
+        body = json.dumps({"event": "call.ended", "call_id": call_id}).encode()
+        signed = await client.post(
+            url, content=body, headers={"Content-Type": "application/json", **headers(body)}
+        )
+        assert signed.status_code == 202
+        bearer = await client.post(
+            url, json={"call_id": str(uuid.uuid4())}, headers={"Authorization": f"Bearer {SECRET}"}
+        )
+        assert bearer.status_code == 202

@@ -1,0 +1,326 @@
+"""Noise control on real servers: Redis, the arq worker, the api, Diga and Slack stand-ins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from alerter.cli import main
+from alerter.rules.load import RuleSet, load_rules
+from alerter.store.ops import add_silence
+from alerter.store.state import State
+from tests.conftest import (
+    DIGA_KEY,
+    SLACK_URL,
+    ApiServer,
+    child_env,
+    make_settings,
+    rules_from,
+    run_worker_until_idle,
+    write_rules,
+)
+from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+
+AGENTS = ("ag-north", "ag-south", "ag-east")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rule_yaml(extra: str, destination: str = "${SLACK_URL}") -> str:
+    body = "".join(f"    {line}\n" for line in extra.strip().splitlines())
+    return (
+        f"destinations:\n  slack-ops: {destination}\nrules:\n"
+        "  - name: transfer-failed\n    severity: critical\n"
+        "    match: {category: TRANSFER}\n    notify: [slack-ops]\n" + body
+    )
+
+
+def noise_rules(tmp_path: Path, extra: str) -> RuleSet:
+    return rules_from(tmp_path, rule_yaml(extra), {"SLACK_URL": SLACK_URL})
+
+
+@pytest.fixture
+def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Any]:
+    servers: list[ApiServer] = []
+
+    def start(rules: RuleSet) -> ApiServer:
+        server = ApiServer(make_settings(diga.url), redis_url, rules)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+async def send_calls(
+    api: ApiServer, diga: DigaStandIn, count: int, *, failing: bool = True, agent: str | None = None
+) -> list[str]:
+    """`count` call-ended webhooks (concurrently); failing calls carry a TRANSFER error."""
+    ids = []
+    for i in range(count):
+        call_id = str(uuid.uuid4())
+        agent_id = agent or AGENTS[i % len(AGENTS)]
+        logs = [make_log(call_id, data={"failure_reason": f"busy-{i % 2}"})] if failing else []
+        diga.add_call(call_id, logs)
+        ids.append((call_id, agent_id))
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def post(call_id: str, agent_id: str) -> None:
+            async with semaphore:
+                body = {"event": "call.ended", "call": {"id": call_id, "agent_id": agent_id}}
+                answer = await client.post("/webhooks/diga", json=body)
+                assert answer.status_code == 202
+
+        await asyncio.gather(*(post(c, a) for c, a in ids))
+    return [c for c, _ in ids]
+
+
+def digest_summaries(bodies: list[Any]) -> list[tuple[str, int]]:
+    """(group, calls) of each digest message, from Slack payloads or apprise JSON bodies."""
+    out = []
+    for body in bodies:
+        text = json.dumps(body, ensure_ascii=False)
+        group = next(agent for agent in AGENTS if agent in text)
+        if "blocks" in json.dumps(body.get("attachments") or []):
+            fields = body["attachments"][0]["blocks"][1]["fields"]
+            calls = int(fields[0]["text"].split("\n")[1])
+        else:
+            calls = int(body["title"].split(": ")[1].split(" call")[0])
+        out.append((group, calls))
+    return sorted(out)
+
+
+async def test_burst_of_200_calls_grouped_by_agent_gives_3_digests(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, slack: Receiver, redis_url: str
+) -> None:
+    rules = noise_rules(tmp_path, "group_by: [agent_id]\ngroup_wait: 2s")
+    api = api_for(rules)
+    await send_calls(api, diga, 200)
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    bodies = slack.wait_for(3)
+    assert digest_summaries(bodies) == [("ag-east", 66), ("ag-north", 67), ("ag-south", 67)]
+    shown = json.dumps(bodies[0], ensure_ascii=False)
+    assert "more calls" in shown and "busy-0" in shown and "transfer_failed" in shown
+    for body in bodies:
+        assert len(body["attachments"][0]["blocks"]) <= 50
+    assert len(slack.received) == 3
+
+
+async def test_three_worker_processes_send_what_one_worker_sends(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, hook: Receiver, redis_url: str
+) -> None:
+    target = hook.url.replace("http", "json", 1) + "/alerts"
+    folder = write_rules(tmp_path, rule_yaml("group_by: [agent_id]\ngroup_wait: 3s", target))
+    rules = load_rules(folder, {})
+    api = api_for(rules)
+    await send_calls(api, diga, 200)
+    env = {
+        **child_env(),
+        "REDIS_URL": redis_url,
+        "DIGA_API_URL": diga.url,
+        "DIGA_API_KEY": DIGA_KEY,
+        "ALERTER_RULES": str(folder),
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "alerter.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(3)
+    ]
+    try:
+        bodies = await asyncio.to_thread(hook.wait_for, 3, 60)
+        # A wrong fourth message could only come from a job still queued or running.
+        assert await asyncio.to_thread(wait_until, lambda: queue_idle(redis_url), 30)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
+    assert digest_summaries(hook.bodies()) == [("ag-east", 66), ("ag-north", 67), ("ag-south", 67)]
+    assert len(bodies) == 3
+
+
+def queue_idle(redis_url: str) -> bool:
+    with redis.Redis.from_url(redis_url) as client:
+        return client.zcard("arq:queue") == 0 and not client.keys("arq:in-progress:*")
+
+
+async def test_throttle_counts_suppressed_calls_exactly(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, slack: Receiver, redis_url: str
+) -> None:
+    rules = noise_rules(tmp_path, "group_by: [agent_id]\nrepeat_interval: 30m")
+    api = api_for(rules)
+    clock = Clock()
+    settings = make_settings(diga.url)
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    first_sent = time.strftime("%H:%M", time.gmtime(clock.now))
+    await send_calls(api, diga, 37, agent="ag-north")
+    await send_calls(api, diga, 2, agent="ag-south")  # another group: its own throttle
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    assert len(slack.wait_for(2)) == 2
+    clock.now += 30 * 60
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    bodies = slack.wait_for(3)
+    assert len(bodies) == 3
+    assert f"and 37 more calls since {first_sent} UTC" in json.dumps(bodies[-1], ensure_ascii=False)
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        history = await State(client).history(rule="transfer-failed", count=1000)
+    assert sum(1 for row in history if row["outcome"] == "throttled") == 37 + 1
+
+
+async def test_frequency_rule_fires_at_the_20th_call_not_the_19th(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, slack: Receiver, redis_url: str
+) -> None:
+    rules = noise_rules(tmp_path, "group_by: [agent_id]\nwhen: {count: 20, within: 10m}")
+    api = api_for(rules)
+    settings = make_settings(diga.url)
+    await send_calls(api, diga, 19, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url)
+    assert slack.received == []
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url)
+    [message] = slack.wait_for(1)
+    assert "20 calls matched within 10m (agent_id=ag-north)" in json.dumps(message)
+    await send_calls(api, diga, 5, agent="ag-north")  # same window: no second alert
+    await run_worker_until_idle(settings, rules, redis_url)
+    assert len(slack.received) == 1
+
+
+@pytest.mark.parametrize(("failing", "fires"), [(5, False), (6, True)])
+async def test_failure_rate_just_under_and_just_over(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    slack: Receiver,
+    redis_url: str,
+    failing: int,
+    fires: bool,
+) -> None:
+    rules = noise_rules(
+        tmp_path, "group_by: [agent_id]\nwhen: {rate: 0.15, within: 15m, min_calls: 40}"
+    )
+    api = api_for(rules)
+    # 40 ended calls of one agent: 5 failing is 12.5 %, 6 failing is exactly 15 %.
+    await send_calls(api, diga, 40 - failing, failing=False, agent="ag-north")
+    await send_calls(api, diga, failing, agent="ag-north")
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert len(slack.received) == (1 if fires else 0)
+    if fires:
+        assert "6 of 40 ended calls (15%)" in json.dumps(slack.received[0]["json"])
+
+
+async def test_silence_stops_sends_and_expires_on_time(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    slack: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = noise_rules(tmp_path, "")
+    api = api_for(rules)
+    clock = Clock()
+    settings = make_settings(diga.url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    # Stamped with the injected clock (the CLI's `silence add` stamps with the real one).
+    silence = await add_silence(
+        redis_url,
+        "transfer-failed",
+        {"agent_id": "ag-north"},
+        clock.now,
+        clock.now + 7200,
+        "deploy of ag-north, by ana",
+    )
+    silence_id = silence.id
+    await send_calls(api, diga, 3, agent="ag-north")
+    await send_calls(api, diga, 1, agent="ag-south")  # not matched by the silence
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    assert len(slack.wait_for(1)) == 1 and "ag-south" in json.dumps(slack.received[0]["json"])
+    assert await asyncio.to_thread(main, ["silence", "list"]) == 0
+    assert f"{silence_id}  active" in (listing := capsys.readouterr().out)
+    assert "silenced=3" in listing
+
+    clock.now += 2 * 3600 - 1  # one second before the end: still silenced
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    assert len(slack.received) == 1
+    clock.now += 1  # the silence has ended
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(settings, rules, redis_url, clock)
+    assert len(slack.wait_for(2)) == 2
+    assert await asyncio.to_thread(main, ["silence", "list", "--all"]) == 0
+    assert "silenced=4" in capsys.readouterr().out
+
+
+async def test_silence_expire_command_ends_it_now(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    slack: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = noise_rules(tmp_path, "")
+    api = api_for(rules)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    await asyncio.to_thread(
+        main, ["silence", "add", "--match", "agent_id=ag-north", "--for", "1h", "--comment", "x"]
+    )
+    silence_id = capsys.readouterr().out.split()[1]
+    assert await asyncio.to_thread(main, ["silence", "expire", silence_id]) == 0
+    await send_calls(api, diga, 1, agent="ag-north")
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert len(slack.wait_for(1)) == 1
+    assert await asyncio.to_thread(main, ["silence", "expire", "nope"]) == 1
+
+
+async def test_history_explains_every_decision(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    slack: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = noise_rules(tmp_path, "repeat_interval: 1h")
+    api = api_for(rules)
+    [sent] = await send_calls(api, diga, 1)
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    [throttled] = await send_calls(api, diga, 1)
+    [quiet] = await send_calls(api, diga, 1, failing=False)
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    for call_id, outcome in ((sent, "sent"), (throttled, "throttled"), (quiet, "no_match")):
+        assert await asyncio.to_thread(main, ["history", "--call-id", call_id]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [row["outcome"] for row in rows] == [outcome]
+    assert await asyncio.to_thread(main, ["history", "--rule", "transfer-failed"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2

@@ -1,0 +1,174 @@
+"""The Diga client against the stand-in served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from alerter.pipeline.fetch import (
+    CallNotFound,
+    DigaAuthError,
+    DigaClient,
+    DigaRejected,
+    DigaUnavailable,
+    parse_retry_after,
+)
+from tests.conftest import DIGA_KEY
+from tests.standins import DigaStandIn, Fault, make_log, make_logs
+
+
+@pytest.fixture
+async def client(diga: DigaStandIn) -> AsyncIterator[DigaClient]:
+    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=5)
+    yield client
+    await client.aclose()
+
+
+async def test_fetches_both_levels_every_page_oldest_first(
+    diga: DigaStandIn, client: DigaClient
+) -> None:
+    call_id = str(uuid.uuid4())
+    logs = make_logs(call_id, 1500) + [
+        make_log(call_id, level="CRITICAL", event="boom"),
+        make_log(call_id, level="WARNING", event="meh"),
+        make_log(call_id, level="INFO", event="hello"),
+    ]
+    diga.add_call(call_id, logs)
+    result = await client.fetch_call_logs(call_id)
+    assert len(result.logs) == 1501
+    assert {log.level for log in result.logs} == {"ERROR", "CRITICAL"}
+    assert [log.timestamp for log in result.logs] == sorted(log.timestamp for log in result.logs)
+    assert result.requests == 3 and not result.truncated
+    for request in diga.requests_for(call_id):
+        assert request["query"]["limit"] == ["1000"] and request["query"]["order"] == ["asc"]
+        assert "before" not in request["query"]
+
+
+async def test_page_cap_stops_a_cursor_that_never_ends(
+    diga: DigaStandIn, client: DigaClient
+) -> None:
+    call_id = str(uuid.uuid4())
+    diga.inject(
+        *[
+            Fault(
+                200, {"data": [make_log(call_id)], "has_more": True, "last_id": str(uuid.uuid4())}
+            )
+            for _ in range(20)
+        ]
+    )
+    result = await client.fetch_call_logs(call_id)
+    assert result.truncated
+    assert len(diga.requests_for(call_id)) == 10  # cap of 5 pages, per level
+
+
+async def test_a_cursor_that_does_not_move_stops_at_once(
+    diga: DigaStandIn, client: DigaClient
+) -> None:
+    call_id = str(uuid.uuid4())
+    stuck = {"data": [make_log(call_id)], "has_more": True, "last_id": None}
+    diga.inject(Fault(200, stuck), Fault(200, stuck))
+    result = await client.fetch_call_logs(call_id)
+    assert result.truncated and len(diga.requests_for(call_id)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "retryable"),
+    [
+        (
+            Fault(500, {"status": "error", "error_code": "INTERNAL_SERVER_ERROR", "message": "x"}),
+            DigaUnavailable,
+            True,
+        ),
+        (Fault(502, raw=b"<html>bad gateway</html>"), DigaUnavailable, True),
+        (Fault(429, {}, headers={"Retry-After": "7"}), DigaUnavailable, True),
+        (
+            Fault(
+                404,
+                {"status": "error", "error_code": "CALL_NOT_FOUND", "message": "Call not found"},
+            ),
+            CallNotFound,
+            True,
+        ),
+        (
+            Fault(401, {"status": "error", "error_code": "UNAUTHORIZED", "message": "no"}),
+            DigaAuthError,
+            False,
+        ),
+        (Fault(403, {}), DigaAuthError, False),
+        (
+            Fault(
+                422,
+                {
+                    "status": "error",
+                    "error_code": "INVALID_PAGINATION_PARAMETERS",
+                    "message": "Cannot specify both 'before' and 'after' parameters",
+                },
+            ),
+            DigaRejected,
+            False,
+        ),
+        (Fault(200, raw=b"not json"), DigaUnavailable, True),
+        (Fault(200, {"rows": []}), DigaUnavailable, True),
+        (Fault(200, {"data": [{"id": "x"}], "has_more": False}), DigaUnavailable, True),
+    ],
+)
+async def test_errors_are_typed(
+    diga: DigaStandIn, client: DigaClient, fault: Fault, error: type[Exception], retryable: bool
+) -> None:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [])
+    diga.inject(fault, fault)
+    with pytest.raises(error) as caught:
+        await client.fetch_call_logs(call_id)
+    assert caught.value.retryable is retryable  # type: ignore[attr-defined]
+    if fault.status == 429:
+        assert caught.value.retry_after == 7.0  # type: ignore[attr-defined]
+    if fault.status == 422:
+        assert "Cannot specify both" in caught.value.message  # type: ignore[attr-defined]
+
+
+async def test_stand_in_answers_with_diga_error_bodies(diga: DigaStandIn) -> None:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [])
+    headers = {"Authorization": f"Bearer {DIGA_KEY}"}
+    async with httpx.AsyncClient(base_url=diga.url, headers=headers) as http:
+        both = await http.get(f"/v1/log/call/{call_id}", params={"after": "a", "before": "b"})
+        assert both.status_code == 422
+        assert both.json()["error_code"] == "INVALID_PAGINATION_PARAMETERS"
+        assert (
+            await http.get(f"/v1/log/call/{call_id}", params={"limit": 1001})
+        ).status_code == 422
+        missing = await http.get(f"/v1/log/call/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json()["error_code"] == "CALL_NOT_FOUND"
+        assert (
+            await http.get(f"/v1/log/call/{call_id}", headers={"Authorization": ""})
+        ).status_code == 401
+
+
+async def test_timeouts_are_retryable(diga: DigaStandIn, client: DigaClient) -> None:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [])
+    diga.inject(Fault(200, {"data": [], "has_more": False}, delay=1.5))
+    with pytest.raises(DigaUnavailable):
+        await client.fetch_call_logs(call_id)
+
+
+async def test_connection_refused_is_retryable() -> None:
+    from alerter.store.embedded import free_port
+
+    client = DigaClient(f"http://127.0.0.1:{free_port()}", DIGA_KEY)
+    try:
+        with pytest.raises(DigaUnavailable):
+            await client.fetch_call_logs(str(uuid.uuid4()))
+    finally:
+        await client.aclose()
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after(httpx.Headers({"Retry-After": "12"})) == 12.0
+    assert parse_retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
+    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+    assert parse_retry_after(httpx.Headers({})) is None

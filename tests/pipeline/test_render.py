@@ -1,0 +1,182 @@
+"""Rendering (pure): content, escaping of untrusted text, Slack's limits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerter.models import CallEnded, LogEntry, Severity
+from alerter.pipeline.deliver import slack_template_json
+from alerter.pipeline.evaluate import RuleMatch
+from alerter.pipeline.render import (
+    SLACK_HEADER_CHARS,
+    SLACK_MAX_BLOCKS,
+    SLACK_PAYLOAD_CHARS,
+    SLACK_SECTION_CHARS,
+    Alert,
+    build_alert,
+    email_html,
+    plain_text,
+    slack_payload,
+    title,
+)
+from alerter.rules.load import Rule
+
+CALL = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "ag-1", "status": "failed"})
+
+
+def rule(name: str = "transfer-failed", **over: Any) -> Rule:
+    values: dict[str, Any] = {
+        "name": name,
+        "description": "Transfers that failed",
+        "severity": Severity.CRITICAL,
+        "levels": frozenset({"ERROR"}),
+        "categories": None,
+        "events": None,
+        "data": (),
+        "call": (),
+        "min_matches": 1,
+        "notify": ("ops",),
+        "source": "x.yaml:1",
+    }
+    values.update(over)
+    return Rule(**values)
+
+
+def log(text: str = "transfer failed", **over: Any) -> LogEntry:
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "timestamp": datetime(2026, 11, 25, 12, 0, 1, 250000, tzinfo=UTC),
+        "level": "ERROR",
+        "category": "TRANSFER",
+        "event": "transfer_failed",
+        "trace_id": "4bf92f3577b34da6",
+        "data": {"message_text": text},
+    }
+    values.update(over)
+    return LogEntry(**values)
+
+
+def alert_for(logs: list[LogEntry], call: CallEnded = CALL) -> Alert:
+    return build_alert(RuleMatch(rule(), tuple(logs)), call)
+
+
+def all_texts(payload: dict[str, Any]) -> list[str]:
+    out = []
+    for block in payload["blocks"]:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        out += [
+            item.get("text", "") for item in block.get("fields", []) + block.get("elements", [])
+        ]
+    return out
+
+
+def test_alert_content() -> None:
+    logs = [log(f"failure {i}") for i in range(8)]
+    alert = alert_for(logs)
+    assert alert.match_count == 8 and len(alert.excerpts) == 5 and alert.more == 3
+    assert alert.excerpts[0].time == "2026-11-25T12:00:01.250Z"
+    text = plain_text(alert)
+    for expected in (
+        "transfer-failed",
+        "critical",
+        CALL.call_id,
+        "agent_id: ag-1",
+        "failure 0",
+        "4bf92f3577b34da6",
+        "and 3 more matching logs",
+    ):
+        assert expected in text
+    assert "failure 5" not in text
+    assert title(alert) == f"[CRITICAL] transfer-failed on call {CALL.call_id}"
+
+
+def test_failure_reason_is_shown_when_there_is_no_message_text() -> None:
+    alert = alert_for([log(data={"failure_reason": "busy line"})])
+    assert alert.excerpts[0].text == "busy line"
+    assert "busy line" in json.dumps(slack_payload(alert))
+
+
+def test_slack_blocks_design() -> None:
+    payload = slack_payload(alert_for([log(f"failure {i}") for i in range(7)]))
+    kinds = [block["type"] for block in payload["blocks"]]
+    assert kinds[0] == "header" and kinds[-1] == "context"
+    assert kinds.count("section") == 2 + 1 + 5  # summary, description, call fields, excerpts
+    assert payload["color"] == "#E01E5A"
+    assert "and 2 more matching logs" in payload["blocks"][-1]["elements"][0]["text"]
+
+
+def test_slack_escapes_mentions_and_links() -> None:
+    hostile = "<!channel> <!here|here> <@U123> <#C1> <https://x.example|x> & done"
+    call = CallEnded(call_id=CALL.call_id, fields={"agent_id": "<!everyone>"})
+    payload = slack_payload(alert_for([log(hostile, event="<!here>")], call))
+    for text in all_texts(payload):
+        assert "<" not in text.replace("&lt;", "") and ">" not in text.replace("&gt;", "")
+    dumped = json.dumps(payload)
+    assert "&lt;!channel&gt;" in dumped and "&amp; done" in dumped
+
+
+def test_backticks_cannot_close_the_code_block() -> None:
+    payload = slack_payload(alert_for([log("``` *bold* <!channel> ```")]))
+    for text in all_texts(payload):
+        assert text.count("```") % 2 == 0
+
+
+def test_slack_limits_hold_for_huge_logs() -> None:
+    huge = "x" * 100_000
+    logs = [log(f"{i} {huge}", event="e" * 5000, trace_id="t" * 5000) for i in range(200)]
+    call = CallEnded(call_id=CALL.call_id, fields={f"k{i}": "v" * 5000 for i in range(60)})
+    payload = slack_payload(build_alert(RuleMatch(rule("r" * 100), tuple(logs)), call, 200))
+    assert len(payload["blocks"]) <= SLACK_MAX_BLOCKS
+    assert len(payload["blocks"][0]["text"]["text"]) <= SLACK_HEADER_CHARS
+    assert all(len(text) <= SLACK_SECTION_CHARS for text in all_texts(payload))
+    assert len(json.dumps(payload["blocks"])) <= SLACK_PAYLOAD_CHARS
+    assert payload["blocks"][-1]["type"] == "context"  # "and N more" survives the cut
+
+
+def test_template_json_keeps_apprise_tokens_literal() -> None:
+    text = slack_template_json(slack_payload(alert_for([log("{{app_body}} {{ app_title }}")])))
+    assert "{{" not in text
+    assert "{{app_body}}" in json.dumps(json.loads(text))
+
+
+def test_email_html_escapes_and_plain_text_defuses() -> None:
+    alert = alert_for([log("<script>alert(1)</script> @here @channel <!channel>")])
+    html = email_html(alert)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    text = plain_text(alert)
+    assert "@here" not in text and "@channel" not in text and "<!channel>" not in text
+
+
+@settings(deadline=None)
+@given(text=st.text(max_size=4000), event=st.text(max_size=300))
+def test_slack_payload_is_safe_for_any_text(text: str, event: str) -> None:
+    payload = slack_payload(alert_for([log(text, event=event)] * 3))
+    for block_text in all_texts(payload):
+        assert len(block_text) <= SLACK_SECTION_CHARS
+        assert "<" not in block_text and ">" not in block_text
+        assert block_text.count("```") % 2 == 0
+    assert len(payload["blocks"][0]["text"]["text"]) <= SLACK_HEADER_CHARS
+
+
+def test_repeats_collapse_and_the_first_failure_leads() -> None:
+    logs = [log("SIP 408 timeout")] * 12 + [log("caller hung up")]
+    first = log("LLM quota exceeded", category="AGENT", event="llm_error")
+    alert = build_alert(RuleMatch(rule(), tuple(logs)), CALL, first_failure=first)
+    assert [(x.role, x.repeat, x.text) for x in alert.excerpts] == [
+        ("first", 1, "LLM quota exceeded"),
+        ("match", 12, "SIP 408 timeout"),
+        ("match", 1, "caller hung up"),
+    ]
+    assert alert.more == 0
+    shown = json.dumps(slack_payload(alert), ensure_ascii=False)
+    assert "× 12" in shown and "first failure" in shown and "more matching" not in shown
+    assert "(first failure)" in plain_text(alert) and "x12" in plain_text(alert)
+    same = build_alert(RuleMatch(rule(), tuple(logs)), CALL, first_failure=logs[0])
+    assert same.excerpts[0].role == "match"  # the first failure is already the first match

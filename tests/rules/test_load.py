@@ -1,0 +1,112 @@
+"""Rule loading: every error case has its own YAML fixture under cases/, whose
+`# expect: LINE: TEXT` comments name the errors it must produce (all of them, no others)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from alerter.cli import main
+from alerter.models import Severity
+from alerter.rules.load import RulesInvalid, load_rules
+
+CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
+SHIPPED = Path(__file__).parents[2] / "rules"
+SHIPPED_ENV = {
+    "SLACK_OPS_URL": "slack://T0AAAAAAA/B0AAAAAAA/abcdefghijklmnopqrstuvwx",
+    "ONCALL_MAIL_URL": "mailtos://user:pass@smtp.example.com?to=oncall@example.com",
+}
+
+
+def expectations(path: Path) -> list[tuple[int, str]]:
+    found = re.findall(r"^# expect: (\d+): (.+)$", path.read_text(), re.M)
+    return [(int(line), text) for line, text in found]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_each_error_case_is_reported_with_file_and_line(case: Path) -> None:
+    expected = expectations(case)
+    assert expected, f"{case.name} has no expectation"
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(case, {})
+    errors = caught.value.errors
+    assert len(errors) == len(expected), [str(e) for e in errors]
+    for (line, text), error in zip(expected, sorted(errors, key=lambda e: e.line), strict=True):
+        assert error.file == str(case)
+        assert error.line == line, str(error)
+        assert text in error.message, str(error)
+
+
+def test_all_files_of_a_folder_are_checked_at_once(tmp_path: Path) -> None:
+    for case in CASES[:3]:
+        (tmp_path / case.name).write_text(case.read_text())
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(tmp_path, {})
+    assert {Path(e.file).name for e in caught.value.errors} == {c.name for c in CASES[:3]}
+
+
+def test_shipped_rules_are_valid_given_their_variables() -> None:
+    rules = load_rules(SHIPPED, SHIPPED_ENV)
+    names = {rule.name for rule in rules.rules}
+    assert {"transfer-failed", "tool-errors", "agent-errors", "any-critical"} <= names
+    assert {"agent-failure-rate", "integration-timeouts"} <= names
+    assert {"webhook-errors", "workflow-errors"} <= names
+
+
+def test_shipped_rules_name_their_missing_variables() -> None:
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(SHIPPED, {})
+    messages = " ".join(e.message for e in caught.value.errors)
+    assert "${SLACK_OPS_URL} is not set" in messages
+
+
+def test_defaults_and_compiled_forms(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "destinations:\n  ops: [json://127.0.0.1/a, json://127.0.0.1/b]\n"
+        "rules:\n  - name: r\n    notify: ops\n    match: {category: TRANSFER}\n"
+    )
+    rules = load_rules(path, {})
+    [rule] = rules.rules
+    assert rule.severity is Severity.WARNING
+    assert rule.levels == {"ERROR", "CRITICAL"}
+    assert rule.categories == {"TRANSFER"}
+    assert rule.min_matches == 1
+    assert rule.notify == ("ops",)
+    assert rule.source == f"{path}:4"
+    assert len(rules.destinations["ops"].urls) == 2
+    assert len(rules.version) == 12
+
+
+def test_destination_urls_never_appear_in_errors_or_repr(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "destinations:\n  ops: json://user:supersecret@127.0.0.1/x\n  bad: junk-supersecret\n"
+        "rules:\n  - name: r\n    notify: [ops, bad]\n"
+    )
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(path, {})
+    assert "supersecret" not in str(caught.value)
+    path.write_text("destinations:\n  ops: ${TOKEN_URL}\nrules:\n  - name: r\n    notify: [ops]\n")
+    rules = load_rules(path, {"TOKEN_URL": "json://user:supersecret@127.0.0.1/x"})
+    assert "supersecret" not in repr(rules.destinations)
+
+
+def test_rules_check_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(CASES[0])]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"^.+\.yaml:\d+: .+$", err, re.M)
+    case = next(c for c in CASES if c.stem == "several_errors")
+    assert main(["rules", "check", str(case)]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
+
+
+def test_rules_check_command_on_valid_rules(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SHIPPED_ENV.items():
+        monkeypatch.setenv(name, value)
+    assert main(["rules", "check", str(SHIPPED)]) == 0
+    assert capsys.readouterr().out.startswith("ok: 10 rules")
