@@ -29,7 +29,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerter.http.app import create_app
 from alerter.pipeline import job as worker_module
 from alerter.pipeline.job import make_worker
-from alerter.rules.load import RuleSet, load_rules
+from alerter.rules.load import load_rules
+from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.embedded import EmbeddedServer, free_port

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from alerter.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from alerter.rules.load import RuleSet
+    from alerter.rules.model import RuleSet
 
 log = logging.getLogger("alerter")
 
@@ -144,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_rules_or_exit(settings: Settings, path: Path | None = None) -> RuleSet:
-    from alerter.rules.load import RulesInvalid, load_rules
+    from alerter.rules.load import load_rules
+    from alerter.rules.model import RulesInvalid
 
     try:
         return load_rules(path or settings.rules_path)
@@ -231,7 +232,7 @@ def _rules_test(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rules_schema(settings: Settings, args: argparse.Namespace) -> int:
-    from alerter.rules.load import rules_schema
+    from alerter.rules.spec import rules_schema
 
     print(json.dumps(rules_schema(), indent=2))
     return 0

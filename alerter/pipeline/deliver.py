@@ -22,7 +22,7 @@ from apprise.plugins.email.base import NotifyEmail
 from apprise.plugins.slack import NotifySlack
 
 from alerter.pipeline.render import Message
-from alerter.rules.load import Destination
+from alerter.rules.model import Destination
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from alerter.models import CallEnded, LogEntry, LogPage, Severity
 from alerter.pipeline import deliver, render
 from alerter.pipeline.evaluate import evaluate
 from alerter.pipeline.fetch import DigaClient, DigaError
-from alerter.rules.load import Destination, RuleSet
+from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
 
 _LOG_LIST = TypeAdapter(tuple[LogEntry, ...])

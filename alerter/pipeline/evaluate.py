@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from alerter.models import CallEnded, LogEntry
-from alerter.rules.load import Rule, RuleSet
+from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import ended_key, group_key
 
 

@@ -34,7 +34,7 @@ from alerter.pipeline.fetch import (
 )
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.render_digest import Digest, DigestCall
-from alerter.rules.load import Rule, RuleSet
+from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
 from alerter.rules.reload import RulesHolder

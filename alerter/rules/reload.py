@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from alerter.metrics import Metrics
-from alerter.rules.load import RuleSet, RulesInvalid, load_rules, rule_files
+from alerter.rules.load import load_rules, rule_files
+from alerter.rules.model import RuleSet, RulesInvalid
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerter.rules.load import RuleSet
+from alerter.rules.model import RuleSet
 from alerter.store.embedded import free_port
 from tests.conftest import ApiServer, make_settings, metric_samples, rules_from
 

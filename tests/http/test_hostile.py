@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerter.rules.load import RuleSet
+from alerter.rules.model import RuleSet
 from tests.conftest import ApiServer, make_settings, rules_from
 
 RULES = "destinations: {d: 'json://127.0.0.1/x'}\nrules:\n  - {name: r, notify: [d]}\n"

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from alerter.http.webhook_auth import AuthError, sign, verify
-from alerter.rules.load import RuleSet
+from alerter.rules.model import RuleSet
 from tests.conftest import ApiServer, make_settings, rules_from
 
 SECRET = "whsec_" + base64.b64encode(b"alerter-test-signing-key-0123456").decode()

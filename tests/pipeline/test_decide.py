@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from alerter.cli import main
-from alerter.rules.load import RuleSet, load_rules
+from alerter.rules.load import load_rules
+from alerter.rules.model import RuleSet
 from alerter.store.ops import add_silence
 from alerter.store.state import State
 from tests.conftest import (

@@ -15,7 +15,8 @@ import pytest
 
 from alerter.pipeline.job import make_worker
 from alerter.pipeline.runner import run_worker
-from alerter.rules.load import RuleSet, load_rules
+from alerter.rules.load import load_rules
+from alerter.rules.model import RuleSet
 from alerter.store.embedded import EmbeddedServer
 from tests.conftest import (
     DIGA_KEY,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from alerter.rules.load import RuleSet
+from alerter.rules.model import RuleSet
 from alerter.store.state import FailedCall, State
 from tests.conftest import (
     SLACK_URL,

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from alerter.cli import main
-from alerter.rules.load import rules_schema
 from alerter.rules.redact import compile_redactor
+from alerter.rules.spec import rules_schema
 from tests.conftest import SLACK_URL, ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.standins import DigaStandIn, Receiver, make_log
 

@@ -25,7 +25,7 @@ from alerter.pipeline.render import (
     slack_payload,
     title,
 )
-from alerter.rules.load import Rule
+from alerter.rules.model import Rule
 
 CALL = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "ag-1", "status": "failed"})
 

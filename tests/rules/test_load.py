@@ -10,7 +10,8 @@ import pytest
 
 from alerter.cli import main
 from alerter.models import Severity
-from alerter.rules.load import RulesInvalid, load_rules
+from alerter.rules.load import load_rules
+from alerter.rules.model import RulesInvalid
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
 SHIPPED = Path(__file__).parents[2] / "rules"

@@ -1,0 +1,187 @@
+"""Parsed rule files → a `RuleSet`: destinations expanded and checked, rules compiled.
+
+Every problem is appended to `errors` with its file and line; nothing stops at the first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from alerter.rules.conditions import Condition, Predicate, compile_condition, compile_event_pattern
+from alerter.rules.model import Destination, Rule, RuleError, RuleSet
+from alerter.rules.noise import compile_noise
+from alerter.rules.redact import compile_redactor
+from alerter.rules.spec import DestinationSpec, ParsedFile, RuleSpec
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def build(
+    parsed: list[ParsedFile],
+    env: Mapping[str, str],
+    errors: list[RuleError],
+    version: str,
+) -> RuleSet:
+    destinations: dict[str, Destination] = {}
+    seen_destinations: dict[str, str] = {}
+    for spec in parsed:
+        name, lines = spec.name, spec.lines
+        for dest_name, raw in spec.destinations.items():
+            at = lines.get(("destinations", dest_name), 1)
+            if dest_name in seen_destinations:
+                errors.append(
+                    RuleError(
+                        name,
+                        at,
+                        f"destination {dest_name!r} already defined at "
+                        f"{seen_destinations[dest_name]}",
+                    )
+                )
+                continue
+            seen_destinations[dest_name] = f"{name}:{at}"
+            redactor = None
+            if isinstance(raw, DestinationSpec):
+                try:
+                    redactor = compile_redactor(raw.redact) if raw.redact else None
+                except ValueError as exc:
+                    errors.append(RuleError(name, at, f"destination {dest_name!r}: {exc}"))
+                raw = raw.url
+            values = [raw] if isinstance(raw, str) else raw
+            urls: list[str] = []
+            for value in values:
+                expanded, missing = _expand(value, env)
+                for var in missing:
+                    errors.append(
+                        RuleError(name, at, f"destination {dest_name!r}: ${{{var}}} is not set")
+                    )
+                if not missing:
+                    if not expanded.strip():
+                        errors.append(RuleError(name, at, f"destination {dest_name!r} is empty"))
+                    elif not _apprise_accepts(expanded):
+                        errors.append(
+                            RuleError(
+                                name,
+                                at,
+                                f"destination {dest_name!r}: not a URL apprise can send to",
+                            )
+                        )
+                    urls.append(expanded)
+            if not values:
+                errors.append(RuleError(name, at, f"destination {dest_name!r} has no URL"))
+            destinations[dest_name] = Destination(dest_name, tuple(urls), redactor)
+
+    rules: list[Rule] = []
+    seen_rules: dict[str, str] = {}
+    for spec in parsed:
+        name, lines = spec.name, spec.lines
+        for index, rule in spec.rules:
+            at = lines.get(("rules", index), 1)
+            if rule.name in seen_rules:
+                errors.append(
+                    RuleError(
+                        name,
+                        lines.get(("rules", index, "name"), at),
+                        f"rule name {rule.name!r} already used at {seen_rules[rule.name]}",
+                    )
+                )
+            seen_rules[rule.name] = f"{name}:{at}"
+            for position, target in enumerate(rule.notify):
+                if target not in seen_destinations:
+                    errors.append(
+                        RuleError(
+                            name,
+                            lines.get(("rules", index, "notify", position), at),
+                            f"rule {rule.name!r}: destination {target!r} is not defined",
+                        )
+                    )
+            compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
+            if compiled is not None:
+                rules.append(compiled)
+    return RuleSet(rules=tuple(rules), destinations=destinations, version=version)
+
+
+def _compile_rule(
+    rule: RuleSpec,
+    source: str,
+    file: str,
+    lines: Mapping[tuple[Any, ...], int],
+    index: int,
+    errors: list[RuleError],
+) -> Rule | None:
+    ok = True
+
+    def conditions(section: tuple[Any, ...], specs: Mapping[str, Any]) -> tuple[Condition, ...]:
+        nonlocal ok
+        out = []
+        for key, spec in specs.items():
+            try:
+                out.append(compile_condition(str(key), spec))
+            except ValueError as exc:
+                ok = False
+                line = lines.get((*section, key), lines.get(section, 1))
+                errors.append(RuleError(file, line, f"rule {rule.name!r}: {exc}"))
+        return tuple(out)
+
+    events: list[Predicate] = []
+    for position, pattern in enumerate(rule.match.event or ()):
+        try:
+            events.append(compile_event_pattern(pattern))
+        except ValueError as exc:
+            ok = False
+            line = lines.get(("rules", index, "match", "event", position), 1)
+            errors.append(RuleError(file, line, f"rule {rule.name!r}: {exc}"))
+    data = conditions(("rules", index, "match", "data"), rule.match.data)
+    call = conditions(("rules", index, "call"), rule.call)
+    try:
+        noise = compile_noise(
+            rule.group_by,
+            rule.repeat_interval,
+            rule.group_wait,
+            rule.group_interval,
+            rule.when,
+            rule.mute_windows,
+        )
+    except ValueError as exc:
+        ok = False
+        errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
+    if not ok:
+        return None
+    return Rule(
+        name=rule.name,
+        description=rule.description,
+        severity=rule.severity,
+        levels=frozenset(str(level) for level in rule.match.level),
+        categories=frozenset(str(c) for c in rule.match.category) if rule.match.category else None,
+        events=tuple(events) if rule.match.event else None,
+        data=data,
+        call=call,
+        min_matches=rule.min_matches,
+        notify=tuple(rule.notify),
+        source=source,
+        noise=noise,
+        shadow=rule.mode == "shadow",
+        context=rule.context,
+        new_signature=rule.new_signature,
+        signature_days=rule.signature_days,
+    )
+
+
+def _expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    missing = [var for var in _VAR.findall(value) if not env.get(var)]
+    return _VAR.sub(lambda m: env.get(m.group(1), ""), value), missing
+
+
+def _apprise_accepts(url: str) -> bool:
+    import apprise
+
+    # apprise logs what it cannot parse, URL included; our error names the destination only.
+    apprise_logger = logging.getLogger("apprise")
+    previous = apprise_logger.level
+    apprise_logger.setLevel(logging.CRITICAL + 1)
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+    finally:
+        apprise_logger.setLevel(previous)

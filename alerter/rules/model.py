@@ -1,0 +1,76 @@
+"""Compiled rules: what the pipeline reads. Made by `compile` from the specs in `spec`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from alerter.models import Severity
+from alerter.rules.conditions import Condition, Predicate
+from alerter.rules.noise import Noise
+from alerter.rules.redact import Redactor
+
+# ---------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RuleError:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class RulesInvalid(Exception):
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------- compiled forms
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    name: str
+    urls: tuple[str, ...] = field(repr=False)  # apprise URLs carry secrets: never printed
+    redactor: Redactor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    description: str
+    severity: Severity
+    levels: frozenset[str]
+    categories: frozenset[str] | None
+    events: tuple[Predicate, ...] | None
+    data: tuple[Condition, ...]
+    call: tuple[Condition, ...]
+    min_matches: int
+    notify: tuple[str, ...]
+    source: str  # file:line of the rule, for operators
+    noise: Noise = field(default_factory=Noise)
+    shadow: bool = False
+    context: int = 0
+    new_signature: bool = False
+    signature_days: float = 14
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    destinations: Mapping[str, Destination]
+    version: str  # hash of the files' text: tells operators which set is loaded
+
+    @cached_property
+    def by_name(self) -> Mapping[str, Rule]:
+        return {rule.name: rule for rule in self.rules}
+
+    @cached_property
+    def rate_rules(self) -> tuple[Rule, ...]:
+        """Rules whose ended calls the api counts on intake."""
+        return tuple(rule for rule in self.rules if rule.noise.rate is not None)
