@@ -22,6 +22,25 @@ class LogLevel(StrEnum):
     CRITICAL = "CRITICAL"
 
 
+class Outcome(StrEnum):
+    """What became of a call, or of one rule on it: the one vocabulary of the decide stage,
+    the history, metrics labels and the operator's tools."""
+
+    SENT = "sent"  # from `decide`: goes out now; in the history: a destination accepted
+    NO_MATCH = "no_match"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    UNRESOLVED = "unresolved"
+    # noise control: why a fired rule sent nothing
+    MUTED = "muted"
+    SILENCED = "silenced"
+    BELOW_THRESHOLD = "below_threshold"
+    GROUPED = "grouped"
+    THROTTLED = "throttled"
+    KNOWN_SIGNATURE = "known_signature"
+    SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
+
+
 # The levels alerter fetches from Diga; rules can only ever see these.
 FETCHED_LEVELS: tuple[LogLevel, ...] = (LogLevel.ERROR, LogLevel.CRITICAL)
 

@@ -27,8 +27,8 @@ from hypothesis import settings as hypothesis_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.http.app import create_app
-from alerter.pipeline import job as worker_module
-from alerter.pipeline.job import make_worker
+from alerter.pipeline import job as job_module
+from alerter.pipeline.worker import make_worker
 from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
@@ -134,9 +134,9 @@ def smtp() -> Iterator[tuple[SmtpSink, int]]:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry delays in milliseconds, so retry paths run within the suite's time."""
-    monkeypatch.setattr(worker_module, "BACKOFF_BASE", 0.05)
-    monkeypatch.setattr(worker_module, "BACKOFF_CAP", 0.2)
-    monkeypatch.setattr(worker_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(job_module, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(job_module, "BACKOFF_CAP", 0.2)
+    monkeypatch.setattr(job_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

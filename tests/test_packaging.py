@@ -8,13 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from alerter.cli.main import _parser
+from alerter.cli.main import build_parser
 
 ROOT = Path(__file__).parent.parent
 
 
 def commands() -> set[str]:
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "==SUPPRESS==" or a.nargs == "A...")
     return set(sub.choices)  # type: ignore[union-attr]
 
@@ -41,7 +41,7 @@ def test_compose_services_commands_and_health() -> None:
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "alerter", "worker", "--check"]
     worker_flags = {
         option
-        for action in _parser()._subparsers._group_actions[0].choices["worker"]._actions  # type: ignore[union-attr]
+        for action in build_parser()._subparsers._group_actions[0].choices["worker"]._actions  # type: ignore[union-attr]
         for option in action.option_strings
     }
     assert "--check" in worker_flags

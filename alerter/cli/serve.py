@@ -1,25 +1,29 @@
-"""The long-running commands: `serve` (api + worker), `api`, `worker`.
+"""The long-running commands: `serve` (api + worker), `api`, `worker` (and `--check`).
 
-Each process makes its metrics and rules holder once, watches the rule files (and SIGHUP),
-and stops on SIGINT/SIGTERM at its own pace (see `runner`).
+Each process makes its rules holder (and with it its metrics registry) once, watches the
+rule files (and SIGHUP), and stops on SIGINT/SIGTERM at its own pace (`pipeline.runner`).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Iterator
+from typing import Any
 
 import uvicorn
 from litestar import Litestar
 from redis.exceptions import RedisError
 
+from alerter.cli.common import require_redis
 from alerter.http.app import create_app
+from alerter.logs import configure
 from alerter.metrics import Metrics
-from alerter.pipeline.job import make_worker
 from alerter.pipeline.runner import run_worker, stop_on_signals
+from alerter.pipeline.worker import make_worker
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
@@ -32,6 +36,39 @@ log = logging.getLogger("alerter")
 QUEUE_GAUGE_SECONDS = 15.0
 
 
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    serve_cmd = sub.add_parser("serve", help="api and worker in one process, for one machine")
+    serve_cmd.set_defaults(handler=_serve_command)
+    api_cmd = sub.add_parser("api", help="the webhook api alone (needs REDIS_URL)")
+    api_cmd.set_defaults(handler=_api_command)
+    worker_cmd = sub.add_parser("worker", help="the worker alone (needs REDIS_URL)")
+    worker_cmd.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker reported healthy in the last minute, else 1 (for probes)",
+    )
+    worker_cmd.set_defaults(handler=_worker_command)
+
+
+def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    configure(settings.log_level, settings.log_format)
+    return serve(settings)
+
+
+def _api_command(settings: Settings, args: argparse.Namespace) -> int:
+    redis_url = require_redis(settings)
+    configure(settings.log_level, settings.log_format)
+    return api(settings, redis_url)
+
+
+def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    redis_url = require_redis(settings)
+    if args.check:
+        return worker_check(redis_url)
+    configure(settings.log_level, settings.log_format)
+    return worker(settings, redis_url)
+
+
 def warn_setup(settings: Settings) -> None:
     if settings.diga_api_key is None:
         log.warning("DIGA_API_KEY is not set: Diga will refuse to give logs")
@@ -41,31 +78,28 @@ def warn_setup(settings: Settings) -> None:
 
 def serve(settings: Settings) -> int:
     """api + worker in one process; an embedded server when REDIS_URL is unset."""
-    metrics = Metrics()
-    rules = RulesHolder(settings.rules_path, metrics)
+    rules = RulesHolder(settings.rules_path)
     if not rules.reload("start"):
         # One machine, often a first try: the api still queues webhooks (nothing lost) and
         # the worker starts as soon as the files are fixed.
         log.error("webhooks are queued, not processed, until the rules are valid")
     warn_setup(settings)
     if settings.redis_url:
-        asyncio.run(_serve_both(settings, rules, metrics, settings.redis_url))
+        asyncio.run(_serve_both(settings, rules, settings.redis_url))
         return 0
     url_file = settings.state_dir / URL_FILE
     with EmbeddedServer(settings.state_dir / "data") as server:
         log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
         url_file.write_text(server.url + "\n")
         try:
-            asyncio.run(_serve_both(settings, rules, metrics, server.url))
+            asyncio.run(_serve_both(settings, rules, server.url))
         finally:
             url_file.unlink(missing_ok=True)
     return 0
 
 
-async def _serve_both(
-    settings: Settings, rules: RulesHolder, metrics: Metrics, redis_url: str
-) -> None:
-    server = http_server(create_app(settings, redis_url, rules, metrics), settings)
+async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) -> None:
+    server = http_server(create_app(settings, redis_url, rules), settings)
     stop = asyncio.Event()
     stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
 
@@ -76,7 +110,7 @@ async def _serve_both(
         loaded.cancel()
         stopped.cancel()
         if not stop.is_set():
-            await run_worker(lambda: make_worker(settings, rules, redis_url, metrics=metrics), stop)
+            await run_worker(lambda: make_worker(settings, rules, redis_url), stop)
 
     log.info("listening on http://%s:%d", settings.host, settings.port)
     _settle_heap()
@@ -88,14 +122,13 @@ async def _serve_both(
 
 
 def api(settings: Settings, redis_url: str) -> int:
-    metrics = Metrics()
-    rules = RulesHolder(settings.rules_path, metrics)
+    rules = RulesHolder(settings.rules_path)
     if not rules.reload("start"):
         return 1
     warn_setup(settings)
 
     async def run() -> None:
-        server = http_server(create_app(settings, redis_url, rules, metrics), settings)
+        server = http_server(create_app(settings, redis_url, rules), settings)
         stop = asyncio.Event()
         stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
         _settle_heap()
@@ -108,8 +141,8 @@ def api(settings: Settings, redis_url: str) -> int:
 
 
 def worker(settings: Settings, redis_url: str) -> int:
-    metrics = Metrics()
-    rules = RulesHolder(settings.rules_path, metrics)
+    rules = RulesHolder(settings.rules_path)
+    metrics = rules.metrics
     if not rules.reload("start"):
         return 1
     warn_setup(settings)
@@ -122,7 +155,7 @@ def worker(settings: Settings, redis_url: str) -> int:
         stop_on_signals(stop)
         _settle_heap()
         await asyncio.gather(
-            run_worker(lambda: make_worker(settings, rules, redis_url, metrics=metrics), stop),
+            run_worker(lambda: make_worker(settings, rules, redis_url), stop),
             rules.watch(stop, settings.rules_poll_seconds),
             _queue_gauges(redis_url, metrics, stop),
         )

@@ -162,7 +162,7 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
 
 
 def create_app(
-    settings: Settings, redis_url: str, rules: RulesHolder, metrics: Metrics | None = None
+    settings: Settings, redis_url: str, rules: RulesHolder
 ) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -179,7 +179,7 @@ def create_app(
             queue=CallQueue(redis, settings.settle_seconds),
             redis=redis,
             rules=rules,
-            metrics=metrics or rules.metrics or Metrics(),
+            metrics=rules.metrics,
         )
         try:
             yield

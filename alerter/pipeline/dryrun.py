@@ -1,32 +1,23 @@
-"""`alerter rules test`: fetch (or read) one call's logs, evaluate, render; send nothing."""
+"""Dry runs: `alerter rules test` (evaluate and render one call, send nothing) and
+`alerter notify test` (a sample alert through one destination)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pydantic import TypeAdapter, ValidationError
-
-from alerter.http.intake import Ignored, IntakeError, parse_webhook
-from alerter.models import CallEnded, LogEntry, LogPage, Severity
+from alerter.models import CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver, render
 from alerter.pipeline.evaluate import evaluate
 from alerter.pipeline.fetch import DigaClient, DigaError
 from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
 
-_LOG_LIST = TypeAdapter(tuple[LogEntry, ...])
-
 
 async def run_dry(
-    settings: Settings,
-    rules: RuleSet,
-    call_id: str,
-    logs_file: Path | None,
-    call_file: Path | None,
+    settings: Settings, rules: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...] | None
 ) -> str:
-    call = _call(call_id, call_file, settings)
-    logs = _read_logs(logs_file) if logs_file else await _fetch(settings, call.call_id)
+    """`logs`: as given (a saved page), else fetched from Diga. Raises ValueError to say why
+    it could not run."""
+    if logs is None:
+        logs = await _fetch(settings, call.call_id)
     matches = evaluate(rules, call, logs)
     out = [f"call {call.call_id}: {len(logs)} ERROR/CRITICAL logs, {len(rules.rules)} rules"]
     if not matches:
@@ -43,36 +34,6 @@ async def run_dry(
             out.append(render.title(alert))
             out.append(render.plain_text(alert))
     return "\n".join(out)
-
-
-def _call(call_id: str, call_file: Path | None, settings: Settings) -> CallEnded:
-    try:
-        if call_file is None:
-            parsed = parse_webhook(json.dumps({"call_id": call_id}).encode(), frozenset())
-        else:
-            parsed = parse_webhook(call_file.read_bytes(), settings.call_end_events)
-    except IntakeError as exc:
-        raise ValueError(f"{call_file or 'call id'}: {exc}") from None
-    except OSError as exc:
-        raise ValueError(f"{call_file}: {exc.strerror}") from None
-    if isinstance(parsed, Ignored):
-        raise ValueError(f"{call_file}: event {parsed.event!r} is not a call end")
-    if parsed.call_id != call_id:
-        parsed = CallEnded(call_id=parsed.call_id, event=parsed.event, fields=parsed.fields)
-    return parsed
-
-
-def _read_logs(path: Path) -> tuple[LogEntry, ...]:
-    try:
-        raw = path.read_bytes()
-        try:
-            return LogPage.model_validate_json(raw).data
-        except ValidationError:
-            return _LOG_LIST.validate_json(raw)
-    except (OSError, ValidationError) as exc:
-        raise ValueError(
-            f"{path}: not a page or list of Diga logs ({type(exc).__name__})"
-        ) from None
 
 
 async def _fetch(settings: Settings, call_id: str) -> tuple[LogEntry, ...]:

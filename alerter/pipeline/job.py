@@ -1,12 +1,12 @@
-"""The execution side: the arq job where the stages meet, read top to bottom.
+"""The job where the stages meet, read top to bottom.
 
-fetch (diga) → evaluate → render → claim, deliver, mark (state) → record the outcome.
+fetch → evaluate → decide → render → claim, deliver, mark (store.state) → record the outcome.
+The arq wiring that runs it (clients made once, retries, timeouts) is in `worker`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -17,13 +17,12 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from arq.worker import Function, Worker, func
 
 from alerter.logs import bind
 from alerter.metrics import Metrics
-from alerter.models import CallEnded, LogEntry
+from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline import deliver, render, render_digest
-from alerter.pipeline.decide import Verdict, decide
+from alerter.pipeline.decide import NoiseStores, decide
 from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import (
     CallNotFound,
@@ -38,16 +37,11 @@ from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
 from alerter.rules.reload import RulesHolder
-from alerter.settings import Settings
-from alerter.store.connect import arq_settings
-from alerter.store.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
-from alerter.store.state import Claim, Outcome, State, history_entry, marker_key
-from alerter.store.windows import Windows
+from alerter.store.state import Claim, State, history_entry, marker_key
 
 log = logging.getLogger(__name__)
 
 DIGEST_FUNCTION = "flush_digest"
-WORKER_HEALTH_SECONDS = 30
 
 # Retry budgets, in job tries (arq counts the first run as try 1).
 DIGA_TRIES = 8
@@ -66,7 +60,7 @@ class Deps:
 
     diga: DigaClient
     state: State
-    windows: Windows
+    noise: NoiseStores
     rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
     metrics: Metrics
     clock: Callable[[], float] = time.time  # injected by tests of time windows
@@ -84,7 +78,7 @@ def backoff(job_try: int, retry_after: float | None = None) -> float:
 async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
     deps: Deps = ctx["deps"]
     call = CallEnded.from_job(raw_call)
-    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), _measured(ctx, deps) as outcome:
+    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps) as outcome:
         outcome.value = await _process_call(ctx, deps, call)
         return outcome.value
 
@@ -104,24 +98,27 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
     fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
     if not fired:
         await deps.state.record(
-            call.call_id, Outcome.NO_MATCH, detail=f"{len(fetched.logs)} logs, no rule fired"
+            call.call_id,
+            Outcome.NO_MATCH,
+            detail=f"{len(fetched.logs)} logs, no rule fired",
+            clear_failure=True,
         )
-        await deps.state.clear_failure(call.call_id)
         return Outcome.NO_MATCH.value
 
-    silences = await deps.windows.silences()  # once per call, not per fired rule
+    silences = await deps.noise.silences.all()  # once per call, not per fired rule
     pending = 0
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
-        decision = await decide(deps.windows, match, call, deps.clock(), silences)
-        if decision.verdict is not Verdict.SEND:
+        decision = await decide(deps.noise, match, call, deps.clock(), silences)
+        if decision.outcome is not Outcome.SENT:
             for name in match.rule.notify:
-                deps.metrics.alerts.labels(match.rule.name, name, decision.verdict.value).inc()
+                deps.metrics.alerts.labels(match.rule.name, name, decision.outcome.value).inc()
             await deps.state.record(
                 call.call_id,
-                Outcome(decision.verdict.value),
+                decision.outcome,
                 rule=match.rule.name,
                 detail=decision.detail,
+                clear_failure=True,
             )
             if decision.digest is not None and decision.digest.opened and decision.key:
                 await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
@@ -147,7 +144,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
             call, "delivery", f"{pending} destination(s) kept failing", job_try
         )
         return Outcome.FAILED.value
-    await deps.state.clear_failure(call.call_id)
+    # A failure recorded by an earlier run was cleared by this run's first write.
     return Outcome.SENT.value
 
 
@@ -160,7 +157,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
     if rule is None:
         log.warning("digest for rule %s dropped: the rule is no longer loaded", rule_name)
         return "dropped"
-    contents = await deps.windows.take_digest(rule_name, key_digest, window)
+    contents = await deps.noise.windows.take_digest(rule_name, key_digest, window)
     if contents is None:
         return "empty"
     now = deps.clock()
@@ -193,7 +190,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
             "digest %s of rule %s: %d destination(s) kept failing", window, rule_name, pending
         )
         return Outcome.FAILED.value
-    await deps.windows.finish_digest(rule_name, key_digest, window, now)
+    await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
     return Outcome.SENT.value
 
 
@@ -205,7 +202,7 @@ async def _schedule_flush(
     noise = rule.noise
     now = deps.clock()
     close = now + (noise.group_wait or 0)
-    last = await deps.windows.last_digest_sent(rule.name, key.digest)
+    last = await deps.noise.windows.last_digest_sent(rule.name, key.digest)
     if noise.group_interval is not None and last is not None:
         close = max(close, last + noise.group_interval)
     redis: ArqRedis = ctx["redis"]
@@ -264,6 +261,7 @@ async def _send_once(
             rule=rule.name,
             destination=",".join(rule.notify),
             detail=f"would have sent: {detail}",
+            clear_failure=True,
         )
         return 0
     rendered: dict[int, Message] = {}
@@ -290,6 +288,7 @@ async def _send_once(
                 history_entry(
                     subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
                 ),
+                clear_failure=subject,
             )
         else:
             await deps.state.release(key, token)
@@ -322,15 +321,12 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
     return Outcome.FAILED.value
 
 
-# ---------------------------------------------------------------- arq wiring
-
-
 class _Outcome:
     value = "error"
 
 
 @contextmanager
-def _measured(ctx: dict[str, Any], deps: Deps) -> Iterator[_Outcome]:
+def measured(ctx: dict[str, Any], deps: Deps) -> Iterator[_Outcome]:
     """Counts the job by outcome (retry and error included) and times it."""
     started = time.monotonic()
     if "score" in ctx:
@@ -344,68 +340,3 @@ def _measured(ctx: dict[str, Any], deps: Deps) -> Iterator[_Outcome]:
     finally:
         deps.metrics.jobs.labels(outcome.value).inc()
         deps.metrics.job_seconds.observe(time.monotonic() - started)
-
-
-def worker_functions() -> list[Function]:
-    return [
-        func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES),
-        func(flush_digest, name=DIGEST_FUNCTION, max_tries=MAX_TRIES),
-    ]
-
-
-def make_worker(
-    settings: Settings,
-    rules: RulesHolder | RuleSet,
-    redis_url: str,
-    *,
-    burst: bool = False,
-    clock: Callable[[], float] = time.time,
-    metrics: Metrics | None = None,
-) -> Worker:
-    """An arq worker; signals are left to `runner`, which paces shutdown."""
-
-    holder = rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules)
-    worker_metrics = metrics or holder.metrics or Metrics()
-
-    async def on_startup(ctx: dict[str, Any]) -> None:
-        api_key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
-        ctx["deps"] = Deps(
-            diga=DigaClient(
-                settings.diga_api_url,
-                api_key,
-                timeout=settings.diga_timeout_seconds,
-                max_connections=settings.diga_max_connections,
-                page_cap=settings.diga_page_cap,
-                observe=worker_metrics.observe_diga,
-            ),
-            state=State(ctx["redis"]),
-            windows=Windows(ctx["redis"]),
-            rules=holder,
-            metrics=worker_metrics,
-            clock=clock,
-        )
-
-    async def on_shutdown(ctx: dict[str, Any]) -> None:
-        deps: Deps | None = ctx.get("deps")
-        if deps is not None:
-            await deps.diga.aclose()
-
-    return Worker(
-        functions=worker_functions(),
-        redis_settings=arq_settings(redis_url),
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        max_jobs=settings.worker_max_jobs,
-        keep_result=RESULT_KEEP_SECONDS,
-        job_serializer=serialize_job,
-        job_deserializer=deserialize_job,
-        burst=burst,
-        handle_signals=False,
-        job_timeout=settings.job_timeout_seconds,
-        job_completion_wait=math.ceil(settings.shutdown_grace_seconds),
-        poll_delay=0.02,
-        # The health-check key lives this long (+1 s): `alerter worker --check` reads it.
-        health_check_interval=WORKER_HEALTH_SECONDS,
-        # Results are plain strings; arq's result log line adds nothing to ours.
-        log_results=False,
-    )

@@ -28,7 +28,8 @@ class RulesHolder:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path
-        self.metrics = metrics
+        # The process's one metrics registry: the api and the worker read it from here.
+        self.metrics = metrics if metrics is not None else Metrics()
         self.environ = environ
         self.current: RuleSet | None = None
         self.loaded = asyncio.Event()
@@ -58,8 +59,7 @@ class RulesHolder:
     def _use(self, rules: RuleSet) -> None:
         self.current = rules
         self.loaded.set()
-        if self.metrics is not None:
-            self.metrics.rules_loaded.set(len(rules.rules))
+        self.metrics.rules_loaded.set(len(rules.rules))
 
     def reload(self, reason: str = "start") -> bool:
         """Load and validate; True when a (new) valid set is in force."""
@@ -86,8 +86,7 @@ class RulesHolder:
         return True
 
     def _count(self, outcome: str) -> None:
-        if self.metrics is not None:
-            self.metrics.rule_reloads.labels(outcome).inc()
+        self.metrics.rule_reloads.labels(outcome).inc()
 
     async def watch(self, stop: asyncio.Event, every: float = 2.0) -> None:
         """Reload when the files change (checked every `every` seconds) or on SIGHUP."""

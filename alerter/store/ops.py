@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from alerter.store import connect
 from alerter.store.queue import CallQueue
+from alerter.store.signature_counts import SignatureCounts
+from alerter.store.silences import Silence, Silences
 from alerter.store.state import FailedCall, State
-from alerter.store.windows import Silence, Windows
 
 
 async def failed_calls(redis_url: str) -> list[FailedCall]:
@@ -51,17 +52,17 @@ async def add_silence(
     comment: str,
 ) -> Silence:
     async with connect.client(redis_url) as redis:
-        return await Windows(redis).add_silence(rule, matchers, starts, ends, comment)
+        return await Silences(redis).add(rule, matchers, starts, ends, comment)
 
 
 async def silences(redis_url: str) -> list[Silence]:
     async with connect.client(redis_url) as redis:
-        return await Windows(redis).silences()
+        return await Silences(redis).all()
 
 
 async def expire_silence(redis_url: str, silence_id: str) -> bool:
     async with connect.client(redis_url) as redis:
-        return await Windows(redis).expire_silence(silence_id)
+        return await Silences(redis).expire(silence_id)
 
 
 async def rules_report(redis_url: str, since: float) -> dict[str, dict[str, int]]:
@@ -89,4 +90,4 @@ async def top_signatures(
     redis_url: str, since: float, now: float, limit: int
 ) -> list[tuple[str, int, str]]:
     async with connect.client(redis_url) as redis:
-        return await Windows(redis).top_signatures(since, now, limit)
+        return await SignatureCounts(redis).top(since, now, limit)

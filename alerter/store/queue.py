@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from alerter.models import CallEnded
+from alerter.store import lua
 
 JOB_FUNCTION = "process_call"
 BATCH_MAX = 256
@@ -26,22 +27,6 @@ BATCH_MAX = 256
 JOB_EXPIRES_EXTRA_MS = 86_400_000
 # A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
 RESULT_KEEP_SECONDS = 86_400
-
-_ENQUEUE_LUA = """
--- Ended-call counters of failure-rate rules ride along: KEYS[4..], two ARGV each.
-for i = 4, #KEYS do
-  local at = 6 + (i - 4) * 2
-  redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[at + 2])
-end
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
-  return 0
-end
-redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
 
 
 def job_id_for(call_id: str) -> str:
@@ -67,7 +52,7 @@ class CallQueue:
         self._redis = redis
         self._settle_ms = round(settle_seconds * 1000)
         self._queue_name = queue_name
-        self._sha = hashlib.sha1(_ENQUEUE_LUA.encode()).hexdigest()  # noqa: S324 - Redis's id
+        self._sha = hashlib.sha1(lua.source("enqueue").encode()).hexdigest()  # noqa: S324 - Redis's id
         # Requests that arrive while a batch is on the wire go out together in the next one:
         # one round trip, one connection checkout, for many webhooks under load.
         self._waiting: list[tuple[list[str], list[str | int | bytes], asyncio.Future[int]]] = []
@@ -145,7 +130,7 @@ class CallQueue:
                 results: list[Any] = await pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
                 # A restarted server forgot the script; nothing of the batch was written.
-                await self._redis.script_load(_ENQUEUE_LUA)
+                await self._redis.script_load(lua.source("enqueue"))
                 continue
             return results
         return results

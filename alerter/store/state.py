@@ -18,7 +18,8 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.models import CallEnded
+from alerter.models import CallEnded, Outcome
+from alerter.store import lua
 
 PREFIX = "alerter:"
 SENT_TTL_SECONDS = 7 * 86_400
@@ -29,35 +30,11 @@ FAILED_KEY = PREFIX + "failed"
 
 _SENT = b"sent"
 
-# Delete the claim only while it is still ours (a lease may have passed to another sender).
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 
 class Claim(StrEnum):
     MINE = "mine"  # go ahead and send
     SENT = "sent"  # already delivered: skip
     BUSY = "busy"  # another sender holds the lease: try again later
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    NO_MATCH = "no_match"
-    FAILED = "failed"
-    RETRYING = "retrying"
-    UNRESOLVED = "unresolved"
-    # noise control (decide.Verdict, but SEND)
-    MUTED = "muted"
-    SILENCED = "silenced"
-    BELOW_THRESHOLD = "below_threshold"
-    GROUPED = "grouped"
-    THROTTLED = "throttled"
-    SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
-    KNOWN_SIGNATURE = "known_signature"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +66,7 @@ def marker_key(call_id: str, rule: str, destination: str) -> str:
 class State:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._release = redis.register_script(_RELEASE_LUA)
+        self._release = redis.register_script(lua.source("release"))
 
     # -- send markers
 
@@ -104,12 +81,23 @@ class State:
             return await self.claim(key)
         return Claim.BUSY, token
 
-    async def mark_sent(self, key: str, history: dict[str, str] | None = None) -> None:
-        """Mark the send done, and record it in the history in the same round trip."""
+    async def mark_sent(
+        self,
+        key: str,
+        history: dict[str, str] | None = None,
+        *,
+        clear_failure: str | None = None,
+    ) -> None:
+        """Mark the send done, and record it in the history in the same round trip.
+
+        `clear_failure`: a call id whose recorded failure this success ends, in that trip too.
+        """
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
             if history is not None:
                 pipe.xadd(HISTORY_KEY, history, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            if clear_failure is not None:
+                pipe.hdel(FAILED_KEY, clear_failure)
             await pipe.execute()
 
     async def release(self, key: str, token: str) -> None:
@@ -125,9 +113,18 @@ class State:
         rule: str = "",
         destination: str = "",
         detail: str = "",
+        clear_failure: bool = False,
     ) -> None:
+        """One history entry; `clear_failure` also ends the call's recorded failure (a later
+        try got this far), in the same round trip."""
         fields = history_entry(call_id, outcome, rule=rule, destination=destination, detail=detail)
-        await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+        if not clear_failure:
+            await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            pipe.hdel(FAILED_KEY, call_id)
+            await pipe.execute()
 
     async def history(
         self, call_id: str | None = None, count: int = 200, *, rule: str | None = None
@@ -161,8 +158,11 @@ class State:
             "at": time.time(),
             "attempts": attempts,
         }
-        await cast(Awaitable[int], self._redis.hset(FAILED_KEY, call.call_id, json.dumps(value)))
-        await self.record(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
+        entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(FAILED_KEY, call.call_id, json.dumps(value))
+            pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def clear_failure(self, call_id: str) -> None:
         await cast(Awaitable[int], self._redis.hdel(FAILED_KEY, call_id))

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerter.pipeline.job import make_worker
 from alerter.pipeline.runner import run_worker
+from alerter.pipeline.worker import make_worker
 from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet
 from alerter.store.embedded import EmbeddedServer

@@ -1,0 +1,53 @@
+"""`alerter failed list | retry`: calls that gave up, and queueing them again."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from alerter.cli.common import state_redis_url
+from alerter.settings import Settings
+from alerter.store.ops import failed_calls, retry_failed
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    failed = sub.add_parser("failed", help="calls that could not be processed").add_subparsers(
+        metavar="ACTION"
+    )
+    listing = failed.add_parser("list", help="show failed calls and why")
+    listing.set_defaults(handler=_list)
+    retry = failed.add_parser("retry", help="queue failed calls again")
+    retry.add_argument("call_id", nargs="?")
+    retry.add_argument("--all", action="store_true")
+    retry.set_defaults(handler=_retry)
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    rows = asyncio.run(failed_calls(state_redis_url(settings)))
+    if not rows:
+        print("no failed calls")
+        return 0
+    for failed in rows:
+        when = datetime.fromtimestamp(failed.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(
+            f"{failed.call.call_id}  {when}Z  {failed.kind}  "
+            f"tries={failed.attempts}  {failed.reason}"
+        )
+    return 0
+
+
+def _retry(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.all and not args.call_id:
+        print("give a call id or --all", file=sys.stderr)
+        return 2
+    queued, missing = asyncio.run(
+        retry_failed(state_redis_url(settings), None if args.all else args.call_id)
+    )
+    for call_id in queued:
+        print(f"queued {call_id}")
+    for call_id in missing:
+        print(f"not a failed call: {call_id}", file=sys.stderr)
+    return 1 if missing else 0

@@ -1,0 +1,130 @@
+"""`alerter rules check | test | schema | report`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from alerter.cli.common import load_rules_or_exit, since_seconds, state_redis_url
+from alerter.http.intake import Ignored, IntakeError, parse_webhook
+from alerter.models import CallEnded, LogEntry, LogPage
+from alerter.pipeline.dryrun import run_dry
+from alerter.rules.spec import rules_schema
+from alerter.settings import Settings
+from alerter.store.ops import rules_report
+
+REPORT_COLUMNS = (
+    ("matched", "calls"),
+    ("sent", "sent"),
+    ("throttled", "throttled"),
+    ("grouped", "grouped"),
+    ("silenced", "silenced"),
+    ("muted", "muted"),
+    ("below_threshold", "below"),
+    ("shadow", "would send"),
+    ("failed", "failed"),
+)
+_LOG_LIST = TypeAdapter(tuple[LogEntry, ...])
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    rules = sub.add_parser("rules", help="check and try rule files").add_subparsers(
+        metavar="ACTION"
+    )
+    check = rules.add_parser("check", help="validate rule files; exit 1 listing every error")
+    check.add_argument("path", nargs="?", type=Path, help="file or folder (default ALERTER_RULES)")
+    check.set_defaults(handler=_check)
+    test = rules.add_parser(
+        "test", help="dry run on one call: which rules match, the rendered alerts; sends nothing"
+    )
+    test.add_argument("--call-id", required=True)
+    test.add_argument("--logs", type=Path, help="a saved JSON page (or list) of logs: no Diga call")
+    test.add_argument("--call-json", type=Path, help="a saved webhook body for the call's fields")
+    test.add_argument("--rules", type=Path, help="file or folder (default ALERTER_RULES)")
+    test.set_defaults(handler=_test)
+    schema = rules.add_parser("schema", help="print the JSON Schema of rule files (editors, CI)")
+    schema.set_defaults(handler=_schema)
+    report = rules.add_parser(
+        "report", help="per rule: calls matched, alerts sent, throttled, silenced, would-have-sent"
+    )
+    report.add_argument("--since", default="24h", help="how far back (default 24h)")
+    report.set_defaults(handler=_report)
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    rules = load_rules_or_exit(settings, args.path)
+    print(
+        f"ok: {len(rules.rules)} rules, {len(rules.destinations)} destinations "
+        f"(version {rules.version})"
+    )
+    return 0
+
+
+def _test(settings: Settings, args: argparse.Namespace) -> int:
+    rules = load_rules_or_exit(settings, args.rules)
+    try:
+        call = _call(args.call_id, args.call_json, settings)
+        logs = _read_logs(args.logs) if args.logs else None
+        report = asyncio.run(run_dry(settings, rules, call, logs))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+def _call(call_id: str, call_file: Path | None, settings: Settings) -> CallEnded:
+    """The call as the intake would parse it: from the id alone, or a saved webhook body."""
+    try:
+        if call_file is None:
+            parsed = parse_webhook(json.dumps({"call_id": call_id}).encode(), frozenset())
+        else:
+            parsed = parse_webhook(call_file.read_bytes(), settings.call_end_events)
+    except IntakeError as exc:
+        raise ValueError(f"{call_file or 'call id'}: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{call_file}: {exc.strerror}") from None
+    if isinstance(parsed, Ignored):
+        raise ValueError(f"{call_file}: event {parsed.event!r} is not a call end")
+    if parsed.call_id != call_id:
+        parsed = CallEnded(call_id=parsed.call_id, event=parsed.event, fields=parsed.fields)
+    return parsed
+
+
+def _read_logs(path: Path) -> tuple[LogEntry, ...]:
+    try:
+        raw = path.read_bytes()
+        try:
+            return LogPage.model_validate_json(raw).data
+        except ValidationError:
+            return _LOG_LIST.validate_json(raw)
+    except (OSError, ValidationError) as exc:
+        raise ValueError(
+            f"{path}: not a page or list of Diga logs ({type(exc).__name__})"
+        ) from None
+
+
+def _schema(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(rules_schema(), indent=2))
+    return 0
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    since = since_seconds(args.since)
+    counts = asyncio.run(rules_report(state_redis_url(settings), time.time() - since))
+    if not counts:
+        print(f"no rule decisions in the last {args.since}")
+        return 0
+    width = max(len(rule) for rule in counts)
+    print("rule".ljust(width) + "".join(f"  {title:>10}" for _, title in REPORT_COLUMNS))
+    for rule in sorted(counts):
+        row = counts[rule]
+        print(rule.ljust(width) + "".join(f"  {row.get(key, 0):>10}" for key, _ in REPORT_COLUMNS))
+    return 0

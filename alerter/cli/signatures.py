@@ -1,0 +1,32 @@
+"""`alerter signatures`: the most frequent kinds of failure, with counts and an example."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from alerter.cli.common import since_seconds, state_redis_url
+from alerter.settings import Settings
+from alerter.store.ops import top_signatures
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    parser = sub.add_parser("signatures", help="the most frequent failure signatures, with counts")
+    parser.add_argument("--since", default="24h", help="how far back (default 24h, at most 7d)")
+    parser.add_argument("--limit", type=int, default=20)
+    parser.set_defaults(handler=_signatures)
+
+
+def _signatures(settings: Settings, args: argparse.Namespace) -> int:
+    since = since_seconds(args.since)
+    now = time.time()
+    rows = asyncio.run(top_signatures(state_redis_url(settings), now - since, now, args.limit))
+    if not rows:
+        print("no failure signatures recorded")
+    for text, count, example in rows:
+        print(f"{count:>8}  {text}")
+        if example:
+            print(f"{'':>8}  e.g. {example}")
+    return 0
