@@ -1,0 +1,121 @@
+"""Each Lua script beside the store modules, run on the real server through the module that
+loads it: its answer, what it writes, and that a second run for the same call counts nothing
+twice (the decision key)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from importlib.resources import files
+
+import pytest
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded
+from alerter.rules.noise import GroupKey, ended_key
+from alerter.store import lua
+from alerter.store.queue import CallQueue
+from alerter.store.signature_counts import SignatureCounts
+from alerter.store.state import Claim, State
+from alerter.store.windows import Windows
+
+COVERED = {
+    "enqueue",
+    "release",
+    "throttle",
+    "frequency",
+    "rate",
+    "digest_add",
+    "digest_take",
+    "signature",
+}
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def rule() -> str:
+    return f"r-{uuid.uuid4().hex[:8]}"
+
+
+def test_every_script_has_a_test_here() -> None:
+    names = [p.name for p in files("alerter.store").iterdir()]
+    assert {name.removesuffix(".lua") for name in names if name.endswith(".lua")} == COVERED
+    assert all(lua.source(name).strip() for name in COVERED)
+
+
+async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
+    queue = CallQueue(redis, settle_seconds=0, queue_name=f"q-{uuid.uuid4().hex[:6]}")
+    call = CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={})
+    counter = ended_key(rule(), GroupKey(()))
+    assert await queue.enqueue(call, ended_counters=[(counter, 60.0)])
+    assert not await queue.enqueue(call, ended_counters=[(counter, 60.0)])
+    assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
+
+
+async def test_release_deletes_only_our_own_claim(redis: Redis) -> None:
+    state = State(redis)
+    key = f"alerter:sent:{uuid.uuid4()}:r:d"
+    claim, token = await state.claim(key)
+    assert claim is Claim.MINE
+    await state.release(key, "sending:someone-else")
+    assert await redis.exists(key) == 1
+    await state.release(key, token)
+    assert await redis.exists(key) == 0
+
+
+async def test_throttle_sends_then_counts_suppressed(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey((("agent_id", "a"),))
+    first = await windows.throttle(name, key, "c1", 60, 1000.0)
+    again = await windows.throttle(name, key, "c1", 60, 1001.0)  # the same call: same answer
+    second = await windows.throttle(name, key, "c2", 60, 1010.0)
+    third = await windows.throttle(name, key, "c3", 60, 1061.0)
+    assert first.send and again == first
+    assert not second.send and second.suppressed == 1
+    assert third.send and third.suppressed == 1 and third.last_sent == 1000.0
+
+
+async def test_frequency_fires_once_at_the_count(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey(())
+    results = [await windows.frequency(name, key, f"c{i}", 60, 3, 1000.0 + i) for i in range(4)]
+    assert [r.fire for r in results] == [False, False, True, False]
+    assert (await windows.frequency(name, key, "c2", 60, 3, 1010.0)).fire  # remembered
+
+
+async def test_rate_compares_matched_with_ended(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey(())
+    now = time.time()
+    for i in range(10):
+        await redis.zadd(ended_key(name, key), {f"e{i}": int(now * 1000)})
+    below = await windows.rate(name, key, "m1", 60, 0.2, 5, now)
+    fired = await windows.rate(name, key, "m2", 60, 0.2, 5, now)
+    assert (below.fire, below.counted, below.total) == (False, 1, 10)
+    assert (fired.fire, fired.counted, fired.total) == (True, 2, 10)
+
+
+async def test_digest_add_then_take_once(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey((("agent_id", "a"),))
+    first = await windows.add_to_digest(name, key, "c1", {"call_id": "c1"}, "ev", "why", 60, 1.0)
+    second = await windows.add_to_digest(name, key, "c2", {"call_id": "c2"}, "ev", "", 60, 2.0)
+    assert first.opened and not second.opened and second.window == first.window
+    taken = await windows.take_digest(name, key.digest, first.window)
+    assert taken is not None and taken.count == 2 and taken.events == (("ev", 2),)
+    assert taken.reasons == (("why", 1),) and taken.labels == (("agent_id", "a"),)
+    again = await windows.take_digest(name, key.digest, first.window)  # a retried flush
+    assert again == taken
+    assert await windows.take_digest(name, key.digest, "other-window") is None
+
+
+async def test_signature_new_then_known_counted_per_hour(redis: Redis) -> None:
+    counts, digest = SignatureCounts(redis), uuid.uuid4().hex[:16]
+    now = time.time()
+    assert await counts.seen(digest, "TRANSFER x: <n>", "c1", 14, now, "e.g.") == (True, 1)
+    assert await counts.seen(digest, "TRANSFER x: <n>", "c1", 14, now, "e.g.") == (True, 1)
+    assert await counts.seen(digest, "TRANSFER x: <n>", "c2", 14, now, "e.g.") == (False, 2)
+    top = await counts.top(now - 60, now, limit=1000)
+    assert ("TRANSFER x: <n>", 2, "e.g.") in top  # c1 counted once
