@@ -133,3 +133,87 @@ async def test_api_refuses_unsigned_before_parsing_or_queueing(
             url, json={"call_id": str(uuid.uuid4())}, headers={"Authorization": f"Bearer {SECRET}"}
         )
         assert bearer.status_code == 202
+
+
+def _flip_bit_in_the_middle(signature: str) -> str:
+    digest = bytearray(base64.b64decode(signature.removeprefix("v1,")))
+    digest[len(digest) // 2] ^= 0x01
+    return "v1," + base64.b64encode(bytes(digest)).decode()
+
+
+def _last_char_changed(signature: str) -> str:
+    # The character before the padding carries real bits; any other value changes them.
+    body = signature.rstrip("=")
+    padding = signature[len(body) :]
+    last = "A" if body[-1] != "A" else "B"
+    return body[:-1] + last + padding
+
+
+@pytest.mark.parametrize("damage", [_last_char_changed, _flip_bit_in_the_middle])
+def test_a_signature_off_by_its_end_or_one_bit_is_refused(damage: object) -> None:
+    """The whole value is compared: a check of a prefix would let these through."""
+    h = headers()
+    damaged = damage(h["webhook-signature"])  # type: ignore[operator]
+    assert damaged != h["webhook-signature"]
+    assert damaged[:20] == h["webhook-signature"][:20]
+    h["webhook-signature"] = damaged
+    with pytest.raises(AuthError):
+        verify(h, BODY, SECRET, time.time())
+
+
+def _invalid(n: int) -> str:
+    return "v1," + base64.b64encode(bytes([n]) * 32).decode()
+
+
+def _signature_headers(body: bytes, listing: str) -> dict[str, str]:
+    h = headers(body)
+    valid = h["webhook-signature"]
+    h["webhook-signature"] = listing.format(valid=valid, valid_v2=valid.replace("v1,", "v2,"))
+    return h
+
+
+SIGNATURE_LISTS = [
+    ("two invalid", f"{_invalid(1)} {_invalid(2)}", 401),
+    ("invalid then valid", f"{_invalid(1)} {{valid}}", 202),
+    ("valid then invalid", f"{{valid}} {_invalid(1)}", 202),
+    ("unknown versions, then valid", "v0,abc v2,{valid} {valid}", 202),
+    ("valid then unknown versions", "{valid} v9,zzz", 202),
+    ("the right digest under an unknown version only", "{valid_v2} v9,zzz", 401),
+    ("invalid, unknown, invalid", f"{_invalid(1)} v2,xyz {_invalid(3)}", 401),
+]
+
+
+@pytest.mark.parametrize(("case", "listing", "status"), SIGNATURE_LISTS)
+def test_every_signature_of_a_rotation_header_is_tried(case: str, listing: str, status: int) -> None:
+    h = _signature_headers(BODY, listing)
+    if status == 202:
+        verify(h, BODY, SECRET, time.time())
+    else:
+        with pytest.raises(AuthError):
+            verify(h, BODY, SECRET, time.time())
+
+
+async def test_api_tries_every_signature_of_a_rotation_header(api: ApiServer) -> None:
+    async with httpx.AsyncClient() as client:
+        for case, listing, status in SIGNATURE_LISTS:
+            body = json.dumps({"event": "call.ended", "call_id": str(uuid.uuid4())}).encode()
+            answer = await client.post(
+                f"{api.url}/webhooks/diga",
+                content=body,
+                headers={"Content-Type": "application/json", **_signature_headers(body, listing)},
+            )
+            assert answer.status_code == status, (case, answer.text)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        SECRET[:-1] + ("A" if SECRET[-1] != "A" else "B"),  # the last character changed
+        SECRET[:-4],  # a prefix of the secret
+        SECRET + "x",  # the secret and more
+        SECRET[:12] + "0" * (len(SECRET) - 12),  # the right first characters only
+    ],
+)
+def test_a_bearer_token_must_be_the_whole_secret(token: str) -> None:
+    with pytest.raises(AuthError):
+        verify({"authorization": f"Bearer {token}"}, BODY, SECRET, time.time())

@@ -14,7 +14,14 @@ import yaml
 from alerter.cli import main
 from alerter.rules.redact import compile_redactor
 from alerter.rules.spec import rules_schema
-from tests.conftest import SLACK_URL, ApiServer, make_settings, rules_from, run_worker_until_idle
+from tests.conftest import (
+    SLACK_URL,
+    ApiServer,
+    SmtpSink,
+    make_settings,
+    rules_from,
+    run_worker_until_idle,
+)
 from tests.standins import DigaStandIn, Receiver, make_log
 
 SHIPPED = Path(__file__).parents[2] / "rules"
@@ -120,3 +127,56 @@ async def test_redaction_per_destination_and_shadow_rules(
     assert rows["transfer-failed"][:2] == ["1", "2"]  # one call, sent to two destinations
     assert rows["new-agent-rule"][0] == "1" and rows["new-agent-rule"][1] == "0"
     assert rows["new-agent-rule"][-2] == "1"  # would send
+
+
+async def test_email_destination_redacts_html_text_and_subject(
+    tmp_path: Path, redis_url: str, diga: DigaStandIn, smtp: tuple[SmtpSink, int]
+) -> None:
+    """Redaction end to end through a real SMTP server, not only a JSON hook."""
+    sink, port = smtp
+    mail_url = f"mailto://alerts@127.0.0.1:{port}?to=oncall@example.com&from=alerter@example.com"
+    rules = rules_from(
+        tmp_path,
+        """
+destinations:
+  private-mail: {url: "${MAIL_URL}", redact: [phone, email]}
+rules:
+  - name: transfer-failed
+    description: "Transfers failed"
+    match: {category: [TRANSFER]}
+    notify: [private-mail]
+""",
+        {"MAIL_URL": mail_url},
+    )
+    call_id = str(uuid.uuid4())
+    text = "transfer to +34 600 123 456 failed; caller ana@example.com"
+    diga.add_call(call_id, [make_log(call_id, data={"message_text": text})])
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=api.url) as client:
+            body = {
+                "call": {
+                    "id": call_id,
+                    "contact": {"identifier": "+34 600 123 456"},
+                    "agent_id": "ana@example.com",
+                }
+            }
+            assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    finally:
+        api.stop()
+    [mail] = sink.wait_for(1)
+    parts = {
+        part.get_content_type(): part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if not part.is_multipart()
+    }
+    assert set(parts) == {"text/plain", "text/html"}
+    for shown in (parts["text/plain"], parts["text/html"], str(mail["Subject"])):
+        assert "600 123 456" not in shown and "600" not in shown.replace(call_id, "")
+        assert "ana@example.com" not in shown
+    for part in (parts["text/plain"], parts["text/html"]):
+        assert "[phone]" in part and "[email]" in part and call_id in part

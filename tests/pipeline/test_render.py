@@ -180,3 +180,54 @@ def test_repeats_collapse_and_the_first_failure_leads() -> None:
     assert "(first failure)" in plain_text(alert) and "x12" in plain_text(alert)
     same = build_alert(RuleMatch(rule(), tuple(logs)), CALL, first_failure=logs[0])
     assert same.excerpts[0].role == "match"  # the first failure is already the first match
+
+
+def test_redaction_reaches_every_text_an_alert_shows() -> None:
+    """Description, call fields, excerpts and the note (group labels can be call fields)."""
+    from alerter.pipeline.render import message, redacted
+    from alerter.rules.redact import compile_redactor
+
+    phone, mail = "+34 600 123 456", "ana@example.com"
+    call = CallEnded(call_id=CALL.call_id, fields={"contact.identifier": phone, "agent_id": mail})
+    base = build_alert(
+        RuleMatch(rule(description=f"calls from {phone}"), (log(f"dial {phone} for {mail}"),)),
+        call,
+        note=f"3 calls matched within 10m (contact.identifier={phone})",
+    )
+    shown = redacted(base, compile_redactor(["phone", "email"]))
+    rendered = message(shown)
+    for text in (
+        json.dumps(rendered.slack),
+        rendered.html,
+        rendered.text,
+        rendered.title,
+        shown.note or "",
+        shown.description,
+    ):
+        assert "600 123 456" not in text and mail not in text, text
+    assert "[phone]" in (shown.note or "") and "[phone]" in rendered.text
+
+
+def test_digest_redaction_reaches_group_calls_events_and_reasons() -> None:
+    from alerter.pipeline import render_digest
+    from alerter.pipeline.render import excerpt
+    from alerter.rules.redact import compile_redactor
+
+    phone = "+34 600 123 456"
+    digest = render_digest.Digest(
+        rule="transfer-failed",
+        description=f"from {phone}",
+        severity=Severity.WARNING,
+        group=f"contact.identifier={phone}",
+        opened=1_700_000_000.0,
+        closed=1_700_000_600.0,
+        count=2,
+        calls=(render_digest.DigestCall(CALL.call_id, 1, excerpt(log(f"dial {phone}"))),),
+        events=((f"event {phone}", 2),),
+        reasons=((f"busy at {phone}", 2),),
+    )
+    shown = render_digest.redacted(digest, compile_redactor(["phone"]))
+    rendered = render_digest.message(shown)
+    for text in (json.dumps(rendered.slack), rendered.html, rendered.text, rendered.title):
+        assert "600 123 456" not in text, text
+    assert shown.reasons == (("busy at [phone]", 2),)

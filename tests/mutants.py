@@ -1,0 +1,267 @@
+"""A small mutation check of the code whose bugs would hurt most and show least.
+
+Each mutant is one small, plausible bug in webhook authentication, redaction or the send
+markers. For each, the tree is copied, the bug written in, and the tests that should notice
+it are run; a mutant the tests let through "survives" and is listed. Run before a release:
+
+    .venv/bin/python -m tests.mutants            # all mutants, about 10 minutes here
+    .venv/bin/python -m tests.mutants marker     # only those whose name holds "marker"
+
+Exit status 1 when any mutant survives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTH_TESTS = ("tests/http/test_webhook_auth.py",)
+REDACTION_TESTS = ("tests/pipeline/test_redact_shadow.py", "tests/pipeline/test_render.py")
+MARKER_TESTS = (
+    "tests/store/test_lua.py",
+    "tests/store/test_state.py",
+    "tests/pipeline/test_job.py",
+)
+PER_MUTANT_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+AUTH = "alerter/http/webhook_auth.py"
+RENDER = "alerter/pipeline/render.py"
+DIGEST = "alerter/pipeline/render_digest.py"
+JOB = "alerter/pipeline/job.py"
+STATE = "alerter/store/state.py"
+
+MUTANTS = (
+    Mutant(
+        "auth: compare only a prefix of the signature",
+        AUTH,
+        "hmac.compare_digest(candidate.encode(), expected)",
+        "candidate.encode()[:24] == expected[:24]",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: try only the first signature of a rotation header",
+        AUTH,
+        "for candidate in signatures.split():",
+        "for candidate in signatures.split()[:1]:",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: accept early when the header carries several signatures",
+        AUTH,
+        "    expected = sign(secret, msg_id, timestamp, body).encode()\n",
+        "    if len(signatures.split()) > 1:\n        return\n"
+        "    expected = sign(secret, msg_id, timestamp, body).encode()\n",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: accept any signature version (only the digest compared)",
+        AUTH,
+        'candidate.startswith("v1,") and hmac.compare_digest(candidate.encode(), expected)',
+        'hmac.compare_digest(candidate.partition(",")[2].encode(), expected[3:])',
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: timestamps from the future accepted",
+        AUTH,
+        "abs(now - timestamp) > TOLERANCE_SECONDS",
+        "now - timestamp > TOLERANCE_SECONDS",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: tolerance ten times wider",
+        AUTH,
+        "TOLERANCE_SECONDS = 300",
+        "TOLERANCE_SECONDS = 3000",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: bearer compared by its first characters",
+        AUTH,
+        "token.strip().encode(), secret.encode()",
+        "token.strip().encode()[:8], secret.encode()[:8]",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: a wrong bearer falls through to acceptance",
+        AUTH,
+        'raise AuthError("bearer token does not match")',
+        "return",
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: the timestamp left out of the signed text",
+        AUTH,
+        'signed = f"{msg_id}.{timestamp}.".encode() + body',
+        'signed = f"{msg_id}..".encode() + body',
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "auth: whsec_ secret used as text, not decoded",
+        AUTH,
+        'if secret.startswith("whsec_"):',
+        'if secret.startswith("whsec_never"):',
+        AUTH_TESTS,
+    ),
+    Mutant(
+        "redaction: a destination's redactor ignored",
+        JOB,
+        "rendered[slot] = render_for(destination.redactor)",
+        "rendered[slot] = render_for(None)",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: every destination shares the first rendering",
+        JOB,
+        "slot = id(destination.redactor)",
+        "slot = 0",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: excerpts left as they are",
+        RENDER,
+        "excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),",
+        "excerpts=alert.excerpts,",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: call fields left as they are",
+        RENDER,
+        "call_fields=tuple((key, r(value)) for key, value in alert.call_fields),",
+        "call_fields=alert.call_fields,",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: an excerpt's text left as it is",
+        RENDER,
+        "text=r(x.text) if x.text else None",
+        "text=x.text",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: the note left as it is",
+        RENDER,
+        "note=r(alert.note) if alert.note else None,",
+        "note=alert.note,",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: digest reasons left as they are",
+        DIGEST,
+        "reasons=tuple((r(k), n) for k, n in digest.reasons),",
+        "reasons=digest.reasons,",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "marker: a claim taken even when one exists",
+        STATE,
+        "if await self._redis.set(key, token, nx=True, ex=CLAIM_LEASE_SECONDS):",
+        "if await self._redis.set(key, token, ex=CLAIM_LEASE_SECONDS):",
+        MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: a sent marker not recognised",
+        STATE,
+        "if current == _SENT:",
+        'if current == b"delivered":',
+        MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: sent markers kept one second",
+        STATE,
+        "pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)",
+        "pipe.set(key, _SENT, ex=1)",
+        MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: an already-sent destination sent again",
+        JOB,
+        "if claim is Claim.SENT:\n            continue",
+        "if claim is Claim.SENT:\n            pass",
+        MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: one marker per rule, not per destination",
+        STATE,
+        'return f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
+        'return f"{PREFIX}sent:{call_id}:{rule}"',
+        MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: the release deletes another sender's claim",
+        "alerter/store/release.lua",
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then",
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
+        MARKER_TESTS,
+    ),
+)
+
+COPIED = ("alerter", "tests", "rules", "README.md", "pyproject.toml")
+
+
+def run(mutant: Mutant) -> tuple[bool, float, str]:
+    """(killed, seconds, last line of the test output)."""
+    with tempfile.TemporaryDirectory(prefix="alerter-mutant-") as tmp:
+        tree = Path(tmp)
+        for name in COPIED:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, tree / name)
+        target = tree / mutant.path
+        text = target.read_text()
+        if text.count(mutant.old) != 1:
+            raise SystemExit(f"mutant {mutant.name!r}: its text is not once in {mutant.path}")
+        target.write_text(text.replace(mutant.old, mutant.new))
+        env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                 *mutant.tests],
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=PER_MUTANT_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            return True, time.monotonic() - started, "timed out (counted as killed)"
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        return done.returncode != 0, time.monotonic() - started, lines[-1] if lines else ""
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or any(word in m.name for word in argv)]
+    survivors = []
+    for mutant in chosen:
+        killed, seconds, last = run(mutant)
+        print(f"{'killed  ' if killed else 'SURVIVED'} {seconds:5.1f}s  {mutant.name}  ({last})",
+              flush=True)
+        if not killed:
+            survivors.append(mutant)
+    print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants killed")
+    for mutant in survivors:
+        print(f"survived: {mutant.name} ({mutant.path})")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

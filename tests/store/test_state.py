@@ -1,0 +1,54 @@
+"""Send markers and recorded failures on the real server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded, Outcome
+from alerter.store.state import FAILED_KEY, Claim, State, history_entry, marker_key
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_a_sent_marker_lasts_seven_days_and_blocks_a_second_send(redis: Redis) -> None:
+    state = State(redis)
+    key = marker_key(str(uuid.uuid4()), "rule", "dest")
+    claim, _ = await state.claim(key)
+    assert claim is Claim.MINE
+    assert 0 < await redis.ttl(key) <= 120  # a lease, while the send runs
+    await state.mark_sent(key)
+    assert 7 * 86_400 - 60 <= await redis.ttl(key) <= 7 * 86_400
+    assert (await state.claim(key))[0] is Claim.SENT
+
+
+async def test_a_busy_claim_is_not_taken(redis: Redis) -> None:
+    state = State(redis)
+    key = marker_key(str(uuid.uuid4()), "rule", "dest")
+    assert (await state.claim(key))[0] is Claim.MINE
+    assert (await state.claim(key))[0] is Claim.BUSY
+
+
+async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: Redis) -> None:
+    state = State(redis)
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={})
+    await state.record_failure(call, "delivery", "kept failing", 8)
+    assert await state.failure(call.call_id) is not None
+    await state.record(call.call_id, Outcome.NO_MATCH, clear_failure=True)
+    assert await redis.hexists(FAILED_KEY, call.call_id) == 0
+
+    await state.record_failure(call, "delivery", "kept failing", 8)
+    key = marker_key(call.call_id, "rule", "dest")
+    entry = history_entry(call.call_id, Outcome.SENT, rule="rule", destination="dest")
+    await state.mark_sent(key, entry, clear_failure=call.call_id)
+    assert await state.failure(call.call_id) is None
+    rows = await state.history(call.call_id)
+    assert [row["outcome"] for row in rows] == ["sent", "failed", "no_match", "failed"]

@@ -1,0 +1,134 @@
+"""The defaults the README documents are the ones the code uses.
+
+Every other test sets its own limits; these build settings from an empty environment (no
+`.env`, no ALERTER_* variables) so a changed default cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from alerter.pipeline import job
+from alerter.rules.model import RuleSet
+from alerter.settings import Settings
+from alerter.store import queue, state
+from tests.conftest import ApiServer, rules_from
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+FIELDS = {  # README variable → Settings attribute
+    "ALERTER_MAX_BODY_BYTES": "max_body_bytes",
+    "ALERTER_SETTLE_SECONDS": "settle_seconds",
+    "ALERTER_DIGA_TIMEOUT": "diga_timeout_seconds",
+    "ALERTER_DIGA_CONNECTIONS": "diga_max_connections",
+    "ALERTER_DIGA_PAGE_CAP": "diga_page_cap",
+    "ALERTER_WORKER_JOBS": "worker_max_jobs",
+    "ALERTER_JOB_TIMEOUT": "job_timeout_seconds",
+    "ALERTER_SHUTDOWN_GRACE": "shutdown_grace_seconds",
+    "ALERTER_WORKER_METRICS_PORT": "worker_metrics_port",
+    "ALERTER_RULES_POLL": "rules_poll_seconds",
+    "ALERTER_STATE_DIR": "state_dir",
+    "ALERTER_RULES": "rules_path",
+    "DIGA_API_URL": "diga_api_url",
+}
+
+
+@pytest.fixture
+def empty_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Settings]:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("ALERTER_", "DIGA_", "REDIS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    yield Settings()
+
+
+def readme_default(variable: str) -> str:
+    row = re.search(rf"^\| `{variable}` \| `([^`]*)` \|", README, re.M)
+    assert row, f"{variable} is not in the README's settings table"
+    return row.group(1)
+
+
+@pytest.mark.parametrize("variable", sorted(FIELDS))
+def test_readme_defaults_are_the_settings_defaults(variable: str, empty_env: Settings) -> None:
+    value = getattr(empty_env, FIELDS[variable])
+    documented = readme_default(variable)
+    if isinstance(value, Path):
+        assert value == Path(documented)
+    elif isinstance(value, (int, float)):
+        assert float(value) == float(documented)
+    else:
+        assert value == documented
+
+
+def test_documented_defaults_in_numbers(empty_env: Settings) -> None:
+    s = empty_env
+    assert s.max_body_bytes == 262_144
+    assert s.settle_seconds == 5
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.redis_url is None and s.webhook_secret is None and s.diga_api_key is None
+    assert s.call_end_events == {
+        "call.ended",
+        "call_ended",
+        "call.completed",
+        "call_completed",
+        "call.failed",
+        "call_failed",
+    }
+
+
+def test_documented_tries_and_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the suite's fast retries are patched in through this same fixture
+    # README "Alerts and delivery": 8 tries for Diga, 4 over about a minute for 404, 8 for
+    # delivery 5 minutes apart at most; duplicates for 24 hours; send markers for 7 days;
+    # the history keeps 100,000 entries.
+    assert (job.DIGA_TRIES, job.NOT_FOUND_TRIES, job.DELIVERY_TRIES) == (8, 4, 8)
+    assert 45 <= sum(job.NOT_FOUND_DELAYS[: job.NOT_FOUND_TRIES - 1]) <= 90
+    assert job.BACKOFF_CAP == 300
+    assert queue.RESULT_KEEP_SECONDS == 86_400
+    assert state.SENT_TTL_SECONDS == 7 * 86_400
+    assert state.HISTORY_MAX == 100_000
+    assert "up to 8 tries" in README and "4 tries over" in README
+    assert "`sent` for 7 days" in README.replace("\n", " ")
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> RuleSet:
+    return rules_from(
+        tmp_path, "destinations: {d: 'json://127.0.0.1/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+
+
+def padded_body(size: int) -> bytes:
+    head = json.dumps({"event": "call.ended", "call_id": str(uuid.uuid4()), "pad": ""})
+    body = head[:-2] + "x" * (size - len(head)) + head[-2:]
+    assert len(body) == size
+    return body.encode()
+
+
+async def test_the_default_body_limit_through_the_real_app(
+    empty_env: Settings, redis_url: str, rules: RuleSet
+) -> None:
+    api = ApiServer(empty_env, redis_url, rules)
+    api.start()
+    try:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+            headers = {"Content-Type": "application/json"}
+            at_limit = await client.post("/webhooks/diga", content=padded_body(262_144), headers=headers)
+            over = await client.post("/webhooks/diga", content=padded_body(262_145), headers=headers)
+    finally:
+        api.stop()
+    assert at_limit.status_code == 202, at_limit.text
+    assert over.status_code == 413
+    assert over.json() == {
+        "status": "error",
+        "error_code": "PAYLOAD_TOO_LARGE",
+        "message": over.json()["message"],
+    }
