@@ -39,6 +39,7 @@ class Outcome(StrEnum):
     THROTTLED = "throttled"
     KNOWN_SIGNATURE = "known_signature"
     SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
+    DROPPED = "dropped"  # a send or digest abandoned because its rule changed or went away
 
 
 # The levels alerter fetches from Diga; rules can only ever see these.
@@ -76,9 +77,20 @@ class CallEnded(Frozen):
     call_id: str
     event: str | None = None
     fields: Mapping[str, FieldValue] = Field(default_factory=dict)
+    # When alerter accepted the call's webhook (seconds since the epoch): the call's event
+    # time for noise windows. Set by the job from arq's enqueue time; kept in failure records
+    # so an operator's retry counts the call when it ended, not when it was retried.
+    accepted_at: float | None = None
 
     def to_job(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "event": self.event, "fields": dict(self.fields)}
+        job: dict[str, Any] = {
+            "call_id": self.call_id,
+            "event": self.event,
+            "fields": dict(self.fields),
+        }
+        if self.accepted_at is not None:
+            job["accepted_at"] = self.accepted_at
+        return job
 
     @classmethod
     def from_job(cls, raw: Mapping[str, Any]) -> CallEnded:
@@ -86,7 +98,13 @@ class CallEnded(Frozen):
             key: tuple(value) if isinstance(value, list) else value
             for key, value in dict(raw.get("fields") or {}).items()
         }
-        return cls(call_id=str(raw["call_id"]), event=raw.get("event"), fields=fields)
+        accepted = raw.get("accepted_at")
+        return cls(
+            call_id=str(raw["call_id"]),
+            event=raw.get("event"),
+            fields=fields,
+            accepted_at=float(accepted) if isinstance(accepted, (int, float)) else None,
+        )
 
 
 class LogEntry(BaseModel):

@@ -27,6 +27,7 @@ from hypothesis import settings as hypothesis_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.http.app import create_app
+from alerter.pipeline import guard as guard_module
 from alerter.pipeline import job as job_module
 from alerter.pipeline.worker import make_worker
 from alerter.rules.load import load_rules
@@ -134,8 +135,8 @@ def smtp() -> Iterator[tuple[SmtpSink, int]]:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry delays in milliseconds, so retry paths run within the suite's time."""
-    monkeypatch.setattr(job_module, "BACKOFF_BASE", 0.05)
-    monkeypatch.setattr(job_module, "BACKOFF_CAP", 0.2)
+    monkeypatch.setattr(guard_module, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(guard_module, "BACKOFF_CAP", 0.2)
     monkeypatch.setattr(job_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerter.pipeline import job
+from alerter.pipeline import guard, job
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store import queue, state
@@ -91,7 +91,7 @@ def test_documented_tries_and_retention(monkeypatch: pytest.MonkeyPatch) -> None
     # the history keeps 100,000 entries.
     assert (job.DIGA_TRIES, job.NOT_FOUND_TRIES, job.DELIVERY_TRIES) == (8, 4, 8)
     assert 45 <= sum(job.NOT_FOUND_DELAYS[: job.NOT_FOUND_TRIES - 1]) <= 90
-    assert job.BACKOFF_CAP == 300
+    assert guard.BACKOFF_CAP == 300
     assert queue.RESULT_KEEP_SECONDS == 86_400
     assert state.SENT_TTL_SECONDS == 7 * 86_400
     assert state.HISTORY_MAX == 100_000

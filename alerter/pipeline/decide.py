@@ -53,8 +53,13 @@ async def decide(
     call: CallEnded,
     now: float,
     silences: Sequence[Silence] = (),
+    *,
+    ended_at: float | None = None,
 ) -> Decision:
-    """`silences`: as read once for the whole call (`Silences.all`)."""
+    """`silences`: as read once for the whole call (`Silences.all`). `now` is when the
+    decision is taken (mutes, silences, throttles, digests: what reaches people now);
+    `ended_at` when the call ended (frequency and rate windows count calls by it)."""
+    ended = now if ended_at is None else ended_at
     rule, noise = match.rule, match.rule.noise
     first = match.logs[0]
     if muted(noise, now):
@@ -80,7 +85,7 @@ async def decide(
     note = None
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
-            rule.name, key, call.call_id, noise.within, noise.count, now
+            rule.name, key, call.call_id, noise.within, noise.count, ended
         )
         if not counted.fire:
             return Decision(
@@ -91,7 +96,7 @@ async def decide(
         note = f"{counted.counted} calls matched within {_span(noise.within)} ({key.describe()})"
     elif noise.within is not None and noise.rate is not None:
         rated = await stores.windows.rate(
-            rule.name, key, call.call_id, noise.within, noise.rate, noise.min_calls, now
+            rule.name, key, call.call_id, noise.within, noise.rate, noise.min_calls, ended
         )
         share = rated.counted / rated.total if rated.total else 0.0
         summary = (

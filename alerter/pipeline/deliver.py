@@ -13,7 +13,8 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 import apprise
@@ -32,13 +33,17 @@ log = logging.getLogger(__name__)
 for _name in ("apprise", "urllib3"):
     logging.getLogger(_name).setLevel(logging.INFO)
 
-SEND_TIMEOUT_SECONDS = 30.0
+SEND_TIMEOUT_SECONDS = 45.0  # a backstop: the socket timeouts below end a send first
+CONNECT_TIMEOUT_SECONDS = 10.0
+READ_TIMEOUT_SECONDS = 20.0
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    ok: bool
-    detail: str = ""
+class Sent(StrEnum):
+    """What became of one send to one URL."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # the destination said no, or the plugin failed: safe to send again
+    UNKNOWN = "unknown"  # no answer in time: it may still arrive, so no resend before a lease
 
 
 def slack_template_json(payload: dict[str, Any]) -> str:
@@ -46,23 +51,43 @@ def slack_template_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload).replace("{{", "{\\u007b")
 
 
-async def send(destination: Destination, message: Message) -> Delivery:
-    """Send to every URL of the destination; ok only when all of them accepted."""
-    failures = 0
-    for url in destination.urls:
+class Sender:
+    """Sends on threads of its own, as many as the jobs in flight: a slow destination never
+    waits behind the default pool's few threads (shared with rule reloads and DNS)."""
+
+    def __init__(self, threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alerter-send")
+
+    async def send(self, url: str, message: Message, destination: str) -> Sent:
+        loop = asyncio.get_running_loop()
         try:
             accepted = await asyncio.wait_for(
-                asyncio.to_thread(_send_one, url, message), SEND_TIMEOUT_SECONDS
+                loop.run_in_executor(self._pool, _send_one, url, message), SEND_TIMEOUT_SECONDS
             )
         except TimeoutError:
-            accepted = False
+            # The thread goes on (threads cannot be cancelled): the send may still land.
+            log.warning("destination %s did not answer in %g s", destination, SEND_TIMEOUT_SECONDS)
+            return Sent.UNKNOWN
         except Exception as exc:  # a plugin bug must not lose the alert: retried like a refusal
-            log.warning("destination %s raised %s", destination.name, type(exc).__name__)
-            accepted = False
-        failures += not accepted
-    if failures:
-        return Delivery(False, f"{failures} of {len(destination.urls)} URL(s) refused or failed")
-    return Delivery(True)
+            log.warning("destination %s raised %s", destination, type(exc).__name__)
+            return Sent.REFUSED
+        return Sent.ACCEPTED if accepted else Sent.REFUSED
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def send(destination: Destination, message: Message) -> tuple[bool, str]:
+    """Every URL of a destination, once, outside the pipeline (`alerter notify test`)."""
+    sender = Sender(threads=1)
+    try:
+        results = [await sender.send(url, message, destination.name) for url in destination.urls]
+    finally:
+        sender.close()
+    failed = sum(result is not Sent.ACCEPTED for result in results)
+    if failed:
+        return False, f"{failed} of {len(destination.urls)} URL(s) refused or failed"
+    return True, ""
 
 
 # Plugins parsed once per URL and per sending thread: a thread sends one message at a time,
@@ -79,6 +104,9 @@ def _plugin(url: str) -> NotifyBase | None:
             # Slack); a kept instance would stall every later send. Refusals are retried with
             # backoff by the worker instead.
             plugin.request_rate_per_sec = 0.0
+            # Bounded sockets: a send ends, one way or the other, well within the wait above.
+            plugin.socket_connect_timeout = CONNECT_TIMEOUT_SECONDS
+            plugin.socket_read_timeout = READ_TIMEOUT_SECONDS
         cache[url] = plugin
     return cache[url]
 

@@ -67,5 +67,4 @@ async def notify_test(destination: Destination) -> tuple[bool, str]:
             ),
         ),
     )
-    result = await deliver.send(destination, render.message(sample))
-    return result.ok, result.detail
+    return await deliver.send(destination, render.message(sample))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from pydantic import ValidationError
 from alerter.models import FETCHED_LEVELS, LogEntry, LogLevel, LogPage
 
 PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
+MAX_LOGS_PER_CALL = 50_000  # per level; then the call is evaluated on what was fetched
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a page of 1,000 logs is ~1-2 MB; past this, stop
+PAGE_ATTEMPTS = 3  # a later page is asked this often before the try fails
+PAGE_RETRY_PAUSE_CAP = 5.0  # a longer Retry-After ends the try (the job retries later)
+CONTEXT_PAGES = 3
+CONTEXT_PAGE_LIMIT = 100
 
 
 class DigaError(Exception):
@@ -69,7 +76,15 @@ class DigaRejected(DigaError):
 class FetchResult:
     logs: tuple[LogEntry, ...]
     requests: int
-    truncated: bool  # the page cap stopped a cursor that did not end
+    capped: str | None = None  # why paging stopped early, when it did; the logs still count
+
+    @property
+    def truncated(self) -> bool:
+        return self.capped is not None
+
+
+class _TooLarge(Exception):
+    """A response body past the byte cap: read no further."""
 
 
 class DigaClient:
@@ -81,6 +96,8 @@ class DigaClient:
         timeout: float = 10.0,
         max_connections: int = 8,
         page_cap: int = 50,
+        max_logs: int = MAX_LOGS_PER_CALL,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -99,61 +116,122 @@ class DigaClient:
         # httpx's pool is fastest when requests do not queue inside it: bound them here.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
+        self._max_logs = max_logs
+        self._max_bytes = max_response_bytes
         # (status or error kind, seconds) of every request, for metrics.
         self._observe = observe or (lambda status, seconds: None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def fetch_call_logs(self, call_id: str) -> FetchResult:
-        """ERROR and CRITICAL logs of a call, oldest first, as two concurrent queries."""
+    async def fetch_call_logs(self, call_id: str, *, deadline: float | None = None) -> FetchResult:
+        """ERROR and CRITICAL logs of a call, oldest first, as two concurrent queries.
+
+        Paging stops early, and says why in `capped`, at the page cap, at the logs cap, at a
+        response over the byte cap, or at `deadline` (the event loop's clock): a call whose
+        logs are huge or whose Diga is slow is still evaluated on what was fetched.
+        """
         results = await asyncio.gather(
-            *(self._fetch_level(call_id, level) for level in FETCHED_LEVELS)
+            *(self._fetch_level(call_id, level, deadline=deadline) for level in FETCHED_LEVELS)
         )
         logs = sorted(
             (log for result in results for log in result.logs),
             key=lambda log: (log.timestamp, log.id),
         )
+        capped = "; ".join(sorted({r.capped for r in results if r.capped}))
         return FetchResult(
             logs=tuple(logs),
             requests=sum(r.requests for r in results),
-            truncated=any(r.truncated for r in results),
+            capped=capped or None,
         )
 
     async def fetch_context(
         self, call_id: str, before: datetime, count: int, category: str | None
     ) -> tuple[LogEntry, ...]:
-        """The last `count` WARNING logs before `before` (category-filtered when given)."""
-        result = await self._fetch_level(call_id, LogLevel.WARNING, category)
-        earlier = [log for log in result.logs if log.timestamp < before]
-        return tuple(earlier[-count:]) if count else ()
-
-    async def _fetch_level(
-        self, call_id: str, level: LogLevel, category: str | None = None
-    ) -> FetchResult:
-        logs: list[LogEntry] = []
+        """The last `count` WARNING logs before `before` (category-filtered when given):
+        newest first, a few small pages at most, never the whole WARNING stream."""
+        if count <= 0:
+            return ()
+        earlier: list[LogEntry] = []
         after: str | None = None
-        for page_number in range(1, self._page_cap + 1):
-            params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT, "level": level}
+        for _ in range(CONTEXT_PAGES):
+            params: dict[str, str | int] = {
+                "order": "desc",
+                "limit": CONTEXT_PAGE_LIMIT,
+                "level": LogLevel.WARNING,
+            }
             if category is not None:
                 params["category"] = category
             if after is not None:
                 params["after"] = after
             page = await self._get_page(call_id, params)
+            earlier += [log for log in page.data if log.timestamp < before]
+            if len(earlier) >= count or not page.has_more or not page.last_id:
+                break
+            after = page.last_id
+        return tuple(sorted(earlier[:count], key=lambda log: (log.timestamp, log.id)))
+
+    async def _fetch_level(
+        self,
+        call_id: str,
+        level: LogLevel,
+        category: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> FetchResult:
+        logs: list[LogEntry] = []
+        after: str | None = None
+        loop = asyncio.get_running_loop()
+        for page_number in range(1, self._page_cap + 1):
+            if deadline is not None and page_number > 1 and loop.time() >= deadline:
+                return FetchResult(tuple(logs), page_number - 1, "time budget for fetching spent")
+            params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT, "level": level}
+            if category is not None:
+                params["category"] = category
+            if after is not None:
+                params["after"] = after
+            try:
+                page = await self._page_with_retries(call_id, params, first=page_number == 1)
+            except _TooLarge:
+                return FetchResult(
+                    tuple(logs), page_number, f"a page over {self._max_bytes} bytes"
+                )
             logs.extend(page.data)
+            if len(logs) >= self._max_logs:
+                return FetchResult(
+                    tuple(logs[: self._max_logs]), page_number, f"{self._max_logs} logs cap"
+                )
             if not page.has_more or not page.data:
-                return FetchResult(tuple(logs), page_number, truncated=False)
+                return FetchResult(tuple(logs), page_number)
             if page.last_id is None or page.last_id == after:
                 # A cursor that does not move would loop until the cap: stop now.
-                return FetchResult(tuple(logs), page_number, truncated=True)
+                return FetchResult(tuple(logs), page_number, "a cursor that did not move")
             after = page.last_id
-        return FetchResult(tuple(logs), self._page_cap, truncated=True)
+        return FetchResult(tuple(logs), self._page_cap, f"page cap ({self._page_cap} pages)")
+
+    async def _page_with_retries(
+        self, call_id: str, params: dict[str, str | int], *, first: bool
+    ) -> LogPage:
+        """A later page that fails transiently is asked again in place (a short pause, a
+        few times): the pages already fetched are not thrown away and fetched again."""
+        attempts = 1 if first else PAGE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._get_page(call_id, params)
+            except DigaUnavailable as exc:
+                if attempt == attempts or (exc.retry_after or 0) > PAGE_RETRY_PAUSE_CAP:
+                    raise
+                await asyncio.sleep(max(exc.retry_after or 0, 0.25 * 2**attempt))
+        raise AssertionError("unreachable")
 
     async def _get_page(self, call_id: str, params: dict[str, str | int]) -> LogPage:
         started = time.monotonic()
         try:
-            async with self._in_flight:
-                response = await self._http.get(f"/v1/log/call/{call_id}", params=params)
+            async with (
+                self._in_flight,
+                self._http.stream("GET", f"/v1/log/call/{call_id}", params=params) as response,
+            ):
+                body = await self._read_capped(response)
         except httpx.TimeoutException:
             self._observe("timeout", time.monotonic() - started)
             raise DigaUnavailable("Diga did not answer in time") from None
@@ -163,17 +241,30 @@ class DigaClient:
         self._observe(str(response.status_code), time.monotonic() - started)
         if response.status_code == 200:
             try:
-                return LogPage.model_validate_json(response.content)
+                return LogPage.model_validate_json(body)
             except ValidationError:
                 raise DigaUnavailable(
                     "Diga answered 200 with a body that is not a page of logs", status=200
                 ) from None
-        raise _error_for(response)
+        raise _error_for(response, body)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
-def _error_for(response: httpx.Response) -> DigaError:
+def _error_for(response: httpx.Response, body: bytes) -> DigaError:
     status = response.status_code
-    code, message = _error_body(response)
+    code, message = _error_body(body)
     described = (
         f"Diga answered {status}"
         + (f" {code}" if code else "")
@@ -190,10 +281,10 @@ def _error_for(response: httpx.Response) -> DigaError:
     return DigaRejected(described, status=status, code=code)
 
 
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+def _error_body(raw: bytes) -> tuple[str | None, str | None]:
     """Diga's `ErrorResponseSchema`, when the body is one; texts cut short."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
         return None, None
     if not isinstance(body, dict):

@@ -1,16 +1,16 @@
 """The job where the stages meet, read top to bottom.
 
 fetch → evaluate → decide → render → claim, deliver, mark (store.state) → record the outcome.
-The arq wiring that runs it (clients made once, retries, timeouts) is in `worker`.
+`guard` turns every other end of a try into a retry or a recorded failure; the arq wiring
+that runs the job (clients made once, tries, timeouts) is in `worker`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,8 +21,9 @@ from arq.connections import ArqRedis
 from alerter.logs import bind
 from alerter.metrics import Metrics
 from alerter.models import CallEnded, LogEntry, Outcome
-from alerter.pipeline import deliver, render, render_digest
+from alerter.pipeline import render, render_digest
 from alerter.pipeline.decide import NoiseStores, decide
+from alerter.pipeline.deliver import Sender, Sent
 from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import (
     CallNotFound,
@@ -31,6 +32,7 @@ from alerter.pipeline.fetch import (
     DigaError,
     DigaUnavailable,
 )
+from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.render_digest import Digest, DigestCall
 from alerter.rules.model import Rule, RuleSet
@@ -48,10 +50,7 @@ DIGA_TRIES = 8
 NOT_FOUND_TRIES = 4  # ~ a minute with NOT_FOUND_DELAYS
 NOT_FOUND_DELAYS = (10.0, 20.0, 30.0)
 DELIVERY_TRIES = 8
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300.0
-RETRY_AFTER_CAP = 900.0  # a server asking for longer than this is treated as down
-MAX_TRIES = max(DIGA_TRIES, NOT_FOUND_TRIES, DELIVERY_TRIES) + 1
+FETCH_SHARE = 0.6  # of the time budget, for paging through Diga; then the logs fetched count
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,55 +60,66 @@ class Deps:
     diga: DigaClient
     state: State
     noise: NoiseStores
+    sender: Sender
     rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
     metrics: Metrics
+    budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
     clock: Callable[[], float] = time.time  # injected by tests of time windows
-
-
-def backoff(job_try: int, retry_after: float | None = None) -> float:
-    """Capped exponential backoff with jitter; `Retry-After` wins when it asks for longer."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job_try - 1))
-    delay = random.uniform(delay / 2, delay)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
-    return delay
 
 
 async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
     deps: Deps = ctx["deps"]
     call = CallEnded.from_job(raw_call)
-    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps) as outcome:
-        outcome.value = await _process_call(ctx, deps, call)
-        return outcome.value
-
-
-async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str:
+    if call.accepted_at is None and "enqueue_time" in ctx:
+        call = call.model_copy(update={"accepted_at": ctx["enqueue_time"].timestamp()})
     job_try: int = ctx.get("job_try", 1)
-    rules = deps.rules.require()
+
+    async def give_up(ended: GiveUp) -> str:
+        await deps.state.record_failure(call, ended.kind, ended.reason, job_try)
+        return Outcome.FAILED.value
+
+    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps.metrics) as out:
+        out.value = await guarded(
+            partial(_process_call, ctx, deps, call, job_try),
+            give_up,
+            job_try=job_try,
+            budget=deps.budget,
+        )
+        return out.value
+
+
+async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_try: int) -> str:
+    rules, earlier = await _rules_for(deps, call, job_try)
 
     try:
-        fetched = await deps.diga.fetch_call_logs(call.call_id)
+        deadline = asyncio.get_running_loop().time() + deps.budget * FETCH_SHARE
+        fetched = await deps.diga.fetch_call_logs(call.call_id, deadline=deadline)
     except DigaError as exc:
         return await _fetch_failed(deps.state, call, exc, job_try)
     deps.metrics.logs_fetched.inc(len(fetched.logs))
-    if fetched.truncated:
-        log.warning("page cap reached: evaluating the %d logs fetched", len(fetched.logs))
+    if fetched.capped:
+        log.warning("%s: evaluating the %d logs fetched", fetched.capped, len(fetched.logs))
 
     fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
+    if earlier is not None:
+        await _record_dropped(deps, call, rules, earlier, fired)
     if not fired:
-        await deps.state.record(
-            call.call_id,
-            Outcome.NO_MATCH,
-            detail=f"{len(fetched.logs)} logs, no rule fired",
-            clear_failure=True,
-        )
+        detail = f"{len(fetched.logs)} logs, no rule fired"
+        if fetched.capped:
+            detail += f" ({fetched.capped})"
+        await deps.state.record(call.call_id, Outcome.NO_MATCH, detail=detail, clear_failure=True)
         return Outcome.NO_MATCH.value
 
+    now = deps.clock()
+    # The call's event time: noise windows count it when it ended, not when a backlog drains.
+    ended_at = call.accepted_at or now
+    if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
+        ended_at += now - time.time()
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
-    pending = 0
+    pending: list[tuple[str, str]] = []
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
-        decision = await decide(deps.noise, match, call, deps.clock(), silences)
+        decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
         if decision.outcome is not Outcome.SENT:
             for name in match.rule.notify:
                 deps.metrics.alerts.labels(match.rule.name, name, decision.outcome.value).inc()
@@ -120,7 +130,9 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
                 detail=decision.detail,
                 clear_failure=True,
             )
-            if decision.digest is not None and decision.digest.opened and decision.key:
+            if decision.digest is not None and decision.key is not None:
+                # Every grouped call may schedule the flush (one job id per window): a window
+                # whose opening call failed still closes.
                 await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
             continue
         context = await _context(deps, call, match, fetched.logs[0]) if match.rule.context else ()
@@ -139,24 +151,92 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded) -> str
 
     if pending:
         if job_try < DELIVERY_TRIES:
+            await deps.state.remember_pending(call.call_id, rules.version, pending)
             raise Retry(defer=backoff(job_try))
         await deps.state.record_failure(
-            call, "delivery", f"{pending} destination(s) kept failing", job_try
+            call, "delivery", f"{len(pending)} send(s) kept failing", job_try
         )
         return Outcome.FAILED.value
+    if job_try > 1:
+        await deps.state.forget_pending(call.call_id)
     # A failure recorded by an earlier run was cleared by this run's first write.
     return Outcome.SENT.value
 
 
+async def _rules_for(
+    deps: Deps, call: CallEnded, job_try: int
+) -> tuple[RuleSet, tuple[str, list[tuple[str, str]]] | None]:
+    """The rule set for this try: on a retry, the one the call started with when this process
+    still has it (a rename between tries must not send again under the new name); else the
+    current one, with what the earlier try left pending, to record what was dropped."""
+    current = deps.rules.require()
+    if job_try == 1:
+        return current, None
+    earlier = await deps.state.pending(call.call_id)
+    if earlier is None or earlier[0] == current.version:
+        return current, None
+    pinned = deps.rules.version(earlier[0])
+    if pinned is not None:
+        return pinned, None
+    return current, earlier
+
+
+async def _record_dropped(
+    deps: Deps,
+    call: CallEnded,
+    rules: RuleSet,
+    earlier: tuple[str, list[tuple[str, str]]],
+    fired: list[RuleMatch],
+) -> None:
+    version, pending = earlier
+    now_due = {(m.rule.name, name) for m in fired for name in m.rule.notify}
+    for rule, destination in pending:
+        if (rule, destination) not in now_due:
+            await deps.state.record(
+                call.call_id,
+                Outcome.DROPPED,
+                rule=rule,
+                destination=destination,
+                detail=f"rules changed between tries ({version} → {rules.version}); "
+                "this send is no longer due",
+            )
+
+
 async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, window: str) -> str:
-    """Send one closed digest window to the rule's destinations, once."""
     deps: Deps = ctx["deps"]
     job_try: int = ctx.get("job_try", 1)
+    subject = f"digest-{window}"
+
+    async def give_up(ended: GiveUp) -> str:
+        await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=ended.reason)
+        return Outcome.FAILED.value
+
+    with bind(rule=rule_name, digest=window), measured(ctx, deps.metrics) as out:
+        out.value = await guarded(
+            partial(_flush_digest, deps, rule_name, key_digest, window, job_try),
+            give_up,
+            job_try=job_try,
+            budget=deps.budget,
+        )
+        return out.value
+
+
+async def _flush_digest(
+    deps: Deps, rule_name: str, key_digest: str, window: str, job_try: int
+) -> str:
+    """Send one closed digest window to the rule's destinations, once."""
     rules = deps.rules.require()
     rule = rules.by_name.get(rule_name)
-    if rule is None:
-        log.warning("digest for rule %s dropped: the rule is no longer loaded", rule_name)
-        return "dropped"
+    subject = f"digest-{window}"
+    if rule is None or rule.noise.group_wait is None:
+        calls = await deps.noise.windows.drop_digest(rule_name, key_digest, window)
+        await deps.state.record(
+            subject,
+            Outcome.DROPPED,
+            rule=rule_name,
+            detail=f"the rule no longer groups into digests: {calls} call(s) not sent",
+        )
+        return Outcome.DROPPED.value
     contents = await deps.noise.windows.take_digest(rule_name, key_digest, window)
     if contents is None:
         return "empty"
@@ -173,21 +253,19 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
         events=contents.events,
         reasons=contents.reasons,
     )
-    subject = f"digest-{window}"
-    with bind(rule=rule_name, digest=window):
-        pending = await _send_once(
-            deps,
-            rules,
-            subject,
-            rule,
-            partial(_digest_message, digest),
-            f"{digest.count} calls ({digest.group})",
-        )
+    pending = await _send_once(
+        deps,
+        rules,
+        subject,
+        rule,
+        partial(_digest_message, digest),
+        f"{digest.count} calls ({digest.group})",
+    )
     if pending:
         if job_try < DELIVERY_TRIES:
             raise Retry(defer=backoff(job_try))
-        log.error(
-            "digest %s of rule %s: %d destination(s) kept failing", window, rule_name, pending
+        await deps.state.record(
+            subject, Outcome.FAILED, rule=rule_name, detail=f"{len(pending)} send(s) kept failing"
         )
         return Outcome.FAILED.value
     await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
@@ -246,8 +324,9 @@ async def _send_once(
     rule: Rule,
     render_for: Callable[[Redactor | None], Message],
     detail: str,
-) -> int:
-    """Send to each of the rule's destinations once (send markers); returns how many are due.
+) -> list[tuple[str, str]]:
+    """Send to each URL of each of the rule's destinations once (send markers); returns the
+    (rule, destination) sends still due.
 
     A destination that redacts gets its own rendering. A shadow rule sends nothing and
     records what it would have sent.
@@ -263,39 +342,46 @@ async def _send_once(
             detail=f"would have sent: {detail}",
             clear_failure=True,
         )
-        return 0
+        return []
     rendered: dict[int, Message] = {}
-    pending = 0
+    pending: list[tuple[str, str]] = []
     for name in rule.notify:
-        key = marker_key(subject, rule.name, name)
-        claim, token = await deps.state.claim(key)
-        if claim is Claim.SENT:
-            continue
-        if claim is Claim.BUSY:
-            pending += 1
-            continue
         destination = rules.destinations[name]
-        slot = id(destination.redactor)
-        if slot not in rendered:
-            rendered[slot] = render_for(destination.redactor)
-        started = time.monotonic()
-        result = await deliver.send(destination, rendered[slot])
-        deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
-        deps.metrics.alerts.labels(rule.name, name, "sent" if result.ok else "failed").inc()
-        if result.ok:
-            await deps.state.mark_sent(
-                key,
-                history_entry(
+        several = len(destination.urls) > 1
+        due = False
+        for url in destination.urls:
+            key = marker_key(subject, rule.name, name, url if several else None)
+            claim, token = await deps.state.claim(key)
+            if claim is Claim.SENT:
+                continue
+            if claim is Claim.BUSY:
+                due = True
+                continue
+            slot = id(destination.redactor)
+            if slot not in rendered:
+                rendered[slot] = render_for(destination.redactor)
+            started = time.monotonic()
+            sent = await deps.sender.send(url, rendered[slot], name)
+            deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
+            accepted = sent is Sent.ACCEPTED
+            deps.metrics.alerts.labels(rule.name, name, "sent" if accepted else "failed").inc()
+            if accepted:
+                entry = history_entry(
                     subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
-                ),
-                clear_failure=subject,
-            )
-        else:
-            await deps.state.release(key, token)
+                )
+                await deps.state.mark_sent(key, entry, clear_failure=subject)
+                continue
+            due = True
+            if sent is Sent.REFUSED:
+                await deps.state.release(key, token)
+                why = "refused or failed"
+            else:  # it may still land: the claim stays until its lease ends, then a retry
+                why = "no answer in time; not resent before the claim's lease ends"
             await deps.state.record(
-                subject, Outcome.RETRYING, rule=rule.name, destination=name, detail=result.detail
+                subject, Outcome.RETRYING, rule=rule.name, destination=name, detail=why
             )
-            pending += 1
+        if due:
+            pending.append((rule.name, name))
     return pending
 
 
@@ -303,7 +389,11 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
     """Retry what time can cure; record the rest where operators look."""
     if isinstance(exc, CallNotFound):
         if job_try < NOT_FOUND_TRIES:
-            raise Retry(defer=NOT_FOUND_DELAYS[min(job_try, len(NOT_FOUND_DELAYS)) - 1])
+            delay = NOT_FOUND_DELAYS[min(job_try, len(NOT_FOUND_DELAYS)) - 1]
+            await state.record(
+                call.call_id, Outcome.RETRYING, detail=f"{exc.message}; again in {delay:g} s"
+            )
+            raise Retry(defer=delay)
         await state.record_failure(call, "unresolved", exc.message, job_try)
         return Outcome.UNRESOLVED.value
     if isinstance(exc, DigaUnavailable):
@@ -319,24 +409,3 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
         log.error("Diga rejected our request for call %s: %s", call.call_id, exc.message)
     await state.record_failure(call, exc.kind, exc.message, job_try)
     return Outcome.FAILED.value
-
-
-class _Outcome:
-    value = "error"
-
-
-@contextmanager
-def measured(ctx: dict[str, Any], deps: Deps) -> Iterator[_Outcome]:
-    """Counts the job by outcome (retry and error included) and times it."""
-    started = time.monotonic()
-    if "score" in ctx:
-        deps.metrics.job_age.observe(max(0.0, time.time() - ctx["score"] / 1000))
-    outcome = _Outcome()
-    try:
-        yield outcome
-    except Retry:
-        outcome.value = "retry"
-        raise
-    finally:
-        deps.metrics.jobs.labels(outcome.value).inc()
-        deps.metrics.job_seconds.observe(time.monotonic() - started)

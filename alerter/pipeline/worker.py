@@ -1,5 +1,11 @@
 """The arq wiring of the job: clients made once in `on_startup`, closed in `on_shutdown`,
-the job functions with their try budgets, and the worker's pacing and health key."""
+the job functions with their try budgets, and the worker's pacing and health key.
+
+A call job that arq itself ends failed (expired in the queue, past arq's try cap, its
+timeout, a payload it cannot read) is recorded in the failed list here, and keeps no result:
+nothing ends silently, and Diga's redelivery is not answered `duplicate` for a call that
+ended with nothing to show.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,23 @@ from typing import Any
 
 from arq.worker import Function, Worker, func
 
+from alerter.models import CallEnded
 from alerter.pipeline.decide import NoiseStores
+from alerter.pipeline.deliver import Sender
 from alerter.pipeline.fetch import DigaClient
-from alerter.pipeline.job import DIGEST_FUNCTION, MAX_TRIES, Deps, flush_digest, process_call
+from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
+from alerter.pipeline.job import DIGEST_FUNCTION, Deps, flush_digest, process_call
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
-from alerter.store.queue import JOB_FUNCTION, RESULT_KEEP_SECONDS, deserialize_job, serialize_job
+from alerter.store.queue import (
+    JOB_FUNCTION,
+    RESULT_KEEP_SECONDS,
+    deserialize_job,
+    job_id_for,
+    serialize_job,
+)
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.state import State
@@ -28,8 +43,8 @@ WORKER_HEALTH_SECONDS = 30
 
 def worker_functions() -> list[Function]:
     return [
-        func(process_call, name=JOB_FUNCTION, max_tries=MAX_TRIES),
-        func(flush_digest, name=DIGEST_FUNCTION, max_tries=MAX_TRIES),
+        func(process_call, name=JOB_FUNCTION, max_tries=ARQ_MAX_TRIES),
+        func(flush_digest, name=DIGEST_FUNCTION, max_tries=ARQ_MAX_TRIES),
     ]
 
 
@@ -63,8 +78,10 @@ def make_worker(
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
             ),
+            sender=Sender(threads=settings.worker_max_jobs),
             rules=holder,
             metrics=worker_metrics,
+            budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
         )
 
@@ -72,8 +89,9 @@ def make_worker(
         deps: Deps | None = ctx.get("deps")
         if deps is not None:
             await deps.diga.aclose()
+            deps.sender.close()
 
-    return Worker(
+    return RecordingWorker(
         functions=worker_functions(),
         redis_settings=arq_settings(redis_url),
         on_startup=on_startup,
@@ -92,3 +110,45 @@ def make_worker(
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,
     )
+
+
+class RecordingWorker(Worker):
+    """arq's worker, recording every call job that arq itself ends failed."""
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        if not job_id.startswith(JOB_PREFIX):
+            await super().finish_failed_job(job_id, result_data)
+            return
+        call, kind, reason, tries = _failed_call(job_id, result_data)
+        state = State(self.pool)
+        await state.record_failure(call, kind, reason, tries)
+        # No result kept: a redelivered webhook runs the call again (send markers stop a
+        # second alert) instead of being answered `duplicate`.
+        await super().finish_failed_job(job_id, None)
+
+
+JOB_PREFIX = job_id_for("")
+
+
+def _failed_call(job_id: str, result_data: bytes | None) -> tuple[CallEnded, str, str, int]:
+    """What arq's failure result says of the call: its fields when arq still had them."""
+    call = CallEnded(call_id=job_id.removeprefix(JOB_PREFIX))
+    kind, reason, tries = "error", "ended by the queue", 0
+    try:
+        result = deserialize_job(result_data) if result_data else {}
+    except ValueError:
+        result = {}
+    args = result.get("a") or []
+    if args and isinstance(args[0], dict) and "call_id" in args[0]:
+        call = CallEnded.from_job(args[0])
+    text = str(result.get("r", ""))
+    tries = int(result.get("t") or 0)
+    if "expired" in text:
+        kind, reason = "expired", "the job expired in the queue before it ran"
+    elif "retries exceeded" in text:
+        kind, reason = "lost", "arq's try cap was reached"
+    elif "TimeoutError" in text:
+        kind, reason = "timeout", "the job ran past the worker's job timeout"
+    elif text:
+        kind, reason = "error", text[:200]
+    return call, kind, reason, tries

@@ -19,6 +19,8 @@ from alerter.rules.model import RuleSet, RulesInvalid
 
 log = logging.getLogger(__name__)
 
+RECENT_SETS = 5
+
 
 class RulesHolder:
     def __init__(
@@ -32,6 +34,9 @@ class RulesHolder:
         self.metrics = metrics if metrics is not None else Metrics()
         self.environ = environ
         self.current: RuleSet | None = None
+        # The last few sets by version: a call retried after a reload finishes with the set
+        # it started with (see the job), as long as this process still has it.
+        self._recent: dict[str, RuleSet] = {}
         self.loaded = asyncio.Event()
         self._seen = self._fingerprint()
 
@@ -56,8 +61,15 @@ class RulesHolder:
         except OSError:
             return ()
 
+    def version(self, version: str) -> RuleSet | None:
+        """A set loaded earlier by this process, when it is one of the last few."""
+        return self._recent.get(version)
+
     def _use(self, rules: RuleSet) -> None:
         self.current = rules
+        self._recent[rules.version] = rules
+        while len(self._recent) > RECENT_SETS:
+            del self._recent[next(iter(self._recent))]
         self.loaded.set()
         self.metrics.rules_loaded.set(len(rules.rules))
 

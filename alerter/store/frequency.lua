@@ -1,8 +1,10 @@
+-- A call matched at ARGV[1] (its event time, ms): fire once the window (ARGV[2], ARGV[1]]
+-- holds ARGV[5] calls. Entries stay one window longer, for calls decided late (backlogs).
 local d = redis.call('GET', KEYS[3]); if d then return d end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local n = redis.call('ZCARD', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]))
+local n = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])
 local result = 'below ' .. n
 if n >= tonumber(ARGV[5]) and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])

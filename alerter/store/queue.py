@@ -35,7 +35,14 @@ def job_id_for(call_id: str) -> str:
 
 def serialize_job(data: dict[str, Any]) -> bytes:
     # JSON, not pickle: whoever can write to Redis must not be able to run code here.
-    return json.dumps(data, separators=(",", ":")).encode()
+    # A failed job's result is an exception: kept as its readable text.
+    return json.dumps(data, separators=(",", ":"), default=_readable).encode()
+
+
+def _readable(value: object) -> str:
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"[:500]
+    return repr(value)[:500]
 
 
 def deserialize_job(raw: bytes) -> dict[str, Any]:
@@ -79,7 +86,9 @@ class CallQueue:
         expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
         counter_args: list[int] = []
         for _, window in ended_counters:
-            counter_args += [now_ms - round(window * 1000), round(window * 1000) * 2]
+            # Two windows kept: a call decided late (a backlog) still finds its own window.
+            window_ms = round(window * 1000)
+            counter_args += [now_ms - 2 * window_ms, 3 * window_ms]
         keys = [
             job_key_prefix + job_id,
             result_key_prefix + job_id,

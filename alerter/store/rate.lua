@@ -1,10 +1,14 @@
+-- Matched calls (KEYS[1]) against ended calls (KEYS[2], written on intake), both by the
+-- time the call's webhook was accepted, over the window (ARGV[2], ARGV[1]]. Entries stay
+-- one window longer, for calls decided late (backlogs).
 local d = redis.call('GET', KEYS[4]); if d then return d end
+local trim = tonumber(ARGV[2]) - tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local m = redis.call('ZCARD', KEYS[1])
-local e = redis.call('ZCARD', KEYS[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', trim)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', trim)
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[4]))
+local m = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])
+local e = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], ARGV[1])
 if e < m then e = m end
 local result = 'below ' .. m .. ' ' .. e
 -- integer arithmetic: rate is given in parts per million

@@ -19,7 +19,7 @@ SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop 
 
 
 def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
+    return round(seconds * 1000)
 
 
 class SignatureCounts:

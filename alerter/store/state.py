@@ -8,6 +8,7 @@ is possible in that one case, a loss never.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -27,6 +28,7 @@ CLAIM_LEASE_SECONDS = 120
 HISTORY_KEY = PREFIX + "history"
 HISTORY_MAX = 100_000
 FAILED_KEY = PREFIX + "failed"
+PENDING_TTL_SECONDS = 86_400
 
 _SENT = b"sent"
 
@@ -59,8 +61,13 @@ def history_entry(
     }
 
 
-def marker_key(call_id: str, rule: str, destination: str) -> str:
-    return f"{PREFIX}sent:{call_id}:{rule}:{destination}"
+def marker_key(call_id: str, rule: str, destination: str, url: str | None = None) -> str:
+    """One marker per (call, rule, destination), and per URL when a destination has several
+    (a URL that accepted is never sent again while another is retried)."""
+    key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"
+    if url is None:
+        return key
+    return f"{key}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
 class State:
@@ -102,6 +109,24 @@ class State:
 
     async def release(self, key: str, token: str) -> None:
         await self._release(keys=[key], args=[token])
+
+    # -- sends left for a later try, and the rule set they were decided under
+
+    async def remember_pending(
+        self, call_id: str, version: str, pending: list[tuple[str, str]]
+    ) -> None:
+        value = json.dumps({"version": version, "sends": pending})
+        await self._redis.set(f"{PREFIX}pending:{call_id}", value, ex=PENDING_TTL_SECONDS)
+
+    async def pending(self, call_id: str) -> tuple[str, list[tuple[str, str]]] | None:
+        raw = await self._redis.get(f"{PREFIX}pending:{call_id}")
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return str(value["version"]), [(str(r), str(d)) for r, d in value["sends"]]
+
+    async def forget_pending(self, call_id: str) -> None:
+        await self._redis.delete(f"{PREFIX}pending:{call_id}")
 
     # -- history: a bounded stream of every decision
 

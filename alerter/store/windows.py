@@ -63,7 +63,7 @@ class DigestContents:
 
 
 def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
+    return round(seconds * 1000)
 
 
 class Windows:
@@ -207,3 +207,11 @@ class Windows:
             pipe.delete(closed_key)
             pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", _ms(now), px=KEEP_AFTER_MS)
             await pipe.execute()
+
+    async def drop_digest(self, rule: str, key_digest: str, window: str) -> int:
+        """Close a window whose rule is gone without sending it; returns its call count."""
+        contents = await self.take_digest(rule, key_digest, window)
+        if contents is None:
+            return 0
+        await self._redis.delete(f"{self._digest_key(rule, key_digest)}:closed:{window}")
+        return contents.count
