@@ -97,5 +97,5 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port
+    def serve(self, port: int, host: str) -> None:
         start_http_server(port, addr=host, registry=self.registry)

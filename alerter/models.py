@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # A call field as kept from the webhook: a JSON scalar, or a tuple of them.
 Scalar = str | int | float | bool | None
@@ -107,19 +107,48 @@ class CallEnded(Frozen):
         )
 
 
+# Text from Diga is cut here, at the edge, before any pattern (a rule's regex, signature
+# normalisation, redaction) sees it: no log line, however long, can stall the worker.
+LOG_TEXT_CHARS = 4096
+LOG_NAME_CHARS = 200  # event, category, level, ids
+LOG_DATA_KEYS = 100  # per object in `data`
+LOG_DATA_DEPTH = 5
+
+
+def bounded_data(value: Any, depth: int = 0) -> Any:
+    """A log's `data` with every string cut, objects and lists capped, nesting limited."""
+    if isinstance(value, str):
+        return value[:LOG_TEXT_CHARS]
+    if depth >= LOG_DATA_DEPTH and isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())[:LOG_DATA_KEYS]
+        return {str(k)[:LOG_NAME_CHARS]: bounded_data(v, depth + 1) for k, v in items}
+    if isinstance(value, list):
+        return [bounded_data(v, depth + 1) for v in value[:LOG_DATA_KEYS]]
+    return value
+
+
+def _short(value: object) -> object:
+    return value[:LOG_NAME_CHARS] if isinstance(value, str) else value
+
+
+Name = Annotated[str, BeforeValidator(_short)]
+
+
 class LogEntry(BaseModel):
     """One entry of Diga's `CallLogResponse`; unknown extra fields are ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str
+    id: Name
     timestamp: datetime
-    level: str
-    category: str
-    event: str
-    call_id: str | None = None
-    trace_id: str | None = None
-    data: Mapping[str, Any] | None = None
+    level: Name
+    category: Name
+    event: Name
+    call_id: Name | None = None
+    trace_id: Name | None = None
+    data: Annotated[Mapping[str, Any] | None, BeforeValidator(bounded_data)] = None
 
     def text(self) -> str | None:
         """The human line of a log: `message_text`, else `failure_reason`."""

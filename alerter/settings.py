@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +29,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", alias="ALERTER_HOST")
     port: int = Field(default=8000, alias="ALERTER_PORT", ge=0, le=65535)
     webhook_secret: SecretStr | None = Field(default=None, alias="ALERTER_WEBHOOK_SECRET")
+    # Off loopback, the api refuses to start without a webhook secret unless this is set.
+    allow_unsigned: bool = Field(default=False, alias="ALERTER_ALLOW_UNSIGNED")
     settle_seconds: float = Field(default=5.0, alias="ALERTER_SETTLE_SECONDS", ge=0)
     call_end_events: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(DEFAULT_CALL_END_EVENTS.split(",")), alias="ALERTER_CALL_END_EVENTS"
@@ -49,6 +54,10 @@ class Settings(BaseSettings):
     )
     # `alerter worker` serves its own /metrics here (0: not at all).
     worker_metrics_port: int = Field(default=9100, alias="ALERTER_WORKER_METRICS_PORT", ge=0)
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="ALERTER_WORKER_METRICS_HOST")
+    # Names this worker's heartbeat key: `alerter worker --check` on the same host (pod)
+    # reads its own worker's, so a probe sees a stuck worker even while others are fine.
+    worker_name: str = Field(default_factory=socket.gethostname, alias="ALERTER_WORKER_NAME")
     rules_poll_seconds: float = Field(default=2.0, alias="ALERTER_RULES_POLL", gt=0)
 
     @field_validator("call_end_events", mode="before")
@@ -60,10 +69,36 @@ class Settings(BaseSettings):
             return frozenset(str(part).lower() for part in value)
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            signing_key_of(value.get_secret_value())  # raises ValueError, naming no secret
+        return value
+
     @field_validator("redis_url", "webhook_secret", "diga_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+
+def signing_key_of(secret: str) -> bytes:
+    """The HMAC key of a webhook secret: `whsec_<base64>` decoded as the Standard Webhooks
+    reference library does (missing `=` padding added), any other text as its bytes."""
+    if secret.startswith("whsec_"):
+        encoded = secret.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                "ALERTER_WEBHOOK_SECRET starts with whsec_ but the rest is not base64"
+            ) from None
+        if len(key) < 8:
+            raise ValueError("ALERTER_WEBHOOK_SECRET decodes to fewer than 8 bytes: too weak")
+        return key
+    if len(secret) < 8:
+        raise ValueError("ALERTER_WEBHOOK_SECRET is shorter than 8 characters: too weak")
+    return secret.encode()
 
 
 def load_settings() -> Settings:

@@ -246,16 +246,19 @@ class Receiver(_Server):
             return [r["json"] for r in self.received]
 
     def take(self, path: str, raw: bytes) -> Fault | None:
+        """The next injected answer, if any; a message answered 2xx counts as received
+        (a slow acceptance is injected as `Fault(200, delay=...)`)."""
         with self._changed:
-            if self.faults:
-                return self.faults.pop(0)
+            fault = self.faults.pop(0) if self.faults else None
+            if fault is not None and not 200 <= fault.status < 300:
+                return fault
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
             self.received.append({"path": path, "json": body})
             self._changed.notify_all()
-        return None
+        return fault
 
 
 class _ReceiverHandler(BaseHTTPRequestHandler):

@@ -81,3 +81,14 @@ def test_ci_names_test_files_that_exist() -> None:
     """.ci/run re-runs chosen files against Redis 7: a moved file must not vanish from it."""
     named = re.findall(r"tests/[\w/]+\.py", (ROOT / ".ci" / "run").read_text())
     assert named and all((ROOT / path).is_file() for path in named), named
+
+
+def test_compose_never_publishes_an_unsigned_intake() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    api = compose["services"]["api"]
+    assert api["ports"]  # published...
+    secret = api["environment"]["ALERTER_WEBHOOK_SECRET"]
+    assert secret.startswith("${ALERTER_WEBHOOK_SECRET:?")  # ...so compose refuses without it
+    assert "ALERTER_ALLOW_UNSIGNED" not in api["environment"]
+    worker = compose["services"]["worker"]
+    assert worker["environment"]["ALERTER_WORKER_METRICS_HOST"] == "0.0.0.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -48,3 +49,17 @@ def since_seconds(text: str) -> float:
     except ValueError as exc:
         print(f"error: --since: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+# ESC-introduced sequences (CSI, OSC, and two-character ones), then any other control
+# character: text from logs and webhooks must not move the cursor, retitle the terminal or
+# hide what follows it.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str, *, lines: bool = False) -> str:
+    """Stored or fetched text, fit for a terminal: no control sequences; one line unless
+    `lines` (then newlines and tabs stay)."""
+    text = _CONTROLS.sub("?", _ESCAPES.sub("", text))
+    return text if lines else " ".join(text.split("\n"))

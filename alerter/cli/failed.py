@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.cli.common import state_redis_url
+from alerter.cli.common import state_redis_url, terminal_safe
 from alerter.settings import Settings
 from alerter.store.ops import failed_calls, retry_failed
 
@@ -33,8 +33,8 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     for failed in rows:
         when = datetime.fromtimestamp(failed.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(
-            f"{failed.call.call_id}  {when}Z  {failed.kind}  "
-            f"tries={failed.attempts}  {failed.reason}"
+            f"{failed.call.call_id}  {when}Z  {terminal_safe(failed.kind)}  "
+            f"tries={failed.attempts}  {terminal_safe(failed.reason)}"
         )
     return 0
 

@@ -12,7 +12,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerter.cli.common import load_rules_or_exit, since_seconds, state_redis_url
+from alerter.cli.common import (
+    load_rules_or_exit,
+    since_seconds,
+    state_redis_url,
+    terminal_safe,
+)
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogPage
 from alerter.pipeline.dryrun import run_dry
@@ -76,7 +81,7 @@ def _test(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(report)
+    print(terminal_safe(report, lines=True))
     return 0
 
 

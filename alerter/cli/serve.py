@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
+import secrets
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -23,12 +25,18 @@ from alerter.http.app import create_app
 from alerter.logs import configure
 from alerter.metrics import Metrics
 from alerter.pipeline.runner import run_worker, stop_on_signals
-from alerter.pipeline.worker import make_worker
+from alerter.pipeline.worker import health_key, make_worker
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
 from alerter.store.connect import arq_settings
-from alerter.store.embedded import URL_FILE, EmbeddedServer
+from alerter.store.embedded import (
+    URL_FILE,
+    EmbeddedServer,
+    StateDirBusy,
+    state_dir_lock,
+    write_private,
+)
 from alerter.store.queue import queue_state
 
 log = logging.getLogger("alerter")
@@ -64,20 +72,45 @@ def _api_command(settings: Settings, args: argparse.Namespace) -> int:
 def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
     redis_url = require_redis(settings)
     if args.check:
-        return worker_check(redis_url)
+        return worker_check(redis_url, settings.worker_name)
     configure(settings.log_level, settings.log_format)
     return worker(settings, redis_url)
 
 
-def warn_setup(settings: Settings) -> None:
+def unsigned_exposure(settings: Settings) -> str | None:
+    """Why the api must not start: listening beyond this machine with no webhook secret."""
+    if settings.webhook_secret is not None or settings.allow_unsigned:
+        return None
+    if is_loopback(settings.host):
+        return None
+    return (
+        f"refusing to accept unsigned webhooks on {settings.host}: anyone who reaches it could "
+        "queue calls and skew failure-rate rules. Set ALERTER_WEBHOOK_SECRET (see the README, "
+        "'Signed webhooks'), or ALERTER_ALLOW_UNSIGNED=1 if a trusted network signs for you."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_setup(settings: Settings, *, takes_webhooks: bool = True) -> None:
     if settings.diga_api_key is None:
         log.warning("DIGA_API_KEY is not set: Diga will refuse to give logs")
-    if settings.webhook_secret is None:
+    if takes_webhooks and settings.webhook_secret is None:
         log.warning("ALERTER_WEBHOOK_SECRET is not set: webhooks are accepted unsigned")
 
 
 def serve(settings: Settings) -> int:
     """api + worker in one process; an embedded server when REDIS_URL is unset."""
+    if refused := unsigned_exposure(settings):
+        log.error("%s", refused)
+        return 2
     rules = RulesHolder(settings.rules_path)
     if not rules.reload("start"):
         # One machine, often a first try: the api still queues webhooks (nothing lost) and
@@ -88,13 +121,22 @@ def serve(settings: Settings) -> int:
         asyncio.run(_serve_both(settings, rules, settings.redis_url))
         return 0
     url_file = settings.state_dir / URL_FILE
-    with EmbeddedServer(settings.state_dir / "data") as server:
-        log.info("embedded server at %s (data in %s)", server.url, server.data_dir)
-        url_file.write_text(server.url + "\n")
-        try:
-            asyncio.run(_serve_both(settings, rules, server.url))
-        finally:
-            url_file.unlink(missing_ok=True)
+    try:
+        with (
+            state_dir_lock(settings.state_dir),
+            EmbeddedServer(
+                settings.state_dir / "data", password=secrets.token_urlsafe(24)
+            ) as server,
+        ):
+            log.info("embedded server at %s (data in %s)", server.address, server.data_dir)
+            write_private(url_file, server.url + "\n")
+            try:
+                asyncio.run(_serve_both(settings, rules, server.url))
+            finally:
+                url_file.unlink(missing_ok=True)
+    except StateDirBusy as exc:
+        log.error("%s", exc)
+        return 1
     return 0
 
 
@@ -122,6 +164,9 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
 
 
 def api(settings: Settings, redis_url: str) -> int:
+    if refused := unsigned_exposure(settings):
+        log.error("%s", refused)
+        return 2
     rules = RulesHolder(settings.rules_path)
     if not rules.reload("start"):
         return 1
@@ -145,10 +190,12 @@ def worker(settings: Settings, redis_url: str) -> int:
     metrics = rules.metrics
     if not rules.reload("start"):
         return 1
-    warn_setup(settings)
+    warn_setup(settings, takes_webhooks=False)
     if settings.worker_metrics_port:
-        metrics.serve(settings.worker_metrics_port)
-        log.info("worker metrics on port %d", settings.worker_metrics_port)
+        metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
+        log.info(
+            "worker metrics on %s:%d", settings.worker_metrics_host, settings.worker_metrics_port
+        )
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -164,14 +211,14 @@ def worker(settings: Settings, redis_url: str) -> int:
     return 0
 
 
-def worker_check(redis_url: str) -> int:
-    """0 when a worker wrote arq's health-check key recently, else 1 (container probes)."""
+def worker_check(redis_url: str, worker_name: str) -> int:
+    """0 when this host's worker wrote its health-check key recently, else 1 (probes)."""
     from arq.worker import async_check_health
 
     settings = arq_settings(redis_url)
     settings.conn_retries = 0
     try:
-        return asyncio.run(async_check_health(settings))
+        return asyncio.run(async_check_health(settings, health_check_key=health_key(worker_name)))
     except (RedisError, OSError) as exc:
         log.warning("worker check: Redis unavailable (%s)", type(exc).__name__)
         return 1

@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from alerter.cli.common import since_seconds, state_redis_url
+from alerter.cli.common import since_seconds, state_redis_url, terminal_safe
 from alerter.settings import Settings
 from alerter.store.ops import top_signatures
 
@@ -26,7 +26,7 @@ def _signatures(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         print("no failure signatures recorded")
     for text, count, example in rows:
-        print(f"{count:>8}  {text}")
+        print(f"{count:>8}  {terminal_safe(text)}")
         if example:
-            print(f"{'':>8}  e.g. {example}")
+            print(f"{'':>8}  e.g. {terminal_safe(example)}")
     return 0

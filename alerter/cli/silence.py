@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.cli.common import state_redis_url
+from alerter.cli.common import state_redis_url, terminal_safe
 from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
 from alerter.store.ops import add_silence, expire_silence, silences
@@ -79,8 +79,10 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         state = "active" if s.starts <= now < s.ends else "expired"
         matchers = " ".join(f"{k}={v}" for k, v in s.matchers.items()) or "-"
         print(
-            f"{s.id}  {state}  until {ends}Z  rule={s.rule or '*'}  {matchers}  "
-            f"silenced={s.hits}  {s.comment}"
+            terminal_safe(
+                f"{s.id}  {state}  until {ends}Z  rule={s.rule or '*'}  {matchers}  "
+                f"silenced={s.hits}  {s.comment}"
+            )
         )
     return 0
 

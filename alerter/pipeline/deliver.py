@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
@@ -57,16 +58,28 @@ class Sender:
 
     def __init__(self, threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alerter-send")
+        self._late: set[asyncio.Task[None]] = set()
 
-    async def send(self, url: str, message: Message, destination: str) -> Sent:
+    async def send(
+        self,
+        url: str,
+        message: Message,
+        destination: str,
+        on_late_accept: Callable[[], Awaitable[None]] | None = None,
+    ) -> Sent:
+        """`on_late_accept` runs when a send that timed out (UNKNOWN) is accepted after all,
+        so its marker can still say `sent` and no retry sends it again."""
         loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, _send_one, url, message)
         try:
-            accepted = await asyncio.wait_for(
-                loop.run_in_executor(self._pool, _send_one, url, message), SEND_TIMEOUT_SECONDS
-            )
+            accepted = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
         except TimeoutError:
             # The thread goes on (threads cannot be cancelled): the send may still land.
             log.warning("destination %s did not answer in %g s", destination, SEND_TIMEOUT_SECONDS)
+            if on_late_accept is not None:
+                self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))
+                for task in [t for t in self._late if t.done()]:
+                    self._late.discard(task)
             return Sent.UNKNOWN
         except Exception as exc:  # a plugin bug must not lose the alert: retried like a refusal
             log.warning("destination %s raised %s", destination, type(exc).__name__)
@@ -75,6 +88,20 @@ class Sender:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _when_accepted(
+    future: asyncio.Future[bool], then: Callable[[], Awaitable[None]]
+) -> None:
+    try:
+        accepted = await future
+    except Exception:
+        return
+    if accepted:
+        try:
+            await then()
+        except Exception:
+            log.warning("a late acceptance could not be recorded", exc_info=True)
 
 
 async def send(destination: Destination, message: Message) -> tuple[bool, str]:

@@ -23,7 +23,7 @@ MAX_LOGS_PER_CALL = 50_000  # per level; then the call is evaluated on what was 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a page of 1,000 logs is ~1-2 MB; past this, stop
 PAGE_ATTEMPTS = 3  # a later page is asked this often before the try fails
 PAGE_RETRY_PAUSE_CAP = 5.0  # a longer Retry-After ends the try (the job retries later)
-CONTEXT_PAGES = 3
+CONTEXT_PAGES = 5  # the newest 500 WARNING lines at most
 CONTEXT_PAGE_LIMIT = 100
 
 
@@ -96,8 +96,8 @@ class DigaClient:
         timeout: float = 10.0,
         max_connections: int = 8,
         page_cap: int = 50,
-        max_logs: int = MAX_LOGS_PER_CALL,
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_logs: int | None = None,
+        max_response_bytes: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -116,8 +116,8 @@ class DigaClient:
         # httpx's pool is fastest when requests do not queue inside it: bound them here.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
-        self._max_logs = max_logs
-        self._max_bytes = max_response_bytes
+        self._max_logs = max_logs or MAX_LOGS_PER_CALL
+        self._max_bytes = max_response_bytes or MAX_RESPONSE_BYTES
         # (status or error kind, seconds) of every request, for metrics.
         self._observe = observe or (lambda status, seconds: None)
 

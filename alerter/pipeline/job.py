@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -51,6 +51,20 @@ NOT_FOUND_TRIES = 4  # ~ a minute with NOT_FOUND_DELAYS
 NOT_FOUND_DELAYS = (10.0, 20.0, 30.0)
 DELIVERY_TRIES = 8
 FETCH_SHARE = 0.6  # of the time budget, for paging through Diga; then the logs fetched count
+
+
+@dataclass(slots=True)
+class Due:
+    """Sends left for a later try, and how long another sender's claim still holds one (a
+    retry before then would only find it busy again)."""
+
+    sends: list[tuple[str, str]] = field(default_factory=list)
+    claimed_for: float = 0.0
+
+    def __iadd__(self, other: Due) -> Due:
+        self.sends += other.sends
+        self.claimed_for = max(self.claimed_for, other.claimed_for)
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +130,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
         ended_at += now - time.time()
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
-    pending: list[tuple[str, str]] = []
+    pending = Due()
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
         decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
@@ -146,15 +160,16 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 call.call_id,
                 match.rule,
                 partial(_alert_message, alert),
-                f"{alert.match_count} matching logs",
+                f"{alert.match_count} matching logs"
+                + (f" ({fetched.capped})" if fetched.capped else ""),
             )
 
-    if pending:
+    if pending.sends:
         if job_try < DELIVERY_TRIES:
-            await deps.state.remember_pending(call.call_id, rules.version, pending)
-            raise Retry(defer=backoff(job_try))
+            await deps.state.remember_pending(call.call_id, rules.version, pending.sends)
+            raise Retry(defer=max(backoff(job_try), pending.claimed_for))
         await deps.state.record_failure(
-            call, "delivery", f"{len(pending)} send(s) kept failing", job_try
+            call, "delivery", f"{len(pending.sends)} send(s) kept failing", job_try
         )
         return Outcome.FAILED.value
     if job_try > 1:
@@ -261,11 +276,14 @@ async def _flush_digest(
         partial(_digest_message, digest),
         f"{digest.count} calls ({digest.group})",
     )
-    if pending:
+    if pending.sends:
         if job_try < DELIVERY_TRIES:
-            raise Retry(defer=backoff(job_try))
+            raise Retry(defer=max(backoff(job_try), pending.claimed_for))
         await deps.state.record(
-            subject, Outcome.FAILED, rule=rule_name, detail=f"{len(pending)} send(s) kept failing"
+            subject,
+            Outcome.FAILED,
+            rule=rule_name,
+            detail=f"{len(pending.sends)} send(s) kept failing",
         )
         return Outcome.FAILED.value
     await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
@@ -324,7 +342,7 @@ async def _send_once(
     rule: Rule,
     render_for: Callable[[Redactor | None], Message],
     detail: str,
-) -> list[tuple[str, str]]:
+) -> Due:
     """Send to each URL of each of the rule's destinations once (send markers); returns the
     (rule, destination) sends still due.
 
@@ -342,9 +360,9 @@ async def _send_once(
             detail=f"would have sent: {detail}",
             clear_failure=True,
         )
-        return []
+        return Due()
     rendered: dict[int, Message] = {}
-    pending: list[tuple[str, str]] = []
+    pending = Due()
     for name in rule.notify:
         destination = rules.destinations[name]
         several = len(destination.urls) > 1
@@ -356,20 +374,22 @@ async def _send_once(
                 continue
             if claim is Claim.BUSY:
                 due = True
+                pending.claimed_for = max(pending.claimed_for, await deps.state.lease_left(key))
                 continue
             slot = id(destination.redactor)
             if slot not in rendered:
                 rendered[slot] = render_for(destination.redactor)
+            entry = history_entry(
+                subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
+            )
+            mark = partial(deps.state.mark_sent, key, entry, clear_failure=subject)
             started = time.monotonic()
-            sent = await deps.sender.send(url, rendered[slot], name)
+            sent = await deps.sender.send(url, rendered[slot], name, on_late_accept=mark)
             deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
             accepted = sent is Sent.ACCEPTED
             deps.metrics.alerts.labels(rule.name, name, "sent" if accepted else "failed").inc()
             if accepted:
-                entry = history_entry(
-                    subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
-                )
-                await deps.state.mark_sent(key, entry, clear_failure=subject)
+                await mark()
                 continue
             due = True
             if sent is Sent.REFUSED:
@@ -381,7 +401,7 @@ async def _send_once(
                 subject, Outcome.RETRYING, rule=rule.name, destination=name, detail=why
             )
         if due:
-            pending.append((rule.name, name))
+            pending.sends.append((rule.name, name))
     return pending
 
 

@@ -24,6 +24,8 @@ FIELD_CHARS = 200
 
 # Slack's limits (Block Kit reference).
 SLACK_HEADER_CHARS = 150
+TITLE_CHARS = 250  # e-mail subjects and titles
+FALLBACK_CHARS = 300
 SLACK_SECTION_CHARS = 3000
 SLACK_FIELD_CHARS = 2000
 SLACK_MAX_BLOCKS = 50
@@ -167,7 +169,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 
 def title(alert: Alert) -> str:
-    return f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
+    text = f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
+    return bound(one_line(text), TITLE_CHARS)
+
+
+def one_line(text: str) -> str:
+    """Whitespace runs (newlines, tabs) as one space: for code spans and one-line fields."""
+    return " ".join(text.split())
+
+
+def fallback(text: str) -> str:
+    """Slack's `fallback` (notifications, old clients): one short line, mentions defused."""
+    return bound(defuse_mentions(one_line(text)), FALLBACK_CHARS)
 
 
 def more_line(more: int) -> str | None:
@@ -237,7 +250,7 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     if alert.description:
         blocks.append(section(slack_escape(alert.description)))
     if alert.call_fields:
-        lines = [f"*{slack_escape(k)}*: {_inline_code(v)}" for k, v in alert.call_fields]
+        lines = [f"*{slack_escape(k)}*: {inline_code(v)}" for k, v in alert.call_fields]
         blocks.append(section("\n".join(lines)))
     blocks.append({"type": "divider"})
     # Excerpts fill what Slack's limits leave, and "and N more" counts what did not fit.
@@ -247,13 +260,14 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         blocks.append(context(more))
     return {
         "color": SEVERITY_COLOURS[alert.severity],
-        "fallback": bound(title(alert), SLACK_SECTION_CHARS),
+        "fallback": fallback(title(alert)),
         "blocks": blocks,
     }
 
 
-def _inline_code(text: str) -> str:
-    return f"`{_slack_code(text)}`" if text else "—"
+def inline_code(text: str) -> str:
+    """A Slack code span that log text cannot end early nor break across lines."""
+    return f"`{_slack_code(one_line(text))}`" if text else "—"
 
 
 def slack_excerpt(excerpt: Excerpt) -> str:
@@ -342,9 +356,9 @@ def plain_text(alert: Alert) -> str:
         f"Matching logs: {alert.match_count}",
     ]
     if alert.description:
-        lines.insert(1, alert.description)
+        lines.insert(1, d(alert.description))
     if alert.note:
-        lines.insert(1, alert.note)
+        lines.insert(1, d(alert.note))
     lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]
     lines.append("")
     for x in alert.excerpts:

@@ -12,13 +12,17 @@ from alerter.models import Severity
 from alerter.pipeline.render import (
     EXCERPT_TEXT_CHARS,
     SEVERITY_COLOURS,
+    TITLE_CHARS,
     Excerpt,
     Message,
     add_within_limits,
     bound,
     context,
     defuse_mentions,
+    fallback,
     header_block,
+    inline_code,
+    one_line,
     redacted_excerpt,
     section,
     slack_escape,
@@ -96,7 +100,8 @@ def _clock(ts: float) -> str:
 
 def title(digest: Digest) -> str:
     calls = f"{digest.count} call{'s' if digest.count != 1 else ''}"
-    return f"[{digest.severity.upper()}] {digest.rule}: {calls} ({digest.group})"
+    text = f"[{digest.severity.upper()}] {digest.rule}: {calls} ({digest.group})"
+    return bound(one_line(text), TITLE_CHARS)
 
 
 def _window(digest: Digest) -> str:
@@ -125,7 +130,7 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
             "fields": [
                 {"type": "mrkdwn", "text": f"*Calls*\n{digest.count}"},
                 {"type": "mrkdwn", "text": f"*Window*\n{_window(digest)}"},
-                {"type": "mrkdwn", "text": bound(f"*Group*\n{slack_escape(digest.group)}", 2000)},
+                {"type": "mrkdwn", "text": f"*Group*\n{slack_escape(bound(digest.group, 1900))}"},
                 {"type": "mrkdwn", "text": f"*Rule*\n{slack_escape(digest.rule)}"},
             ],
         },
@@ -134,13 +139,13 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
         blocks.append(section(slack_escape(digest.description)))
     for heading, pairs in (("Events", digest.events), ("Failure reasons", digest.reasons)):
         if pairs:
-            lines = [f"`{slack_escape(bound(k, 120))}` × {n}" for k, n in _counts(pairs)]
+            lines = [f"{inline_code(bound(k, 120))} × {n}" for k, n in _counts(pairs)]
             blocks.append(section(f"*{heading}*\n" + "\n".join(lines)))
     listed = digest.calls[:LISTED_CALLS]
     if listed:
         lines = [
             f"`{c.call_id}` · {c.match_count} log{'s' if c.match_count != 1 else ''} · "
-            f"`{slack_escape(bound(c.excerpt.event, 80))}`"
+            f"{inline_code(bound(c.excerpt.event, 80))}"
             for c in listed
         ]
         blocks.append(section("*Calls*\n" + "\n".join(lines)))
@@ -151,7 +156,11 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
     )
     if digest.more_calls > 0:
         blocks.append(context(f"and {digest.more_calls} more calls"))
-    return {"color": SEVERITY_COLOURS[digest.severity], "fallback": title(digest), "blocks": blocks}
+    return {
+        "color": SEVERITY_COLOURS[digest.severity],
+        "fallback": fallback(title(digest)),
+        "blocks": blocks,
+    }
 
 
 def email_html(digest: Digest) -> str:
@@ -167,7 +176,8 @@ def email_html(digest: Digest) -> str:
         text = call.excerpt.text if position < EXCERPTS else None
         pre = f'<pre style="white-space:pre-wrap">{e(text)}</pre>' if text else ""
         return (
-            f"<li><code>{e(call.call_id)}</code> · {call.match_count} logs · "
+            f"<li><code>{e(call.call_id)}</code> · {call.match_count} "
+            f"log{'s' if call.match_count != 1 else ''} · "
             f"<code>{e(call.excerpt.event)}</code>{pre}</li>"
         )
 
@@ -196,7 +206,8 @@ def plain_text(digest: Digest) -> str:
             lines.append(f"{heading}: " + ", ".join(f"{d(k)} x{n}" for k, n in _counts(pairs)))
     lines.append("")
     for i, c in enumerate(digest.calls[:LISTED_CALLS]):
-        lines.append(f"{c.call_id}  {c.match_count} logs  {d(c.excerpt.event)}")
+        logs = f"log{'s' if c.match_count != 1 else ''}"
+        lines.append(f"{c.call_id}  {c.match_count} {logs}  {d(one_line(c.excerpt.event))}")
         if c.excerpt.text and i < EXCERPTS:
             lines.append(f"    {d(bound(c.excerpt.text, EXCERPT_TEXT_CHARS))}")
     if digest.more_calls > 0:

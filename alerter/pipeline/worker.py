@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arq.constants import default_queue_name
 from arq.worker import Function, Worker, func
 
 from alerter.models import CallEnded
@@ -39,6 +40,11 @@ from alerter.store.state import State
 from alerter.store.windows import Windows
 
 WORKER_HEALTH_SECONDS = 30
+
+
+def health_key(worker_name: str) -> str:
+    """One heartbeat key per worker (arq's default is one for every worker of a queue)."""
+    return f"{default_queue_name}:health-check:{worker_name}"
 
 
 def worker_functions() -> list[Function]:
@@ -107,6 +113,7 @@ def make_worker(
         poll_delay=0.02,
         # The health-check key lives this long (+1 s): `alerter worker --check` reads it.
         health_check_interval=WORKER_HEALTH_SECONDS,
+        health_check_key=health_key(settings.worker_name),
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,
     )

@@ -5,11 +5,16 @@ Used by `alerter serve` when `REDIS_URL` is unset, and by the test fixtures.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 import redis
 
@@ -38,20 +43,40 @@ def free_port() -> int:
 class EmbeddedServer:
     """A `valkey-server` child process on 127.0.0.1, data under `data_dir`."""
 
-    def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        persist: bool = True,
+        port: int | None = None,
+        password: str | None = None,
+    ):
         self.data_dir = data_dir.resolve()
         self.persist = persist
         self.port = port or free_port()
+        self.password = password
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        """Where it listens, for logs (the URL holds the password)."""
+        return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            server_binary(),
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        args = [server_binary()]
+        if self.password is not None:
+            # In a file only we can read, not on the command line that `ps` shows.
+            config = self.data_dir / "valkey.conf"
+            write_private(config, f"requirepass {self.password}\n")
+            args.append(str(config))
+        args += [
             "--bind",
             "127.0.0.1",
             "--port",
@@ -70,7 +95,9 @@ class EmbeddedServer:
             str(self.data_dir / "valkey.log"),
         ]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1
+        )
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -120,6 +147,44 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only this user can read (mode 0600), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+class StateDirBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def state_dir_lock(state_dir: Path) -> Iterator[None]:
+    """One `alerter serve` per state folder: a second one would start a second server on the
+    same append-only file and, on exit, delete the first one's URL file."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    handle = (state_dir / "lock").open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise StateDirBusy(
+                f"another `alerter serve` (pid {holder}) is using {state_dir}: stop it, or "
+                "give this one its own ALERTER_STATE_DIR"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def recorded_url(state_dir: Path) -> str | None:

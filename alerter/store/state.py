@@ -88,6 +88,11 @@ class State:
             return await self.claim(key)
         return Claim.BUSY, token
 
+    async def lease_left(self, key: str) -> float:
+        """Seconds until another sender's claim lapses (0 when there is none)."""
+        ms = await self._redis.pttl(key)
+        return max(0.0, ms / 1000) if ms and ms > 0 else 0.0
+
     async def mark_sent(
         self,
         key: str,

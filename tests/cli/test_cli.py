@@ -111,3 +111,14 @@ def test_state_commands_without_redis_say_so(env: Path, capsys: pytest.CaptureFi
     assert main(["failed", "list"]) == 2
     assert "REDIS_URL" in capsys.readouterr().err
     assert main(["worker"]) == 2
+
+
+def test_terminal_output_never_carries_control_sequences() -> None:
+    from alerter.cli.common import terminal_safe
+
+    hostile = "ok\x1b[2J\x1b]0;pwned\x07\x1b[31mred\x9b1m\rhidden\nnext\x00"
+    single = terminal_safe(hostile)
+    assert "\x1b" not in single and "\x07" not in single and "\x9b" not in single
+    assert "\r" not in single and "\n" not in single and "\x00" not in single
+    assert "ok" in single and "red" in single and "next" in single
+    assert "\n" in terminal_safe(hostile, lines=True)

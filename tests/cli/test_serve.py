@@ -75,7 +75,15 @@ def test_serve_alerts_end_to_end_and_stops_cleanly(
 ) -> None:
     served.start()
     url_file = served.workdir / ".alerter" / "redis-url"
-    assert url_file.read_text().startswith("redis://127.0.0.1:")
+    url = url_file.read_text().strip()
+    assert url.startswith("redis://:") and "@127.0.0.1:" in url  # a password, loopback only
+    assert url_file.stat().st_mode & 0o777 == 0o600
+    assert (served.workdir / ".alerter").stat().st_mode & 0o777 == 0o700
+    with redis.Redis.from_url(url.replace(url.split("@")[0] + "@", "redis://")) as anonymous:
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+    password = url.split("@")[0].removeprefix("redis://:")
+    assert password not in served.log.read_text()
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id, data={"message_text": "no human answered"})])
     answer = httpx.post(
@@ -134,3 +142,59 @@ def test_serve_with_invalid_rules_still_queues_and_says_why(served: Served) -> N
     assert answer.status_code == 202
     assert served.stop() == 0
     assert "${HOOK_URL} is not set" in served.log.read_text()
+
+
+def test_a_second_serve_in_the_same_folder_refuses_and_leaves_the_first_alone(
+    served: Served,
+) -> None:
+    served.start()
+    url_file = served.workdir / ".alerter" / "redis-url"
+    url = url_file.read_text()
+    second = subprocess.run(
+        [sys.executable, "-m", "alerter.cli", "serve"],
+        cwd=served.workdir,
+        env={**served.env, "ALERTER_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 1
+    assert "another `alerter serve`" in second.stderr and "ALERTER_STATE_DIR" in second.stderr
+    assert url_file.read_text() == url
+    assert served.stop() == 0
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_unsigned_intake_off_loopback_refuses_to_start(command: str, tmp_path: Path) -> None:
+    env = {
+        **child_env(),
+        "ALERTER_HOST": "0.0.0.0",
+        "ALERTER_PORT": str(free_port()),
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "ALERTER_RULES": str(tmp_path),
+    }
+    env.pop("ALERTER_WEBHOOK_SECRET", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "alerter.cli", command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "ALERTER_WEBHOOK_SECRET" in done.stderr and "ALERTER_ALLOW_UNSIGNED" in done.stderr
+
+
+def test_unsigned_exposure_rules() -> None:
+    from alerter.cli.serve import unsigned_exposure
+    from tests.conftest import make_settings
+
+    assert unsigned_exposure(make_settings("http://x", ALERTER_HOST="127.0.0.1")) is None
+    assert unsigned_exposure(make_settings("http://x", ALERTER_HOST="::1")) is None
+    assert unsigned_exposure(make_settings("http://x", ALERTER_HOST="0.0.0.0")) is not None
+    allowed = make_settings("http://x", ALERTER_HOST="0.0.0.0", ALERTER_ALLOW_UNSIGNED="1")
+    assert unsigned_exposure(allowed) is None
+    secret = "whsec_" + "c2VjcmV0LWtleS0xMjM0NTY"  # base64 without its '=' padding
+    signed = make_settings("http://x", ALERTER_HOST="0.0.0.0", ALERTER_WEBHOOK_SECRET=secret)
+    assert unsigned_exposure(signed) is None

@@ -217,3 +217,29 @@ async def test_api_tries_every_signature_of_a_rotation_header(api: ApiServer) ->
 def test_a_bearer_token_must_be_the_whole_secret(token: str) -> None:
     with pytest.raises(AuthError):
         verify({"authorization": f"Bearer {token}"}, BODY, SECRET, time.time())
+
+
+def test_a_whsec_secret_without_padding_is_decoded_as_the_reference_does() -> None:
+    """The Standard Webhooks library adds missing '=' padding; so do we (it used to be taken
+    as plain text, so signatures made by the reference library never matched)."""
+    key = b"alerter-test-signing-key-0"  # 26 bytes: base64 needs one "="
+    padded = "whsec_" + base64.b64encode(key).decode()
+    unpadded = padded.rstrip("=")
+    assert unpadded != padded
+    now = int(time.time())
+    assert sign(unpadded, "msg_1", now, BODY) == sign(padded, "msg_1", now, BODY)
+    h = {"webhook-id": "msg_1", "webhook-timestamp": str(now)}
+    h["webhook-signature"] = sign(padded, "msg_1", now, BODY)
+    verify(h, BODY, unpadded, time.time())
+
+
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_!!!not-base64!!!", "whsec_AAAA", "abc12"])
+def test_an_unusable_secret_is_refused_at_start_up(secret: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        make_settings("http://127.0.0.1:9", ALERTER_WEBHOOK_SECRET=secret)
+    # What `alerter` prints of a settings error: each message, never the value given.
+    said = " ".join(str(err["msg"]) for err in caught.value.errors())
+    assert "ALERTER_WEBHOOK_SECRET" in said
+    assert secret not in said.replace("ALERTER_WEBHOOK_SECRET", "")

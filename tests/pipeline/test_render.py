@@ -231,3 +231,56 @@ def test_digest_redaction_reaches_group_calls_events_and_reasons() -> None:
     for text in (json.dumps(rendered.slack), rendered.html, rendered.text, rendered.title):
         assert "600 123 456" not in text, text
     assert shown.reasons == (("busy at [phone]", 2),)
+
+
+def test_hostile_text_stays_text_in_plain_text_slack_digests_and_fallbacks() -> None:
+    from alerter.pipeline import render_digest
+    from alerter.pipeline.render import excerpt, message
+
+    hostile = "@channel <!here> ``` `x` *bold*\r\nline2\t<@U123>"
+    base = build_alert(
+        RuleMatch(rule(), (log(hostile, event=f"ev {hostile}"),)),
+        CallEnded(call_id=CALL.call_id, fields={"agent_id": hostile}),
+        note=f"3 calls (agent_id={hostile})",
+    )
+    rendered = message(base)
+    # Plain text (Mattermost, Rocket.Chat, Discord parse mentions themselves): the note too.
+    assert "@channel" not in rendered.text and "<!here>" not in rendered.text
+    digest = render_digest.Digest(
+        rule="r",
+        description="",
+        severity=Severity.WARNING,
+        group=f"agent_id={hostile}" + "x" * 3000,
+        opened=1_700_000_000.0,
+        closed=1_700_000_060.0,
+        count=1,
+        calls=(render_digest.DigestCall(CALL.call_id, 1, excerpt(log(hostile))),),
+        events=((f"ev`end {hostile}", 1),),
+        reasons=((f"busy`x\nnext {hostile}", 1),),
+    )
+    payload = render_digest.slack_payload(digest)
+    for text in all_texts(payload):
+        assert "<!here>" not in text and "<@U123>" not in text
+    counted = [t for t in all_texts(payload) if t.startswith(("*Events*", "*Failure reasons*"))]
+    assert len(counted) == 2
+    for text in counted:
+        for line in text.split("\n")[1:]:  # one code span per line, whole, then its count
+            assert line.count("`") == 2 and line.endswith("× 1"), line
+    for fallback in (payload["fallback"], rendered.slack["fallback"]):
+        assert "<!here>" not in fallback and "@channel" not in fallback
+        assert "\n" not in fallback and "\r" not in fallback and len(fallback) <= 300
+    assert "&am…" not in json.dumps(payload) and "&…" not in json.dumps(payload)
+    assert "\n" not in render_digest.title(digest) and len(render_digest.title(digest)) <= 250
+
+
+def test_one_log_says_log_not_logs_in_a_digest() -> None:
+    from alerter.pipeline import render_digest
+    from alerter.pipeline.render import excerpt
+
+    digest = render_digest.Digest(
+        rule="r", description="", severity=Severity.INFO, group="all calls", opened=0.0,
+        closed=60.0, count=1, events=(), reasons=(),
+        calls=(render_digest.DigestCall(CALL.call_id, 1, excerpt(log())),),
+    )
+    assert "1 logs" not in render_digest.email_html(digest)
+    assert "1 logs" not in render_digest.plain_text(digest)
