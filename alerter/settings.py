@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -99,6 +100,15 @@ def signing_key_of(secret: str) -> bytes:
     if len(secret) < 8:
         raise ValueError("ALERTER_WEBHOOK_SECRET is shorter than 8 characters: too weak")
     return secret.encode()
+
+
+def rules_environment(env_file: Path = Path(".env")) -> dict[str, str]:
+    """What `${VAR}` in rule files reads: `.env` in the working directory, under the
+    process environment (which wins), the same sources settings read."""
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return {**values, **os.environ}
 
 
 def load_settings() -> Settings:

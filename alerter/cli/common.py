@@ -13,9 +13,11 @@ from alerter.settings import Settings
 from alerter.store.embedded import recorded_url
 
 
-def load_rules_or_exit(settings: Settings, path: Path | None = None) -> RuleSet:
+def load_rules_or_exit(
+    settings: Settings, path: Path | None = None, *, unset_ok: bool = False
+) -> RuleSet:
     try:
-        return load_rules(path or settings.rules_path)
+        return load_rules(path or settings.rules_path, unset_ok=unset_ok)
     except RulesInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)

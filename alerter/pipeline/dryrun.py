@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from alerter.models import CallEnded, LogEntry, Severity
+from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver, render
-from alerter.pipeline.evaluate import evaluate
+from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import DigaClient, DigaError
 from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
@@ -14,26 +14,63 @@ from alerter.settings import Settings
 async def run_dry(
     settings: Settings, rules: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...] | None
 ) -> str:
-    """`logs`: as given (a saved page), else fetched from Diga. Raises ValueError to say why
-    it could not run."""
+    """What the service would do with this call, sending nothing. `logs`: as given (a saved
+    page), else fetched from Diga. Raises ValueError to say why it could not run."""
+    ignored = 0
     if logs is None:
         logs = await _fetch(settings, call.call_id)
+    else:  # the service fetches only these levels: a saved page may hold others
+        kept = tuple(log for log in logs if log.level in FETCHED_LEVELS)
+        ignored, logs = len(logs) - len(kept), kept
     matches = evaluate(rules, call, logs)
     out = [f"call {call.call_id}: {len(logs)} ERROR/CRITICAL logs, {len(rules.rules)} rules"]
+    if ignored:
+        out.append(f"({ignored} logs of other levels ignored: the service never fetches them)")
     if not matches:
         out.append("no rule matched")
     for match in matches:
-        state = "FIRES" if match.fired else "below min_matches"
+        rule = match.rule
         out.append(
-            f"\n== {match.rule.name}: {len(match.logs)} matching logs "
-            f"(min_matches {match.rule.min_matches}) → {state}"
+            f"\n== {rule.name}: {len(match.logs)} matching logs "
+            f"(min_matches {rule.min_matches}) → {_verdict(match)}"
         )
-        if match.fired:
-            alert = render.build_alert(match, call)
-            out.append(f"would notify: {', '.join(match.rule.notify)}")
-            out.append(render.title(alert))
-            out.append(render.plain_text(alert))
+        if not match.fired:
+            continue
+        alert = render.build_alert(match, call)
+        if rule.shadow:
+            out.append(f"shadow rule: recorded as would-send to {', '.join(rule.notify)}")
+        else:
+            out.append(f"would notify: {', '.join(rule.notify)}")
+        shown: set[int] = set()
+        for name in rule.notify:
+            redactor = rules.destinations[name].redactor
+            if id(redactor) in shown:
+                continue
+            shown.add(id(redactor))
+            seen_as = render.redacted(alert, redactor) if redactor else alert
+            receivers = [n for n in rule.notify if rules.destinations[n].redactor is redactor]
+            out.append(f"-- as {', '.join(receivers)} would see it:")
+            out.append(render.title(seen_as))
+            out.append(render.plain_text(seen_as))
     return "\n".join(out)
+
+
+def _verdict(match: RuleMatch) -> str:
+    noise = match.rule.noise
+    if not match.fired:
+        return "below min_matches"
+    if noise.count is not None or noise.rate is not None:
+        kind = (
+            f"{noise.count} matching calls" if noise.count is not None
+            else f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
+        )
+        return (
+            f"MATCHES: this call counts toward its `when` window ({kind}); the alert fires "
+            "only when the window holds enough calls, which one call cannot show"
+        )
+    if noise.digest:
+        return "MATCHES: grouped into the rule's digest, sent when the window closes"
+    return "FIRES"
 
 
 async def _fetch(settings: Settings, call_id: str) -> tuple[LogEntry, ...]:

@@ -16,7 +16,7 @@ from alerter.rules.noise import compile_noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.spec import DestinationSpec, ParsedFile, RuleSpec
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def build(
@@ -24,7 +24,11 @@ def build(
     env: Mapping[str, str],
     errors: list[RuleError],
     version: str,
+    *,
+    unset_ok: bool = False,
 ) -> RuleSet:
+    """`unset_ok`: a URL naming an unset `${VAR}` is left out instead of an error (`rules
+    check --env-optional`, for CI without the real secrets)."""
     destinations: dict[str, Destination] = {}
     seen_destinations: dict[str, str] = {}
     for spec in parsed:
@@ -53,6 +57,8 @@ def build(
             urls: list[str] = []
             for value in values:
                 expanded, missing = _expand(value, env)
+                if missing and unset_ok:
+                    continue
                 for var in missing:
                     errors.append(
                         RuleError(name, at, f"destination {dest_name!r}: ${{{var}}} is not set")
@@ -60,12 +66,13 @@ def build(
                 if not missing:
                     if not expanded.strip():
                         errors.append(RuleError(name, at, f"destination {dest_name!r} is empty"))
-                    elif not _apprise_accepts(expanded):
+                    elif (refusal := _apprise_refusal(expanded)) is not None:
                         errors.append(
                             RuleError(
                                 name,
                                 at,
-                                f"destination {dest_name!r}: not a URL apprise can send to",
+                                f"destination {dest_name!r}: not a URL apprise can send to: "
+                                + refusal,
                             )
                         )
                     urls.append(expanded)
@@ -170,18 +177,47 @@ def _compile_rule(
 
 
 def _expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    missing = [var for var in _VAR.findall(value) if not env.get(var)]
-    return _VAR.sub(lambda m: env.get(m.group(1), ""), value), missing
+    missing = [var for var in VARIABLE.findall(value) if not env.get(var)]
+    return VARIABLE.sub(lambda m: env.get(m.group(1), ""), value), missing
 
 
-def _apprise_accepts(url: str) -> bool:
+def _apprise_refusal(url: str) -> str | None:
+    """None when apprise can send to `url`; else why not, in apprise's words with every part
+    of the URL (user, password, tokens) taken out."""
     import apprise
 
-    # apprise logs what it cannot parse, URL included; our error names the destination only.
+    heard: list[str] = []
+
+    class Listen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING:
+                heard.append(record.getMessage())
+
+    # apprise logs what it cannot parse, URL included: none of it reaches the process's log.
     apprise_logger = logging.getLogger("apprise")
-    previous = apprise_logger.level
-    apprise_logger.setLevel(logging.CRITICAL + 1)
+    previous, propagate = apprise_logger.level, apprise_logger.propagate
+    listener = Listen()
+    apprise_logger.addHandler(listener)
+    apprise_logger.setLevel(logging.WARNING)
+    apprise_logger.propagate = False
     try:
-        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+        if apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None:
+            return None
     finally:
+        apprise_logger.removeHandler(listener)
         apprise_logger.setLevel(previous)
+        apprise_logger.propagate = propagate
+    secrets = sorted(
+        {part for part in re.split(r"[^A-Za-z0-9]+", url.split("://", 1)[-1]) if len(part) >= 4},
+        key=len,
+        reverse=True,
+    )
+    reasons = []
+    for said in heard:
+        for part in secrets:
+            said = said.replace(part, "…")
+        reasons.append(said)
+    hint = ""
+    if url.startswith(("mailto", "mailtos")) and any("From" in said for said in heard):
+        hint = " (add from=you@example.com to the URL)"
+    return ("; ".join(reasons) or "apprise does not know this URL") + hint

@@ -7,17 +7,18 @@ compilation in `compile`, the compiled forms in `model`.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from alerter.rules.compile import build
+from alerter.rules.compile import VARIABLE, build
+from alerter.rules.messages import message, yaml_problem
 from alerter.rules.model import RuleError, RuleSet, RulesInvalid
 from alerter.rules.spec import ParsedFile, RuleFileSpec, RuleSpec
+from alerter.settings import rules_environment
 
 __all__ = ["RuleError", "RuleSet", "RulesInvalid", "load_rules", "rule_files"]
 
@@ -26,14 +27,47 @@ __all__ = ["RuleError", "RuleSet", "RulesInvalid", "load_rules", "rule_files"]
 
 
 def rule_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [path]
+    """The `*.yaml` / `*.yml` files under `path`, each once.
+
+    Hidden entries are skipped and symlinks resolved: a Kubernetes ConfigMap mount shows
+    every file twice (`r.yaml` → `..data/r.yaml` → `..2026_11_29_…/r.yaml`).
+    """
+    if not path.is_dir():
+        return [path]
+    found: dict[Path, Path] = {}
+    for candidate in sorted(path.rglob("*")):
+        relative = candidate.relative_to(path)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if candidate.suffix not in (".yaml", ".yml") or not candidate.is_file():
+            continue
+        found.setdefault(candidate.resolve(), candidate)
+    return sorted(found.values())
 
 
-def load_rules(path: Path, environ: Mapping[str, str] | None = None) -> RuleSet:
-    """Every rule file under `path`; raises `RulesInvalid` with all errors found."""
-    env = os.environ if environ is None else environ
+def unset_variables(path: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The `${VAR}`s the rule files name that are not set."""
+    env = rules_environment() if environ is None else environ
+    named: set[str] = set()
+    for file in rule_files(path) if path.exists() else []:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            if not line.lstrip().startswith("#"):
+                named.update(VARIABLE.findall(line))
+    return sorted(var for var in named if not env.get(var))
+
+
+def load_rules(
+    path: Path, environ: Mapping[str, str] | None = None, *, unset_ok: bool = False
+) -> RuleSet:
+    """Every rule file under `path`; raises `RulesInvalid` with all errors found.
+
+    `${VAR}` reads `environ`, by default the process environment over `.env` (as settings do).
+    """
+    env = rules_environment() if environ is None else environ
     files = rule_files(path)
     errors: list[RuleError] = []
     if not path.exists():
@@ -54,7 +88,7 @@ def load_rules(path: Path, environ: Mapping[str, str] | None = None) -> RuleSet:
         errors.extend(file_errors)
         if spec is not None:
             parsed.append(spec)
-    ruleset = build(parsed, env, errors, digest.hexdigest()[:12])
+    ruleset = build(parsed, env, errors, digest.hexdigest()[:12], unset_ok=unset_ok)
     if errors:
         raise RulesInvalid(sorted(set(errors)))
     return ruleset
@@ -66,8 +100,7 @@ def _parse_file(name: str, text: str) -> tuple[ParsedFile | None, list[RuleError
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        return None, [RuleError(name, line, f"invalid YAML: {problem}")]
+        return None, [RuleError(name, line, yaml_problem(getattr(exc, "problem", None)))]
     if node is None:
         return ParsedFile(name, {}, [], {}), []
     lines: dict[tuple[Any, ...], int] = {}
@@ -76,10 +109,16 @@ def _parse_file(name: str, text: str) -> tuple[ParsedFile | None, list[RuleError
     if not isinstance(data, dict):
         return None, [RuleError(name, 1, "a rule file is a mapping with `rules:`")]
 
+    raw_rules = data.get("rules")
+    names = [
+        str(rule.get("name")) if isinstance(rule, dict) and rule.get("name") else None
+        for rule in (raw_rules if isinstance(raw_rules, list) else [])
+    ]
+
     def report(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
         for err in exc.errors():
             loc = (*prefix, *err["loc"])
-            errors.append(RuleError(name, _line_for(loc, lines), _message(loc, err)))
+            errors.append(RuleError(name, _line_for(loc, lines), message(loc, err, names)))
 
     try:
         shape = RuleFileSpec.model_validate(data)
@@ -140,27 +179,3 @@ def _line_for(loc: tuple[Any, ...], lines: Mapping[tuple[Any, ...], int]) -> int
         if (*known, part) in lines:
             known = (*known, part)
     return lines.get(known, 1)
-
-
-def _message(loc: tuple[Any, ...], err: Mapping[str, Any]) -> str:
-    where = _dotted(loc)
-    if err["type"] == "extra_forbidden":
-        parent = _dotted(loc[:-1]) or "top level"
-        return f"{parent}: unknown key {loc[-1]!r}"
-    if err["type"] == "missing":
-        parent = _dotted(loc[:-1]) or "top level"
-        return f"{parent}: missing required key {loc[-1]!r}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
-def _dotted(loc: Iterable[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and ("[" in part or "function-" in part):
-            continue  # pydantic's union-member tags say nothing to a rule author
-        else:
-            out += f".{part}" if out else str(part)
-    return out

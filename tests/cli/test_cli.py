@@ -122,3 +122,92 @@ def test_terminal_output_never_carries_control_sequences() -> None:
     assert "\r" not in single and "\n" not in single and "\x00" not in single
     assert "ok" in single and "red" in single and "next" in single
     assert "\n" in terminal_safe(hostile, lines=True)
+
+
+MISLEADING = """
+destinations:
+  open: json://127.0.0.1:9/open
+  private: {url: "json://127.0.0.1:9/private", redact: [phone]}
+rules:
+  - name: rate-rule
+    match: {category: TRANSFER}
+    when: {rate: 0.2, within: 15m, min_calls: 40}
+    notify: [open]
+  - name: quiet-rule
+    mode: shadow
+    match: {category: TRANSFER}
+    notify: [open]
+  - name: both
+    match: {category: TRANSFER}
+    notify: [open, private]
+"""
+
+
+def test_rules_test_shows_what_the_service_would_do(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERTER_RULES", str(write_rules(env, MISLEADING, "m.yaml")))
+    call_id = str(uuid.uuid4())
+    text = {"message_text": "transfer to +34 600 123 456 failed"}
+    page = [make_log(call_id, data=text), make_log(call_id, level="WARNING", data=text)]
+    (env / "logs.json").write_text(json.dumps(page))
+    assert main(["rules", "test", "--call-id", call_id, "--logs", "logs.json"]) == 0
+    out = capsys.readouterr().out
+    assert f"call {call_id}: 1 ERROR/CRITICAL logs" in out  # the WARNING is not counted
+    assert "1 logs of other levels ignored" in out
+    rate = out.split("== rate-rule")[1].split("==")[0]
+    assert "FIRES" not in rate and "counts toward its `when` window" in rate
+    shadow = out.split("== quiet-rule")[1].split("==")[0]
+    assert "shadow rule: recorded as would-send" in shadow and "would notify" not in shadow
+    both = out.split("== both")[1]
+    as_open = both.split("-- as private")[0]
+    as_private = both.split("-- as private")[1].split("==")[0]
+    assert "600 123 456" in as_open and "600 123 456" not in as_private, out
+    assert "[phone]" in as_private
+
+
+def test_rules_test_refuses_a_call_json_of_another_call(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env / "logs.json").write_text("[]")
+    (env / "call.json").write_text(json.dumps({"call_id": str(uuid.uuid4())}))
+    code = main(
+        ["rules", "test", "--call-id", str(uuid.uuid4()), "--logs", "logs.json", "--call-json",
+         "call.json"]
+    )
+    assert code == 2
+    assert "not of --call-id" in capsys.readouterr().err
+
+
+def test_rules_check_env_optional_checks_the_rest(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = env / "ci-rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(
+        "destinations: {s: '${SLACK_SECRET_URL}'}\nrules:\n  - {name: r, notify: [s]}\n"
+    )
+    monkeypatch.delenv("SLACK_SECRET_URL", raising=False)
+    assert main(["rules", "check", str(folder)]) == 1
+    assert "${SLACK_SECRET_URL} is not set" in capsys.readouterr().err
+    assert main(["rules", "check", "--env-optional", str(folder)]) == 0
+    assert "not checked: SLACK_SECRET_URL" in capsys.readouterr().out
+    (folder / "r.yaml").write_text(
+        "destinations: {s: '${SLACK_SECRET_URL}'}\nrules:\n  - {name: r, notify: [s], sevrity: x}\n"
+    )
+    assert main(["rules", "check", "--env-optional", str(folder)]) == 1
+    assert "rule 'r': unknown key 'sevrity'; did you mean 'severity'?" in capsys.readouterr().err
+
+
+def test_a_refused_destination_says_why_without_its_secrets(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = env / "mail-rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(
+        "destinations: {m: 'mailtos://alerts:Pa55word99@127.0.0.1:2525?to=oncall@example.com'}\n"
+        "rules:\n  - {name: r, notify: [m]}\n"
+    )
+    assert main(["rules", "check", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "From" in err and "add from=" in err and "Pa55word99" not in err

@@ -243,3 +243,31 @@ def test_an_unusable_secret_is_refused_at_start_up(secret: str) -> None:
     said = " ".join(str(err["msg"]) for err in caught.value.errors())
     assert "ALERTER_WEBHOOK_SECRET" in said
     assert secret not in said.replace("ALERTER_WEBHOOK_SECRET", "")
+
+
+async def test_alerter_webhook_sign_makes_requests_the_api_accepts(
+    api: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import shlex
+
+    from alerter.cli import main
+
+    monkeypatch.setenv("ALERTER_WEBHOOK_SECRET", SECRET)
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(json.dumps({"event": "call.ended", "call_id": str(uuid.uuid4())}).encode())
+    assert await asyncio.to_thread(main, ["webhook", "sign", str(body_file)]) == 0
+    printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert set(printed) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    url = f"{api.url}/webhooks/diga"
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            url, content=body_file.read_bytes(), headers={"Content-Type": "application/json", **printed}
+        )
+    assert answer.status_code == 202
+    assert await asyncio.to_thread(main, ["webhook", "sign", str(body_file), "--curl", url]) == 0
+    words = shlex.split(capsys.readouterr().out)
+    assert words[:5] == ["curl", "-sS", "-X", "POST", url]
+    assert words[-2:] == ["--data-binary", f"@{body_file}"]
+    assert sum(w.startswith("webhook-") for w in words) == 3
+    assert SECRET not in " ".join(words)

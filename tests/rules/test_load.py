@@ -111,3 +111,37 @@ def test_rules_check_command_on_valid_rules(
         monkeypatch.setenv(name, value)
     assert main(["rules", "check", str(SHIPPED)]) == 0
     assert capsys.readouterr().out.startswith("ok: 10 rules")
+
+
+def test_rule_files_read_dotenv_under_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README step 2 puts the Slack URL in .env: rule files must see it, as settings do."""
+    from alerter.rules.load import load_rules
+
+    (tmp_path / ".env").write_text("HOOK_URL=json://127.0.0.1:9/from-dotenv\nOTHER=x\n")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "destinations: {d: '${HOOK_URL}'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HOOK_URL", raising=False)
+    assert load_rules(rules).destinations["d"].urls == ("json://127.0.0.1:9/from-dotenv",)
+    monkeypatch.setenv("HOOK_URL", "json://127.0.0.1:9/from-environment")
+    assert load_rules(rules).destinations["d"].urls == ("json://127.0.0.1:9/from-environment",)
+
+
+def test_a_kubernetes_configmap_mount_loads_each_file_once(tmp_path: Path) -> None:
+    from alerter.rules.load import load_rules, rule_files
+
+    mount = tmp_path / "rules"
+    stamp = mount / "..2026_11_29_10_00_00.123456789"
+    stamp.mkdir(parents=True)
+    (stamp / "r.yaml").write_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+    (mount / "..data").symlink_to(stamp.name)
+    (mount / "r.yaml").symlink_to("..data/r.yaml")
+    assert rule_files(mount) == [mount / "r.yaml"]
+    assert [rule.name for rule in load_rules(mount, {}).rules] == ["r"]
