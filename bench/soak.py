@@ -282,7 +282,7 @@ def run(calls: int) -> str:
         ("faults injected", ", ".join(events)),
         ("calls that fired a rule", report["fired"]),
         ("alerts: exactly one per destination", report["exact"]),
-        ("recorded failed (visible, retryable)", report["failed"]),
+        ("recorded failed (visible, retryable)", f"{report['failed']} {report['failed_kinds']}"),
         ("recorded no-match", report["no_match"]),
         ("lost (no alert, no record)", report["lost"]),
         ("duplicate alerts", report["duplicates"]),
@@ -318,9 +318,12 @@ def wait_settled(url: str, good: Destination, flaky: Destination, timeout: float
     return False
 
 
-def account(url: str, ids: list[str], good: Destination, flaky: Destination) -> dict[str, int]:
+def account(url: str, ids: list[str], good: Destination, flaky: Destination) -> dict[str, Any]:
     with redis.Redis.from_url(url) as client:
-        failed = {k.decode() for k in client.hkeys("alerter:failed")}
+        failed_records = {
+            k.decode(): json.loads(v) for k, v in client.hgetall("alerter:failed").items()
+        }
+        failed = set(failed_records)
         outcomes: dict[str, set[str]] = {}
         for _, fields in client.xrange("alerter:history", count=10_000_000):
             row = {k.decode(): v.decode() for k, v in fields.items()}
@@ -345,7 +348,11 @@ def account(url: str, ids: list[str], good: Destination, flaky: Destination) -> 
             report["failed"] += 1
         else:
             report["lost"] += 1
-    return {key: report[key] for key in ("fired", "exact", "failed", "no_match", "lost", "duplicates")}
+    kinds = Counter(str(record.get("kind")) for record in failed_records.values())
+    return {
+        **{key: report[key] for key in ("fired", "exact", "failed", "no_match", "lost", "duplicates")},
+        "failed_kinds": dict(kinds),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import re
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import state_redis_url, terminal_safe
+from alerter.rules.load import load_rules
+from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
 from alerter.store.ops import add_silence, expire_silence, silences
+from alerter.store.silences import parse_matcher
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -25,10 +30,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--match",
         action="append",
         default=[],
-        metavar="FIELD=VALUE",
-        help="call or log field that must equal VALUE (repeatable), e.g. agent_id=ag-1",
+        metavar="MATCHER",
+        help="FIELD=VALUE, FIELD!=VALUE, FIELD=~REGEX or FIELD!~REGEX on a call or log field "
+        "(repeatable), e.g. agent_id=ag-1",
     )
-    add.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h, 1d")
+    add.add_argument("--for", dest="duration", required=True, help="with a unit: 30m, 2h, 1d")
     add.add_argument("--comment", required=True, help="why, and who")
     add.set_defaults(handler=_add)
     listing = silence.add_parser("list", help="active silences and what they stopped")
@@ -41,14 +47,34 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        seconds = parse_duration(args.duration)
-        matchers = dict(_matcher(text) for text in args.match)
+        seconds = _duration(args.duration)
+        matchers = [parse_matcher(text) for text in args.match]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.rule and not matchers:
         print("error: give --rule or at least one --match", file=sys.stderr)
         return 2
+    try:
+        rules = load_rules(settings.rules_path)
+    except RulesInvalid:
+        rules = None
+        print("warning: the rules do not load; --rule and fields not checked", file=sys.stderr)
+    if rules is not None:
+        if args.rule and args.rule not in rules.by_name:
+            print(
+                f"error: no rule {args.rule!r}{_nearest(args.rule, list(rules.by_name))}",
+                file=sys.stderr,
+            )
+            return 2
+        known = known_fields(rules)
+        for matcher in matchers:
+            if matcher.name not in known and not matcher.name.startswith("data."):
+                print(
+                    f"warning: no rule uses the field {matcher.name!r} and it is not a log "
+                    "or usual call field: check that your webhooks carry it",
+                    file=sys.stderr,
+                )
     now = time.time()
     silence = asyncio.run(
         add_silence(
@@ -60,11 +86,31 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _matcher(text: str) -> tuple[str, str]:
-    field, sep, value = text.partition("=")
-    if not sep or not field:
-        raise ValueError(f"--match {text!r} must be FIELD=VALUE")
-    return field.strip(), value.strip()
+_WITH_UNIT = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*$")
+# Fields Diga's call-ended webhooks usually carry, kept under these names (see the intake).
+CALL_FIELDS = frozenset(
+    {"agent_id", "status", "end_reason", "duration", "contact.identifier", "recording_url"}
+)
+
+
+def _duration(text: str) -> float:
+    """A duration with its unit: `--for 90` could mean 90 s or 90 minutes, so it is refused."""
+    if not _WITH_UNIT.match(text):
+        raise ValueError(f"--for {text!r}: give a unit, like 90m, 2h or 1d")
+    return parse_duration(text)
+
+
+def known_fields(rules: RuleSet) -> frozenset[str]:
+    """Fields a silence can sensibly match: log fields, usual call fields, and every field a
+    rule groups by or tests on the call."""
+    named = {name for rule in rules.rules for name in rule.noise.group_by}
+    named |= {".".join(c.path) for rule in rules.rules for c in rule.call}
+    return frozenset({"event", "category", "level", "trace_id"} | CALL_FIELDS | named)
+
+
+def _nearest(given: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
@@ -77,7 +123,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     for s in rows:
         ends = datetime.fromtimestamp(s.ends, UTC).strftime("%Y-%m-%d %H:%M:%S")
         state = "active" if s.starts <= now < s.ends else "expired"
-        matchers = " ".join(f"{k}={v}" for k, v in s.matchers.items()) or "-"
+        matchers = " ".join(str(m) for m in s.matchers) or "-"
         print(
             terminal_safe(
                 f"{s.id}  {state}  until {ends}Z  rule={s.rule or '*'}  {matchers}  "

@@ -1,8 +1,8 @@
 """The deliver stage: one rendered alert → one destination, through apprise.
 
 Slack gets the Block Kit attachment from `render.slack_payload` (through apprise's Slack
-template support); e-mail gets HTML with apprise's plain-text part; any other apprise URL
-gets plain text. Errors never carry the URL: it holds tokens and passwords.
+template support); e-mail gets an HTML document with our own plain-text part; any other
+apprise URL gets plain text. Errors never carry the URL: it holds tokens and passwords.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import apprise
 from apprise.plugins.base import NotifyBase
+from apprise.plugins.email import base as email_base
 from apprise.plugins.email.base import NotifyEmail
 from apprise.plugins.slack import NotifySlack
 
@@ -147,14 +148,18 @@ def _send_one(url: str, message: Message) -> bool:
     if isinstance(plugin, NotifySlack):
         return _send_slack(plugin, message)
     if isinstance(plugin, NotifyEmail):
-        return bool(
-            plugin.notify(
-                body=message.html,
-                title=message.title,
-                body_format=apprise.NotifyFormat.HTML,
-                notify_type=_notify_type(message),
+        _own_text.value = message.text  # the plain part, instead of apprise's conversion
+        try:
+            return bool(
+                plugin.notify(
+                    body=html_document(message.html),
+                    title=message.title,
+                    body_format=apprise.NotifyFormat.HTML,
+                    notify_type=_notify_type(message),
+                )
             )
-        )
+        finally:
+            _own_text.value = None
     return bool(
         plugin.notify(
             body=message.text,
@@ -163,6 +168,32 @@ def _send_one(url: str, message: Message) -> bool:
             notify_type=_notify_type(message),
         )
     )
+
+
+def html_document(body: str) -> str:
+    """A whole HTML document around a rendered e-mail body: doctype, charset, and long
+    tokens (ids, URLs) wrapped instead of widening the message."""
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
+        f'</head><body style="overflow-wrap:anywhere;word-break:break-word">{body}</body></html>'
+    )
+
+
+# apprise writes an e-mail's plain-text part by converting the HTML, which fragments it; the
+# sending thread sets our own plain text here and the converter apprise calls returns it.
+_own_text = threading.local()
+_convert_between: Callable[[Any, Any, str], Any] = getattr(email_base, "convert_between")  # noqa: B009
+
+
+def _plain_part(from_format: Any, to_format: Any, content: str) -> str:
+    text: str | None = getattr(_own_text, "value", None)
+    if text is not None and to_format == apprise.NotifyFormat.TEXT:
+        return text
+    return str(_convert_between(from_format, to_format, content))
+
+
+setattr(email_base, "convert_between", _plain_part)  # noqa: B010
 
 
 def _send_slack(plugin: NotifySlack, message: Message) -> bool:

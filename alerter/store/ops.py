@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from alerter.store import connect
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Silence, Silences
+from alerter.store.silences import Matcher, Silence, Silences
 from alerter.store.state import FailedCall, State
 
 
@@ -46,7 +48,7 @@ async def history(
 async def add_silence(
     redis_url: str,
     rule: str | None,
-    matchers: dict[str, str],
+    matchers: Mapping[str, str] | Iterable[Matcher],
     starts: float,
     ends: float,
     comment: str,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 from redis.asyncio import Redis
@@ -14,23 +16,78 @@ from redis.asyncio import Redis
 PREFIX = "alerter:"
 
 
+OPERATORS = ("=", "!=", "=~", "!~")  # Alertmanager's
+_MATCHER = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(=~|!~|!=|=)(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """`field op value`; a regex is anchored at both ends, as Alertmanager's are, and a field
+    the alert lacks counts as empty."""
+
+    name: str
+    op: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.op not in OPERATORS:
+            raise ValueError(f"matcher operator {self.op!r} is not one of {', '.join(OPERATORS)}")
+        if self.op in ("=~", "!~"):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"matcher {self.name}{self.op}: bad regex ({exc})") from None
+
+    def holds(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        found = _compiled(self.value).fullmatch(actual) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def parse_matcher(text: str) -> Matcher:
+    """`agent_id=ag-1`, `status!=ok`, `event=~transfer_.*`, `data.reason!~.*timeout.*`."""
+    found = _MATCHER.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a matcher like FIELD=VALUE (or !=, =~, !~)")
+    name, op, value = found.groups()
+    return Matcher(name, op, value.strip())
+
+
+def _as_matchers(matchers: Mapping[str, str] | Iterable[Matcher]) -> tuple[Matcher, ...]:
+    if isinstance(matchers, Mapping):
+        return tuple(Matcher(str(k), "=", str(v)) for k, v in matchers.items())
+    return tuple(matchers)
+
+
 @dataclass(frozen=True, slots=True)
 class Silence:
     id: str
     rule: str | None
-    matchers: Mapping[str, str]
+    matchers: tuple[Matcher, ...]
     starts: float
     ends: float
     comment: str
     hits: int = 0
+    created_by: str = ""
 
     def matches(self, rule: str, labels: Mapping[str, str], now: float) -> bool:
         if not self.starts <= now < self.ends:
             return False
         if self.rule is not None and self.rule != rule:
             return False
-        return all(labels.get(key) == value for key, value in self.matchers.items())
-
+        return all(matcher.holds(labels) for matcher in self.matchers)
 
 
 class Silences:
@@ -40,12 +97,21 @@ class Silences:
     async def add(
         self,
         rule: str | None,
-        matchers: Mapping[str, str],
+        matchers: Mapping[str, str] | Iterable[Matcher],
         starts: float,
         ends: float,
         comment: str,
+        created_by: str = "",
     ) -> Silence:
-        silence = Silence(uuid.uuid4().hex[:8], rule, dict(matchers), starts, ends, comment)
+        silence = Silence(
+            uuid.uuid4().hex[:8],
+            rule,
+            _as_matchers(matchers),
+            starts,
+            ends,
+            comment,
+            created_by=created_by,
+        )
         await self._save(silence)
         await cast(Awaitable[int], self._redis.sadd(f"{PREFIX}silences", silence.id))
         return silence
@@ -55,7 +121,10 @@ class Silences:
             {
                 "id": silence.id,
                 "rule": silence.rule,
-                "matchers": dict(silence.matchers),
+                # `matchers` keeps the equality ones in the first format, for older readers.
+                "matchers": {m.name: m.value for m in silence.matchers if m.op == "="},
+                "match": [[m.name, m.op, m.value] for m in silence.matchers],
+                "created_by": silence.created_by,
                 "starts": silence.starts,
                 "ends": silence.ends,
                 "comment": silence.comment,
@@ -84,11 +153,16 @@ class Silences:
                 Silence(
                     id=data["id"],
                     rule=data["rule"],
-                    matchers=data["matchers"],
+                    matchers=(
+                        tuple(Matcher(*item) for item in data["match"])
+                        if "match" in data
+                        else _as_matchers(data["matchers"])
+                    ),
                     starts=data["starts"],
                     ends=data["ends"],
                     comment=data["comment"],
                     hits=int(hit or 0),
+                    created_by=str(data.get("created_by", "")),
                 )
             )
         if gone:
@@ -113,6 +187,7 @@ class Silences:
                     silence.starts,
                     min(silence.ends, now if now is not None else time.time()),
                     silence.comment,
+                    created_by=silence.created_by,
                 )
                 await self._save(ended)
                 return True

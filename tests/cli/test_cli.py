@@ -211,3 +211,29 @@ def test_a_refused_destination_says_why_without_its_secrets(
     assert main(["rules", "check", str(folder)]) == 1
     err = capsys.readouterr().err
     assert "From" in err and "add from=" in err and "Pa55word99" not in err
+
+
+def test_silence_add_refuses_unknown_rules_and_unitless_durations(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before any Redis is needed (none runs here).
+    assert main(["silence", "add", "--rule", "transfer-faild", "--for", "1h", "--comment", "x"]) == 2
+    assert "no rule 'transfer-faild'; did you mean 'transfer-failed'?" in capsys.readouterr().err
+    assert main(["silence", "add", "--rule", "transfer-failed", "--for", "90", "--comment", "x"]) == 2
+    assert "give a unit" in capsys.readouterr().err
+    assert main(["silence", "add", "--match", "agent_id=~(", "--for", "1h", "--comment", "x"]) == 2
+    assert "bad regex" in capsys.readouterr().err
+
+
+async def test_silence_add_warns_on_a_field_nothing_carries(
+    env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    args = ["silence", "add", "--match", "agnet_id!=ag-1", "--for", "2h", "--comment", "x"]
+    assert await asyncio.to_thread(main, args) == 0
+    said = capsys.readouterr()
+    assert "no rule uses the field 'agnet_id'" in said.err and "silence " in said.out
+    assert await asyncio.to_thread(main, ["silence", "list"]) == 0
+    assert "agnet_id!=ag-1" in capsys.readouterr().out

@@ -338,6 +338,13 @@ async def test_critical_log_goes_to_email_and_slack_once_each(
     assert set(parts) == {"text/plain", "text/html"}
     assert "&lt;b&gt;timed out&lt;/b&gt; &amp; gave up" in parts["text/html"]
     assert call_id in parts["text/plain"]
+    # Our own plain text, line by line, not apprise's conversion of the HTML.
+    plain = parts["text/plain"].splitlines()
+    assert plain[0] == "Rule: critical-mail (critical)" and f"Call: {call_id}" in plain
+    assert "    model <b>timed out</b> & gave up" in plain
+    html = parts["text/html"]
+    assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
+    assert "overflow-wrap:anywhere" in html
     assert len(slack.wait_for(1)) == 1
 
 

@@ -1,0 +1,68 @@
+"""Silences: Alertmanager's matcher operators, stored so older readers still work."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from alerter.store.silences import Matcher, Silences, parse_matcher
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "holds"),
+    [
+        ("agent_id=ag-1", {"agent_id": "ag-1"}, True),
+        ("agent_id=ag-1", {"agent_id": "ag-10"}, False),
+        ("agent_id!=ag-1", {"agent_id": "ag-2"}, True),
+        ("agent_id!=ag-1", {}, True),  # a missing field is empty
+        ("event=~transfer_.*", {"event": "transfer_failed"}, True),
+        ("event=~transfer", {"event": "transfer_failed"}, False),  # anchored, as Alertmanager
+        ("data.failure_reason!~.*timeout.*", {"data.failure_reason": "busy"}, True),
+        ("data.failure_reason!~.*timeout.*", {"data.failure_reason": "sip timeout"}, False),
+        ("status = failed", {"status": "failed"}, True),
+    ],
+)
+def test_matcher_operators(text: str, labels: dict[str, str], holds: bool) -> None:
+    assert parse_matcher(text).holds(labels) is holds
+
+
+@pytest.mark.parametrize("text", ["agent_id", "=x", "a!b", "event=~(unclosed"])
+def test_bad_matchers_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_matcher(text)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_operators_survive_storage_and_equalities_stay_readable(redis: Redis) -> None:
+    now = time.time()
+    silences = Silences(redis)
+    made = await silences.add(
+        "r", [parse_matcher("agent_id=ag-1"), parse_matcher("event=~x.*")], now, now + 60, "c"
+    )
+    stored = json.loads(await redis.get(f"alerter:silence:{made.id}"))
+    assert stored["matchers"] == {"agent_id": "ag-1"}  # the first format, for older readers
+    [read] = [s for s in await silences.all() if s.id == made.id]
+    assert read.matchers == (Matcher("agent_id", "=", "ag-1"), Matcher("event", "=~", "x.*"))
+    assert read.matches("r", {"agent_id": "ag-1", "event": "xyz"}, now + 1)
+    assert not read.matches("r", {"agent_id": "ag-1", "event": "yz"}, now + 1)
+
+
+async def test_silences_stored_in_the_first_format_still_match(redis: Redis) -> None:
+    now = time.time()
+    old = {"id": "0ld5i1en", "rule": None, "matchers": {"agent_id": "ag-7"}, "starts": now,
+           "ends": now + 60, "comment": "before operators"}
+    await redis.set("alerter:silence:0ld5i1en", json.dumps(old))
+    await redis.sadd("alerter:silences", "0ld5i1en")
+    [read] = [s for s in await Silences(redis).all() if s.id == "0ld5i1en"]
+    assert read.matches("any", {"agent_id": "ag-7"}, now + 1)
+    assert not read.matches("any", {"agent_id": "ag-8"}, now + 1)
