@@ -6,6 +6,8 @@ names come from the rule files. No call ids, no URLs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -14,6 +16,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -95,7 +98,18 @@ class Metrics:
         self.queue_age.set(oldest_due_age)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(_WithSamples(self.registry))
 
     def serve(self, port: int, host: str) -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+        start_http_server(port, addr=host, registry=_WithSamples(self.registry))
+
+
+class _WithSamples:
+    """The registry without families that have no sample yet: the api never fills the
+    worker's and the worker never the api's (an empty `alerter_webhooks_total` misleads)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        return (family for family in self._registry.collect() if family.samples)

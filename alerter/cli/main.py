@@ -21,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Short commands print their results; long-running ones configure logging themselves.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # apprise explains itself at INFO and WARNING; commands say what matters in their own words.
+    logging.getLogger("apprise").setLevel(logging.ERROR)
     try:
         settings = load_settings()
     except ValidationError as exc:

@@ -59,13 +59,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
-    configure(settings.log_level, settings.log_format)
+    _long_running(settings)
     return serve(settings)
 
 
 def _api_command(settings: Settings, args: argparse.Namespace) -> int:
     redis_url = require_redis(settings)
-    configure(settings.log_level, settings.log_format)
+    _long_running(settings)
     return api(settings, redis_url)
 
 
@@ -73,8 +73,14 @@ def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
     redis_url = require_redis(settings)
     if args.check:
         return worker_check(redis_url, settings.worker_name)
-    configure(settings.log_level, settings.log_format)
+    _long_running(settings)
     return worker(settings, redis_url)
+
+
+def _long_running(settings: Settings) -> None:
+    configure(settings.log_level, settings.log_format)
+    # Server logs keep apprise's own INFO and WARNING lines (they name no URL; see deliver).
+    logging.getLogger("apprise").setLevel(logging.INFO)
 
 
 def unsigned_exposure(settings: Settings) -> str | None:

@@ -30,6 +30,8 @@ from alerter.store import connect
 from alerter.store.queue import CallQueue, queue_state
 
 log = logging.getLogger(__name__)
+# Litestar adds "; charset=utf-8" to text types itself.
+METRICS_TYPE = "text/plain; version=0.0.4"
 
 _STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -140,13 +142,13 @@ async def openapi_document() -> dict[str, Any]:
     return openapi.document(version("alerter"))
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
+@get("/metrics", media_type=METRICS_TYPE)
 async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[bytes]:
     intake = _intake(request)
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
         intake.metrics.set_queue(*await queue_state(intake.redis))
-    return Response(intake.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
 
 def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[dict[str, str]]:

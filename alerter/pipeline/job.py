@@ -168,6 +168,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         if job_try < DELIVERY_TRIES:
             await deps.state.remember_pending(call.call_id, rules.version, pending.sends)
             raise Retry(defer=max(backoff(job_try), pending.claimed_for))
+        log.warning("gave up after %d tries: %d send(s) kept failing", job_try, len(pending.sends))
         await deps.state.record_failure(
             call, "delivery", f"{len(pending.sends)} send(s) kept failing", job_try
         )
@@ -414,11 +415,13 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
                 call.call_id, Outcome.RETRYING, detail=f"{exc.message}; again in {delay:g} s"
             )
             raise Retry(defer=delay)
+        log.warning("gave up after %d tries: Diga does not know the call", job_try)
         await state.record_failure(call, "unresolved", exc.message, job_try)
         return Outcome.UNRESOLVED.value
     if isinstance(exc, DigaUnavailable):
         if job_try < DIGA_TRIES:
             raise Retry(defer=backoff(job_try, exc.retry_after))
+        log.warning("gave up after %d tries: %s", job_try, exc.message)
     elif isinstance(exc, DigaAuthError):
         log.error(
             "Diga refused our credentials (%s) for call %s: check DIGA_API_KEY; not retried",

@@ -37,6 +37,7 @@ class RulesHolder:
         # The last few sets by version: a call retried after a reload finishes with the set
         # it started with (see the job), as long as this process still has it.
         self._recent: dict[str, RuleSet] = {}
+        self._broken = False  # the last load failed: say so once when it is mended
         self.loaded = asyncio.Event()
         self._seen = self._fingerprint()
 
@@ -85,15 +86,28 @@ class RulesHolder:
                 f"keeping version {self.current.version}" if self.current else "no rules in force"
             )
             log.error("rules are invalid (%s): %s", reason, kept)
+            self._broken = True
             self._count("invalid")
             return False
         if self.current is not None and rules.version == self.current.version:
+            if self._broken:
+                log.warning("rules are valid again: version %s still in force", rules.version)
+                self._broken = False
             self._count("unchanged")
             return True
         self._use(rules)
-        log.info(
-            "rules version %s in force (%d rules, %s)", rules.version, len(rules.rules), reason
-        )
+        if self._broken:
+            log.warning(
+                "rules are valid again: version %s in force (%d rules, %s)",
+                rules.version,
+                len(rules.rules),
+                reason,
+            )
+        else:
+            log.info(
+                "rules version %s in force (%d rules, %s)", rules.version, len(rules.rules), reason
+            )
+        self._broken = False
         self._count("loaded")
         return True
 

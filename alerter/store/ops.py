@@ -39,10 +39,10 @@ async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], 
 
 
 async def history(
-    redis_url: str, call_id: str | None, rule: str | None, limit: int
+    redis_url: str, call_id: str | None, rule: str | None, limit: int, since: float | None = None
 ) -> list[dict[str, str]]:
     async with connect.client(redis_url) as redis:
-        return await State(redis).history(call_id, limit, rule=rule)
+        return await State(redis).history(call_id, limit, rule=rule, since=since)
 
 
 async def add_silence(

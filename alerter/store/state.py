@@ -157,10 +157,20 @@ class State:
             await pipe.execute()
 
     async def history(
-        self, call_id: str | None = None, count: int = 200, *, rule: str | None = None
+        self,
+        call_id: str | None = None,
+        count: int = 200,
+        *,
+        rule: str | None = None,
+        since: float | None = None,
     ) -> list[dict[str, str]]:
+        """Newest first; `since` (seconds since the epoch) bounds the scan by the stream's ids."""
         filtered = call_id is not None or rule is not None
-        entries = await self._redis.xrevrange(HISTORY_KEY, count=10_000 if filtered else count)
+        entries = await self._redis.xrevrange(
+            HISTORY_KEY,
+            min=f"{int(since * 1000)}-0" if since is not None else "-",
+            count=10_000 if filtered else count,
+        )
         out = []
         for _, raw in entries:
             row = {k.decode(): v.decode() for k, v in raw.items()}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio
 
 from alerter.cli import main
 from alerter.models import CallEnded
@@ -237,3 +238,30 @@ async def test_silence_add_warns_on_a_field_nothing_carries(
     assert "no rule uses the field 'agnet_id'" in said.err and "silence " in said.out
     assert await asyncio.to_thread(main, ["silence", "list"]) == 0
     assert "agnet_id!=ag-1" in capsys.readouterr().out
+
+
+async def test_history_is_a_table_on_a_terminal_and_json_when_piped(
+    env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import sys
+
+    from alerter.models import Outcome
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    call_id = str(uuid.uuid4())
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        await State(client).record(
+            call_id, Outcome.RETRYING, detail="Diga answered 404 CALL_NOT_FOUND; again in 10 s"
+        )
+    assert await asyncio.to_thread(main, ["history", "--call-id", call_id, "--since", "1h"]) == 0
+    [line] = capsys.readouterr().out.splitlines()  # piped: one JSON object a line
+    assert json.loads(line)["outcome"] == "retrying"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert await asyncio.to_thread(main, ["history", "--call-id", call_id]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["at", "outcome", "rule"]
+    assert "retrying" in row and "404 CALL_NOT_FOUND" in row and call_id in row
+    assert await asyncio.to_thread(main, ["history", "--call-id", call_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["call_id"] == call_id
+    assert await asyncio.to_thread(main, ["history", "--since", "soon"]) == 2

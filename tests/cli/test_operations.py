@@ -60,9 +60,11 @@ async def test_metrics_after_a_pipeline_run(
                 "/webhooks/diga", content=b"{", headers={"Content-Type": "application/json"}
             )
             await run_worker_until_idle(make_settings(diga.url), holder, redis_url)  # type: ignore[arg-type]
-            text = (await client.get("/metrics")).text
+            scrape = await client.get("/metrics")
+            text = scrape.text
     finally:
         api.stop()
+    assert scrape.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     values = metric_samples(text)
     assert values[("alerter_webhooks_total", (("outcome", "queued"),))] == 2
     assert values[("alerter_webhooks_total", (("outcome", "duplicate"),))] == 1
@@ -202,6 +204,10 @@ def test_worker_check_follows_the_heartbeat(
         )
         scraped = httpx.get(f"http://127.0.0.1:{env['ALERTER_WORKER_METRICS_PORT']}/metrics").text
         assert "alerter_rules_loaded 1.0" in scraped
+        assert "alerter_webhooks" not in scraped  # the api's, never filled here
+        # Another host's probe (another pod) does not see this worker's heartbeat.
+        elsewhere = {**env, "ALERTER_WORKER_NAME": "another-pod"}
+        assert subprocess.run(check, env=elsewhere, capture_output=True).returncode == 1
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from alerter.rules.model import RuleSet
 from alerter.store.state import FailedCall, State
@@ -263,6 +264,11 @@ async def test_unknown_call_is_retried_then_recorded_unresolved(
     failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "unresolved"
     assert "CALL_NOT_FOUND" in failed.reason
+    # The minute of retries shows in the history, each try with its reason.
+    async with aioredis.Redis.from_url(redis_url) as client:
+        rows = await State(client).history(call_id)
+    assert [r["outcome"] for r in rows] == ["failed", "retrying", "retrying", "retrying"]
+    assert all("CALL_NOT_FOUND" in r["detail"] for r in rows[1:])
 
 
 async def test_bad_credentials_are_not_retried(
