@@ -32,6 +32,16 @@ def _answer(description: str, statuses: list[str]) -> dict[str, Any]:
     }
 
 
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
@@ -40,6 +50,18 @@ def document(version: str) -> dict[str, Any]:
             "/webhooks/diga": {
                 "post": {
                     "summary": "A Diga call event; call ends are queued for alerting",
+                    "description": "When ALERTER_WEBHOOK_SECRET is set, the request must be "
+                    "signed: Standard Webhooks headers (webhook-id, webhook-timestamp within "
+                    "5 minutes, webhook-signature 'v1,<base64 HMAC-SHA256 of "
+                    "\"id.timestamp.body\">', several space-separated for key rotation), or "
+                    "'Authorization: Bearer <the whole secret>'. `alerter webhook sign` prints "
+                    "the headers for a body.",
+                    "parameters": [
+                        _header("webhook-id", "Standard Webhooks message id"),
+                        _header("webhook-timestamp", "Seconds since the epoch, within 5 minutes"),
+                        _header("webhook-signature", "v1,<base64 signature> [v1,<…> …]"),
+                    ],
+                    "security": [{}, {"bearerSecret": []}, {"standardWebhooks": []}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -73,6 +95,17 @@ def document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.0 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
@@ -86,6 +119,19 @@ def document(version: str) -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "bearerSecret": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The whole ALERTER_WEBHOOK_SECRET, whsec_ prefix included",
+                },
+                "standardWebhooks": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "webhook-signature",
+                    "description": "Standard Webhooks: with webhook-id and webhook-timestamp",
+                },
+            },
             "schemas": {
                 "Error": {
                     "type": "object",

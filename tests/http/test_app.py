@@ -109,3 +109,17 @@ async def test_redis_down_means_503_not_loss(
     assert_error(answer, 503, "QUEUE_UNAVAILABLE")
     assert_error(await api_client.get(f"{url}/ready"), 503, "REDIS_UNAVAILABLE")
     assert (await api_client.get(f"{url}/health")).status_code == 200
+
+
+def test_openapi_describes_signatures_bearer_and_itself() -> None:
+    from alerter.http.openapi import document
+
+    doc = document("0")
+    assert "/openapi.json" in doc["paths"]
+    webhook = doc["paths"]["/webhooks/diga"]["post"]
+    headers = {p["name"] for p in webhook["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearerSecret"]["scheme"] == "bearer"
+    assert schemes["standardWebhooks"]["name"] == "webhook-signature"
+    assert {"bearerSecret": []} in webhook["security"] and {} in webhook["security"]
