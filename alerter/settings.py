@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 import socket
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -104,12 +105,45 @@ def signing_key_of(secret: str) -> bytes:
 
 def rules_environment(env_file: Path = Path(".env")) -> dict[str, str]:
     """What `${VAR}` in rule files reads: `.env` in the working directory, under the
-    process environment (which wins), the same sources settings read."""
+    process environment (which wins), the same sources settings read; and `VAR_FILE`, a
+    file holding the value (Docker and Kubernetes secrets), where `VAR` itself is unset."""
     from dotenv import dotenv_values
 
     values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    return {**values, **os.environ}
+    merged = {**values, **os.environ}
+    # An unreadable file is skipped: the rules then say which ${VAR} is not set.
+    return {**from_files(merged, strict=False), **merged}
+
+
+# The secret settings, each also read from the file named by `<NAME>_FILE`.
+SECRET_SETTINGS = ("DIGA_API_KEY", "ALERTER_WEBHOOK_SECRET", "REDIS_URL")
+
+
+def from_files(
+    environ: Mapping[str, str], names: Iterable[str] | None = None, *, strict: bool = True
+) -> dict[str, str]:
+    """`NAME` for each `NAME_FILE` in `environ` whose `NAME` is unset: the file's text, its
+    final newline dropped. An unreadable file is an error naming the variable, not the path's
+    content."""
+    wanted = {key.removesuffix("_FILE") for key in environ if key.endswith("_FILE")}
+    if names is not None:
+        wanted &= set(names)
+    out = {}
+    for name in sorted(wanted):
+        if environ.get(name):
+            continue
+        path = Path(environ[f"{name}_FILE"])
+        try:
+            out[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            if strict:
+                raise ValueError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from None
+    return out
 
 
 def load_settings() -> Settings:
-    return Settings()
+    from dotenv import dotenv_values
+
+    dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    secrets = from_files({**dotenv, **os.environ}, SECRET_SETTINGS)
+    return Settings(**secrets)  # type: ignore[arg-type]

@@ -132,3 +132,31 @@ async def test_the_default_body_limit_through_the_real_app(
         "error_code": "PAYLOAD_TOO_LARGE",
         "message": over.json()["message"],
     }
+
+
+def test_secret_settings_and_rule_variables_read_from_files(
+    empty_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker and Kubernetes secrets arrive as files: NAME_FILE names one."""
+    from alerter.settings import load_settings, rules_environment
+
+    (tmp_path / "diga").write_text("sk-from-a-file\n")
+    (tmp_path / "slack").write_text("json://127.0.0.1:9/from-a-file\n")
+    monkeypatch.setenv("DIGA_API_KEY_FILE", str(tmp_path / "diga"))
+    monkeypatch.setenv("SLACK_OPS_URL_FILE", str(tmp_path / "slack"))
+    settings = load_settings()
+    assert settings.diga_api_key is not None
+    assert settings.diga_api_key.get_secret_value() == "sk-from-a-file"
+    assert rules_environment()["SLACK_OPS_URL"] == "json://127.0.0.1:9/from-a-file"
+    monkeypatch.setenv("DIGA_API_KEY", "sk-from-the-environment")  # the variable itself wins
+    assert load_settings().diga_api_key.get_secret_value() == "sk-from-the-environment"  # type: ignore[union-attr]
+
+
+def test_an_unreadable_secret_file_is_named_not_shown(
+    empty_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerter.cli import main
+
+    monkeypatch.setenv("ALERTER_WEBHOOK_SECRET_FILE", str(tmp_path / "missing"))
+    assert main(["rules", "schema"]) == 2
+    assert "ALERTER_WEBHOOK_SECRET_FILE: cannot read" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -50,9 +51,19 @@ def test_compose_services_commands_and_health() -> None:
 def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:
     text = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)", text, re.M)
-    assert len(stages) >= 2 and all("slim" in s for s in stages)
-    assert re.search(r"^USER (?!root)\w+", text, re.M)
-    assert "HEALTHCHECK" in text and "/health" in text
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base is not None and "slim" in base.group(1)
+    assert len(stages) >= 2 and all(s == "${PYTHON_IMAGE}" for s in stages)
+    assert "@sha256:" in text  # how to pin it by digest is said
+    # Numeric, so Kubernetes' runAsNonRoot can verify it; the state folder is the user's.
+    assert re.search(r"^USER 10001(:10001)?$", text, re.M)
+    assert "chown 10001:10001 /app /app/.alerter" in text
+    assert "ALERTER_STATE_DIR=/app/.alerter" in text
+    # One healthcheck for both commands: /health for the api, the heartbeat for a worker.
+    assert "HEALTHCHECK" in text and "/health" in text and "'worker', '--check'" in text
+    probe = re.search(r'CMD \["python", "-c", (".*")\]', text)
+    assert probe is not None
+    compile(json.loads(probe.group(1)), "healthcheck", "exec")  # the probe is valid Python
     assert "-c constraints.txt" in text
     assert re.search(r'^ENTRYPOINT \["alerter"\]', text, re.M)
     for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):

@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(part) for part in err["loc"])
             print(f"setting {name}: {err['msg']}", file=sys.stderr)
         return 2
+    except ValueError as exc:  # a NAME_FILE that cannot be read
+        print(f"setting {exc}", file=sys.stderr)
+        return 2
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
