@@ -19,7 +19,7 @@ from alerter.pipeline.signatures import signature
 from alerter.rules.noise import GroupKey, group_key, labels_of, muted
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
-from alerter.store.windows import DigestSlot, Windows
+from alerter.store.windows import Breakdown, DigestSlot, Windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,10 @@ class Decision:
     note: str | None = None  # for the alert, when sent
     key: GroupKey | None = None
     digest: DigestSlot | None = None
+    headline: str | None = None  # frequency and rate alerts: titled by the group, not the call
+
+
+BREAKDOWN_CALL_IDS = 5
 
 
 def _span(seconds: float) -> str:
@@ -82,10 +86,11 @@ async def decide(
     )
 
     key = group_key(noise.group_by, call, first)
-    note = None
+    reason = str((first.data or {}).get("failure_reason") or "")
+    note = headline = None
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
-            rule.name, key, call.call_id, noise.within, noise.count, ended
+            rule.name, key, call.call_id, noise.within, noise.count, ended, (first.event, reason)
         )
         if not counted.fire:
             return Decision(
@@ -93,10 +98,17 @@ async def decide(
                 f"{counted.counted} of {noise.count} calls within {_span(noise.within)}",
                 key=key,
             )
-        note = f"{counted.counted} calls matched within {_span(noise.within)} ({key.describe()})"
+        headline = f"{counted.counted} calls within {_span(noise.within)} ({key.describe()})"
     elif noise.within is not None and noise.rate is not None:
         rated = await stores.windows.rate(
-            rule.name, key, call.call_id, noise.within, noise.rate, noise.min_calls, ended
+            rule.name,
+            key,
+            call.call_id,
+            noise.within,
+            noise.rate,
+            noise.min_calls,
+            ended,
+            (first.event, reason),
         )
         share = rated.counted / rated.total if rated.total else 0.0
         summary = (
@@ -105,11 +117,16 @@ async def decide(
         )
         if not rated.fire:
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
-        note = f"{summary} matched ({key.describe()})"
+        headline = f"{summary} ({key.describe()})"
+    if headline is not None and noise.within is not None:
+        # About the group, not the call that tipped it: what the window's calls were.
+        window = await stores.windows.breakdown(
+            rule.name, key, noise.within, ended, rate=noise.rate is not None
+        )
+        note = "\n".join([f"{headline}: {rule.name} fired for the group", *_lines(window)])
 
     if noise.group_wait is not None:
         entry = DigestCall(call.call_id, len(match.logs), excerpt(first)).to_entry()
-        reason = str((first.data or {}).get("failure_reason") or "")
         slot = await stores.windows.add_to_digest(
             rule.name,
             key,
@@ -134,4 +151,25 @@ async def decide(
             since = datetime.fromtimestamp(throttle.last_sent, UTC).strftime("%H:%M")
             more = f"and {throttle.suppressed} more call{'s' if throttle.suppressed != 1 else ''}"
             note = f"{more} since {since} UTC" + (f"; {note}" if note else "")
-    return Decision(Outcome.SENT, note=f"{note}\n{sig_note}" if note else sig_note, key=key)
+    return Decision(
+        Outcome.SENT,
+        note=f"{note}\n{sig_note}" if note else sig_note,
+        key=key,
+        headline=headline,
+    )
+
+
+def _lines(window: Breakdown) -> list[str]:
+    def counts(pairs: tuple[tuple[str, int], ...]) -> str:
+        return ", ".join(f"{name} ×{n}" for name, n in pairs)
+
+    lines = []
+    if window.events:
+        lines.append(f"Events: {counts(window.events)}")
+    if window.reasons:
+        lines.append(f"Failure reasons: {counts(window.reasons)}")
+    if window.calls:
+        shown = ", ".join(window.calls[:BREAKDOWN_CALL_IDS])
+        more = len(window.calls) - BREAKDOWN_CALL_IDS
+        lines.append(f"Calls: {shown}" + (f" and {more} more" if more > 0 else ""))
+    return lines

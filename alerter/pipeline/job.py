@@ -151,7 +151,12 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             continue
         context = await _context(deps, call, match, fetched.logs[0]) if match.rule.context else ()
         alert = build_alert(
-            match, call, note=decision.note, first_failure=fetched.logs[0], context=context
+            match,
+            call,
+            note=decision.note,
+            first_failure=fetched.logs[0],
+            context=context,
+            headline=decision.headline,
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
             pending += await _send_once(

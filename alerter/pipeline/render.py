@@ -66,6 +66,7 @@ class Alert:
     match_count: int
     excerpts: tuple[Excerpt, ...]
     note: str | None = None  # from noise control: "and 37 more calls since 14:02", ...
+    headline: str | None = None  # a group's alert (frequency, rate): the title says the group
 
     @property
     def more(self) -> int:
@@ -96,6 +97,7 @@ def build_alert(
     note: str | None = None,
     first_failure: LogEntry | None = None,
     context: tuple[LogEntry, ...] = (),
+    headline: str | None = None,
 ) -> Alert:
     """The causal excerpt: WARNING context lines (when the rule asks), the call's first
     failure (when the rule did not match it), then the matching logs with repeats collapsed."""
@@ -104,6 +106,7 @@ def build_alert(
         lead.append(dataclasses.replace(excerpt(first_failure), role="first"))
     return Alert(
         note=note,
+        headline=headline,
         rule=match.rule.name,
         description=match.rule.description,
         severity=match.rule.severity,
@@ -169,7 +172,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 
 def title(alert: Alert) -> str:
-    text = f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
+    if alert.headline:  # a group's alert: say the group, not the call that tipped it
+        text = f"[{alert.severity.upper()}] {alert.rule}: {alert.headline}"
+    else:
+        text = f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
     return bound(one_line(text), TITLE_CHARS)
 
 
@@ -383,6 +389,7 @@ def redacted(alert: Alert, r: Redactor) -> Alert:
         call_fields=tuple((key, r(value)) for key, value in alert.call_fields),
         excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),
         note=r(alert.note) if alert.note else None,
+        headline=r(alert.headline) if alert.headline else None,
     )
 
 

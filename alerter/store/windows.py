@@ -25,12 +25,6 @@ DIGEST_CALLS_CAP = 20
 DIGEST_COUNTS_CAP = 50  # distinct events / failure reasons counted per digest
 
 
-
-
-
-
-
-
 @dataclass(frozen=True, slots=True)
 class Counted:
     fire: bool
@@ -58,6 +52,26 @@ class DigestContents:
     opened: float
     count: int
     calls: tuple[dict[str, Any], ...]
+    events: tuple[tuple[str, int], ...]  # most frequent first
+    reasons: tuple[tuple[str, int], ...]
+
+
+BREAKDOWN_CALLS = 200  # calls of a window read for its breakdown, newest first
+_SEP = "\x1f"
+
+
+def _kind(kind: tuple[str, str]) -> str:
+    event, reason = kind
+    return f"{event[:120]}{_SEP}{reason[:200]}"
+
+
+def _top(counts: dict[str, int], limit: int = 5) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    calls: tuple[str, ...]  # newest first
     events: tuple[tuple[str, int], ...]  # most frequent first
     reasons: tuple[tuple[str, int], ...]
 
@@ -94,15 +108,31 @@ class Windows:
         return Throttle(kind == "send", int(count), int(last) / 1000 if last else None)
 
     async def frequency(
-        self, rule: str, key: GroupKey, call_id: str, within: float, count: int, now: float
+        self,
+        rule: str,
+        key: GroupKey,
+        call_id: str,
+        within: float,
+        count: int,
+        now: float,
+        kind: tuple[str, str] = ("", ""),
     ) -> Counted:
+        """`kind`: the call's (event, failure reason), kept for the window's breakdown."""
         base = f"{PREFIX}freq:{rule}:{key.digest}"
         raw = await self._frequency(
-            keys=[base, base + ":fired", self._decision(call_id, rule, "when")],
-            args=[_ms(now), _ms(now - within), call_id, _ms(within), count, DECISION_TTL_SECONDS],
+            keys=[base, base + ":fired", self._decision(call_id, rule, "when"), base + ":calls"],
+            args=[
+                _ms(now),
+                _ms(now - within),
+                call_id,
+                _ms(within),
+                count,
+                DECISION_TTL_SECONDS,
+                _kind(kind),
+            ],
         )
-        kind, n = raw.decode().split()
-        return Counted(kind == "fire", int(n))
+        fired, n = raw.decode().split()
+        return Counted(fired == "fire", int(n))
 
     async def rate(
         self,
@@ -113,6 +143,7 @@ class Windows:
         rate: float,
         min_calls: int,
         now: float,
+        kind: tuple[str, str] = ("", ""),
     ) -> Counted:
         raw = await self._rate(
             keys=[
@@ -120,6 +151,7 @@ class Windows:
                 ended_key(rule, key),
                 f"{PREFIX}rate:{rule}:{key.digest}:fired",
                 self._decision(call_id, rule, "when"),
+                f"{PREFIX}rate:{rule}:{key.digest}:calls",
             ],
             args=[
                 _ms(now),
@@ -129,10 +161,43 @@ class Windows:
                 round(rate * 1_000_000),
                 min_calls,
                 DECISION_TTL_SECONDS,
+                _kind(kind),
             ],
         )
-        kind, matched, total = raw.decode().split()
-        return Counted(kind == "fire", int(matched), int(total))
+        fired, matched, total = raw.decode().split()
+        return Counted(fired == "fire", int(matched), int(total))
+
+    async def breakdown(
+        self, rule: str, key: GroupKey, within: float, now: float, *, rate: bool
+    ) -> Breakdown:
+        """What the calls counted in the window (`within` before `now`) were: read when a
+        frequency or rate rule fires, for an alert about the group rather than one call."""
+        base = f"{PREFIX}rate:{rule}:{key.digest}" if rate else f"{PREFIX}freq:{rule}:{key.digest}"
+        members_key = f"{base}:matched" if rate else base
+        members: list[bytes] = await cast(
+            Awaitable[list[bytes]],
+            self._redis.zrevrangebyscore(
+                members_key, _ms(now), f"({_ms(now - within)}", start=0, num=BREAKDOWN_CALLS
+            ),
+        )
+        if not members:
+            return Breakdown((), (), ())
+        kinds = await cast(
+            Awaitable[list[bytes | None]], self._redis.hmget(f"{base}:calls", members)
+        )
+        events: dict[str, int] = {}
+        reasons: dict[str, int] = {}
+        for raw in kinds:
+            event, _, reason = (raw or b"").decode().partition(_SEP)
+            if event:
+                events[event] = events.get(event, 0) + 1
+            if reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        return Breakdown(
+            calls=tuple(m.decode() for m in members),
+            events=_top(events),
+            reasons=_top(reasons),
+        )
 
     # -- digests
 

@@ -206,7 +206,14 @@ async def test_frequency_rule_fires_at_the_20th_call_not_the_19th(
     await send_calls(api, diga, 1, agent="ag-north")
     await run_worker_until_idle(settings, rules, redis_url)
     [message] = slack.wait_for(1)
-    assert "20 calls matched within 10m (agent_id=ag-north)" in json.dumps(message)
+    shown = json.dumps(message, ensure_ascii=False)
+    # Titled by the group, not by the call that tipped it, with the window's breakdown.
+    assert message["attachments"][0]["fallback"] == (
+        "[CRITICAL] transfer-failed: 20 calls within 10m (agent_id=ag-north)"
+    )
+    assert "Events: transfer_failed ×20" in shown
+    assert "Failure reasons: busy-0 ×11, busy-1 ×9" in shown  # 19 calls, then one more
+    assert "Calls: " in shown and " and 15 more" in shown
     await send_calls(api, diga, 5, agent="ag-north")  # same window: no second alert
     await run_worker_until_idle(settings, rules, redis_url)
     assert len(slack.received) == 1
@@ -232,7 +239,10 @@ async def test_failure_rate_just_under_and_just_over(
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     assert len(slack.received) == (1 if fires else 0)
     if fires:
-        assert "6 of 40 ended calls (15%)" in json.dumps(slack.received[0]["json"])
+        message = slack.received[0]["json"]
+        title = message["attachments"][0]["fallback"]
+        assert title == "[CRITICAL] transfer-failed: 6 of 40 ended calls (15%) within 15m (agent_id=ag-north)"
+        assert "Failure reasons: busy-0 ×3, busy-1 ×3" in json.dumps(message, ensure_ascii=False)
 
 
 async def test_silence_stops_sends_and_expires_on_time(

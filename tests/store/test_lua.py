@@ -119,3 +119,15 @@ async def test_signature_new_then_known_counted_per_hour(redis: Redis) -> None:
     assert await counts.seen(digest, "TRANSFER x: <n>", "c2", 14, now, "e.g.") == (False, 2)
     top = await counts.top(now - 60, now, limit=1000)
     assert ("TRANSFER x: <n>", 2, "e.g.") in top  # c1 counted once
+
+
+async def test_a_window_keeps_what_its_calls_were_for_the_breakdown(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey((("agent_id", "a"),))
+    kinds = [("transfer_failed", "busy"), ("transfer_failed", "timeout"), ("llm_error", "busy")]
+    for i, kind in enumerate(kinds):
+        await windows.frequency(name, key, f"c{i}", 60, 10, 1000.0 + i, kind)
+    await windows.frequency(name, key, "old", 60, 10, 1000.0 - 3600, ("ancient", "x"))  # trimmed
+    window = await windows.breakdown(name, key, 60, 1003.0, rate=False)
+    assert window.calls == ("c2", "c1", "c0")
+    assert window.events == (("transfer_failed", 2), ("llm_error", 1))
+    assert window.reasons == (("busy", 2), ("timeout", 1))
