@@ -236,3 +236,23 @@ def test_notify_test_command(
     out = capsys.readouterr().out
     assert "dead: FAILED" in out and "127.0.0.1" not in out
     assert main(["notify", "test", "nope"]) == 2
+
+
+def test_a_mended_rule_set_is_said_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    folder = write_rules(
+        tmp_path, "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+    holder = RulesHolder(folder, environ={})
+    assert holder.reload("start")
+    (folder / "rules.yaml").write_text("rules: [\n")
+    assert not holder.reload("change")
+    (folder / "rules.yaml").write_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r2, notify: [d]}\n"
+    )
+    with caplog.at_level(logging.INFO, logger="alerter.rules.reload"):
+        assert holder.reload("change")
+        assert holder.reload("change")  # unchanged: nothing more to say
+    mended = [r for r in caplog.records if "valid again" in r.getMessage()]
+    assert len(mended) == 1 and mended[0].levelno == logging.WARNING
