@@ -3,6 +3,7 @@ then every call accounted for.
 
     .venv/bin/python -m bench.soak                 # 5,000 calls, about 6 minutes here
     .venv/bin/python -m bench.soak --calls 500     # a quick look
+    .venv/bin/python -m bench.soak --write         # and write docs/soak.md
 
 Faults, all at once: Diga answers 5 % of requests 503, 2 % 429 (Retry-After 1), and 3 % too
 slowly for the worker's 1 s timeout; one destination refuses half of what it is sent; one
@@ -38,7 +39,7 @@ import redis
 import uvicorn
 
 from alerter.store.embedded import EmbeddedServer
-from bench.common import PY, ROOT, free_port, table, wait_http
+from bench.common import PY, ROOT, free_port, machine, table, wait_http
 
 Scope = dict[str, Any]
 
@@ -358,8 +359,20 @@ def account(url: str, ids: list[str], good: Destination, flaky: Destination) -> 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--write", action="store_true", help="also write docs/soak.md")
     args = parser.parse_args(argv)
-    print(run(args.calls))
+    result = run(args.calls)
+    print(result)
+    if args.write:
+        (ROOT / "docs" / "soak.md").write_text(
+            "# Fault soak\n\n"
+            "Written by `.venv/bin/python -m bench.soak --write` "
+            f"({time.strftime('%Y-%m-%d', time.gmtime())}, {machine()}).\n\n"
+            + (__doc__ or "").split("\n\n", 2)[2].strip()
+            + "\n\n"
+            + result
+            + "\n"
+        )
     return 0
 
 

@@ -310,3 +310,119 @@ async def test_context_lines_come_newest_first_in_a_few_small_pages(
     ]
     assert len(warning_requests) == 2
     assert all(r["order"] == "desc" and int(r["limit"]) <= 100 for r in warning_requests)
+
+
+async def _run_try(
+    holder: Any,
+    diga: DigaStandIn,
+    redis_url: str,
+    call_id: str,
+    job_try: int,
+    digest: tuple[str, str, str] | None = None,
+) -> str:
+    """One try of the real job function (or of a digest's flush), as arq runs it, on a
+    given rules holder."""
+    from arq.connections import ArqRedis
+
+    from alerter.metrics import Metrics
+    from alerter.pipeline.decide import NoiseStores
+    from alerter.pipeline.fetch import DigaClient
+    from alerter.pipeline.job import Deps, flush_digest, process_call
+    from alerter.store.signature_counts import SignatureCounts
+    from alerter.store.silences import Silences
+    from alerter.store.windows import Windows
+    from tests.conftest import DIGA_KEY
+
+    client = ArqRedis.from_url(redis_url)
+    deps = Deps(
+        diga=DigaClient(diga.url, DIGA_KEY),
+        state=State(client),
+        noise=NoiseStores(Windows(client), Silences(client), SignatureCounts(client)),
+        sender=deliver.Sender(threads=2),
+        rules=holder,
+        metrics=Metrics(),
+        budget=30,
+    )
+    try:
+        ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": job_id_for(call_id)}
+        if digest is not None:
+            return await flush_digest(ctx, *digest)
+        return await process_call(ctx, CallEnded(call_id=call_id).to_job())
+    finally:
+        await deps.diga.aclose()
+        deps.sender.close()
+        await client.aclose()
+
+
+RENAMED = """
+destinations:
+  hooks: ${HOOKS}
+rules:
+  - name: NAME
+    match: {category: [TRANSFER]}
+    notify: [hooks]
+"""
+
+
+async def test_a_retry_after_a_reload_keeps_the_rule_set_its_call_started_with(
+    tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str
+) -> None:
+    from alerter.rules.reload import RulesHolder
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    env = {"HOOKS": hook_url(hook)}
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "old-name"))
+    holder = RulesHolder(folder, environ=env)
+    assert holder.reload("start")
+    started_with = holder.require().version
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "new-name"))
+    assert holder.reload("change")  # renamed between two tries of the same call
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    async with aioredis.Redis.from_url(redis_url) as client:
+        await State(client).remember_pending(call_id, started_with, [("old-name", "hooks")])
+    assert await _run_try(holder, diga, redis_url, call_id, job_try=2) == "sent"
+    [message] = hook.wait_for(1)
+    assert "old-name" in json.dumps(message) and "new-name" not in json.dumps(message)
+
+    # A process that never held the old set (a new worker): the due send is recorded dropped.
+    other = str(uuid.uuid4())
+    diga.add_call(other, [make_log(other)])
+    async with aioredis.Redis.from_url(redis_url) as client:
+        await State(client).remember_pending(other, started_with, [("old-name", "hooks")])
+    fresh = RulesHolder(folder, environ=env)
+    assert fresh.reload("start")
+    assert await _run_try(fresh, diga, redis_url, other, job_try=2) == "sent"
+    rows = await history(redis_url, other)
+    dropped = [r for r in rows if r["outcome"] == "dropped"]
+    assert len(dropped) == 1 and dropped[0]["rule"] == "old-name"
+    assert "rules changed between tries" in dropped[0]["detail"]
+    assert any(r["outcome"] == "sent" and r["rule"] == "new-name" for r in rows)
+
+
+async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(
+    tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str
+) -> None:
+    from alerter.rules.noise import GroupKey
+    from alerter.rules.reload import RulesHolder
+    from alerter.store.windows import Windows
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "kept"))
+    holder = RulesHolder(folder, environ={"HOOKS": hook_url(hook)})
+    assert holder.reload("start")
+    key = GroupKey(())
+    async with aioredis.Redis.from_url(redis_url) as client:
+        slot = await Windows(client).add_to_digest(
+            "renamed-away", key, "c1", {}, "transfer_failed", "", 60, time.time()
+        )
+    outcome = await _run_try(
+        holder, diga, redis_url, "c1", 1, digest=("renamed-away", key.digest, slot.window)
+    )
+    assert outcome == "dropped" and hook.received == []
+    rows = await history(redis_url, f"digest-{slot.window}")
+    assert rows[0]["outcome"] == "dropped" and "1 call(s) not sent" in rows[0]["detail"]
+    async with aioredis.Redis.from_url(redis_url) as client:
+        assert await client.exists(f"alerter:digest:renamed-away:{key.digest}") == 0
