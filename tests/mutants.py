@@ -44,7 +44,7 @@ class Mutant:
 AUTH = "alerter/http/webhook_auth.py"
 RENDER = "alerter/pipeline/render.py"
 DIGEST = "alerter/pipeline/render_digest.py"
-JOB = "alerter/pipeline/job.py"
+SEND = "alerter/pipeline/send.py"
 STATE = "alerter/store/state.py"
 
 MUTANTS = (
@@ -114,21 +114,21 @@ MUTANTS = (
     ),
     Mutant(
         "auth: whsec_ secret used as text, not decoded",
-        AUTH,
+        "alerter/settings.py",
         'if secret.startswith("whsec_"):',
         'if secret.startswith("whsec_never"):',
         AUTH_TESTS,
     ),
     Mutant(
         "redaction: a destination's redactor ignored",
-        JOB,
+        SEND,
         "rendered[slot] = render_for(destination.redactor)",
         "rendered[slot] = render_for(None)",
         REDACTION_TESTS,
     ),
     Mutant(
         "redaction: every destination shares the first rendering",
-        JOB,
+        SEND,
         "slot = id(destination.redactor)",
         "slot = 0",
         REDACTION_TESTS,
@@ -191,17 +191,24 @@ MUTANTS = (
     ),
     Mutant(
         "marker: an already-sent destination sent again",
-        JOB,
-        "if claim is Claim.SENT:\n            continue",
-        "if claim is Claim.SENT:\n            pass",
+        SEND,
+        "if claim is Claim.SENT:\n                continue",
+        "if claim is Claim.SENT:\n                pass",
         MARKER_TESTS,
     ),
     Mutant(
         "marker: one marker per rule, not per destination",
         STATE,
-        'return f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
-        'return f"{PREFIX}sent:{call_id}:{rule}"',
+        'key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
+        'key = f"{PREFIX}sent:{call_id}:{rule}"',
         MARKER_TESTS,
+    ),
+    Mutant(
+        "marker: one marker per destination, not per URL",
+        SEND,
+        "marker_key(subject, rule.name, name, url if several else None)",
+        "marker_key(subject, rule.name, name)",
+        ("tests/pipeline/test_stress.py",),
     ),
     Mutant(
         "marker: the release deletes another sender's claim",

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerter.pipeline import guard, job
+from alerter.pipeline import guard, job, send
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store import queue, state
@@ -89,7 +89,7 @@ def test_documented_tries_and_retention(monkeypatch: pytest.MonkeyPatch) -> None
     # README "Alerts and delivery": 8 tries for Diga, 4 over about a minute for 404, 8 for
     # delivery 5 minutes apart at most; duplicates for 24 hours; send markers for 7 days;
     # the history keeps 100,000 entries.
-    assert (job.DIGA_TRIES, job.NOT_FOUND_TRIES, job.DELIVERY_TRIES) == (8, 4, 8)
+    assert (job.DIGA_TRIES, job.NOT_FOUND_TRIES, send.DELIVERY_TRIES) == (8, 4, 8)
     assert 45 <= sum(job.NOT_FOUND_DELAYS[: job.NOT_FOUND_TRIES - 1]) <= 90
     assert guard.BACKOFF_CAP == 300
     assert queue.RESULT_KEEP_SECONDS == 86_400

@@ -1,8 +1,8 @@
-"""The job where the stages meet, read top to bottom.
+"""The call job, where the stages meet, read top to bottom.
 
-fetch → evaluate → decide → render → claim, deliver, mark (store.state) → record the outcome.
-`guard` turns every other end of a try into a retry or a recorded failure; the arq wiring
-that runs the job (clients made once, tries, timeouts) is in `worker`.
+fetch → evaluate → decide → render → send (claim, deliver, mark) → record the outcome.
+`guard` turns every other end of a try into a retry or a recorded failure; `flush` is the
+digest job; the arq wiring that runs both (clients made once, tries, timeouts) is `worker`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -19,66 +17,33 @@ from arq import Retry
 from arq.connections import ArqRedis
 
 from alerter.logs import bind
-from alerter.metrics import Metrics
 from alerter.models import CallEnded, LogEntry, Outcome
-from alerter.pipeline import render, render_digest
-from alerter.pipeline.decide import NoiseStores, decide
-from alerter.pipeline.deliver import Sender, Sent
+from alerter.pipeline import render
+from alerter.pipeline.decide import decide
+from alerter.pipeline.deps import Deps
 from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
-    DigaClient,
     DigaError,
     DigaUnavailable,
 )
+from alerter.pipeline.flush import DIGEST_FUNCTION
 from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
-from alerter.pipeline.render_digest import Digest, DigestCall
+from alerter.pipeline.send import DELIVERY_TRIES, Due, send_once
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
-from alerter.rules.reload import RulesHolder
-from alerter.store.state import Claim, State, history_entry, marker_key
+from alerter.store.state import State
 
 log = logging.getLogger(__name__)
-
-DIGEST_FUNCTION = "flush_digest"
 
 # Retry budgets, in job tries (arq counts the first run as try 1).
 DIGA_TRIES = 8
 NOT_FOUND_TRIES = 4  # ~ a minute with NOT_FOUND_DELAYS
 NOT_FOUND_DELAYS = (10.0, 20.0, 30.0)
-DELIVERY_TRIES = 8
 FETCH_SHARE = 0.6  # of the time budget, for paging through Diga; then the logs fetched count
-
-
-@dataclass(slots=True)
-class Due:
-    """Sends left for a later try, and how long another sender's claim still holds one (a
-    retry before then would only find it busy again)."""
-
-    sends: list[tuple[str, str]] = field(default_factory=list)
-    claimed_for: float = 0.0
-
-    def __iadd__(self, other: Due) -> Due:
-        self.sends += other.sends
-        self.claimed_for = max(self.claimed_for, other.claimed_for)
-        return self
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """Long-lived clients of one worker process, made in `on_startup`."""
-
-    diga: DigaClient
-    state: State
-    noise: NoiseStores
-    sender: Sender
-    rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
-    metrics: Metrics
-    budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
-    clock: Callable[[], float] = time.time  # injected by tests of time windows
 
 
 async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
@@ -159,7 +124,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             headline=decision.headline,
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
-            pending += await _send_once(
+            pending += await send_once(
                 deps,
                 rules,
                 call.call_id,
@@ -223,79 +188,6 @@ async def _record_dropped(
             )
 
 
-async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, window: str) -> str:
-    deps: Deps = ctx["deps"]
-    job_try: int = ctx.get("job_try", 1)
-    subject = f"digest-{window}"
-
-    async def give_up(ended: GiveUp) -> str:
-        await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=ended.reason)
-        return Outcome.FAILED.value
-
-    with bind(rule=rule_name, digest=window), measured(ctx, deps.metrics) as out:
-        out.value = await guarded(
-            partial(_flush_digest, deps, rule_name, key_digest, window, job_try),
-            give_up,
-            job_try=job_try,
-            budget=deps.budget,
-        )
-        return out.value
-
-
-async def _flush_digest(
-    deps: Deps, rule_name: str, key_digest: str, window: str, job_try: int
-) -> str:
-    """Send one closed digest window to the rule's destinations, once."""
-    rules = deps.rules.require()
-    rule = rules.by_name.get(rule_name)
-    subject = f"digest-{window}"
-    if rule is None or rule.noise.group_wait is None:
-        calls = await deps.noise.windows.drop_digest(rule_name, key_digest, window)
-        await deps.state.record(
-            subject,
-            Outcome.DROPPED,
-            rule=rule_name,
-            detail=f"the rule no longer groups into digests: {calls} call(s) not sent",
-        )
-        return Outcome.DROPPED.value
-    contents = await deps.noise.windows.take_digest(rule_name, key_digest, window)
-    if contents is None:
-        return "empty"
-    now = deps.clock()
-    digest = Digest(
-        rule=rule.name,
-        description=rule.description,
-        severity=rule.severity,
-        group=GroupKey(contents.labels).describe(),
-        opened=contents.opened,
-        closed=now,
-        count=contents.count,
-        calls=tuple(DigestCall.from_entry(entry) for entry in contents.calls),
-        events=contents.events,
-        reasons=contents.reasons,
-    )
-    pending = await _send_once(
-        deps,
-        rules,
-        subject,
-        rule,
-        partial(_digest_message, digest),
-        f"{digest.count} calls ({digest.group})",
-    )
-    if pending.sends:
-        if job_try < DELIVERY_TRIES:
-            raise Retry(defer=max(backoff(job_try), pending.claimed_for))
-        await deps.state.record(
-            subject,
-            Outcome.FAILED,
-            rule=rule_name,
-            detail=f"{len(pending.sends)} send(s) kept failing",
-        )
-        return Outcome.FAILED.value
-    await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
-    return Outcome.SENT.value
-
-
 async def _schedule_flush(
     ctx: dict[str, Any], deps: Deps, rule: Rule, key: GroupKey, window: str
 ) -> None:
@@ -335,80 +227,6 @@ async def _context(
 
 def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:
     return render.message(render.redacted(alert, redactor) if redactor else alert)
-
-
-def _digest_message(digest: Digest, redactor: Redactor | None) -> Message:
-    return render_digest.message(render_digest.redacted(digest, redactor) if redactor else digest)
-
-
-async def _send_once(
-    deps: Deps,
-    rules: RuleSet,
-    subject: str,
-    rule: Rule,
-    render_for: Callable[[Redactor | None], Message],
-    detail: str,
-) -> Due:
-    """Send to each URL of each of the rule's destinations once (send markers); returns the
-    (rule, destination) sends still due.
-
-    A destination that redacts gets its own rendering. A shadow rule sends nothing and
-    records what it would have sent.
-    """
-    if rule.shadow:
-        for name in rule.notify:
-            deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
-        await deps.state.record(
-            subject,
-            Outcome.SHADOW,
-            rule=rule.name,
-            destination=",".join(rule.notify),
-            detail=f"would have sent: {detail}",
-            clear_failure=True,
-        )
-        return Due()
-    rendered: dict[int, Message] = {}
-    pending = Due()
-    for name in rule.notify:
-        destination = rules.destinations[name]
-        several = len(destination.urls) > 1
-        due = False
-        for url in destination.urls:
-            key = marker_key(subject, rule.name, name, url if several else None)
-            claim, token = await deps.state.claim(key)
-            if claim is Claim.SENT:
-                continue
-            if claim is Claim.BUSY:
-                due = True
-                pending.claimed_for = max(pending.claimed_for, await deps.state.lease_left(key))
-                continue
-            slot = id(destination.redactor)
-            if slot not in rendered:
-                rendered[slot] = render_for(destination.redactor)
-            entry = history_entry(
-                subject, Outcome.SENT, rule=rule.name, destination=name, detail=detail
-            )
-            mark = partial(deps.state.mark_sent, key, entry, clear_failure=subject)
-            started = time.monotonic()
-            sent = await deps.sender.send(url, rendered[slot], name, on_late_accept=mark)
-            deps.metrics.delivery_seconds.labels(name).observe(time.monotonic() - started)
-            accepted = sent is Sent.ACCEPTED
-            deps.metrics.alerts.labels(rule.name, name, "sent" if accepted else "failed").inc()
-            if accepted:
-                await mark()
-                continue
-            due = True
-            if sent is Sent.REFUSED:
-                await deps.state.release(key, token)
-                why = "refused or failed"
-            else:  # it may still land: the claim stays until its lease ends, then a retry
-                why = "no answer in time; not resent before the claim's lease ends"
-            await deps.state.record(
-                subject, Outcome.RETRYING, rule=rule.name, destination=name, detail=why
-            )
-        if due:
-            pending.sends.append((rule.name, name))
-    return pending
 
 
 async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: int) -> str:

@@ -20,9 +20,11 @@ from arq.worker import Function, Worker, func
 from alerter.models import CallEnded
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
+from alerter.pipeline.deps import Deps
 from alerter.pipeline.fetch import DigaClient
+from alerter.pipeline.flush import DIGEST_FUNCTION, flush_digest
 from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
-from alerter.pipeline.job import DIGEST_FUNCTION, Deps, flush_digest, process_call
+from alerter.pipeline.job import process_call
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings

@@ -1,0 +1,29 @@
+"""What every job of one worker process uses: its long-lived clients, made once in the
+worker's `on_startup` (see `worker`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alerter.metrics import Metrics
+from alerter.pipeline.decide import NoiseStores
+from alerter.pipeline.deliver import Sender
+from alerter.pipeline.fetch import DigaClient
+from alerter.rules.reload import RulesHolder
+from alerter.store.state import State
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """Long-lived clients of one worker process, made in `on_startup`."""
+
+    diga: DigaClient
+    state: State
+    noise: NoiseStores
+    sender: Sender
+    rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
+    metrics: Metrics
+    budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
+    clock: Callable[[], float] = time.time  # injected by tests of time windows
