@@ -172,3 +172,44 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
     assert parse_retry_after(httpx.Headers({"Retry-After": "soon"})) is None
     assert parse_retry_after(httpx.Headers({})) is None
+
+
+async def test_a_later_page_that_fails_is_asked_again_in_place(
+    diga: DigaStandIn, client: DigaClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not from page 1: the pages already fetched are kept."""
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, make_logs(call_id, 2500))
+    real = diga.answer
+    failures = {"left": 2}
+
+    def flaky(path: str, query: dict[str, list[str]], auth: str | None) -> Fault:
+        if "after" in query and failures["left"]:
+            failures["left"] -= 1
+            return Fault(503, {"status": "error", "error_code": "BUSY", "message": "busy"})
+        return real(path, query, auth)
+
+    monkeypatch.setattr(diga, "answer", flaky)
+    result = await client.fetch_call_logs(call_id)
+    assert len(result.logs) == 2500 and not result.truncated
+    error_pages = [r["query"] for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]
+    assert failures["left"] == 0  # two refusals met, on later pages
+    assert sum("after" not in q for q in error_pages) == 1  # page 1 asked once
+    assert len(error_pages) == 3  # the answered ones: each page once
+
+
+async def test_the_logs_cap_stops_paging_and_says_so(
+    diga: DigaStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerter.pipeline import fetch
+
+    monkeypatch.setattr(fetch, "MAX_LOGS_PER_CALL", 1500)
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, make_logs(call_id, 3500))
+    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=10)
+    try:
+        result = await client.fetch_call_logs(call_id)
+    finally:
+        await client.aclose()
+    assert len(result.logs) == 1500 and result.capped == "1500 logs cap"
+    assert len([r for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]) == 2

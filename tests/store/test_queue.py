@@ -45,3 +45,11 @@ async def test_duplicate_while_queued_or_result_kept(redis: Redis) -> None:
     assert not await queue.enqueue(call)
     await queue.forget_result(call.call_id)
     assert await queue.enqueue(call)
+
+
+def test_a_failed_jobs_result_is_stored_readable() -> None:
+    """arq stores a failed job's exception as its result: as text, not "error serializing"."""
+    from alerter.store.queue import serialize_job
+
+    raw = serialize_job({"s": False, "r": TimeoutError("the job ran too long")})
+    assert deserialize_job(raw)["r"] == "TimeoutError: the job ran too long"
