@@ -326,8 +326,10 @@ async def _run_try(
 
     from alerter.metrics import Metrics
     from alerter.pipeline.decide import NoiseStores
+    from alerter.pipeline.deps import Deps
     from alerter.pipeline.fetch import DigaClient
-    from alerter.pipeline.job import Deps, flush_digest, process_call
+    from alerter.pipeline.flush import flush_digest
+    from alerter.pipeline.job import process_call
     from alerter.store.signature_counts import SignatureCounts
     from alerter.store.silences import Silences
     from alerter.store.windows import Windows
