@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 MAX_RECONNECT_DELAY = 10.0
+REQUEUE_WAIT = 5.0
 
 
 async def run_worker(make_worker: Callable[[], Worker], stop: asyncio.Event) -> None:
@@ -57,6 +58,11 @@ async def _stop_gracefully(worker: Worker, main: asyncio.Task[None]) -> None:
     # (arq re-queues a cancelled job for another try).
     worker.handle_sig_wait_for_completion(signal.SIGTERM)
     await asyncio.gather(main, return_exceptions=True)
+    # A cancelled job writes its re-queue (and drops its in-progress lock) on its way out:
+    # closing the connections first would leave the lock to lapse, minutes later.
+    finishing = [task for task in worker.tasks.values() if not task.done()]
+    if finishing:
+        await asyncio.wait(finishing, timeout=REQUEUE_WAIT)
     await _close_quietly(worker)
 
 
