@@ -131,3 +131,22 @@ async def test_a_window_keeps_what_its_calls_were_for_the_breakdown(redis: Redis
     assert window.calls == ("c2", "c1", "c0")
     assert window.events == (("transfer_failed", 2), ("llm_error", 1))
     assert window.reasons == (("busy", 2), ("timeout", 1))
+
+
+async def test_a_rate_fires_whatever_order_its_calls_are_decided_in(redis: Redis) -> None:
+    """Jobs run concurrently: the call accepted last may be decided first. The last decision
+    sees the window that holds them all, not only the one ending at its own call."""
+    windows, name, key = Windows(redis), rule(), GroupKey(())
+    base = 1_000_000.0
+    for i in range(40):
+        await redis.zadd(ended_key(name, key), {f"e{i}": int((base + i) * 1000)})
+    order = [39, 38, 37, 36, 35, 34]  # six failing calls, decided newest first
+    results = [await windows.rate(name, key, f"m{i}", 900, 0.15, 40, base + i) for i in order]
+    assert [r.fire for r in results] == [False] * 5 + [True]
+    assert (results[-1].counted, results[-1].total) == (6, 40)
+
+
+async def test_a_frequency_fires_whatever_order_its_calls_are_decided_in(redis: Redis) -> None:
+    windows, name, key = Windows(redis), rule(), GroupKey(())
+    results = [await windows.frequency(name, key, f"c{i}", 60, 3, 1000.0 + i) for i in (2, 1, 0)]
+    assert [r.fire for r in results] == [False, False, True]
