@@ -107,17 +107,22 @@ class Receiver:
             body = json.dumps({"posts": self.posts, "arrivals": self.arrivals}).encode()
             await _answer(send, 200, body)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.posts += 1
-        title = json.loads(b"".join(chunks) or b"{}").get("title", "")
+        title = json.loads(body or b"{}").get("title", "")
         call_id = title.rsplit(" ", 1)[-1]
         self.arrivals.setdefault(call_id, time.time())
         await _answer(send, 200, b"ok")
+
+
+async def read_body(receive: Any) -> bytes:
+    """A whole ASGI request body."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 async def _answer(send: Any, status: int, body: bytes) -> None:

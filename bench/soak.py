@@ -40,6 +40,7 @@ import uvicorn
 
 from alerter.store.embedded import EmbeddedServer
 from bench.common import PY, ROOT, free_port, machine, table, wait_http
+from bench.servers import read_body
 
 Scope = dict[str, Any]
 
@@ -107,17 +108,12 @@ class Destination:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if self.rng.random() < self.refuse:
             self.refused += 1
             await _answer(send, 500, b"no")
             return
-        title = json.loads(b"".join(chunks) or b"{}").get("title", "")
+        title = json.loads(body or b"{}").get("title", "")
         self.accepted[title.rsplit(" ", 1)[-1]] += 1
         await _answer(send, 200, b"ok")
 

@@ -230,3 +230,19 @@ class ApiServer:
 async def api_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Callable[..., ApiServer]]:
+    """Start an api on given rules (and settings overrides); all stopped after the test."""
+    started: list[ApiServer] = []
+
+    def start(rules: RuleSet, **settings: Any) -> ApiServer:
+        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

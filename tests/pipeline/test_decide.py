@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +54,6 @@ def rule_yaml(extra: str, destination: str = "${SLACK_URL}") -> str:
 
 def noise_rules(tmp_path: Path, extra: str) -> RuleSet:
     return rules_from(tmp_path, rule_yaml(extra), {"SLACK_URL": SLACK_URL})
-
-
-@pytest.fixture
-def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Any]:
-    servers: list[ApiServer] = []
-
-    def start(rules: RuleSet) -> ApiServer:
-        server = ApiServer(make_settings(diga.url), redis_url, rules)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 async def send_calls(

@@ -57,21 +57,6 @@ async def history(redis_url: str, call_id: str) -> list[dict[str, str]]:
         return await State(client).history(call_id)
 
 
-@pytest.fixture
-def api_for(redis_url: str, diga: DigaStandIn):  # type: ignore[no-untyped-def]
-    started: list[ApiServer] = []
-
-    def make(rules: RuleSet, **settings: Any) -> ApiServer:
-        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
-
-
 async def test_a_redis_error_mid_job_is_retried_and_alerts_once(
     tmp_path: Path,
     api_for: Any,
