@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import re
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 from alerter.cli.common import state_redis_url, terminal_safe
 from alerter.rules.load import load_rules
+from alerter.rules.messages import did_you_mean
 from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
@@ -63,7 +63,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     if rules is not None:
         if args.rule and args.rule not in rules.by_name:
             print(
-                f"error: no rule {args.rule!r}{_nearest(args.rule, list(rules.by_name))}",
+                f"error: no rule {args.rule!r}{did_you_mean(args.rule, rules.by_name)}",
                 file=sys.stderr,
             )
             return 2
@@ -106,11 +106,6 @@ def known_fields(rules: RuleSet) -> frozenset[str]:
     named = {name for rule in rules.rules for name in rule.noise.group_by}
     named |= {".".join(c.path) for rule in rules.rules for c in rule.call}
     return frozenset({"event", "category", "level", "trace_id"} | CALL_FIELDS | named)
-
-
-def _nearest(given: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:

@@ -214,15 +214,14 @@ class DigaClient:
     ) -> LogPage:
         """A later page that fails transiently is asked again in place (a short pause, a
         few times): the pages already fetched are not thrown away and fetched again."""
-        attempts = 1 if first else PAGE_ATTEMPTS
-        for attempt in range(1, attempts + 1):
+        for attempt in range(1, 1 if first else PAGE_ATTEMPTS):
             try:
                 return await self._get_page(call_id, params)
             except DigaUnavailable as exc:
-                if attempt == attempts or (exc.retry_after or 0) > PAGE_RETRY_PAUSE_CAP:
+                if (exc.retry_after or 0) > PAGE_RETRY_PAUSE_CAP:
                     raise
                 await asyncio.sleep(max(exc.retry_after or 0, 0.25 * 2**attempt))
-        raise AssertionError("unreachable")
+        return await self._get_page(call_id, params)  # the last attempt's error is the try's
 
     async def _get_page(self, call_id: str, params: dict[str, str | int]) -> LogPage:
         started = time.monotonic()

@@ -10,16 +10,14 @@ import logging
 from functools import partial
 from typing import Any
 
-from arq import Retry
-
 from alerter.logs import bind
 from alerter.models import Outcome
 from alerter.pipeline import render_digest
 from alerter.pipeline.deps import Deps
-from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
+from alerter.pipeline.guard import GiveUp, guarded, measured
 from alerter.pipeline.render import Message
 from alerter.pipeline.render_digest import Digest, DigestCall
-from alerter.pipeline.send import DELIVERY_TRIES, send_once
+from alerter.pipeline.send import send_once
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
 
@@ -88,14 +86,9 @@ async def _flush_digest(
         f"{digest.count} calls ({digest.group})",
     )
     if pending.sends:
-        if job_try < DELIVERY_TRIES:
-            raise Retry(defer=max(backoff(job_try), pending.claimed_for))
-        await deps.state.record(
-            subject,
-            Outcome.FAILED,
-            rule=rule_name,
-            detail=f"{len(pending.sends)} send(s) kept failing",
-        )
+        if retry := pending.retry(job_try):
+            raise retry
+        await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=str(pending))
         return Outcome.FAILED.value
     await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
     return Outcome.SENT.value

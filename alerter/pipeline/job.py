@@ -31,7 +31,7 @@ from alerter.pipeline.fetch import (
 from alerter.pipeline.flush import DIGEST_FUNCTION
 from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
-from alerter.pipeline.send import DELIVERY_TRIES, Due, send_once
+from alerter.pipeline.send import Due, send_once
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
@@ -135,13 +135,11 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             )
 
     if pending.sends:
-        if job_try < DELIVERY_TRIES:
+        if retry := pending.retry(job_try):
             await deps.state.remember_pending(call.call_id, rules.version, pending.sends)
-            raise Retry(defer=max(backoff(job_try), pending.claimed_for))
-        log.warning("gave up after %d tries: %d send(s) kept failing", job_try, len(pending.sends))
-        await deps.state.record_failure(
-            call, "delivery", f"{len(pending.sends)} send(s) kept failing", job_try
-        )
+            raise retry
+        log.warning("gave up after %d tries: %s", job_try, pending)
+        await deps.state.record_failure(call, "delivery", str(pending), job_try)
         return Outcome.FAILED.value
     if job_try > 1:
         await deps.state.forget_pending(call.call_id)

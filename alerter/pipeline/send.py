@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from arq import Retry
+
 from alerter.models import Outcome
 from alerter.pipeline.deliver import Sent
 from alerter.pipeline.deps import Deps
+from alerter.pipeline.guard import backoff
 from alerter.pipeline.render import Message
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.redact import Redactor
@@ -35,6 +38,16 @@ class Due:
         self.sends += other.sends
         self.claimed_for = max(self.claimed_for, other.claimed_for)
         return self
+
+    def retry(self, job_try: int) -> Retry | None:
+        """The retry for these sends, or None when the job's delivery tries are spent. It
+        waits out another sender's claim, whatever the backoff says."""
+        if job_try >= DELIVERY_TRIES:
+            return None
+        return Retry(defer=max(backoff(job_try), self.claimed_for))
+
+    def __str__(self) -> str:
+        return f"{len(self.sends)} send(s) kept failing"
 
 
 async def send_once(

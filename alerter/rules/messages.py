@@ -67,20 +67,20 @@ def _what(full: tuple[Any, ...], skip: int, err: Mapping[str, Any]) -> str:
         if kind == "missing":
             return f"{at}missing required key {loc[-1]!r}"
         unknown = str(loc[-1])
-        return f"{at}unknown key {unknown!r}{_did_you_mean(unknown, _keys_at(full[:-1]))}"
+        return f"{at}unknown key {unknown!r}{did_you_mean(unknown, _keys_at(full[:-1]))}"
     if kind in ("enum", "literal_error"):
         given = err.get("input")
         options = _QUOTED.findall(str((err.get("ctx") or {}).get("expected", "")))
         noun = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
-        text = f"{given!r} is not a {noun}{_did_you_mean(str(given), options)}"
-        if not _did_you_mean(str(given), options):
+        text = f"{given!r} is not a {noun}{did_you_mean(str(given), options)}"
+        if not did_you_mean(str(given), options):
             text += f" (one of: {', '.join(options)})"
         return f"{where}: {text}" if where else text
     text = str(err["msg"]).removeprefix("Value error, ")
     return f"{where}: {text}" if where else text
 
 
-def _did_you_mean(given: str, options: Iterable[str]) -> str:
+def did_you_mean(given: str, options: Iterable[str]) -> str:
     by_folded = {option.casefold(): option for option in options}
     close = difflib.get_close_matches(given.casefold(), list(by_folded), n=1, cutoff=0.6)
     return f"; did you mean {by_folded[close[0]]!r}?" if close else ""

@@ -12,14 +12,10 @@ import time
 from redis.asyncio import Redis
 
 from alerter.store import lua
+from alerter.store.windows import DECISION_TTL_SECONDS, PREFIX, millis
 
-PREFIX = "alerter:"
-DECISION_TTL_SECONDS = 7 * 86_400
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
 
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
 
 
 class SignatureCounts:
@@ -41,8 +37,8 @@ class SignatureCounts:
                 f"{PREFIX}decision:{call_id}:sig:{digest}",
             ],
             args=[
-                _ms(now),
-                _ms(now - 3600),
+                millis(now),
+                millis(now - 3600),
                 call_id,
                 int(seen_days * 86400),
                 digest,

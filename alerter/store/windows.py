@@ -76,7 +76,7 @@ class Breakdown:
     reasons: tuple[tuple[str, int], ...]
 
 
-def _ms(seconds: float) -> int:
+def millis(seconds: float) -> int:
     return round(seconds * 1000)
 
 
@@ -101,7 +101,12 @@ class Windows:
                 f"{PREFIX}throttle:{rule}:{key.digest}",
                 self._decision(call_id, rule, "throttle"),
             ],
-            args=[_ms(now), _ms(interval), DECISION_TTL_SECONDS, _ms(interval) + KEEP_AFTER_MS],
+            args=[
+                millis(now),
+                millis(interval),
+                DECISION_TTL_SECONDS,
+                millis(interval) + KEEP_AFTER_MS,
+            ],
         )
         kind, count, last = (raw.decode() + " ").split(" ", 2)
         last = last.strip()
@@ -122,10 +127,10 @@ class Windows:
         raw = await self._frequency(
             keys=[base, base + ":fired", self._decision(call_id, rule, "when"), base + ":calls"],
             args=[
-                _ms(now),
-                _ms(now - within),
+                millis(now),
+                millis(now - within),
                 call_id,
-                _ms(within),
+                millis(within),
                 count,
                 DECISION_TTL_SECONDS,
                 _kind(kind),
@@ -154,10 +159,10 @@ class Windows:
                 f"{PREFIX}rate:{rule}:{key.digest}:calls",
             ],
             args=[
-                _ms(now),
-                _ms(now - within),
+                millis(now),
+                millis(now - within),
                 call_id,
-                _ms(within),
+                millis(within),
                 round(rate * 1_000_000),
                 min_calls,
                 DECISION_TTL_SECONDS,
@@ -177,7 +182,7 @@ class Windows:
         members: list[bytes] = await cast(
             Awaitable[list[bytes]],
             self._redis.zrevrangebyscore(
-                members_key, _ms(now), f"({_ms(now - within)}", start=0, num=BREAKDOWN_CALLS
+                members_key, millis(now), f"({millis(now - within)}", start=0, num=BREAKDOWN_CALLS
             ),
         )
         if not members:
@@ -219,7 +224,7 @@ class Windows:
         raw = await self._digest_add(
             keys=[self._digest_key(rule, key.digest), self._decision(call_id, rule, "digest")],
             args=[
-                _ms(now),
+                millis(now),
                 uuid.uuid4().hex[:12],
                 json.dumps(entry),
                 event[:120],
@@ -228,7 +233,7 @@ class Windows:
                 DECISION_TTL_SECONDS,
                 json.dumps(key.labels),
                 DIGEST_COUNTS_CAP,
-                _ms(window_seconds) + KEEP_AFTER_MS,
+                millis(window_seconds) + KEEP_AFTER_MS,
             ],
         )
         window, opened, count = raw.decode().split()
@@ -270,7 +275,7 @@ class Windows:
         closed_key = f"{self._digest_key(rule, key_digest)}:closed:{window}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(closed_key)
-            pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", _ms(now), px=KEEP_AFTER_MS)
+            pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", millis(now), px=KEEP_AFTER_MS)
             await pipe.execute()
 
     async def drop_digest(self, rule: str, key_digest: str, window: str) -> int:
