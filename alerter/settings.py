@@ -61,6 +61,57 @@ class Settings(BaseSettings):
     # reads its own worker's, so a probe sees a stuck worker even while others are fine.
     worker_name: str = Field(default_factory=socket.gethostname, alias="ALERTER_WORKER_NAME")
     rules_poll_seconds: float = Field(default=2.0, alias="ALERTER_RULES_POLL", gt=0)
+    # Each ended call's record (fields, fetch, decisions, sends) is kept this long: the
+    # console's call page and the backtest read it. `14d`, `36h`, or seconds.
+    call_retention_seconds: float = Field(
+        default=14 * 86_400, alias="ALERTER_CALL_RETENTION", gt=0
+    )
+    # The console and JSON API (`/ui/`, `/api/v1/`): who may sign in, and how.
+    # Unset: `none` on a loopback address (everyone an operator), else `token`.
+    console_auth: str | None = Field(
+        default=None, alias="ALERTER_CONSOLE_AUTH", pattern="^(token|proxy|none)$"
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="ALERTER_TRUSTED_PROXIES"
+    )
+    console_operators: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="ALERTER_CONSOLE_OPERATORS"
+    )
+    # The console's address as users reach it; alerts link to it when set.
+    public_url: str | None = Field(default=None, alias="ALERTER_PUBLIC_URL")
+    # Signs the console's CSRF tokens; unset, each api process makes its own (set it when
+    # several api replicas sit behind one address).
+    console_secret: SecretStr | None = Field(default=None, alias="ALERTER_CONSOLE_SECRET")
+
+    @field_validator("call_retention_seconds", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> object:
+        from alerter.rules.noise import parse_duration
+
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", "console_operators", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        if value in ("", None):
+            return None
+        text = str(value).rstrip("/")
+        if not text.startswith(("http://", "https://")):
+            raise ValueError("ALERTER_PUBLIC_URL must start with http:// or https://")
+        return text
+
+    def console_mode(self) -> str:
+        """The console's sign-in mode: as set, else `none` on loopback and `token` off it."""
+        if self.console_auth is not None:
+            return self.console_auth
+        return "none" if is_loopback(self.host) else "token"
 
     @field_validator("call_end_events", mode="before")
     @classmethod
@@ -78,10 +129,24 @@ class Settings(BaseSettings):
             signing_key_of(value.get_secret_value())  # raises ValueError, naming no secret
         return value
 
-    @field_validator("redis_url", "webhook_secret", "diga_api_key", mode="before")
+    @field_validator(
+        "redis_url", "webhook_secret", "diga_api_key", "console_secret", "console_auth",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def signing_key_of(secret: str) -> bytes:

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Iterator
@@ -27,7 +26,7 @@ from alerter.metrics import Metrics
 from alerter.pipeline.runner import run_worker, stop_on_signals
 from alerter.pipeline.worker import health_key, make_worker
 from alerter.rules.reload import RulesHolder
-from alerter.settings import Settings
+from alerter.settings import Settings, is_loopback
 from alerter.store import connect
 from alerter.store.connect import arq_settings
 from alerter.store.embedded import (
@@ -96,13 +95,14 @@ def unsigned_exposure(settings: Settings) -> str | None:
     )
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def console_exposure(settings: Settings) -> str | None:
+    """Why the api must not start: a console open to everyone, beyond this machine."""
+    if settings.console_mode() == "none" and not is_loopback(settings.host):
+        return (
+            f"refusing ALERTER_CONSOLE_AUTH=none on {settings.host}: anyone who reaches it "
+            "could silence alerts. Use token (see the README, 'The console') or proxy."
+        )
+    return None
 
 
 def warn_setup(settings: Settings, *, takes_webhooks: bool = True) -> None:
@@ -114,7 +114,7 @@ def warn_setup(settings: Settings, *, takes_webhooks: bool = True) -> None:
 
 def serve(settings: Settings) -> int:
     """api + worker in one process; an embedded server when REDIS_URL is unset."""
-    if refused := unsigned_exposure(settings):
+    if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
     rules = RulesHolder(settings.rules_path)
@@ -170,7 +170,7 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
 
 
 def api(settings: Settings, redis_url: str) -> int:
-    if refused := unsigned_exposure(settings):
+    if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
     rules = RulesHolder(settings.rules_path)

@@ -77,7 +77,13 @@ async def decide(
     # Every alerting rule counts its failure signature; `new_signature` rules stop at known ones.
     sig = signature(first)
     new, last_hour = await stores.signatures.seen(
-        sig.digest, sig.text, call.call_id, rule.signature_days, now, first.text() or first.event
+        sig.digest,
+        sig.text,
+        call.call_id,
+        rule.signature_days,
+        now,
+        first.text() or first.event,
+        {"event": first.event, "category": str(first.category)},
     )
     if rule.new_signature and not new:
         return Decision(Outcome.KNOWN_SIGNATURE, f"seen before: {sig.text}")

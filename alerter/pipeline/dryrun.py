@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver, render
 from alerter.pipeline.evaluate import RuleMatch, evaluate
@@ -11,47 +13,108 @@ from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
 
 
-async def run_dry(
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    receivers: tuple[str, ...]  # destinations that would see it so (one redaction each)
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One rule on one call, dry: what matched, the verdict, and the alert as rendered."""
+
+    rule: str
+    matched_logs: int
+    min_matches: int
+    fired: bool
+    verdict: str
+    shadow: bool
+    notify: tuple[str, ...]
+    renderings: tuple[Rendering, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    call_id: str
+    logs: int
+    ignored: int  # logs of levels the service never fetches, left out
+    rules: int
+    trials: tuple[Trial, ...]  # the rules that matched at least one log
+
+
+async def dry_run(
     settings: Settings, rules: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...] | None
-) -> str:
+) -> DryRun:
     """What the service would do with this call, sending nothing. `logs`: as given (a saved
-    page), else fetched from Diga. Raises ValueError to say why it could not run."""
+    page, pasted logs), else fetched from Diga. Raises ValueError to say why it could not."""
     ignored = 0
     if logs is None:
         logs = await _fetch(settings, call.call_id)
     else:  # the service fetches only these levels: a saved page may hold others
         kept = tuple(log for log in logs if log.level in FETCHED_LEVELS)
         ignored, logs = len(logs) - len(kept), kept
-    matches = evaluate(rules, call, logs)
-    out = [f"call {call.call_id}: {len(logs)} ERROR/CRITICAL logs, {len(rules.rules)} rules"]
-    if ignored:
-        out.append(f"({ignored} logs of other levels ignored: the service never fetches them)")
-    if not matches:
-        out.append("no rule matched")
-    for match in matches:
+    trials = []
+    for match in evaluate(rules, call, logs):
         rule = match.rule
-        out.append(
-            f"\n== {rule.name}: {len(match.logs)} matching logs "
-            f"(min_matches {rule.min_matches}) → {_verdict(match)}"
+        renderings: list[Rendering] = []
+        if match.fired:
+            alert = render.build_alert(match, call)
+            shown: set[int] = set()
+            for name in rule.notify:
+                redactor = rules.destinations[name].redactor
+                if id(redactor) in shown:
+                    continue
+                shown.add(id(redactor))
+                seen_as = render.redacted(alert, redactor) if redactor else alert
+                receivers = tuple(
+                    n for n in rule.notify if rules.destinations[n].redactor is redactor
+                )
+                renderings.append(
+                    Rendering(receivers, render.title(seen_as), render.plain_text(seen_as))
+                )
+        trials.append(
+            Trial(
+                rule=rule.name,
+                matched_logs=len(match.logs),
+                min_matches=rule.min_matches,
+                fired=match.fired,
+                verdict=_verdict(match),
+                shadow=rule.shadow,
+                notify=rule.notify,
+                renderings=tuple(renderings),
+            )
         )
-        if not match.fired:
+    return DryRun(call.call_id, len(logs), ignored, len(rules.rules), tuple(trials))
+
+
+async def run_dry(
+    settings: Settings, rules: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...] | None
+) -> str:
+    """`alerter rules test`: the dry run as text."""
+    dry = await dry_run(settings, rules, call, logs)
+    out = [f"call {dry.call_id}: {dry.logs} ERROR/CRITICAL logs, {dry.rules} rules"]
+    if dry.ignored:
+        out.append(
+            f"({dry.ignored} logs of other levels ignored: the service never fetches them)"
+        )
+    if not dry.trials:
+        out.append("no rule matched")
+    for trial in dry.trials:
+        out.append(
+            f"\n== {trial.rule}: {trial.matched_logs} matching logs "
+            f"(min_matches {trial.min_matches}) → {trial.verdict}"
+        )
+        if not trial.fired:
             continue
-        alert = render.build_alert(match, call)
-        if rule.shadow:
-            out.append(f"shadow rule: recorded as would-send to {', '.join(rule.notify)}")
+        if trial.shadow:
+            out.append(f"shadow rule: recorded as would-send to {', '.join(trial.notify)}")
         else:
-            out.append(f"would notify: {', '.join(rule.notify)}")
-        shown: set[int] = set()
-        for name in rule.notify:
-            redactor = rules.destinations[name].redactor
-            if id(redactor) in shown:
-                continue
-            shown.add(id(redactor))
-            seen_as = render.redacted(alert, redactor) if redactor else alert
-            receivers = [n for n in rule.notify if rules.destinations[n].redactor is redactor]
-            out.append(f"-- as {', '.join(receivers)} would see it:")
-            out.append(render.title(seen_as))
-            out.append(render.plain_text(seen_as))
+            out.append(f"would notify: {', '.join(trial.notify)}")
+        for rendering in trial.renderings:
+            out.append(f"-- as {', '.join(rendering.receivers)} would see it:")
+            out.append(rendering.title)
+            out.append(rendering.text)
     return "\n".join(out)
 
 

@@ -33,7 +33,7 @@ from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.send import Due, send_once
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import GroupKey
+from alerter.rules.noise import GroupKey, labels_of
 from alerter.rules.redact import Redactor
 from alerter.store.state import State
 
@@ -80,6 +80,13 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         log.warning("%s: evaluating the %d logs fetched", fetched.capped, len(fetched.logs))
 
     fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
+    await deps.state.evaluated(
+        call,
+        len(fetched.logs),
+        fetched.requests,
+        fetched.capped,
+        {m.rule.name: labels_of(call, m.logs[0]) for m in fired},
+    )
     if earlier is not None:
         await _record_dropped(deps, call, rules, earlier, fired)
     if not fired:

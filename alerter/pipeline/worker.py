@@ -80,7 +80,7 @@ def make_worker(
                 page_cap=settings.diga_page_cap,
                 observe=worker_metrics.observe_diga,
             ),
-            state=State(ctx["redis"]),
+            state=State(ctx["redis"], settings.call_retention_seconds),
             noise=NoiseStores(
                 windows=Windows(ctx["redis"]),
                 silences=Silences(ctx["redis"]),

@@ -1,8 +1,14 @@
-"""Operator actions behind `alerter failed` and `alerter history`."""
+"""Operator actions: behind `alerter failed`, `history`, `silence` and the console.
+
+`Operations` works on a client the caller owns (the console's, made once); the functions
+below open one for a single CLI command.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+
+from redis.asyncio import Redis
 
 from alerter.store import connect
 from alerter.store.queue import CallQueue
@@ -11,21 +17,19 @@ from alerter.store.silences import Matcher, Silence, Silences
 from alerter.store.state import FailedCall, State
 
 
-async def failed_calls(redis_url: str) -> list[FailedCall]:
-    async with connect.client(redis_url) as redis:
-        return await State(redis).failures()
+class Operations:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self.state = State(redis)
 
-
-async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], list[str]]:
-    """Queue failed calls again (now, without the settle delay); returns (queued, not found)."""
-    async with connect.client(redis_url) as redis:
-        state = State(redis)
-        queue = CallQueue(redis, settle_seconds=0)
+    async def retry_failed(self, call_id: str | None) -> tuple[list[str], list[str]]:
+        """Queue failed calls again (now, without the settle delay); (queued, not found)."""
+        queue = CallQueue(self._redis, settle_seconds=0)
         if call_id is None:
-            targets = await state.failures()
+            targets = await self.state.failures()
             missing: list[str] = []
         else:
-            found = await state.failure(call_id)
+            found = await self.state.failure(call_id)
             targets = [found] if found else []
             missing = [] if found else [call_id]
         queued = []
@@ -33,9 +37,38 @@ async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], 
             # The finished job's result would make the queue call this a duplicate.
             await queue.forget_result(failed.call.call_id)
             if await queue.enqueue(failed.call, defer_ms=0):
-                await state.clear_failure(failed.call.call_id)
+                await self.state.clear_failure(failed.call.call_id)
                 queued.append(failed.call.call_id)
         return queued, missing
+
+    async def rules_report(self, since: float) -> dict[str, dict[str, int]]:
+        """Per rule: distinct calls matched, and decisions by outcome, from the history."""
+        rows = await self.state.history_since(since)
+        calls: dict[str, set[str]] = {}
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            rule = row.get("rule")
+            if not rule:
+                continue
+            outcome = row.get("outcome", "")
+            per_rule = counts.setdefault(rule, {})
+            if not row.get("call_id", "").startswith("digest-"):
+                calls.setdefault(rule, set()).add(row.get("call_id", ""))
+            if outcome != "retrying":
+                per_rule[outcome] = per_rule.get(outcome, 0) + 1
+        for rule, seen in calls.items():
+            counts[rule]["matched"] = len(seen)
+        return counts
+
+
+async def failed_calls(redis_url: str) -> list[FailedCall]:
+    async with connect.client(redis_url) as redis:
+        return await State(redis).failures()
+
+
+async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], list[str]]:
+    async with connect.client(redis_url) as redis:
+        return await Operations(redis).retry_failed(call_id)
 
 
 async def history(
@@ -68,24 +101,8 @@ async def expire_silence(redis_url: str, silence_id: str) -> bool:
 
 
 async def rules_report(redis_url: str, since: float) -> dict[str, dict[str, int]]:
-    """Per rule: distinct calls matched, and decisions by outcome, from the history."""
     async with connect.client(redis_url) as redis:
-        rows = await State(redis).history_since(since)
-    calls: dict[str, set[str]] = {}
-    counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        rule = row.get("rule")
-        if not rule:
-            continue
-        outcome = row.get("outcome", "")
-        per_rule = counts.setdefault(rule, {})
-        if not row.get("call_id", "").startswith("digest-"):
-            calls.setdefault(rule, set()).add(row.get("call_id", ""))
-        if outcome != "retrying":
-            per_rule[outcome] = per_rule.get(outcome, 0) + 1
-    for rule, seen in calls.items():
-        counts[rule]["matched"] = len(seen)
-    return counts
+        return await Operations(redis).rules_report(since)
 
 
 async def top_signatures(

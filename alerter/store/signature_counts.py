@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -18,15 +20,46 @@ SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop 
 
 
 
+@dataclass(frozen=True, slots=True)
+class SignatureRow:
+    """One failure kind, for the console."""
+
+    digest: str
+    signature: str
+    example: str
+    labels: Mapping[str, str]
+    last_hour: int
+    per_day: tuple[int, ...]  # oldest day first, today last
+    first_seen: float | None
+    last_seen: float | None
+
+    @property
+    def today(self) -> int:
+        return self.per_day[-1] if self.per_day else 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_day)
+
+
 class SignatureCounts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._signature = redis.register_script(lua.source("signature"))
 
     async def seen(
-        self, digest: str, text: str, call_id: str, seen_days: float, now: float, example: str
+        self,
+        digest: str,
+        text: str,
+        call_id: str,
+        seen_days: float,
+        now: float,
+        example: str,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[bool, int]:
-        """(new: not seen in `seen_days`, calls that carried it in the last hour)."""
+        """(new: not seen in `seen_days`, calls that carried it in the last hour). `labels`
+        (event, category) are kept with the first example: the console's silence form
+        starts from them."""
         day = time.strftime("%Y%m%d", time.gmtime(now))
         raw = await self._signature(
             keys=[
@@ -43,7 +76,14 @@ class SignatureCounts:
                 int(seen_days * 86400),
                 digest,
                 SIGNATURES_PER_DAY,
-                json.dumps({"signature": text, "example": example[:200]}),
+                json.dumps(
+                    {
+                        "signature": text,
+                        "example": example[:200],
+                        "first": now,
+                        "labels": dict(labels or {}),
+                    }
+                ),
                 DECISION_TTL_SECONDS,
             ],
         )
@@ -67,4 +107,48 @@ class SignatureCounts:
         for (_, count), raw in zip(top, texts, strict=True):
             known = json.loads(raw) if raw else {}
             out.append((known.get("signature", "?"), int(count), known.get("example", "")))
+        return out
+
+    async def report(self, now: float, days: int = 7, limit: int = 50) -> list[SignatureRow]:
+        """The most frequent kinds over `days`, with per-day counts (a sparkline), the last
+        hour's calls, and first and last seen."""
+        day_keys = [
+            f"{PREFIX}sigs:{time.strftime('%Y%m%d', time.gmtime(now - d * 86400))}"
+            for d in reversed(range(days))
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in day_keys:
+                pipe.zrange(key, 0, -1, withscores=True)
+            per_key = await pipe.execute()
+        per_day: dict[str, list[int]] = {}
+        for index, members in enumerate(per_key):
+            for member, score in members:
+                counts = per_day.setdefault(member.decode(), [0] * days)
+                counts[index] = int(score)
+        top = sorted(per_day, key=lambda d: (-sum(per_day[d]), d))[:limit]
+        if not top:
+            return []
+        hour_ago = millis(now - 3600)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for digest in top:
+                pipe.get(f"{PREFIX}sig:example:{digest}")
+                pipe.zcount(f"{PREFIX}sig:calls:{digest}", hour_ago, "+inf")
+                pipe.get(f"{PREFIX}sig:seen:{digest}")
+            raw = await pipe.execute()
+        out = []
+        for i, digest in enumerate(top):
+            example, hour, seen = raw[3 * i : 3 * i + 3]
+            known = json.loads(example) if example else {}
+            out.append(
+                SignatureRow(
+                    digest=digest,
+                    signature=str(known.get("signature", "?")),
+                    example=str(known.get("example", "")),
+                    labels={str(k): str(v) for k, v in (known.get("labels") or {}).items()},
+                    last_hour=int(hour),
+                    per_day=tuple(per_day[digest]),
+                    first_seen=float(known["first"]) if "first" in known else None,
+                    last_seen=int(seen) / 1000 if seen else None,
+                )
+            )
         return out

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import cast
 
@@ -177,18 +177,30 @@ class Silences:
             pipe.expireat(key, int(silence.ends + 7 * 86_400))
             await pipe.execute()
 
+    async def get(self, silence_id: str) -> Silence | None:
+        return next((s for s in await self.all() if s.id == silence_id), None)
+
+    async def set_end(self, silence_id: str, ends: float) -> Silence | None:
+        """End the silence at `ends` (earlier: expire it; later: extend it)."""
+        silence = await self.get(silence_id)
+        if silence is None:
+            return None
+        changed = Silence(
+            silence.id,
+            silence.rule,
+            silence.matchers,
+            silence.starts,
+            ends,
+            silence.comment,
+            created_by=silence.created_by,
+        )
+        await self._save(changed)
+        return replace(changed, hits=silence.hits)
+
     async def expire(self, silence_id: str, now: float | None = None) -> bool:
-        for silence in await self.all():
-            if silence.id == silence_id:
-                ended = Silence(
-                    silence.id,
-                    silence.rule,
-                    silence.matchers,
-                    silence.starts,
-                    min(silence.ends, now if now is not None else time.time()),
-                    silence.comment,
-                    created_by=silence.created_by,
-                )
-                await self._save(ended)
-                return True
-        return False
+        silence = await self.get(silence_id)
+        if silence is None:
+            return False
+        at = now if now is not None else time.time()
+        await self.set_end(silence_id, min(silence.ends, at))
+        return True

@@ -18,9 +18,11 @@ from enum import StrEnum
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from alerter.models import CallEnded, Outcome
 from alerter.store import lua
+from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
 
 PREFIX = "alerter:"
 SENT_TTL_SECONDS = 7 * 86_400
@@ -28,6 +30,8 @@ CLAIM_LEASE_SECONDS = 120
 HISTORY_KEY = PREFIX + "history"
 HISTORY_MAX = 100_000
 FAILED_KEY = PREFIX + "failed"
+# Per destination: the last delivery's result, for the console.
+DESTINATIONS_KEY = PREFIX + "destinations:last"
 PENDING_TTL_SECONDS = 86_400
 
 _SENT = b"sent"
@@ -71,9 +75,58 @@ def marker_key(call_id: str, rule: str, destination: str, url: str | None = None
 
 
 class State:
-    def __init__(self, redis: Redis) -> None:
+    """Markers, history and failures; every history entry also goes to its call's timeline
+    and the per-rule counts (`store.calls`), in the same round trip."""
+
+    def __init__(
+        self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS
+    ) -> None:
         self._redis = redis
         self._release = redis.register_script(lua.source("release"))
+        self.calls = CallRecords(redis, retention_seconds)
+
+    def _log(self, pipe: Pipeline, entry: dict[str, str]) -> None:
+        """The history entry, its timeline event and its count, added to `pipe`."""
+        pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+        at = float(entry["at"])
+        event = CallEvent(
+            at=at,
+            outcome=entry["outcome"],
+            rule=entry["rule"],
+            destination=entry["destination"],
+            detail=entry["detail"],
+        )
+        self.calls.write_event(pipe, entry["call_id"], event)
+        if entry["outcome"] != Outcome.RETRYING.value:
+            self.calls.count(pipe, entry["rule"], entry["outcome"], at)
+        if entry["destination"] and entry["outcome"] in (Outcome.SENT, Outcome.RETRYING):
+            result = {"at": at, "ok": entry["outcome"] == Outcome.SENT, "detail": entry["detail"]}
+            pipe.hset(DESTINATIONS_KEY, entry["destination"], json.dumps(result))
+
+    async def evaluated(
+        self,
+        call: CallEnded,
+        logs: int,
+        requests: int,
+        capped: str | None,
+        fired: Mapping[str, Mapping[str, str]],
+    ) -> None:
+        """The call's record (kept for the console and the backtest), what was fetched, and
+        each rule that fired on it with the labels silences match (the silence preview)."""
+        now = time.time()
+        detail = f"{logs} ERROR/CRITICAL logs in {requests} requests"
+        if capped:
+            detail += f" ({capped})"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.calls.write_call(pipe, call, now)
+            self.calls.write_event(
+                pipe, call.call_id, CallEvent(at=now, outcome="fetched", detail=detail)
+            )
+            for rule, labels in fired.items():
+                event = CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
+                self.calls.write_event(pipe, call.call_id, event)
+            self.calls.count_matched(pipe, fired, call.call_id, now)
+            await pipe.execute()
 
     # -- send markers
 
@@ -107,7 +160,7 @@ class State:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
             if history is not None:
-                pipe.xadd(HISTORY_KEY, history, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+                self._log(pipe, {**history, "at": f"{time.time():.3f}"})
             if clear_failure is not None:
                 pipe.hdel(FAILED_KEY, clear_failure)
             await pipe.execute()
@@ -148,12 +201,10 @@ class State:
         """One history entry; `clear_failure` also ends the call's recorded failure (a later
         try got this far), in the same round trip."""
         fields = history_entry(call_id, outcome, rule=rule, destination=destination, detail=detail)
-        if not clear_failure:
-            await self._redis.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(HISTORY_KEY, fields, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-            pipe.hdel(FAILED_KEY, call_id)
+            self._log(pipe, fields)
+            if clear_failure:
+                pipe.hdel(FAILED_KEY, call_id)
             await pipe.execute()
 
     async def history(
@@ -201,7 +252,7 @@ class State:
         entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(FAILED_KEY, call.call_id, json.dumps(value))
-            pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            self._log(pipe, entry)
             await pipe.execute()
 
     async def clear_failure(self, call_id: str) -> None:
@@ -226,3 +277,9 @@ def _failed(raw: bytes | str) -> FailedCall:
         at=float(value.get("at", 0)),
         attempts=int(value.get("attempts", 0)),
     )
+
+
+async def destination_results(redis: Redis) -> dict[str, dict[str, Any]]:
+    """Per destination: the last delivery's result (at, ok, detail)."""
+    raw = await cast(Awaitable[Mapping[bytes, bytes]], redis.hgetall(DESTINATIONS_KEY))
+    return {name.decode(): json.loads(value) for name, value in raw.items()}

@@ -1,0 +1,67 @@
+"""The audit stream: every change made through the console or the API, who, what, when."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+AUDIT_KEY = "alerter:audit"
+AUDIT_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    who: str
+    action: str  # e.g. silence.create, failed.retry
+    target: str
+    detail: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "who": self.who,
+            "action": self.action,
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+class Audit:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def write(
+        self, who: str, action: str, target: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        fields = {
+            "at": f"{time.time():.3f}",
+            "who": who[:200],
+            "action": action,
+            "target": target[:200],
+            "detail": json.dumps(detail or {})[:2000],
+        }
+        await self._redis.xadd(AUDIT_KEY, fields, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+
+    async def latest(self, count: int = 200) -> list[AuditEntry]:
+        out = []
+        for _, raw in await self._redis.xrevrange(AUDIT_KEY, count=count):
+            row = {k.decode(): v.decode() for k, v in raw.items()}
+            try:
+                detail = json.loads(row.get("detail", "{}"))
+            except ValueError:
+                detail = {}
+            out.append(
+                AuditEntry(
+                    at=float(row.get("at", 0)),
+                    who=row.get("who", ""),
+                    action=row.get("action", ""),
+                    target=row.get("target", ""),
+                    detail=detail if isinstance(detail, dict) else {},
+                )
+            )
+        return out

@@ -1,0 +1,183 @@
+"""Each call's story, kept for the console and the backtest: what the webhook said, what was
+fetched, and every decision, send and failure, without scanning the history stream.
+
+Keys, all expiring after the retention (`ALERTER_CALL_RETENTION`):
+- `alerter:call:{id}`: the call (id, fields, accepted time) as JSON;
+- `alerter:call:{id}:events`: its timeline, a list of JSON events, the newest 200 kept;
+- `alerter:calls`: a sorted set of call ids by acceptance time (the backtest's index), at most
+  `MAX_INDEXED_CALLS` entries;
+- `alerter:counts:{bucket}`: per 10-minute bucket, counts by "rule|outcome" (the console's
+  honest counts), and `alerter:matched:{rule}:{bucket}` a HyperLogLog of the calls on which
+  the rule fired, so a retried call is not counted twice.
+
+Writers add commands to a pipeline their caller already sends: no extra round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from alerter.models import CallEnded
+
+PREFIX = "alerter:"
+CALLS_INDEX = PREFIX + "calls"
+MAX_EVENTS = 200
+MAX_INDEXED_CALLS = 2_000_000
+BUCKET_SECONDS = 600
+COUNTS_TTL_SECONDS = 26 * 3600  # a day of buckets, plus room for the oldest one read
+DEFAULT_RETENTION_SECONDS = 14 * 86_400
+
+
+def record_key(call_id: str) -> str:
+    return f"{PREFIX}call:{call_id}"
+
+
+def events_key(call_id: str) -> str:
+    return f"{PREFIX}call:{call_id}:events"
+
+
+def bucket_of(at: float) -> int:
+    return int(at // BUCKET_SECONDS)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """One line of a call's timeline (the same fields as its history entry)."""
+
+    at: float
+    outcome: str  # an Outcome value, or "fetched"
+    rule: str = ""
+    destination: str = ""
+    detail: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)  # what silences match, on decisions
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
+        for name in ("rule", "destination", "detail"):
+            if value := getattr(self, name):
+                out[name] = value
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CallEvent:
+        value = json.loads(raw)
+        return cls(
+            at=float(value.get("at", 0)),
+            outcome=str(value.get("outcome", "")),
+            rule=str(value.get("rule", "")),
+            destination=str(value.get("destination", "")),
+            detail=str(value.get("detail", "")),
+            labels={str(k): str(v) for k, v in (value.get("labels") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallStory:
+    call: CallEnded | None  # None: the call's record expired or was never written
+    events: tuple[CallEvent, ...]
+
+
+class CallRecords:
+    def __init__(self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS):
+        self._redis = redis
+        self.retention = int(retention_seconds)
+
+    # -- writers: commands added to the caller's pipeline
+
+    def write_call(self, pipe: Pipeline, call: CallEnded, now: float) -> None:
+        accepted = call.accepted_at or now
+        pipe.set(record_key(call.call_id), json.dumps(call.to_job()), ex=self.retention)
+        pipe.zadd(CALLS_INDEX, {call.call_id: accepted})
+        pipe.zremrangebyscore(CALLS_INDEX, "-inf", now - self.retention)
+        pipe.zremrangebyrank(CALLS_INDEX, 0, -MAX_INDEXED_CALLS - 1)
+
+    def write_event(self, pipe: Pipeline, call_id: str, event: CallEvent) -> None:
+        key = events_key(call_id)
+        pipe.rpush(key, json.dumps(event.to_json(), separators=(",", ":")))
+        pipe.ltrim(key, -MAX_EVENTS, -1)
+        pipe.expire(key, self.retention)
+
+    def count(self, pipe: Pipeline, rule: str, outcome: str, at: float) -> None:
+        key = f"{PREFIX}counts:{bucket_of(at)}"
+        pipe.hincrby(key, f"{rule}|{outcome}", 1)
+        pipe.expire(key, COUNTS_TTL_SECONDS)
+
+    def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:
+        bucket = bucket_of(at)
+        for rule in rules:
+            key = f"{PREFIX}matched:{rule}:{bucket}"
+            pipe.pfadd(key, call_id)
+            pipe.expire(key, COUNTS_TTL_SECONDS)
+
+    # -- readers
+
+    async def story(self, call_id: str) -> CallStory:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(record_key(call_id))
+            pipe.lrange(events_key(call_id), 0, -1)
+            raw, events = await pipe.execute()
+        call = CallEnded.from_job(json.loads(raw)) if raw else None
+        return CallStory(call, tuple(CallEvent.from_json(e) for e in events))
+
+    async def stories(self, call_ids: Sequence[str]) -> dict[str, CallStory]:
+        """Many calls' stories in one round trip (the silence preview)."""
+        if not call_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call_id in call_ids:
+                pipe.get(record_key(call_id))
+                pipe.lrange(events_key(call_id), 0, -1)
+            raw = await pipe.execute()
+        out = {}
+        for i, call_id in enumerate(call_ids):
+            record, events = raw[2 * i], raw[2 * i + 1]
+            call = CallEnded.from_job(json.loads(record)) if record else None
+            out[call_id] = CallStory(call, tuple(CallEvent.from_json(e) for e in events))
+        return out
+
+    async def ended_between(
+        self, since: float, until: float, limit: int
+    ) -> list[tuple[str, float]]:
+        """(call id, accepted time) of calls that ended in [since, until], oldest first."""
+        rows = await self._redis.zrangebyscore(
+            CALLS_INDEX, since, until, start=0, num=limit, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in rows]
+
+    async def counts(self, since: float, now: float) -> dict[str, dict[str, int]]:
+        """Per rule: decisions by outcome since `since` (10-minute buckets), and `matched`,
+        the distinct calls on which it fired."""
+        first, last = bucket_of(since), bucket_of(now)
+        buckets = range(first, last + 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bucket in buckets:
+                pipe.hgetall(f"{PREFIX}counts:{bucket}")
+            raw: list[Mapping[bytes, bytes]] = await pipe.execute()
+        out: dict[str, dict[str, int]] = {}
+        for bucket_counts in raw:
+            for name, value in bucket_counts.items():
+                rule, _, outcome = name.decode().rpartition("|")
+                per_rule = out.setdefault(rule, {})
+                per_rule[outcome] = per_rule.get(outcome, 0) + int(value)
+        rules = [rule for rule in out if rule]
+        if rules:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for rule in rules:
+                    pipe.pfcount(*[f"{PREFIX}matched:{rule}:{b}" for b in buckets])
+                matched = await pipe.execute()
+            for rule, count in zip(rules, matched, strict=True):
+                out[rule]["matched"] = int(count)
+        return out
+
+
+def buckets_in(seconds: float) -> int:
+    return math.ceil(seconds / BUCKET_SECONDS)
