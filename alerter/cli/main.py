@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from alerter.cli import failed, history, notify, rules, serve, signatures, silence, webhook
+from alerter.cli import console, failed, history, notify, rules, serve, signatures, silence, webhook
 from alerter.settings import load_settings
 
 # Each group adds its subcommands; a handler takes (settings, args) and returns the exit code.
-GROUPS = (serve, notify, rules, failed, silence, signatures, history, webhook)
+GROUPS = (serve, console, notify, rules, failed, silence, signatures, history, webhook)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,12 +15,18 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State as AppState
 from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+from litestar.template import TemplateConfig
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from alerter.http import openapi
+from alerter.http.console import pages
+from alerter.http.console.actions import ActionError
+from alerter.http.console.auth import SignInRequired
+from alerter.http.console.setup import console_error, console_routes, make_console
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.webhook_auth import AuthError, verify
 from alerter.metrics import Metrics
@@ -36,6 +43,7 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 _STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
@@ -151,7 +159,15 @@ async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[byt
     return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
 
-def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[dict[str, str]]:
+def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Response[Any]:
+    if isinstance(exc, SignInRequired):
+        return Redirect(exc.login, status_code=303)
+    if isinstance(exc, ActionError):
+        return console_error(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, HTTPException) and request.url.path.startswith("/ui/"):
+        status = exc.status_code
+        message = str(exc.detail) if status < 500 else "internal error"
+        return console_error(request, status, _STATUS_CODES.get(status, "HTTP_ERROR"), message)
     if isinstance(exc, HTTPException):
         status = exc.status_code
         code = _STATUS_CODES.get(status, "HTTP_ERROR")
@@ -166,6 +182,14 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
 def create_app(
     settings: Settings, redis_url: str, rules: RulesHolder
 ) -> Litestar:
+    """The api: the webhook, health, readiness and metrics, and the console (`/ui/`) with
+    its JSON API (`/api/v1/`)."""
+    console_secret = (
+        settings.console_secret.get_secret_value()
+        if settings.console_secret
+        else secrets.token_urlsafe(32)
+    )
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # One quick retry only: while Redis is down the sender must hear 503 fast and retry.
@@ -183,13 +207,22 @@ def create_app(
             rules=rules,
             metrics=rules.metrics,
         )
+        app.state.console = make_console(settings, redis, rules)
         try:
             yield
         finally:
             await redis.aclose()
 
     return Litestar(
-        route_handlers=[diga_webhook, health, ready, metrics_endpoint, openapi_document],
+        route_handlers=[
+            diga_webhook,
+            health,
+            ready,
+            metrics_endpoint,
+            openapi_document,
+            *console_routes(console_secret),
+        ],
+        template_config=TemplateConfig(instance=pages.engine()),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},

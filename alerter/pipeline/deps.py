@@ -27,3 +27,4 @@ class Deps:
     metrics: Metrics
     budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
     clock: Callable[[], float] = time.time  # injected by tests of time windows
+    public_url: str | None = None  # the console's address: alerts link to it when set

@@ -129,6 +129,9 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             first_failure=fetched.logs[0],
             context=context,
             headline=decision.headline,
+            links=render.console_links(
+                deps.public_url, call.call_id, match.rule, labels_of(call, match.logs[0])
+            ),
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
             pending += await send_once(

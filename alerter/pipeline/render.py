@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from alerter.models import CallEnded, FieldValue, LogEntry, Severity
 from alerter.pipeline.evaluate import RuleMatch
+from alerter.rules.model import Rule
 from alerter.rules.redact import Redactor
 
 MAX_EXCERPTS = 5
@@ -55,6 +57,12 @@ class Excerpt:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    text: str
+    url: str  # http(s) only, built by us or checked by the rules
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """What every renderer needs, with untrusted text already bounded (not yet escaped)."""
 
@@ -67,6 +75,7 @@ class Alert:
     excerpts: tuple[Excerpt, ...]
     note: str | None = None  # from noise control: "and 37 more calls since 14:02", ...
     headline: str | None = None  # a group's alert (frequency, rate): the title says the group
+    links: tuple[Link, ...] = ()
 
     @property
     def more(self) -> int:
@@ -90,6 +99,31 @@ def message(alert: Alert) -> Message:
     )
 
 
+def group_matchers(rule: Rule, labels: Mapping[str, str]) -> list[str]:
+    """Matchers that pick out one alert's group: the rule's `group_by` fields, else the
+    failing event (one failure of one rule, not all of them)."""
+    fields = list(rule.noise.group_by) or ["event"]
+    return [f"{name}={labels[name]}" for name in fields if name in labels]
+
+
+def silence_path(rule: Rule, labels: Mapping[str, str]) -> str:
+    """The console's silence form, prefilled for this alert's rule and group."""
+    query = {"rule": rule.name, "matchers": "\n".join(group_matchers(rule, labels))}
+    return "/ui/silences/new?" + urlencode(query)
+
+
+def console_links(
+    public_url: str | None, call_id: str, rule: Rule, labels: Mapping[str, str]
+) -> tuple[Link, ...]:
+    """With `ALERTER_PUBLIC_URL`: the call's page and the prefilled silence form."""
+    if not public_url:
+        return ()
+    return (
+        Link("Open in alerter", f"{public_url}/ui/calls/{quote(call_id, safe='')}"),
+        Link("Silence…", public_url + silence_path(rule, labels)),
+    )
+
+
 def build_alert(
     match: RuleMatch,
     call: CallEnded,
@@ -98,6 +132,7 @@ def build_alert(
     first_failure: LogEntry | None = None,
     context: tuple[LogEntry, ...] = (),
     headline: str | None = None,
+    links: tuple[Link, ...] = (),
 ) -> Alert:
     """The causal excerpt: WARNING context lines (when the rule asks), the call's first
     failure (when the rule did not match it), then the matching logs with repeats collapsed."""
@@ -114,6 +149,7 @@ def build_alert(
         call_fields=_call_fields(call.fields),
         match_count=len(match.logs),
         excerpts=(*lead, *collapsed(match.logs, max_excerpts)),
+        links=links,
     )
 
 
@@ -264,10 +300,27 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     shown = sum(x.repeat for x in alert.excerpts[:added] if x.role == "match")
     if (more := more_line(alert.match_count - shown)) is not None:
         blocks.append(context(more))
+    if alert.links and len(blocks) < SLACK_MAX_BLOCKS:
+        blocks.append(link_buttons(alert.links))
     return {
         "color": SEVERITY_COLOURS[alert.severity],
         "fallback": fallback(title(alert)),
         "blocks": blocks,
+    }
+
+
+def link_buttons(links: tuple[Link, ...]) -> dict[str, Any]:
+    """URL buttons: they open a page, so no Slack app is needed to receive their clicks."""
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": bound(one_line(link.text), 75)},
+                "url": link.url[:3000],
+            }
+            for link in links[:25]
+        ],
     }
 
 
@@ -335,6 +388,10 @@ def email_html(alert: Alert) -> str:
         for x in alert.excerpts
     )
     more = f"<p>{e(line)}</p>" if (line := more_line(alert.more)) else ""
+    if alert.links:
+        more += "<p>" + " · ".join(
+            f'<a href="{e(link.url)}">{e(link.text)}</a>' for link in alert.links
+        ) + "</p>"
     description = f"<p>{e(alert.description)}</p>" if alert.description else ""
     if alert.note:
         description = f"<p><b>{e(alert.note)}</b></p>" + description
@@ -378,6 +435,9 @@ def plain_text(alert: Alert) -> str:
             lines.append(f"    {d(x.text)}")
     if (line := more_line(alert.more)) is not None:
         lines.append(line)
+    if alert.links:
+        lines.append("")
+        lines += [f"{d(link.text)}: {link.url}" for link in alert.links]
     return "\n".join(lines)
 
 

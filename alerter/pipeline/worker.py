@@ -91,6 +91,7 @@ def make_worker(
             metrics=worker_metrics,
             budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
+            public_url=settings.public_url,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

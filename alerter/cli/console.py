@@ -1,0 +1,74 @@
+"""`alerter console token add | list | revoke`: who may use the console and its API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from alerter.cli.common import state_redis_url, terminal_safe
+from alerter.settings import Settings
+from alerter.store import connect
+from alerter.store.console_auth import ROLES, ConsoleAuth, TokenInfo
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    console = sub.add_parser(
+        "console", help="the web console (/ui/) and its JSON API (/api/v1/)"
+    ).add_subparsers(metavar="ACTION")
+    token = console.add_parser("token", help="API and sign-in tokens").add_subparsers(
+        metavar="ACTION"
+    )
+    add = token.add_parser("add", help="make a token (printed once; only its hash is kept)")
+    add.add_argument("name", help="who or what uses it, e.g. alice or grafana")
+    add.add_argument("--role", choices=ROLES, default="viewer")
+    add.set_defaults(handler=_add)
+    listing = token.add_parser("list", help="names and roles of the tokens")
+    listing.set_defaults(handler=_list)
+    revoke = token.add_parser("revoke", help="revoke a token; its sessions end too")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_revoke)
+
+
+async def _with_auth(redis_url: str, work: Any) -> Any:
+    async with connect.client(redis_url) as redis:
+        return await work(ConsoleAuth(redis))
+
+
+def _add(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        token = asyncio.run(
+            _with_auth(state_redis_url(settings), lambda a: a.add_token(args.name, args.role))
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(
+        f"token for {terminal_safe(args.name)} ({args.role}): shown once, keep it now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens: list[TokenInfo] = asyncio.run(
+        _with_auth(state_redis_url(settings), lambda a: a.tokens())
+    )
+    if not tokens:
+        print("no tokens")
+    for info in tokens:
+        made = datetime.fromtimestamp(info.created, UTC).strftime("%Y-%m-%d %H:%M")
+        print(f"{terminal_safe(info.name)}  {info.role}  made {made}Z")
+    return 0
+
+
+def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    gone = asyncio.run(_with_auth(state_redis_url(settings), lambda a: a.revoke(args.name)))
+    if not gone:
+        print(f"no token named {terminal_safe(args.name)!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {terminal_safe(args.name)}")
+    return 0

@@ -1,0 +1,115 @@
+"""The console's wiring into the api: routers with their CSRF and security headers, the
+per-process `Console`, and error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import MediaType, Request, Response, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import ResponseHeader
+from litestar.datastructures import State as AppState
+from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.types import Receive, Scope, Send
+from redis.asyncio import Redis
+
+from alerter.http.console import api, pages
+from alerter.http.console.actions import Console
+from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig, bearer_request
+from alerter.rules.reload import RulesHolder
+from alerter.settings import Settings
+from alerter.store.audit import Audit
+from alerter.store.console_auth import ConsoleAuth
+from alerter.store.ops import Operations
+from alerter.store.signature_counts import SignatureCounts
+from alerter.store.silences import Silences
+from alerter.store.state import State
+
+STATIC = Path(__file__).parent / "static"
+CSRF_COOKIE = "alerter_csrf"
+
+
+class ConsoleCSRF(CSRFMiddleware):
+    """Litestar's double-submit CSRF check, except for requests carrying a bearer token:
+    those hold no ambient credential that a forged cross-site form could ride on."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and bearer_request(scope):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def make_console(settings: Settings, redis: Redis, rules: RulesHolder) -> Console:
+    return Console(
+        settings=settings,
+        redis=redis,
+        rules=rules,
+        state=State(redis, settings.call_retention_seconds),
+        silences=Silences(redis),
+        auth=ConsoleAuth(redis),
+        audit=Audit(redis),
+        ops=Operations(redis),
+        signatures=SignatureCounts(redis),
+        auth_config=AuthConfig.of(settings),
+    )
+
+
+def console_routes(secret: str) -> list[Router]:
+    csrf = DefineMiddleware(
+        ConsoleCSRF,
+        config=CSRFConfig(
+            secret=secret,
+            cookie_name=CSRF_COOKIE,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+        ),
+    )
+    headers = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
+
+    class Secured(Router):
+        """Every console route: CSRF-checked, with the security headers."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("middleware", [csrf])
+            kwargs.setdefault("response_headers", headers)
+            super().__init__(**kwargs)
+
+    static = create_static_files_router(
+        path="/ui/static", directories=[STATIC], router_class=Secured, include_in_schema=False
+    )
+    return [*pages.routers(Secured), api.router(Secured), static]
+
+
+def console_error(
+    request: Request[Any, Any, AppState], status: int, code: str, message: str
+) -> Response[Any]:
+    """An error page for a browser on `/ui/`, else the service's JSON error shape."""
+    wants_html = request.url.path.startswith("/ui/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+    if wants_html:
+        return Template(
+            template_name="error.html",
+            context={
+                "status": status,
+                "code": code,
+                "message": message,
+                "me": None,
+                "path": request.url.path,
+            },
+            status_code=status,
+            headers=SECURITY_HEADERS,
+        )
+    return Response(
+        {"status": "error", "error_code": code, "message": message},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=SECURITY_HEADERS,
+    )

@@ -1,0 +1,411 @@
+"""What the console shows, gathered once for both faces: the JSON API returns these
+models, the pages render them. Reads only; changes go through `actions`."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerter.models import Outcome
+from alerter.rules.model import Rule, RuleSet
+from alerter.rules.reload import RulesHolder
+from alerter.store.calls import CallEvent
+from alerter.store.queue import queue_state
+from alerter.store.silences import Silence
+from alerter.store.state import FailedCall, State, destination_results
+
+DAY = 86_400.0
+HOUR = 3_600.0
+SUPPRESSED = (
+    Outcome.MUTED,
+    Outcome.SILENCED,
+    Outcome.BELOW_THRESHOLD,
+    Outcome.GROUPED,
+    Outcome.THROTTLED,
+    Outcome.KNOWN_SIGNATURE,
+)
+# The rules page's columns, in order.
+RULE_COUNT_COLUMNS = (
+    "matched",
+    "sent",
+    "throttled",
+    "grouped",
+    "silenced",
+    "muted",
+    "below_threshold",
+    "known_signature",
+    "shadow",
+    "failed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCounts:
+    rule: str
+    hour: Mapping[str, int]
+    day: Mapping[str, int]
+
+    @staticmethod
+    def suppressed(counts: Mapping[str, int]) -> int:
+        return sum(counts.get(o.value, 0) for o in SUPPRESSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    rules: tuple[RuleCounts, ...]
+    no_match_day: int
+    failed_day: int
+    queue_depth: int
+    oldest_seconds: float
+    redis_ok: bool
+    workers: tuple[str, ...]
+    rules_version: str | None
+    failed_now: int
+    latest: tuple[Mapping[str, str], ...]
+
+
+async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) -> Overview:
+    try:
+        hour = await state.calls.counts(now - HOUR, now)
+        day = await state.calls.counts(now - DAY, now)
+        depth, oldest = await queue_state(redis)
+        workers = sorted(
+            [
+                key.decode().rsplit(":", 1)[-1]
+                async for key in redis.scan_iter(match="arq:queue:health-check:*", count=1000)
+            ]
+        )
+        latest = tuple(await state.history(count=15))
+        failed_now = len(await state.failures())
+        redis_ok = True
+    except (RedisError, OSError):
+        hour, day, depth, oldest, workers, latest, failed_now = {}, {}, 0, 0.0, [], (), 0
+        redis_ok = False
+    rules = holder.current
+    names = [r.name for r in rules.rules] if rules else []
+    names += sorted(set(day) - set(names) - {""})
+    return Overview(
+        rules=tuple(RuleCounts(n, hour.get(n, {}), day.get(n, {})) for n in names),
+        no_match_day=day.get("", {}).get(Outcome.NO_MATCH.value, 0),
+        failed_day=day.get("", {}).get(Outcome.FAILED.value, 0),
+        queue_depth=depth,
+        oldest_seconds=oldest,
+        redis_ok=redis_ok,
+        workers=tuple(workers),
+        rules_version=rules.version if rules else None,
+        failed_now=failed_now,
+        latest=latest,
+    )
+
+
+# ---------------------------------------------------------------- one call
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStory:
+    """One rule on one call: why it sent, or why not."""
+
+    rule: str
+    outcome: str
+    reason: str
+    sends: tuple[CallEvent, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    call_id: str
+    known: bool  # False: no record (expired, never seen, or not yet processed)
+    accepted_at: float | None
+    fields: Mapping[str, Any]
+    events: tuple[CallEvent, ...]
+    rules: tuple[RuleStory, ...]
+    failed: FailedCall | None
+    queued: bool
+
+
+def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
+    """Per rule, the last word (a later try's decision replaces an earlier one)."""
+    order: list[str] = []
+    labels: dict[str, Mapping[str, str]] = {}
+    last: dict[str, CallEvent] = {}
+    sends: dict[str, list[CallEvent]] = {}
+    for event in events:
+        if not event.rule:
+            continue
+        if event.rule not in order:
+            order.append(event.rule)
+        if event.outcome == "matched":
+            labels[event.rule] = event.labels
+            continue
+        if event.destination:
+            sends.setdefault(event.rule, []).append(event)
+        last[event.rule] = event
+    out = []
+    for rule in order:
+        decided = last.get(rule)
+        rule_sends = tuple(sends.get(rule, ()))
+        if decided is None:
+            outcome, reason = "matched", "fired; no decision recorded yet"
+        elif rule_sends and all(e.outcome == Outcome.SENT for e in _latest_per(rule_sends)):
+            outcome, reason = (
+                Outcome.SENT.value,
+                "sent to " + ", ".join(sorted({e.destination for e in rule_sends})),
+            )
+        else:
+            outcome, reason = decided.outcome, decided.detail
+        out.append(RuleStory(rule, outcome, reason, rule_sends, labels.get(rule, {})))
+    return tuple(out)
+
+
+def _latest_per(sends: Sequence[CallEvent]) -> list[CallEvent]:
+    latest: dict[str, CallEvent] = {}
+    for event in sends:
+        latest[event.destination] = event
+    return list(latest.values())
+
+
+async def call_view(redis: Redis, state: State, call_id: str) -> CallView:
+    story = await state.calls.story(call_id)
+    failed = await state.failure(call_id)
+    queued = await redis.zscore("arq:queue", f"call:{call_id}") is not None
+    call = story.call or (failed.call if failed else None)
+    return CallView(
+        call_id=call_id,
+        known=call is not None or bool(story.events),
+        accepted_at=call.accepted_at if call else None,
+        fields=dict(call.fields) if call else {},
+        events=story.events,
+        rules=_rule_stories(story.events),
+        failed=failed,
+        queued=queued,
+    )
+
+
+# ---------------------------------------------------------------- history
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    rule: str | None = None
+    outcome: str | None = None
+    destination: str | None = None
+    call_id: str | None = None
+    since: float | None = None  # seconds back from now
+    limit: int = 100
+
+    def holds(self, row: Mapping[str, str]) -> bool:
+        return (
+            (self.rule is None or row.get("rule") == self.rule)
+            and (self.outcome is None or row.get("outcome") == self.outcome)
+            and (self.destination is None or self.destination in row.get("destination", ""))
+            and (self.call_id is None or row.get("call_id") == self.call_id)
+        )
+
+
+SCAN_MAX = 20_000  # history entries one filtered page reads at most
+
+
+async def history(redis: Redis, wanted: HistoryFilter, now: float) -> list[dict[str, str]]:
+    """Newest first. A call id reads that call's own timeline; other filters scan at most
+    `SCAN_MAX` newest entries (bounded by `since` when given)."""
+    low = f"{int((now - wanted.since) * 1000)}-0" if wanted.since else "-"
+    out: list[dict[str, str]] = []
+    high = "+"
+    scanned = 0
+    while len(out) < wanted.limit and scanned < SCAN_MAX:
+        batch = await redis.xrevrange("alerter:history", max=high, min=low, count=1000)
+        if not batch:
+            break
+        for entry_id, raw in batch:
+            row = {k.decode(): v.decode() for k, v in raw.items()}
+            if wanted.holds(row):
+                out.append(row)
+                if len(out) >= wanted.limit:
+                    break
+            high = f"({entry_id.decode()}"
+        scanned += len(batch)
+    return out
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    name: str
+    description: str
+    severity: str
+    source: str
+    mode: str  # live | shadow
+    notify: tuple[str, ...]
+    day: Mapping[str, int]
+    last_fired: float | None
+    yaml: str = ""
+
+
+def rule_yaml(source: str) -> str:
+    """The rule's own lines from its file: from its `- name:` line to the next rule."""
+    path_text, _, line_text = source.rpartition(":")
+    try:
+        lines = Path(path_text).read_text(encoding="utf-8").splitlines()
+        start = int(line_text) - 1
+    except (OSError, ValueError):
+        return ""
+    if not 0 <= start < len(lines):
+        return ""
+    first = lines[start]
+    indent = len(first) - len(first.lstrip(" "))
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        stripped = line.lstrip(" ")
+        depth = len(line) - len(stripped)
+        if stripped and (depth < indent or (depth == indent and stripped.startswith("- "))):
+            break
+        end += 1
+    return "\n".join(lines[start:end]).rstrip()
+
+
+def _mode(rule: Rule) -> str:
+    return "shadow" if rule.shadow else "live"
+
+
+async def rules_view(
+    state: State, rules: RuleSet, now: float, *, with_yaml: bool = False
+) -> list[RuleView]:
+    day = await state.calls.counts(now - DAY, now)
+    last_sent = await _last_fired(state, now)
+    return [
+        RuleView(
+            name=rule.name,
+            description=rule.description,
+            severity=rule.severity.value,
+            source=rule.source,
+            mode=_mode(rule),
+            notify=rule.notify,
+            day=day.get(rule.name, {}),
+            last_fired=last_sent.get(rule.name),
+            yaml=rule_yaml(rule.source) if with_yaml else "",
+        )
+        for rule in rules.rules
+    ]
+
+
+async def _last_fired(state: State, now: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for row in await state.history(count=2000, since=now - 7 * DAY):
+        rule = row.get("rule")
+        if rule and rule not in out and row.get("outcome") != Outcome.RETRYING.value:
+            out[rule] = float(row.get("at", 0))
+    return out
+
+
+# ---------------------------------------------------------------- destinations
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationView:
+    name: str
+    targets: tuple[str, ...]  # scheme://host only; never a whole URL
+    last: Mapping[str, Any] | None
+
+
+def safe_target(url: str) -> str:
+    """`scheme://host`, the host only when it looks like one: several apprise schemes put a
+    token where the host goes (slack://TokenA/...), and a token is never shown."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "?"
+    scheme = parts.scheme or "?"
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    return f"{scheme}://{host}" if _is_hostname(host) else f"{scheme}://…"
+
+
+def _is_hostname(host: str) -> bool:
+    if host == "localhost" or "." in host:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def destinations_view(redis: Redis, rules: RuleSet) -> list[DestinationView]:
+    last = await destination_results(redis)
+    return [
+        DestinationView(name, tuple(safe_target(u) for u in d.urls), last.get(name))
+        for name, d in sorted(rules.destinations.items())
+    ]
+
+
+# ---------------------------------------------------------------- silences
+
+
+def silence_json(silence: Silence, now: float | None = None) -> dict[str, Any]:
+    at = time.time() if now is None else now
+    exact = {m.name: m.value for m in silence.matchers if m.op == "="}
+    return {
+        "id": silence.id,
+        "rule": silence.rule,
+        "matchers": exact,
+        "match": [str(m) for m in silence.matchers],
+        "starts_at": silence.starts,
+        "ends_at": silence.ends,
+        "created_by": silence.created_by,
+        "comment": silence.comment,
+        "stopped": silence.hits,
+        "active": silence.starts <= at < silence.ends,
+    }
+
+
+async def preview_silence(state: State, silence: Silence, now: float) -> tuple[int, int]:
+    """(calls of the last 24 h this silence would have stopped, calls looked at): the calls
+    on which a rule fired, matched against the labels kept when it fired."""
+    rows = await state.history(count=SCAN_MAX, since=now - DAY)
+    seen: list[str] = []
+    for row in rows:
+        call_id = row.get("call_id", "")
+        if (
+            row.get("rule")
+            and call_id
+            and not call_id.startswith("digest-")
+            and (silence.rule is None or row.get("rule") == silence.rule)
+            and call_id not in seen
+        ):
+            seen.append(call_id)
+    stopped = 0
+    for start in range(0, len(seen), 500):
+        stories = await state.calls.stories(seen[start : start + 500])
+        for story in stories.values():
+            if any(
+                e.outcome == "matched"
+                and (silence.rule is None or e.rule == silence.rule)
+                and all(m.holds(e.labels) for m in silence.matchers)
+                for e in story.events
+            ):
+                stopped += 1
+    return stopped, len(seen)
+
+
+def failed_json(failed: FailedCall) -> dict[str, Any]:
+    return {
+        "call_id": failed.call.call_id,
+        "kind": failed.kind,
+        "reason": failed.reason,
+        "at": failed.at,
+        "tries": failed.attempts,
+    }
