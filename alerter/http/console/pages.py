@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.datastructures import State as AppState
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -99,6 +99,7 @@ def page(
         template_name=name,
         context={"me": identity, "path": request.url.path, "now": time.time(), **context},
         status_code=status_code,
+        media_type=MediaType.HTML,
     )
 
 

@@ -106,6 +106,7 @@ def console_error(
             },
             status_code=status,
             headers=SECURITY_HEADERS,
+            media_type=MediaType.HTML,
         )
     return Response(
         {"status": "error", "error_code": code, "message": message},

@@ -1,0 +1,167 @@
+"""The console in a real browser (Debian's chromium, driven by Playwright): an on-call
+engineer's path from signing in to silencing, expiring, retrying and testing a rule.
+
+Skipped, saying why, where no chromium is installed (`.ci/run` installs it). Set
+ALERTER_SCREENSHOTS=docs to refresh the screenshots in docs/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from alerter.rules.model import RuleSet
+from tests.conftest import ApiServer, make_settings
+from tests.http.console_kit import console_rules, process, token
+from tests.standins import DigaStandIn, Fault, Receiver, make_log
+
+playwright_api = pytest.importorskip("playwright.async_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+)
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[tuple[object, list[str]]]:
+    """A fresh page, and the problems it reported (script errors, CSP refusals, dialogs)."""
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 860})
+            page = await context.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on(
+                "console",
+                lambda msg: (
+                    problems.append(f"console: {msg.text}") if msg.type == "error" else None
+                ),
+            )
+
+            async def dialog(d: object) -> None:
+                problems.append(f"dialog: {d.message}")
+                await d.dismiss()
+
+            page.on("dialog", dialog)
+            yield page, problems
+        finally:
+            await browser.close()
+
+
+async def shot(page: object, name: str) -> None:
+    if os.environ.get("ALERTER_SCREENSHOTS") == "docs":
+        # caret="initial": Playwright would otherwise inject a style our CSP (rightly) refuses.
+        await page.screenshot(
+            path=str(DOCS / f"console-{name}.png"), full_page=True, caret="initial"
+        )
+
+
+async def webhook(api: ApiServer, diga: DigaStandIn, agent: str, logs: list[dict]) -> str:
+    import uuid
+
+    import httpx
+
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [{**log, "call_id": call_id} for log in logs])
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        body = {"event": "call.ended", "call_id": call_id, "agent_id": agent}
+        assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+    return call_id
+
+
+async def test_on_call_path_through_the_console(
+    browser_page: tuple[object, list[str]],
+    api_for: Callable[..., ApiServer],
+    tmp_path: Path,
+    hook: Receiver,
+    diga: DigaStandIn,
+    redis_url: str,
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    rules: RuleSet = console_rules(tmp_path, hook)
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    settings = make_settings(diga.url)
+    secret = await token(redis_url, "olga", "operator")
+    p = page
+
+    # Sign in with a token: any page leads to the login form, then back.
+    await p.goto(f"{api.url}/ui/silences")
+    await expect(p).to_have_url(f"{api.url}/ui/login?next=%2Fui%2Fsilences")
+    await shot(p, "login")
+    await p.get_by_label("Token").fill(secret)
+    await p.get_by_role("button", name="Sign in").click()
+    await expect(p.get_by_role("heading", name="Silences")).to_be_visible()
+    assert await p.evaluate("typeof htmx") == "object"
+
+    # An alerted call: its page says it was sent, and offers Silence….
+    first = await webhook(api, diga, "ag-7", [make_log("x")])
+    await process(settings, rules, redis_url)
+    await p.goto(f"{api.url}/ui/calls/{first}")
+    await expect(p.locator("table").first).to_contain_text("sent")
+    await shot(p, "call")
+    await p.get_by_role("link", name="Silence…").click()
+    await expect(p.get_by_label("Rule")).to_have_value("transfer-failed")
+    await expect(p.get_by_label("Matchers")).to_have_value("agent_id=ag-7")
+    await p.get_by_label("Duration").fill("2h")
+    await p.get_by_role("button", name="Preview").click()
+    await expect(p.locator("#preview")).to_contain_text("Would have silenced 1 of the 1 calls")
+    await p.get_by_label("Comment").fill("agent ag-7 is being redeployed")
+    await shot(p, "silence-new")
+    await p.get_by_role("button", name="Create silence").click()
+    await expect(p.locator(".notice")).to_contain_text("created")
+
+    # The next call of that group is silenced, and its page says by which silence.
+    second = await webhook(api, diga, "ag-7", [make_log("x")])
+    await process(settings, rules, redis_url)
+    await p.goto(f"{api.url}/ui/calls/{second}")
+    await expect(p.locator("table").first).to_contain_text("silenced")
+    await expect(p.locator("table").first).to_contain_text("silence ")
+    assert len(hook.received) == 1
+
+    # Expire it: it moves to the expired list, where it can be recreated.
+    await p.goto(f"{api.url}/ui/silences")
+    await shot(p, "silences")
+    await p.get_by_role("button", name="Expire").click()
+    await expect(p.locator(".notice")).to_contain_text("expired")
+    await expect(p.get_by_role("link", name="Recreate")).to_be_visible()
+
+    # A failed call, retried from the Failed page, then alerts.
+    diga.inject(Fault(401, {"status": "error", "error_code": "UNAUTHORIZED", "message": "no"}))
+    failed = await webhook(api, diga, "ag-9", [make_log("x")])
+    await process(settings, rules, redis_url)
+    await p.goto(f"{api.url}/ui/failed")
+    await expect(p.locator("table")).to_contain_text(failed)
+    await shot(p, "failed")
+    await p.get_by_role("button", name="Retry", exact=True).click()
+    await expect(p.locator(".notice")).to_contain_text("queued again")
+    await process(settings, rules, redis_url)
+    assert len(hook.wait_for(2)) == 2
+
+    # Test a rule on a pasted log, hostile text included: shown as text, never run.
+    hostile = make_log(
+        "x", data={"message_text": '<script>alert(1)</script><img src=x onerror="alert(2)">'}
+    )
+    await p.goto(f"{api.url}/ui/rules/transfer-failed")
+    await p.get_by_label("Logs").fill(json.dumps([hostile]))
+    await p.get_by_role("button", name="Test").click()
+    await expect(p.locator("#test-result")).to_contain_text("1 matching logs")
+    await expect(p.locator("#test-result")).to_contain_text("<script>alert(1)</script>")
+    await shot(p, "rule-test")
+    assert len(hook.received) == 2  # a dry run sends nothing
+
+    for path, name in (
+        ("/ui/", "overview"),
+        ("/ui/history", "history"),
+        ("/ui/signatures", "signatures"),
+    ):
+        await p.goto(f"{api.url}{path}")
+        await shot(p, name)
+    assert problems == []  # no script error, no CSP refusal, no alert() ever ran
