@@ -284,3 +284,33 @@ def test_one_log_says_log_not_logs_in_a_digest() -> None:
     )
     assert "1 logs" not in render_digest.email_html(digest)
     assert "1 logs" not in render_digest.plain_text(digest)
+
+
+def test_console_links_become_slack_url_buttons_email_links_and_text_lines() -> None:
+    from alerter.pipeline.render import console_links
+    from alerter.rules.noise import Noise
+
+    grouped = rule(noise=Noise(group_by=("agent_id",)))
+    labels = {"agent_id": "ag 1&x", "event": "transfer_failed"}
+    assert console_links(None, CALL.call_id, grouped, labels) == ()
+    links = console_links("https://alerter.example.com", CALL.call_id, grouped, labels)
+    alert = build_alert(RuleMatch(grouped, (log(),)), CALL, links=links)
+
+    buttons = slack_payload(alert)["blocks"][-1]
+    assert buttons["type"] == "actions"
+    assert [(b["text"]["text"], b["url"]) for b in buttons["elements"]] == [
+        ("Open in alerter", f"https://alerter.example.com/ui/calls/{CALL.call_id}"),
+        (
+            "Silence…",
+            "https://alerter.example.com/ui/silences/new?rule=transfer-failed"
+            "&matchers=agent_id%3Dag+1%26x",
+        ),
+    ]
+    html = email_html(alert)
+    assert f'<a href="https://alerter.example.com/ui/calls/{CALL.call_id}">' in html
+    assert "matchers=agent_id%3Dag+1%26amp;x" not in html and "%26x" in html
+    text = plain_text(alert)
+    assert text.endswith("&matchers=agent_id%3Dag+1%26x")
+    # Without group_by, the silence targets the failing event.
+    plain = console_links("https://a.example", "c", rule(), labels)
+    assert plain[1].url.endswith("matchers=event%3Dtransfer_failed")

@@ -1,0 +1,95 @@
+"""Per-call records, the 10-minute counts, the audit stream and console tokens, on the real
+server."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded, Outcome
+from alerter.store.audit import Audit
+from alerter.store.calls import CALLS_INDEX, MAX_EVENTS, events_key, record_key
+from alerter.store.console_auth import TOKENS_KEY, ConsoleAuth
+from alerter.store.state import State
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_a_call_story_is_kept_for_the_retention_and_bounded(redis: Redis) -> None:
+    state = State(redis, retention_seconds=3600)
+    accepted = time.time() - 10
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "ag-1"}, accepted_at=accepted)
+    await state.evaluated(call, 3, 2, None, {"r": {"agent_id": "ag-1", "event": "e"}})
+    for _ in range(MAX_EVENTS + 10):
+        await state.record(call.call_id, Outcome.THROTTLED, rule="r", detail="again")
+    story = await state.calls.story(call.call_id)
+    assert story.call == call
+    assert len(story.events) == MAX_EVENTS  # the newest kept
+    assert all(e.outcome == "throttled" for e in story.events)
+    assert 3500 < await redis.ttl(record_key(call.call_id)) <= 3600
+    assert 3500 < await redis.ttl(events_key(call.call_id)) <= 3600
+    assert await redis.zscore(CALLS_INDEX, call.call_id) == accepted
+
+
+async def test_the_index_forgets_calls_older_than_the_retention(redis: Redis) -> None:
+    state = State(redis, retention_seconds=60)
+    now = time.time()
+    old = CallEnded(call_id="old-" + uuid.uuid4().hex, accepted_at=now - 120)
+    new = CallEnded(call_id="new-" + uuid.uuid4().hex, accepted_at=now)
+    await state.evaluated(old, 0, 2, None, {})
+    await state.evaluated(new, 0, 2, None, {})
+    ended = [call_id for call_id, _ in await state.calls.ended_between(0, now + 1, 100)]
+    assert new.call_id in ended and old.call_id not in ended
+
+
+async def test_counts_per_rule_and_distinct_matched_calls(redis: Redis) -> None:
+    state = State(redis)
+    call = CallEnded(call_id=str(uuid.uuid4()))
+    for _ in range(3):  # a retried call is evaluated again: matched counts it once
+        await state.evaluated(call, 1, 2, None, {"r": {}})
+    await state.record(call.call_id, Outcome.THROTTLED, rule="r")
+    await state.record(call.call_id, Outcome.RETRYING, rule="r", destination="d")
+    await state.record_failure(call, "delivery", "x", 8)
+    now = time.time()
+    counts = await state.calls.counts(now - 3600, now)
+    assert counts["r"] == {"matched": 1, "throttled": 1}
+    assert counts[""] == {"failed": 1}
+
+
+async def test_the_audit_stream_is_newest_first(redis: Redis) -> None:
+    audit = Audit(redis)
+    await audit.write("olga", "silence.create", "s1", {"comment": "deploy"})
+    await audit.write("vera", "failed.retry", "c1")
+    entries = await audit.latest()
+    assert [(e.who, e.action, e.target) for e in entries] == [
+        ("vera", "failed.retry", "c1"),
+        ("olga", "silence.create", "s1"),
+    ]
+    assert entries[1].detail == {"comment": "deploy"}
+
+
+async def test_tokens_are_stored_only_as_hashes_and_revoking_ends_sessions(redis: Redis) -> None:
+    auth = ConsoleAuth(redis)
+    secret = await auth.add_token("olga", "operator")
+    stored = await redis.hgetall(TOKENS_KEY)
+    assert secret.encode() not in b"".join([*stored, *stored.values()])
+    identity = await auth.by_token(secret)
+    assert identity is not None and (identity.name, identity.role) == ("olga", "operator")
+    session = await auth.open_session(secret)
+    assert session is not None and (await auth.by_session(session)) is not None
+    assert await auth.open_session("alt_guess") is None
+    again = await auth.add_token("olga", "viewer")  # a new token replaces the old one
+    assert await auth.by_token(secret) is None and await auth.by_session(session) is None
+    assert (await auth.by_token(again)).role == "viewer"  # type: ignore[union-attr]
+    assert await auth.revoke("olga") and await auth.by_token(again) is None
+    with pytest.raises(ValueError, match="role"):
+        await auth.add_token("x", "admin")
