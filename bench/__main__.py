@@ -1,4 +1,4 @@
-"""`python -m bench [intake] [worker] [rules] [redis]`: run benchmarks (all by default),
+"""`python -m bench [intake] [worker] [rules] [redis] [console]`: run benchmarks (all by default),
 print their tables, and write docs/performance.md."""
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ from pathlib import Path
 from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
-SECTIONS = ("intake", "worker", "rules", "redis")
-MODULES = {"intake": "intake", "worker": "worker", "rules": "rules_eval", "redis": "redis_cost"}
+SECTIONS = ("intake", "worker", "rules", "redis", "console")
+MODULES = {
+    "intake": "intake",
+    "worker": "worker",
+    "rules": "rules_eval",
+    "redis": "redis_cost",
+    "console": "console",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 INTRO = """# Performance
 
 Measured by `make bench` (`python -m bench`; one section: `python -m bench intake`, `worker`,
-`rules` or `redis`). Every figure is from one run on the machine below, shared and noisy:
+`rules`, `redis` or `console`). Every figure is from one run on the machine below, shared and noisy:
 ratios against a baseline measured in the same run mean more than absolute numbers. Load
 comes from wrk (Debian's `wrk`, C, one thread: not the bottleneck) for the intake, and from
 an httpx client for the worker runs; every server listens on 127.0.0.1 and every load is
@@ -23,6 +23,7 @@ Targets (issue "Benchmarks and performance targets"):
 | Diga requests per call = the minimum the API allows | Worker |
 | worker RSS < 200 MB after 5,000 calls | Worker |
 | rule evaluation < 10 × the floor | Rules |
+| console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console |
 """
 
 
@@ -35,6 +36,7 @@ def render(results: dict[str, str], machine: str, versions: str, elapsed: float)
         "## Worker\n\n" + results["worker"],
         "## Rules\n\n" + results["rules"],
         "## Redis\n\n" + results["redis"],
+        "## Console\n\n" + results["console"],
     ]
     return "\n".join(parts) + "\n" + HISTORY
 

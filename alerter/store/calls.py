@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -28,6 +28,7 @@ from alerter.models import CallEnded
 
 PREFIX = "alerter:"
 CALLS_INDEX = PREFIX + "calls"
+LAST_FIRED_KEY = PREFIX + "rules:last_fired"  # hash: rule -> when it last decided anything
 MAX_EVENTS = 200
 MAX_INDEXED_CALLS = 2_000_000
 BUCKET_SECONDS = 600
@@ -110,6 +111,8 @@ class CallRecords:
         key = f"{PREFIX}counts:{bucket_of(at)}"
         pipe.hincrby(key, f"{rule}|{outcome}", 1)
         pipe.expire(key, COUNTS_TTL_SECONDS)
+        if rule:
+            pipe.hset(LAST_FIRED_KEY, rule, f"{at:.3f}")
 
     def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:
         bucket = bucket_of(at)
@@ -152,6 +155,10 @@ class CallRecords:
             CALLS_INDEX, since, until, start=0, num=limit, withscores=True
         )
         return [(member.decode(), float(score)) for member, score in rows]
+
+    async def last_fired(self) -> dict[str, float]:
+        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(LAST_FIRED_KEY))
+        return {rule.decode(): float(at) for rule, at in raw.items()}
 
     async def counts(self, since: float, now: float) -> dict[str, dict[str, int]]:
         """Per rule: decisions by outcome since `since` (10-minute buckets), and `matched`,

@@ -108,7 +108,7 @@ async def get_history(
         since=since_param(since),
         limit=limit_param(limit),
     )
-    rows = await views.history(console.redis, wanted, time.time())
+    rows = await views.history(console.redis, console.state, wanted, time.time())
     return {"entries": rows}
 
 

@@ -230,7 +230,7 @@ async def history_page(
         since=seconds,
         limit=200,
     )
-    rows = await views.history(console.redis, wanted, time.time())
+    rows = await views.history(console.redis, console.state, wanted, time.time())
     rules = console.rules.current
     return page(
         request,
@@ -267,8 +267,7 @@ async def _rule_page(
     rules = console.require_rules()
     if name not in rules.by_name:
         raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {name[:100]!r}")
-    listed = await views.rules_view(console.state, rules, time.time(), with_yaml=True)
-    view = next(r for r in listed if r.name == name)
+    (view,) = await views.rules_view(console.state, rules, time.time(), only=name)
     return page(
         request,
         "rule.html",
@@ -320,16 +319,31 @@ async def signatures_page(request: Request[Any, Any, AppState]) -> Template:
     return page(request, "signatures.html", rows=rows, links=links)
 
 
+SILENCES_PER_PAGE = 100
+
+
 @get("/silences")
-async def silences_page(request: Request[Any, Any, AppState]) -> Template:
+async def silences_page(
+    request: Request[Any, Any, AppState], page_number: FromQuery[int] = 1
+) -> Template:
+    """Active silences ending soonest first, then expired ones most recent first; 100 a
+    page (`?page_number=2`), so a thousand silences still make a quick page."""
     console = console_of(request)
     now = time.time()
-    listed = sorted(await console.silences.all(), key=lambda s: -s.ends)
+    listed = await console.silences.all()
+    active = sorted((s for s in listed if s.starts <= now < s.ends), key=lambda s: s.ends)
+    expired = sorted((s for s in listed if s.ends <= now), key=lambda s: -s.ends)
+    pages = max(1, -(-max(len(active), len(expired)) // SILENCES_PER_PAGE))
+    number = min(max(1, page_number), pages)
+    window = slice((number - 1) * SILENCES_PER_PAGE, number * SILENCES_PER_PAGE)
     return page(
         request,
         "silences.html",
-        active=[s for s in listed if s.starts <= now < s.ends],
-        expired=[s for s in listed if s.ends <= now],
+        active=active[window],
+        expired=expired[window],
+        counts=(len(active), len(expired)),
+        page_number=number,
+        pages=pages,
         notice=request.query_params.get("done"),
     )
 

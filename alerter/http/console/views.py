@@ -211,12 +211,30 @@ class HistoryFilter:
         )
 
 
-SCAN_MAX = 20_000  # history entries one filtered page reads at most
+SCAN_MAX = 5_000  # history entries one filtered page reads at most (the newest)
 
 
-async def history(redis: Redis, wanted: HistoryFilter, now: float) -> list[dict[str, str]]:
+async def history(
+    redis: Redis, state: State, wanted: HistoryFilter, now: float
+) -> list[dict[str, str]]:
     """Newest first. A call id reads that call's own timeline; other filters scan at most
     `SCAN_MAX` newest entries (bounded by `since` when given)."""
+    if wanted.call_id is not None:
+        story = await state.calls.story(wanted.call_id)
+        since = now - wanted.since if wanted.since else 0.0
+        rows = [
+            {
+                "call_id": wanted.call_id,
+                "outcome": e.outcome,
+                "rule": e.rule,
+                "destination": e.destination,
+                "detail": e.detail,
+                "at": f"{e.at:.3f}",
+            }
+            for e in reversed(story.events)
+            if e.outcome not in ("fetched", "matched") and e.at >= since
+        ]
+        return [row for row in rows if wanted.holds(row)][: wanted.limit]
     low = f"{int((now - wanted.since) * 1000)}-0" if wanted.since else "-"
     out: list[dict[str, str]] = []
     high = "+"
@@ -252,11 +270,15 @@ class RuleView:
     yaml: str = ""
 
 
-def rule_yaml(source: str) -> str:
-    """The rule's own lines from its file: from its `- name:` line to the next rule."""
+def rule_yaml(source: str, files: dict[str, list[str]] | None = None) -> str:
+    """The rule's own lines from its file: from its `- name:` line to the next rule.
+    `files`: lines already read, by path (many rules share a file)."""
     path_text, _, line_text = source.rpartition(":")
+    files = {} if files is None else files
     try:
-        lines = Path(path_text).read_text(encoding="utf-8").splitlines()
+        if path_text not in files:
+            files[path_text] = Path(path_text).read_text(encoding="utf-8").splitlines()
+        lines = files[path_text]
         start = int(line_text) - 1
     except (OSError, ValueError):
         return ""
@@ -280,10 +302,19 @@ def _mode(rule: Rule) -> str:
 
 
 async def rules_view(
-    state: State, rules: RuleSet, now: float, *, with_yaml: bool = False
+    state: State,
+    rules: RuleSet,
+    now: float,
+    *,
+    only: str | None = None,
+    with_yaml: bool = False,
 ) -> list[RuleView]:
+    """Every rule with its 24 h counts and when it last fired; `only`: that one rule, with
+    its YAML."""
+    files: dict[str, list[str]] = {}
     day = await state.calls.counts(now - DAY, now)
-    last_sent = await _last_fired(state, now)
+    last_fired = await state.calls.last_fired()
+    chosen = [rules.by_name[only]] if only is not None else list(rules.rules)
     return [
         RuleView(
             name=rule.name,
@@ -293,20 +324,11 @@ async def rules_view(
             mode=_mode(rule),
             notify=rule.notify,
             day=day.get(rule.name, {}),
-            last_fired=last_sent.get(rule.name),
-            yaml=rule_yaml(rule.source) if with_yaml else "",
+            last_fired=last_fired.get(rule.name),
+            yaml=rule_yaml(rule.source, files) if only is not None or with_yaml else "",
         )
-        for rule in rules.rules
+        for rule in chosen
     ]
-
-
-async def _last_fired(state: State, now: float) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for row in await state.history(count=2000, since=now - 7 * DAY):
-        rule = row.get("rule")
-        if rule and rule not in out and row.get("outcome") != Outcome.RETRYING.value:
-            out[rule] = float(row.get("at", 0))
-    return out
 
 
 # ---------------------------------------------------------------- destinations
