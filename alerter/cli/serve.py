@@ -198,10 +198,17 @@ def worker(settings: Settings, redis_url: str) -> int:
         return 1
     warn_setup(settings, takes_webhooks=False)
     if settings.worker_metrics_port:
-        metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
-        log.info(
-            "worker metrics on %s:%d", settings.worker_metrics_host, settings.worker_metrics_port
-        )
+        where = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+        try:
+            metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
+            log.info("worker metrics on %s", where)
+        except OSError as exc:
+            # Calls matter more than metrics: a second worker on one host still works.
+            log.error(
+                "worker metrics not served: %s is taken (%s); set ALERTER_WORKER_METRICS_PORT",
+                where,
+                exc.strerror,
+            )
 
     async def run() -> None:
         stop = asyncio.Event()

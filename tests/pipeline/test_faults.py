@@ -92,6 +92,7 @@ def worker_process(
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_RULES": str(rules_dir),
         "SLACK_URL": "json://127.0.0.1:9/unused",
+        "ALERTER_WORKER_METRICS_PORT": "0",
         **env,
     }
     return subprocess.Popen(
@@ -195,3 +196,20 @@ async def test_a_killed_workers_job_is_taken_over_and_alerts_once(
     await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=3), rules, redis_url)
     # The killed worker is gone and the burst worker has finished: nothing more can arrive.
     assert len(hook.received) == 1
+
+
+async def test_a_worker_whose_metrics_port_is_taken_still_works(
+    redis_url: str, diga: DigaStandIn, hook: Receiver, tmp_path: Path
+) -> None:
+    import socket
+
+    rules_dir, _ = hook_rules(tmp_path, hook)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        _, code = await stop_mid_job(
+            redis_url, diga, rules_dir, signal.SIGTERM, 0.5,
+            ALERTER_SHUTDOWN_GRACE="10", ALERTER_WORKER_METRICS_PORT=str(port),
+        )
+    assert code == 0 and len(hook.received) == 1
