@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, FieldValue, Scalar
 
 # Bounds on what a hostile body can make us keep.
@@ -20,14 +21,8 @@ _ID_KEYS = frozenset({"id", "call_id"})
 _EVENT_KEYS = ("event", "type", "event_type")
 
 
-class IntakeError(Exception):
+class IntakeError(ErrorAnswer):
     """A webhook we refuse, with the HTTP status and machine code to answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
+from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
 from alerter.rules.model import RuleSet
@@ -32,14 +33,8 @@ MAX_SILENCE_SECONDS = 90 * 86_400
 MAX_PASTED_LOGS = 5_000
 
 
-class ActionError(Exception):
-    """A request the console cannot act on; `status` 400/404/422, message for the user."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class ActionError(ErrorAnswer):
+    """A request the console cannot act on: 400, 404, 422 or 503, and what to fix."""
 
 
 @dataclass

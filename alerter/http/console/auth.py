@@ -112,29 +112,35 @@ class SignInRequired(NotAuthorizedException):
         return f"/ui/login?next={quote(self.target, safe='')}"
 
 
+async def _known(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """Set the identity on the connection; None when known, else the sign-in mode."""
+    console = connection.app.state.console
+    identity = await identify(console.auth_config, console.auth, connection)
+    if identity is None:
+        mode: str = console.auth_config.mode
+        return mode
+    connection.state.identity = identity
+    return None
+
+
 async def signed_in_page(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Guard on every `/ui/` page but the login: unknown → the login page (token mode)."""
-    console = connection.app.state.console
-    identity = await identify(console.auth_config, console.auth, connection)
-    if identity is None:
-        if console.auth_config.mode == "proxy":
-            raise NotAuthorizedException("sign in through the proxy in front of the console")
+    mode = await _known(connection)
+    if mode == "proxy":
+        raise NotAuthorizedException("sign in through the proxy in front of the console")
+    if mode is not None:
         query = connection.url.query
         raise SignInRequired(connection.url.path + (f"?{query}" if query else ""))
-    connection.state.identity = identity
 
 
 async def signed_in_api(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Guard on every `/api/v1/` route: unknown → 401."""
-    console = connection.app.state.console
-    identity = await identify(console.auth_config, console.auth, connection)
-    if identity is None:
+    if await _known(connection) is not None:
         raise NotAuthorizedException("send Authorization: Bearer <token>")
-    connection.state.identity = identity
 
 
 def bearer_request(scope: Any) -> bool:
