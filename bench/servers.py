@@ -2,6 +2,7 @@
 
 python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
 python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
+                                     [--alert-every 1]
 python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
 """
 
@@ -32,13 +33,25 @@ def bare_app() -> Any:
     return Litestar([hook], openapi_config=None, logging_config=None)
 
 
-def _log(i: int) -> dict[str, Any]:
+def call_kind(call_id: str, every: int) -> bool:
+    """Whether a call is one of the 1 in `every` (by its id's hash): the benchmarks and the
+    stand-in agree on which calls are big and which alert."""
+    return int(hashlib.sha1(call_id.encode()).hexdigest(), 16) % every == 0
+
+
+def alerts(call_id: str, alert_every: int) -> bool:
+    """One call in `alert_every` carries TRANSFER failures (the bench rule's match); the
+    rest LLM errors that no rule matches. Salted, so it is independent of `big`."""
+    return call_kind("alert:" + call_id, alert_every)
+
+
+def _log(i: int, alerting: bool = True) -> dict[str, Any]:
     return {
         "id": f"00000000-0000-4000-8000-{i:012d}",
         "timestamp": f"2026-11-25T12:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z",
         "level": "ERROR",
-        "category": "TRANSFER",
-        "event": "transfer_failed",
+        "category": "TRANSFER" if alerting else "LLM",
+        "event": "transfer_failed" if alerting else "llm_timeout",
         "call_id": None,
         "trace_id": f"{i:032x}",
         "data": {
@@ -52,9 +65,12 @@ class DigaStandIn:
     """Pages are the same bytes for every call (only their count matters to the worker),
     built once, so the stand-in spends next to no CPU of the machine it shares."""
 
-    def __init__(self, latency: float, logs: int, big_every: int, big_logs: int = 2500) -> None:
+    def __init__(
+        self, latency: float, logs: int, big_every: int, alert_every: int = 1, big_logs: int = 2500
+    ) -> None:
         self.latency, self.logs, self.big_every, self.big_logs = latency, logs, big_every, big_logs
-        self.pages: dict[tuple[int, str | None], bytes] = {}
+        self.alert_every = alert_every
+        self.pages: dict[tuple[int, str | None, bool], bytes] = {}
         self.empty = self._page([], False)
         self.requests = 0
 
@@ -69,11 +85,11 @@ class DigaStandIn:
             }
         ).encode()
 
-    def page(self, total: int, after: str | None) -> bytes:
-        key = (total, after)
+    def page(self, total: int, after: str | None, alerting: bool) -> bytes:
+        key = (total, after, alerting)
         if key not in self.pages:
             start = int(after.rsplit("-", 1)[1]) + 1 if after else 0
-            rows = [_log(i) for i in range(start, min(total, start + 1000))]
+            rows = [_log(i, alerting) for i in range(start, min(total, start + 1000))]
             self.pages[key] = self._page(rows, start + 1000 < total)
         return self.pages[key]
 
@@ -91,8 +107,13 @@ class DigaStandIn:
         if query.get("level") != "ERROR":
             await _answer(send, 200, self.empty)
             return
-        big = int(hashlib.sha1(call_id.encode()).hexdigest(), 16) % self.big_every == 0
-        await _answer(send, 200, self.page(self.big_logs if big else self.logs, query.get("after")))
+        big = call_kind(call_id, self.big_every)
+        page = self.page(
+            self.big_logs if big else self.logs,
+            query.get("after"),
+            alerts(call_id, self.alert_every),
+        )
+        await _answer(send, 200, page)
 
 
 class Receiver:
@@ -146,10 +167,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--logs", type=int, default=40)
     parser.add_argument("--big-every", type=int, default=50)
+    parser.add_argument("--alert-every", type=int, default=1)
     args = parser.parse_args()
     app: Any = {
         "bare": bare_app,
-        "diga": lambda: DigaStandIn(args.latency, args.logs, args.big_every),
+        "diga": lambda: DigaStandIn(args.latency, args.logs, args.big_every, args.alert_every),
         "receiver": Receiver,
     }[args.kind]()
     uvicorn.run(

@@ -1,9 +1,15 @@
-"""Worker throughput and end-to-end latency.
+"""Worker throughput, floors and end-to-end latency.
 
-A Diga stand-in answers after a latency (50 ms) with 40 error logs per call, 2,500 for one
-call in 50; a receiver counts alerts (apprise json://). Calls go through the real api.
-Throughput: the queue is filled first, then N worker processes drain it. Latency: one worker,
-calls sent at half its measured throughput, webhook accepted → alert received.
+A Diga stand-in answers after a latency with 40 error logs a call, 2,500 for one call in 50;
+on the realistic mix 1 call in 10 alerts (its logs are TRANSFER failures, the rest LLM
+errors no rule matches); a receiver counts alerts (apprise json://). Calls go through the
+real api; the queue is filled first, then N worker processes drain it. A call is done when
+it is recorded (its story is written) and, when it alerts, its alert has arrived.
+
+Floors, measured in the same run: a bare loop in this process that only fetches each call's
+pages (both levels at once, following `has_more`), as many calls at once as the worker's
+jobs, on the same number of connections, with httpx on its default transport (httpcore)
+and on the one the worker uses (aiohttp, through `httpx-aiohttp`).
 """
 
 from __future__ import annotations
@@ -12,17 +18,24 @@ import asyncio
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import redis
+from httpx_aiohttp import AiohttpTransport
 
-from bench.common import PY, peak_rss_mb, percentile, pipeline, process, table, wait_http
+from alerter.settings import Settings
+from bench.common import PY, free_port, peak_rss_mb, percentile, pipeline, process, table, wait_http
+from bench.servers import alerts
 
 CALLS = int(os.environ.get("BENCH_CALLS", "5000"))
-LATENCY_SECONDS = 0.05
-SCALING = tuple(int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(","))
+RSS_CALLS = int(os.environ.get("BENCH_RSS_CALLS", "20000"))
+SCALING = tuple(int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(","))
+LATENCIES = tuple(float(n) for n in os.environ.get("BENCH_LATENCIES", "0.01,0.05,0.2").split(","))
 LATENCY_RUN_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
+MIX_ALERT_EVERY = 10
+DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 async def post_calls(api_url: str, ids: list[str], rate: float | None = None) -> dict[str, float]:
@@ -53,107 +66,250 @@ def receiver_stats(url: str) -> dict[str, object]:
     return httpx.get(f"{url}/stats", timeout=10).json()  # type: ignore[no-any-return]
 
 
-def run(redis_url: str, workdir: Path) -> str:
+@dataclass
+class Drained:
+    rate: float
+    requests_per_call: float
+    rss_mb: float
+    alerts: int
+
+
+def drain(
+    redis_url: str,
+    workdir: Path,
+    *,
+    latency: float,
+    alert_every: int,
+    workers: int,
+    calls: int,
+) -> Drained:
+    """Fill the queue with `calls`, then time `workers` worker processes draining it."""
     setup = pipeline(redis_url, workdir, "worker")
-    diga_port, hook_port, api_port, env = (
-        setup.diga_port,
-        setup.hook_port,
-        setup.api_port,
-        setup.env,
-    )
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    diga = f"http://127.0.0.1:{setup.diga_port}"
+    hook = f"http://127.0.0.1:{setup.hook_port}"
+    servers = [
+        [
+            PY,
+            "-m",
+            "bench.servers",
+            "diga",
+            "--port",
+            str(setup.diga_port),
+            "--latency",
+            str(latency),
+            "--alert-every",
+            str(alert_every),
+        ],
+        [PY, "-m", "bench.servers", "receiver", "--port", str(setup.hook_port)],
+    ]
+    with (
+        process(servers[0]),
+        process(servers[1]),
+        process([PY, "-m", "alerter.cli", "api"], env=setup.env, log=workdir / "api.log"),
+    ):
+        for url in (f"{hook}/stats", f"{diga}/stats", f"http://127.0.0.1:{setup.api_port}/health"):
+            wait_http(url)
+        ids = [str(uuid.uuid4()) for _ in range(calls)]
+        expected_alerts = sum(alerts(i, alert_every) for i in ids)
+        asyncio.run(post_calls(f"http://127.0.0.1:{setup.api_port}", ids))
+        started = time.time()
+        procs = [
+            process([PY, "-m", "alerter.cli", "worker"], env=setup.env, log=workdir / f"w{i}.log")
+            for i in range(workers)
+        ]
+        running = [p.__enter__() for p in procs]
+        recorded_at = None
+        try:
+            while True:
+                if recorded_at is None and client.zcard("alerter:calls") >= calls:
+                    recorded_at = time.time()
+                stats = receiver_stats(hook)
+                if recorded_at is not None and int(stats["posts"]) >= expected_alerts:  # type: ignore[call-overload]
+                    break
+                if time.time() - started > 900:
+                    raise RuntimeError("workers did not finish in 15 minutes")
+                time.sleep(0.05)
+            arrivals: dict[str, float] = stats["arrivals"]  # type: ignore[assignment]
+            finished = max([recorded_at, *arrivals.values()])
+            rss = max(peak_rss_mb(p.pid) for p in running)
+        finally:
+            for p in procs:
+                p.__exit__(None, None, None)
+        requests = int(httpx.get(f"{diga}/stats").json()["requests"])
+    return Drained(calls / (finished - started), requests / calls, rss, expected_alerts)
+
+
+async def _floor_loop(base: str, transport: str, calls: int, jobs: int, connections: int) -> float:
+    """Calls/s of a loop that only fetches each call's pages, like the worker does."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    chosen = AiohttpTransport(limits=limits) if transport == "aiohttp" else None
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, transport=chosen, timeout=30
+    ) as client:
+        in_flight = asyncio.Semaphore(connections)
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for _ in range(calls):
+            queue.put_nowait(str(uuid.uuid4()))
+
+        async def level(call_id: str, name: str) -> None:
+            after = None
+            while True:
+                params = {"level": name, "order": "asc", "limit": "1000"}
+                if after:
+                    params["after"] = after
+                async with in_flight:
+                    answer = await client.get(f"/v1/log/call/{call_id}", params=params)
+                page = answer.json()
+                if not page["has_more"]:
+                    return
+                after = page["last_id"]
+
+        async def job() -> None:
+            while not queue.empty():
+                call_id = queue.get_nowait()
+                await asyncio.gather(level(call_id, "ERROR"), level(call_id, "CRITICAL"))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(job() for _ in range(jobs)))
+        return calls / (time.perf_counter() - started)
+
+
+def floors(latency: float, calls: int = 4000) -> dict[str, float]:
+    port = free_port()
+    command = [PY, "-m", "bench.servers", "diga", "--port", str(port), "--latency", str(latency)]
+    jobs, connections = DEFAULTS.worker_max_jobs, DEFAULTS.diga_max_connections
+    with process(command):
+        wait_http(f"http://127.0.0.1:{port}/stats")
+        return {
+            name: asyncio.run(
+                _floor_loop(f"http://127.0.0.1:{port}", name, calls, jobs, connections)
+            )
+            for name in ("httpcore", "aiohttp")
+        }
+
+
+def run(redis_url: str, workdir: Path) -> str:
     rows = []
-    latency_row: list[object] | None = None
+    floor_rows = []
+    latency_rows = []
+    floor_at: dict[float, dict[str, float]] = {}
+    for latency in LATENCIES:
+        floor_at[latency] = floors(latency)
+        floor_rows.append(
+            [
+                f"{latency * 1000:.0f}",
+                f"{floor_at[latency]['httpcore']:,.0f}",
+                f"{floor_at[latency]['aiohttp']:,.0f}",
+            ]
+        )
+    mix = f"1 in {MIX_ALERT_EVERY} alerting"
     one_worker_rate = 0.0
     for workers in SCALING:
-        redis.Redis.from_url(redis_url).flushdb()
-        with (
-            process(
-                [
-                    PY,
-                    "-m",
-                    "bench.servers",
-                    "diga",
-                    "--port",
-                    str(diga_port),
-                    "--latency",
-                    str(LATENCY_SECONDS),
-                ]
-            ),
-            process([PY, "-m", "bench.servers", "receiver", "--port", str(hook_port)]),
-            process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"),
-        ):
-            hook = f"http://127.0.0.1:{hook_port}"
-            diga = f"http://127.0.0.1:{diga_port}"
-            wait_http(f"{hook}/stats")
-            wait_http(f"{diga}/stats")
-            wait_http(f"http://127.0.0.1:{api_port}/health")
-            ids = [str(uuid.uuid4()) for _ in range(CALLS)]
-            asyncio.run(post_calls(f"http://127.0.0.1:{api_port}", ids))
-            started = time.time()
-            procs = [
-                process(
-                    [PY, "-m", "alerter.cli", "worker"], env=env, log=workdir / f"worker{i}.log"
-                )
-                for i in range(workers)
-            ]
-            running = [p.__enter__() for p in procs]
-            try:
-                while int(receiver_stats(hook)["posts"]) < CALLS:  # type: ignore[call-overload]
-                    if time.time() - started > 600:
-                        raise RuntimeError("workers did not finish in 10 minutes")
-                    time.sleep(0.2)
-                arrivals = receiver_stats(hook)["arrivals"]
-                finished = max(arrivals.values())  # type: ignore[attr-defined]
-                rss = max(peak_rss_mb(p.pid) for p in running)
-            finally:
-                for p in procs:
-                    p.__exit__(None, None, None)
-            rate = CALLS / (finished - started)
-            requests = int(httpx.get(f"{diga}/stats").json()["requests"])
-            if workers == 1:
-                one_worker_rate = rate
-            rows.append([workers, f"{rate:,.0f}", f"{requests / CALLS:.2f}", f"{rss:.0f}"])
-
-            if workers == 1:
-                latency_row = measure_latency(env, api_port, hook, rate / 2, workdir, redis_url)
+        calls = RSS_CALLS if workers == 1 else CALLS
+        result = drain(
+            redis_url,
+            workdir,
+            latency=0.05,
+            alert_every=MIX_ALERT_EVERY,
+            workers=workers,
+            calls=calls,
+        )
+        if workers == 1:
+            one_worker_rate = result.rate
+        rows.append(_row(mix, workers, calls, result, floor_at[0.05]["aiohttp"] * workers))
+    every = drain(redis_url, workdir, latency=0.05, alert_every=1, workers=1, calls=CALLS)
+    rows.append(_row("every call alerting", 1, CALLS, every, floor_at[0.05]["aiohttp"]))
+    for latency in LATENCIES:
+        result = (
+            drain(
+                redis_url,
+                workdir,
+                latency=latency,
+                alert_every=MIX_ALERT_EVERY,
+                workers=1,
+                calls=CALLS,
+            )
+            if latency != 0.05
+            else None
+        )
+        rate = one_worker_rate if result is None else result.rate
+        floor = floor_at[latency]["aiohttp"]
+        latency_rows.append(
+            [f"{latency * 1000:.0f}", f"{rate:,.0f}", f"{floor:,.0f}", f"{rate / floor:.2f}"]
+        )
+    latency_row = measure_latency(redis_url, workdir, one_worker_rate / 2)
+    jobs, connections = DEFAULTS.worker_max_jobs, DEFAULTS.diga_max_connections
     minimum = (49 * 2 + 4) / 50
-    text = (
-        f"{CALLS:,} calls; Diga stand-in latency {LATENCY_SECONDS * 1000:.0f} ms, 40 error logs a call "
-        "and 2,500 for one call in 50; one alert per call to a local receiver (apprise json://).\n\n"
+    return (
+        f"Diga stand-in at 50 ms, 40 error logs a call and 2,500 for one call in 50; {mix} "
+        f"(the realistic mix) or every call alerting, to a local receiver (apprise json://). "
+        f"Worker defaults: {jobs} jobs, {connections} Diga connections.\n\n"
         + table(
-            ["worker processes", "calls/s", "Diga requests per call", "peak RSS MB (each)"], rows
+            [
+                "workload",
+                "worker processes",
+                "calls",
+                "calls/s",
+                "× floor (aiohttp)",
+                "Diga requests per call",
+                "peak RSS MB (each)",
+            ],
+            rows,
         )
         + f"\n\nThe fewest requests the API allows: {minimum:.2f} per call (one per level, "
-        "1,000 logs a page).\n"
+        "1,000 logs a page). Peak RSS of the one-worker run is after "
+        f"{RSS_CALLS:,} calls.\n\n**Floors**: the bare fetch loop, {jobs} calls at once on "
+        f"{connections} connections, calls/s.\n\n"
+        + table(["Diga latency ms", "httpx + httpcore", "httpx + aiohttp"], floor_rows)
+        + "\n\n**Latency**: one worker process on the mix, defaults untouched.\n\n"
+        + table(["Diga latency ms", "calls/s", "floor (aiohttp)", "worker / floor"], latency_rows)
+        + "\n\n"
+        + table(["sent at (calls/s)", "calls", "p50 ms", "p95 ms", "p99 ms"], [latency_row])
+        + "\n\nEnd to end, alerting calls only: webhook accepted → alert received, one worker "
+        f"process on the mix at half its measured throughput ({one_worker_rate / 2:,.0f} "
+        "calls/s).\n"
     )
-    if latency_row is not None:
-        text += (
-            "\n"
-            + table(["sent at (calls/s)", "calls", "p50 ms", "p95 ms", "p99 ms"], [latency_row])
-            + "\n\nEnd to end: webhook accepted → alert received, one worker process, at half "
-            f"its measured throughput ({one_worker_rate / 2:,.0f} calls/s).\n"
-        )
-    return text
 
 
-def measure_latency(
-    env: dict[str, str], api_port: int, hook: str, rate: float, workdir: Path, redis_url: str
-) -> list[object]:
-    before = set(receiver_stats(hook)["arrivals"])  # type: ignore[call-overload]
-    count = max(50, int(rate * LATENCY_RUN_SECONDS))
+def _row(name: str, workers: int, calls: int, result: Drained, floor: float) -> list[object]:
+    return [
+        name,
+        workers,
+        f"{calls:,}",
+        f"{result.rate:,.0f}",
+        f"{result.rate / floor:.2f}",
+        f"{result.requests_per_call:.2f}",
+        f"{result.rss_mb:.0f}",
+    ]
+
+
+def measure_latency(redis_url: str, workdir: Path, rate: float) -> list[object]:
+    setup = pipeline(redis_url, workdir, "latency")
+    redis.Redis.from_url(redis_url).flushdb()
+    hook = f"http://127.0.0.1:{setup.hook_port}"
+    count = max(200, int(rate * LATENCY_RUN_SECONDS))
     ids = [str(uuid.uuid4()) for _ in range(count)]
-    with process([PY, "-m", "alerter.cli", "worker"], env=env, log=workdir / "worker-latency.log"):
-        time.sleep(1.0)  # started and polling
-        accepted = asyncio.run(post_calls(f"http://127.0.0.1:{api_port}", ids, rate))
+    alerting = [i for i in ids if alerts(i, MIX_ALERT_EVERY)]
+    diga = [PY, "-m", "bench.servers", "diga", "--port", str(setup.diga_port), "--latency", "0.05"]
+    with (
+        process([*diga, "--alert-every", str(MIX_ALERT_EVERY)]),
+        process([PY, "-m", "bench.servers", "receiver", "--port", str(setup.hook_port)]),
+        process([PY, "-m", "alerter.cli", "api"], env=setup.env, log=workdir / "api-l.log"),
+        process([PY, "-m", "alerter.cli", "worker"], env=setup.env, log=workdir / "w-l.log"),
+    ):
+        wait_http(f"{hook}/stats")
+        wait_http(f"http://127.0.0.1:{setup.api_port}/health")
+        time.sleep(1.0)  # the worker started and polls
+        accepted = asyncio.run(post_calls(f"http://127.0.0.1:{setup.api_port}", ids, rate))
         deadline = time.time() + 60
         while time.time() < deadline:
-            arrivals = receiver_stats(hook)["arrivals"]
-            if all(i in arrivals for i in ids):  # type: ignore[operator]
+            arrivals: dict[str, float] = receiver_stats(hook)["arrivals"]  # type: ignore[assignment]
+            if all(i in arrivals for i in alerting):
                 break
             time.sleep(0.2)
-    latencies = [
-        (arrivals[i] - accepted[i]) * 1000 for i in ids if i in arrivals and i not in before
-    ]  # type: ignore[index]
+    latencies = [(arrivals[i] - accepted[i]) * 1000 for i in alerting if i in arrivals]
     return [
         f"{rate:,.0f}",
         len(latencies),

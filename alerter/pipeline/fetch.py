@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from alerter.models import FETCHED_LEVELS, LogEntry, LogLevel, LogPage
@@ -104,16 +106,19 @@ class DigaClient:
         headers = {"Accept": "application/json", "User-Agent": "alerter"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        # httpx's API over aiohttp's connection pool: httpx's own pool (httpcore) costs more
+        # CPU per request as it grows, and caps a worker near 140 calls/s (docs/performance.md).
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
+            limits=limits,
+            transport=transport or AiohttpTransport(limits=limits),
         )
-        # httpx's pool is fastest when requests do not queue inside it: bound them here.
+        # Requests beyond the pool wait here, not inside the transport.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
         self._max_logs = max_logs or MAX_LOGS_PER_CALL
@@ -231,10 +236,11 @@ class DigaClient:
                 self._http.stream("GET", f"/v1/log/call/{call_id}", params=params) as response,
             ):
                 body = await self._read_capped(response)
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             self._observe("timeout", time.monotonic() - started)
             raise DigaUnavailable("Diga did not answer in time") from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            # aiohttp errors the transport does not map to httpx's are caught here too.
             self._observe("unreachable", time.monotonic() - started)
             raise DigaUnavailable(f"cannot reach Diga ({type(exc).__name__})") from None
         self._observe(str(response.status_code), time.monotonic() - started)
