@@ -39,12 +39,12 @@ class Settings(BaseSettings):
     )
     # Where `alerter serve` keeps the embedded server's data and URL file.
     state_dir: Path = Field(default=Path(".alerter"), alias="ALERTER_STATE_DIR")
-    # Diga client tuning, measured (docs/performance.md): 16 requests in flight serve 64
-    # concurrent calls at 50 ms Diga latency; more connections cost httpx more CPU per call.
+    # Sized for Diga latencies up to about 300 ms (docs/performance.md): requests in flight
+    # ≈ calls/s × 2 × latency, and aiohttp's pool costs nothing more for being large.
     diga_timeout_seconds: float = Field(default=10.0, alias="ALERTER_DIGA_TIMEOUT", gt=0)
-    diga_max_connections: int = Field(default=16, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
+    diga_max_connections: int = Field(default=128, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
     diga_page_cap: int = Field(default=50, alias="ALERTER_DIGA_PAGE_CAP", ge=1)
-    worker_max_jobs: int = Field(default=64, alias="ALERTER_WORKER_JOBS", ge=1)
+    worker_max_jobs: int = Field(default=256, alias="ALERTER_WORKER_JOBS", ge=1)
     # A job running longer is cancelled and retried; a crashed worker's job is taken over
     # by another worker this long (plus 10 s) after it started.
     job_timeout_seconds: float = Field(default=120.0, alias="ALERTER_JOB_TIMEOUT", gt=0)

@@ -42,6 +42,7 @@ from alerter.store.state import State
 from alerter.store.windows import Windows
 
 WORKER_HEALTH_SECONDS = 30
+SENDER_THREADS = 64
 
 
 def health_key(worker_name: str) -> str:
@@ -86,7 +87,8 @@ def make_worker(
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
             ),
-            sender=Sender(threads=settings.worker_max_jobs),
+            # Sends are a fraction of calls (those that alert): fewer threads than jobs.
+            sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),
             rules=holder,
             metrics=worker_metrics,
             budget=time_budget(settings.job_timeout_seconds),
