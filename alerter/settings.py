@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # Where `alerter serve` keeps the embedded server's data and URL file.
     state_dir: Path = Field(default=Path(".alerter"), alias="ALERTER_STATE_DIR")
     # Sized for Diga latencies up to about 300 ms (docs/performance.md): requests in flight
-    # ≈ calls/s × 2 × latency, and aiohttp's pool costs nothing more for being large.
+    # ≈ calls/s * 2 * latency, and aiohttp's pool costs nothing more for being large.
     diga_timeout_seconds: float = Field(default=10.0, alias="ALERTER_DIGA_TIMEOUT", gt=0)
     diga_max_connections: int = Field(default=128, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
     diga_page_cap: int = Field(default=50, alias="ALERTER_DIGA_PAGE_CAP", ge=1)
