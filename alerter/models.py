@@ -115,8 +115,13 @@ LOG_DATA_KEYS = 100  # per object in `data`
 LOG_DATA_DEPTH = 5
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def bounded_data(value: Any, depth: int = 0) -> Any:
     """A log's `data` with every string cut, objects and lists capped, nesting limited."""
+    if depth == 0 and type(value) is dict and _within_bounds(value):
+        return value  # the usual case, kept as is: a few short scalar values
     if isinstance(value, str):
         return value[:LOG_TEXT_CHARS]
     if depth >= LOG_DATA_DEPTH and isinstance(value, (dict, list)):
@@ -127,6 +132,18 @@ def bounded_data(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [bounded_data(v, depth + 1) for v in value[:LOG_DATA_KEYS]]
     return value
+
+
+def _within_bounds(data: dict[Any, Any]) -> bool:
+    if len(data) > LOG_DATA_KEYS:
+        return False
+    for key, value in data.items():
+        kind = type(value)
+        if len(key) > LOG_NAME_CHARS or not (
+            kind in _SCALARS or (kind is str and len(value) <= LOG_TEXT_CHARS)
+        ):
+            return False
+    return True
 
 
 def _short(value: object) -> object:
