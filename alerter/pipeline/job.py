@@ -89,11 +89,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     )
     if earlier is not None:
         await _record_dropped(deps, call, rules, earlier, fired)
-    if not fired:
-        detail = f"{len(fetched.logs)} logs, no rule fired"
-        if fetched.capped:
-            detail += f" ({fetched.capped})"
-        await deps.state.record(call.call_id, Outcome.NO_MATCH, detail=detail, clear_failure=True)
+    if not fired:  # recorded `no_match` by `evaluated`, in the same round trip
         return Outcome.NO_MATCH.value
 
     now = deps.clock()

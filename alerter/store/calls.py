@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -42,6 +43,17 @@ def record_key(call_id: str) -> str:
 
 def events_key(call_id: str) -> str:
     return f"{PREFIX}call:{call_id}:events"
+
+
+TRIM_EVERY = 64
+
+
+def _trims_index(call_id: str) -> bool:
+    return zlib.crc32(call_id.encode()) % TRIM_EVERY == 0
+
+
+def _event_text(event: CallEvent) -> str:
+    return json.dumps(event.to_json(), separators=(",", ":"))
 
 
 def bucket_of(at: float) -> int:
@@ -94,16 +106,23 @@ class CallRecords:
 
     # -- writers: commands added to the caller's pipeline
 
-    def write_call(self, pipe: Pipeline, call: CallEnded, now: float) -> None:
+    def write_call(
+        self, pipe: Pipeline, call: CallEnded, now: float, events: Sequence[CallEvent]
+    ) -> None:
+        """The call's record and its first events (a new list: no trim needed)."""
         accepted = call.accepted_at or now
         pipe.set(record_key(call.call_id), json.dumps(call.to_job()), ex=self.retention)
         pipe.zadd(CALLS_INDEX, {call.call_id: accepted})
-        pipe.zremrangebyscore(CALLS_INDEX, "-inf", now - self.retention)
-        pipe.zremrangebyrank(CALLS_INDEX, 0, -MAX_INDEXED_CALLS - 1)
+        if _trims_index(call.call_id):  # one call in TRIM_EVERY keeps the index bounded
+            pipe.zremrangebyscore(CALLS_INDEX, "-inf", now - self.retention)
+            pipe.zremrangebyrank(CALLS_INDEX, 0, -MAX_INDEXED_CALLS - 1)
+        key = events_key(call.call_id)
+        pipe.rpush(key, *(_event_text(e) for e in events))
+        pipe.expire(key, self.retention)
 
     def write_event(self, pipe: Pipeline, call_id: str, event: CallEvent) -> None:
         key = events_key(call_id)
-        pipe.rpush(key, json.dumps(event.to_json(), separators=(",", ":")))
+        pipe.rpush(key, _event_text(event))
         pipe.ltrim(key, -MAX_EVENTS, -1)
         pipe.expire(key, self.retention)
 

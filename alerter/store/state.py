@@ -112,19 +112,27 @@ class State:
         fired: Mapping[str, Mapping[str, str]],
     ) -> None:
         """The call's record (kept for the console and the backtest), what was fetched, and
-        each rule that fired on it with the labels silences match (the silence preview)."""
+        each rule that fired on it with the labels silences match (the silence preview).
+
+        A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
+        the same round trip, with as few commands as its story allows."""
         now = time.time()
         detail = f"{logs} ERROR/CRITICAL logs in {requests} requests"
         if capped:
             detail += f" ({capped})"
+        events = [CallEvent(at=now, outcome="fetched", detail=detail)]
+        events += [
+            CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
+            for rule, labels in fired.items()
+        ]
         async with self._redis.pipeline(transaction=False) as pipe:
-            self.calls.write_call(pipe, call, now)
-            self.calls.write_event(
-                pipe, call.call_id, CallEvent(at=now, outcome="fetched", detail=detail)
-            )
-            for rule, labels in fired.items():
-                event = CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
-                self.calls.write_event(pipe, call.call_id, event)
+            if not fired:
+                no_match = f"{logs} logs, no rule fired" + (f" ({capped})" if capped else "")
+                entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match)
+                events.append(CallEvent(at=now, outcome=Outcome.NO_MATCH.value, detail=no_match))
+                pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+                pipe.hdel(FAILED_KEY, call.call_id)  # a failure an earlier try recorded ends
+            self.calls.write_call(pipe, call, now, events)
             self.calls.count_matched(pipe, fired, call.call_id, now)
             await pipe.execute()
 

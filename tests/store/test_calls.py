@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
 from alerter.store.audit import Audit
-from alerter.store.calls import CALLS_INDEX, MAX_EVENTS, events_key, record_key
+from alerter.store.calls import CALLS_INDEX, MAX_EVENTS, _trims_index, events_key, record_key
 from alerter.store.console_auth import TOKENS_KEY, ConsoleAuth
 from alerter.store.state import State
 
@@ -44,7 +44,9 @@ async def test_the_index_forgets_calls_older_than_the_retention(redis: Redis) ->
     state = State(redis, retention_seconds=60)
     now = time.time()
     old = CallEnded(call_id="old-" + uuid.uuid4().hex, accepted_at=now - 120)
-    new = CallEnded(call_id="new-" + uuid.uuid4().hex, accepted_at=now)
+    # The index is trimmed by one call in TRIM_EVERY (by its id): this one.
+    trimming = next(i for i in (f"new-{n}" for n in range(10_000)) if _trims_index(i))
+    new = CallEnded(call_id=trimming, accepted_at=now)
     await state.evaluated(old, 0, 2, None, {})
     await state.evaluated(new, 0, 2, None, {})
     ended = [call_id for call_id, _ in await state.calls.ended_between(0, now + 1, 100)]

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.reload import RulesHolder
-from alerter.store.calls import CallEvent
+from alerter.store.calls import CALLS_INDEX, CallEvent
 from alerter.store.queue import queue_state
 from alerter.store.silences import Silence
 from alerter.store.state import FailedCall, State, destination_results
@@ -61,7 +61,7 @@ class RuleCounts:
 @dataclass(frozen=True, slots=True)
 class Overview:
     rules: tuple[RuleCounts, ...]
-    no_match_day: int
+    ended_day: int  # calls recorded in the last 24 h
     failed_day: int
     queue_depth: int
     oldest_seconds: float
@@ -84,17 +84,19 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
             ]
         )
         latest = tuple(await state.history(count=15))
+        ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
         failed_now = len(await state.failures())
         redis_ok = True
     except (RedisError, OSError):
         hour, day, depth, oldest, workers, latest, failed_now = {}, {}, 0, 0.0, [], (), 0
+        ended_day = 0
         redis_ok = False
     rules = holder.current
     names = [r.name for r in rules.rules] if rules else []
     names += sorted(set(day) - set(names) - {""})
     return Overview(
         rules=tuple(RuleCounts(n, hour.get(n, {}), day.get(n, {})) for n in names),
-        no_match_day=day.get("", {}).get(Outcome.NO_MATCH.value, 0),
+        ended_day=ended_day,
         failed_day=day.get("", {}).get(Outcome.FAILED.value, 0),
         queue_depth=depth,
         oldest_seconds=oldest,
