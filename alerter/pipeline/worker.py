@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arq.constants import default_queue_name
+from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
 
 from alerter.models import CallEnded
@@ -29,6 +30,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
+from alerter.store.jobs import JobBook
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
@@ -125,7 +127,72 @@ def make_worker(
 
 
 class RecordingWorker(Worker):
-    """arq's worker, recording every call job that arq itself ends failed."""
+    """arq's worker, recording every call job that arq itself ends failed, and starting and
+    finishing jobs with fewer Redis commands (`store.jobs`: one script to claim, one plain
+    pipeline to finish; 17 commands a job become 12)."""
+
+    @property
+    def jobs(self) -> JobBook:
+        if getattr(self, "_jobs", None) is None:
+            self._jobs = JobBook(self.pool, self.queue_name)
+        return self._jobs
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's `start_jobs`, with the claim in one script instead of WATCH/MULTI/EXEC."""
+        for job_id_b in job_ids:
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            job_id = job_id_b.decode()
+            in_progress_ms = int(self.in_progress_timeout_s * 1000)
+            try:
+                score = await self.jobs.claim(job_id, timestamp_ms(), in_progress_ms)
+            except BaseException:
+                self.job_counter -= 1
+                self.sem.release()
+                raise
+            if score is None:  # running elsewhere, gone, or deferred since it was read
+                self.job_counter -= 1
+                self.sem.release()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, score))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
+
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        if not finish:  # a retry: arq's own way (rare)
+            await super().finish_job(
+                job_id,
+                finish,
+                result_data,
+                result_timeout_s,
+                keep_result_forever,
+                incr_score,
+                keep_in_progress,
+            )
+            return
+        keep_ms = (
+            None
+            if keep_result_forever or result_timeout_s is None
+            else (int(result_timeout_s * 1000))
+        )
+        await self.jobs.finish(
+            job_id,
+            result_data,
+            keep_ms,
+            None if keep_in_progress is None else int(keep_in_progress * 1000),
+        )
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         if not job_id.startswith(JOB_PREFIX):

@@ -29,6 +29,7 @@ COVERED = {
     "digest_add",
     "digest_take",
     "signature",
+    "claim",
 }
 
 
@@ -56,6 +57,28 @@ async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
     assert await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert not await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
+
+
+async def test_claim_takes_a_due_job_once_and_finish_clears_it(redis: Redis) -> None:
+    from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+
+    from alerter.store.jobs import JobBook
+
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    jobs = JobBook(redis, queue)
+    now = int(time.time() * 1000)
+    await redis.zadd(queue, {"due": now - 5, "later": now + 60_000})
+    await redis.set(job_key_prefix + "due", b"payload")
+    assert await jobs.claim("due", now, 30_000) == now - 5
+    assert 0 < await redis.pttl(in_progress_key_prefix + "due") <= 30_000
+    assert await jobs.claim("due", now, 30_000) is None  # already running (here or elsewhere)
+    assert await jobs.claim("later", now, 30_000) is None  # deferred: not yet
+    assert await jobs.claim("gone", now, 30_000) is None  # finished and out of the queue
+    await jobs.finish("due", b"done", 60_000, None)
+    assert await redis.zscore(queue, "due") is None
+    assert await redis.exists(in_progress_key_prefix + "due", job_key_prefix + "due") == 0
+    assert await redis.get(result_key_prefix + "due") == b"done"
+    assert 0 < await redis.pttl(result_key_prefix + "due") <= 60_000
 
 
 async def test_release_deletes_only_our_own_claim(redis: Redis) -> None:
