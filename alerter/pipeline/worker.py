@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arq.connections import create_pool
 from arq.constants import default_queue_name
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
@@ -30,7 +31,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
-from alerter.store.jobs import JobBook
+from alerter.store.jobs import JobBook, LeanArqRedis
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
@@ -131,6 +132,18 @@ class RecordingWorker(Worker):
     finishing jobs with fewer Redis commands (`store.jobs`: one script to claim, one plain
     pipeline to finish; 17 commands a job become 12)."""
 
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
+        self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
+        await super().main()
+
     @property
     def jobs(self) -> JobBook:
         if getattr(self, "_jobs", None) is None:
@@ -146,6 +159,11 @@ class RecordingWorker(Worker):
                 return
             self.job_counter += 1
             job_id = job_id_b.decode()
+            running = self.tasks.get(job_id)
+            if running is not None and not running.done():  # running here: nothing to claim
+                self.job_counter -= 1
+                self.sem.release()
+                continue
             in_progress_ms = int(self.in_progress_timeout_s * 1000)
             try:
                 score = await self.jobs.claim(job_id, timestamp_ms(), in_progress_ms)

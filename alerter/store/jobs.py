@@ -3,6 +3,7 @@ with fewer commands than arq's own (the enqueue side is `queue`)."""
 
 from __future__ import annotations
 
+from arq.connections import ArqRedis
 from arq.constants import (
     in_progress_key_prefix,
     job_key_prefix,
@@ -10,6 +11,7 @@ from arq.constants import (
     retry_key_prefix,
 )
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from alerter.store import lua
 
@@ -50,3 +52,12 @@ class JobBook:
             pipe.zrem(self._queue, job_id)
             pipe.delete(*keys)
             await pipe.execute()
+
+
+class LeanArqRedis(ArqRedis):
+    """The worker's pool: arq wraps its reads and writes of a job whose lock it already holds
+    in MULTI/EXEC (two more commands a job); here a pipeline is a plain batch unless its
+    user calls `multi()`, as arq's `enqueue_job` and every transaction of ours do."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return super().pipeline(transaction=False, shard_hint=shard_hint)
