@@ -98,7 +98,8 @@ def unsigned_exposure(settings: Settings) -> str | None:
 
 def run_fast(main: Coroutine[Any, Any, T]) -> T:
     """Run a long-lived process's event loop on uvloop where it is installed (Linux and
-    macOS): measured faster for the worker's many small requests (docs/performance.md)."""
+    macOS): measured faster for the worker's many small requests and for the intake
+    (docs/performance.md)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows
@@ -135,7 +136,7 @@ def serve(settings: Settings) -> int:
         log.error("webhooks are queued, not processed, until the rules are valid")
     warn_setup(settings)
     if settings.redis_url:
-        asyncio.run(_serve_both(settings, rules, settings.redis_url))
+        run_fast(_serve_both(settings, rules, settings.redis_url))
         return 0
     url_file = settings.state_dir / URL_FILE
     try:
@@ -148,7 +149,7 @@ def serve(settings: Settings) -> int:
             log.info("embedded server at %s (data in %s)", server.address, server.data_dir)
             write_private(url_file, server.url + "\n")
             try:
-                asyncio.run(_serve_both(settings, rules, server.url))
+                run_fast(_serve_both(settings, rules, server.url))
             finally:
                 url_file.unlink(missing_ok=True)
     except StateDirBusy as exc:
@@ -198,7 +199,7 @@ def api(settings: Settings, redis_url: str) -> int:
             _until_done(server.serve(), stop), rules.watch(stop, settings.rules_poll_seconds)
         )
 
-    asyncio.run(run())
+    run_fast(run())
     return 0
 
 
