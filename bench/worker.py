@@ -159,8 +159,14 @@ async def _floor_loop(base: str, transport: str, calls: int, jobs: int, connecti
                 params = {"level": name, "order": "asc", "limit": "1000"}
                 if after:
                     params["after"] = after
-                async with in_flight:
-                    answer = await client.get(f"/v1/log/call/{call_id}", params=params)
+                for attempt in range(3):  # as the worker does: a dropped connection is asked again
+                    try:
+                        async with in_flight:
+                            answer = await client.get(f"/v1/log/call/{call_id}", params=params)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 page = answer.json()
                 if not page["has_more"]:
                     return
