@@ -39,6 +39,7 @@ class Outcome(StrEnum):
     THROTTLED = "throttled"
     KNOWN_SIGNATURE = "known_signature"
     SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
+    INHIBITED = "inhibited"  # a rule named in its `inhibited_by` fired on the same call
     DROPPED = "dropped"  # a send or digest abandoned because its rule changed or went away
 
 

@@ -19,7 +19,7 @@ from arq.connections import ArqRedis
 from alerter.logs import bind
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline import render
-from alerter.pipeline.decide import decide
+from alerter.pipeline.decide import Decision, decide
 from alerter.pipeline.deps import Deps
 from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import (
@@ -99,9 +99,17 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         ended_at += now - time.time()
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
     pending = Due()
+    fired_names = {match.rule.name for match in fired}
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
-        decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
+        # Inhibition comes first: a symptom whose cause fired on this call is not counted
+        # in any window either.
+        inhibitor = next((n for n in match.rule.inhibited_by if n in fired_names), None)
+        if inhibitor is not None:
+            why = f"inhibited by {inhibitor}, which fired on this call"
+            decision = Decision(Outcome.INHIBITED, why)
+        else:
+            decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
         if decision.outcome is not Outcome.SENT:
             for name in match.rule.notify:
                 deps.metrics.alerts.labels(match.rule.name, name, decision.outcome.value).inc()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerter.rules.conditions import Condition, Predicate, compile_condition, compile_event_pattern
+from alerter.rules.messages import did_you_mean
 from alerter.rules.model import Destination, Rule, RuleError, RuleSet
 from alerter.rules.noise import compile_noise
 from alerter.rules.redact import compile_redactor
@@ -107,7 +108,34 @@ def build(
             compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
             if compiled is not None:
                 rules.append(compiled)
+    _check_inhibitors(parsed, seen_rules, errors)
     return RuleSet(rules=tuple(rules), destinations=destinations, version=version)
+
+
+def _check_inhibitors(
+    parsed: list[ParsedFile], known: Mapping[str, str], errors: list[RuleError]
+) -> None:
+    """Every `inhibited_by` names another rule of the set (checked once all are read: the
+    inhibiting rule may sit in another file)."""
+    for spec in parsed:
+        for index, rule in spec.rules:
+            for position, other in enumerate(rule.inhibited_by):
+                at = spec.lines.get(
+                    ("rules", index, "inhibited_by", position), spec.lines.get(("rules", index), 1)
+                )
+                if other == rule.name:
+                    errors.append(
+                        RuleError(spec.name, at, f"rule {rule.name!r} cannot inhibit itself")
+                    )
+                elif other not in known:
+                    hint = did_you_mean(other, known)
+                    errors.append(
+                        RuleError(
+                            spec.name,
+                            at,
+                            f"rule {rule.name!r}: inhibited_by {other!r} is not a rule{hint}",
+                        )
+                    )
 
 
 def _compile_rule(
@@ -173,6 +201,7 @@ def _compile_rule(
         context=rule.context,
         new_signature=rule.new_signature,
         signature_days=rule.signature_days,
+        inhibited_by=tuple(rule.inhibited_by),
     )
 
 

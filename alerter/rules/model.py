@@ -58,6 +58,7 @@ class Rule:
     context: int = 0
     new_signature: bool = False
     signature_days: float = 14
+    inhibited_by: tuple[str, ...] = ()  # rules whose firing on the same call silences this one
 
 
 @dataclass(frozen=True)

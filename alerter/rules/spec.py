@@ -64,6 +64,9 @@ class RuleSpec(_Spec):
     # Fire only on a failure signature not seen in the last `signature_days` days.
     new_signature: bool = False
     signature_days: float = Field(default=14, gt=0)
+    # No alert from this rule for a call on which one of these rules fired (Alertmanager's
+    # inhibition, per call): the cause pages, its symptoms do not.
+    inhibited_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     # Noise control (all optional): see README "Noise control".
     group_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     repeat_interval: Duration | None = None

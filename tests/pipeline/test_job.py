@@ -456,3 +456,48 @@ async def test_context_lines_before_the_first_failure(
     assert "× 2" in shown and "queue almost full" not in shown  # the last 2 only
     warning = [r["query"] for r in diga.requests_for(call_id) if r["query"]["level"] == ["WARNING"]]
     assert warning and warning[0]["category"] == ["TRANSFER"]
+
+
+INHIBITION_RULES = """
+destinations:
+  hook: ${HOOK_URL}
+rules:
+  - name: agent-down
+    match: {category: AGENT}
+    notify: [hook]
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    inhibited_by: [agent-down]
+    notify: [hook]
+"""
+
+
+async def test_a_rule_is_inhibited_on_a_call_where_its_inhibitor_fired(
+    diga: DigaStandIn, hook: Receiver, tmp_path: Path, redis_url: str
+) -> None:
+    hook_url = hook.url.replace("http", "json", 1)
+    rules = rules_from(tmp_path, INHIBITION_RULES, {"HOOK_URL": hook_url})
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        both, transfer_only = str(uuid.uuid4()), str(uuid.uuid4())
+        diga.add_call(
+            both,
+            [make_log(both), make_log(both, category="AGENT", event="agent_crashed")],
+        )
+        diga.add_call(transfer_only, [make_log(transfer_only)])
+        for call_id in (both, transfer_only):
+            assert (await post_call(api, call_id)).status_code == 202
+        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    finally:
+        api.stop()
+    titles = sorted(json.dumps(body) for body in hook.wait_for(2))
+    assert len(titles) == 2 and sum("agent-down" in t for t in titles) == 1
+    async with aioredis.Redis.from_url(redis_url) as client:
+        rows = await State(client).history(both)
+    decided = {(row["rule"], row["outcome"]) for row in rows if row["rule"]}
+    assert decided == {("agent-down", "sent"), ("transfer-failed", "inhibited")}
+    detail = next(r["detail"] for r in rows if r["outcome"] == "inhibited")
+    assert detail == "inhibited by agent-down, which fired on this call"
+    # Without its cause, the symptom alerts as usual.
+    assert await outcomes_of(redis_url, transfer_only) == ["sent"]

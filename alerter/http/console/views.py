@@ -31,6 +31,7 @@ SUPPRESSED = (
     Outcome.GROUPED,
     Outcome.THROTTLED,
     Outcome.KNOWN_SIGNATURE,
+    Outcome.INHIBITED,
 )
 # The rules page's columns, in order.
 RULE_COUNT_COLUMNS = (
@@ -42,6 +43,7 @@ RULE_COUNT_COLUMNS = (
     "muted",
     "below_threshold",
     "known_signature",
+    "inhibited",
     "shadow",
     "failed",
 )
