@@ -17,7 +17,9 @@ from urllib.parse import quote, urlencode
 
 from alerter.models import CallEnded, FieldValue, LogEntry, Severity
 from alerter.pipeline.evaluate import RuleMatch
+from alerter.pipeline.signatures import signature
 from alerter.rules.model import Rule
+from alerter.rules.noise import labels_of
 from alerter.rules.redact import Redactor
 
 MAX_EXCERPTS = 5
@@ -124,6 +126,32 @@ def console_links(
     )
 
 
+def template_context(match: RuleMatch, call: CallEnded) -> dict[str, Any]:
+    """What a rule's templates see (rules.templates.NAMES): plain values, no objects."""
+    rule, first = match.rule, match.logs[0]
+    labels = labels_of(call, first)
+    return {
+        "rule": {
+            "name": rule.name,
+            "severity": rule.severity.value,
+            "description": rule.description,
+        },
+        "call": {"id": call.call_id, **dict(call.fields)},
+        "log": {
+            "time": first.timestamp.isoformat(),
+            "level": first.level,
+            "category": first.category,
+            "event": first.event,
+            "trace_id": first.trace_id or "",
+            "text": first.text() or "",
+            "data": dict(first.data or {}),
+        },
+        "count": len(match.logs),
+        "signature": signature(first).text,
+        "group": {name: labels.get(name, "") for name in rule.noise.group_by},
+    }
+
+
 def build_alert(
     match: RuleMatch,
     call: CallEnded,
@@ -139,11 +167,19 @@ def build_alert(
     lead = [dataclasses.replace(x, role="context") for x in collapsed(context, len(context))]
     if first_failure is not None and first_failure.id != match.logs[0].id:
         lead.append(dataclasses.replace(excerpt(first_failure), role="first"))
+    rule = match.rule
+    description = rule.description
+    if rule.title or rule.summary or rule.links:
+        seen = template_context(match, call)
+        headline = (rule.title.render(seen) if rule.title else "") or headline
+        description = (rule.summary.render(seen) if rule.summary else "") or description
+        rendered = (link.render(seen) for link in rule.links)
+        links = (*(Link(text, url) for text, url in filter(None, rendered)), *links)
     return Alert(
         note=note,
         headline=headline,
         rule=match.rule.name,
-        description=match.rule.description,
+        description=description,
         severity=match.rule.severity,
         call_id=call.call_id,
         call_fields=_call_fields(call.fields),

@@ -16,6 +16,7 @@ from alerter.rules.model import Destination, Rule, RuleError, RuleSet
 from alerter.rules.noise import compile_noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.spec import DestinationSpec, ParsedFile, RuleSpec
+from alerter.rules.templates import SUMMARY_CHARS, TITLE_CHARS, compile_link, compile_template
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -182,7 +183,8 @@ def _compile_rule(
     except ValueError as exc:
         ok = False
         errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
-    if not ok:
+    templates = _templates(rule, file, lines, index, errors)  # reported with the rest
+    if not ok or templates is None:
         return None
     return Rule(
         name=rule.name,
@@ -202,7 +204,41 @@ def _compile_rule(
         new_signature=rule.new_signature,
         signature_days=rule.signature_days,
         inhibited_by=tuple(rule.inhibited_by),
+        **templates,
     )
+
+
+def _templates(
+    rule: RuleSpec,
+    file: str,
+    lines: Mapping[tuple[Any, ...], int],
+    index: int,
+    errors: list[RuleError],
+) -> dict[str, Any] | None:
+    """The rule's title, summary and links compiled; None (and errors) when one is bad."""
+    out: dict[str, Any] = {}
+    at = lines.get(("rules", index), 1)
+    failed = False
+    for key, limit, one_line in (("title", TITLE_CHARS, True), ("summary", SUMMARY_CHARS, False)):
+        source = getattr(rule, key)
+        if source is None:
+            continue
+        try:
+            out[key] = compile_template(source, limit, one_line=one_line)
+        except ValueError as exc:
+            failed = True
+            line = lines.get(("rules", index, key), at)
+            errors.append(RuleError(file, line, f"rule {rule.name!r}: {key}: {exc}"))
+    links = []
+    for position, link in enumerate(rule.links):
+        try:
+            links.append(compile_link(link.text, link.url))
+        except ValueError as exc:
+            failed = True
+            line = lines.get(("rules", index, "links", position), at)
+            errors.append(RuleError(file, line, f"rule {rule.name!r}: links[{position}]: {exc}"))
+    out["links"] = tuple(links)
+    return None if failed else out
 
 
 def _expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from alerter.rules.noise import MuteWindowSpec, WhenSpec
-from alerter.rules.spec import DestinationSpec, MatchSpec, RuleFileSpec, RuleSpec
+from alerter.rules.spec import DestinationSpec, LinkSpec, MatchSpec, RuleFileSpec, RuleSpec
 
 # What each place in a rule file may hold, for "did you mean" on unknown keys.
 _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
@@ -20,6 +20,7 @@ _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
     ("rules", "#", "match"): MatchSpec,
     ("rules", "#", "when"): WhenSpec,
     ("rules", "#", "mute_windows", "#"): MuteWindowSpec,
+    ("rules", "#", "links", "#"): LinkSpec,
     ("destinations", "*"): DestinationSpec,
 }
 _QUOTED = re.compile(r"'([^']*)'")

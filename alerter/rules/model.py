@@ -10,6 +10,7 @@ from alerter.models import Severity
 from alerter.rules.conditions import Condition, Predicate
 from alerter.rules.noise import Noise
 from alerter.rules.redact import Redactor
+from alerter.rules.templates import LinkTemplate, Template
 
 # ---------------------------------------------------------------- errors
 
@@ -59,6 +60,9 @@ class Rule:
     new_signature: bool = False
     signature_days: float = 14
     inhibited_by: tuple[str, ...] = ()  # rules whose firing on the same call silences this one
+    title: Template | None = None
+    summary: Template | None = None
+    links: tuple[LinkTemplate, ...] = ()
 
 
 @dataclass(frozen=True)

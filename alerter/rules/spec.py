@@ -49,6 +49,11 @@ class MatchSpec(_Spec):
         return value
 
 
+class LinkSpec(_Spec):
+    text: str = Field(max_length=500)
+    url: str = Field(max_length=2000)
+
+
 class RuleSpec(_Spec):
     name: str = Field(pattern=_NAME, max_length=100)
     # shadow: evaluated and recorded ("would have sent"), never notified: tune before it pages.
@@ -67,6 +72,10 @@ class RuleSpec(_Spec):
     # No alert from this rule for a call on which one of these rules fired (Alertmanager's
     # inhibition, per call): the cause pages, its symptoms do not.
     inhibited_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+    # Jinja2, sandboxed (rules.templates): what the alert's title and summary say, and links.
+    title: str | None = Field(default=None, max_length=2000)
+    summary: str | None = Field(default=None, max_length=4000)
+    links: list[LinkSpec] = Field(default_factory=list, max_length=10)
     # Noise control (all optional): see README "Noise control".
     group_by: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     repeat_interval: Duration | None = None

@@ -501,3 +501,34 @@ async def test_a_rule_is_inhibited_on_a_call_where_its_inhibitor_fired(
     assert detail == "inhibited by agent-down, which fired on this call"
     # Without its cause, the symptom alerts as usual.
     assert await outcomes_of(redis_url, transfer_only) == ["sent"]
+
+
+async def test_a_templated_title_summary_and_link_reach_the_destination(
+    diga: DigaStandIn, hook: Receiver, tmp_path: Path, redis_url: str
+) -> None:
+    text = """
+destinations:
+  hook: ${HOOK_URL}
+rules:
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    title: "Transfer failed for {{ call.agent_id }}"
+    summary: "{{ count }} transfer errors; last: {{ log.text }}"
+    links:
+      - {text: Open the call, url: "https://calls.example.com/{{ call.id }}"}
+    notify: [hook]
+"""
+    rules = rules_from(tmp_path, text, {"HOOK_URL": hook.url.replace("http", "json", 1)})
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        call_id = str(uuid.uuid4())
+        diga.add_call(call_id, [make_log(call_id)])
+        assert (await post_call(api, call_id, agent_id="sales-es")).status_code == 202
+        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    finally:
+        api.stop()
+    (body,) = hook.wait_for(1)
+    assert "Transfer failed for sales-es" in body["title"]
+    assert "1 transfer errors; last: transfer to +34 600 failed" in body["message"]
+    assert f"Open the call: https://calls.example.com/{call_id}" in body["message"]

@@ -314,3 +314,53 @@ def test_console_links_become_slack_url_buttons_email_links_and_text_lines() -> 
     # Without group_by, the silence targets the failing event.
     plain = console_links("https://a.example", "c", rule(), labels)
     assert plain[1].url.endswith("matchers=event%3Dtransfer_failed")
+
+
+def templated_rule(**over: Any) -> Rule:
+    from alerter.rules.noise import Noise
+    from alerter.rules.templates import SUMMARY_CHARS, TITLE_CHARS, compile_link, compile_template
+
+    return rule(
+        noise=Noise(group_by=("agent_id",)),
+        title=compile_template(over.pop("title", "Transfer failed for {{ call.agent_id }}"), TITLE_CHARS),
+        summary=compile_template(
+            over.pop("summary", "{{ count }} errors; last: {{ log.text }} ({{ group.agent_id }})"),
+            SUMMARY_CHARS,
+            one_line=False,
+        ),
+        links=(compile_link("Open the call", "https://calls.example.com/{{ call.id }}"),),
+        **over,
+    )
+
+
+def test_templates_give_the_title_summary_and_links() -> None:
+    alert = build_alert(RuleMatch(templated_rule(), (log("SIP 408"), log("SIP 480"))), CALL)
+    assert title(alert) == "[CRITICAL] transfer-failed: Transfer failed for ag-1"
+    assert alert.description == "2 errors; last: SIP 408 (ag-1)"
+    assert [(link.text, link.url) for link in alert.links] == [
+        ("Open the call", f"https://calls.example.com/{CALL.call_id}")
+    ]
+    buttons = slack_payload(alert)["blocks"][-1]
+    assert buttons["elements"][0]["url"] == f"https://calls.example.com/{CALL.call_id}"
+
+
+def test_the_sandbox_refuses_attribute_tricks_and_the_default_title_stands() -> None:
+    tricky = templated_rule(title="{{ call.__class__.__mro__[1].__subclasses__() }}")
+    alert = build_alert(RuleMatch(tricky, (log(),)), CALL)
+    assert alert.headline is None  # rendered empty: the usual title stands
+    assert title(alert) == title(alert_for([log()]))
+    assert "__subclasses__" not in json.dumps(slack_payload(alert))
+
+
+@settings(max_examples=150)
+@given(value=st.text(max_size=300))
+def test_templated_text_from_calls_stays_text_in_every_medium(value: str) -> None:
+    call = CallEnded(call_id="c-1", fields={"agent_id": value})
+    alert = build_alert(RuleMatch(templated_rule(), (log(value),)), call)
+    payload = json.dumps(slack_payload(alert))
+    for mention in ("<!channel>", "<!here>", "<@U"):
+        assert mention not in payload
+    assert "<script" not in email_html(alert).lower().replace("&lt;script", "")
+    assert len(title(alert)) <= 250 and "\n" not in title(alert)
+    # A link whose url a value could redirect stays on its host.
+    assert all(link.url.startswith("https://calls.example.com/") for link in alert.links)
