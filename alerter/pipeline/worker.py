@@ -31,7 +31,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
-from alerter.store.jobs import JobBook, LeanArqRedis
+from alerter.store.jobs import JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
@@ -122,6 +122,7 @@ def make_worker(
         # The health-check key lives this long (+1 s): `alerter worker --check` reads it.
         health_check_interval=WORKER_HEALTH_SECONDS,
         health_check_key=health_key(settings.worker_name),
+        worker_name=settings.worker_name,
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,
     )
@@ -144,11 +145,22 @@ class RecordingWorker(Worker):
         self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
         await super().main()
 
+    def __init__(self, *args: Any, worker_name: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.worker_name = worker_name
+        self._jobs: JobBook | None = None
+
     @property
     def jobs(self) -> JobBook:
-        if getattr(self, "_jobs", None) is None:
+        if self._jobs is None:
             self._jobs = JobBook(self.pool, self.queue_name)
         return self._jobs
+
+    async def record_health(self) -> None:
+        due = time.time() - self._last_health_check >= self.health_check_interval
+        await super().record_health()
+        if due and self.worker_name:
+            await beat(self.pool, self.worker_name, time.time())
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's `start_jobs`, with the claim in one script instead of WATCH/MULTI/EXEC."""

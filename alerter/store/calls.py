@@ -16,7 +16,6 @@ Writers add commands to a pipeline their caller already sends: no extra round tr
 from __future__ import annotations
 
 import json
-import math
 import zlib
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,7 +202,3 @@ class CallRecords:
             for rule, count in zip(rules, matched, strict=True):
                 out[rule]["matched"] = int(count)
         return out
-
-
-def buckets_in(seconds: float) -> int:
-    return math.ceil(seconds / BUCKET_SECONDS)

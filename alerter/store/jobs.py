@@ -15,6 +15,21 @@ from redis.asyncio.client import Pipeline
 
 from alerter.store import lua
 
+WORKERS_KEY = "alerter:workers"  # sorted set: worker name -> its last heartbeat
+
+
+async def beat(redis: Redis, name: str, now: float) -> None:
+    """A worker's heartbeat, where the console finds live workers without scanning keys."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(WORKERS_KEY, {name: now})
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 86_400)
+        await pipe.execute()
+
+
+async def live_workers(redis: Redis, now: float, within: float) -> list[str]:
+    names = await redis.zrangebyscore(WORKERS_KEY, now - within, "+inf")
+    return sorted(name.decode() for name in names)
+
 
 class JobBook:
     def __init__(self, redis: Redis, queue_name: str) -> None:

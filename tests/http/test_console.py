@@ -167,6 +167,8 @@ async def test_the_call_page_says_why_and_a_silence_stops_the_group(
         first = await send_call(client, diga, agent="ag-7")
         await process(settings, rules, redis_url)
         assert len(hook.wait_for(1)) == 1
+        overview = (await client.get("/ui/")).text  # the worker that ran is listed, by name
+        assert settings.worker_name in overview
         story = (await client.get(f"/api/v1/calls/{first}")).json()
         assert story["fields"]["agent_id"] == "ag-7" and story["accepted_at"]
         assert [(r["rule"], r["outcome"]) for r in story["rules"]] == [("transfer-failed", "sent")]

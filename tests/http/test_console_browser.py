@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from alerter.rules.model import RuleSet
@@ -64,10 +66,6 @@ async def shot(page: object, name: str) -> None:
 
 
 async def webhook(api: ApiServer, diga: DigaStandIn, agent: str, logs: list[dict]) -> str:
-    import uuid
-
-    import httpx
-
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [{**log, "call_id": call_id} for log in logs])
     async with httpx.AsyncClient(base_url=api.url) as client:

@@ -95,3 +95,12 @@ async def test_tokens_are_stored_only_as_hashes_and_revoking_ends_sessions(redis
     assert await auth.revoke("olga") and await auth.by_token(again) is None
     with pytest.raises(ValueError, match="role"):
         await auth.add_token("x", "admin")
+
+
+async def test_live_workers_are_those_that_beat_lately(redis: Redis) -> None:
+    from alerter.store.jobs import beat, live_workers
+
+    now = time.time()
+    await beat(redis, "w-old", now - 600)
+    await beat(redis, "w-new", now)
+    assert await live_workers(redis, now, 75) == ["w-new"]

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
+from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
@@ -50,7 +51,7 @@ class Console:
     audit: Audit
     ops: Operations
     signatures: SignatureCounts
-    auth_config: Any  # auth.AuthConfig (kept untyped here: auth imports this module's users)
+    auth_config: AuthConfig
 
     def require_rules(self) -> RuleSet:
         rules = self.rules.current

@@ -18,7 +18,6 @@ from alerter.http.console import actions, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
 from alerter.rules.noise import parse_duration
-from alerter.store.calls import CallEvent
 
 MAX_LIMIT = 1000
 
@@ -55,10 +54,6 @@ def limit_param(value: int | None, default: int = 100) -> int:
     return value
 
 
-def event_json(event: CallEvent) -> dict[str, Any]:
-    return event.to_json()
-
-
 def call_json(view: views.CallView) -> dict[str, Any]:
     return {
         "call_id": view.call_id,
@@ -72,11 +67,11 @@ def call_json(view: views.CallView) -> dict[str, Any]:
                 "rule": r.rule,
                 "outcome": r.outcome,
                 "reason": r.reason,
-                "sends": [event_json(e) for e in r.sends],
+                "sends": [e.to_json() for e in r.sends],
             }
             for r in view.rules
         ],
-        "timeline": [event_json(e) for e in view.events],
+        "timeline": [e.to_json() for e in view.events],
     }
 
 

@@ -3,6 +3,7 @@ it loads, only boosts links and forms). Reads come from `views`, changes from `a
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from alerter.http.console.auth import (
 )
 from alerter.models import Outcome
 from alerter.pipeline.render import silence_path
+from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import SESSION_SECONDS
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -217,8 +219,6 @@ async def history_page(
     seconds = None
     if since:
         try:
-            from alerter.rules.noise import parse_duration
-
             seconds = parse_duration(since)
         except ValueError as exc:
             error = f"since: {exc}"
@@ -292,8 +292,6 @@ async def rule_test(
     pasted = data.get("logs", "").strip()
     try:
         if pasted:
-            import json
-
             try:
                 body["logs"] = json.loads(pasted)
             except ValueError as exc:

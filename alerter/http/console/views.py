@@ -18,11 +18,13 @@ from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
+from alerter.store.jobs import live_workers
 from alerter.store.queue import queue_state
 from alerter.store.silences import Silence
 from alerter.store.state import FailedCall, State, destination_results
 
 DAY = 86_400.0
+WORKER_SEEN_SECONDS = 75  # two heartbeats (every 30 s) and some slack
 HOUR = 3_600.0
 SUPPRESSED = (
     Outcome.MUTED,
@@ -79,12 +81,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         hour = await state.calls.counts(now - HOUR, now)
         day = await state.calls.counts(now - DAY, now)
         depth, oldest = await queue_state(redis)
-        workers = sorted(
-            [
-                key.decode().rsplit(":", 1)[-1]
-                async for key in redis.scan_iter(match="arq:queue:health-check:*", count=1000)
-            ]
-        )
+        workers = await live_workers(redis, now, WORKER_SEEN_SECONDS)
         latest = tuple(await state.history(count=15))
         ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
         failed_now = len(await state.failures())
