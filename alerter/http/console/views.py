@@ -399,7 +399,7 @@ async def preview_silence(state: State, silence: Silence, now: float) -> tuple[i
     """(calls of the last 24 h this silence would have stopped, calls looked at): the calls
     on which a rule fired, matched against the labels kept when it fired."""
     rows = await state.history(count=SCAN_MAX, since=now - DAY)
-    seen: list[str] = []
+    seen: dict[str, None] = {}  # the calls, in order, once each
     for row in rows:
         call_id = row.get("call_id", "")
         if (
@@ -407,12 +407,12 @@ async def preview_silence(state: State, silence: Silence, now: float) -> tuple[i
             and call_id
             and not call_id.startswith("digest-")
             and (silence.rule is None or row.get("rule") == silence.rule)
-            and call_id not in seen
         ):
-            seen.append(call_id)
+            seen[call_id] = None
     stopped = 0
-    for start in range(0, len(seen), 500):
-        stories = await state.calls.stories(seen[start : start + 500])
+    calls = list(seen)
+    for start in range(0, len(calls), 500):
+        stories = await state.calls.stories(calls[start : start + 500])
         for story in stories.values():
             if any(
                 e.outcome == "matched"
