@@ -29,6 +29,8 @@ SENT_TTL_SECONDS = 7 * 86_400
 CLAIM_LEASE_SECONDS = 120
 HISTORY_KEY = PREFIX + "history"
 HISTORY_MAX = 100_000
+HISTORY_SCAN_MAX = 10_000  # entries one filtered read looks at, at most (the newest)
+STORY_ONLY = ("fetched", "matched")  # a call's story holds these; the history stream not
 FAILED_KEY = PREFIX + "failed"
 # Per destination: the last delivery's result, for the console.
 DESTINATIONS_KEY = PREFIX + "destinations:last"
@@ -221,24 +223,49 @@ class State:
         count: int = 200,
         *,
         rule: str | None = None,
+        outcome: str | None = None,
+        destination: str | None = None,
         since: float | None = None,
+        scan_max: int = HISTORY_SCAN_MAX,
     ) -> list[dict[str, str]]:
-        """Newest first; `since` (seconds since the epoch) bounds the scan by the stream's ids."""
-        filtered = call_id is not None or rule is not None
-        entries = await self._redis.xrevrange(
-            HISTORY_KEY,
-            min=f"{int(since * 1000)}-0" if since is not None else "-",
-            count=10_000 if filtered else count,
-        )
-        out = []
-        for _, raw in entries:
-            row = {k.decode(): v.decode() for k, v in raw.items()}
-            if (call_id is None or row.get("call_id") == call_id) and (
-                rule is None or row.get("rule") == rule
-            ):
-                out.append(row)
-            if len(out) >= count:
+        """Newest first, at most `count`. A call id reads that call's own story (no scan);
+        other filters read the stream back from its newest entry, `scan_max` entries at
+        most, down to `since` (seconds since the epoch) when given."""
+
+        def holds(row: Mapping[str, str]) -> bool:
+            return (
+                (rule is None or row.get("rule") == rule)
+                and (outcome is None or row.get("outcome") == outcome)
+                and (destination is None or destination in row.get("destination", ""))
+            )
+
+        if call_id is not None:
+            story = await self.calls.story(call_id)
+            rows = (
+                _story_row(call_id, event)
+                for event in reversed(story.events)
+                if event.outcome not in STORY_ONLY and (since is None or event.at >= since)
+            )
+            return [row for row in rows if holds(row)][:count]
+        low = f"{int(since * 1000)}-0" if since is not None else "-"
+        filtering = rule is not None or outcome is not None or destination is not None
+        size = 1000 if filtering else count  # unfiltered: exactly what is asked for
+        out: list[dict[str, str]] = []
+        high, scanned = "+", 0
+        while len(out) < count and scanned < scan_max:
+            batch = await self._redis.xrevrange(
+                HISTORY_KEY, max=high, min=low, count=min(size, scan_max - scanned)
+            )
+            for entry_id, raw in batch:
+                row = {k.decode(): v.decode() for k, v in raw.items()}
+                if holds(row):
+                    out.append(row)
+                    if len(out) >= count:
+                        break
+                high = f"({entry_id.decode()}"
+            if len(batch) < size:
                 break
+            scanned += len(batch)
         return out
 
     async def history_since(self, since: float) -> list[dict[str, str]]:
@@ -291,3 +318,15 @@ async def destination_results(redis: Redis) -> dict[str, dict[str, Any]]:
     """Per destination: the last delivery's result (at, ok, detail)."""
     raw = await cast(Awaitable[Mapping[bytes, bytes]], redis.hgetall(DESTINATIONS_KEY))
     return {name.decode(): json.loads(value) for name, value in raw.items()}
+
+
+def _story_row(call_id: str, event: CallEvent) -> dict[str, str]:
+    """An event of a call's story as the history entry it was written with."""
+    return {
+        "call_id": call_id,
+        "outcome": event.outcome,
+        "rule": event.rule,
+        "destination": event.destination,
+        "detail": event.detail,
+        "at": f"{event.at:.3f}",
+    }

@@ -52,3 +52,22 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
     assert await state.failure(call.call_id) is None
     rows = await state.history(call.call_id)
     assert [row["outcome"] for row in rows] == ["sent", "failed", "no_match", "failed"]
+
+
+async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
+    redis: Redis,
+) -> None:
+    state = State(redis)
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    await state.record(mine, Outcome.THROTTLED, rule="r", detail="first")
+    for _ in range(5):
+        await state.record(other, Outcome.SILENCED, rule="r")
+    await state.record(mine, Outcome.SENT, rule="r", destination="slack-ops")
+    # A call's own entries, newest first, however far back the stream they lie (no scan).
+    rows = await state.history(mine, scan_max=1)
+    assert [(r["outcome"], r["destination"]) for r in rows] == [("sent", "slack-ops"), ("throttled", "")]
+    assert [r["outcome"] for r in await state.history(mine, outcome="throttled")] == ["throttled"]
+    # Other filters read the stream back from its newest entry, scan_max entries at most.
+    assert [r["call_id"] for r in await state.history(outcome="throttled")] == [mine]
+    assert await state.history(outcome="throttled", scan_max=3) == []
+    assert [r["call_id"] for r in await state.history(destination="slack")] == [mine]

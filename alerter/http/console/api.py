@@ -94,16 +94,16 @@ async def get_history(
     since: FromQuery[str | None] = None,
     limit: FromQuery[int | None] = None,
 ) -> dict[str, Any]:
-    console = console_of(request)
-    wanted = views.HistoryFilter(
+    back = since_param(since)
+    rows = await console_of(request).state.history(
+        call_id or None,
+        limit_param(limit),
         rule=rule or None,
         outcome=outcome or None,
         destination=destination or None,
-        call_id=call_id or None,
-        since=since_param(since),
-        limit=limit_param(limit),
+        since=time.time() - back if back else None,
+        scan_max=views.SCAN_MAX,
     )
-    rows = await views.history(console.redis, console.state, wanted, time.time())
     return {"entries": rows}
 
 

@@ -222,15 +222,15 @@ async def history_page(
             seconds = parse_duration(since)
         except ValueError as exc:
             error = f"since: {exc}"
-    wanted = views.HistoryFilter(
+    rows = await console.state.history(
+        call_id.strip() or None,
+        200,
         rule=rule or None,
         outcome=outcome or None,
         destination=destination or None,
-        call_id=call_id.strip() or None,
-        since=seconds,
-        limit=200,
+        since=time.time() - seconds if seconds else None,
+        scan_max=views.SCAN_MAX,
     )
-    rows = await views.history(console.redis, console.state, wanted, time.time())
     rules = console.rules.current
     return page(
         request,

@@ -194,65 +194,7 @@ async def call_view(redis: Redis, state: State, call_id: str) -> CallView:
 # ---------------------------------------------------------------- history
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryFilter:
-    rule: str | None = None
-    outcome: str | None = None
-    destination: str | None = None
-    call_id: str | None = None
-    since: float | None = None  # seconds back from now
-    limit: int = 100
-
-    def holds(self, row: Mapping[str, str]) -> bool:
-        return (
-            (self.rule is None or row.get("rule") == self.rule)
-            and (self.outcome is None or row.get("outcome") == self.outcome)
-            and (self.destination is None or self.destination in row.get("destination", ""))
-            and (self.call_id is None or row.get("call_id") == self.call_id)
-        )
-
-
 SCAN_MAX = 5_000  # history entries one filtered page reads at most (the newest)
-
-
-async def history(
-    redis: Redis, state: State, wanted: HistoryFilter, now: float
-) -> list[dict[str, str]]:
-    """Newest first. A call id reads that call's own timeline; other filters scan at most
-    `SCAN_MAX` newest entries (bounded by `since` when given)."""
-    if wanted.call_id is not None:
-        story = await state.calls.story(wanted.call_id)
-        since = now - wanted.since if wanted.since else 0.0
-        rows = [
-            {
-                "call_id": wanted.call_id,
-                "outcome": e.outcome,
-                "rule": e.rule,
-                "destination": e.destination,
-                "detail": e.detail,
-                "at": f"{e.at:.3f}",
-            }
-            for e in reversed(story.events)
-            if e.outcome not in ("fetched", "matched") and e.at >= since
-        ]
-        return [row for row in rows if wanted.holds(row)][: wanted.limit]
-    low = f"{int((now - wanted.since) * 1000)}-0" if wanted.since else "-"
-    out: list[dict[str, str]] = []
-    high = "+"
-    scanned = 0
-    while len(out) < wanted.limit and scanned < SCAN_MAX:
-        batch = await redis.xrevrange("alerter:history", max=high, min=low, count=1000)
-        if not batch:
-            break
-        for entry_id, raw in batch:
-            row = {k.decode(): v.decode() for k, v in raw.items()}
-            if wanted.holds(row):
-                out.append(row)
-                if len(out) >= wanted.limit:
-                    break
-            high = f"({entry_id.decode()}"
-        scanned += len(batch)
-    return out
 
 
 # ---------------------------------------------------------------- rules
