@@ -80,13 +80,9 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         log.warning("%s: evaluating the %d logs fetched", fetched.capped, len(fetched.logs))
 
     fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
-    await deps.state.evaluated(
-        call,
-        len(fetched.logs),
-        fetched.requests,
-        fetched.capped,
-        {m.rule.name: labels_of(call, m.logs[0]) for m in fired},
-    )
+    # What silences match, per fired rule: kept in the call's story, and in the alert's links.
+    labels = {m.rule.name: labels_of(call, m.logs[0]) for m in fired}
+    await deps.state.evaluated(call, len(fetched.logs), fetched.requests, fetched.capped, labels)
     if earlier is not None:
         await _record_dropped(deps, call, rules, earlier, fired)
     if not fired:  # recorded `no_match` by `evaluated`, in the same round trip
@@ -134,7 +130,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             context=context,
             headline=decision.headline,
             links=render.console_links(
-                deps.public_url, call.call_id, match.rule, labels_of(call, match.logs[0])
+                deps.public_url, call.call_id, match.rule, labels[match.rule.name]
             ),
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):

@@ -525,10 +525,14 @@ rules:
         call_id = str(uuid.uuid4())
         diga.add_call(call_id, [make_log(call_id)])
         assert (await post_call(api, call_id, agent_id="sales-es")).status_code == 202
-        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+        public = make_settings(diga.url, ALERTER_PUBLIC_URL="https://alerter.example.com")
+        await run_worker_until_idle(public, rules, redis_url)
     finally:
         api.stop()
     (body,) = hook.wait_for(1)
+    # The rule's link, then the console's two (ALERTER_PUBLIC_URL is set).
+    assert f"Open in alerter: https://alerter.example.com/ui/calls/{call_id}" in body["message"]
+    assert "/ui/silences/new?rule=transfer-failed&matchers=event%3Dtransfer_failed" in body["message"]
     assert "Transfer failed for sales-es" in body["title"]
     assert "1 transfer errors; last: transfer to +34 600 failed" in body["message"]
     assert f"Open the call: https://calls.example.com/{call_id}" in body["message"]
