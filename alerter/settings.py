@@ -61,11 +61,12 @@ class Settings(BaseSettings):
     # reads its own worker's, so a probe sees a stuck worker even while others are fine.
     worker_name: str = Field(default_factory=socket.gethostname, alias="ALERTER_WORKER_NAME")
     rules_poll_seconds: float = Field(default=2.0, alias="ALERTER_RULES_POLL", gt=0)
+    # How often one worker (any one) resolves `when` episodes and checks flatline rules:
+    # seconds that divide a minute.
+    tick_seconds: int = Field(default=10, alias="ALERTER_TICK_SECONDS", ge=1, le=60)
     # Each ended call's record (fields, fetch, decisions, sends) is kept this long: the
     # console's call page and the backtest read it. `14d`, `36h`, or seconds.
-    call_retention_seconds: float = Field(
-        default=14 * 86_400, alias="ALERTER_CALL_RETENTION", gt=0
-    )
+    call_retention_seconds: float = Field(default=14 * 86_400, alias="ALERTER_CALL_RETENTION", gt=0)
     # The console and JSON API (`/ui/`, `/api/v1/`): who may sign in, and how.
     # Unset: `none` on a loopback address (everyone an operator), else `token`.
     console_auth: str | None = Field(
@@ -82,6 +83,13 @@ class Settings(BaseSettings):
     # Signs the console's CSRF tokens; unset, each api process makes its own (set it when
     # several api replicas sit behind one address).
     console_secret: SecretStr | None = Field(default=None, alias="ALERTER_CONSOLE_SECRET")
+
+    @field_validator("tick_seconds")
+    @classmethod
+    def _divides_a_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
 
     @field_validator("call_retention_seconds", mode="before")
     @classmethod
@@ -142,7 +150,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "redis_url", "webhook_secret", "diga_api_key", "console_secret", "console_auth",
+        "redis_url",
+        "webhook_secret",
+        "diga_api_key",
+        "console_secret",
+        "console_auth",
         mode="before",
     )
     @classmethod

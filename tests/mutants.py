@@ -241,8 +241,16 @@ def run(mutant: Mutant) -> tuple[bool, float, str]:
         started = time.monotonic()
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                 *mutant.tests],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-x",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    *mutant.tests,
+                ],
                 cwd=tree,
                 env=env,
                 capture_output=True,
@@ -260,8 +268,10 @@ def main(argv: list[str]) -> int:
     survivors = []
     for mutant in chosen:
         killed, seconds, last = run(mutant)
-        print(f"{'killed  ' if killed else 'SURVIVED'} {seconds:5.1f}s  {mutant.name}  ({last})",
-              flush=True)
+        print(
+            f"{'killed  ' if killed else 'SURVIVED'} {seconds:5.1f}s  {mutant.name}  ({last})",
+            flush=True,
+        )
         if not killed:
             survivors.append(mutant)
     print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants killed")

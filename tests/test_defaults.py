@@ -121,8 +121,12 @@ async def test_the_default_body_limit_through_the_real_app(
     try:
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
             headers = {"Content-Type": "application/json"}
-            at_limit = await client.post("/webhooks/diga", content=padded_body(262_144), headers=headers)
-            over = await client.post("/webhooks/diga", content=padded_body(262_145), headers=headers)
+            at_limit = await client.post(
+                "/webhooks/diga", content=padded_body(262_144), headers=headers
+            )
+            over = await client.post(
+                "/webhooks/diga", content=padded_body(262_145), headers=headers
+            )
     finally:
         api.stop()
     assert at_limit.status_code == 202, at_limit.text
@@ -153,7 +157,10 @@ def test_secret_settings_and_rule_variables_read_from_files(
 
 
 def test_an_unreadable_secret_file_is_named_not_shown(
-    empty_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    empty_env: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from alerter.cli import main
 

@@ -110,9 +110,7 @@ def known_fields(rules: RuleSet) -> frozenset[str]:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [
-        s for s in asyncio.run(silences(state_redis_url(settings))) if args.all or s.ends > now
-    ]
+    rows = [s for s in asyncio.run(silences(state_redis_url(settings))) if args.all or s.ends > now]
     if not rows:
         print("no silences")
     for s in rows:

@@ -15,9 +15,7 @@ from alerter.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    webhook = sub.add_parser("webhook", help="sign webhook bodies").add_subparsers(
-        metavar="ACTION"
-    )
+    webhook = sub.add_parser("webhook", help="sign webhook bodies").add_subparsers(metavar="ACTION")
     signer = webhook.add_parser(
         "sign",
         help="print Standard Webhooks headers for a body, signed with ALERTER_WEBHOOK_SECRET",

@@ -30,7 +30,7 @@ from alerter.http.console.setup import console_error, console_routes, make_conso
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.webhook_auth import AuthError, verify
 from alerter.metrics import Metrics
-from alerter.pipeline.evaluate import ended_counters
+from alerter.pipeline.evaluate import ended_counters, flatline_marks
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
@@ -111,7 +111,10 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
         try:
             rules = intake.rules.current
             counters = ended_counters(rules, parsed) if rules else ()
-            queued = await intake.queue.enqueue(parsed, ended_counters=counters)
+            marks = flatline_marks(rules, parsed) if rules else ()
+            queued = await intake.queue.enqueue(
+                parsed, ended_counters=counters, flatline_marks=marks
+            )
         except (RedisError, OSError):
             log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
             raise IntakeError(
@@ -179,9 +182,7 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
     return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
 
 
-def create_app(
-    settings: Settings, redis_url: str, rules: RulesHolder
-) -> Litestar:
+def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litestar:
     """The api: the webhook, health, readiness and metrics, and the console (`/ui/`) with
     its JSON API (`/api/v1/`)."""
     console_secret = (

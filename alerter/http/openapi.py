@@ -53,7 +53,7 @@ def document(version: str) -> dict[str, Any]:
                     "description": "When ALERTER_WEBHOOK_SECRET is set, the request must be "
                     "signed: Standard Webhooks headers (webhook-id, webhook-timestamp within "
                     "5 minutes, webhook-signature 'v1,<base64 HMAC-SHA256 of "
-                    "\"id.timestamp.body\">', several space-separated for key rotation), or "
+                    '"id.timestamp.body">\', several space-separated for key rotation), or '
                     "'Authorization: Bearer <the whole secret>'. `alerter webhook sign` prints "
                     "the headers for a body.",
                     "parameters": [
@@ -163,6 +163,6 @@ def document(version: str) -> dict[str, Any]:
                     # document names the canonical one so generated examples are all valid.
                     "required": ["call_id"],
                 },
-            }
+            },
         },
     }

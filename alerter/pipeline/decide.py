@@ -17,6 +17,7 @@ from alerter.pipeline.render import excerpt
 from alerter.pipeline.render_digest import DigestCall
 from alerter.pipeline.signatures import signature
 from alerter.rules.noise import GroupKey, group_key, labels_of, muted
+from alerter.store.episodes import Episodes
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
 from alerter.store.windows import Breakdown, DigestSlot, Windows
@@ -29,6 +30,7 @@ class NoiseStores:
     windows: Windows
     silences: Silences
     signatures: SignatureCounts
+    episodes: Episodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Decision:
     key: GroupKey | None = None
     digest: DigestSlot | None = None
     headline: str | None = None  # frequency and rate alerts: titled by the group, not the call
+    episode: str | None = None  # the group's open episode (rules with resolved messages)
 
 
 BREAKDOWN_CALL_IDS = 5
@@ -93,11 +96,19 @@ async def decide(
 
     key = group_key(noise.group_by, call, first)
     reason = str((first.data or {}).get("failure_reason") or "")
-    note = headline = None
+    note = headline = episode = None
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
-            rule.name, key, call.call_id, noise.within, noise.count, ended, (first.event, reason)
+            rule.name,
+            key,
+            call.call_id,
+            noise.within,
+            noise.count,
+            ended,
+            (first.event, reason),
+            track=noise.episodes,
         )
+        episode = counted.episode or None
         if not counted.fire:
             return Decision(
                 Outcome.BELOW_THRESHOLD,
@@ -115,7 +126,9 @@ async def decide(
             noise.min_calls,
             ended,
             (first.event, reason),
+            track=noise.episodes,
         )
+        episode = rated.episode or None
         share = rated.counted / rated.total if rated.total else 0.0
         summary = (
             f"{rated.counted} of {rated.total} ended calls ({share:.0%}) within "
@@ -162,6 +175,7 @@ async def decide(
         note=f"{note}\n{sig_note}" if note else sig_note,
         key=key,
         headline=headline,
+        episode=episode,
     )
 
 

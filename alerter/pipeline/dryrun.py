@@ -95,9 +95,7 @@ async def run_dry(
     dry = await dry_run(settings, rules, call, logs)
     out = [f"call {dry.call_id}: {dry.logs} ERROR/CRITICAL logs, {dry.rules} rules"]
     if dry.ignored:
-        out.append(
-            f"({dry.ignored} logs of other levels ignored: the service never fetches them)"
-        )
+        out.append(f"({dry.ignored} logs of other levels ignored: the service never fetches them)")
     if not dry.trials:
         out.append("no rule matched")
     for trial in dry.trials:
@@ -124,7 +122,8 @@ def _verdict(match: RuleMatch) -> str:
         return "below min_matches"
     if noise.count is not None or noise.rate is not None:
         kind = (
-            f"{noise.count} matching calls" if noise.count is not None
+            f"{noise.count} matching calls"
+            if noise.count is not None
             else f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
         )
         return (

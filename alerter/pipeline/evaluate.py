@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import heapq
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import ended_key, group_key
+from alerter.rules.noise import ended_key, flatline_key, group_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> l
     for position, log in enumerate(logs):
         by_kind[(log.level, log.category)].append(position)
     results = []
-    for rule in ruleset.rules:
+    for rule in ruleset.log_rules:
         if not call_matches(rule, call):
             continue
         kinds = [
@@ -66,4 +67,15 @@ def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]
                     rule.noise.within,
                 )
             )
+    return out
+
+
+def flatline_marks(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, str, str]]:
+    """(Redis hash, group, labels) of every flatline rule this call is a call of: its group
+    had a call now."""
+    out = []
+    for rule in ruleset.flatline_rules:
+        if call_matches(rule, call):
+            key = group_key(rule.noise.group_by, call, None)
+            out.append((flatline_key(rule.name), key.digest, json.dumps(key.labels)))
     return out

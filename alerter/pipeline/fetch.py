@@ -198,9 +198,7 @@ class DigaClient:
             try:
                 page = await self._page_with_retries(call_id, params, first=page_number == 1)
             except _TooLarge:
-                return FetchResult(
-                    tuple(logs), page_number, f"a page over {self._max_bytes} bytes"
-                )
+                return FetchResult(tuple(logs), page_number, f"a page over {self._max_bytes} bytes")
             logs.extend(page.data)
             if len(logs) >= self._max_logs:
                 return FetchResult(

@@ -33,7 +33,7 @@ from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.send import Due, send_once
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import GroupKey, labels_of
+from alerter.rules.noise import GroupKey, incident_key, labels_of
 from alerter.rules.redact import Redactor
 from alerter.store.state import State
 
@@ -122,6 +122,13 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
             continue
         context = await _context(deps, call, match, fetched.logs[0]) if match.rule.context else ()
+        incident = None
+        if decision.episode and decision.key is not None:
+            # Its resolved message goes out when the episode ends, with the same key.
+            incident = incident_key(match.rule.name, decision.key.digest, decision.episode)
+            await deps.noise.episodes.mark_notified(
+                match.rule.name, decision.key.digest, decision.episode
+            )
         alert = build_alert(
             match,
             call,
@@ -132,6 +139,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             links=render.console_links(
                 deps.public_url, call.call_id, match.rule, labels[match.rule.name]
             ),
+            key=incident,
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
             pending += await send_once(

@@ -78,6 +78,7 @@ class Alert:
     note: str | None = None  # from noise control: "and 37 more calls since 14:02", ...
     headline: str | None = None  # a group's alert (frequency, rate): the title says the group
     links: tuple[Link, ...] = ()
+    key: str | None = None  # the episode's key (rules with resolved messages)
 
     @property
     def more(self) -> int:
@@ -93,11 +94,20 @@ class Message:
     slack: dict[str, Any]
     html: str
     text: str
+    # The same for an episode's firing and resolved messages: destinations that close
+    # incidents (PagerDuty's dedup key, Opsgenie's alias) are given it.
+    key: str | None = None
+    resolved: bool = False
 
 
 def message(alert: Alert) -> Message:
     return Message(
-        title(alert), alert.severity, slack_payload(alert), email_html(alert), plain_text(alert)
+        title(alert),
+        alert.severity,
+        slack_payload(alert),
+        email_html(alert),
+        plain_text(alert),
+        key=alert.key,
     )
 
 
@@ -161,6 +171,7 @@ def build_alert(
     context: tuple[LogEntry, ...] = (),
     headline: str | None = None,
     links: tuple[Link, ...] = (),
+    key: str | None = None,
 ) -> Alert:
     """The causal excerpt: WARNING context lines (when the rule asks), the call's first
     failure (when the rule did not match it), then the matching logs with repeats collapsed."""
@@ -186,6 +197,7 @@ def build_alert(
         match_count=len(match.logs),
         excerpts=(*lead, *collapsed(match.logs, max_excerpts)),
         links=links,
+        key=key,
     )
 
 
@@ -338,6 +350,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         blocks.append(context(more))
     if alert.links and len(blocks) < SLACK_MAX_BLOCKS:
         blocks.append(link_buttons(alert.links))
+    if alert.key and len(blocks) < SLACK_MAX_BLOCKS:
+        blocks.append(context(f"Key: {slack_escape(alert.key)}"))
     return {
         "color": SEVERITY_COLOURS[alert.severity],
         "fallback": fallback(title(alert)),
@@ -425,9 +439,11 @@ def email_html(alert: Alert) -> str:
     )
     more = f"<p>{e(line)}</p>" if (line := more_line(alert.more)) else ""
     if alert.links:
-        more += "<p>" + " · ".join(
-            f'<a href="{e(link.url)}">{e(link.text)}</a>' for link in alert.links
-        ) + "</p>"
+        more += (
+            "<p>"
+            + " · ".join(f'<a href="{e(link.url)}">{e(link.text)}</a>' for link in alert.links)
+            + "</p>"
+        )
     description = f"<p>{e(alert.description)}</p>" if alert.description else ""
     if alert.note:
         description = f"<p><b>{e(alert.note)}</b></p>" + description
@@ -474,6 +490,8 @@ def plain_text(alert: Alert) -> str:
     if alert.links:
         lines.append("")
         lines += [f"{d(link.text)}: {link.url}" for link in alert.links]
+    if alert.key:
+        lines.append(f"Key: {alert.key}")
     return "\n".join(lines)
 
 

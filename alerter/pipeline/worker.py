@@ -16,6 +16,7 @@ from typing import Any
 
 from arq.connections import create_pool
 from arq.constants import default_queue_name
+from arq.cron import CronJob, cron
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
 
@@ -23,6 +24,7 @@ from alerter.models import CallEnded
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
 from alerter.pipeline.deps import Deps
+from alerter.pipeline.episodes import EPISODE_FUNCTION, TICK_FUNCTION, episode_tick, send_episode
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.flush import DIGEST_FUNCTION, flush_digest
 from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
@@ -31,6 +33,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
+from alerter.store.episodes import Episodes
 from alerter.store.jobs import JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
@@ -57,7 +60,25 @@ def worker_functions() -> list[Function]:
     return [
         func(process_call, name=JOB_FUNCTION, max_tries=ARQ_MAX_TRIES),
         func(flush_digest, name=DIGEST_FUNCTION, max_tries=ARQ_MAX_TRIES),
+        func(send_episode, name=EPISODE_FUNCTION, max_tries=ARQ_MAX_TRIES),
     ]
+
+
+TICK_KEEP_SECONDS = 3600  # a period's tick result blocks its job id: one run per period
+
+
+def tick_job(every_seconds: int) -> CronJob:
+    """The episode tick on every worker's schedule, enqueued under one id per period (arq's
+    `unique`), so one worker runs it."""
+    return cron(
+        episode_tick,
+        name=TICK_FUNCTION,
+        second=set(range(0, 60, every_seconds)),
+        microsecond=0,
+        unique=True,
+        keep_result=TICK_KEEP_SECONDS,
+        max_tries=1,
+    )
 
 
 def make_worker(
@@ -89,6 +110,7 @@ def make_worker(
                 windows=Windows(ctx["redis"]),
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
+                episodes=Episodes(ctx["redis"]),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
             sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),
@@ -107,6 +129,7 @@ def make_worker(
 
     return RecordingWorker(
         functions=worker_functions(),
+        cron_jobs=[] if burst else [tick_job(settings.tick_seconds)],
         redis_settings=arq_settings(redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,

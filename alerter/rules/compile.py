@@ -179,10 +179,13 @@ def _compile_rule(
             rule.group_interval,
             rule.when,
             rule.mute_windows,
+            rule.send_resolved,
         )
     except ValueError as exc:
         ok = False
         errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
+    if rule.when is not None and rule.when.no_calls is not None:
+        ok = _flatline_fits(rule, file, lines.get(("rules", index), 1), errors) and ok
     templates = _templates(rule, file, lines, index, errors)  # reported with the rest
     if not ok or templates is None:
         return None
@@ -206,6 +209,37 @@ def _compile_rule(
         inhibited_by=tuple(rule.inhibited_by),
         **templates,
     )
+
+
+# What a flatline rule may say: it watches call-ended webhooks, so it has no logs to match.
+_FLATLINE_KEYS = frozenset(
+    {
+        "name",
+        "mode",
+        "description",
+        "severity",
+        "call",
+        "notify",
+        "group_by",
+        "when",
+        "send_resolved",
+        "mute_windows",
+    }
+)
+
+
+def _flatline_fits(rule: RuleSpec, file: str, line: int, errors: list[RuleError]) -> bool:
+    extra = sorted(set(rule.model_fields_set) - _FLATLINE_KEYS)
+    if extra:
+        errors.append(
+            RuleError(
+                file,
+                line,
+                f"rule {rule.name!r}: a flatline rule (`no_calls`) watches call-ended webhooks "
+                f"and has no logs: {', '.join(repr(k) for k in extra)} cannot be used with it",
+            )
+        )
+    return not extra
 
 
 def _templates(

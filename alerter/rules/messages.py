@@ -27,10 +27,14 @@ _QUOTED = re.compile(r"'([^']*)'")
 # PyYAML's problems, said plainly; the original follows in parentheses.
 _YAML_PROBLEMS = (
     ("found character '\\t'", "a tab where YAML wants spaces for indentation"),
-    ("expected <block end>", "the indentation is off: this line does not line up with the ones "
-     "above it"),
-    ("mapping values are not allowed", "a ':' where a plain value was expected: quote a value "
-     "that holds ': '"),
+    (
+        "expected <block end>",
+        "the indentation is off: this line does not line up with the ones above it",
+    ),
+    (
+        "mapping values are not allowed",
+        "a ':' where a plain value was expected: quote a value that holds ': '",
+    ),
     ("could not find expected ':'", "a key without its ':', or a line that should be indented"),
     ("found unexpected end of stream", "a quote, '[' or '{' that is never closed"),
     ("expected ',' or ']'", "a '[' list that is not closed, or items not separated by ','"),

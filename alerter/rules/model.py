@@ -79,3 +79,13 @@ class RuleSet:
     def rate_rules(self) -> tuple[Rule, ...]:
         """Rules whose ended calls the api counts on intake."""
         return tuple(rule for rule in self.rules if rule.noise.rate is not None)
+
+    @cached_property
+    def flatline_rules(self) -> tuple[Rule, ...]:
+        """Rules that fire on the absence of calls: seen on intake, checked by the tick."""
+        return tuple(rule for rule in self.rules if rule.noise.no_calls is not None)
+
+    @cached_property
+    def log_rules(self) -> tuple[Rule, ...]:
+        """Rules evaluated on a call's logs (every rule but flatline rules)."""
+        return tuple(rule for rule in self.rules if rule.noise.no_calls is None)

@@ -49,19 +49,29 @@ class _Spec(BaseModel):
 
 
 class WhenSpec(_Spec):
-    """`{count: N, within: W}` (frequency) or `{rate: R, within: W, min_calls: M}`."""
+    """`{count: N, within: W}` (frequency), `{rate: R, within: W, min_calls: M}` (failure
+    rate) or `{no_calls: W}` (flatline: no call-ended webhook for W)."""
 
-    within: Duration
+    within: Duration | None = None
     count: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0, le=1)
     min_calls: int | None = Field(default=None, ge=1)
+    no_calls: Duration | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WhenSpec:
-        if (self.count is None) == (self.rate is None):
-            raise ValueError("give either `count` (frequency) or `rate` (failure rate)")
-        if self.count is not None and self.min_calls is not None:
-            raise ValueError("`min_calls` goes with `rate`, not `count`")
+        kinds = [k for k in ("count", "rate", "no_calls") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give one of `count` (frequency), `rate` (failure rate) or `no_calls` (flatline)"
+            )
+        if self.no_calls is not None:
+            if self.within is not None:
+                raise ValueError("`no_calls` is its own window: drop `within`")
+        elif self.within is None:
+            raise ValueError(f"`{kinds[0]}` needs `within` (like 10m)")
+        if self.min_calls is not None and self.rate is None:
+            raise ValueError("`min_calls` goes with `rate`")
         return self
 
 
@@ -125,10 +135,18 @@ class Noise:
     min_calls: int = 1
     within: float | None = None
     mute_windows: tuple[MuteWindow, ...] = ()
+    no_calls: float | None = None  # flatline: fires when no matching call ended for this long
+    send_resolved: bool = False  # a "resolved" message when a `when` condition stops holding
 
     @property
     def digest(self) -> bool:
         return self.group_wait is not None
+
+    @property
+    def episodes(self) -> bool:
+        """Whether each (rule, group) keeps episodes, from firing to resolved: rules that send
+        resolved messages, and flatline rules (one alert per silence)."""
+        return (self.send_resolved and self.within is not None) or self.no_calls is not None
 
 
 def compile_noise(
@@ -138,8 +156,14 @@ def compile_noise(
     group_interval: float | None,
     when: WhenSpec | None,
     mute_windows: list[MuteWindowSpec],
+    send_resolved: bool | None = None,
 ) -> Noise:
     """Raises ValueError for combinations that have no clear meaning."""
+    if send_resolved is not None and when is None:
+        raise ValueError(
+            "`send_resolved` goes with `when` (frequency, rate, flatline): a rule that fires "
+            "per call has nothing to resolve"
+        )
     if group_interval is not None and group_wait is None:
         raise ValueError("`group_interval` needs `group_wait`")
     if group_wait is not None and repeat_interval is not None:
@@ -149,13 +173,16 @@ def compile_noise(
         )
     if when is not None and group_wait is not None:
         raise ValueError("`when` and `group_wait` cannot be combined")
-    if when is not None and when.rate is not None:
+    if when is not None and (when.rate is not None or when.no_calls is not None):
         from_logs = [name for name in group_by if _from_log(name)]
         if from_logs:
+            kind = "rate" if when.rate is not None else "flatline"
             raise ValueError(
-                f"a rate rule counts ended calls, which have no logs: group_by {from_logs[0]!r}"
-                " must be a call field"
+                f"a {kind} rule counts ended calls, which have no logs: group_by "
+                f"{from_logs[0]!r} must be a call field"
             )
+    if when is not None and when.no_calls is not None and repeat_interval is not None:
+        raise ValueError("a flatline rule fires once per silence: `repeat_interval` has no use")
     windows = []
     for spec in mute_windows:
         start, end = _hours(spec.hours)
@@ -171,6 +198,8 @@ def compile_noise(
         min_calls=(when.min_calls or 1) if when else 1,
         within=when.within if when else None,
         mute_windows=tuple(windows),
+        no_calls=when.no_calls if when else None,
+        send_resolved=(True if send_resolved is None else send_resolved) if when else False,
     )
 
 
@@ -230,6 +259,18 @@ def labels_of(call: CallEnded, log: LogEntry | None) -> dict[str, str]:
             if not isinstance(value, (dict, list)):
                 out[f"data.{key}"] = _label(value)
     return out
+
+
+def incident_key(rule: str, digest: str, episode: str) -> str:
+    """Stable per (rule, group, episode): an episode's firing and resolved messages share it,
+    so a destination that keeps incidents (PagerDuty, Opsgenie) closes the one it opened."""
+    return f"alerter-{rule}-{digest}-{episode}"
+
+
+def flatline_key(rule: str) -> str:
+    """The Redis hash of a flatline rule's groups: when each last had a call, written on
+    intake."""
+    return f"alerter:flatline:{rule}:seen"
 
 
 def ended_key(rule: str, key: GroupKey) -> str:

@@ -82,6 +82,8 @@ class RuleSpec(_Spec):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     when: WhenSpec | None = None
+    # A "resolved" message when a `when` condition stops holding (default: on for them).
+    send_resolved: bool | None = None
     mute_windows: list[MuteWindowSpec] = Field(default_factory=list)
 
 

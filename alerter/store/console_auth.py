@@ -91,9 +91,7 @@ class ConsoleAuth:
         if await self.by_token(token) is None:
             return None
         session = secrets.token_urlsafe(32)
-        await self._redis.set(
-            SESSION_PREFIX + digest(session), digest(token), ex=SESSION_SECONDS
-        )
+        await self._redis.set(SESSION_PREFIX + digest(session), digest(token), ex=SESSION_SECONDS)
         return session
 
     async def by_session(self, session: str) -> Identity | None:

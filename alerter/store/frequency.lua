@@ -16,16 +16,42 @@ end
 redis.call('PEXPIRE', KEYS[1], 2 * w)
 redis.call('PEXPIRE', KEYS[4], 2 * w)
 local function count(hi) return redis.call('ZCOUNT', KEYS[1], '(' .. (hi - w), hi) end
-local n = count(t)
+local n, at = count(t), t
 local later = redis.call('ZREVRANGEBYSCORE', KEYS[1], t + w - 1, '(' .. t, 'WITHSCORES', 'LIMIT', 0, 1)
 if #later > 0 then
   local n2 = count(tonumber(later[2]))
-  if n2 > n then n = n2 end
+  if n2 > n then n, at = n2, tonumber(later[2]) end
+end
+-- Episodes (rules with resolved messages, ARGV[8] == '1'): KEYS[5] holds the open one of
+-- this (rule, group): its id (first firing), when the condition last held, the calls it
+-- covered; the next key lists open episodes by when they resolve (held + window).
+local episode = ''
+if ARGV[8] == '1' then
+  episode = redis.call('HGET', KEYS[5], 'id')
+  if n >= tonumber(ARGV[5]) then
+    if not episode then
+      episode = tostring(at)
+      redis.call('HSET', KEYS[5], 'id', episode, 'started', at, 'held', at, 'within', w,
+        'calls', n, 'labels', ARGV[8 + 1])
+    else
+      redis.call('HINCRBY', KEYS[5], 'calls', 1)
+      if tonumber(redis.call('HGET', KEYS[5], 'held')) < at then
+        redis.call('HSET', KEYS[5], 'held', at)
+      end
+    end
+    redis.call('PEXPIRE', KEYS[5], ARGV[8 + 3])
+    redis.call('ZADD', KEYS[6], tonumber(redis.call('HGET', KEYS[5], 'held')) + w, ARGV[8 + 2])
+  elseif episode then
+    redis.call('HINCRBY', KEYS[5], 'calls', 1)
+  else
+    episode = ''
+  end
 end
 local result = 'below ' .. n
 if n >= tonumber(ARGV[5]) and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
   result = 'fire ' .. n
 end
+result = result .. ' ' .. episode
 redis.call('SET', KEYS[3], result, 'EX', ARGV[6])
 return result

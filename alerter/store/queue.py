@@ -71,11 +71,13 @@ class CallQueue:
         *,
         defer_ms: int | None = None,
         ended_counters: Sequence[tuple[str, float]] = (),
+        flatline_marks: Sequence[tuple[str, str, str]] = (),
     ) -> bool:
         """Queue the call's job; False when that call is already queued, running or done.
 
         `ended_counters` (key, window in seconds) count the call as ended, in the same round
-        trip, for failure-rate rules.
+        trip, for failure-rate rules; `flatline_marks` (key, group, labels) record it as its
+        group's last call, for flatline rules.
         """
         job_id = job_id_for(call.call_id)
         now_ms = int(time.time() * 1000)
@@ -89,11 +91,15 @@ class CallQueue:
             # Two windows kept: a call decided late (a backlog) still finds its own window.
             window_ms = round(window * 1000)
             counter_args += [now_ms - 2 * window_ms, 3 * window_ms]
+        mark_args: list[str] = []
+        for _, group, labels in flatline_marks:
+            mark_args += [group, labels]
         keys = [
             job_key_prefix + job_id,
             result_key_prefix + job_id,
             self._queue_name,
             *(key for key, _ in ended_counters),
+            *(key for key, _, _ in flatline_marks),
         ]
         args: list[str | int | bytes] = [
             expires_ms,
@@ -102,7 +108,9 @@ class CallQueue:
             job_id,
             now_ms,
             call.call_id,
+            len(ended_counters),
             *counter_args,
+            *mark_args,
         ]
         written: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting.append((keys, args, written))

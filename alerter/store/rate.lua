@@ -26,15 +26,42 @@ local function holds(m, e)
   return e >= tonumber(ARGV[6]) and m * 1000000 >= tonumber(ARGV[5]) * e
 end
 local m, e = window(t)
+local at = t
 local later = redis.call('ZREVRANGEBYSCORE', KEYS[1], t + w - 1, '(' .. t, 'WITHSCORES', 'LIMIT', 0, 1)
 if #later > 0 and not holds(m, e) then
   local m2, e2 = window(tonumber(later[2]))
-  if holds(m2, e2) or m2 > m then m, e = m2, e2 end
+  if holds(m2, e2) or m2 > m then m, e, at = m2, e2, tonumber(later[2]) end
+end
+-- Episodes (rules with resolved messages, ARGV[9] == '1'): KEYS[6] holds the open one of
+-- this (rule, group): its id (first firing), when the condition last held, the calls it
+-- covered; the next key lists open episodes by when they resolve (held + window).
+local episode = ''
+if ARGV[9] == '1' then
+  episode = redis.call('HGET', KEYS[6], 'id')
+  if holds(m, e) then
+    if not episode then
+      episode = tostring(at)
+      redis.call('HSET', KEYS[6], 'id', episode, 'started', at, 'held', at, 'within', w,
+        'calls', m, 'labels', ARGV[9 + 1])
+    else
+      redis.call('HINCRBY', KEYS[6], 'calls', 1)
+      if tonumber(redis.call('HGET', KEYS[6], 'held')) < at then
+        redis.call('HSET', KEYS[6], 'held', at)
+      end
+    end
+    redis.call('PEXPIRE', KEYS[6], ARGV[9 + 3])
+    redis.call('ZADD', KEYS[7], tonumber(redis.call('HGET', KEYS[6], 'held')) + w, ARGV[9 + 2])
+  elseif episode then
+    redis.call('HINCRBY', KEYS[6], 'calls', 1)
+  else
+    episode = ''
+  end
 end
 local result = 'below ' .. m .. ' ' .. e
 if holds(m, e) and redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
   result = 'fire ' .. m .. ' ' .. e
 end
+result = result .. ' ' .. episode
 redis.call('SET', KEYS[4], result, 'EX', ARGV[7])
 return result

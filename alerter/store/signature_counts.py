@@ -19,7 +19,6 @@ from alerter.store.windows import DECISION_TTL_SECONDS, PREFIX, millis
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
 
 
-
 @dataclass(frozen=True, slots=True)
 class SignatureRow:
     """One failure kind, for the console."""
@@ -90,9 +89,7 @@ class SignatureCounts:
         kind, hour = raw.decode().split()
         return kind == "new", int(hour)
 
-    async def top(
-        self, since: float, now: float, limit: int = 20
-    ) -> list[tuple[str, int, str]]:
+    async def top(self, since: float, now: float, limit: int = 20) -> list[tuple[str, int, str]]:
         """(signature, calls, an example) most frequent first, over the days since `since`."""
         totals: dict[str, float] = {}
         day = since - since % 86400

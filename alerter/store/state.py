@@ -80,9 +80,7 @@ class State:
     """Markers, history and failures; every history entry also goes to its call's timeline
     and the per-rule counts (`store.calls`), in the same round trip."""
 
-    def __init__(
-        self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS
-    ) -> None:
+    def __init__(self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
         self._redis = redis
         self._release = redis.register_script(lua.source("release"))
         self.calls = CallRecords(redis, retention_seconds)

@@ -30,6 +30,7 @@ class Counted:
     fire: bool
     counted: int  # calls counted in the window (matched, for rates)
     total: int = 0  # ended calls counted (rates only)
+    episode: str = ""  # the open episode's id, when the rule sends resolved messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +58,28 @@ class DigestContents:
 
 
 BREAKDOWN_CALLS = 200  # calls of a window read for its breakdown, newest first
-_SEP = "\x1f"
+SEP = "\x1f"
+DUE_KEY = f"{PREFIX}episodes:due"  # open episodes by when they would resolve
+
+
+def episode_key(rule: str, digest: str) -> str:
+    """The open episode of a (rule, group): see `episodes`."""
+    return f"{PREFIX}episode:{rule}:{digest}"
+
+
+def _episode(rule: str, key: GroupKey, within: float, track: bool) -> tuple[list[str], list[Any]]:
+    """Keys and arguments the window scripts keep an episode with (`track`: the rule sends
+    resolved messages)."""
+    keys = [episode_key(rule, key.digest), DUE_KEY]
+    if not track:
+        return keys, ["0", "", "", 0]
+    member = f"{rule}{SEP}{key.digest}"
+    return keys, ["1", json.dumps(key.labels), member, millis(within) + KEEP_AFTER_MS]
 
 
 def _kind(kind: tuple[str, str]) -> str:
     event, reason = kind
-    return f"{event[:120]}{_SEP}{reason[:200]}"
+    return f"{event[:120]}{SEP}{reason[:200]}"
 
 
 def _top(counts: dict[str, int], limit: int = 5) -> tuple[tuple[str, int], ...]:
@@ -121,11 +138,21 @@ class Windows:
         count: int,
         now: float,
         kind: tuple[str, str] = ("", ""),
+        *,
+        track: bool = False,
     ) -> Counted:
-        """`kind`: the call's (event, failure reason), kept for the window's breakdown."""
+        """`kind`: the call's (event, failure reason), kept for the window's breakdown;
+        `track`: keep the group's episode (the rule sends resolved messages)."""
         base = f"{PREFIX}freq:{rule}:{key.digest}"
+        episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._frequency(
-            keys=[base, base + ":fired", self._decision(call_id, rule, "when"), base + ":calls"],
+            keys=[
+                base,
+                base + ":fired",
+                self._decision(call_id, rule, "when"),
+                base + ":calls",
+                *episode_keys,
+            ],
             args=[
                 millis(now),
                 millis(now - within),
@@ -134,10 +161,11 @@ class Windows:
                 count,
                 DECISION_TTL_SECONDS,
                 _kind(kind),
+                *episode_args,
             ],
         )
-        fired, n = raw.decode().split()
-        return Counted(fired == "fire", int(n))
+        fired, n, *episode = raw.decode().split()
+        return Counted(fired == "fire", int(n), episode="".join(episode))
 
     async def rate(
         self,
@@ -149,7 +177,10 @@ class Windows:
         min_calls: int,
         now: float,
         kind: tuple[str, str] = ("", ""),
+        *,
+        track: bool = False,
     ) -> Counted:
+        episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._rate(
             keys=[
                 f"{PREFIX}rate:{rule}:{key.digest}:matched",
@@ -157,6 +188,7 @@ class Windows:
                 f"{PREFIX}rate:{rule}:{key.digest}:fired",
                 self._decision(call_id, rule, "when"),
                 f"{PREFIX}rate:{rule}:{key.digest}:calls",
+                *episode_keys,
             ],
             args=[
                 millis(now),
@@ -167,10 +199,11 @@ class Windows:
                 min_calls,
                 DECISION_TTL_SECONDS,
                 _kind(kind),
+                *episode_args,
             ],
         )
-        fired, matched, total = raw.decode().split()
-        return Counted(fired == "fire", int(matched), int(total))
+        fired, matched, total, *episode = raw.decode().split()
+        return Counted(fired == "fire", int(matched), int(total), episode="".join(episode))
 
     async def breakdown(
         self, rule: str, key: GroupKey, within: float, now: float, *, rate: bool
@@ -193,7 +226,7 @@ class Windows:
         events: dict[str, int] = {}
         reasons: dict[str, int] = {}
         for raw in kinds:
-            event, _, reason = (raw or b"").decode().partition(_SEP)
+            event, _, reason = (raw or b"").decode().partition(SEP)
             if event:
                 events[event] = events.get(event, 0) + 1
             if reason:

@@ -173,8 +173,16 @@ def test_rules_test_refuses_a_call_json_of_another_call(
     (env / "logs.json").write_text("[]")
     (env / "call.json").write_text(json.dumps({"call_id": str(uuid.uuid4())}))
     code = main(
-        ["rules", "test", "--call-id", str(uuid.uuid4()), "--logs", "logs.json", "--call-json",
-         "call.json"]
+        [
+            "rules",
+            "test",
+            "--call-id",
+            str(uuid.uuid4()),
+            "--logs",
+            "logs.json",
+            "--call-json",
+            "call.json",
+        ]
     )
     assert code == 2
     assert "not of --call-id" in capsys.readouterr().err
@@ -218,9 +226,13 @@ def test_silence_add_refuses_unknown_rules_and_unitless_durations(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Refused before any Redis is needed (none runs here).
-    assert main(["silence", "add", "--rule", "transfer-faild", "--for", "1h", "--comment", "x"]) == 2
+    assert (
+        main(["silence", "add", "--rule", "transfer-faild", "--for", "1h", "--comment", "x"]) == 2
+    )
     assert "no rule 'transfer-faild'; did you mean 'transfer-failed'?" in capsys.readouterr().err
-    assert main(["silence", "add", "--rule", "transfer-failed", "--for", "90", "--comment", "x"]) == 2
+    assert (
+        main(["silence", "add", "--rule", "transfer-failed", "--for", "90", "--comment", "x"]) == 2
+    )
     assert "give a unit" in capsys.readouterr().err
     assert main(["silence", "add", "--match", "agent_id=~(", "--for", "1h", "--comment", "x"]) == 2
     assert "bad regex" in capsys.readouterr().err

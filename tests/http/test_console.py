@@ -34,9 +34,7 @@ def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
 
 
 @pytest.fixture
-async def token_api(
-    api_for: Callable[..., ApiServer], rules: RuleSet
-) -> AsyncIterator[ApiServer]:
+async def token_api(api_for: Callable[..., ApiServer], rules: RuleSet) -> AsyncIterator[ApiServer]:
     yield api_for(rules, ALERTER_CONSOLE_AUTH="token")
 
 
@@ -126,9 +124,7 @@ async def test_forms_without_a_csrf_token_are_refused(token_api: ApiServer, redi
 async def test_a_proxy_header_is_believed_only_from_a_trusted_address(
     api_for: Callable[..., ApiServer], rules: RuleSet
 ) -> None:
-    untrusted = api_for(
-        rules, ALERTER_CONSOLE_AUTH="proxy", ALERTER_TRUSTED_PROXIES="10.0.0.0/8"
-    )
+    untrusted = api_for(rules, ALERTER_CONSOLE_AUTH="proxy", ALERTER_TRUSTED_PROXIES="10.0.0.0/8")
     trusted = api_for(
         rules,
         ALERTER_CONSOLE_AUTH="proxy",
@@ -194,7 +190,14 @@ async def test_the_call_page_says_why_and_a_silence_stops_the_group(
         assert made.status_code == 201, made.text
         silence = made.json()
         assert set(silence) >= {
-            "id", "rule", "matchers", "starts_at", "ends_at", "created_by", "comment", "stopped"
+            "id",
+            "rule",
+            "matchers",
+            "starts_at",
+            "ends_at",
+            "created_by",
+            "comment",
+            "stopped",
         }
         assert silence["created_by"] == "olga"  # from the identity, never the body
         assert silence["matchers"] == {"agent_id": "ag-7"}
@@ -304,7 +307,9 @@ async def test_hostile_text_renders_inert(
 
 
 def test_console_token_commands(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     token_api: ApiServer,
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)

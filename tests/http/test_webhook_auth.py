@@ -184,7 +184,9 @@ SIGNATURE_LISTS = [
 
 
 @pytest.mark.parametrize(("case", "listing", "status"), SIGNATURE_LISTS)
-def test_every_signature_of_a_rotation_header_is_tried(case: str, listing: str, status: int) -> None:
+def test_every_signature_of_a_rotation_header_is_tried(
+    case: str, listing: str, status: int
+) -> None:
     h = _signature_headers(BODY, listing)
     if status == 202:
         verify(h, BODY, SECRET, time.time())
@@ -246,7 +248,10 @@ def test_an_unusable_secret_is_refused_at_start_up(secret: str) -> None:
 
 
 async def test_alerter_webhook_sign_makes_requests_the_api_accepts(
-    api: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    api: ApiServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import asyncio
     import shlex
@@ -255,14 +260,18 @@ async def test_alerter_webhook_sign_makes_requests_the_api_accepts(
 
     monkeypatch.setenv("ALERTER_WEBHOOK_SECRET", SECRET)
     body_file = tmp_path / "body.json"
-    body_file.write_bytes(json.dumps({"event": "call.ended", "call_id": str(uuid.uuid4())}).encode())
+    body_file.write_bytes(
+        json.dumps({"event": "call.ended", "call_id": str(uuid.uuid4())}).encode()
+    )
     assert await asyncio.to_thread(main, ["webhook", "sign", str(body_file)]) == 0
     printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert set(printed) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     url = f"{api.url}/webhooks/diga"
     async with httpx.AsyncClient() as client:
         answer = await client.post(
-            url, content=body_file.read_bytes(), headers={"Content-Type": "application/json", **printed}
+            url,
+            content=body_file.read_bytes(),
+            headers={"Content-Type": "application/json", **printed},
         )
     assert answer.status_code == 202
     assert await asyncio.to_thread(main, ["webhook", "sign", str(body_file), "--curl", url]) == 0

@@ -225,7 +225,10 @@ async def test_failure_rate_just_under_and_just_over(
     if fires:
         message = slack.received[0]["json"]
         title = message["attachments"][0]["fallback"]
-        assert title == "[CRITICAL] transfer-failed: 6 of 40 ended calls (15%) within 15m (agent_id=ag-north)"
+        assert (
+            title
+            == "[CRITICAL] transfer-failed: 6 of 40 ended calls (15%) within 15m (agent_id=ag-north)"
+        )
         assert "Failure reasons: busy-0 ×3, busy-1 ×3" in json.dumps(message, ensure_ascii=False)
 
 

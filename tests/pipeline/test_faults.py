@@ -209,7 +209,12 @@ async def test_a_worker_whose_metrics_port_is_taken_still_works(
         taken.listen()
         port = taken.getsockname()[1]
         _, code = await stop_mid_job(
-            redis_url, diga, rules_dir, signal.SIGTERM, 0.5,
-            ALERTER_SHUTDOWN_GRACE="10", ALERTER_WORKER_METRICS_PORT=str(port),
+            redis_url,
+            diga,
+            rules_dir,
+            signal.SIGTERM,
+            0.5,
+            ALERTER_SHUTDOWN_GRACE="10",
+            ALERTER_WORKER_METRICS_PORT=str(port),
         )
     assert code == 0 and len(hook.received) == 1

@@ -192,7 +192,9 @@ async def test_a_later_page_that_fails_is_asked_again_in_place(
     monkeypatch.setattr(diga, "answer", flaky)
     result = await client.fetch_call_logs(call_id)
     assert len(result.logs) == 2500 and not result.truncated
-    error_pages = [r["query"] for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]
+    error_pages = [
+        r["query"] for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]
+    ]
     assert failures["left"] == 0  # two refusals met, on later pages
     assert sum("after" not in q for q in error_pages) == 1  # page 1 asked once
     assert len(error_pages) == 3  # the answered ones: each page once

@@ -532,7 +532,9 @@ rules:
     (body,) = hook.wait_for(1)
     # The rule's link, then the console's two (ALERTER_PUBLIC_URL is set).
     assert f"Open in alerter: https://alerter.example.com/ui/calls/{call_id}" in body["message"]
-    assert "/ui/silences/new?rule=transfer-failed&matchers=event%3Dtransfer_failed" in body["message"]
+    assert (
+        "/ui/silences/new?rule=transfer-failed&matchers=event%3Dtransfer_failed" in body["message"]
+    )
     assert "Transfer failed for sales-es" in body["title"]
     assert "1 transfer errors; last: transfer to +34 600 failed" in body["message"]
     assert f"Open the call: https://calls.example.com/{call_id}" in body["message"]

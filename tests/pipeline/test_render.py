@@ -278,8 +278,15 @@ def test_one_log_says_log_not_logs_in_a_digest() -> None:
     from alerter.pipeline.render import excerpt
 
     digest = render_digest.Digest(
-        rule="r", description="", severity=Severity.INFO, group="all calls", opened=0.0,
-        closed=60.0, count=1, events=(), reasons=(),
+        rule="r",
+        description="",
+        severity=Severity.INFO,
+        group="all calls",
+        opened=0.0,
+        closed=60.0,
+        count=1,
+        events=(),
+        reasons=(),
         calls=(render_digest.DigestCall(CALL.call_id, 1, excerpt(log())),),
     )
     assert "1 logs" not in render_digest.email_html(digest)
@@ -322,7 +329,9 @@ def templated_rule(**over: Any) -> Rule:
 
     return rule(
         noise=Noise(group_by=("agent_id",)),
-        title=compile_template(over.pop("title", "Transfer failed for {{ call.agent_id }}"), TITLE_CHARS),
+        title=compile_template(
+            over.pop("title", "Transfer failed for {{ call.agent_id }}"), TITLE_CHARS
+        ),
         summary=compile_template(
             over.pop("summary", "{{ count }} errors; last: {{ log.text }} ({{ group.agent_id }})"),
             SUMMARY_CHARS,

@@ -44,7 +44,9 @@ def rules_to(tmp_path: Path, *urls: str, text: str = ONE_RULE) -> RuleSet:
         return rules_from(tmp_path, text, {"HOOKS": urls[0]})
     names = [f"HOOK_{i}" for i in range(len(urls))]
     listed = "[" + ", ".join(f'"${{{name}}}"' for name in names) + "]"
-    return rules_from(tmp_path, text.replace("${HOOKS}", listed), dict(zip(names, urls, strict=True)))
+    return rules_from(
+        tmp_path, text.replace("${HOOKS}", listed), dict(zip(names, urls, strict=True))
+    )
 
 
 async def accept(api: ApiServer, call_id: str, **call: Any) -> httpx.Response:
@@ -103,9 +105,7 @@ async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
     diga.add_call(call_id, [make_log(call_id)])
     diga.latency = 1.5  # every page; the budget of a 2 s job timeout is 1 s
     assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(
-        make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url
-    )
+    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
     assert failed is not None and failed.kind == "timeout" and failed.attempts == 2
@@ -209,9 +209,7 @@ async def test_a_backlog_spread_over_hours_does_not_fire_a_frequency_rule(
 ) -> None:
     """Calls accepted 10 minutes apart, drained at once after an outage: never 3 within 15
     minutes by when they ended, so the rule stays quiet."""
-    text = ONE_RULE.replace(
-        "notify: [hooks]", "when: {count: 3, within: 15m}\n    notify: [hooks]"
-    )
+    text = ONE_RULE.replace("notify: [hooks]", "when: {count: 3, within: 15m}\n    notify: [hooks]")
     rules = rules_to(tmp_path, hook_url(hook), text=text)
     start = time.time() - 6 * 3600
     async with aioredis.Redis.from_url(redis_url) as client:
@@ -246,7 +244,11 @@ async def test_a_300kb_log_line_neither_stalls_other_calls_nor_escapes_the_cut(
 
 
 async def test_pages_over_the_byte_cap_stop_paging_and_the_cap_is_recorded(
-    tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    diga: DigaStandIn,
+    hook: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from alerter.pipeline import fetch
 
@@ -315,6 +317,7 @@ async def _run_try(
     from alerter.pipeline.fetch import DigaClient
     from alerter.pipeline.flush import flush_digest
     from alerter.pipeline.job import process_call
+    from alerter.store.episodes import Episodes
     from alerter.store.signature_counts import SignatureCounts
     from alerter.store.silences import Silences
     from alerter.store.windows import Windows
@@ -324,7 +327,9 @@ async def _run_try(
     deps = Deps(
         diga=DigaClient(diga.url, DIGA_KEY),
         state=State(client),
-        noise=NoiseStores(Windows(client), Silences(client), SignatureCounts(client)),
+        noise=NoiseStores(
+            Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+        ),
         sender=deliver.Sender(threads=2),
         rules=holder,
         metrics=Metrics(),

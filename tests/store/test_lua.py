@@ -15,10 +15,11 @@ from redis.asyncio import Redis
 from alerter.models import CallEnded
 from alerter.rules.noise import GroupKey, ended_key
 from alerter.store import lua
+from alerter.store.episodes import OUTBOX_KEY, Episodes, Note, flatline_note
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
-from alerter.store.windows import Windows
+from alerter.store.windows import DUE_KEY, Windows, episode_key
 
 COVERED = {
     "enqueue",
@@ -30,6 +31,8 @@ COVERED = {
     "digest_take",
     "signature",
     "claim",
+    "episode_close",
+    "flatline",
 }
 
 
@@ -119,6 +122,52 @@ async def test_rate_compares_matched_with_ended(redis: Redis) -> None:
     fired = await windows.rate(name, key, "m2", 60, 0.2, 5, now)
     assert (below.fire, below.counted, below.total) == (False, 1, 10)
     assert (fired.fire, fired.counted, fired.total) == (True, 2, 10)
+
+
+async def test_a_rate_episode_opens_counts_its_calls_and_resolves_a_window_after(
+    redis: Redis,
+) -> None:
+    windows, episodes, name = Windows(redis), Episodes(redis), rule()
+    key = GroupKey((("agent_id", "a"),))
+    now = time.time()
+    for i in range(4):
+        await redis.zadd(ended_key(name, key), {f"e{i}": int(now * 1000)})
+    opened = await windows.rate(name, key, "m1", 60, 0.2, 2, now, track=True)
+    again = await windows.rate(name, key, "m1", 60, 0.2, 2, now, track=True)  # a retry
+    later = await windows.rate(name, key, "m2", 60, 0.2, 2, now + 5, track=True)
+    assert opened.fire and opened.episode and again == opened
+    assert later.episode == opened.episode  # the same episode, one more call covered
+    assert await episodes.resolve_due(now + 64) == 0  # held at now + 5: due at now + 65
+    assert (
+        await redis.zscore(DUE_KEY, f"{name}\x1f{key.digest}") == round((now + 5) * 1000) + 60_000
+    )
+    assert await episodes.resolve_due(now + 66) == 1
+    assert await episodes.resolve_due(now + 67) == 0  # resolved once
+    (note,) = await episodes.outbox()
+    assert (note.kind, note.calls, note.id, note.labels) == (
+        "resolved",
+        2,
+        opened.episode,
+        (("agent_id", "a"),),
+    )
+    assert await redis.exists(episode_key(name, key.digest)) == 0
+    await episodes.taken(note)
+    assert await redis.zcard(OUTBOX_KEY) == 0
+    untracked = await windows.rate(name, GroupKey(()), "m3", 60, 0.01, 1, now, track=False)
+    assert untracked.fire and untracked.episode == ""
+
+
+async def test_a_flatline_episode_opens_and_closes_once(redis: Redis) -> None:
+    episodes, name = Episodes(redis), rule()
+    note = flatline_note("firing", name, "d1", "1000", 1000, 5000, "[]")
+    assert await episodes.flatline("open", name, "d1", "1000", note, 5.0)
+    assert not await episodes.flatline("open", name, "d1", "1000", note, 6.0)
+    assert await episodes.open_ids(name, ["d1", "d2"]) == {"d1": "1000"}
+    closing = flatline_note("resolved", name, "d1", "1000", 1000, 9000, "[]")
+    assert not await episodes.flatline("close", name, "d1", "999", closing, 9.0)
+    assert await episodes.flatline("close", name, "d1", "1000", closing, 9.0)
+    assert [n.kind for n in await episodes.outbox()] == ["firing", "resolved"]
+    assert Note.parse(closing).job_id == f"episode:{name}:d1:1000:resolved"
 
 
 async def test_digest_add_then_take_once(redis: Redis) -> None:

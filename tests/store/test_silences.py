@@ -59,8 +59,14 @@ async def test_operators_survive_storage_and_equalities_stay_readable(redis: Red
 
 async def test_silences_stored_in_the_first_format_still_match(redis: Redis) -> None:
     now = time.time()
-    old = {"id": "0ld5i1en", "rule": None, "matchers": {"agent_id": "ag-7"}, "starts": now,
-           "ends": now + 60, "comment": "before operators"}
+    old = {
+        "id": "0ld5i1en",
+        "rule": None,
+        "matchers": {"agent_id": "ag-7"},
+        "starts": now,
+        "ends": now + 60,
+        "comment": "before operators",
+    }
     await redis.set("alerter:silence:0ld5i1en", json.dumps(old))
     await redis.sadd("alerter:silences", "0ld5i1en")
     [read] = [s for s in await Silences(redis).all() if s.id == "0ld5i1en"]

@@ -65,7 +65,10 @@ async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
     await state.record(mine, Outcome.SENT, rule="r", destination="slack-ops")
     # A call's own entries, newest first, however far back the stream they lie (no scan).
     rows = await state.history(mine, scan_max=1)
-    assert [(r["outcome"], r["destination"]) for r in rows] == [("sent", "slack-ops"), ("throttled", "")]
+    assert [(r["outcome"], r["destination"]) for r in rows] == [
+        ("sent", "slack-ops"),
+        ("throttled", ""),
+    ]
     assert [r["outcome"] for r in await state.history(mine, outcome="throttled")] == ["throttled"]
     # Other filters read the stream back from its newest entry, scan_max entries at most.
     assert [r["call_id"] for r in await state.history(outcome="throttled")] == [mine]

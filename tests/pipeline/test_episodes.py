@@ -1,0 +1,184 @@
+"""Episodes on real servers: resolved messages of frequency rules, flatline rules, and the
+tick that runs once per period whatever the number of workers, across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from alerter.pipeline import worker as worker_module
+from alerter.pipeline.runner import run_worker
+from alerter.pipeline.worker import make_worker
+from alerter.rules.model import RuleSet
+from alerter.settings import Settings
+from tests.conftest import ApiServer, make_settings, rules_from
+from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+
+RULES = """
+destinations:
+  hooks: ${HOOKS}
+rules:
+  - name: transfer-burst
+    match: {category: TRANSFER}
+    group_by: [agent_id]
+    when: {count: 2, within: 2s}
+    notify: [hooks]
+  - name: agent-quiet
+    when: {no_calls: 2s}
+    call: {agent_id: {in: [ag-quiet, ag-night]}}
+    group_by: [agent_id]
+    notify: [hooks]
+  - name: agent-quiet-at-night
+    when: {no_calls: 1s}
+    call: {agent_id: ag-night}
+    mute_windows: [{hours: "00:00-24:00"}]
+    notify: [hooks]
+"""
+
+
+def hook_url(receiver: Receiver) -> str:
+    return receiver.url.replace("http", "json", 1) + "/alerts"
+
+
+@pytest.fixture
+def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
+    return rules_from(tmp_path, RULES, {"HOOKS": hook_url(hook)})
+
+
+@pytest.fixture
+def settings(diga: DigaStandIn) -> Settings:
+    return make_settings(diga.url, ALERTER_TICK_SECONDS=1, ALERTER_WORKER_METRICS_PORT=0)
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, rules: RuleSet, redis_url: str) -> AsyncIterator[None]:
+    """The real arq worker, not in burst mode (the tick is a cron job), until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(lambda: make_worker(settings, rules, redis_url), stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def post(api: ApiServer, call_id: str, **fields: Any) -> None:
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        answer = await client.post("/webhooks/diga", json={"call": {"id": call_id, **fields}})
+        assert answer.status_code == 202, answer.text
+
+
+def messages(hook: Receiver) -> list[dict[str, Any]]:
+    return [body for body in hook.bodies() if isinstance(body, dict)]
+
+
+def titled(hook: Receiver, text: str) -> list[dict[str, Any]]:
+    return [m for m in messages(hook) if text in m.get("title", "")]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20) -> bool:
+    return await asyncio.to_thread(wait_until, predicate, timeout)
+
+
+async def test_a_frequency_episode_fires_then_resolves_once_with_the_same_key(
+    rules: RuleSet,
+    settings: Settings,
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+) -> None:
+    api = api_for(rules, ALERTER_TICK_SECONDS=1)
+    async with running_worker(settings, rules, redis_url):
+        for _ in range(3):
+            call_id = str(uuid.uuid4())
+            diga.add_call(call_id, [make_log(call_id, category="TRANSFER")])
+            await post(api, call_id, agent_id="ag-busy")
+        assert await until(lambda: bool(titled(hook, "transfer-burst")))
+        assert await until(lambda: bool(titled(hook, "[RESOLVED] transfer-burst")), 15)
+        await asyncio.sleep(2.5)  # more ticks: nothing more to say
+    firing = [m for m in titled(hook, "transfer-burst") if "RESOLVED" not in m["title"]]
+    resolved = titled(hook, "[RESOLVED] transfer-burst")
+    assert len(firing) == 1 and len(resolved) == 1, messages(hook)
+    assert firing[0]["type"] != "success" and resolved[0]["type"] == "success"
+    key = next(line for line in firing[0]["message"].splitlines() if line.startswith("Key: "))
+    assert key in resolved[0]["message"]
+    assert "agent_id=ag-busy" in resolved[0]["title"]
+    assert "covered 3 calls" in resolved[0]["message"]
+
+
+async def test_a_flatline_fires_once_per_silence_and_resolves_when_calls_resume(
+    rules: RuleSet,
+    settings: Settings,
+    redis_url: str,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+) -> None:
+    api = api_for(rules)
+    async with running_worker(settings, rules, redis_url):
+        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+        await post(api, str(uuid.uuid4()), agent_id="ag-night")
+        assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 2)
+        await asyncio.sleep(2.5)  # the silence goes on: no second alert for it
+        assert len(titled(hook, "agent-quiet: no calls")) == 2
+        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+        assert await until(lambda: bool(titled(hook, "[RESOLVED] agent-quiet")))
+        await asyncio.sleep(1.5)
+    firing = titled(hook, "agent-quiet: no calls")
+    assert sorted("ag-quiet" in m["title"] for m in firing) == [False, True]
+    resolved = titled(hook, "[RESOLVED] agent-quiet")
+    assert len(resolved) == 1 and "agent_id=ag-quiet" in resolved[0]["title"]
+    assert "Calls resumed" in resolved[0]["message"]
+    quiet_key = next(
+        line
+        for line in firing[[("ag-quiet" in m["title"]) for m in firing].index(True)][
+            "message"
+        ].splitlines()
+        if line.startswith("Key: ")
+    )
+    assert quiet_key in resolved[0]["message"]
+    # The rule muted all day never spoke, though its group was silent throughout.
+    assert not titled(hook, "agent-quiet-at-night")
+
+
+async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
+    rules: RuleSet,
+    settings: Settings,
+    redis_url: str,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: Counter[str] = Counter()
+    real_tick = worker_module.episode_tick
+
+    async def counted_tick(ctx: dict[str, Any]) -> str:
+        runs[ctx["job_id"]] += 1
+        return await real_tick(ctx)
+
+    monkeypatch.setattr(worker_module, "episode_tick", counted_tick)
+    api = api_for(rules)
+    await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+    await asyncio.sleep(2.5)  # silent past `no_calls` while no worker runs
+    async with (
+        running_worker(settings, rules, redis_url),
+        running_worker(settings, rules, redis_url),
+    ):
+        assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
+        await asyncio.sleep(3)
+    async with running_worker(settings, rules, redis_url):  # a restart
+        await asyncio.sleep(3)
+    assert len(titled(hook, "agent-quiet: no calls")) == 1  # not missed, not repeated
+    assert len(runs) >= 5 and set(runs.values()) == {1}, runs
+    async with aioredis.Redis.from_url(redis_url) as client:
+        outbox = await client.zcard("alerter:episodes:outbox")
+    assert outbox == 0
