@@ -20,6 +20,7 @@ from alerter.cli.common import (
 )
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogPage
+from alerter.pipeline.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
 from alerter.pipeline.dryrun import run_dry
 from alerter.rules.load import unset_variables
 from alerter.rules.spec import rules_schema
@@ -67,6 +68,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     report.add_argument("--since", default="24h", help="how far back (default 24h)")
     report.set_defaults(handler=_report)
+    backtest = rules.add_parser(
+        "backtest",
+        help="replay rules on the calls of a past period: per rule and day, calls matched and "
+        "alerts that would have been sent; sends nothing",
+    )
+    backtest.add_argument(
+        "path", nargs="?", type=Path, help="file or folder (default ALERTER_RULES)"
+    )
+    backtest.add_argument("--rule", help="only this rule")
+    backtest.add_argument("--since", required=True, help="how far back, e.g. 7d or 12h")
+    backtest.add_argument(
+        "--max-calls",
+        type=int,
+        default=1000,
+        help="the newest N calls of the period (default 1000)",
+    )
+    backtest.add_argument(
+        "--rate",
+        default="5/s",
+        help="calls whose logs are fetched from Diga a second (default 5/s)",
+    )
+    backtest.add_argument("--json", action="store_true", help="the report as JSON")
+    backtest.set_defaults(handler=_backtest)
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
@@ -142,4 +166,24 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     for rule in sorted(counts):
         row = counts[rule]
         print(rule.ljust(width) + "".join(f"  {row.get(key, 0):>10}" for key, _ in REPORT_COLUMNS))
+    return 0
+
+
+def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+    rules = load_rules_or_exit(settings, args.path)
+    try:
+        request = BacktestRequest(
+            since=since_seconds(args.since),
+            max_calls=max(1, args.max_calls),
+            rate=parse_rate(args.rate),
+            rule=args.rule,
+        )
+        report = asyncio.run(run_backtest(settings, state_redis_url(settings), rules, request))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(as_json(report), indent=2))
+    else:
+        print(terminal_safe(as_text(report), lines=True))
     return 0

@@ -136,8 +136,7 @@ def _verdict(match: RuleMatch) -> str:
 
 
 async def _fetch(settings: Settings, call_id: str) -> tuple[LogEntry, ...]:
-    key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
-    client = DigaClient(settings.diga_api_url, key, page_cap=settings.diga_page_cap)
+    client = DigaClient.from_settings(settings)
     try:
         return (await client.fetch_call_logs(call_id)).logs
     except DigaError as exc:

@@ -19,6 +19,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from alerter.models import FETCHED_LEVELS, LogEntry, LogLevel, LogPage
+from alerter.settings import Settings
 
 PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
 MAX_LOGS_PER_CALL = 50_000  # per level; then the call is evaluated on what was fetched
@@ -125,6 +126,21 @@ class DigaClient:
         self._max_bytes = max_response_bytes or MAX_RESPONSE_BYTES
         # (status or error kind, seconds) of every request, for metrics.
         self._observe = observe or (lambda status, seconds: None)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, observe: Callable[[str, float], None] | None = None
+    ) -> DigaClient:
+        """The client as the worker makes it: one for a worker, a dry run or a backtest."""
+        key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
+        return cls(
+            settings.diga_api_url,
+            key,
+            timeout=settings.diga_timeout_seconds,
+            max_connections=settings.diga_max_connections,
+            page_cap=settings.diga_page_cap,
+            observe=observe,
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

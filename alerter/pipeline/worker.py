@@ -95,16 +95,8 @@ def make_worker(
     worker_metrics = holder.metrics
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        api_key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
         ctx["deps"] = Deps(
-            diga=DigaClient(
-                settings.diga_api_url,
-                api_key,
-                timeout=settings.diga_timeout_seconds,
-                max_connections=settings.diga_max_connections,
-                page_cap=settings.diga_page_cap,
-                observe=worker_metrics.observe_diga,
-            ),
+            diga=DigaClient.from_settings(settings, observe=worker_metrics.observe_diga),
             state=State(ctx["redis"], settings.call_retention_seconds),
             noise=NoiseStores(
                 windows=Windows(ctx["redis"]),

@@ -174,6 +174,15 @@ class CallRecords:
         )
         return [(member.decode(), float(score)) for member, score in rows]
 
+    async def ended_recently(
+        self, since: float, until: float, limit: int
+    ) -> list[tuple[str, float]]:
+        """The newest `limit` calls that ended in [since, until], oldest first (a backtest)."""
+        rows = await self._redis.zrevrangebyscore(
+            CALLS_INDEX, until, since, start=0, num=limit, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in reversed(rows)]
+
     async def last_fired(self) -> dict[str, float]:
         raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(LAST_FIRED_KEY))
         return {rule.decode(): float(at) for rule, at in raw.items()}

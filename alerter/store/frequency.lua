@@ -47,9 +47,15 @@ if ARGV[8] == '1' then
     episode = ''
   end
 end
+-- Fires once a window, by the calls' own times (a backlog replayed, or a backtest, decides
+-- as the calls did when they ended).
+local function fired_within(at)
+  local f = redis.call('GET', KEYS[2])
+  return f and tonumber(f) > at - w
+end
 local result = 'below ' .. n
-if n >= tonumber(ARGV[5]) and redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
+if n >= tonumber(ARGV[5]) and not fired_within(t) then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. n
 end
 result = result .. ' ' .. episode

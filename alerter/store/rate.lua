@@ -57,9 +57,15 @@ if ARGV[9] == '1' then
     episode = ''
   end
 end
+-- Fires once a window, by the calls' own times (a backlog replayed, or a backtest, decides
+-- as the calls did when they ended).
+local function fired_within(at)
+  local f = redis.call('GET', KEYS[3])
+  return f and tonumber(f) > at - w
+end
 local result = 'below ' .. m .. ' ' .. e
-if holds(m, e) and redis.call('EXISTS', KEYS[3]) == 0 then
-  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
+if holds(m, e) and not fired_within(t) then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. m .. ' ' .. e
 end
 result = result .. ' ' .. episode
