@@ -116,7 +116,7 @@ class DigaStandIn(_Server):
             return Fault(404, _error("NOT_FOUND", "Not found"))
         call_id = parts[3]
         with self.lock:
-            self.requests.append({"call_id": call_id, "query": query})
+            self.requests.append({"call_id": call_id, "query": query, "at": time.monotonic()})
             fault = self.faults.pop(0) if self.faults else None
         if fault is not None:
             return fault

@@ -94,6 +94,17 @@ def load_rules(
     return ruleset
 
 
+def load_rules_text(text: str, name: str = "pasted.yaml") -> RuleSet:
+    """One rule file given as text (a backtest's candidate rules through the API): checked
+    like a file; `${VAR}` may be unset, as nothing is sent from it."""
+    spec, errors = _parse_file(name, text)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    ruleset = build([spec] if spec else [], {}, errors, digest, unset_ok=True)
+    if errors:
+        raise RulesInvalid(sorted(set(errors)))
+    return ruleset
+
+
 def _parse_file(name: str, text: str) -> tuple[ParsedFile | None, list[RuleError]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

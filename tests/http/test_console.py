@@ -73,6 +73,7 @@ async def test_viewer_is_refused_every_mutation(token_api: ApiServer, redis_url:
         ("DELETE", "/api/v1/silences/abc", None),
         ("POST", "/api/v1/silences/abc/extend", {"duration": "1h"}),
         ("POST", "/api/v1/rules/transfer-failed/test", {"logs": []}),
+        ("POST", "/api/v1/rules/backtest", {"since": "1h"}),
         ("POST", "/api/v1/failed/abc/retry", None),
         ("POST", "/api/v1/failed/retry", None),
         ("POST", "/api/v1/destinations/hook/test", None),
@@ -92,6 +93,7 @@ async def test_viewer_is_refused_every_mutation(token_api: ApiServer, redis_url:
             ("/ui/failed/retry-all", {}),
             ("/ui/destinations/hook/test", {}),
             ("/ui/rules/transfer-failed/test", {"logs": "[]"}),
+            ("/ui/rules/transfer-failed/backtest", {"since": "1h"}),
         ):
             answer = await browser.post(path, data={**data, "_csrf_token": csrf})
             assert answer.status_code == 403, (path, answer.text)

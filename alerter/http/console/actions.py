@@ -18,12 +18,17 @@ from redis.asyncio import Redis
 from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry
+from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
-from alerter.rules.model import RuleSet
+from alerter.pipeline.fetch import DigaClient
+from alerter.pipeline.simulate import Backtest
+from alerter.rules.load import load_rules_text
+from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
+from alerter.store.calls import CallRecords
 from alerter.store.console_auth import ConsoleAuth, Identity
 from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
@@ -275,6 +280,75 @@ async def test_rule(
         {"call_id": call.call_id, "pasted_logs": None if logs is None else len(logs)},
     )
     return result
+
+
+# ---------------------------------------------------------------- backtests
+
+BACKTEST_RATE = "10/s"  # calls a second whose logs are fetched, unless the request says
+BACKTEST_SECONDS = 60.0  # of fetching in one request; then the calls fetched are replayed
+BACKTEST_MAX_CALLS = 2_000
+
+
+def parse_backtest(body: Mapping[str, Any], rule: str | None = None) -> BacktestRequest:
+    """`{"since": "7d", "rule": ..., "max_calls": 500, "rate": "10/s"}`, all optional."""
+    try:
+        since = parse_duration(body.get("since") or "7d")
+    except ValueError as exc:
+        raise ActionError(422, "INVALID_SINCE", f"since: {exc}") from None
+    try:
+        rate = parse_rate(str(body.get("rate") or BACKTEST_RATE))
+    except ValueError as exc:
+        raise ActionError(422, "INVALID_RATE", f"rate: {exc}") from None
+    raw_max = body.get("max_calls") or 500
+    try:
+        max_calls = int(raw_max)
+    except (TypeError, ValueError):
+        max_calls = 0
+    if not 1 <= max_calls <= BACKTEST_MAX_CALLS:
+        raise ActionError(
+            422, "INVALID_MAX_CALLS", f"max_calls: a whole number, 1 to {BACKTEST_MAX_CALLS}"
+        )
+    chosen = rule or body.get("rule") or None
+    return BacktestRequest(
+        since=since,
+        max_calls=max_calls,
+        rate=rate,
+        rule=str(chosen)[:100] if chosen else None,
+        time_limit=BACKTEST_SECONDS,
+    )
+
+
+def candidate_rules(console: Console, text: object) -> RuleSet:
+    """The rules to replay: a rule file's text when given, else those in force."""
+    if text in (None, ""):
+        return console.require_rules()
+    if not isinstance(text, str):
+        raise ActionError(422, "INVALID_RULES", "rules: a rule file's YAML, as text")
+    try:
+        return load_rules_text(text)
+    except RulesInvalid as exc:
+        detail = "; ".join(f"line {e.line}: {e.message}" for e in exc.errors[:10])
+        raise ActionError(422, "INVALID_RULES", f"rules: {detail}") from None
+
+
+async def run_backtest(
+    console: Console, who: Identity, rules: RuleSet, request: BacktestRequest
+) -> Backtest:
+    diga = DigaClient.from_settings(console.settings)
+    try:
+        records = CallRecords(console.redis, console.settings.call_retention_seconds)
+        report = await backtest(rules, request, records, console.silences, diga)
+    except ValueError as exc:
+        raise ActionError(404, "RULE_NOT_FOUND", str(exc)) from None
+    finally:
+        await diga.aclose()
+    await console.audit.write(
+        who.name,
+        "rules.backtest",
+        request.rule or "*",
+        {"since": request.since, "calls": report.calls, "rules_version": rules.version},
+    )
+    return report
 
 
 async def send_test(console: Console, who: Identity, name: str) -> tuple[bool, str]:

@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery
 from alerter.http.console import actions, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
+from alerter.pipeline.backtest import as_json
 from alerter.rules.noise import parse_duration
 
 MAX_LIMIT = 1000
@@ -182,6 +183,17 @@ async def test_rule(request: Request[Any, Any, AppState], name: FromPath[str]) -
     return dataclasses.asdict(result)
 
 
+@post("/rules/backtest", guards=[operator_only], status_code=200)
+async def backtest_rules(request: Request[Any, Any, AppState]) -> dict[str, Any]:
+    """Replays the rules in force (or `rules`, a rule file's text) on past calls."""
+    console = console_of(request)
+    body = await json_body(request)
+    rules = actions.candidate_rules(console, body.get("rules"))
+    wanted = actions.parse_backtest(body)
+    report = await actions.run_backtest(console, identity_of(request), rules, wanted)
+    return as_json(report)
+
+
 @get("/signatures")
 async def list_signatures(
     request: Request[Any, Any, AppState], since: FromQuery[str | None] = None
@@ -257,6 +269,7 @@ def router(router_class: type[Router] = Router) -> Router:
             extend_silence,
             list_rules,
             test_rule,
+            backtest_rules,
             list_signatures,
             list_failed,
             retry_failed,

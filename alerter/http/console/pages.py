@@ -262,6 +262,8 @@ async def _rule_page(
     result: Any = None,
     error: str | None = None,
     form: dict[str, str] | None = None,
+    backtest: Any = None,
+    backtest_error: str | None = None,
 ) -> Template:
     console = console_of(request)
     rules = console.require_rules()
@@ -271,11 +273,14 @@ async def _rule_page(
     return page(
         request,
         "rule.html",
-        422 if error else 200,
+        422 if error or backtest_error else 200,
         r=view,
         result=result,
         error=error,
         form=form or {},
+        backtest=backtest,
+        backtest_error=backtest_error,
+        backtest_rate=actions.BACKTEST_RATE,
     )
 
 
@@ -303,6 +308,21 @@ async def rule_test(
     except ActionError as exc:
         return await _rule_page(request, name, error=exc.message, form=data)
     return await _rule_page(request, name, result=result, form=data)
+
+
+@post("/rules/{name:str}/backtest", guards=[operator_only])
+async def rule_backtest(
+    request: Request[Any, Any, AppState], name: FromPath[str], data: Form
+) -> Template:
+    console = console_of(request)
+    try:
+        wanted = actions.parse_backtest(data, rule=name)
+        report = await actions.run_backtest(
+            console, identity_of(request), console.require_rules(), wanted
+        )
+    except ActionError as exc:
+        return await _rule_page(request, name, backtest_error=exc.message, form=data)
+    return await _rule_page(request, name, backtest=report, form=data)
 
 
 @get("/signatures")
@@ -479,6 +499,7 @@ def routers(router_class: type[Router] = Router) -> list[Router]:
                 rules_page,
                 rule_page,
                 rule_test,
+                rule_backtest,
                 signatures_page,
                 silences_page,
                 new_silence_page,

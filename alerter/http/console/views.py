@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerter.models import Outcome
+from alerter.pipeline.render_episode import span
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
@@ -211,6 +212,30 @@ class RuleView:
     day: Mapping[str, int]
     last_fired: float | None
     yaml: str = ""
+    fires: str = ""  # when it fires: per call, a frequency, a rate, a flatline; resolved or not
+
+
+def fires_when(rule: Rule) -> str:
+    """How the rule fires, in words, for its page."""
+    noise = rule.noise
+    if noise.no_calls is not None:
+        kind = f"when no matching call ends for {span(noise.no_calls)} (flatline)"
+    elif noise.count is not None and noise.within is not None:
+        kind = f"when {noise.count} calls match within {span(noise.within)}"
+    elif noise.rate is not None and noise.within is not None:
+        kind = (
+            f"when {noise.rate:.0%} of at least {noise.min_calls} ended calls match within "
+            f"{span(noise.within)}"
+        )
+    else:
+        kind = f"on each call with {rule.min_matches}+ matching logs"
+    if noise.within is not None or noise.no_calls is not None:
+        kind += (
+            "; a resolved message when it ends" if noise.send_resolved else "; no resolved message"
+        )
+    if rule.inhibited_by:
+        kind += f"; not when {', '.join(rule.inhibited_by)} fired on the call"
+    return kind
 
 
 def rule_yaml(source: str, files: dict[str, list[str]] | None = None) -> str:
@@ -269,6 +294,7 @@ async def rules_view(
             day=day.get(rule.name, {}),
             last_fired=last_fired.get(rule.name),
             yaml=rule_yaml(rule.source, files) if only is not None or with_yaml else "",
+            fires=fires_when(rule),
         )
         for rule in chosen
     ]

@@ -1,0 +1,157 @@
+"""The backtest on real servers: calls accepted and processed by the real api and worker,
+then candidate rules replayed on them from the CLI, the JSON API and the console, with
+logs fetched from the Diga stand-in at the given rate. Nothing is sent, nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from alerter.cli.main import main as cli_main
+from alerter.rules.model import RuleSet
+from tests.conftest import DIGA_KEY, ApiServer, make_settings
+from tests.http.console_kit import console_rules, csrf_of, process, send_call, signed_in, token
+from tests.standins import DigaStandIn, Receiver
+
+CANDIDATES = """
+destinations:
+  hook: json://127.0.0.1/never-used
+rules:
+  - name: transfer-burst
+    match: {category: TRANSFER}
+    group_by: [agent_id]
+    when: {count: 3, within: 1h}
+    notify: [hook]
+  - name: transfer-throttled
+    match: {category: TRANSFER}
+    repeat_interval: 1h
+    notify: [hook]
+"""
+
+
+@pytest.fixture
+def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
+    return console_rules(tmp_path, hook)
+
+
+async def snapshot(redis_url: str) -> dict[bytes, bytes | None]:
+    """Every key and its serialized value: what a backtest must leave as it found."""
+    async with aioredis.Redis.from_url(redis_url) as client:
+        keys = [key async for key in client.scan_iter(count=1000)]
+        return {key: await client.dump(key) for key in keys}
+
+
+async def six_calls(
+    api: ApiServer, diga: DigaStandIn, rules: RuleSet, redis_url: str, hook: Receiver
+) -> list[str]:
+    """Calls through the real pipeline: four of ag-1 and one of ag-2 fail a transfer, one of
+    ag-3 has no error. The rule in force alerts on each failing call."""
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        ids = [await send_call(client, diga, agent="ag-1") for _ in range(4)]
+        ids.append(await send_call(client, diga, agent="ag-2"))
+        ids.append(await send_call(client, diga, agent="ag-3", logs=[]))
+    await process(make_settings(diga.url), rules, redis_url)
+    assert len(hook.wait_for(5)) == 5
+    return ids
+
+
+async def test_the_cli_replays_candidate_rules_at_the_rate_and_writes_nothing(
+    tmp_path: Path,
+    rules: RuleSet,
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ids = await six_calls(api_for(rules), diga, rules, redis_url, hook)
+    candidates = tmp_path / "candidates.yaml"
+    candidates.write_text(CANDIDATES)
+    for name, value in (("REDIS_URL", redis_url), ("DIGA_API_URL", diga.url)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DIGA_API_KEY", DIGA_KEY)
+    before, requests_before = await snapshot(redis_url), len(diga.requests)
+    argv = ["rules", "backtest", str(candidates), "--since", "1h", "--rate", "20/s"]
+    assert await asyncio.to_thread(cli_main, argv) == 0
+    out = capsys.readouterr().out
+    assert await snapshot(redis_url) == before  # no counter, history or story touched
+    assert len(hook.received) == 5  # and nothing sent
+    assert "backtest: 6 calls" in out and "logs fetched for 6" in out
+    burst = out.split("transfer-burst", 1)[1].split("transfer-throttled", 1)[0]
+    day_line = next(line for line in burst.splitlines() if line.strip()[:4].isdigit())
+    # five calls matched, one alert (the third of ag-1), ag-1 the top group
+    assert day_line.split()[1:3] == ["5", "1"], day_line
+    assert "below_threshold 4" in day_line and "agent_id=ag-1 (4)" in day_line
+    throttled = out.split("transfer-throttled", 1)[1]
+    assert "throttled 4" in throttled and "total" in throttled
+    # Fetches went out no faster than 20 calls a second.
+    fetched = diga.requests[requests_before:]
+    firsts = sorted(min(r["at"] for r in fetched if r["call_id"] == i) for i in ids)
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(firsts)), firsts
+
+    only = ["rules", "backtest", str(candidates), "--since", "1h", "--rule", "transfer-burst"]
+    assert await asyncio.to_thread(cli_main, [*only, "--json"]) == 0
+    report = capsys.readouterr().out
+    assert '"rule": "transfer-burst"' in report and "transfer-throttled" not in report
+    assert await asyncio.to_thread(cli_main, [*only[:-1], "nope"]) == 2
+    assert "no rule 'nope'" in capsys.readouterr().err
+
+
+async def test_the_api_and_the_console_backtest_for_operators(
+    rules: RuleSet,
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+) -> None:
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    await six_calls(api, diga, rules, redis_url, hook)
+    operator = await token(redis_url, "olga", "operator")
+    viewer = await token(redis_url, "vera", "viewer")
+    auth = {"Authorization": f"Bearer {operator}"}
+    async with httpx.AsyncClient(base_url=api.url, headers=auth, timeout=30) as client:
+        answer = await client.post(
+            "/api/v1/rules/backtest", json={"since": "1h", "rules": CANDIDATES, "rate": "50/s"}
+        )
+        assert answer.status_code == 200, answer.text
+        report: dict[str, Any] = answer.json()
+        assert (report["calls"], report["fetched"], report["unfetched"]) == (6, 6, 0)
+        burst = next(r for r in report["rules"] if r["rule"] == "transfer-burst")
+        assert (burst["matched"], burst["alerts"]) == (5, 1)
+        assert burst["days"][0]["top_groups"][0] == {"group": "agent_id=ag-1", "calls": 4}
+        in_force = await client.post("/api/v1/rules/backtest", json={"since": "1h"})
+        assert [(r["rule"], r["alerts"]) for r in in_force.json()["rules"]] == [
+            ("transfer-failed", 5)
+        ]
+        bad = await client.post("/api/v1/rules/backtest", json={"since": "soon"})
+        assert bad.status_code == 422 and bad.json()["error_code"] == "INVALID_SINCE"
+        broken = await client.post(
+            "/api/v1/rules/backtest", json={"rules": "rules:\n  - name: x\n    notify: [nope]\n"}
+        )
+        assert broken.status_code == 422 and "line 3" in broken.json()["message"]
+        audit = (await client.get("/api/v1/audit")).json()["entries"]
+        assert [e["action"] for e in audit].count("rules.backtest") == 2
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {viewer}"}
+    ) as client:
+        refused = await client.post("/api/v1/rules/backtest", json={"since": "1h"})
+        assert refused.status_code == 403
+    async with signed_in(api.url, operator) as browser:
+        page = await browser.get("/ui/rules/transfer-failed")
+        assert ">Backtest</button>" in page.text
+        result = await browser.post(
+            "/ui/rules/transfer-failed/backtest",
+            data={"since": "1h", "max_calls": "100", "_csrf_token": csrf_of(page.text)},
+        )
+        assert result.status_code == 200, result.text
+        assert "alerts that would have been sent" in result.text
+        assert "<td>5</td><td>5</td>" in result.text  # matched 5, sent 5
+    assert len(hook.received) == 5
