@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from alerter.models import CallEnded, LogEntry
 from alerter.pipeline.simulate import PastCall, RuleResult, simulate
 from alerter.rules.model import RuleSet
-from alerter.rules.noise import GroupKey
+from alerter.rules.noise import GroupKey, ended_key
 from alerter.store.silences import Silence, parse_matcher
 from alerter.store.windows import Windows
 from tests.conftest import rules_from
@@ -124,9 +124,7 @@ rules:
     assert only(simulate(ruleset, calls, (), DAY, DAY + 7000))[:2] == (2, 2)
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gaps=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30))
 async def test_the_replay_fires_a_frequency_window_when_the_live_script_does(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, gaps: list[int]
@@ -147,3 +145,32 @@ async def test_the_replay_fires_a_frequency_window_when_the_live_script_does(
         await client.aclose()
     replayed = only(simulate(ruleset, [call(t) for t in times], (), DAY, at + 1))[1]
     assert replayed == live
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    calls=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=300), st.booleans()), min_size=1, max_size=40
+    )
+)
+async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, calls: list[tuple[int, bool]]
+) -> None:
+    ruleset = rules(tmp_path_factory.mktemp("r"), "when: {rate: 0.4, within: 10m, min_calls: 5}")
+    past, at = [], DAY
+    for gap, failing in calls:
+        at += gap
+        past.append(call(at, failing=failing))
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        windows, key, live = Windows(client), GroupKey(()), 0
+        for i, item in enumerate(past):
+            # As intake counts every ended call, then the worker decides the failing ones.
+            await client.zadd(ended_key("r", key), {item.call.call_id: round(item.at * 1000)})
+            if item.logs:
+                counted = await windows.rate("r", key, f"c{i}", 600, 0.4, 5, item.at)
+                live += counted.fire
+    finally:
+        await client.aclose()
+    assert only(simulate(ruleset, past, (), DAY, at + 1))[1] == live

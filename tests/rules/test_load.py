@@ -53,7 +53,9 @@ def test_shipped_rules_are_valid_given_their_variables() -> None:
     names = {rule.name for rule in rules.rules}
     assert {"transfer-failed", "tool-errors", "agent-errors", "any-critical"} <= names
     assert {"agent-failure-rate", "integration-timeouts"} <= names
-    assert {"webhook-errors", "workflow-errors"} <= names
+    assert {"webhook-errors", "workflow-errors", "agent-silent"} <= names
+    assert rules.by_name["agent-silent"].noise.no_calls == 1200
+    assert rules.by_name["agent-failure-rate"].noise.send_resolved
 
 
 def test_shipped_rules_name_their_missing_variables() -> None:
