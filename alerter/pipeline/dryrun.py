@@ -96,6 +96,9 @@ async def run_dry(
     out = [f"call {dry.call_id}: {dry.logs} ERROR/CRITICAL logs, {dry.rules} rules"]
     if dry.ignored:
         out.append(f"({dry.ignored} logs of other levels ignored: the service never fetches them)")
+    if rules.flatline_rules:
+        names = ", ".join(rule.name for rule in rules.flatline_rules)
+        out.append(f"(flatline rules watch call-ended webhooks, not logs: {names})")
     if not dry.trials:
         out.append("no rule matched")
     for trial in dry.trials:
@@ -126,9 +129,12 @@ def _verdict(match: RuleMatch) -> str:
             if noise.count is not None
             else f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
         )
+        resolved = (
+            "; a resolved message follows when it stops holding" if noise.send_resolved else ""
+        )
         return (
             f"MATCHES: this call counts toward its `when` window ({kind}); the alert fires "
-            "only when the window holds enough calls, which one call cannot show"
+            f"only when the window holds enough calls, which one call cannot show{resolved}"
         )
     if noise.digest:
         return "MATCHES: grouped into the rule's digest, sent when the window closes"

@@ -112,7 +112,7 @@ def test_rules_check_command_on_valid_rules(
     for name, value in SHIPPED_ENV.items():
         monkeypatch.setenv(name, value)
     assert main(["rules", "check", str(SHIPPED)]) == 0
-    assert capsys.readouterr().out.startswith("ok: 10 rules")
+    assert capsys.readouterr().out.startswith("ok: 11 rules")
 
 
 def test_rule_files_read_dotenv_under_the_process_environment(
