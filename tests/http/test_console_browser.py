@@ -149,11 +149,19 @@ async def test_on_call_path_through_the_console(
     )
     await p.goto(f"{api.url}/ui/rules/transfer-failed")
     await p.get_by_label("Logs").fill(json.dumps([hostile]))
-    await p.get_by_role("button", name="Test").click()
+    await p.get_by_role("button", name="Test", exact=True).click()
     await expect(p.locator("#test-result")).to_contain_text("1 matching logs")
     await expect(p.locator("#test-result")).to_contain_text("<script>alert(1)</script>")
     await shot(p, "rule-test")
     assert len(hook.received) == 2  # a dry run sends nothing
+
+    # Backtest the rule over the calls of the last hour: the table, and nothing sent.
+    await p.get_by_label("Since").fill("1h")
+    await p.get_by_role("button", name="Backtest").click()
+    await expect(p.locator("#backtest-result")).to_contain_text("calls replayed")
+    await expect(p.locator("#backtest-result")).to_contain_text("alerts that would have been sent")
+    await shot(p, "rule-backtest")
+    assert len(hook.received) == 2
 
     for path, name in (
         ("/ui/", "overview"),
