@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from alerter.cli.common import (
     load_rules_or_exit,
     since_seconds,
@@ -19,7 +17,7 @@ from alerter.cli.common import (
     terminal_safe,
 )
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
-from alerter.models import CallEnded, LogEntry, LogPage
+from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs, parse_page
 from alerter.pipeline.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
 from alerter.pipeline.dryrun import run_dry
 from alerter.rules.load import unset_variables
@@ -38,7 +36,6 @@ REPORT_COLUMNS = (
     ("shadow", "would send"),
     ("failed", "failed"),
 )
-_LOG_LIST = TypeAdapter(tuple[LogEntry, ...])
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -140,14 +137,16 @@ def _call(call_id: str, call_file: Path | None, settings: Settings) -> CallEnded
 def _read_logs(path: Path) -> tuple[LogEntry, ...]:
     try:
         raw = path.read_bytes()
-        try:
-            return LogPage.model_validate_json(raw).data
-        except ValidationError:
-            return _LOG_LIST.validate_json(raw)
-    except (OSError, ValidationError) as exc:
-        raise ValueError(
-            f"{path}: not a page or list of Diga logs ({type(exc).__name__})"
-        ) from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    try:
+        return parse_page(raw).data
+    except LogsInvalid:
+        pass
+    try:
+        return parse_logs(json.loads(raw))
+    except ValueError as exc:  # LogsInvalid, or not JSON at all
+        raise ValueError(f"{path}: not a page or list of Diga logs ({exc})") from None
 
 
 def _schema(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,9 +16,15 @@ from datetime import datetime
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from pydantic import ValidationError
 
-from alerter.models import FETCHED_LEVELS, LogEntry, LogLevel, LogPage
+from alerter.models import (
+    FETCHED_LEVELS,
+    LogEntry,
+    LogLevel,
+    LogPage,
+    LogsInvalid,
+    parse_page,
+)
 from alerter.settings import Settings
 
 PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
@@ -260,8 +266,8 @@ class DigaClient:
         self._observe(str(response.status_code), time.monotonic() - started)
         if response.status_code == 200:
             try:
-                return LogPage.model_validate_json(body)
-            except ValidationError:
+                return parse_page(body)
+            except LogsInvalid:
                 raise DigaUnavailable(
                     "Diga answered 200 with a body that is not a page of logs", status=200
                 ) from None

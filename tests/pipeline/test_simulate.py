@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from alerter.models import CallEnded, LogEntry
+from alerter.models import CallEnded, parse_logs
 from alerter.pipeline.simulate import PastCall, RuleResult, simulate
 from alerter.rules.model import RuleSet
 from alerter.rules.noise import GroupKey, ended_key
@@ -36,7 +36,7 @@ def rules(tmp_path: Path, noise: str) -> RuleSet:
 
 def call(at: float, agent: str = "ag-1", failing: bool = True) -> PastCall:
     call_id = str(uuid.uuid4())
-    logs = (LogEntry.model_validate(make_log(call_id)),) if failing else ()
+    logs = parse_logs([make_log(call_id)]) if failing else ()
     return PastCall(CallEnded(call_id=call_id, fields={"agent_id": agent}), at, logs)
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
 from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
-from alerter.models import CallEnded, LogEntry
+from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
 from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
 from alerter.pipeline.fetch import DigaClient
@@ -218,9 +217,6 @@ async def retry(console: Console, who: Identity, call_id: str | None) -> list[st
     return queued
 
 
-_LOGS = TypeAdapter(list[LogEntry])
-
-
 def parse_trial(body: Mapping[str, Any]) -> tuple[CallEnded, tuple[LogEntry, ...] | None]:
     """`{"call_id": ...}` (logs fetched from Diga), or `{"logs": [...], "call": {...}}`."""
     raw_logs = body.get("logs")
@@ -239,11 +235,9 @@ def parse_trial(body: Mapping[str, Any]) -> tuple[CallEnded, tuple[LogEntry, ...
     if len(raw_logs) > MAX_PASTED_LOGS:
         raise ActionError(422, "INVALID_LOGS", f"at most {MAX_PASTED_LOGS} logs at a time")
     try:
-        logs = tuple(_LOGS.validate_python(raw_logs))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ActionError(422, "INVALID_LOGS", f"logs.{where}: {first['msg']}") from None
+        logs = parse_logs(raw_logs)
+    except LogsInvalid as exc:
+        raise ActionError(422, "INVALID_LOGS", f"logs.{exc}") from None
     return CallEnded(call_id=(call_id or "pasted-logs")[:200], fields=_flat(fields)), logs
 
 
