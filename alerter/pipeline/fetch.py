@@ -96,6 +96,15 @@ class _TooLarge(Exception):
     """A response body past the byte cap: read no further."""
 
 
+class _NoCookies(httpx.Cookies):
+    """Diga's API authenticates with a bearer token: no cookie is kept or sent back. (httpx
+    looks for cookies in every response through a urllib request it builds: ~5 % of a
+    worker's time, measured with py-spy.)"""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 class DigaClient:
     def __init__(
         self,
@@ -125,6 +134,7 @@ class DigaClient:
             limits=limits,
             transport=transport or AiohttpTransport(limits=limits),
         )
+        self._http._cookies = _NoCookies()  # httpx's own attribute: its setter would copy
         # Requests beyond the pool wait here, not inside the transport.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap

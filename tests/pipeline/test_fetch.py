@@ -215,3 +215,15 @@ async def test_the_logs_cap_stops_paging_and_says_so(
         await client.aclose()
     assert len(result.logs) == 1500 and result.capped == "1500 logs cap"
     assert len([r for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]) == 2
+
+
+async def test_cookies_set_by_diga_are_neither_kept_nor_sent_back(
+    diga: DigaStandIn, client: DigaClient
+) -> None:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    page = {"data": [make_log(call_id)], "has_more": False}
+    diga.inject(Fault(200, page, headers={"Set-Cookie": "session=abc; Path=/"}))
+    result = await client.fetch_call_logs(call_id)
+    assert result.requests == 2 and result.logs
+    assert len(client._http.cookies) == 0  # a bearer-token API: no cookie jar to fill
