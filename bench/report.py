@@ -61,6 +61,8 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | parsing: a log's `data` within bounds kept as parsed, not rebuilt | 5.6 ms a 1,000-log page | 4.8 ms |
 | Redis: a no-match call recorded in one round trip of six commands; jobs claimed by one script and finished by one plain pipeline; no MULTI/EXEC around a held job | 35.8 commands (no alert), 58.8 (alert) | 19.8, 45.6; mix 166–181 calls/s |
 | api: uvloop, and uvicorn's httptools parser | intake 1,857 webhooks/s | 4,706 |
+| parsing: pages decoded with msgspec into frozen structs (was pydantic) | mix 154, 142 (two runs) | mix 178, 161 |
+| fetch: no cookie jar (httpx looked for cookies through a urllib request per response) | 2,177–2,816 µs CPU a call's fetch | 2,020–2,680 µs |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2
@@ -69,13 +71,15 @@ and a pool that does not slow down with size is what the worker lacked.
 
 ### Where a worker's time goes
 
-One worker process is CPU-bound at about 4.8 ms per call on the mix (py-spy, 200 samples a
-second, main thread): parsing Diga's pages into typed logs about 37 % (pydantic, about
-3.8 µs a log even without our own validators; the mix averages 89 logs a call because 1 call
-in 50 has 2,500), the HTTP client about 25 % (httpx's request building and aiohttp), asyncio
-itself about 15 %, Redis round trips about 8 %, evaluation, decisions and rendering under
-3 %. Reaching 400 calls/s in one process needs the logs parsed for less: decoding pages with
-msgspec and building typed logs only for those a rule can match is the next step. Until then,
-throughput comes from more worker processes, which share nothing but Redis (the scaling
-rows above).
+One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the mix
+after the msgspec change): fetching about 46 % (httpx building and sending requests over
+aiohttp about 31 %, of which looking for cookies was 5 % until it went; decoding pages 8 %;
+the capped read 4.5 %), Redis round trips about 19 % (the job's claim 5 %, arq reading the
+job 4 %, the call's record 7 %, finishing the job 4 %), the event loop itself 8 %, the job's
+own logic (evaluate, decide, render) about 5 %. The bare fetch loop (the floor) does only the
+first part, with httpx's own overhead included, so the worker / floor ratio is bounded by
+what Redis and arq cost per call; and the floor itself measures 374–433 calls/s on this
+2-core machine, so 400 calls/s in one worker process is above what the HTTP client alone
+allows here. More throughput comes from more worker processes, which share nothing but
+Redis (the scaling rows above; docs/deploy.md for how many one Redis serves).
 """
