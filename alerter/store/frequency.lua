@@ -1,3 +1,4 @@
+--#include episode
 -- A call matched at ARGV[1] (its event time, ms): fire once a window of ARGV[4] ms holds
 -- ARGV[5] calls. Calls are decided out of order (concurrent jobs, retries, backlogs), so two
 -- windows are checked: the one ending at this call, and the one ending at the latest call
@@ -22,39 +23,9 @@ if #later > 0 then
   local n2 = count(tonumber(later[2]))
   if n2 > n then n, at = n2, tonumber(later[2]) end
 end
--- Episodes (rules with resolved messages, ARGV[8] == '1'): KEYS[5] holds the open one of
--- this (rule, group): its id (first firing), when the condition last held, the calls it
--- covered; the next key lists open episodes by when they resolve (held + window).
-local episode = ''
-if ARGV[8] == '1' then
-  episode = redis.call('HGET', KEYS[5], 'id')
-  if n >= tonumber(ARGV[5]) then
-    if not episode then
-      episode = tostring(at)
-      redis.call('HSET', KEYS[5], 'id', episode, 'started', at, 'held', at, 'within', w,
-        'calls', n, 'labels', ARGV[8 + 1])
-    else
-      redis.call('HINCRBY', KEYS[5], 'calls', 1)
-      if tonumber(redis.call('HGET', KEYS[5], 'held')) < at then
-        redis.call('HSET', KEYS[5], 'held', at)
-      end
-    end
-    redis.call('PEXPIRE', KEYS[5], ARGV[8 + 3])
-    redis.call('ZADD', KEYS[6], tonumber(redis.call('HGET', KEYS[5], 'held')) + w, ARGV[8 + 2])
-  elseif episode then
-    redis.call('HINCRBY', KEYS[5], 'calls', 1)
-  else
-    episode = ''
-  end
-end
--- Fires once a window, by the calls' own times (a backlog replayed, or a backtest, decides
--- as the calls did when they ended).
-local function fired_within(at)
-  local f = redis.call('GET', KEYS[2])
-  return f and tonumber(f) > at - w
-end
+local episode = keep_episode(KEYS[5], KEYS[6], ARGV, 8, n >= tonumber(ARGV[5]), at, n, w)
 local result = 'below ' .. n
-if n >= tonumber(ARGV[5]) and not fired_within(t) then
+if n >= tonumber(ARGV[5]) and not fired_within(KEYS[2], t, w) then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. n
 end

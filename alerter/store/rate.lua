@@ -1,3 +1,4 @@
+--#include episode
 -- Matched calls (KEYS[1]) against ended calls (KEYS[2], written on intake), both by the
 -- time the call's webhook was accepted, over a window of ARGV[4] ms. Calls are decided out
 -- of order (concurrent jobs, retries, backlogs), so two windows are checked: the one ending
@@ -32,39 +33,9 @@ if #later > 0 and not holds(m, e) then
   local m2, e2 = window(tonumber(later[2]))
   if holds(m2, e2) or m2 > m then m, e, at = m2, e2, tonumber(later[2]) end
 end
--- Episodes (rules with resolved messages, ARGV[9] == '1'): KEYS[6] holds the open one of
--- this (rule, group): its id (first firing), when the condition last held, the calls it
--- covered; the next key lists open episodes by when they resolve (held + window).
-local episode = ''
-if ARGV[9] == '1' then
-  episode = redis.call('HGET', KEYS[6], 'id')
-  if holds(m, e) then
-    if not episode then
-      episode = tostring(at)
-      redis.call('HSET', KEYS[6], 'id', episode, 'started', at, 'held', at, 'within', w,
-        'calls', m, 'labels', ARGV[9 + 1])
-    else
-      redis.call('HINCRBY', KEYS[6], 'calls', 1)
-      if tonumber(redis.call('HGET', KEYS[6], 'held')) < at then
-        redis.call('HSET', KEYS[6], 'held', at)
-      end
-    end
-    redis.call('PEXPIRE', KEYS[6], ARGV[9 + 3])
-    redis.call('ZADD', KEYS[7], tonumber(redis.call('HGET', KEYS[6], 'held')) + w, ARGV[9 + 2])
-  elseif episode then
-    redis.call('HINCRBY', KEYS[6], 'calls', 1)
-  else
-    episode = ''
-  end
-end
--- Fires once a window, by the calls' own times (a backlog replayed, or a backtest, decides
--- as the calls did when they ended).
-local function fired_within(at)
-  local f = redis.call('GET', KEYS[3])
-  return f and tonumber(f) > at - w
-end
+local episode = keep_episode(KEYS[6], KEYS[7], ARGV, 9, holds(m, e), at, m, w)
 local result = 'below ' .. m .. ' ' .. e
-if holds(m, e) and not fired_within(t) then
+if holds(m, e) and not fired_within(KEYS[3], t, w) then
   redis.call('SET', KEYS[3], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. m .. ' ' .. e
 end

@@ -33,6 +33,7 @@ COVERED = {
     "claim",
     "episode_close",
     "flatline",
+    "episode",  # included by frequency and rate, run through them
 }
 
 
@@ -51,6 +52,7 @@ def test_every_script_has_a_test_here() -> None:
     names = [p.name for p in files("alerter.store").iterdir()]
     assert {name.removesuffix(".lua") for name in names if name.endswith(".lua")} == COVERED
     assert all(lua.source(name).strip() for name in COVERED)
+    assert "--#include" not in lua.source("rate") and "keep_episode" in lua.source("rate")
 
 
 async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
