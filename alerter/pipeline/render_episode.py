@@ -13,6 +13,7 @@ from typing import Any
 from alerter.models import Severity
 from alerter.pipeline.render import (
     SEVERITY_COLOURS,
+    SLACK_HEADER_CHARS,
     TITLE_CHARS,
     Message,
     bound,
@@ -116,7 +117,7 @@ def _colour(episode: Episode) -> str:
 
 def slack_payload(episode: Episode) -> dict[str, Any]:
     if episode.kind is EpisodeEnd.RESOLVED:
-        text = bound(f"✅ RESOLVED · {episode.rule}", 150)
+        text = bound(f"✅ RESOLVED · {episode.rule}", SLACK_HEADER_CHARS)
         header = {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
     else:
         header = header_block(episode.severity, episode.rule)
