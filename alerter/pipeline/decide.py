@@ -16,7 +16,7 @@ from alerter.pipeline.evaluate import RuleMatch
 from alerter.pipeline.render import excerpt
 from alerter.pipeline.render_digest import DigestCall
 from alerter.pipeline.signatures import signature
-from alerter.rules.noise import GroupKey, group_key, labels_of, muted
+from alerter.rules.noise import GroupKey, format_duration, group_key, labels_of, muted
 from alerter.store.episodes import Episodes
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
@@ -45,13 +45,6 @@ class Decision:
 
 
 BREAKDOWN_CALL_IDS = 5
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 async def decide(
@@ -112,10 +105,12 @@ async def decide(
         if not counted.fire:
             return Decision(
                 Outcome.BELOW_THRESHOLD,
-                f"{counted.counted} of {noise.count} calls within {_span(noise.within)}",
+                f"{counted.counted} of {noise.count} calls within {format_duration(noise.within)}",
                 key=key,
             )
-        headline = f"{counted.counted} calls within {_span(noise.within)} ({key.describe()})"
+        headline = (
+            f"{counted.counted} calls within {format_duration(noise.within)} ({key.describe()})"
+        )
     elif noise.within is not None and noise.rate is not None:
         rated = await stores.windows.rate(
             rule.name,
@@ -132,7 +127,7 @@ async def decide(
         share = rated.counted / rated.total if rated.total else 0.0
         summary = (
             f"{rated.counted} of {rated.total} ended calls ({share:.0%}) within "
-            f"{_span(noise.within)}"
+            f"{format_duration(noise.within)}"
         )
         if not rated.fire:
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)

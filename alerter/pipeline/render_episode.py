@@ -25,6 +25,7 @@ from alerter.pipeline.render import (
     section,
     slack_escape,
 )
+from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
 
 RESOLVED_COLOUR = "#2EB67D"  # Slack's green
@@ -52,18 +53,7 @@ class Episode:
 
     @property
     def lasted(self) -> str:
-        return span(self.ended - self.started)
-
-
-def span(seconds: float) -> str:
-    """`1h 5m`, `12m 30s`, `45s`: how long, to the second."""
-    whole = max(0, round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s"]
-    if hours or minutes:
-        parts[2] = f"{secs}s" if secs else ""
-    return " ".join(p for p in parts if p) or "0s"
+        return format_duration(self.ended - self.started)
 
 
 def _clock(ts: float) -> str:

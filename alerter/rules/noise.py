@@ -44,6 +44,16 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=str | float)]
 
 
+def format_duration(seconds: float) -> str:
+    """For people, the other way: `10m`, `1h 5m`, `12m 30s`, `45s`, `1.5s`."""
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:g}s"
+    hours, rest = divmod(max(0, round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return " ".join(parts) or "0s"
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -11,7 +11,8 @@ from apprise.plugins import opsgenie, pagerduty
 
 from alerter.models import Severity
 from alerter.pipeline import deliver, render_episode
-from alerter.pipeline.render_episode import Episode, EpisodeEnd, span
+from alerter.pipeline.render_episode import Episode, EpisodeEnd
+from alerter.rules.noise import format_duration
 from alerter.rules.redact import compile_redactor
 from tests.standins import Receiver
 
@@ -51,10 +52,19 @@ def test_a_flatline_says_since_when_no_calls_came() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (45, "45s"), (750, "12m 30s"), (3600, "1h"), (3905, "1h 5m 5s")],
+    [
+        (0, "0s"),
+        (1.5, "1.5s"),
+        (45, "45s"),
+        (600, "10m"),
+        (750, "12m 30s"),
+        (3600, "1h"),
+        (3905, "1h 5m 5s"),
+        (86400, "24h"),
+    ],
 )
-def test_spans_read_like_durations(seconds: float, text: str) -> None:
-    assert span(seconds) == text
+def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
 
 
 def test_hostile_group_labels_stay_text_and_are_redacted() -> None:

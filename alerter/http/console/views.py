@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerter.models import Outcome
-from alerter.pipeline.render_episode import span
 from alerter.rules.model import Rule, RuleSet
+from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
 from alerter.store.jobs import live_workers
@@ -219,13 +219,13 @@ def fires_when(rule: Rule) -> str:
     """How the rule fires, in words, for its page."""
     noise = rule.noise
     if noise.no_calls is not None:
-        kind = f"when no matching call ends for {span(noise.no_calls)} (flatline)"
+        kind = f"when no matching call ends for {format_duration(noise.no_calls)} (flatline)"
     elif noise.count is not None and noise.within is not None:
-        kind = f"when {noise.count} calls match within {span(noise.within)}"
+        kind = f"when {noise.count} calls match within {format_duration(noise.within)}"
     elif noise.rate is not None and noise.within is not None:
         kind = (
             f"when {noise.rate:.0%} of at least {noise.min_calls} ended calls match within "
-            f"{span(noise.within)}"
+            f"{format_duration(noise.within)}"
         )
     else:
         kind = f"on each call with {rule.min_matches}+ matching logs"
