@@ -165,15 +165,6 @@ class CallRecords:
             out[call_id] = CallStory(call, tuple(CallEvent.from_json(e) for e in events))
         return out
 
-    async def ended_between(
-        self, since: float, until: float, limit: int
-    ) -> list[tuple[str, float]]:
-        """(call id, accepted time) of calls that ended in [since, until], oldest first."""
-        rows = await self._redis.zrangebyscore(
-            CALLS_INDEX, since, until, start=0, num=limit, withscores=True
-        )
-        return [(member.decode(), float(score)) for member, score in rows]
-
     async def ended_recently(
         self, since: float, until: float, limit: int
     ) -> list[tuple[str, float]]:

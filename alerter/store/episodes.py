@@ -12,7 +12,7 @@ way, or runs after a restart sends nothing twice and loses nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -184,7 +184,3 @@ class Episodes:
     async def notified(self, rule: str, digest: str, episode: str) -> bool:
         return bool(await self._redis.exists(self._notified_key(rule, digest, episode)))
 
-
-def labels_text(labels: Mapping[str, str] | tuple[tuple[str, str], ...]) -> str:
-    pairs = labels.items() if isinstance(labels, Mapping) else labels
-    return ", ".join(f"{k}={v}" for k, v in pairs) or "all calls"

@@ -49,7 +49,7 @@ async def test_the_index_forgets_calls_older_than_the_retention(redis: Redis) ->
     new = CallEnded(call_id=trimming, accepted_at=now)
     await state.evaluated(old, 0, 2, None, {})
     await state.evaluated(new, 0, 2, None, {})
-    ended = [call_id for call_id, _ in await state.calls.ended_between(0, now + 1, 100)]
+    ended = [call_id for call_id, _ in await state.calls.ended_recently(0, now + 1, 100)]
     assert new.call_id in ended and old.call_id not in ended
 
 
