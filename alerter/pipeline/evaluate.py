@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import chain
 
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.model import Rule, RuleSet
@@ -44,15 +44,28 @@ def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> l
             for (level, category), positions in by_kind.items()
             if level in rule.levels and (rule.categories is None or category in rule.categories)
         ]
-        candidates = kinds[0] if len(kinds) == 1 else heapq.merge(*kinds)
-        matched = tuple(
-            log
-            for log in (logs[position] for position in candidates)
-            if (rule.events is None or any(test(log.event) for test in rule.events))
-            and all(condition.holds(log.data) for condition in rule.data)
-        )
+        # In log order: each kind's positions are sorted runs, which sorting merges in C.
+        candidates = kinds[0] if len(kinds) == 1 else sorted(chain.from_iterable(kinds))
+        events, data = rule.events, rule.data
+        # One event pattern or one data condition (the usual rule) is called directly.
+        event = events[0] if events is not None and len(events) == 1 else None
+        condition = data[0] if len(data) == 1 else None
+        matched = []
+        for position in candidates:
+            log = logs[position]
+            if event is not None:
+                if not event(log.event):
+                    continue
+            elif events is not None and not any(test(log.event) for test in events):
+                continue
+            if condition is not None:
+                if not condition.holds(log.data):
+                    continue
+            elif data and not all(c.holds(log.data) for c in data):
+                continue
+            matched.append(log)
         if matched:
-            results.append(RuleMatch(rule, matched))
+            results.append(RuleMatch(rule, tuple(matched)))
     return results
 
 

@@ -26,9 +26,18 @@ class Condition:
     path: tuple[str, ...]
     test: Predicate
     wants_missing: bool = False  # `exists: false` holds when the field is absent
+    dotted: str = ""  # the path as written: a flattened field's key (made once, not per log)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dotted", ".".join(self.path))
 
     def holds(self, source: Mapping[str, Any] | None) -> bool:
-        value = lookup(source, self.path)
+        if source is None:
+            value: object = MISSING
+        else:  # the dotted key itself first (all a one-part path needs), then the path
+            value = source.get(self.dotted, MISSING)
+            if value is MISSING and len(self.path) > 1:
+                value = lookup(source, self.path, self.dotted)
         if isinstance(value, (list, tuple)):
             # A list holds when one of its items does; an empty list counts as absent.
             if value:
@@ -39,11 +48,12 @@ class Condition:
         return self.test(value)
 
 
-def lookup(source: Mapping[str, Any] | None, path: tuple[str, ...]) -> object:
-    """The value at a dotted path; a key holding the whole dotted name wins (flattened fields)."""
+def lookup(source: Mapping[str, Any] | None, path: tuple[str, ...], joined: str = "") -> object:
+    """The value at a dotted path; a key holding the whole dotted name wins (flattened fields).
+    `joined`: the path's dotted name, when the caller has it already."""
     if source is None:
         return MISSING
-    joined = ".".join(path)
+    joined = joined or ".".join(path)
     if joined in source:
         return source[joined]
     value: object = source

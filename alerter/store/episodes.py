@@ -183,4 +183,3 @@ class Episodes:
 
     async def notified(self, rule: str, digest: str, episode: str) -> bool:
         return bool(await self._redis.exists(self._notified_key(rule, digest, episode)))
-
