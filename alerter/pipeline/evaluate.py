@@ -47,17 +47,19 @@ def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> l
         # In log order: each kind's positions are sorted runs, which sorting merges in C.
         candidates = kinds[0] if len(kinds) == 1 else sorted(chain.from_iterable(kinds))
         events, data = rule.events, rule.data
-        # One event pattern or one data condition (the usual rule) is called directly.
-        event = events[0] if events is not None and len(events) == 1 else None
+        # A call's logs carry few distinct events: each is tested once per rule. One data
+        # condition (the usual rule) is called directly.
+        verdicts: dict[str, bool] = {}
         condition = data[0] if len(data) == 1 else None
         matched = []
         for position in candidates:
             log = logs[position]
-            if event is not None:
-                if not event(log.event):
+            if events is not None:
+                verdict = verdicts.get(log.event)
+                if verdict is None:
+                    verdict = verdicts[log.event] = any(test(log.event) for test in events)
+                if not verdict:
                     continue
-            elif events is not None and not any(test(log.event) for test in events):
-                continue
             if condition is not None:
                 if not condition.holds(log.data):
                     continue
