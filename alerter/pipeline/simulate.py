@@ -9,6 +9,7 @@ throttling, and flatline silences. What a replay cannot know is said in `Backtes
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.evaluate import call_matches, evaluate
 from alerter.pipeline.signatures import signature
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import group_key, labels_of, muted
+from alerter.rules.noise import GroupKey, group_key, labels_of, muted
 from alerter.store.silences import Silence
 
 TOP_GROUPS = 3
@@ -251,28 +252,31 @@ def _flatline(
     window = rule.noise.no_calls
     assert window is not None
     times: dict[str, list[float]] = defaultdict(list)
-    labels: dict[str, dict[str, str]] = {}
+    keys: dict[str, GroupKey] = {}
     for past in ordered:
         if call_matches(rule, past.call):
             key = group_key(rule.noise.group_by, past.call, None)
             times[key.digest].append(past.at)
-            labels[key.digest] = dict(key.labels)
+            keys[key.digest] = key
+    step = FLATLINE_STEP_SECONDS
+    # Without mute windows nothing restarts the count: the first tick that can fire is
+    # `no_calls` after the call (rounded up to a tick), not one a minute from it.
+    first = math.ceil(window / step) * step if not rule.noise.mute_windows else step
     for digest, seen in times.items():
-        group = ", ".join(f"{k}={v}" for k, v in labels[digest].items()) or "all calls"
+        labels = dict(keys[digest].labels)
         for at, resumed in zip(seen, [*seen[1:], until], strict=True):
-            quiet_since, t = at, at + FLATLINE_STEP_SECONDS
+            quiet_since, t = at, at + first
             while t < resumed:
                 if muted(rule.noise, t):
                     quiet_since = t
                 elif t - quiet_since >= window:
-                    tally.matched(t, group)
-                    if any(s.matches(rule.name, labels[digest], t) for s in silences):
+                    tally.matched(t, keys[digest].describe())
+                    if any(s.matches(rule.name, labels, t) for s in silences):
                         tally.suppressed(t, Outcome.SILENCED)
                     else:
                         tally.alert(t)
                     break
-                t += FLATLINE_STEP_SECONDS
-
+                t += step
 
 def _ended_calls(
     rules: Sequence[Rule], ordered: Sequence[PastCall]

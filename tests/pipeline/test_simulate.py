@@ -174,3 +174,23 @@ async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
     finally:
         await client.aclose()
     assert only(simulate(ruleset, past, (), DAY, at + 1))[1] == live
+
+
+def test_a_flatline_counts_its_silence_from_the_end_of_a_mute_window(tmp_path: Path) -> None:
+    ruleset = rules_from(
+        tmp_path,
+        """
+destinations: {ops: json://127.0.0.1/hook}
+rules:
+  - name: quiet
+    when: {no_calls: 20m}
+    mute_windows: [{hours: "00:00-07:00", timezone: UTC}]
+    notify: [ops]
+""",
+    )
+    night, morning = DAY - 8 * 3600, DAY - 14_200  # 03:06:40 and 07:10 UTC
+    calls = [call(night, failing=False), call(morning, failing=False)]
+    # Silent for four hours, but only ten minutes of them outside the mute window.
+    assert only(simulate(ruleset, calls, (), night, morning + 60))[:2] == (0, 0)
+    # Then silent from 07:10: fires at 07:30.
+    assert only(simulate(ruleset, calls, (), night, morning + 1260))[:2] == (1, 1)
