@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from alerter.pipeline import worker as worker_module
@@ -89,6 +90,18 @@ async def until(predicate: Callable[[], bool], timeout: float = 20) -> bool:
     return await asyncio.to_thread(wait_until, predicate, timeout)
 
 
+def ticks_run(redis_url: str) -> int:
+    """Ticks that have run (each keeps its result, under its period's job id)."""
+    with redis.Redis.from_url(redis_url) as client:
+        return sum(1 for _ in client.scan_iter("arq:result:episode_tick:*", count=1000))
+
+
+async def more_ticks(redis_url: str, count: int = 2) -> None:
+    """Wait for `count` more ticks: each is a chance to send what must not be sent."""
+    start = ticks_run(redis_url)
+    assert await until(lambda: ticks_run(redis_url) >= start + count)
+
+
 async def test_a_frequency_episode_fires_then_resolves_once_with_the_same_key(
     rules: RuleSet,
     settings: Settings,
@@ -105,7 +118,7 @@ async def test_a_frequency_episode_fires_then_resolves_once_with_the_same_key(
             await post(api, call_id, agent_id="ag-busy")
         assert await until(lambda: bool(titled(hook, "transfer-burst")))
         assert await until(lambda: bool(titled(hook, "[RESOLVED] transfer-burst")), 15)
-        await asyncio.sleep(2.5)  # more ticks: nothing more to say
+        await more_ticks(redis_url)  # nothing more to say
     firing = [m for m in titled(hook, "transfer-burst") if "RESOLVED" not in m["title"]]
     resolved = titled(hook, "[RESOLVED] transfer-burst")
     assert len(firing) == 1 and len(resolved) == 1, messages(hook)
@@ -128,11 +141,11 @@ async def test_a_flatline_fires_once_per_silence_and_resolves_when_calls_resume(
         await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
         await post(api, str(uuid.uuid4()), agent_id="ag-night")
         assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 2)
-        await asyncio.sleep(2.5)  # the silence goes on: no second alert for it
+        await more_ticks(redis_url)  # the silence goes on: no second alert for it
         assert len(titled(hook, "agent-quiet: no calls")) == 2
         await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
         assert await until(lambda: bool(titled(hook, "[RESOLVED] agent-quiet")))
-        await asyncio.sleep(1.5)
+        await more_ticks(redis_url, 1)
     firing = titled(hook, "agent-quiet: no calls")
     assert sorted("ag-quiet" in m["title"] for m in firing) == [False, True]
     resolved = titled(hook, "[RESOLVED] agent-quiet")
@@ -174,9 +187,9 @@ async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
         running_worker(settings, rules, redis_url),
     ):
         assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
-        await asyncio.sleep(3)
+        await more_ticks(redis_url, 3)
     async with running_worker(settings, rules, redis_url):  # a restart
-        await asyncio.sleep(3)
+        await more_ticks(redis_url, 3)
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # not missed, not repeated
     assert len(runs) >= 5 and set(runs.values()) == {1}, runs
     async with aioredis.Redis.from_url(redis_url) as client:
