@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import httpx
@@ -135,6 +136,9 @@ class DigaClient:
             transport=transport or AiohttpTransport(limits=limits),
         )
         self._http._cookies = _NoCookies()  # httpx's own attribute: its setter would copy
+        # Requests are built here from the merged headers: `build_request` with `params`
+        # costs ~150 µs a request, a plain `httpx.Request` ~45 (measured with timeit).
+        self._logs_url = f"{base_url.rstrip('/')}/v1/log/call/"
         # Requests beyond the pool wait here, not inside the transport.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
@@ -261,11 +265,17 @@ class DigaClient:
     async def _get_page(self, call_id: str, params: dict[str, str | int]) -> LogPage:
         started = time.monotonic()
         try:
-            async with (
-                self._in_flight,
-                self._http.stream("GET", f"/v1/log/call/{call_id}", params=params) as response,
-            ):
-                body = await self._read_capped(response)
+            request = httpx.Request(
+                "GET",
+                f"{self._logs_url}{quote(call_id, safe='')}?{urlencode(params)}",
+                headers=self._http.headers,
+            )
+            async with self._in_flight:
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read_capped(response)
+                finally:
+                    await response.aclose()
         except (httpx.TimeoutException, TimeoutError):
             self._observe("timeout", time.monotonic() - started)
             raise DigaUnavailable("Diga did not answer in time") from None
