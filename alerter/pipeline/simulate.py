@@ -278,6 +278,7 @@ def _flatline(
                     break
                 t += step
 
+
 def _ended_calls(
     rules: Sequence[Rule], ordered: Sequence[PastCall]
 ) -> dict[tuple[str, str], list[float]]:
