@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from arq.connections import create_pool
 from arq.constants import default_queue_name
@@ -34,7 +35,7 @@ from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.connect import arq_settings
 from alerter.store.episodes import Episodes
-from alerter.store.jobs import JobBook, LeanArqRedis, beat
+from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
@@ -158,12 +159,14 @@ class RecordingWorker(Worker):
                 expires_extra_ms=self.expires_extra_ms,
             )
         self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
+        cast(LeanArqRedis, self._pool).claimed = self._claimed
         await super().main()
 
     def __init__(self, *args: Any, worker_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.worker_name = worker_name
         self._jobs: JobBook | None = None
+        self._claimed: dict[str, Claimed] = {}  # claimed, not yet read by arq's run_job
 
     @property
     def jobs(self) -> JobBook:
@@ -178,33 +181,42 @@ class RecordingWorker(Worker):
             await beat(self.pool, self.worker_name, time.time())
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's `start_jobs`, with the claim in one script instead of WATCH/MULTI/EXEC."""
+        """arq's `start_jobs`, with every job a poll found claimed in one script (instead of
+        WATCH/MULTI/EXEC for each) that also reads what arq's run of the job reads first."""
+        wanted: list[str] = []
         for job_id_b in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
-                return
-            self.job_counter += 1
+                break
             job_id = job_id_b.decode()
             running = self.tasks.get(job_id)
-            if running is not None and not running.done():  # running here: nothing to claim
+            if job_id in wanted or (running is not None and not running.done()):
+                self.sem.release()  # running here: nothing to claim
+                continue
+            self.job_counter += 1
+            wanted.append(job_id)
+        in_progress_ms = int(self.in_progress_timeout_s * 1000)
+        try:
+            claims = await self.jobs.claim(wanted, timestamp_ms(), in_progress_ms)
+        except BaseException:
+            for _ in wanted:
+                self.job_counter -= 1
+                self.sem.release()
+            raise
+        for job_id, claimed in zip(wanted, claims, strict=True):
+            if claimed is None:  # running elsewhere, gone, or deferred since it was read
                 self.job_counter -= 1
                 self.sem.release()
                 continue
-            in_progress_ms = int(self.in_progress_timeout_s * 1000)
-            try:
-                score = await self.jobs.claim(job_id, timestamp_ms(), in_progress_ms)
-            except BaseException:
-                self.job_counter -= 1
-                self.sem.release()
-                raise
-            if score is None:  # running elsewhere, gone, or deferred since it was read
-                self.job_counter -= 1
-                self.sem.release()
-                continue
-            task = self.loop.create_task(self.run_job(job_id, score))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self._claimed[job_id] = claimed
+            task = self.loop.create_task(self.run_job(job_id, claimed.score))
+            task.add_done_callback(partial(self._job_done, job_id))
             self.tasks[job_id] = task
+
+    def _job_done(self, job_id: str, _: object) -> None:
+        self._claimed.pop(job_id, None)  # when the run ended before arq read it
+        self._release_sem_dec_counter_on_complete()
 
     async def finish_job(
         self,

@@ -1,12 +1,27 @@
--- Claim a queued job for this worker: arq's start of a job (WATCH, EXISTS, ZSCORE, MULTI,
--- PSETEX, EXEC: four round trips) as one atomic script. Returns the job's score, or false
--- when it runs elsewhere, left the queue, or was deferred since it was read.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return false
+-- Claim queued jobs for this worker, many in one script: arq's start of a job (WATCH,
+-- EXISTS, ZSCORE, MULTI, PSETEX, EXEC) and its first read of the job (GET, INCR, EXPIRE of
+-- the try counter) for each, atomically. KEYS: the queue, then per job its in-progress,
+-- job and retry keys; ARGV: now (ms), the lock's life (ms), then the job ids.
+-- Returns per job {score, job, try}, or {false} when it runs elsewhere, left the queue, or
+-- was deferred since it was read.
+local claimed = {}
+for i = 3, #ARGV do
+  local at = 2 + (i - 3) * 3
+  local in_progress, job, retry = KEYS[at], KEYS[at + 1], KEYS[at + 2]
+  local score = false
+  if redis.call('EXISTS', in_progress) == 0 then
+    score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if score and tonumber(score) > tonumber(ARGV[1]) then
+      score = false
+    end
+  end
+  if score then
+    redis.call('PSETEX', in_progress, ARGV[2], '1')
+    local tries = redis.call('INCR', retry)
+    redis.call('EXPIRE', retry, 88400)
+    claimed[#claimed + 1] = {score, redis.call('GET', job) or false, tries}
+  else
+    claimed[#claimed + 1] = {false}
+  end
 end
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then
-  return false
-end
-redis.call('PSETEX', KEYS[1], ARGV[3], '1')
-return score
+return claimed

@@ -3,6 +3,9 @@ with fewer commands than arq's own (the enqueue side is `queue`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from arq.connections import ArqRedis
 from arq.constants import (
     in_progress_key_prefix,
@@ -31,19 +34,35 @@ async def live_workers(redis: Redis, now: float, within: float) -> list[str]:
     return sorted(name.decode() for name in names)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job this worker now holds: its queue score, and what arq's run of it reads first
+    (the job, its try number), read in the claim's round trip."""
+
+    score: int
+    job: bytes | None
+    tries: int
+
+
 class JobBook:
     def __init__(self, redis: Redis, queue_name: str) -> None:
         self._redis = redis
         self._queue = queue_name
         self._claim = redis.register_script(lua.source("claim"))
 
-    async def claim(self, job_id: str, now_ms: int, in_progress_ms: int) -> int | None:
-        """The job's score when this worker may run it (its in-progress lock now held)."""
-        score = await self._claim(
-            keys=[in_progress_key_prefix + job_id, self._queue],
-            args=[job_id, now_ms, in_progress_ms],
-        )
-        return int(float(score)) if score else None
+    async def claim(
+        self, job_ids: list[str], now_ms: int, in_progress_ms: int
+    ) -> list[Claimed | None]:
+        """Per job, what this worker holds when it may run it (its in-progress lock now
+        taken), else None: all in one round trip, however many jobs a poll found."""
+        if not job_ids:
+            return []
+        keys = [self._queue]
+        for job_id in job_ids:
+            keys += [in_progress_key_prefix + job_id, job_key_prefix + job_id]
+            keys.append(retry_key_prefix + job_id)
+        answers = await self._claim(keys=keys, args=[now_ms, in_progress_ms, *job_ids])
+        return [Claimed(int(float(a[0])), a[1], int(a[2])) if a and a[0] else None for a in answers]
 
     async def finish(
         self,
@@ -72,7 +91,43 @@ class JobBook:
 class LeanArqRedis(ArqRedis):
     """The worker's pool: arq wraps its reads and writes of a job whose lock it already holds
     in MULTI/EXEC (two more commands a job); here a pipeline is a plain batch unless its
-    user calls `multi()`, as arq's `enqueue_job` and every transaction of ours do."""
+    user calls `multi()`, as arq's `enqueue_job` and every transaction of ours do. And arq's
+    first read of a job it runs (GET, INCR, EXPIRE) is answered from the claim, which read
+    the same in its round trip (`claimed`, filled by the worker, emptied here)."""
+
+    claimed: dict[str, Claimed]
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-        return super().pipeline(transaction=False, shard_hint=shard_hint)
+        return _ClaimAwarePipeline(
+            self.connection_pool,
+            self.response_callbacks,
+            False,
+            shard_hint,
+            claimed=self.claimed,
+        )
+
+
+class _ClaimAwarePipeline(Pipeline):
+    def __init__(self, *args: Any, claimed: dict[str, Claimed]) -> None:
+        super().__init__(*args)
+        self._claimed = claimed
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        held = self._read_by_claim()
+        if held is not None:
+            self.command_stack.clear()
+            return [held.job, held.tries, True]
+        return await super().execute(raise_on_error)
+
+    def _read_by_claim(self) -> Claimed | None:
+        """The claim's answer when these are exactly arq's first read of a claimed job."""
+        if len(self.command_stack) != 3:
+            return None
+        stack: list[tuple[Any, ...]] = [args for args, _ in self.command_stack]
+        get, incr, expire = stack
+        if get[0] != "GET" or incr[0] != "INCRBY" or expire[0] != "EXPIRE":
+            return None
+        job_id = str(get[1]).removeprefix(job_key_prefix)
+        if incr[1:] != (retry_key_prefix + job_id, 1) or expire[1] != incr[1]:
+            return None
+        return self._claimed.pop(job_id, None)

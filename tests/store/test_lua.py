@@ -64,21 +64,35 @@ async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
     assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
 
 
-async def test_claim_takes_a_due_job_once_and_finish_clears_it(redis: Redis) -> None:
-    from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+async def test_claim_takes_due_jobs_once_reads_them_and_finish_clears_them(redis: Redis) -> None:
+    from arq.constants import (
+        in_progress_key_prefix,
+        job_key_prefix,
+        result_key_prefix,
+        retry_key_prefix,
+    )
 
-    from alerter.store.jobs import JobBook
+    from alerter.store.jobs import Claimed, JobBook
 
     queue = f"q-{uuid.uuid4().hex[:6]}"
     jobs = JobBook(redis, queue)
     now = int(time.time() * 1000)
-    await redis.zadd(queue, {"due": now - 5, "later": now + 60_000})
+    await redis.zadd(queue, {"due": now - 5, "later": now + 60_000, "again": now - 7})
     await redis.set(job_key_prefix + "due", b"payload")
-    assert await jobs.claim("due", now, 30_000) == now - 5
+    await redis.set(retry_key_prefix + "again", 2)  # tried twice before
+    claims = await jobs.claim(["due", "later", "gone", "again"], now, 30_000)
+    assert claims == [
+        Claimed(now - 5, b"payload", 1),
+        None,  # deferred: not yet
+        None,  # finished and out of the queue
+        Claimed(now - 7, None, 3),  # its job expired: arq records it failed
+    ]
     assert 0 < await redis.pttl(in_progress_key_prefix + "due") <= 30_000
-    assert await jobs.claim("due", now, 30_000) is None  # already running (here or elsewhere)
-    assert await jobs.claim("later", now, 30_000) is None  # deferred: not yet
-    assert await jobs.claim("gone", now, 30_000) is None  # finished and out of the queue
+    assert 86_400 < await redis.ttl(retry_key_prefix + "due") <= 88_400
+    assert await redis.exists(in_progress_key_prefix + "later") == 0
+    assert await jobs.claim(["due"], now, 30_000) == [None]  # already running (here or elsewhere)
+    assert await redis.get(retry_key_prefix + "due") == b"1"  # a refused claim counts no try
+    assert await jobs.claim([], now, 30_000) == []
     await jobs.finish("due", b"done", 60_000, None)
     assert await redis.zscore(queue, "due") is None
     assert await redis.exists(in_progress_key_prefix + "due", job_key_prefix + "due") == 0
