@@ -31,9 +31,15 @@ class Fault:
     raw: bytes | None = None
 
 
+class _Backlogged(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a worker opening its pool's connections at once
+    # would see SYNs dropped and retried seconds later, which no real API server does.
+    request_queue_size = 1024
+
+
 class _Server:
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Backlogged(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
