@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -33,20 +33,24 @@ def job_id_for(call_id: str) -> str:
     return f"call:{call_id}"
 
 
-def serialize_job(data: dict[str, Any]) -> bytes:
-    # JSON, not pickle: whoever can write to Redis must not be able to run code here.
-    # A failed job's result is an exception: kept as its readable text.
-    return json.dumps(data, separators=(",", ":"), default=_readable).encode()
-
-
 def _readable(value: object) -> str:
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {value}"[:500]
     return repr(value)[:500]
 
 
+# JSON, not pickle: whoever can write to Redis must not be able to run code here. A failed
+# job's result is an exception: kept as its readable text. msgspec: a third of json's cost.
+_JOB_ENCODER = msgspec.json.Encoder(enc_hook=_readable)
+_JOB_DECODER = msgspec.json.Decoder()
+
+
+def serialize_job(data: dict[str, Any]) -> bytes:
+    return _JOB_ENCODER.encode(data)
+
+
 def deserialize_job(raw: bytes) -> dict[str, Any]:
-    value = json.loads(raw)
+    value = _JOB_DECODER.decode(raw)  # a msgspec.DecodeError is a ValueError
     if not isinstance(value, dict):
         raise ValueError("job payload is not an object")
     return value
