@@ -33,6 +33,7 @@ from alerter.pipeline.job import process_call
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
+from alerter.store.coalesce import Coalescer
 from alerter.store.connect import arq_settings
 from alerter.store.episodes import Episodes
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
@@ -98,7 +99,7 @@ def make_worker(
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["deps"] = Deps(
             diga=DigaClient.from_settings(settings, observe=worker_metrics.observe_diga),
-            state=State(ctx["redis"], settings.call_retention_seconds),
+            state=State(ctx["redis"], settings.call_retention_seconds, ctx.get("coalescer")),
             noise=NoiseStores(
                 windows=Windows(ctx["redis"]),
                 silences=Silences(ctx["redis"]),
@@ -149,6 +150,8 @@ class RecordingWorker(Worker):
     finishing jobs with fewer Redis commands (`store.jobs`: one script to claim, one plain
     pipeline to finish; 17 commands a job become 12)."""
 
+    _coalescer: Coalescer | None
+
     async def main(self) -> None:
         if self._pool is None:
             self._pool = await create_pool(
@@ -160,18 +163,22 @@ class RecordingWorker(Worker):
             )
         self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
         cast(LeanArqRedis, self._pool).claimed = self._claimed
+        # Calls' records and jobs' finishes share round trips (`store.coalesce`).
+        self._coalescer = Coalescer(self._pool)
+        self.ctx["coalescer"] = self._coalescer
         await super().main()
 
     def __init__(self, *args: Any, worker_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.worker_name = worker_name
         self._jobs: JobBook | None = None
+        self._coalescer = None
         self._claimed: dict[str, Claimed] = {}  # claimed, not yet read by arq's run_job
 
     @property
     def jobs(self) -> JobBook:
         if self._jobs is None:
-            self._jobs = JobBook(self.pool, self.queue_name)
+            self._jobs = JobBook(self.pool, self.queue_name, self._coalescer)
         return self._jobs
 
     async def record_health(self) -> None:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from alerter.store import lua
+from alerter.store.coalesce import Coalescer
 
 WORKERS_KEY = "alerter:workers"  # sorted set: worker name -> its last heartbeat
 
@@ -45,9 +46,10 @@ class Claimed:
 
 
 class JobBook:
-    def __init__(self, redis: Redis, queue_name: str) -> None:
+    def __init__(self, redis: Redis, queue_name: str, coalescer: Coalescer | None = None) -> None:
         self._redis = redis
         self._queue = queue_name
+        self._coalescer = coalescer or Coalescer(redis)
         self._claim = redis.register_script(lua.source("claim"))
 
     async def claim(
@@ -75,7 +77,8 @@ class JobBook:
         keys gone. One round trip, no MULTI/EXEC: the lock holder is the only writer, and a
         half-applied finish (Redis dying between commands) at worst runs the job again,
         which the send markers make harmless."""
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: Pipeline) -> None:
             keys = [retry_key_prefix + job_id, job_key_prefix + job_id]
             if keep_in_progress_ms is None:
                 keys.append(in_progress_key_prefix + job_id)
@@ -85,7 +88,8 @@ class JobBook:
                 pipe.set(result_key_prefix + job_id, result, px=keep_ms)
             pipe.zrem(self._queue, job_id)
             pipe.delete(*keys)
-            await pipe.execute()
+
+        await self._coalescer.execute(fill)  # with other jobs' finishes and records
 
 
 class LeanArqRedis(ArqRedis):

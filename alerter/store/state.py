@@ -23,6 +23,7 @@ from redis.asyncio.client import Pipeline
 from alerter.models import CallEnded, Outcome
 from alerter.store import lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
+from alerter.store.coalesce import Coalescer, Fill
 
 PREFIX = "alerter:"
 SENT_TTL_SECONDS = 7 * 86_400
@@ -80,10 +81,26 @@ class State:
     """Markers, history and failures; every history entry also goes to its call's timeline
     and the per-rule counts (`store.calls`), in the same round trip."""
 
-    def __init__(self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        coalescer: Coalescer | None = None,
+    ) -> None:
         self._redis = redis
+        # A worker's calls share round trips for their records (`Coalescer`); elsewhere
+        # (api, console, CLI) each write is its own pipeline.
+        self._coalescer = coalescer
         self._release = redis.register_script(lua.source("release"))
         self.calls = CallRecords(redis, retention_seconds)
+
+    async def _writes(self, fill: Fill) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.execute(fill)
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            fill(pipe)
+            await pipe.execute()
 
     def _log(self, pipe: Pipeline, entry: dict[str, str]) -> None:
         """The history entry, its timeline event and its count, added to `pipe`."""
@@ -125,7 +142,8 @@ class State:
             CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
             for rule, labels in fired.items()
         ]
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: Pipeline) -> None:
             if not fired:
                 no_match = f"{logs} logs, no rule fired" + (f" ({capped})" if capped else "")
                 entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match)
@@ -134,7 +152,8 @@ class State:
                 pipe.hdel(FAILED_KEY, call.call_id)  # a failure an earlier try recorded ends
             self.calls.write_call(pipe, call, now, events)
             self.calls.count_matched(pipe, fired, call.call_id, now)
-            await pipe.execute()
+
+        await self._writes(fill)
 
     # -- send markers
 

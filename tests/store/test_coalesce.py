@@ -1,0 +1,79 @@
+"""Concurrent callers' writes share round trips; each caller gets its own answers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from alerter.store.coalesce import Coalescer
+
+
+class CountingRedis(Redis):
+    pipelines = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        self.pipelines += 1
+        return super().pipeline(transaction, shard_hint)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[CountingRedis]:
+    client = CountingRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_concurrent_callers_share_round_trips_and_get_their_own_answers(
+    redis: CountingRedis,
+) -> None:
+    coalescer = Coalescer(redis)
+    key = f"co-{uuid.uuid4().hex[:8]}"
+
+    async def caller(n: int) -> list[Any]:
+        def fill(pipe: Pipeline) -> None:
+            pipe.hset(key, str(n), n)
+            pipe.hget(key, str(n))
+
+        return await coalescer.execute(fill)
+
+    answers = await asyncio.gather(*(caller(n) for n in range(300)))
+    assert answers == [[1, str(n).encode()] for n in range(300)]
+    assert redis.pipelines == 2  # all gathered before the first send: 256 a round trip
+    assert await caller(300) == [1, b"300"]  # alone: a batch of one, sent at once
+    assert redis.pipelines == 3
+    await redis.delete(key)
+
+
+async def test_a_failed_command_fails_only_its_own_caller(redis: CountingRedis) -> None:
+    coalescer = Coalescer(redis)
+    text, counter = f"co-{uuid.uuid4().hex[:8]}", f"co-{uuid.uuid4().hex[:8]}"
+    await redis.set(text, "not a number")
+    wrong, right = await asyncio.gather(
+        coalescer.execute(lambda pipe: pipe.incr(text)),
+        coalescer.execute(lambda pipe: pipe.incr(counter)),
+        return_exceptions=True,
+    )
+    assert isinstance(wrong, ResponseError)
+    assert right == [1]
+    await redis.delete(text, counter)
+
+
+async def test_a_lost_connection_fails_every_caller_of_the_batch() -> None:
+    from alerter.store.embedded import free_port
+
+    unreachable = Redis(port=free_port(), socket_connect_timeout=1)
+    coalescer = Coalescer(unreachable)
+    results = await asyncio.gather(
+        *(coalescer.execute(lambda pipe: pipe.incr("x")) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, RedisConnectionError) for r in results)
+    await unreachable.aclose()
