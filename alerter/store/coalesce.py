@@ -12,11 +12,12 @@ the batch (each then retries as it would have).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 
 Fill = Callable[[Pipeline], object]  # adds one caller's commands to the shared pipeline
 
@@ -24,8 +25,12 @@ BATCH_MAX = 256  # callers a round trip carries at most
 
 
 class Coalescer:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Sequence[str] = ()) -> None:
         self._redis = redis
+        # Scripts its callers run by EVALSHA: loaded again when a restarted server forgot
+        # them, and the callers that ran one sent again (such a caller's fill is the script
+        # alone, so nothing of it was applied).
+        self._scripts = tuple(scripts)
         self._waiting: list[tuple[Fill, asyncio.Future[list[Any]]]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -41,13 +46,14 @@ class Coalescer:
         while self._waiting:
             batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    spans = []
-                    for fill, _ in batch:
-                        start = len(pipe)
-                        fill(pipe)
-                        spans.append((start, len(pipe)))
-                    answers = await pipe.execute(raise_on_error=False)
+                answers = await self._round_trip([fill for fill, _ in batch])
+                forgot = [i for i, own in enumerate(answers) if _forgot_script(own)]
+                if forgot and self._scripts:
+                    for source in self._scripts:
+                        await self._redis.script_load(source)
+                    again = await self._round_trip([batch[i][0] for i in forgot])
+                    for i, own in zip(forgot, again, strict=True):
+                        answers[i] = own
             except Exception as exc:  # every caller of the batch hears it
                 for _, done in batch:
                     if not done.done():
@@ -57,12 +63,26 @@ class Coalescer:
                 for _, done in [*batch, *self._waiting]:
                     done.cancel()
                 raise
-            for (start, end), (_, done) in zip(spans, batch, strict=True):
+            for own, (_, done) in zip(answers, batch, strict=True):
                 if done.done():  # its caller was cancelled meanwhile
                     continue
-                own = answers[start:end]
                 failed = next((a for a in own if isinstance(a, Exception)), None)
                 if failed is not None:
                     done.set_exception(failed)
                 else:
                     done.set_result(own)
+
+    async def _round_trip(self, fills: list[Fill]) -> list[list[Any]]:
+        """Each fill's answers, from one pipeline."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            spans = []
+            for fill in fills:
+                start = len(pipe)
+                fill(pipe)
+                spans.append((start, len(pipe)))
+            answers = await pipe.execute(raise_on_error=False)
+        return [answers[start:end] for start, end in spans]
+
+
+def _forgot_script(answers: list[Any]) -> bool:
+    return any(isinstance(a, NoScriptError) for a in answers)

@@ -7,7 +7,6 @@ its queue entry), in arq's key layout, so arq's worker runs the job unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -16,13 +15,12 @@ from typing import Any
 import msgspec
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from alerter.models import CallEnded
 from alerter.store import lua
+from alerter.store.coalesce import Coalescer
 
 JOB_FUNCTION = "process_call"
-BATCH_MAX = 256
 # arq keeps a job's key this long past its start time before it expires unrun.
 JOB_EXPIRES_EXTRA_MS = 86_400_000
 # A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
@@ -66,8 +64,7 @@ class CallQueue:
         self._sha = hashlib.sha1(lua.source("enqueue").encode()).hexdigest()  # noqa: S324 - Redis's id
         # Requests that arrive while a batch is on the wire go out together in the next one:
         # one round trip, one connection checkout, for many webhooks under load.
-        self._waiting: list[tuple[list[str], list[str | int | bytes], asyncio.Future[int]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._writes = Coalescer(redis, scripts=[lua.source("enqueue")])
 
     async def enqueue(
         self,
@@ -116,45 +113,11 @@ class CallQueue:
             *counter_args,
             *mark_args,
         ]
-        written: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiting.append((keys, args, written))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_batches())
-        return bool(await written)
-
-    async def _send_batches(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
-            try:
-                results = await self._run(batch)
-            except Exception as exc:  # every caller hears the failure (Redis down → 503)
-                for _, _, written in batch:
-                    if not written.done():
-                        written.set_exception(exc)
-                continue
-            for (_, _, written), result in zip(batch, results, strict=True):
-                if written.done():
-                    continue
-                if isinstance(result, Exception):
-                    written.set_exception(result)
-                else:
-                    written.set_result(int(result))
-
-    async def _run(
-        self, batch: list[tuple[list[str], list[str | int | bytes], asyncio.Future[int]]]
-    ) -> list[Any]:
-        for attempt in (1, 2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    # redis-py types EVALSHA arguments as str; bytes and ints go as they are.
-                    pipe.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[arg-type]
-                results: list[Any] = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
-                # A restarted server forgot the script; nothing of the batch was written.
-                await self._redis.script_load(lua.source("enqueue"))
-                continue
-            return results
-        return results
+        # redis-py types EVALSHA arguments as str; bytes and ints go as they are.
+        (written,) = await self._writes.execute(
+            lambda pipe: pipe.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[arg-type]
+        )
+        return bool(written)
 
     async def forget_result(self, call_id: str) -> None:
         """Drop a finished job's result so the call can be queued again (operator retry)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -85,3 +86,12 @@ async def test_arqs_first_read_of_a_claimed_job_is_answered_by_the_claim(redis_u
     finally:
         await pool.delete("arq:retry:held")
         await pool.aclose()
+
+
+async def test_enqueue_after_the_server_forgot_its_script(redis: Redis) -> None:
+    """A restarted Redis has no scripts: the batch's calls are sent again once it is loaded."""
+    queue = CallQueue(redis, settle_seconds=0, queue_name=f"q-{uuid.uuid4().hex[:6]}")
+    await redis.script_flush()
+    calls = [CallEnded(call_id=str(uuid.uuid4())) for _ in range(3)]
+    assert await asyncio.gather(*(queue.enqueue(c) for c in calls)) == [True, True, True]
+    assert not await queue.enqueue(calls[0])  # written once, not twice
