@@ -141,10 +141,13 @@ def _within_bounds(data: dict[Any, Any]) -> bool:
     if len(data) > LOG_DATA_KEYS:
         return False
     for key, value in data.items():
+        if len(key) > LOG_NAME_CHARS:
+            return False
         kind = type(value)
-        if len(key) > LOG_NAME_CHARS or not (
-            kind in _SCALARS or (kind is str and len(value) <= LOG_TEXT_CHARS)
-        ):
+        if kind is str:
+            if len(value) > LOG_TEXT_CHARS:
+                return False
+        elif kind not in _SCALARS:
             return False
     return True
 
@@ -170,14 +173,22 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        for name in _NAMES:
-            value = getattr(self, name)
-            if value is not None and len(value) > LOG_NAME_CHARS:
-                msgspec.structs.force_setattr(self, name, value[:LOG_NAME_CHARS])
-        if self.data is not None:
-            bounded = bounded_data(self.data)
-            if bounded is not self.data:
-                msgspec.structs.force_setattr(self, "data", bounded)
+        # Written out, not looped over names: this runs for every log of every page.
+        if (
+            len(self.id) > LOG_NAME_CHARS
+            or len(self.level) > LOG_NAME_CHARS
+            or len(self.category) > LOG_NAME_CHARS
+            or len(self.event) > LOG_NAME_CHARS
+            or (self.call_id is not None and len(self.call_id) > LOG_NAME_CHARS)
+            or (self.trace_id is not None and len(self.trace_id) > LOG_NAME_CHARS)
+        ):
+            for name in _NAMES:
+                value = getattr(self, name)
+                if value is not None and len(value) > LOG_NAME_CHARS:
+                    msgspec.structs.force_setattr(self, name, value[:LOG_NAME_CHARS])
+        data = self.data
+        if data is not None and not (type(data) is dict and _within_bounds(data)):
+            msgspec.structs.force_setattr(self, "data", bounded_data(data))
 
     def text(self) -> str | None:
         """The human line of a log: `message_text`, else `failure_reason`."""

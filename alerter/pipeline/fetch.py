@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ PAGE_ATTEMPTS = 3  # a later page is asked this often before the try fails
 PAGE_RETRY_PAUSE_CAP = 5.0  # a longer Retry-After ends the try (the job retries later)
 CONTEXT_PAGES = 5  # the newest 500 WARNING lines at most
 CONTEXT_PAGE_LIMIT = 100
+
+
+_LOG_ORDER = operator.attrgetter("timestamp", "id")  # oldest first; C, not a lambda a log
 
 
 class DigaError(Exception):
@@ -177,7 +181,7 @@ class DigaClient:
         )
         logs = sorted(
             (log for result in results for log in result.logs),
-            key=lambda log: (log.timestamp, log.id),
+            key=_LOG_ORDER,
         )
         capped = "; ".join(sorted({r.capped for r in results if r.capped}))
         return FetchResult(
@@ -210,7 +214,7 @@ class DigaClient:
             if len(earlier) >= count or not page.has_more or not page.last_id:
                 break
             after = page.last_id
-        return tuple(sorted(earlier[:count], key=lambda log: (log.timestamp, log.id)))
+        return tuple(sorted(earlier[:count], key=_LOG_ORDER))
 
     async def _fetch_level(
         self,
