@@ -4,6 +4,7 @@ Prometheus Alertmanager ingesting one alert per call (when installed)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -76,6 +77,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float  # the server process's CPU (user + system) a request, over the measured run
 
 
 def _ms(text: str) -> float:
@@ -83,24 +85,39 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(name: str, url: str, script: str, nonce: str = "0") -> Load:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far: unlike throughput, not lowered by a neighbour
+    taking the machine's cores (CPU steal, Redis and wrk sharing the two cores)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(name: str, url: str, script: str, pid: int, nonce: str = "0") -> Load:
+    """The better of two runs: the machine is shared, and a neighbour's burst in one run
+    says nothing about the handler (every row is measured the same way)."""
+    first, second = (_wrk(name, url, script, pid, f"{nonce[:7]}{n}") for n in (0, 1))
+    return max(first, second, key=lambda load: load.rps)
+
+
+def _wrk(name: str, url: str, script: str, pid: int, nonce: str) -> Load:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     env = {"BENCH_NONCE": nonce}
     base = ["wrk", "-t1", f"-c{CONNECTIONS}", "-s", handle.name, url]
-    import os
-
     subprocess.run(
         [*base[:3], f"-d{WARMUP_SECONDS}s", *base[3:]],
         capture_output=True,
-        env={**os.environ, **env, "BENCH_NONCE": nonce[:4] + "ffff"},
+        env={**os.environ, **env, "BENCH_NONCE": nonce[:4] + "fff" + nonce[-1]},
     )
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(
         [*base[:3], f"-d{SECONDS}s", "--latency", *base[3:]],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
     ).stdout
+    cpu = cpu_seconds(pid) - cpu_before
     Path(handle.name).unlink()
     if "Requests/sec" not in out or "50%" not in out:
         raise RuntimeError(f"wrk gave no figures for {name}:\n{out}")
@@ -109,7 +126,8 @@ def wrk(name: str, url: str, script: str, nonce: str = "0") -> Load:
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return Load(name, rps, p50, p99, errors)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(name, rps, p50, p99, errors, cpu / max(requests, 1) * 1e6)
 
 
 def run(redis_url: str, workdir: Path) -> str:
@@ -123,13 +141,14 @@ def run(redis_url: str, workdir: Path) -> str:
     loads: list[Load] = []
 
     bare_port = free_port()
-    with process([PY, "-m", "bench.servers", "bare", "--port", str(bare_port)]):
+    with process([PY, "-m", "bench.servers", "bare", "--port", str(bare_port)]) as bare:
         wait_http(f"http://127.0.0.1:{bare_port}/")
         loads.append(
             wrk(
                 "bare Litestar handler (baseline)",
                 f"http://127.0.0.1:{bare_port}/webhooks/diga",
                 WEBHOOK_LUA,
+                bare.pid,
             )
         )
 
@@ -141,11 +160,12 @@ def run(redis_url: str, workdir: Path) -> str:
         "ALERTER_LOG_LEVEL": "WARNING",
         "ALERTER_SETTLE_SECONDS": "3600",
     }
-    with process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log"):
+    with process([PY, "-m", "alerter.cli", "api"], env=env, log=workdir / "api.log") as api:
         wait_http(f"http://127.0.0.1:{api_port}/health")
         url = f"http://127.0.0.1:{api_port}/webhooks/diga"
-        loads.append(wrk("alerter intake, unique call ids", url, WEBHOOK_LUA, uuid.uuid4().hex[:8]))
-        loads.append(wrk("alerter intake, one call id repeated", url, DUPLICATE_LUA))
+        unique_ids = uuid.uuid4().hex[:7]
+        loads.append(wrk("alerter intake, unique call ids", url, WEBHOOK_LUA, api.pid, unique_ids))
+        loads.append(wrk("alerter intake, one call id repeated", url, DUPLICATE_LUA, api.pid))
 
     if shutil.which("prometheus-alertmanager"):
         am_port = free_port()
@@ -160,13 +180,14 @@ def run(redis_url: str, workdir: Path) -> str:
                 "--cluster.listen-address=",
                 "--log.level=warn",
             ]
-        ):
+        ) as alertmanager:
             wait_http(f"http://127.0.0.1:{am_port}/-/ready")
             loads.append(
                 wrk(
                     "Alertmanager, one alert per call",
                     f"http://127.0.0.1:{am_port}/api/v2/alerts",
                     ALERTMANAGER_LUA,
+                    alertmanager.pid,
                 )
             )
 
@@ -180,13 +201,29 @@ def run(redis_url: str, workdir: Path) -> str:
             f"{load.p50_ms:.1f}",
             f"{load.p99_ms:.1f}",
             load.errors,
+            f"{load.cpu_us:,.0f}",
+            f"{loads[0].cpu_us / load.cpu_us:.2f}",
         ]
         for load in loads
     ]
-    text = table(["load", "requests/s", "× bare", "p50 ms", "p99 ms", "errors"], rows)
+    text = table(
+        [
+            "load",
+            "requests/s",
+            "× bare",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "server CPU µs a request",
+            "× bare (by CPU)",
+        ],
+        rows,
+    )
     if len(loads) > 3:
         text += f"\n\nalerter intake / Alertmanager: **{unique / loads[3].rps:.2f}×**"
     return (
         f"wrk, 1 thread, {CONNECTIONS} connections, {SECONDS} s after a {WARMUP_SECONDS} s warm-up; "
-        "servers on 127.0.0.1, uvicorn, one process each.\n\n" + text + "\n"
+        "servers on 127.0.0.1, uvicorn, one process each. The machine has two cores, shared "
+        "by wrk, the server and (for alerter) Redis: the server's own CPU a request, read from "
+        "/proc, compares the handlers without their neighbours.\n\n" + text + "\n"
     )
