@@ -30,8 +30,11 @@ operator console"):
 """
 
 
-def render(results: dict[str, str], machine: str, versions: str, elapsed: float) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render(results: dict[str, str], machine: str, versions: str, elapsed: float, when: str) -> str:
     parts = [
         INTRO,
         f"Run: {when}, {elapsed / 60:.1f} minutes. Machine: {machine}.\n\nVersions: {versions}.\n",
