@@ -68,6 +68,13 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | fetch: no cookie jar (httpx looked for cookies through a urllib request per response) | 2,177–2,816 µs CPU a call's fetch | 2,020–2,680 µs |
 | rules: candidates merged by a C sort instead of `heapq.merge`; one event pattern or data condition called directly; a condition's dotted key made once | `evaluate()` 2.19 M pairs/s, 28.5 × floor | 3.30–3.56 M pairs/s, 15.6–24.8 × floor (two runs of `python -m bench rules`) |
 | rules: each distinct event tested once per rule and call (a call's logs carry few) | 3.30–3.56 M pairs/s; in one process, alternating: median 301–308 ms a run | 3.95–5.74 M pairs/s, 13.1–13.9 × floor; median 259 ms |
+| fetch: requests built as a plain `httpx.Request` with a pre-encoded query (`build_request` with `params` cost ~150 µs a request, this ~45) | mix 182–188 calls/s | 199–212 (three pairs, alternating, 3,000 calls each) |
+| worker: every job a poll finds claimed in one script, which also reads the job and counts its try; arq's own read of the job is answered from the claim | mix 188–271 | 251–330 (with the row above; three pairs, alternating) |
+| bench: worker calls/s timed from the first call recorded; a process's start-up (imports, rules, connections: 1–2 s) is its own column, as the floors start with their client made | 5,000 calls: 8–10 % of the run was start-up | — |
+| intake: webhook bodies and job payloads through msgspec, a canonical call id kept as sent, the outcome counter's child found once | api CPU 197–217 µs a webhook | 171–182 µs (alternating) |
+| worker: calls' records and jobs' finishes from concurrent jobs share round trips (`store.coalesce`; the intake's batching, made general and used by both) | mix 283–295 | 299–330 (three pairs, alternating, 4,000 calls) |
+| parsing: a log's bounds checked with its names' lengths written out and one pass over `data`; logs ordered by a C `attrgetter` | 67–73 µs a 40-log page | 49–50 µs (alternating in one process) |
+| not adopted: `hiredis` for redis-py's replies | worker mix 205–232, api CPU 174–287 µs a webhook | 193–198, 209–231 (alternating; no gain seen) |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2
