@@ -18,15 +18,16 @@ operator console"):
 
 | target | where | met |
 |---|---|---|
-| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | no: see "Where a worker's time goes" |
-| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | no |
+| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | no: 351 (305 in an earlier run today); the bare fetch loop alone does 404–494 on this machine (see "Where a worker's time goes") |
+| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.81 at 10 and 50 ms, 1.00 at 200 ms (0.72–0.94 in an earlier run today) |
+| latency table at 10, 50 and 200 ms with defaults sized by a documented rule | Worker | yes (docs/deploy.md, "Sizing") |
 | Diga requests per call = the minimum (2.04 on the mix) | Worker | yes |
 | worker RSS < 200 MB after 20,000 calls | Worker | yes |
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
-| intake ≥ 0.8 × the bare handler | Intake | no: 0.5–0.6 (the bare handler gained more from httptools and uvloop) |
-| rule evaluation < 10 × the floor | Rules | no since logs became msgspec structs: the floor (reading `log.level`) got 4.4 × cheaper; `evaluate()` itself went from 1.78 to 3.9–5.7 M pairs/s, 13–14 × the floor (see "What was changed") |
-| console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes |
+| intake ≥ 0.8 × the bare handler | Intake | no: 0.49–0.64 in three runs today, by throughput and by the server's own CPU alike |
+| rule evaluation < 10 × the floor | Rules | yes: 6.3 × here, 9.9 × in an earlier run today |
+| console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
 """
 
 
@@ -74,7 +75,7 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | intake: webhook bodies and job payloads through msgspec, a canonical call id kept as sent, the outcome counter's child found once | api CPU 197–217 µs a webhook | 171–182 µs (alternating) |
 | worker: calls' records and jobs' finishes from concurrent jobs share round trips (`store.coalesce`; the intake's batching, made general and used by both) | mix 283–295 | 299–330 (three pairs, alternating, 4,000 calls) |
 | parsing: a log's bounds checked with its names' lengths written out and one pass over `data`; logs ordered by a C `attrgetter` | 67–73 µs a 40-log page | 49–50 µs (alternating in one process) |
-| not adopted: `hiredis` for redis-py's replies | worker mix 205–232, api CPU 174–287 µs a webhook | 193–198, 209–231 (alternating; no gain seen) |
+| Redis replies parsed by `hiredis` (in C; a fresh install had redis-py's Python parser) | console's filtered history p95 464–559 ms (20 reads of 1,000 stream entries); worker mix 295–370 | 45 ms; 363–378 (alternating; before the shared round trips it showed no gain) |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2
@@ -83,15 +84,24 @@ and a pool that does not slow down with size is what the worker lacked.
 
 ### Where a worker's time goes
 
-One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the mix
-after the msgspec change): fetching about 46 % (httpx building and sending requests over
-aiohttp about 31 %, of which looking for cookies was 5 % until it went; decoding pages 8 %;
-the capped read 4.5 %), Redis round trips about 19 % (the job's claim 5 %, arq reading the
-job 4 %, the call's record 7 %, finishing the job 4 %), the event loop itself 8 %, the job's
-own logic (evaluate, decide, render) about 5 %. The bare fetch loop (the floor) does only the
-first part, with httpx's own overhead included, so the worker / floor ratio is bounded by
-what Redis and arq cost per call; and the floor itself measures 374–433 calls/s on this
-2-core machine, so 400 calls/s in one worker process is above what the HTTP client alone
-allows here. More throughput comes from more worker processes, which share nothing but
-Redis (the scaling rows above; docs/deploy.md for how many one Redis serves).
+One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the mix,
+before hiredis): fetching about 55 % (httpx sending over aiohttp 27 %, building its requests
+8 %, decoding pages 13 %, the capped read 5 %), Redis about 16 % (the shared round trips of
+calls' records and jobs' finishes 10 %, arq's poll 5 %, the claim 2 %), the event loop
+itself 5 %, the job's own logic (evaluate, decide, render, send) the rest. The bare fetch
+loop (the floor) does only the first part, with httpx's own overhead included, and measures
+404–494 calls/s on this 2-core machine (shared with the stand-in, Redis and the api): 400
+calls/s in one worker process would be 0.8–1.0 of what the HTTP client alone allows here,
+while the worker also decodes, evaluates and records every call. More throughput comes from
+more worker processes, which share nothing but Redis (the two-process row above; on two
+cores shared with everything else; docs/deploy.md for how many one Redis serves).
+
+Every call alerting (129 calls/s) is bound by apprise: each send runs on a thread of the
+worker's pool with a requests session of apprise's own, so the sending threads and the event
+loop share one interpreter lock; the alerting path's own Redis work (noise windows, send
+marker, history) is a small part.
+
+The end-to-end p95 (660 ms at 175 calls/s, 104 ms at 92 calls/s in the run before these
+changes) is taken at half the measured rate, which has doubled: the api, the worker, the
+Diga stand-in, the receiver and Redis then share the two cores at a higher load.
 """
