@@ -147,8 +147,8 @@ def make_worker(
 
 class RecordingWorker(Worker):
     """arq's worker, recording every call job that arq itself ends failed, and starting and
-    finishing jobs with fewer Redis commands (`store.jobs`: one script to claim, one plain
-    pipeline to finish; 17 commands a job become 12)."""
+    finishing jobs in fewer round trips (`store.jobs`: one script claims and reads every job
+    a poll found; finishes go in pipelines shared with other jobs' writes)."""
 
     _coalescer: Coalescer | None
 
@@ -218,11 +218,14 @@ class RecordingWorker(Worker):
                 continue
             self._claimed[job_id] = claimed
             task = self.loop.create_task(self.run_job(job_id, claimed.score))
-            task.add_done_callback(partial(self._job_done, job_id))
+            task.add_done_callback(partial(self._job_done, job_id, claimed))
             self.tasks[job_id] = task
 
-    def _job_done(self, job_id: str, _: object) -> None:
-        self._claimed.pop(job_id, None)  # when the run ended before arq read it
+    def _job_done(self, job_id: str, claimed: Claimed, _: object) -> None:
+        # Left when the run ended before arq read it; a newer claim of the job (a retry
+        # claimed before this callback ran) is not this run's to drop.
+        if self._claimed.get(job_id) is claimed:
+            del self._claimed[job_id]
         self._release_sem_dec_counter_on_complete()
 
     async def finish_job(
