@@ -30,8 +30,17 @@ rules:
 """
 
 
-def rules(tmp_path: Path, noise: str) -> RuleSet:
-    return rules_from(tmp_path, RULE + "".join(f"    {line}\n" for line in noise.splitlines()))
+QUIET = """
+destinations: {ops: json://127.0.0.1/hook}
+rules:
+  - name: quiet
+    when: {no_calls: 20m}
+    notify: [ops]
+"""
+
+
+def rules(tmp_path: Path, noise: str, base: str = RULE) -> RuleSet:
+    return rules_from(tmp_path, base + "".join(f"    {line}\n" for line in noise.splitlines()))
 
 
 def call(at: float, agent: str = "ag-1", failing: bool = True) -> PastCall:
@@ -107,17 +116,7 @@ def test_mute_windows_and_silences_apply_at_each_calls_own_time(tmp_path: Path) 
 
 
 def test_a_flatline_fires_once_per_gap_longer_than_no_calls(tmp_path: Path) -> None:
-    ruleset = rules_from(
-        tmp_path,
-        """
-destinations: {ops: json://127.0.0.1/hook}
-rules:
-  - name: quiet
-    when: {no_calls: 20m}
-    group_by: [agent_id]
-    notify: [ops]
-""",
-    )
+    ruleset = rules(tmp_path, "group_by: [agent_id]", base=QUIET)
     times = [0, 600, 1200, 5000, 5300]  # a 63-minute gap after 1200; then to the end
     calls = [call(DAY + t, failing=False) for t in times]
     assert only(simulate(ruleset, calls, (), DAY, DAY + 5400))[:2] == (1, 1)
@@ -177,17 +176,7 @@ async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
 
 
 def test_a_flatline_counts_its_silence_from_the_end_of_a_mute_window(tmp_path: Path) -> None:
-    ruleset = rules_from(
-        tmp_path,
-        """
-destinations: {ops: json://127.0.0.1/hook}
-rules:
-  - name: quiet
-    when: {no_calls: 20m}
-    mute_windows: [{hours: "00:00-07:00", timezone: UTC}]
-    notify: [ops]
-""",
-    )
+    ruleset = rules(tmp_path, 'mute_windows: [{hours: "00:00-07:00", timezone: UTC}]', base=QUIET)
     night, morning = DAY - 8 * 3600, DAY - 14_200  # 03:06:40 and 07:10 UTC
     calls = [call(night, failing=False), call(morning, failing=False)]
     # Silent for four hours, but only ten minutes of them outside the mute window.
