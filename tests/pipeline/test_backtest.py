@@ -92,10 +92,13 @@ async def test_the_cli_replays_candidate_rules_at_the_rate_and_writes_nothing(
     assert "below_threshold 4" in day_line and "agent_id=ag-1 (4)" in day_line
     throttled = out.split("transfer-throttled", 1)[1]
     assert "throttled 4" in throttled and "total" in throttled
-    # Fetches went out no faster than 20 calls a second.
+    # Fetches went out no faster than 20 calls a second, as the stand-in saw them arrive.
+    # The first one also opened the connection, so it arrives late by that much and the gap
+    # after it looks shorter than the gap between the starts; the others reuse it.
     fetched = diga.requests[requests_before:]
     firsts = sorted(min(r["at"] for r in fetched if r["call_id"] == i) for i in ids)
-    assert all(b - a >= 0.045 for a, b in itertools.pairwise(firsts)), firsts
+    assert firsts[1] - firsts[0] >= 0.025, firsts
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(firsts[1:])), firsts
 
     only = ["rules", "backtest", str(candidates), "--since", "1h", "--rule", "transfer-burst"]
     assert await asyncio.to_thread(cli_main, [*only, "--json"]) == 0
