@@ -34,7 +34,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.coalesce import Coalescer
-from alerter.store.connect import arq_settings
+from alerter.store.connect import arq_settings, hiredis_packing
 from alerter.store.episodes import Episodes
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
@@ -162,6 +162,7 @@ class RecordingWorker(Worker):
                 expires_extra_ms=self.expires_extra_ms,
             )
         self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
+        hiredis_packing(self._pool)
         cast(LeanArqRedis, self._pool).claimed = self._claimed
         # Calls' records and jobs' finishes share round trips (`store.coalesce`).
         self._coalescer = Coalescer(self._pool)

@@ -7,12 +7,15 @@ address and follows a failover (arq supports Sentinel, not Redis Cluster).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
+import hiredis
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
@@ -49,17 +52,50 @@ def parse_sentinel(url: str) -> SentinelTarget | None:
     )
 
 
+def _pack_command(self: AbstractConnection, *args: Any) -> list[bytes]:
+    # A command name of several words ("SCRIPT LOAD") goes as separate arguments.
+    name = args[0]
+    if (isinstance(name, str) and " " in name) or (isinstance(name, bytes) and b" " in name):
+        args = (*name.split(), *args[1:])
+    try:
+        return [hiredis.pack_command(args)]
+    except TypeError:  # not bytes, str, int or float: redis-py's own packer says so its way
+        return AbstractConnection.pack_command(self, *args)
+
+
+def _pack_commands(self: AbstractConnection, commands: Iterable[Iterable[Any]]) -> list[bytes]:
+    return [b"".join(_pack_command(self, *command)[0] for command in commands)]
+
+
+_PACKING: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def hiredis_packing(redis: Redis) -> Redis:
+    """The client's new connections pack commands with hiredis (C): redis-py 5, which arq
+    requires, packs in Python, 20 µs for an intake's EVALSHA against 2 µs. Same bytes; an
+    argument of a type Redis cannot take still raises redis-py's DataError."""
+    pool = redis.connection_pool
+    base = pool.connection_class
+    if base not in _PACKING.values():
+        if base not in _PACKING:
+            methods = {"pack_command": _pack_command, "pack_commands": _pack_commands}
+            _PACKING[base] = type(f"HiredisPacking{base.__name__}", (base,), methods)
+        pool.connection_class = _PACKING[base]
+    return redis
+
+
 def client(url: str, **options: Any) -> Redis:
     """A redis-py asyncio client; short blips (a restart, a failover) are retried."""
     options.setdefault("retry", Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4))
     options.setdefault("retry_on_error", [RedisConnectionError, RedisTimeoutError])
     target = parse_sentinel(url)
     if target is None:
-        return cast(Redis, Redis.from_url(url, **options))
+        return hiredis_packing(cast(Redis, Redis.from_url(url, **options)))
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels), password=target.password, **options
     )
-    return cast(Redis, sentinel.master_for(target.master, db=target.db, password=target.password))
+    master = sentinel.master_for(target.master, db=target.db, password=target.password)
+    return hiredis_packing(cast(Redis, master))
 
 
 def arq_settings(url: str) -> RedisSettings:

@@ -1,10 +1,26 @@
-"""Redis URLs: plain servers and Sentinel."""
+"""Redis URLs: plain servers and Sentinel; commands packed by hiredis."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from alerter.store.connect import arq_settings, parse_sentinel
+import hiredis
+import pytest
+from arq.connections import create_pool
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
+
+from alerter.store import connect
+from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
+
+COMMANDS: list[tuple[Any, ...]] = [
+    ("SET", "key", "héllo wörld", "PX", 1500),
+    ("ZADD", b"zset", 1.5, "a", 0.1, "b", 1e20, "c", -0.0, "d", float("inf"), "e"),
+    ("EVALSHA", "f" * 40, 2, "k1", "k2", 2**70, b"\x00\r\n" * 5000, ""),
+    ("SCRIPT LOAD", "return 1"),
+    (b"CLIENT SETNAME", "x"),
+    ("SET", "view", memoryview(b"bytes")),
+]
 
 
 def test_plain_url_is_not_sentinel() -> None:
@@ -30,3 +46,39 @@ def test_sentinel_url() -> None:
     assert settings.host == [("h1", 26379), ("h2", 26379)]
     with pytest.raises(ValueError):
         parse_sentinel("redis+sentinel://h1:26379")
+
+
+def test_commands_go_as_redis_py_would_pack_them_but_through_hiredis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    packed = connect.client("redis://127.0.0.1:1/0").connection_pool.connection_class()
+    python = Connection()
+    calls: list[tuple[Any, ...]] = []
+    pack = hiredis.pack_command
+    monkeypatch.setattr(hiredis, "pack_command", lambda args: calls.append(args) or pack(args))
+    for command in COMMANDS:
+        assert b"".join(packed.pack_command(*command)) == b"".join(
+            bytes(chunk) for chunk in python.pack_command(*command)
+        ), command
+    assert len(calls) == len(COMMANDS)
+    assert b"".join(packed.pack_commands(COMMANDS)) == b"".join(
+        bytes(chunk) for chunk in python.pack_commands(COMMANDS)
+    )
+    for wrong in (None, True, {"a": 1}, bytearray(b"x")):
+        with pytest.raises(DataError, match="Invalid input"):
+            packed.pack_command("SET", "key", wrong)
+
+
+async def test_clients_and_the_workers_pool_talk_to_a_real_server(redis_url: str) -> None:
+    async with connect.client(redis_url) as redis:
+        sha = await redis.script_load("return {KEYS[1], ARGV[1]}")
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set("k", "héllo", px=60_000)
+            pipe.evalsha(sha, 1, "k", 2.5)
+            pipe.get("k")
+            assert await pipe.execute() == [True, [b"k", b"2.5"], "héllo".encode()]
+    pool = hiredis_packing(await create_pool(arq_settings(redis_url)))
+    assert hiredis_packing(pool) is pool
+    assert pool.connection_pool.connection_class.__mro__[1] is Connection  # wrapped once
+    assert await pool.set("worker", 1) and await pool.get("worker") == b"1"
+    await pool.aclose()
