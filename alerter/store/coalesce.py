@@ -12,8 +12,8 @@ the batch (each then retries as it would have).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -23,21 +23,24 @@ Fill = Callable[[Pipeline], object]  # adds one caller's commands to the shared 
 
 BATCH_MAX = 256  # callers a round trip carries at most
 
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
-class Coalescer:
-    def __init__(self, redis: Redis, scripts: Sequence[str] = ()) -> None:
-        self._redis = redis
-        # Scripts its callers run by EVALSHA: loaded again when a restarted server forgot
-        # them, and the callers that ran one sent again (such a caller's fill is the script
-        # alone, so nothing of it was applied).
-        self._scripts = tuple(scripts)
-        self._waiting: list[tuple[Fill, asyncio.Future[list[Any]]]] = []
+
+class Batcher(Generic[Item, Answer]):
+    """Callers' items sent `send` together: those that arrive while a batch is on the wire
+    go in the next one. `send` answers each item in order, an Exception for one that failed
+    (raised to its caller alone); an exception `send` raises reaches every caller of its
+    batch."""
+
+    def __init__(self, send: Callable[[list[Item]], Awaitable[Sequence[Answer | Exception]]]):
+        self._send = send
+        self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def execute(self, fill: Fill) -> list[Any]:
-        """The answers to the commands `fill` adds, in order, as `Pipeline.execute` gives."""
-        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((fill, done))
+    async def submit(self, item: Item) -> Answer:
+        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_batches())
         return await done
@@ -46,14 +49,7 @@ class Coalescer:
         while self._waiting:
             batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
             try:
-                answers = await self._round_trip([fill for fill, _ in batch])
-                forgot = [i for i, own in enumerate(answers) if _forgot_script(own)]
-                if forgot and self._scripts:
-                    for source in self._scripts:
-                        await self._redis.script_load(source)
-                    again = await self._round_trip([batch[i][0] for i in forgot])
-                    for i, own in zip(forgot, again, strict=True):
-                        answers[i] = own
+                answers = await self._send([item for item, _ in batch])
             except Exception as exc:  # every caller of the batch hears it
                 for _, done in batch:
                     if not done.done():
@@ -63,14 +59,41 @@ class Coalescer:
                 for _, done in [*batch, *self._waiting]:
                     done.cancel()
                 raise
-            for own, (_, done) in zip(answers, batch, strict=True):
+            for answer, (_, done) in zip(answers, batch, strict=True):
                 if done.done():  # its caller was cancelled meanwhile
                     continue
-                failed = next((a for a in own if isinstance(a, Exception)), None)
-                if failed is not None:
-                    done.set_exception(failed)
+                if isinstance(answer, Exception):
+                    done.set_exception(answer)
                 else:
-                    done.set_result(own)
+                    done.set_result(answer)
+
+
+class Coalescer:
+    """Callers' commands in one pipeline a batch, each caller answered with its own."""
+
+    def __init__(self, redis: Redis, scripts: Sequence[str] = ()) -> None:
+        self._redis = redis
+        # Scripts its callers run by EVALSHA: loaded again when a restarted server forgot
+        # them, and the callers that ran one sent again (such a caller's fill is the script
+        # alone, so nothing of it was applied).
+        self._scripts = tuple(scripts)
+        self._batcher: Batcher[Fill, list[Any]] = Batcher(self._round_trips)
+
+    async def execute(self, fill: Fill) -> list[Any]:
+        """The answers to the commands `fill` adds, in order, as `Pipeline.execute` gives."""
+        return await self._batcher.submit(fill)
+
+    async def _round_trips(self, fills: list[Fill]) -> list[list[Any] | Exception]:
+        answers = await self._round_trip(fills)
+        forgot = [i for i, own in enumerate(answers) if _forgot_script(own)]
+        if forgot and self._scripts:
+            for source in self._scripts:
+                await self._redis.script_load(source)
+            again = await self._round_trip([fills[i] for i in forgot])
+            for i, own in zip(forgot, again, strict=True):
+                answers[i] = own
+        # A caller whose command failed hears the first failure of its own.
+        return [next((a for a in own if isinstance(a, Exception)), own) for own in answers]
 
     async def _round_trip(self, fills: list[Fill]) -> list[list[Any]]:
         """Each fill's answers, from one pipeline."""

@@ -1,20 +1,35 @@
--- Ended-call counters of failure-rate rules ride along: KEYS[4 .. 3 + ARGV[7]], two ARGV
--- each; then flatline rules' group hashes, two ARGV each (group, labels): the group's last
--- call is this one.
-local n = tonumber(ARGV[7])
-for i = 4, 3 + n do
-  local at = 7 + (i - 4) * 2
-  redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[at + 2])
+-- Every call of a batch of webhooks queued in one run: arq's job for each, unless the call's
+-- job or result is already there (a duplicate). KEYS[1] is the queue and ARGV[1] the number
+-- of calls; then, per call, its keys: job, result, its failure-rate rules' ended-call
+-- counters, its flatline rules' group hashes; and its ARGV: the number of counters, of
+-- groups, the job's expiry (ms), payload, score, id, now (ms), the call id, two per counter
+-- (oldest score kept, expiry ms) and two per group (group, labels). Answers 1 (queued) or 0
+-- (duplicate) per call, in order. Counters count a call once however often it comes;
+-- a group's last call is the newest webhook's.
+local k, a = 2, 2
+local queued = {}
+for c = 1, tonumber(ARGV[1]) do
+  local counters, groups = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local now, call_id = ARGV[a + 6], ARGV[a + 7]
+  local at = a + 8
+  for i = k + 2, k + 1 + counters do
+    redis.call('ZADD', KEYS[i], now, call_id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at])
+    redis.call('PEXPIRE', KEYS[i], ARGV[at + 1])
+    at = at + 2
+  end
+  for i = k + 2 + counters, k + 1 + counters + groups do
+    redis.call('HSET', KEYS[i], ARGV[at], now .. ' ' .. ARGV[at + 1])
+    at = at + 2
+  end
+  if redis.call('EXISTS', KEYS[k], KEYS[k + 1]) > 0 then
+    queued[c] = 0
+  else
+    redis.call('PSETEX', KEYS[k], ARGV[a + 2], ARGV[a + 3])
+    redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a + 5])
+    queued[c] = 1
+  end
+  k = k + 2 + counters + groups
+  a = at
 end
-for i = 4 + n, #KEYS do
-  local at = 8 + 2 * n + (i - 4 - n) * 2
-  redis.call('HSET', KEYS[i], ARGV[at], ARGV[5] .. ' ' .. ARGV[at + 1])
-end
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
-  return 0
-end
-redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-return 1
+return queued

@@ -2,14 +2,15 @@
 
 arq's own `enqueue_job` costs a WATCH/MULTI exchange per job. This script does the same
 check-and-write atomically (job key or result key present → duplicate; else the job key and
-its queue entry), in arq's key layout, so arq's worker runs the job unchanged.
+its queue entry), in arq's key layout, so arq's worker runs the job unchanged, and for every
+call of a batch in one run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded
 from alerter.store import lua
-from alerter.store.coalesce import Coalescer
+from alerter.store.coalesce import Batcher
 
 JOB_FUNCTION = "process_call"
 # arq keeps a job's key this long past its start time before it expires unrun.
@@ -54,6 +55,14 @@ def deserialize_job(raw: bytes) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One call's keys and arguments in the batch script's layout (enqueue.lua)."""
+
+    keys: list[str]
+    args: list[str | int | bytes]
+
+
 class CallQueue:
     """Enqueues call jobs; shared by every request of one api process."""
 
@@ -61,10 +70,11 @@ class CallQueue:
         self._redis = redis
         self._settle_ms = round(settle_seconds * 1000)
         self._queue_name = queue_name
-        self._sha = hashlib.sha1(lua.source("enqueue").encode()).hexdigest()  # noqa: S324 - Redis's id
-        # Requests that arrive while a batch is on the wire go out together in the next one:
-        # one round trip, one connection checkout, for many webhooks under load.
-        self._writes = Coalescer(redis, scripts=[lua.source("enqueue")])
+        # EVALSHA, and the script loaded again when a restarted server forgot it.
+        self._script = redis.register_script(lua.source("enqueue"))
+        # Calls that arrive while a batch is on the wire go out together in the next one, in
+        # one run of the script: one command, one round trip, for many webhooks under load.
+        self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch)
 
     async def enqueue(
         self,
@@ -87,37 +97,32 @@ class CallQueue:
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
         )
         expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
-        counter_args: list[int] = []
-        for _, window in ended_counters:
-            # Two windows kept: a call decided late (a backlog) still finds its own window.
-            window_ms = round(window * 1000)
-            counter_args += [now_ms - 2 * window_ms, 3 * window_ms]
-        mark_args: list[str] = []
-        for _, group, labels in flatline_marks:
-            mark_args += [group, labels]
-        keys = [
-            job_key_prefix + job_id,
-            result_key_prefix + job_id,
-            self._queue_name,
-            *(key for key, _ in ended_counters),
-            *(key for key, _, _ in flatline_marks),
-        ]
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id]
         args: list[str | int | bytes] = [
+            len(ended_counters),
+            len(flatline_marks),
             expires_ms,
             payload,
             score,
             job_id,
             now_ms,
             call.call_id,
-            len(ended_counters),
-            *counter_args,
-            *mark_args,
         ]
-        # redis-py types EVALSHA arguments as str; bytes and ints go as they are.
-        (written,) = await self._writes.execute(
-            lambda pipe: pipe.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[arg-type]
-        )
-        return bool(written)
+        for key, window in ended_counters:
+            # Two windows kept: a call decided late (a backlog) still finds its own window.
+            window_ms = round(window * 1000)
+            keys.append(key)
+            args += [now_ms - 2 * window_ms, 3 * window_ms]
+        for key, group, labels in flatline_marks:
+            keys.append(key)
+            args += [group, labels]
+        return await self._batches.submit(_Entry(keys, args))
+
+    async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:
+        keys = [self._queue_name, *(key for entry in entries for key in entry.keys)]
+        args = [len(entries), *(arg for entry in entries for arg in entry.args)]
+        queued = await self._script(keys=keys, args=args)
+        return [bool(one) for one in queued]
 
     async def forget_result(self, call_id: str) -> None:
         """Drop a finished job's result so the call can be queued again (operator retry)."""

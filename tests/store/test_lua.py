@@ -4,6 +4,7 @@ twice (the decision key)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,6 +45,11 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+async def evalsha_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
 def rule() -> str:
     return f"r-{uuid.uuid4().hex[:8]}"
 
@@ -62,6 +68,44 @@ async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
     assert await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert not await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
+
+
+async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_groups(
+    redis: Redis,
+) -> None:
+    """Calls that arrive together go in one run of the script; each keeps its own keys and
+    arguments however many counters and groups the calls before it in the batch had."""
+    queue_name = f"q-{uuid.uuid4().hex[:6]}"
+    queue = CallQueue(redis, settle_seconds=0, queue_name=queue_name)
+    calls = [CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={}) for _ in range(3)]
+    counters = [ended_key(rule(), GroupKey(())) for _ in range(2)]
+    groups = [f"flatline-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    batch = [
+        queue.enqueue(calls[0], ended_counters=[(counters[0], 60.0), (counters[1], 10.0)]),
+        queue.enqueue(calls[1], flatline_marks=[(groups[0], "ag-1", '{"agent_id":"ag-1"}')]),
+        queue.enqueue(calls[0], ended_counters=[(counters[1], 10.0)]),  # the same call again
+        queue.enqueue(
+            calls[2],
+            ended_counters=[(counters[1], 10.0)],
+            flatline_marks=[(groups[0], "ag-2", "{}"), (groups[1], "", "{}")],
+        ),
+    ]
+    await redis.script_load(lua.source("enqueue"))
+    evalsha_before = await evalsha_calls(redis)
+    assert await asyncio.gather(*batch) == [True, True, False, True]
+    assert await evalsha_calls(redis) == evalsha_before + 1  # one run for the four
+    queued = await redis.zrange(queue_name, 0, -1)
+    assert sorted(queued) == sorted(f"call:{c.call_id}".encode() for c in calls)
+    assert await redis.zrange(counters[0], 0, -1) == [calls[0].call_id.encode()]
+    assert set(await redis.zrange(counters[1], 0, -1)) == {
+        calls[0].call_id.encode(),
+        calls[2].call_id.encode(),
+    }
+    assert 0 < await redis.pttl(counters[1]) <= 30_000 < await redis.pttl(counters[0])
+    marks = await redis.hgetall(groups[0])
+    assert set(marks) == {b"ag-1", b"ag-2"}
+    assert marks[b"ag-1"].endswith(b' {"agent_id":"ag-1"}') and marks[b"ag-2"].endswith(b" {}")
+    assert list(await redis.hgetall(groups[1])) == [b""]
 
 
 async def test_claim_takes_due_jobs_once_reads_them_and_finish_clears_them(redis: Redis) -> None:
