@@ -7,6 +7,7 @@ compilation in `compile`, the compiled forms in `model`.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,20 @@ def rule_files(path: Path) -> list[Path]:
     """
     if not path.is_dir():
         return [path]
+    candidates = []
+    # Hidden folders are not walked at all: a virtualenv or .git under the rules folder
+    # (or the working directory) would cost a walk of thousands of files every check.
+    for folder, folders, names in os.walk(path, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        candidates += [
+            Path(folder, name)
+            for name in names
+            if not name.startswith(".") and name.endswith((".yaml", ".yml"))
+        ]
     found: dict[Path, Path] = {}
-    for candidate in sorted(path.rglob("*")):
-        relative = candidate.relative_to(path)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if candidate.suffix not in (".yaml", ".yml") or not candidate.is_file():
-            continue
-        found.setdefault(candidate.resolve(), candidate)
+    for candidate in sorted(candidates):
+        if candidate.is_file():
+            found.setdefault(candidate.resolve(), candidate)
     return sorted(found.values())
 
 

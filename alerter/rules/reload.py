@@ -25,11 +25,11 @@ RECENT_SETS = 5
 class RulesHolder:
     def __init__(
         self,
-        path: Path,
+        path: Path | None,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.path = path
+        self.path = path  # None: a set given to it, with no files to load or watch
         # The process's one metrics registry: the api and the worker read it from here.
         self.metrics = metrics if metrics is not None else Metrics()
         self.environ = environ
@@ -42,11 +42,9 @@ class RulesHolder:
         self._seen = self._fingerprint()
 
     @classmethod
-    def of(
-        cls, rules: RuleSet, path: Path = Path("."), metrics: Metrics | None = None
-    ) -> RulesHolder:
-        """A holder for a set already loaded (tests, one-off commands)."""
-        holder = cls(path, metrics)
+    def of(cls, rules: RuleSet, metrics: Metrics | None = None) -> RulesHolder:
+        """A holder for a set already loaded (tests, one-off commands): it watches no files."""
+        holder = cls(None, metrics)
         holder._use(rules)
         return holder
 
@@ -57,6 +55,8 @@ class RulesHolder:
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         try:
+            if self.path is None:
+                return ()
             files = rule_files(self.path) if self.path.exists() else []
             return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
         except OSError:
@@ -76,6 +76,8 @@ class RulesHolder:
 
     def reload(self, reason: str = "start") -> bool:
         """Load and validate; True when a (new) valid set is in force."""
+        if self.path is None:
+            raise RuntimeError("this holder was given its rules: it has no files to load")
         self._seen = self._fingerprint()
         try:
             rules = load_rules(self.path, self.environ)

@@ -147,3 +147,50 @@ def test_a_kubernetes_configmap_mount_loads_each_file_once(tmp_path: Path) -> No
     (mount / "r.yaml").symlink_to("..data/r.yaml")
     assert rule_files(mount) == [mount / "r.yaml"]
     assert [rule.name for rule in load_rules(mount, {}).rules] == ["r"]
+
+
+def test_hidden_folders_are_not_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A virtualenv or .git under the rules folder holds thousands of files: checking the
+    folder for changes every two seconds must not walk them."""
+    import os
+
+    from alerter.rules.load import rule_files
+
+    text = "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    for folder in ("team/a", ".venv/lib", "team/.git/objects"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "r.yaml").write_text(text)
+    (tmp_path / ".hidden.yaml").write_text(text)
+    walked: list[str] = []
+    walk = os.walk
+
+    def recording_walk(top: Path, **options: bool) -> object:
+        for folder, folders, names in walk(top, **options):
+            walked.append(folder)
+            yield folder, folders, names
+
+    monkeypatch.setattr(os, "walk", recording_walk)
+    assert rule_files(tmp_path) == [tmp_path / "team/a/r.yaml"]
+    assert walked and not [folder for folder in walked if "/." in folder[len(str(tmp_path)) :]]
+
+
+def test_a_holder_given_its_rules_looks_at_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests and one-off commands hand a loaded set to a holder: it must not walk the working
+    directory (which may be a whole checkout, or /) for files to watch."""
+    import alerter.rules.reload as reload
+
+    (tmp_path / "r.yaml").write_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+    rules = load_rules(tmp_path)
+
+    def no_walking(path: Path) -> list[Path]:
+        raise AssertionError(f"walked {path}")
+
+    monkeypatch.setattr(reload, "rule_files", no_walking)
+    holder = reload.RulesHolder.of(rules)
+    assert holder.current is rules and holder._fingerprint() == ()
+    with pytest.raises(RuntimeError, match="no files to load"):
+        holder.reload()
