@@ -90,6 +90,7 @@ async def decide(
     key = group_key(noise.group_by, call, first)
     reason = str((first.data or {}).get("failure_reason") or "")
     note = headline = episode = None
+    window_end = ended
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
             rule.name,
@@ -102,6 +103,7 @@ async def decide(
             track=noise.episodes,
         )
         episode = counted.episode or None
+        window_end = counted.window_end or ended
         if not counted.fire:
             return Decision(
                 Outcome.BELOW_THRESHOLD,
@@ -124,6 +126,7 @@ async def decide(
             track=noise.episodes,
         )
         episode = rated.episode or None
+        window_end = rated.window_end or ended
         share = rated.counted / rated.total if rated.total else 0.0
         summary = (
             f"{rated.counted} of {rated.total} ended calls ({share:.0%}) within "
@@ -133,9 +136,9 @@ async def decide(
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
         headline = f"{summary} ({key.describe()})"
     if headline is not None and noise.within is not None:
-        # About the group, not the call that tipped it: what the window's calls were.
+        # About the group, not the call that tipped it: what the counted window's calls were.
         window = await stores.windows.breakdown(
-            rule.name, key, noise.within, ended, rate=noise.rate is not None
+            rule.name, key, noise.within, window_end, rate=noise.rate is not None
         )
         note = "\n".join([f"{headline}: {rule.name} fired for the group", *_lines(window)])
 

@@ -29,6 +29,7 @@ if n >= tonumber(ARGV[5]) and not fired_within(KEYS[2], t, w) then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. n
 end
-result = result .. ' ' .. episode
+-- Last, the end of the window counted: the alert's breakdown is read over the same calls.
+result = result .. ' ' .. episode .. ' @' .. string.format('%d', at)
 redis.call('SET', KEYS[3], result, 'EX', ARGV[6])
 return result

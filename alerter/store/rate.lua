@@ -39,6 +39,7 @@ if holds(m, e) and not fired_within(KEYS[3], t, w) then
   redis.call('SET', KEYS[3], ARGV[1], 'PX', 2 * w)
   result = 'fire ' .. m .. ' ' .. e
 end
-result = result .. ' ' .. episode
+-- Last, the end of the window counted: the alert's breakdown is read over the same calls.
+result = result .. ' ' .. episode .. ' @' .. string.format('%d', at)
 redis.call('SET', KEYS[4], result, 'EX', ARGV[7])
 return result

@@ -31,6 +31,9 @@ class Counted:
     counted: int  # calls counted in the window (matched, for rates)
     total: int = 0  # ended calls counted (rates only)
     episode: str = ""  # the open episode's id, when the rule sends resolved messages
+    # When the window counted ends (seconds): this call's time, or a later call's when the
+    # window ending there held more (calls are decided out of order).
+    window_end: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,15 @@ class Breakdown:
     calls: tuple[str, ...]  # newest first
     events: tuple[tuple[str, int], ...]  # most frequent first
     reasons: tuple[tuple[str, int], ...]
+
+
+def _counted(raw: bytes, *, totals: bool) -> Counted:
+    """A window script's answer: `fire|below COUNTED [TOTAL] [EPISODE] @END` (no END in a
+    decision an earlier version kept)."""
+    fired, counted, *rest = raw.decode().split()
+    total = int(rest.pop(0)) if totals else 0
+    end = int(rest.pop()[1:]) / 1000 if rest and rest[-1].startswith("@") else None
+    return Counted(fired == "fire", int(counted), total, "".join(rest), end)
 
 
 def millis(seconds: float) -> int:
@@ -164,8 +176,7 @@ class Windows:
                 *episode_args,
             ],
         )
-        fired, n, *episode = raw.decode().split()
-        return Counted(fired == "fire", int(n), episode="".join(episode))
+        return _counted(raw, totals=False)
 
     async def rate(
         self,
@@ -202,8 +213,7 @@ class Windows:
                 *episode_args,
             ],
         )
-        fired, matched, total, *episode = raw.decode().split()
-        return Counted(fired == "fire", int(matched), int(total), episode="".join(episode))
+        return _counted(raw, totals=True)
 
     async def breakdown(
         self, rule: str, key: GroupKey, within: float, now: float, *, rate: bool

@@ -276,9 +276,17 @@ async def test_a_rate_fires_whatever_order_its_calls_are_decided_in(redis: Redis
     results = [await windows.rate(name, key, f"m{i}", 900, 0.15, 40, base + i) for i in order]
     assert [r.fire for r in results] == [False] * 5 + [True]
     assert (results[-1].counted, results[-1].total) == (6, 40)
+    # The window counted ends at the newest call; the alert's breakdown reads that window:
+    # ending at the deciding call's own time it would miss the five after it.
+    assert results[-1].window_end == base + 39
+    window = await windows.breakdown(name, key, 900, base + 39, rate=True)
+    assert sorted(window.calls) == [f"m{i}" for i in range(34, 40)]
 
 
 async def test_a_frequency_fires_whatever_order_its_calls_are_decided_in(redis: Redis) -> None:
     windows, name, key = Windows(redis), rule(), GroupKey(())
     results = [await windows.frequency(name, key, f"c{i}", 60, 3, 1000.0 + i) for i in (2, 1, 0)]
     assert [r.fire for r in results] == [False, False, True]
+    assert [r.window_end for r in results] == [1002.0, 1002.0, 1002.0]
+    window = await windows.breakdown(name, key, 60, 1002.0, rate=False)
+    assert sorted(window.calls) == ["c0", "c1", "c2"]
