@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
@@ -118,13 +118,8 @@ LOG_DATA_KEYS = 100  # per object in `data`
 LOG_DATA_DEPTH = 5
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
-
-
 def bounded_data(value: Any, depth: int = 0) -> Any:
     """A log's `data` with every string cut, objects and lists capped, nesting limited."""
-    if depth == 0 and type(value) is dict and _within_bounds(value):
-        return value  # the usual case, kept as is: a few short scalar values
     if isinstance(value, str):
         return value[:LOG_TEXT_CHARS]
     if depth >= LOG_DATA_DEPTH and isinstance(value, (dict, list)):
@@ -137,22 +132,28 @@ def bounded_data(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _within_bounds(data: dict[Any, Any]) -> bool:
-    if len(data) > LOG_DATA_KEYS:
-        return False
-    for key, value in data.items():
-        if len(key) > LOG_NAME_CHARS:
-            return False
-        kind = type(value)
-        if kind is str:
-            if len(value) > LOG_TEXT_CHARS:
-                return False
-        elif kind not in _SCALARS:
-            return False
-    return True
+# A log within every bound, as a type msgspec checks while it decodes (in C, nothing left
+# to do per log in Python). A page with anything past a bound fails it and is decoded
+# again by the uncut twins below, which cut: what `bounded_data` would give.
+_Name = Annotated[str, msgspec.Meta(max_length=LOG_NAME_CHARS)]
+_Text = Annotated[str, msgspec.Meta(max_length=LOG_TEXT_CHARS)]
 
 
-_NAMES = ("id", "level", "category", "event", "call_id", "trace_id")
+def _data_value(depth: int) -> Any:
+    """The type of a value in `data` at `depth` (its top object's values are at 1)."""
+    scalar = _Text | int | float | bool | None
+    if depth >= LOG_DATA_DEPTH:
+        return scalar
+    inner = _data_value(depth + 1)
+    bounded_object = Annotated[dict[_Name, inner], msgspec.Meta(max_length=LOG_DATA_KEYS)]  # type: ignore[valid-type]
+    bounded_list = Annotated[list[inner], msgspec.Meta(max_length=LOG_DATA_KEYS)]  # type: ignore[valid-type]
+    return scalar | bounded_object | bounded_list
+
+
+if TYPE_CHECKING:  # what `data` is to the code that reads it
+    _Data = dict[str, Any]
+else:
+    _Data = Annotated[dict[_Name, _data_value(1)], msgspec.Meta(max_length=LOG_DATA_KEYS)]
 
 
 class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -160,35 +161,18 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
 
     A msgspec struct, decoded straight from the page's bytes: a call has ~90 logs and a
     big one 50,000, and a validating model cost the worker a third of its time
-    (docs/performance.md). Types are checked as it is decoded; texts are cut here.
+    (docs/performance.md). Types and bounds are checked as it is decoded; a log past a
+    bound is cut (`parse_page`).
     """
 
-    id: str
+    id: _Name
     timestamp: datetime
-    level: str
-    category: str
-    event: str
-    call_id: str | None = None
-    trace_id: str | None = None
-    data: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        # Written out, not looped over names: this runs for every log of every page.
-        if (
-            len(self.id) > LOG_NAME_CHARS
-            or len(self.level) > LOG_NAME_CHARS
-            or len(self.category) > LOG_NAME_CHARS
-            or len(self.event) > LOG_NAME_CHARS
-            or (self.call_id is not None and len(self.call_id) > LOG_NAME_CHARS)
-            or (self.trace_id is not None and len(self.trace_id) > LOG_NAME_CHARS)
-        ):
-            for name in _NAMES:
-                value = getattr(self, name)
-                if value is not None and len(value) > LOG_NAME_CHARS:
-                    msgspec.structs.force_setattr(self, name, value[:LOG_NAME_CHARS])
-        data = self.data
-        if data is not None and not (type(data) is dict and _within_bounds(data)):
-            msgspec.structs.force_setattr(self, "data", bounded_data(data))
+    level: _Name
+    category: _Name
+    event: _Name
+    call_id: _Name | None = None
+    trace_id: _Name | None = None
+    data: _Data | None = None
 
     def text(self) -> str | None:
         """The human line of a log: `message_text`, else `failure_reason`."""
@@ -212,7 +196,46 @@ class LogPage(msgspec.Struct, frozen=True, kw_only=True):
     total_pages: int | None = None
 
 
+class _UncutLogEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A log as Diga sent it, whatever its sizes: cut into a `LogEntry`."""
+
+    id: str
+    timestamp: datetime
+    level: str
+    category: str
+    event: str
+    call_id: str | None = None
+    trace_id: str | None = None
+    data: dict[str, Any] | None = None
+
+    def cut(self) -> LogEntry:
+        return LogEntry(
+            id=self.id[:LOG_NAME_CHARS],
+            timestamp=self.timestamp,
+            level=self.level[:LOG_NAME_CHARS],
+            category=self.category[:LOG_NAME_CHARS],
+            event=self.event[:LOG_NAME_CHARS],
+            call_id=None if self.call_id is None else self.call_id[:LOG_NAME_CHARS],
+            trace_id=None if self.trace_id is None else self.trace_id[:LOG_NAME_CHARS],
+            data=None if self.data is None else bounded_data(self.data),
+        )
+
+
+class _UncutLogPage(msgspec.Struct, frozen=True, kw_only=True):
+    data: tuple[_UncutLogEntry, ...]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+    current_page: int | None = None
+    total_pages: int | None = None
+
+    def cut(self) -> LogPage:
+        fields = msgspec.structs.asdict(self)
+        return LogPage(**{**fields, "data": tuple(log.cut() for log in self.data)})
+
+
 _PAGE = msgspec.json.Decoder(LogPage)
+_UNCUT_PAGE = msgspec.json.Decoder(_UncutLogPage)
 
 
 class LogsInvalid(ValueError):
@@ -229,9 +252,16 @@ def _where(exc: msgspec.MsgspecError) -> LogsInvalid:
 
 
 def parse_page(raw: bytes) -> LogPage:
-    """A page of logs from its JSON bytes; `LogsInvalid` when it is not one."""
+    """A page of logs from its JSON bytes, every log cut to bounds; `LogsInvalid` when it
+    is not one."""
     try:
         return _PAGE.decode(raw)
+    except msgspec.ValidationError:
+        pass  # a log past a bound (or not Diga's shape): decoded again, uncut, to say which
+    except msgspec.MsgspecError as exc:
+        raise _where(exc) from None
+    try:
+        return _UNCUT_PAGE.decode(raw).cut()
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None
 
@@ -240,5 +270,11 @@ def parse_logs(value: object) -> tuple[LogEntry, ...]:
     """Logs given as parsed JSON (a list of log objects): pasted, or a saved file."""
     try:
         return msgspec.convert(value, tuple[LogEntry, ...])
+    except msgspec.ValidationError:
+        pass
+    except msgspec.MsgspecError as exc:
+        raise _where(exc) from None
+    try:
+        return tuple(log.cut() for log in msgspec.convert(value, tuple[_UncutLogEntry, ...]))
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None

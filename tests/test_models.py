@@ -4,12 +4,19 @@ rule, a signature or an alert, however long Diga's lines are."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerter import models
 from alerter.models import (
     LOG_DATA_DEPTH,
     LOG_DATA_KEYS,
     LOG_NAME_CHARS,
     LOG_TEXT_CHARS,
+    LogsInvalid,
     parse_logs,
     parse_page,
 )
@@ -61,3 +68,56 @@ def test_nested_data_is_cut_at_every_level_and_depth() -> None:
     for _ in range(LOG_DATA_DEPTH - 2):
         level = level["d"]
     assert level == {"d": None}  # past the depth cap: gone, not kept
+
+
+def test_a_page_within_bounds_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual page is checked while msgspec decodes it; only one past a bound is decoded
+    a second time to be cut."""
+    uncut = models._UNCUT_PAGE
+    monkeypatch.setattr(models, "_UNCUT_PAGE", None)  # any use of it would fail
+    nested = {"a": [1, 2.5, None, True, {"b": "x" * LOG_TEXT_CHARS}], "c": {"d": {"e": "f"}}}
+    (log,) = parse_page(page(data=nested)).data
+    assert log.data == nested
+    monkeypatch.setattr(models, "_UNCUT_PAGE", uncut)
+    (log,) = parse_page(page(event="e" * (LOG_NAME_CHARS + 1))).data
+    assert log.event == "e" * LOG_NAME_CHARS
+
+
+def test_a_page_not_of_logs_says_where_whichever_decoder_saw_it() -> None:
+    with pytest.raises(LogsInvalid, match=r"^data\.0\.timestamp: "):
+        parse_page(page(timestamp="yesterday"))
+    with pytest.raises(LogsInvalid, match=r"^data\.0\.level: Expected `str`"):
+        parse_page(page(level=5, event="e" * (LOG_NAME_CHARS + 1)))
+    with pytest.raises(LogsInvalid, match=r"^Input data was truncated$"):
+        parse_page(b'{"data": [')
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | st.sampled_from(["t" * LOG_TEXT_CHARS, "t" * (LOG_TEXT_CHARS + 1)]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=4) | st.just("k" * (LOG_NAME_CHARS + 1)), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(data=st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=5), deep=st.integers(0, 7))
+def test_both_decoders_give_the_same_logs(data: dict[str, Any], deep: int) -> None:
+    """Whether a page goes the checked way or is cut, its logs are the same: what
+    `bounded_data` makes of them."""
+    nested: Any = data
+    for _ in range(deep):
+        nested = {"d": nested}
+    raw = page(data=nested)
+    (log,) = parse_page(raw).data
+    (uncut,) = models._UNCUT_PAGE.decode(raw).data
+    assert log == uncut.cut()
+    assert log.data == models.bounded_data(json.loads(raw)["data"][0]["data"])
