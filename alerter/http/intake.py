@@ -104,23 +104,31 @@ def _call_fields(payload: Mapping[str, Any], container: Mapping[str, Any]) -> di
     return fields
 
 
+# Top-level names that are not call fields: the id and event, and (beside a top-level id)
+# the objects whose fields are flattened on their own.
+_NOT_FIELDS = _ID_KEYS | frozenset(_EVENT_KEYS)
+_NOT_FIELDS_TOP = _NOT_FIELDS | {"call", "data"}
+
+
 def _flatten(
     obj: Mapping[str, Any], prefix: str, out: dict[str, FieldValue], depth: int, top: bool
 ) -> None:
+    # JSON object keys are strings and values JSON's types: checked by exact type, the
+    # common ones first (this runs for every field of every webhook).
+    skip = (_NOT_FIELDS_TOP if top else _NOT_FIELDS) if not prefix else ()
     for key, value in obj.items():
         if len(out) >= MAX_FIELDS:
             return
-        if not isinstance(key, str) or not key:
+        if not key or key in skip:
             continue
-        if not prefix and (key in _ID_KEYS or key in _EVENT_KEYS):
-            continue
-        if top and not prefix and key in ("call", "data"):
-            continue
-        path = f"{prefix}{key[:MAX_TEXT]}"
-        if isinstance(value, dict):
+        path = prefix + key[:MAX_TEXT] if prefix else key[:MAX_TEXT]
+        kind = type(value)
+        if kind is str:
+            out.setdefault(path, value[:MAX_TEXT])
+        elif kind is dict:
             if depth + 1 < MAX_DEPTH:
                 _flatten(value, f"{path}.", out, depth + 1, top=False)
-        elif isinstance(value, list):
+        elif kind is list:
             items = tuple(_scalar(item) for item in value[:MAX_LIST] if _is_scalar(item))
             out.setdefault(path, items)
         elif _is_scalar(value):
