@@ -228,7 +228,8 @@ def run(redis_url: str, workdir: Path) -> str:
         text += f"\n\nalerter intake / Alertmanager: **{unique / loads[3].rps:.2f}×**"
     return (
         f"wrk, 1 thread, {CONNECTIONS} connections, {SECONDS} s after a {WARMUP_SECONDS} s warm-up; "
-        "servers on 127.0.0.1, uvicorn, one process each. The machine has two cores, shared "
+        f"the baseline and the intake rows run in turns, {ROUNDS} times each, the best of each "
+        "shown (Alertmanager: the better of two); servers on 127.0.0.1, uvicorn, one process each. The machine has two cores, shared "
         "by wrk, the server and (for alerter) Redis: the server's own CPU a request, read from "
         "/proc, compares the handlers without their neighbours.\n\n" + text + "\n"
     )

@@ -18,15 +18,15 @@ operator console"):
 
 | target | where | met |
 |---|---|---|
-| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | no: 351 (305 in an earlier run today); the bare fetch loop alone does 404–494 on this machine (see "Where a worker's time goes") |
-| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.81 at 10 and 50 ms, 1.00 at 200 ms (0.72–0.94 in an earlier run today) |
+| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | no: 356 here (432 at 10 ms); 351 and 305 in two runs on another machine; the bare fetch loop alone does 435–494 (see "Where a worker's time goes") |
+| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.73 at 50 ms, 0.90 at 10 ms, 0.97 at 200 ms (0.72–1.00 in earlier runs) |
 | latency table at 10, 50 and 200 ms with defaults sized by a documented rule | Worker | yes (docs/deploy.md, "Sizing") |
 | Diga requests per call = the minimum (2.04 on the mix) | Worker | yes |
 | worker RSS < 200 MB after 20,000 calls | Worker | yes |
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
-| intake ≥ 0.8 × the bare handler | Intake | no: 0.49–0.64 in three runs today, by throughput and by the server's own CPU alike |
-| rule evaluation < 10 × the floor | Rules | yes: 6.3 × here, 9.9 × in an earlier run today |
+| intake ≥ 0.8 × the bare handler | Intake | no: 0.70 by throughput, 0.74 by the server's own CPU, the two measured in turns (0.49–0.64 on another machine before this run's changes) |
+| rule evaluation < 10 × the floor | Rules | not on this machine: 12.9 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
 """
 
@@ -76,6 +76,11 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | worker: calls' records and jobs' finishes from concurrent jobs share round trips (`store.coalesce`; the intake's batching, made general and used by both) | mix 283–295 | 299–330 (three pairs, alternating, 4,000 calls) |
 | parsing: a log's bounds checked with its names' lengths written out and one pass over `data`; logs ordered by a C `attrgetter` | 67–73 µs a 40-log page | 49–50 µs (alternating in one process) |
 | Redis replies parsed by `hiredis` (in C; a fresh install had redis-py's Python parser) | console's filtered history p95 464–559 ms (20 reads of 1,000 stream entries); worker mix 295–370 | 45 ms; 363–378 (alternating; before the shared round trips it showed no gain) |
+| Redis commands packed by `hiredis` in every process (redis-py 5, which arq requires, packs them in Python: 20 µs for the intake's EVALSHA, 2 µs in C; the same bytes) | api CPU 368–373 µs a webhook; worker mix 296–317 | 324–365; 334–361 (alternating, on the AMD machine) |
+| intake: the webhooks of a batch queued by one run of the enqueue script (was one EVALSHA each in a pipeline) | client CPU 40–57 µs an enqueue, 64 at once | 21–25 (with the row above) |
+| parsing: a log's bounds checked by msgspec as the page decodes (`max_length` on names, texts, keys and sizes; nesting by type), no Python per log; a page past a bound decoded again and cut as before | 70–72 µs a 40-log page, 1.61–1.68 ms 1,000 logs | 45–54 µs, 1.19–1.40 ms (alternating) |
+| intake: call fields flattened by exact JSON type; the content type read from the raw headers | `parse_webhook` 6.4 µs | 5.2 µs |
+| bench: the intake's baseline and alerter rows measured in turns, three runs each with both servers up | the same code measured 0.64–0.89 × bare in four runs | — |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2
@@ -84,24 +89,39 @@ and a pool that does not slow down with size is what the worker lacked.
 
 ### Where a worker's time goes
 
-One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the mix,
-before hiredis): fetching about 55 % (httpx sending over aiohttp 27 %, building its requests
-8 %, decoding pages 13 %, the capped read 5 %), Redis about 16 % (the shared round trips of
-calls' records and jobs' finishes 10 %, arq's poll 5 %, the claim 2 %), the event loop
-itself 5 %, the job's own logic (evaluate, decide, render, send) the rest. The bare fetch
-loop (the floor) does only the first part, with httpx's own overhead included, and measures
-404–494 calls/s on this 2-core machine (shared with the stand-in, Redis and the api): 400
-calls/s in one worker process would be 0.8–1.0 of what the HTTP client alone allows here,
-while the worker also decodes, evaluates and records every call. More throughput comes from
-more worker processes, which share nothing but Redis (the two-process row above; on two
-cores shared with everything else; docs/deploy.md for how many one Redis serves).
+One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the
+mix): sending Diga requests (httpx over aiohttp) about 14 %, decoding pages 13 % (now all
+in msgspec's C), building requests 5 %, the capped read 3 %, Redis about 11 % (the shared
+round trips of calls' records and jobs' finishes 5 %, arq's poll and the claim 1–2 %), the
+job's own logic (evaluate, decide, render) a few %, the event loop and aiohttp's protocol
+handling the rest; the sending threads (apprise, one in ten calls) take a fifth of all
+samples beside it, sharing the interpreter lock. The bare fetch loop (the floor) does only
+the fetching, with httpx's own overhead included, and measures 435–494 calls/s on these
+2-core machines (shared with the stand-in, Redis and the api): 400 calls/s in one worker
+process is 0.8–0.9 of what the HTTP client alone allows here, while the worker also
+decodes, evaluates and records every call; it reached 432 at 10 ms. More throughput comes
+from more worker processes, which share nothing but Redis (the two-process row above; on
+two cores shared with everything else; docs/deploy.md for how many one Redis serves).
 
-Every call alerting (129 calls/s) is bound by apprise: each send runs on a thread of the
+Every call alerting (127–129 calls/s) is bound by apprise: each send runs on a thread of the
 worker's pool with a requests session of apprise's own, so the sending threads and the event
 loop share one interpreter lock; the alerting path's own Redis work (noise windows, send
 marker, history) is a small part.
 
-The end-to-end p95 (660 ms at 175 calls/s, 104 ms at 92 calls/s in the run before these
-changes) is taken at half the measured rate, which has doubled: the api, the worker, the
-Diga stand-in, the receiver and Redis then share the two cores at a higher load.
+The end-to-end p95 (312 ms at 178 calls/s here; 660 ms at 175 calls/s in the run before,
+104 ms at 92 calls/s before the changes since) is taken at half the measured rate: the
+api, the worker, the Diga stand-in, the receiver and Redis then share the two cores.
+
+### The intake, against its baseline
+
+The bare handler reads the body, parses it with `json.loads` and answers 202; the intake
+also parses it into the typed call (5 µs), counts it, builds its arq job and queues it in
+Redis, answering only once Redis has it. Measured in turns with the baseline, the intake
+costs 1.36 × the baseline's CPU a request (315 against 232 µs here). Driven in-process (the
+app called directly, no server), the handler without its enqueue costs 25–45 µs a request
+more than the baseline, and the enqueue (the job's payload and arguments, the webhook's
+future and wake-up, its share of a batch's script run) 35–50 µs more; batches average 32
+webhooks at 64 connections, so the round trip itself is shared. Redis's own CPU (about
+25 µs a webhook) comes out of the same two cores as wrk's and the server's. 0.8 by CPU is
+1.25 × the baseline: a quarter of what the intake adds would still have to go.
 """
