@@ -185,15 +185,18 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
-class LogPage(msgspec.Struct, frozen=True, kw_only=True):
-    """Diga's `PaginatedResponse[CallLogResponse]`."""
-
-    data: tuple[LogEntry, ...]
+class _Paging(msgspec.Struct, frozen=True, kw_only=True):
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
     current_page: int | None = None
     total_pages: int | None = None
+
+
+class LogPage(_Paging, frozen=True, kw_only=True):
+    """Diga's `PaginatedResponse[CallLogResponse]`."""
+
+    data: tuple[LogEntry, ...]
 
 
 class _UncutLogEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,13 +224,8 @@ class _UncutLogEntry(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class _UncutLogPage(msgspec.Struct, frozen=True, kw_only=True):
+class _UncutLogPage(_Paging, frozen=True, kw_only=True):
     data: tuple[_UncutLogEntry, ...]
-    has_more: bool
-    first_id: str | None = None
-    last_id: str | None = None
-    current_page: int | None = None
-    total_pages: int | None = None
 
     def cut(self) -> LogPage:
         fields = msgspec.structs.asdict(self)
