@@ -38,7 +38,7 @@ def rule_files(path: Path) -> list[Path]:
     candidates = []
     # Hidden folders are not walked at all: a virtualenv or .git under the rules folder
     # (or the working directory) would cost a walk of thousands of files every check.
-    for folder, folders, names in os.walk(path, followlinks=True):
+    for folder, folders, names in os.walk(path):  # symlinked folders not entered, as before
         folders[:] = [name for name in folders if not name.startswith(".")]
         candidates += [
             Path(folder, name)
