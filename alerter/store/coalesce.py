@@ -17,7 +17,6 @@ from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
 
 Fill = Callable[[Pipeline], object]  # adds one caller's commands to the shared pipeline
 
@@ -71,32 +70,16 @@ class Batcher(Generic[Item, Answer]):
 class Coalescer:
     """Callers' commands in one pipeline a batch, each caller answered with its own."""
 
-    def __init__(self, redis: Redis, scripts: Sequence[str] = ()) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        # Scripts its callers run by EVALSHA: loaded again when a restarted server forgot
-        # them, and the callers that ran one sent again (such a caller's fill is the script
-        # alone, so nothing of it was applied).
-        self._scripts = tuple(scripts)
-        self._batcher: Batcher[Fill, list[Any]] = Batcher(self._round_trips)
+        self._batcher: Batcher[Fill, list[Any]] = Batcher(self._round_trip)
 
     async def execute(self, fill: Fill) -> list[Any]:
         """The answers to the commands `fill` adds, in order, as `Pipeline.execute` gives."""
         return await self._batcher.submit(fill)
 
-    async def _round_trips(self, fills: list[Fill]) -> list[list[Any] | Exception]:
-        answers = await self._round_trip(fills)
-        forgot = [i for i, own in enumerate(answers) if _forgot_script(own)]
-        if forgot and self._scripts:
-            for source in self._scripts:
-                await self._redis.script_load(source)
-            again = await self._round_trip([fills[i] for i in forgot])
-            for i, own in zip(forgot, again, strict=True):
-                answers[i] = own
-        # A caller whose command failed hears the first failure of its own.
-        return [next((a for a in own if isinstance(a, Exception)), own) for own in answers]
-
-    async def _round_trip(self, fills: list[Fill]) -> list[list[Any]]:
-        """Each fill's answers, from one pipeline."""
+    async def _round_trip(self, fills: list[Fill]) -> list[list[Any] | Exception]:
+        """Each fill's answers from one pipeline, or the first of its own commands' errors."""
         async with self._redis.pipeline(transaction=False) as pipe:
             spans = []
             for fill in fills:
@@ -104,8 +87,5 @@ class Coalescer:
                 fill(pipe)
                 spans.append((start, len(pipe)))
             answers = await pipe.execute(raise_on_error=False)
-        return [answers[start:end] for start, end in spans]
-
-
-def _forgot_script(answers: list[Any]) -> bool:
-    return any(isinstance(a, NoScriptError) for a in answers)
+        owns = [answers[start:end] for start, end in spans]
+        return [next((a for a in own if isinstance(a, Exception)), own) for own in owns]
