@@ -54,9 +54,9 @@ class RulesHolder:
         return self.current
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        if self.path is None:
+            return ()
         try:
-            if self.path is None:
-                return ()
             files = rule_files(self.path) if self.path.exists() else []
             return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
         except OSError:
