@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,47 @@ async def test_history_explains_every_decision(
         assert [row["outcome"] for row in rows] == [outcome]
     assert await asyncio.to_thread(main, ["history", "--rule", "transfer-failed"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url: str) -> None:
+    """Calls are decided out of order: the last one decided may be the earliest of the three,
+    and the window that holds all three ends at the latest. The alert's breakdown lists the
+    calls of that window, not only those up to the deciding call's own time."""
+    from redis.asyncio import Redis
+
+    from alerter.models import CallEnded, LogEntry
+    from alerter.pipeline.decide import NoiseStores, Outcome, decide
+    from alerter.pipeline.evaluate import evaluate
+    from alerter.rules.load import load_rules_text
+    from alerter.store.episodes import Episodes
+    from alerter.store.signature_counts import SignatureCounts
+    from alerter.store.silences import Silences
+    from alerter.store.windows import Windows
+
+    rules = load_rules_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\n"
+        "rules:\n  - {name: burst, match: {category: TRANSFER}, when: {count: 3, within: 1h},"
+        " notify: [d]}\n"
+    )
+    client = Redis.from_url(redis_url)
+    stores = NoiseStores(
+        Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+    )
+    base = time.time() - 600
+    decisions = []
+    for i in (2, 1, 0):  # the newest call decided first
+        log = LogEntry(
+            id=f"l{i}",
+            timestamp=datetime.fromtimestamp(base + i, UTC),
+            level="ERROR",
+            category="TRANSFER",
+            event="transfer_failed",
+            data={"failure_reason": f"reason-{i}"},
+        )
+        call = CallEnded(call_id=str(uuid.uuid4()))
+        (match,) = evaluate(rules, call, (log,))
+        decisions.append(await decide(stores, match, call, time.time(), ended_at=base + i))
+    await client.aclose()
+    assert [d.outcome for d in decisions[:2]] == [Outcome.BELOW_THRESHOLD] * 2
+    assert decisions[2].outcome is Outcome.SENT
+    assert "Failure reasons: reason-0 ×1, reason-1 ×1, reason-2 ×1" in decisions[2].note
