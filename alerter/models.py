@@ -156,13 +156,15 @@ else:
     _Data = Annotated[dict[_Name, _data_value(1)], msgspec.Meta(max_length=LOG_DATA_KEYS)]
 
 
-class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
+class LogEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One entry of Diga's `CallLogResponse`; unknown extra fields are ignored.
 
     A msgspec struct, decoded straight from the page's bytes: a call has ~90 logs and a
     big one 50,000, and a validating model cost the worker a third of its time
     (docs/performance.md). Types and bounds are checked as it is decoded; a log past a
-    bound is cut (`parse_page`).
+    bound is cut (`parse_page`). Not tracked by the cycle collector (it holds texts, a
+    time and a JSON object, so it cannot be part of a cycle): the logs of a worker's
+    in-flight calls were most of what every young-generation collection walked.
     """
 
     id: _Name

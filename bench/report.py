@@ -81,6 +81,7 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | parsing: a log's bounds checked by msgspec as the page decodes (`max_length` on names, texts, keys and sizes; nesting by type), no Python per log; a page past a bound decoded again and cut as before | 70–72 µs a 40-log page, 1.61–1.68 ms 1,000 logs | 45–54 µs, 1.19–1.40 ms (alternating) |
 | intake: call fields flattened by exact JSON type; the content type read from the raw headers | `parse_webhook` 6.4 µs | 5.2 µs |
 | bench: the intake's baseline and alerter rows measured in turns, three runs each with both servers up | the same code measured 0.64–0.89 × bare in four runs | — |
+| worker: logs not tracked by the cycle collector (`gc=False` on the struct: they cannot form cycles); the young generation of a worker with hundreds of calls in flight was mostly their logs (after the run below) | collections 13.4–13.7 % of the worker's CPU; mix 315–316 calls/s | 8.0–10.3 %; 333–383 (two pairs, alternating, 4,000 calls; timed with `gc.callbacks`) |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2

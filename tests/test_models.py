@@ -121,3 +121,13 @@ def test_both_decoders_give_the_same_logs(data: dict[str, Any], deep: int) -> No
     (uncut,) = models._UNCUT_PAGE.decode(raw).data
     assert log == uncut.cut()
     assert log.data == models.bounded_data(json.loads(raw)["data"][0]["data"])
+
+
+def test_logs_are_not_tracked_by_the_cycle_collector() -> None:
+    """A worker holds the logs of hundreds of calls in flight: the collector need not walk
+    them (they hold no references that could make a cycle)."""
+    import gc
+
+    (log,) = parse_page(page(data={"a": [1, {"b": "c"}]})).data
+    (cut,) = parse_page(page(event="e" * (LOG_NAME_CHARS + 1))).data
+    assert not gc.is_tracked(log) and not gc.is_tracked(cut)
