@@ -133,8 +133,8 @@ def bounded_data(value: Any, depth: int = 0) -> Any:
 
 
 # A log within every bound, as a type msgspec checks while it decodes (in C, nothing left
-# to do per log in Python). A page with anything past a bound fails it and is decoded
-# again by the uncut twins below, which cut: what `bounded_data` would give.
+# to do per log in Python). A page with anything past a bound fails it, and is decoded
+# again to plain objects and cut (`_decode_cut`): what `bounded_data` would give.
 _Name = Annotated[str, msgspec.Meta(max_length=LOG_NAME_CHARS)]
 _Text = Annotated[str, msgspec.Meta(max_length=LOG_TEXT_CHARS)]
 
@@ -187,7 +187,10 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return None
 
 
-class _Paging(msgspec.Struct, frozen=True, kw_only=True):
+class LogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Diga's `PaginatedResponse[CallLogResponse]`."""
+
+    data: tuple[LogEntry, ...]
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
@@ -195,47 +198,31 @@ class _Paging(msgspec.Struct, frozen=True, kw_only=True):
     total_pages: int | None = None
 
 
-class LogPage(_Paging, frozen=True, kw_only=True):
-    """Diga's `PaginatedResponse[CallLogResponse]`."""
-
-    data: tuple[LogEntry, ...]
-
-
-class _UncutLogEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A log as Diga sent it, whatever its sizes: cut into a `LogEntry`."""
-
-    id: str
-    timestamp: datetime
-    level: str
-    category: str
-    event: str
-    call_id: str | None = None
-    trace_id: str | None = None
-    data: dict[str, Any] | None = None
-
-    def cut(self) -> LogEntry:
-        return LogEntry(
-            id=self.id[:LOG_NAME_CHARS],
-            timestamp=self.timestamp,
-            level=self.level[:LOG_NAME_CHARS],
-            category=self.category[:LOG_NAME_CHARS],
-            event=self.event[:LOG_NAME_CHARS],
-            call_id=None if self.call_id is None else self.call_id[:LOG_NAME_CHARS],
-            trace_id=None if self.trace_id is None else self.trace_id[:LOG_NAME_CHARS],
-            data=None if self.data is None else bounded_data(self.data),
-        )
-
-
-class _UncutLogPage(_Paging, frozen=True, kw_only=True):
-    data: tuple[_UncutLogEntry, ...]
-
-    def cut(self) -> LogPage:
-        fields = msgspec.structs.asdict(self)
-        return LogPage(**{**fields, "data": tuple(log.cut() for log in self.data)})
-
-
 _PAGE = msgspec.json.Decoder(LogPage)
-_UNCUT_PAGE = msgspec.json.Decoder(_UncutLogPage)
+_NAMES = frozenset({"id", "level", "category", "event", "call_id", "trace_id"})
+
+
+def _cut(log: object) -> object:
+    """A log as plain JSON objects, cut to bounds: its names, and its `data` as
+    `bounded_data` makes it. Whatever is not the right type is left for msgspec to name."""
+    if not isinstance(log, dict):
+        return log
+    cut = {
+        key: value[:LOG_NAME_CHARS] if key in _NAMES and isinstance(value, str) else value
+        for key, value in log.items()
+    }
+    if isinstance(cut.get("data"), dict):
+        cut["data"] = bounded_data(cut["data"])
+    return cut
+
+
+def _decode_cut(raw: bytes) -> LogPage:
+    """A page with a log past a bound: decoded to plain objects, cut, then checked as
+    `_PAGE` checks (the same errors, said at the same places)."""
+    page = msgspec.json.decode(raw)
+    if isinstance(page, dict) and isinstance(page.get("data"), list):
+        page["data"] = [_cut(log) for log in page["data"]]
+    return msgspec.convert(page, LogPage)
 
 
 class LogsInvalid(ValueError):
@@ -257,11 +244,11 @@ def parse_page(raw: bytes) -> LogPage:
     try:
         return _PAGE.decode(raw)
     except msgspec.ValidationError:
-        pass  # a log past a bound (or not Diga's shape): decoded again, uncut, to say which
+        pass  # a log past a bound (or not Diga's shape): decoded again and cut, to say which
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None
     try:
-        return _UNCUT_PAGE.decode(raw).cut()
+        return _decode_cut(raw)
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None
 
@@ -275,6 +262,7 @@ def parse_logs(value: object) -> tuple[LogEntry, ...]:
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None
     try:
-        return tuple(log.cut() for log in msgspec.convert(value, tuple[_UncutLogEntry, ...]))
+        cut = [_cut(log) for log in value] if isinstance(value, (list, tuple)) else value
+        return msgspec.convert(cut, tuple[LogEntry, ...])
     except msgspec.MsgspecError as exc:
         raise _where(exc) from None

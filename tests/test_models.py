@@ -73,12 +73,12 @@ def test_nested_data_is_cut_at_every_level_and_depth() -> None:
 def test_a_page_within_bounds_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The usual page is checked while msgspec decodes it; only one past a bound is decoded
     a second time to be cut."""
-    uncut = models._UNCUT_PAGE
-    monkeypatch.setattr(models, "_UNCUT_PAGE", None)  # any use of it would fail
+    cut = models._decode_cut
+    monkeypatch.setattr(models, "_decode_cut", None)  # any use of it would fail
     nested = {"a": [1, 2.5, None, True, {"b": "x" * LOG_TEXT_CHARS}], "c": {"d": {"e": "f"}}}
     (log,) = parse_page(page(data=nested)).data
     assert log.data == nested
-    monkeypatch.setattr(models, "_UNCUT_PAGE", uncut)
+    monkeypatch.setattr(models, "_decode_cut", cut)
     (log,) = parse_page(page(event="e" * (LOG_NAME_CHARS + 1))).data
     assert log.event == "e" * LOG_NAME_CHARS
 
@@ -118,8 +118,8 @@ def test_both_decoders_give_the_same_logs(data: dict[str, Any], deep: int) -> No
         nested = {"d": nested}
     raw = page(data=nested)
     (log,) = parse_page(raw).data
-    (uncut,) = models._UNCUT_PAGE.decode(raw).data
-    assert log == uncut.cut()
+    (cut,) = models._decode_cut(raw).data
+    assert log == cut
     assert log.data == models.bounded_data(json.loads(raw)["data"][0]["data"])
 
 
