@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import hiredis
 import pytest
-from arq.connections import create_pool
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
+from alerter.pipeline.worker import make_worker
+from alerter.rules.load import load_rules_text
 from alerter.store import connect
 from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
+from tests.conftest import make_settings
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("SET", "key", "héllo wörld", "PX", 1500),
@@ -77,8 +80,18 @@ async def test_clients_and_the_workers_pool_talk_to_a_real_server(redis_url: str
             pipe.evalsha(sha, 1, "k", 2.5)
             pipe.get("k")
             assert await pipe.execute() == [True, [b"k", b"2.5"], "héllo".encode()]
-    pool = hiredis_packing(await create_pool(arq_settings(redis_url)))
-    assert hiredis_packing(pool) is pool
-    assert pool.connection_pool.connection_class.__mro__[1] is Connection  # wrapped once
-    assert await pool.set("worker", 1) and await pool.get("worker") == b"1"
-    await pool.aclose()
+    # The worker's pool is arq's own: packed too, once, and working (a burst on an empty
+    # queue polls, claims nothing and ends).
+    rules = load_rules_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\nrules:\n  - {name: r, notify: [d]}\n"
+    )
+    worker = make_worker(make_settings("http://127.0.0.1:9"), rules, redis_url, burst=True)
+    try:
+        await asyncio.wait_for(worker.main(), timeout=30)
+        packing = worker.pool.connection_pool.connection_class
+        assert packing.__name__ == "HiredisPackingConnection"
+        assert packing.__mro__[1] is Connection  # wrapped once
+        assert hiredis_packing(worker.pool) is worker.pool
+        assert worker.pool.connection_pool.connection_class is packing
+    finally:
+        await worker.close()
