@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
@@ -28,8 +29,7 @@ TABLES = ROOT / ".alerter" / "bench-tables.json"
 
 def main(argv: list[str]) -> int:
     if argv == ["report"]:
-        kept = json.loads(TABLES.read_text())
-        write_report(kept["results"], kept["elapsed"], kept["machine"], kept["versions"], kept["when"])
+        write_report(json.loads(TABLES.read_text()))
         return 0
     chosen = [a for a in argv if a in SECTIONS] or list(SECTIONS)
     results: dict[str, str] = {}
@@ -55,18 +55,19 @@ def main(argv: list[str]) -> int:
         }
         TABLES.parent.mkdir(exist_ok=True)
         TABLES.write_text(json.dumps(kept))
-        write_report(results, elapsed, kept["machine"], kept["versions"], kept["when"])
+        write_report(kept)
     return 0
 
 
-def write_report(
-    results: dict[str, str], elapsed: float, machine: str, versions: str, when: str
-) -> None:
+def write_report(kept: dict[str, Any]) -> None:
+    """docs/performance.md from a full run's tables and circumstances (as kept in TABLES)."""
     import bench.report as report
 
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "performance.md").write_text(
-        report.render(results, machine, versions, elapsed, when)
+        report.render(
+            kept["results"], kept["machine"], kept["versions"], kept["elapsed"], kept["when"]
+        )
     )
     print("wrote docs/performance.md")
 
