@@ -6,16 +6,18 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State as AppState
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
+from litestar.response.base import ASGIResponse
 from litestar.template import TemplateConfig
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -88,13 +90,41 @@ def _intake(request: Request[Any, Any, AppState]) -> Intake:
     return intake
 
 
-def _content_type(request: Request[Any, Any, AppState]) -> str:
-    # Read from the raw headers: building Litestar's `Headers` for one name cost more than
-    # the rest of the check.
-    for name, value in request.scope["headers"]:
+def _body_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, int | None]:
+    """Content-Type and Content-Length, read from the raw headers in one pass: building
+    Litestar's `Headers` for two names cost more than the rest of the checks."""
+    content_type, length = "", None
+    for name, value in headers:
         if name == b"content-type":
-            return value.decode("latin-1")
-    return ""
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise IntakeError(400, "BAD_REQUEST", "Content-Length is not a number") from None
+    return content_type, length
+
+
+async def _read_body(
+    request: Request[Any, Any, AppState], limit: int, announced: int | None
+) -> bytes:
+    """The body, at most `limit` bytes, from the ASGI channel: the limit Litestar's
+    `body()` enforces, without the header map and stream it builds for each request."""
+    if announced is not None and announced > limit:
+        raise IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # the client went away: nobody hears this
+            raise IntakeError(400, "BAD_REQUEST", "the body ended early")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _is_json(content_type: str) -> bool:
@@ -104,18 +134,29 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+_ANSWER = msgspec.json.Encoder()
+
+
+def _answer(status: int, content: dict[str, str]) -> ASGIResponse:
+    """A webhook's JSON answer as the ASGI response itself: Litestar's `Response` is turned
+    into one per request through its serializer and header merging, which cost more than
+    the JSON."""
+    return ASGIResponse(body=_ANSWER.encode(content), status_code=status, media_type=MediaType.JSON)
+
+
 @post("/webhooks/diga", status_code=202)
-async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
+async def diga_webhook(request: Request[Any, Any, AppState]) -> ASGIResponse:
     intake = _intake(request)
     try:
-        body = await request.body()
+        content_type, announced = _body_headers(request.scope["headers"])
+        body = await _read_body(request, intake.settings.max_body_bytes, announced)
         secret = intake.settings.webhook_secret
         if secret is not None:
             try:
                 verify(request.headers, body, secret.get_secret_value(), time.time())
             except AuthError as exc:
                 raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
-        if not _is_json(_content_type(request)):
+        if not _is_json(content_type):
             raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
         parsed = parse_webhook(body, intake.settings.call_end_events)
         if isinstance(parsed, Ignored):
@@ -123,7 +164,7 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
             answer = {"status": "ignored", "event": parsed.event}
             if parsed.call_id:
                 answer["call_id"] = parsed.call_id
-            return Response(answer, status_code=200)
+            return _answer(200, answer)
         try:
             rules = intake.rules.current
             counters = ended_counters(rules, parsed) if rules else ()
@@ -138,12 +179,14 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> Response[dict[st
             ) from None
     except IntakeError as exc:
         intake.count(f"error_{exc.status}")
-        return error_response(exc.status, exc.code, exc.message)
+        return _answer(
+            exc.status, {"status": "error", "error_code": exc.code, "message": exc.message}
+        )
     if queued:
         intake.count("queued")
-        return Response({"status": "queued", "call_id": parsed.call_id}, status_code=202)
+        return _answer(202, {"status": "queued", "call_id": parsed.call_id})
     intake.count("duplicate")
-    return Response({"status": "duplicate", "call_id": parsed.call_id}, status_code=200)
+    return _answer(200, {"status": "duplicate", "call_id": parsed.call_id})
 
 
 @get("/health", media_type=MediaType.JSON)

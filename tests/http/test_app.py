@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,33 @@ async def test_refusals_have_the_error_shape(
         f"{api.url}/webhooks/diga", content=content, headers={"Content-Type": content_type}
     )
     assert_error(answer, status, code)
+
+
+async def test_a_body_sent_in_chunks_is_read_whole_and_held_to_the_limit(
+    api: ApiServer, api_client: httpx.AsyncClient
+) -> None:
+    """Without a Content-Length (chunked), the body is joined from its chunks, and the
+    limit (2,048 bytes here) is enforced on the bytes that arrive."""
+    call_id = str(uuid.uuid4())
+    body = f'{{"event": "call.ended", "call_id": "{call_id}", "note": "{"n" * 1500}"}}'.encode()
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 500):
+            yield data[start : start + 500]
+            await asyncio.sleep(0.02)  # each chunk its own read on the server
+
+    headers = {"Content-Type": "application/json"}
+    url = f"{api.url}/webhooks/diga"
+    whole = await api_client.post(url, content=chunks(body), headers=headers)
+    assert whole.request.headers.get("transfer-encoding") == "chunked"
+    assert (whole.status_code, whole.json()) == (202, {"status": "queued", "call_id": call_id})
+    assert whole.headers["content-type"] == "application/json"
+    over = body.replace(b"n" * 1500, b"n" * 2100)
+    assert_error(
+        await api_client.post(url, content=chunks(over), headers=headers), 413, "PAYLOAD_TOO_LARGE"
+    )
+    values = metric_samples((await api_client.get(f"{api.url}/metrics")).text)
+    assert values[("alerter_webhooks_total", (("outcome", "error_413"),))] == 1
 
 
 async def test_unknown_routes_and_methods(api: ApiServer, api_client: httpx.AsyncClient) -> None:
