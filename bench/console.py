@@ -73,8 +73,12 @@ async def fill(redis_url: str) -> list[str]:
         silences = Silences(redis)
         for i in range(SILENCES):
             await silences.add(
-                f"rule-{i % 20}", {"agent_id": f"ag-{i}"}, now - 60, now + 3600 * (i % 48 - 24),
-                "maintenance", created_by="bench",
+                f"rule-{i % 20}",
+                {"agent_id": f"ag-{i}"},
+                now - 60,
+                now + 3600 * (i % 48 - 24),
+                "maintenance",
+                created_by="bench",
             )
         return call_ids
 
@@ -146,6 +150,4 @@ def run(redis_url: str, workdir: Path) -> str:
         f"20 rules; {REQUESTS} sequential requests per page after one warm-up, "
         "`ALERTER_CONSOLE_AUTH=none` (a token adds one Redis read).\n\n"
     )
-    return head + table(
-        ["page", "p50 ms", "p95 ms", "p95 / `/health` p95", "p95 < 100 ms"], rows
-    )
+    return head + table(["page", "p50 ms", "p95 ms", "p95 / `/health` p95", "p95 < 100 ms"], rows)

@@ -284,7 +284,10 @@ def run(calls: int) -> str:
         ("lost (no alert, no record)", report["lost"]),
         ("duplicate alerts", report["duplicates"]),
         ("queue drained", "yes" if settled else "NO (timed out)"),
-        ("sending took / draining took", f"{sent_at - started:.0f} s / {drained_at - sent_at:.0f} s"),
+        (
+            "sending took / draining took",
+            f"{sent_at - started:.0f} s / {drained_at - sent_at:.0f} s",
+        ),
     ]
     return table(["measure", "result"], rows) + f"\n\nran {time.time() - started:.0f} s"
 
@@ -347,7 +350,10 @@ def account(url: str, ids: list[str], good: Destination, flaky: Destination) -> 
             report["lost"] += 1
     kinds = Counter(str(record.get("kind")) for record in failed_records.values())
     return {
-        **{key: report[key] for key in ("fired", "exact", "failed", "no_match", "lost", "duplicates")},
+        **{
+            key: report[key]
+            for key in ("fired", "exact", "failed", "no_match", "lost", "duplicates")
+        },
         "failed_kinds": dict(kinds),
     }
 
