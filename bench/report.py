@@ -18,15 +18,15 @@ operator console"):
 
 | target | where | met |
 |---|---|---|
-| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | no: 356 here (432 at 10 ms); 351 and 305 in two runs on another machine; the bare fetch loop alone does 435–494 (see "Where a worker's time goes") |
-| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.73 at 50 ms, 0.90 at 10 ms, 0.97 at 200 ms (0.72–1.00 in earlier runs) |
+| one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | yes in this run: 503 (600 at 10 ms). Runs on busier days were under it: 356 on this machine (its floor then 487, now 567), 351 and 305 on another (see "Where a worker's time goes") |
+| worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.89 at 50 ms, 0.90 at 10 ms, 1.05 at 200 ms (0.72–1.00 in earlier runs) |
 | latency table at 10, 50 and 200 ms with defaults sized by a documented rule | Worker | yes (docs/deploy.md, "Sizing") |
 | Diga requests per call = the minimum (2.04 on the mix) | Worker | yes |
 | worker RSS < 200 MB after 20,000 calls | Worker | yes |
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
-| intake ≥ 0.8 × the bare handler | Intake | no: 0.70 by throughput, 0.74 by the server's own CPU, the two measured in turns (0.49–0.64 on another machine before this run's changes) |
-| rule evaluation < 10 × the floor | Rules | not on this machine: 12.9 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
+| intake ≥ 0.8 × the bare handler | Intake | yes: 0.85 by throughput, 0.97 by the server's own CPU, the two measured in turns; 0.90 and 1.05 in a second run of `python -m bench intake` (0.70 and 0.74 in the run before the handler's last two changes) |
+| rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
 """
 
@@ -82,6 +82,8 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | intake: call fields flattened by exact JSON type; the content type read from the raw headers | `parse_webhook` 6.4 µs | 5.2 µs |
 | bench: the intake's baseline and alerter rows measured in turns, three runs each with both servers up | the same code measured 0.64–0.89 × bare in four runs | — |
 | worker: logs not tracked by the cycle collector (`gc=False` on the struct: they cannot form cycles); the young generation of a worker with hundreds of calls in flight was mostly their logs (after the run below) | collections 13.4–13.7 % of the worker's CPU; mix 315–316 calls/s | 8.0–10.3 %; 333–383 (two pairs, alternating, 4,000 calls; timed with `gc.callbacks`) |
+| intake: the body read from the ASGI channel (the same limit, on Content-Length and on the bytes that arrive) and the answer sent as an `ASGIResponse`, not through `request.body()` and `Response` | in-process, enqueue stubbed: 44.0–61.7 µs a webhook | 30.4–39.8 (alternating) |
+| intake: the answer a small ASGI app of its own (status, two headers, the JSON) | in-process: best 30.8, median ~42 µs | best 24.8, median ~29 (alternating); under wrk, with the row above: api CPU 173–213 → 114–177 µs a webhook (alternating), 0.70 → 0.85–0.90 × bare |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
 128 connections, httpx on httpcore did 51–52 calls/s and on aiohttp 428–532, at 50 ms. HTTP/2
@@ -91,38 +93,45 @@ and a pool that does not slow down with size is what the worker lacked.
 ### Where a worker's time goes
 
 One worker process is CPU-bound on its main thread (py-spy, 200 samples a second, on the
-mix): sending Diga requests (httpx over aiohttp) about 14 %, decoding pages 13 % (now all
-in msgspec's C), building requests 5 %, the capped read 3 %, Redis about 11 % (the shared
-round trips of calls' records and jobs' finishes 5 %, arq's poll and the claim 1–2 %), the
-job's own logic (evaluate, decide, render) a few %, the event loop and aiohttp's protocol
-handling the rest; the sending threads (apprise, one in ten calls) take a fifth of all
-samples beside it, sharing the interpreter lock. The bare fetch loop (the floor) does only
-the fetching, with httpx's own overhead included, and measures 435–494 calls/s on these
-2-core machines (shared with the stand-in, Redis and the api): 400 calls/s in one worker
-process is 0.8–0.9 of what the HTTP client alone allows here, while the worker also
-decodes, evaluates and records every call; it reached 432 at 10 ms. More throughput comes
-from more worker processes, which share nothing but Redis (the two-process row above; on
-two cores shared with everything else; docs/deploy.md for how many one Redis serves).
+mix): the Diga requests (httpx over aiohttp, building, sending, the capped read) a little
+over half of it, decoding pages about a tenth (all in msgspec's C), the job's own work
+(evaluate, decide, record, send) a quarter, arq's poll and the event loop the rest; the
+sending threads (apprise, one in ten calls) run beside it and share the interpreter lock.
+The bare fetch loop (the floor) does only the fetching, with httpx's own overhead
+included, and measured 435–567 calls/s on these 2-core machines (shared with the stand-in,
+Redis and the api) as their neighbours came and went. The worker reached 503 at 50 ms in
+the run above (0.89 of its floor) and 356 in a run on a busier day (0.73, before logs left
+the cycle collector's view): 400 calls/s in one process holds where the HTTP client alone
+does about 450 or more. More throughput comes from more worker processes, which share
+nothing but Redis (the two-process row above; docs/deploy.md for how many one Redis
+serves).
 
-Every call alerting (127–129 calls/s) is bound by apprise: each send runs on a thread of the
-worker's pool with a requests session of apprise's own, so the sending threads and the event
-loop share one interpreter lock; the alerting path's own Redis work (noise windows, send
-marker, history) is a small part.
+Every call alerting (127–234 calls/s in the last two runs) is bound by apprise: each send
+runs on a thread of the worker's pool, and apprise's plugins post through `requests` with a
+new session (and connection) a send; the sending threads and the event loop share one
+interpreter lock. The alerting path's own Redis work (noise windows, send marker, history)
+is a small part.
 
-The end-to-end p95 (312 ms at 178 calls/s here; 660 ms at 175 calls/s in the run before,
-104 ms at 92 calls/s before the changes since) is taken at half the measured rate: the
-api, the worker, the Diga stand-in, the receiver and Redis then share the two cores.
+The end-to-end p95 (278 ms at 251 calls/s here; 312 ms at 178 calls/s in the run before)
+is taken at half the measured rate: the api, the worker, the Diga stand-in, the receiver
+and Redis then share the two cores.
 
 ### The intake, against its baseline
 
-The bare handler reads the body, parses it with `json.loads` and answers 202; the intake
-also parses it into the typed call (5 µs), counts it, builds its arq job and queues it in
-Redis, answering only once Redis has it. Measured in turns with the baseline, the intake
-costs 1.36 × the baseline's CPU a request (315 against 232 µs here). Driven in-process (the
-app called directly, no server), the handler without its enqueue costs 25–45 µs a request
-more than the baseline, and the enqueue (the job's payload and arguments, the webhook's
-future and wake-up, its share of a batch's script run) 35–50 µs more; batches average 32
-webhooks at 64 connections, so the round trip itself is shared. Redis's own CPU (about
-25 µs a webhook) comes out of the same two cores as wrk's and the server's. 0.8 by CPU is
-1.25 × the baseline: a quarter of what the intake adds would still have to go.
+The bare handler reads the body with `request.body()`, parses it with `json.loads` and
+answers 202 through Litestar's `Response`; the intake also parses it into the typed call
+(5 µs), counts it, builds its arq job and queues it in Redis, answering only once Redis has
+it. It reads the body straight from the ASGI channel (the same size limit) and answers with
+a small ASGI app of its own: driven in-process (the app called directly, no server, the
+enqueue stubbed), the handler now costs less than the baseline's, and what is left of its
+cost is the enqueue (the job's payload and arguments, the webhook's future and wake-up, its
+share of a batch's script run; batches average 32 webhooks at 64 connections). Under wrk,
+in turns with a copy whose enqueue was stubbed, that copy measured 0.82–0.99 × the
+baseline's CPU and the real intake 0.71–0.76 (a noisier hour than the run above). Redis's own CPU (about 25 µs
+a webhook) comes out of the same two cores as wrk's and the server's.
+
+Alertmanager, measured on ingestion alone (no notifications sent during the load, gossip
+off, data in a temporary folder), takes 2.3–3.3 × the baseline's throughput: Go against
+Python. alerter's intake answers with a lower p99 under the same load (14–17 ms against
+29–39 ms in the last two runs).
 """
