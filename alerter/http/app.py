@@ -77,12 +77,13 @@ class Intake:
         counter.inc()
 
 
+def error_content(code: str, message: str) -> dict[str, str]:
+    """The body of every error answer (DESIGN.md's shape)."""
+    return {"status": "error", "error_code": code, "message": message}
+
+
 def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
-    return Response(
-        {"status": "error", "error_code": code, "message": message},
-        status_code=status,
-        media_type=MediaType.JSON,
-    )
+    return Response(error_content(code, message), status_code=status, media_type=MediaType.JSON)
 
 
 def _intake(request: Request[Any, Any, AppState]) -> Intake:
@@ -192,9 +193,7 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
             ) from None
     except IntakeError as exc:
         intake.count(f"error_{exc.status}")
-        return _answer(
-            exc.status, {"status": "error", "error_code": exc.code, "message": exc.message}
-        )
+        return _answer(exc.status, error_content(exc.code, exc.message))
     if queued:
         intake.count("queued")
         return _answer(202, {"status": "queued", "call_id": parsed.call_id})
