@@ -82,7 +82,7 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | intake: call fields flattened by exact JSON type; the content type read from the raw headers | `parse_webhook` 6.4 µs | 5.2 µs |
 | bench: the intake's baseline and alerter rows measured in turns, three runs each with both servers up | the same code measured 0.64–0.89 × bare in four runs | — |
 | worker: logs not tracked by the cycle collector (`gc=False` on the struct: they cannot form cycles); the young generation of a worker with hundreds of calls in flight was mostly their logs (after the run below) | collections 13.4–13.7 % of the worker's CPU; mix 315–316 calls/s | 8.0–10.3 %; 333–383 (two pairs, alternating, 4,000 calls; timed with `gc.callbacks`) |
-| intake: the body read from the ASGI channel (the same limit, on Content-Length and on the bytes that arrive) and the answer sent as an `ASGIResponse`, not through `request.body()` and `Response` | in-process, enqueue stubbed: 44.0–61.7 µs a webhook | 30.4–39.8 (alternating) |
+| intake: the body read from the ASGI channel (the same limit, on Content-Length and on the bytes that arrive) and the answer sent as an `ASGIResponse`, not through `request.body()` and `Response` | in-process, enqueue stubbed: 44.5–82.0 µs a webhook (best 44.5) | 30.4–39.8 (best 30.4; alternating) |
 | intake: the answer a small ASGI app of its own (status, two headers, the JSON) | in-process: best 30.8, median ~42 µs | best 24.8, median ~29 (alternating); under wrk, with the row above: api CPU 173–213 → 114–177 µs a webhook (alternating), 0.70 → 0.85–0.90 × bare |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
