@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
@@ -225,6 +225,9 @@ def _decode_cut(raw: bytes) -> LogPage:
     return msgspec.convert(page, LogPage)
 
 
+T = TypeVar("T")
+
+
 class LogsInvalid(ValueError):
     """Logs that are not Diga's shape; the message says where (`0.timestamp: ...`)."""
 
@@ -238,31 +241,33 @@ def _where(exc: msgspec.MsgspecError) -> LogsInvalid:
     return LogsInvalid(f"{where}: {message}" if where else message)
 
 
+def _checked_else_cut(checked: Callable[[], T], cut: Callable[[], T]) -> T:
+    """`checked()`, which msgspec bounds as it decodes; when it refuses a value (a log past
+    a bound, or not Diga's shape), `cut()`, which cuts the logs first and says which part
+    is not a log. Either's error becomes `LogsInvalid`, saying where."""
+    try:
+        return checked()
+    except msgspec.ValidationError:
+        pass
+    except msgspec.MsgspecError as exc:  # not JSON at all: no second decoding would help
+        raise _where(exc) from None
+    try:
+        return cut()
+    except msgspec.MsgspecError as exc:
+        raise _where(exc) from None
+
+
 def parse_page(raw: bytes) -> LogPage:
     """A page of logs from its JSON bytes, every log cut to bounds; `LogsInvalid` when it
     is not one."""
-    try:
-        return _PAGE.decode(raw)
-    except msgspec.ValidationError:
-        pass  # a log past a bound (or not Diga's shape): decoded again and cut, to say which
-    except msgspec.MsgspecError as exc:
-        raise _where(exc) from None
-    try:
-        return _decode_cut(raw)
-    except msgspec.MsgspecError as exc:
-        raise _where(exc) from None
+    return _checked_else_cut(lambda: _PAGE.decode(raw), lambda: _decode_cut(raw))
 
 
 def parse_logs(value: object) -> tuple[LogEntry, ...]:
     """Logs given as parsed JSON (a list of log objects): pasted, or a saved file."""
-    try:
-        return msgspec.convert(value, tuple[LogEntry, ...])
-    except msgspec.ValidationError:
-        pass
-    except msgspec.MsgspecError as exc:
-        raise _where(exc) from None
-    try:
-        cut = [_cut(log) for log in value] if isinstance(value, (list, tuple)) else value
-        return msgspec.convert(cut, tuple[LogEntry, ...])
-    except msgspec.MsgspecError as exc:
-        raise _where(exc) from None
+
+    def cut() -> tuple[LogEntry, ...]:
+        logs = [_cut(log) for log in value] if isinstance(value, (list, tuple)) else value
+        return msgspec.convert(logs, tuple[LogEntry, ...])
+
+    return _checked_else_cut(lambda: msgspec.convert(value, tuple[LogEntry, ...]), cut)
