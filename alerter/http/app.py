@@ -158,7 +158,7 @@ def _answer(status: int, content: dict[str, str]) -> _Answer:
     return _Answer(status, _ANSWER.encode(content))
 
 
-@post("/webhooks/diga", status_code=202)
+@post("/webhooks/diga")  # each answer carries its own status (`_Answer`)
 async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
     intake = _intake(request)
     try:

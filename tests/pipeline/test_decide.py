@@ -354,19 +354,21 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
     )
     base = time.time() - 600
     decisions = []
-    for i in (2, 1, 0):  # the newest call decided first
-        log = LogEntry(
-            id=f"l{i}",
-            timestamp=datetime.fromtimestamp(base + i, UTC),
-            level="ERROR",
-            category="TRANSFER",
-            event="transfer_failed",
-            data={"failure_reason": f"reason-{i}"},
-        )
-        call = CallEnded(call_id=str(uuid.uuid4()))
-        (match,) = evaluate(rules, call, (log,))
-        decisions.append(await decide(stores, match, call, time.time(), ended_at=base + i))
-    await client.aclose()
+    try:
+        for i in (2, 1, 0):  # the newest call decided first
+            log = LogEntry(
+                id=f"l{i}",
+                timestamp=datetime.fromtimestamp(base + i, UTC),
+                level="ERROR",
+                category="TRANSFER",
+                event="transfer_failed",
+                data={"failure_reason": f"reason-{i}"},
+            )
+            call = CallEnded(call_id=str(uuid.uuid4()))
+            (match,) = evaluate(rules, call, (log,))
+            decisions.append(await decide(stores, match, call, time.time(), ended_at=base + i))
+    finally:
+        await client.aclose()
     assert [d.outcome for d in decisions[:2]] == [Outcome.BELOW_THRESHOLD] * 2
     assert decisions[2].outcome is Outcome.SENT
     assert "Failure reasons: reason-0 ×1, reason-1 ×1, reason-2 ×1" in decisions[2].note
