@@ -10,17 +10,26 @@ import dataclasses
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from alerter.models import CallEnded, FieldValue, LogEntry, Severity
 from alerter.pipeline.evaluate import RuleMatch
+from alerter.pipeline.render_links import (
+    Link,
+    checked_links,
+    console_links,
+    redacted_link,
+    silence_path,
+    templated_links,
+)
+from alerter.pipeline.render_text import bidi_free, bidi_free_json, indented
 from alerter.pipeline.signatures import signature
-from alerter.rules.model import Rule
 from alerter.rules.noise import labels_of
 from alerter.rules.redact import Redactor
+
+__all__ = ["Link", "console_links", "silence_path"]  # where job and the console find them
 
 MAX_EXCERPTS = 5
 EXCERPT_TEXT_CHARS = 600
@@ -56,12 +65,6 @@ class Excerpt:
     trace_id: str | None
     repeat: int = 1  # consecutive identical lines collapsed into this one ("x 12")
     role: str = "match"  # "context" (a WARNING before the failure), "first" (call's first failure)
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    text: str
-    url: str  # http(s) only, built by us or checked by the rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,38 +104,27 @@ class Message:
 
 
 def message(alert: Alert) -> Message:
-    return Message(
-        title(alert),
-        alert.severity,
-        slack_payload(alert),
-        email_html(alert),
-        plain_text(alert),
-        key=alert.key,
+    return finished(
+        Message(
+            title(alert),
+            alert.severity,
+            slack_payload(alert),
+            email_html(alert),
+            plain_text(alert),
+            key=alert.key,
+        )
     )
 
 
-def group_matchers(rule: Rule, labels: Mapping[str, str]) -> list[str]:
-    """Matchers that pick out one alert's group: the rule's `group_by` fields, else the
-    failing event (one failure of one rule, not all of them)."""
-    fields = list(rule.noise.group_by) or ["event"]
-    return [f"{name}={labels[name]}" for name in fields if name in labels]
-
-
-def silence_path(rule: Rule, labels: Mapping[str, str]) -> str:
-    """The console's silence form, prefilled for this alert's rule and group."""
-    query = {"rule": rule.name, "matchers": "\n".join(group_matchers(rule, labels))}
-    return "/ui/silences/new?" + urlencode(query)
-
-
-def console_links(
-    public_url: str | None, call_id: str, rule: Rule, labels: Mapping[str, str]
-) -> tuple[Link, ...]:
-    """With `ALERTER_PUBLIC_URL`: the call's page and the prefilled silence form."""
-    if not public_url:
-        return ()
-    return (
-        Link("Open in alerter", f"{public_url}/ui/calls/{quote(call_id, safe='')}"),
-        Link("Silence…", public_url + silence_path(rule, labels)),
+def finished(message: Message) -> Message:
+    """Unicode bidi controls out of every medium (subject, Slack and its fallback, HTML,
+    text): whatever a renderer wrote, from whatever source."""
+    return dataclasses.replace(
+        message,
+        title=bidi_free(message.title),
+        slack=bidi_free_json(message.slack),
+        html=bidi_free(message.html),
+        text=bidi_free(message.text),
     )
 
 
@@ -184,8 +176,7 @@ def build_alert(
         seen = template_context(match, call)
         headline = (rule.title.render(seen) if rule.title else "") or headline
         description = (rule.summary.render(seen) if rule.summary else "") or description
-        rendered = (link.render(seen) for link in rule.links)
-        links = (*(Link(text, url) for text, url in filter(None, rendered)), *links)
+        links = (*templated_links(rule, seen), *links)
     return Alert(
         note=note,
         headline=headline,
@@ -196,7 +187,7 @@ def build_alert(
         call_fields=_call_fields(call.fields),
         match_count=len(match.logs),
         excerpts=(*lead, *collapsed(match.logs, max_excerpts)),
-        links=links,
+        links=checked_links(rule.name, links),
         key=key,
     )
 
@@ -464,39 +455,39 @@ _AT_WORD = re.compile(r"@(?=\w)")
 
 
 def plain_text(alert: Alert) -> str:
+    """Alerter's own lines start at the margin; text from logs and templates is indented
+    line by line, or kept to one line, so none of it can pass for one of alerter's lines."""
     d = defuse_mentions
-    lines = [
-        f"Rule: {alert.rule} ({alert.severity.value})",
-        f"Call: {alert.call_id}",
-        f"Matching logs: {alert.match_count}",
-    ]
-    if alert.description:
-        lines.insert(1, d(alert.description))
+    lines = [f"Rule: {alert.rule} ({alert.severity.value})"]
     if alert.note:
-        lines.insert(1, d(alert.note))
-    lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]
+        lines.append(d(one_line(alert.note)))
+    if alert.description:
+        lines.append(indented(d(alert.description)))
+    lines += [f"Call: {alert.call_id}", f"Matching logs: {alert.match_count}"]
+    lines += [f"{d(one_line(k))}: {d(one_line(v))}" for k, v in alert.call_fields]
     lines.append("")
     for x in alert.excerpts:
-        trace = f" trace={d(x.trace_id)}" if x.trace_id else ""
+        trace = f" trace={d(one_line(x.trace_id))}" if x.trace_id else ""
         repeat = f" x{x.repeat}" if x.repeat > 1 else ""
-        lines.append(
-            f"{TEXT_ROLES.get(x.role, '')}{x.time} {d(x.level)} {d(x.category)} {d(x.event)}"
-            f"{repeat}{trace}"
-        )
+        head = " ".join(d(one_line(part)) for part in (x.level, x.category, x.event))
+        lines.append(f"{TEXT_ROLES.get(x.role, '')}{x.time} {head}{repeat}{trace}")
         if x.text:
-            lines.append(f"    {d(x.text)}")
+            lines.append(indented(d(x.text)))
     if (line := more_line(alert.more)) is not None:
         lines.append(line)
     if alert.links:
         lines.append("")
-        lines += [f"{d(link.text)}: {link.url}" for link in alert.links]
+        lines += [f"{d(one_line(link.text))}: {link.url}" for link in alert.links]
     if alert.key:
         lines.append(f"Key: {alert.key}")
     return "\n".join(lines)
 
 
-def redacted(alert: Alert, r: Redactor) -> Alert:
-    """The alert with personal data removed from every text it shows (call id kept)."""
+def redacted(alert: Alert, redactor: Redactor) -> Alert:
+    """The alert with personal data removed from every text it shows, links and the
+    Silence… prefill included. Call ids are kept (in titles and urls too): they carry no
+    personal data and are what an operator looks up."""
+    r = redactor.keeping(alert.call_id)
     return dataclasses.replace(
         alert,
         description=r(alert.description),
@@ -504,8 +495,15 @@ def redacted(alert: Alert, r: Redactor) -> Alert:
         excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),
         note=r(alert.note) if alert.note else None,
         headline=r(alert.headline) if alert.headline else None,
+        # Redaction can lengthen a url ("[redacted]" escaped): checked again as it leaves.
+        links=checked_links(alert.rule, (redacted_link(link, r) for link in alert.links)),
     )
 
 
-def redacted_excerpt(x: Excerpt, r: Redactor) -> Excerpt:
-    return dataclasses.replace(x, event=r(x.event), text=r(x.text) if x.text else None)
+def redacted_excerpt(x: Excerpt, r: Callable[[str], str]) -> Excerpt:
+    return dataclasses.replace(
+        x,
+        event=r(x.event),
+        text=r(x.text) if x.text else None,
+        trace_id=r(x.trace_id) if x.trace_id else None,
+    )

@@ -20,6 +20,7 @@ from alerter.pipeline.render import (
     context,
     defuse_mentions,
     fallback,
+    finished,
     header_block,
     inline_code,
     one_line,
@@ -28,6 +29,7 @@ from alerter.pipeline.render import (
     slack_escape,
     slack_excerpt,
 )
+from alerter.pipeline.render_text import indented
 from alerter.rules.redact import Redactor
 
 LISTED_CALLS = 10
@@ -113,12 +115,14 @@ def _counts(pairs: tuple[tuple[str, int], ...]) -> list[tuple[str, int]]:
 
 
 def message(digest: Digest) -> Message:
-    return Message(
-        title(digest),
-        digest.severity,
-        slack_payload(digest),
-        email_html(digest),
-        plain_text(digest),
+    return finished(
+        Message(
+            title(digest),
+            digest.severity,
+            slack_payload(digest),
+            email_html(digest),
+            plain_text(digest),
+        )
     )
 
 
@@ -198,18 +202,19 @@ def plain_text(digest: Digest) -> str:
     d = defuse_mentions
     lines = [
         f"Rule: {digest.rule} ({digest.severity.value}), digest of {digest.count} calls",
-        f"Group: {d(digest.group)}",
+        f"Group: {d(one_line(digest.group))}",
         f"Window: {_window(digest)}",
     ]
     for heading, pairs in (("Events", digest.events), ("Failure reasons", digest.reasons)):
         if pairs:
-            lines.append(f"{heading}: " + ", ".join(f"{d(k)} x{n}" for k, n in _counts(pairs)))
+            counted = ", ".join(f"{d(one_line(k))} x{n}" for k, n in _counts(pairs))
+            lines.append(f"{heading}: {counted}")
     lines.append("")
     for i, c in enumerate(digest.calls[:LISTED_CALLS]):
         logs = f"log{'s' if c.match_count != 1 else ''}"
         lines.append(f"{c.call_id}  {c.match_count} {logs}  {d(one_line(c.excerpt.event))}")
         if c.excerpt.text and i < EXCERPTS:
-            lines.append(f"    {d(bound(c.excerpt.text, EXCERPT_TEXT_CHARS))}")
+            lines.append(indented(d(bound(c.excerpt.text, EXCERPT_TEXT_CHARS))))
     if digest.more_calls > 0:
         lines.append(f"and {digest.more_calls} more calls")
     return "\n".join(lines)

@@ -20,11 +20,13 @@ from alerter.pipeline.render import (
     context,
     defuse_mentions,
     fallback,
+    finished,
     header_block,
     one_line,
     section,
     slack_escape,
 )
+from alerter.pipeline.render_text import indented
 from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
 
@@ -88,14 +90,16 @@ def title(episode: Episode) -> str:
 
 
 def message(episode: Episode) -> Message:
-    return Message(
-        title(episode),
-        episode.severity,
-        slack_payload(episode),
-        email_html(episode),
-        plain_text(episode),
-        key=episode.key,
-        resolved=episode.kind is EpisodeEnd.RESOLVED,
+    return finished(
+        Message(
+            title(episode),
+            episode.severity,
+            slack_payload(episode),
+            email_html(episode),
+            plain_text(episode),
+            key=episode.key,
+            resolved=episode.kind is EpisodeEnd.RESOLVED,
+        )
     )
 
 
@@ -133,9 +137,9 @@ def email_html(episode: Episode) -> str:
 def plain_text(episode: Episode) -> str:
     d = defuse_mentions
     state = "resolved" if episode.kind is EpisodeEnd.RESOLVED else episode.severity.value
-    lines = [f"Rule: {episode.rule} ({state})", d(summary(episode))]
+    lines = [f"Rule: {episode.rule} ({state})", d(one_line(summary(episode)))]
     if episode.description:
-        lines.append(d(episode.description))
+        lines.append(indented(d(episode.description)))
     lines.append(f"Key: {episode.key}")
     return "\n".join(lines)
 

@@ -1,14 +1,16 @@
 """PII redaction per destination (pure): phone numbers, e-mail addresses, digits, regexes.
 
-Applied (by `render.redacted` and `render_digest.redacted`) to everything rendered for a
-destination that asks for it: excerpts, call fields, events, descriptions, digest groups and
-counts. Call ids are kept: they carry no personal data and are what an operator looks up.
+Applied (by `render.redacted`, `render_digest.redacted`, `render_episode.redacted`) to every
+text rendered for a destination that asks for it: titles, summaries, excerpts, call fields,
+events, link texts and urls (the Silence… prefill too), digests and resolved messages. Call
+ids are kept: they carry no personal data and are what an operator looks up.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # International and national formats: +34 600 000 000, +1 (202) 555-0143, 0044 20 7946 0958,
@@ -24,9 +26,24 @@ class Redactor:
     patterns: tuple[tuple[re.Pattern[str], str], ...]
 
     def __call__(self, text: str) -> str:
+        text = _visible(text)
         for pattern, replacement in self.patterns:
             text = pattern.sub(replacement, text)
         return text
+
+    def keeping(self, kept: str) -> Callable[[str], str]:
+        """This redactor, leaving every occurrence of `kept` (a call id) as it is."""
+        if not kept:
+            return self
+        return lambda text: kept.join(self(part) for part in text.split(kept))
+
+
+def _visible(text: str) -> str:
+    """Without format characters (zero-width spaces, bidi controls, soft hyphens): one
+    between two digits would hide a phone number from the patterns."""
+    if text.isascii():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 def compile_redactor(kinds: Iterable[str]) -> Redactor:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema_rs
 import pytest
@@ -180,3 +181,54 @@ rules:
         assert "ana@example.com" not in shown
     for part in (parts["text/plain"], parts["text/html"]):
         assert "[phone]" in part and "[email]" in part and call_id in part
+
+
+PHONE = "+34 600 123 456"
+REDACTED_LINKS_RULES = """
+destinations:
+  private: {url: "${HOOK_URL}", redact: [phone]}
+rules:
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    group_by: [contact.identifier]
+    title: "Transfer failed for {{ call['contact.identifier'] }}"
+    links:
+      - text: "Caller {{ call['contact.identifier'] }}"
+        url: "https://crm.example.com/c/{{ call['contact.identifier'] | urlencode }}?n={{ call['contact.identifier'] | urlencode }}"
+    notify: [private]
+"""
+
+
+async def test_a_redacting_destination_never_gets_the_phone_in_titles_links_or_silence_url(
+    tmp_path: Path, redis_url: str, diga: DigaStandIn, hook: Receiver
+) -> None:
+    """Through the real api and worker: the templated title, a templated link's text and URL
+    and the Silence… prefill (grouped by the caller's number) all redacted."""
+    hook_url = hook.url.replace("http", "json", 1) + "/private"
+    rules = rules_from(tmp_path, REDACTED_LINKS_RULES, {"HOOK_URL": hook_url})
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        call_id = str(uuid.uuid4())
+        diga.add_call(call_id, [make_log(call_id, data={"message_text": "transfer failed"})])
+        import httpx
+
+        async with httpx.AsyncClient(base_url=api.url) as client:
+            body = {"call": {"id": call_id, "contact": {"identifier": PHONE}}}
+            assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+        public = make_settings(diga.url, ALERTER_PUBLIC_URL="https://alerter.example.com")
+        await run_worker_until_idle(public, rules, redis_url)
+    finally:
+        api.stop()
+    [sent] = hook.wait_for(1)
+    shown = json.dumps(sent)
+    for form in (PHONE, "600 123 456", "600+123+456", "600%20123%20456", "34600123456"):
+        assert form not in shown, form
+    assert "Transfer failed for [phone]" in sent["title"]
+    assert (
+        "Caller [phone]: https://crm.example.com/c/%5Bphone%5D?n=%5Bphone%5D" in (sent["message"])
+    )
+    [silence] = [line for line in sent["message"].splitlines() if line.startswith("Silence…: ")]
+    prefill = parse_qs(urlsplit(silence.removeprefix("Silence…: ")).query)
+    assert prefill == {"rule": ["transfer-failed"], "matchers": ["contact.identifier=[phone]"]}
+    assert f"Open in alerter: https://alerter.example.com/ui/calls/{call_id}" in sent["message"]
