@@ -1,4 +1,5 @@
-"""The render stage: a fired rule → Slack Block Kit, e-mail HTML, plain text. Pure.
+"""The render stage: a fired rule → an alert → Slack Block Kit (render_slack), e-mail HTML,
+plain text; and each destination's redaction of it. Pure.
 
 Everything from logs and webhooks is untrusted: it is escaped for the medium and cut to the
 medium's limits here, so no log line can mention anyone or break a message's layout.
@@ -8,13 +9,32 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from alerter.models import CallEnded, FieldValue, LogEntry, Severity
+from alerter.models import CallEnded, FieldValue, LogEntry
+from alerter.pipeline.alert import (
+    EXCERPT_TEXT_CHARS,
+    FIELD_CHARS,
+    MAX_EXCERPTS,
+    SEVERITY_COLOURS,
+    SLACK_HEADER_CHARS,
+    SLACK_MAX_BLOCKS,
+    SLACK_PAYLOAD_CHARS,
+    SLACK_SECTION_CHARS,
+    TEXT_ROLES,
+    TITLE_CHARS,
+    Alert,
+    Excerpt,
+    Message,
+    bound,
+    defuse_mentions,
+    fallback,
+    finished,
+    more_line,
+    one_line,
+    title,
+)
 from alerter.pipeline.evaluate import RuleMatch
 from alerter.pipeline.render_links import (
     Link,
@@ -24,83 +44,58 @@ from alerter.pipeline.render_links import (
     silence_path,
     templated_links,
 )
-from alerter.pipeline.render_text import bidi_free, bidi_free_json, indented
+from alerter.pipeline.render_slack import (
+    add_within_limits,
+    context,
+    header_block,
+    inline_code,
+    section,
+    slack_escape,
+    slack_excerpt,
+    slack_payload,
+)
+from alerter.pipeline.render_text import indented
 from alerter.pipeline.signatures import signature
 from alerter.rules.noise import labels_of
 from alerter.rules.redact import Redactor
 
-__all__ = ["Link", "console_links", "silence_path"]  # where job and the console find them
-
-MAX_EXCERPTS = 5
-EXCERPT_TEXT_CHARS = 600
-FIELD_CHARS = 200
-
-# Slack's limits (Block Kit reference).
-SLACK_HEADER_CHARS = 150
-TITLE_CHARS = 250  # e-mail subjects and titles
-FALLBACK_CHARS = 300
-SLACK_SECTION_CHARS = 3000
-SLACK_FIELD_CHARS = 2000
-SLACK_MAX_BLOCKS = 50
-# apprise refuses Slack payload templates above 35,000 characters; stay well inside.
-SLACK_PAYLOAD_CHARS = 30_000
-
-SEVERITY_COLOURS = {
-    Severity.CRITICAL: "#E01E5A",
-    Severity.WARNING: "#ECB22E",
-    Severity.INFO: "#36C5F0",
-}
-ROLE_MARKS = {"context": "_before the failure_ ", "first": "*first failure* "}
-TEXT_ROLES = {"context": "(before the failure) ", "first": "(first failure) "}
-SEVERITY_MARKS = {Severity.CRITICAL: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
-
-
-@dataclass(frozen=True, slots=True)
-class Excerpt:
-    time: str
-    level: str
-    category: str
-    event: str
-    text: str | None
-    trace_id: str | None
-    repeat: int = 1  # consecutive identical lines collapsed into this one ("x 12")
-    role: str = "match"  # "context" (a WARNING before the failure), "first" (call's first failure)
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """What every renderer needs, with untrusted text already bounded (not yet escaped)."""
-
-    rule: str
-    description: str
-    severity: Severity
-    call_id: str
-    call_fields: tuple[tuple[str, str], ...]
-    match_count: int
-    excerpts: tuple[Excerpt, ...]
-    note: str | None = None  # from noise control: "and 37 more calls since 14:02", ...
-    headline: str | None = None  # a group's alert (frequency, rate): the title says the group
-    links: tuple[Link, ...] = ()
-    key: str | None = None  # the episode's key (rules with resolved messages)
-
-    @property
-    def more(self) -> int:
-        return self.match_count - sum(x.repeat for x in self.excerpts if x.role == "match")
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One notification, rendered for every medium; `deliver` picks what a URL takes."""
-
-    title: str
-    severity: Severity
-    slack: dict[str, Any]
-    html: str
-    text: str
-    # The same for an episode's firing and resolved messages: destinations that close
-    # incidents (PagerDuty's dedup key, Opsgenie's alias) are given it.
-    key: str | None = None
-    resolved: bool = False
+# Where the pipeline, the console and the other renderers find what an alert is made of.
+__all__ = [
+    "EXCERPT_TEXT_CHARS",
+    "SEVERITY_COLOURS",
+    "SLACK_HEADER_CHARS",
+    "SLACK_MAX_BLOCKS",
+    "SLACK_PAYLOAD_CHARS",
+    "SLACK_SECTION_CHARS",
+    "TITLE_CHARS",
+    "Alert",
+    "Excerpt",
+    "Link",
+    "Message",
+    "add_within_limits",
+    "bound",
+    "build_alert",
+    "console_links",
+    "context",
+    "defuse_mentions",
+    "email_html",
+    "excerpt",
+    "fallback",
+    "finished",
+    "header_block",
+    "inline_code",
+    "message",
+    "one_line",
+    "plain_text",
+    "redacted",
+    "redacted_excerpt",
+    "section",
+    "silence_path",
+    "slack_escape",
+    "slack_excerpt",
+    "slack_payload",
+    "title",
+]
 
 
 def message(alert: Alert) -> Message:
@@ -113,18 +108,6 @@ def message(alert: Alert) -> Message:
             plain_text(alert),
             key=alert.key,
         )
-    )
-
-
-def finished(message: Message) -> Message:
-    """Unicode bidi controls out of every medium (subject, Slack and its fallback, HTML,
-    text): whatever a renderer wrote, from whatever source."""
-    return dataclasses.replace(
-        message,
-        title=bidi_free(message.title),
-        slack=bidi_free_json(message.slack),
-        html=bidi_free(message.html),
-        text=bidi_free(message.text),
     )
 
 
@@ -237,165 +220,6 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def bound(text: str, limit: int) -> str:
-    """Cut to `limit` characters, marking the cut; control characters become spaces."""
-    text = _CONTROL.sub(" ", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
-
-
-def title(alert: Alert) -> str:
-    if alert.headline:  # a group's alert: say the group, not the call that tipped it
-        text = f"[{alert.severity.upper()}] {alert.rule}: {alert.headline}"
-    else:
-        text = f"[{alert.severity.upper()}] {alert.rule} on call {alert.call_id}"
-    return bound(one_line(text), TITLE_CHARS)
-
-
-def one_line(text: str) -> str:
-    """Whitespace runs (newlines, tabs) as one space: for code spans and one-line fields."""
-    return " ".join(text.split())
-
-
-def fallback(text: str) -> str:
-    """Slack's `fallback` (notifications, old clients): one short line, mentions defused."""
-    return bound(defuse_mentions(one_line(text)), FALLBACK_CHARS)
-
-
-def more_line(more: int) -> str | None:
-    if more <= 0:
-        return None
-    return f"and {more} more matching log{'s' if more != 1 else ''}"
-
-
-# ---------------------------------------------------------------- Slack
-
-
-def slack_escape(text: str) -> str:
-    """Slack's three control characters; with them escaped no `<!channel>` or `<@U…>` can form."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _slack_code(text: str) -> str:
-    # A backtick run in log text would end the code block and let mrkdwn through.
-    return slack_escape(text.replace("`", "\u02cb"))
-
-
-def slack_cut(text: str, limit: int) -> str:
-    """Cut escaped mrkdwn without leaving half an entity or an open code block."""
-    if len(text) <= limit:
-        return text
-    cut = re.sub(r"&[a-z]{0,4}$", "", text[: limit - 5])
-    if cut.count("```") % 2:
-        cut += "…\n```"
-        return cut
-    return cut + "…"
-
-
-def header_block(severity: Severity, name: str) -> dict[str, Any]:
-    text = bound(f"{SEVERITY_MARKS[severity]} {severity.upper()} · {name}", SLACK_HEADER_CHARS)
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
-
-
-def add_within_limits(blocks: list[dict[str, Any]], candidates: list[dict[str, Any]]) -> int:
-    """Append candidates while Slack's block count and payload size allow (one block is kept
-    free for "and N more"); returns how many went in."""
-    budget = SLACK_PAYLOAD_CHARS - len(json.dumps(blocks)) - 300
-    for added, block in enumerate(candidates):
-        size = len(json.dumps(block))
-        if len(blocks) >= SLACK_MAX_BLOCKS - 1 or size > budget:
-            return added
-        blocks.append(block)
-        budget -= size
-    return len(candidates)
-
-
-def slack_payload(alert: Alert) -> dict[str, Any]:
-    """A Block Kit attachment (blocks + colour bar) within Slack's limits."""
-    blocks: list[dict[str, Any]] = [
-        header_block(alert.severity, alert.rule),
-        {
-            "type": "section",
-            "fields": [
-                _mrkdwn(f"*Rule*\n{slack_escape(alert.rule)}", SLACK_FIELD_CHARS),
-                _mrkdwn(f"*Severity*\n{alert.severity.value}", SLACK_FIELD_CHARS),
-                _mrkdwn(f"*Call*\n`{_slack_code(alert.call_id)}`", SLACK_FIELD_CHARS),
-                _mrkdwn(f"*Matching logs*\n{alert.match_count}", SLACK_FIELD_CHARS),
-            ],
-        },
-    ]
-    if alert.note:
-        blocks.append(context(_slack_code(alert.note)))  # holds log text: no code fences
-    if alert.description:
-        blocks.append(section(slack_escape(alert.description)))
-    if alert.call_fields:
-        lines = [f"*{slack_escape(k)}*: {inline_code(v)}" for k, v in alert.call_fields]
-        blocks.append(section("\n".join(lines)))
-    blocks.append({"type": "divider"})
-    # Excerpts fill what Slack's limits leave, and "and N more" counts what did not fit.
-    added = add_within_limits(blocks, [section(slack_excerpt(x)) for x in alert.excerpts])
-    shown = sum(x.repeat for x in alert.excerpts[:added] if x.role == "match")
-    if (more := more_line(alert.match_count - shown)) is not None:
-        blocks.append(context(more))
-    if alert.links and len(blocks) < SLACK_MAX_BLOCKS:
-        blocks.append(link_buttons(alert.links))
-    if alert.key and len(blocks) < SLACK_MAX_BLOCKS:
-        blocks.append(context(f"Key: {slack_escape(alert.key)}"))
-    return {
-        "color": SEVERITY_COLOURS[alert.severity],
-        "fallback": fallback(title(alert)),
-        "blocks": blocks,
-    }
-
-
-def link_buttons(links: tuple[Link, ...]) -> dict[str, Any]:
-    """URL buttons: they open a page, so no Slack app is needed to receive their clicks."""
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "text": {"type": "plain_text", "text": bound(one_line(link.text), 75)},
-                "url": link.url[:3000],
-            }
-            for link in links[:25]
-        ],
-    }
-
-
-def inline_code(text: str) -> str:
-    """A Slack code span that log text cannot end early nor break across lines."""
-    return f"`{_slack_code(one_line(text))}`" if text else "—"
-
-
-def slack_excerpt(excerpt: Excerpt) -> str:
-    head = (
-        f"{ROLE_MARKS.get(excerpt.role, '')}"
-        f"`{excerpt.time}` *{slack_escape(excerpt.level)}* · {slack_escape(excerpt.category)}"
-        f" · `{_slack_code(excerpt.event)}`{f' × {excerpt.repeat}' if excerpt.repeat > 1 else ''}"
-    )
-    parts = [head]
-    if excerpt.text:
-        parts.append(f"```{_slack_code(excerpt.text)}```")
-    if excerpt.trace_id:
-        parts.append(f"trace `{_slack_code(excerpt.trace_id)}`")
-    return "\n".join(parts)
-
-
-def _mrkdwn(text: str, limit: int) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": slack_cut(text, limit)}
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": _mrkdwn(text, SLACK_SECTION_CHARS)}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [_mrkdwn(text, SLACK_SECTION_CHARS)]}
-
-
 # ---------------------------------------------------------------- e-mail and plain text
 
 
@@ -443,15 +267,6 @@ def email_html(alert: Alert) -> str:
         f"<h2>{e(alert.severity.upper())} · {e(alert.rule)}</h2>{description}"
         f"<table>{table}</table><h3>First matching logs</h3><ol>{excerpts}</ol>{more}</div>"
     )
-
-
-def defuse_mentions(text: str) -> str:
-    """For plain-text media (chat apps that parse `@here`, `<!channel>`, `<@U1>` themselves)."""
-    text = _AT_WORD.sub("@\u200b", text)
-    return text.replace("<!", "<\u200b!").replace("<@", "<\u200b@").replace("<#", "<\u200b#")
-
-
-_AT_WORD = re.compile(r"@(?=\w)")
 
 
 def plain_text(alert: Alert) -> str:
