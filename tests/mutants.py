@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 AUTH_TESTS = ("tests/http/test_webhook_auth.py",)
 REDACTION_TESTS = ("tests/pipeline/test_redact_shadow.py", "tests/pipeline/test_render.py")
+LINK_TESTS = ("tests/pipeline/test_render_links.py", "tests/pipeline/test_render.py")
+TEXT_TESTS = ("tests/pipeline/test_render_text.py",)
 MARKER_TESTS = (
     "tests/store/test_lua.py",
     "tests/store/test_state.py",
@@ -43,8 +45,13 @@ class Mutant:
 
 AUTH = "alerter/http/webhook_auth.py"
 RENDER = "alerter/pipeline/render.py"
+ALERT = "alerter/pipeline/alert.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
+LINKS = "alerter/pipeline/render_links.py"
+TEXT = "alerter/pipeline/render_text.py"
+EPISODE = "alerter/pipeline/render_episode.py"
+SILENCES = "alerter/store/silences.py"
 STATE = "alerter/store/state.py"
 
 MUTANTS = (
@@ -167,6 +174,209 @@ MUTANTS = (
         "reasons=tuple((r(k), n) for k, n in digest.reasons),",
         "reasons=digest.reasons,",
         REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: a templated title left as it is",
+        RENDER,
+        "headline=r(alert.headline) if alert.headline else None,",
+        "headline=alert.headline,",
+        REDACTION_TESTS,
+    ),
+    Mutant(
+        "redaction: link texts left as they are",
+        LINKS,
+        "return Link(r(link.text), redacted_url(link.url, r))",
+        "return Link(link.text, redacted_url(link.url, r))",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: link urls left as they are",
+        LINKS,
+        "return Link(r(link.text), redacted_url(link.url, r))",
+        "return Link(r(link.text), link.url)",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: a url's query left as it is",
+        LINKS,
+        'query = "&".join(_redacted_pair(pair, r) for pair in parts.query.split("&"))',
+        "query = parts.query",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: the Silence… prefill left as it is",
+        LINKS,
+        "matchers = tuple((name, r(value)) for name, value in link.prefill.matchers)",
+        "matchers = link.prefill.matchers",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: links not redacted at all",
+        RENDER,
+        "links=checked_links(alert.rule, (redacted_link(link, r) for link in alert.links)),",
+        "links=alert.links,",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: a redacted url not checked again",
+        RENDER,
+        "links=checked_links(alert.rule, (redacted_link(link, r) for link in alert.links)),",
+        "links=tuple(redacted_link(link, r) for link in alert.links),",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "redaction: the call id in titles and urls redacted too",
+        RENDER,
+        "r = redactor.keeping(alert.call_id)",
+        "r = redactor",
+        (*REDACTION_TESTS, *LINK_TESTS),
+    ),
+    Mutant(
+        "redaction: a format character hides a number",
+        "alerter/rules/redact.py",
+        "text = _visible(text)\n",
+        "text = text\n",
+        (*REDACTION_TESTS, *TEXT_TESTS),
+    ),
+    Mutant(
+        "redaction: resolved messages keep the group",
+        EPISODE,
+        "description=r(episode.description), group=r(episode.group)",
+        "description=r(episode.description)",
+        ("tests/pipeline/test_render_episode.py",),
+    ),
+    Mutant(
+        "links: no check after rendering",
+        RENDER,
+        "links=checked_links(rule.name, links),",
+        "links=links,",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: the scheme not checked after rendering",
+        LINKS,
+        'if parts.scheme.lower() not in ("http", "https"):',
+        "if False:",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: any scheme starting with http passes",
+        LINKS,
+        'if parts.scheme.lower() not in ("http", "https"):',
+        'if not parts.scheme.lower().startswith("http"):',
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: a user name without a password passes",
+        LINKS,
+        'if "@" in parts.netloc:',
+        "if parts.password:",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: long urls cut by the template, not left out",
+        LINKS,
+        "url = dataclasses.replace(template.url, limit=URL_CHARS + 1).render(seen)",
+        "url = template.url.render(seen)",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: a url one over the limit passes",
+        LINKS,
+        "if len(url) > URL_CHARS:",
+        "if len(url) > URL_CHARS + 1:",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "links: left out silently",
+        LINKS,
+        'log.warning("rule %s: link %d (%r) left out: %s", rule, position, link.text, problem)',
+        "pass",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "prefill: values written as they are",
+        LINKS,
+        'return "\\n".join(f"{name}={literal(value)}" for name, value in pairs)',
+        'return "\\n".join(f"{name}={value}" for name, value in pairs)',
+        LINK_TESTS,
+    ),
+    Mutant(
+        "prefill: a comma left unescaped",
+        SILENCES,
+        'c if c.isprintable() and c != "," else _json_escape(c)',
+        "c if c.isprintable() else _json_escape(c)",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "prefill: a leading ~ left as it is",
+        SILENCES,
+        """if plain and not value.startswith(("~", '"')):""",
+        "if plain:",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "prefill: a quoted value not read back",
+        SILENCES,
+        "return Matcher(name, op, _unquoted(value.strip()))",
+        "return Matcher(name, op, value.strip())",
+        LINK_TESTS,
+    ),
+    Mutant(
+        "bidi: the Slack payload keeps bidi controls",
+        ALERT,
+        "slack=bidi_free_json(message.slack),",
+        "slack=message.slack,",
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "bidi: the title (e-mail subject) keeps bidi controls",
+        ALERT,
+        "title=bidi_free(message.title),",
+        "title=message.title,",
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "bidi: digests keep bidi controls",
+        DIGEST,
+        "    return finished(\n        Message(\n            title(digest),",
+        "    return (\n        Message(\n            title(digest),",
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "bidi: isolates (U+2066-U+2069) kept but the last",
+        TEXT,
+        r"\u2066-\u2069",
+        r"\u2066-\u2068",
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "indent: an excerpt's text indented on its first line only",
+        RENDER,
+        "lines.append(indented(d(x.text)))",
+        'lines.append(f"    {d(x.text)}")',
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "indent: a call field may break its line",
+        RENDER,
+        'lines += [f"{d(one_line(k))}: {d(one_line(v))}" for k, v in alert.call_fields]',
+        'lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]',
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "indent: a digest's excerpt indented on its first line only",
+        DIGEST,
+        "lines.append(indented(d(bound(c.excerpt.text, EXCERPT_TEXT_CHARS))))",
+        'lines.append(f"    {d(bound(c.excerpt.text, EXCERPT_TEXT_CHARS))}")',
+        TEXT_TESTS,
+    ),
+    Mutant(
+        "indent: only a newline counts as a line break",
+        TEXT,
+        "text.splitlines() or",
+        'text.split("\\n") or',
+        TEXT_TESTS,
     ),
     Mutant(
         "marker: a claim taken even when one exists",

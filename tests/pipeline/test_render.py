@@ -373,3 +373,22 @@ def test_templated_text_from_calls_stays_text_in_every_medium(value: str) -> Non
     assert len(title(alert)) <= 250 and "\n" not in title(alert)
     # A link whose url a value could redirect stays on its host.
     assert all(link.url.startswith("https://calls.example.com/") for link in alert.links)
+
+
+def test_redaction_reaches_templated_titles_summaries_and_links_but_keeps_the_call_id() -> None:
+    from alerter.pipeline.render import message, redacted
+    from alerter.rules.redact import compile_redactor
+
+    phone = "+34 600 123 456"
+    call = CallEnded(call_id=CALL.call_id, fields={"agent_id": phone})
+    templated = templated_rule(
+        title="{{ call.agent_id }} on {{ call.id }}", summary="last: {{ log.text }}"
+    )
+    alert = build_alert(RuleMatch(templated, (log(f"dial {phone}"),)), call)
+    assert phone in title(alert) and phone in alert.description
+    shown = message(redacted(alert, compile_redactor(["phone", "digits"])))
+    assert shown.title == f"[CRITICAL] transfer-failed: [phone] on {CALL.call_id}"
+    for text in (shown.title, json.dumps(shown.slack), shown.html, shown.text):
+        assert "600" not in text.replace(CALL.call_id, ""), text
+    assert "last: dial [phone]" in shown.text and shown.slack["fallback"] == shown.title
+    assert f"Open the call: https://calls.example.com/{CALL.call_id}" in shown.text

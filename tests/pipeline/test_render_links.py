@@ -3,6 +3,7 @@ WARNING; the Silence… prefill matches literal values, through the real worker 
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -49,6 +50,9 @@ def linked(url: str, text: str = "Open", **data: Any) -> list[tuple[str, str]]:
     [
         ("{{ log.data.u }}", {"u": "javascript:alert(1)//https://x"}, "not http(s)"),
         ("{{ log.data.u }}", {"u": "data:text/html,<script>"}, "not http(s)"),
+        ("{{ log.data.u }}", {"u": "javascript://crm.example.com/%0Aalert(1)"}, "not http(s)"),
+        ("{{ log.data.u }}", {"u": "ftp://crm.example.com/x"}, "not http(s)"),
+        ("{{ log.data.u }}", {"u": "https+unix://crm.example.com/x"}, "not http(s)"),
         ("{{ log.data.u }}", {"u": "HTTPS:"}, "names no host"),
         ("https://{{ log.data.u }}@crm.example.com/", {"u": "ana:pw"}, "user name or password"),
         ("https://{{ log.data.u }}@crm.example.com/", {"u": "ana"}, "user name or password"),
@@ -233,3 +237,30 @@ async def test_a_silence_made_from_the_prefill_stops_only_its_literal_group(
     await run_worker_until_idle(public, rules, redis_url)
     received = hook.wait_for(2, timeout=5)
     assert len(received) == 2 and other in received[1]["message"]
+
+
+async def test_the_signatures_page_prefills_the_log_event_literally(
+    tmp_path: Path,
+    api_for: Callable[..., ApiServer],
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+) -> None:
+    """The Signatures page's Silence… is prefilled from a log's event: literal too."""
+    event = "transfer_failed, category=~.*"
+    rules = rules_from(tmp_path, HOSTILE_RULES, {"HOOK_URL": hook.url.replace("http", "json", 1)})
+    api = api_for(rules)
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id, event=event)])
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        body = {"event": "call.ended", "call": {"id": call_id, "agent_id": "ag-1"}}
+        assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+        page = (await client.get("/ui/signatures")).text
+    [href] = re.findall(r'href="(/ui/silences/new\?[^"]*)"', page)
+    prefill = parse_qs(urlsplit(html.unescape(href)).query)
+    parsed = parse_matchers(prefill["matchers"][0])
+    assert sorted((m.name, m.op, m.value) for m in parsed) == [
+        ("category", "=", "TRANSFER"),
+        ("event", "=", event),
+    ]

@@ -27,7 +27,7 @@ from alerter.http.console.auth import (
     signed_in_page,
 )
 from alerter.models import Outcome
-from alerter.pipeline.render import silence_path
+from alerter.pipeline.render_links import matchers_text, silence_path
 from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import SESSION_SECONDS
 
@@ -331,7 +331,7 @@ async def signatures_page(request: Request[Any, Any, AppState]) -> Template:
     rows = await console.signatures.report(time.time(), days=7)
     links = {
         row.digest: "/ui/silences/new?"
-        + urlencode({"matchers": "\n".join(f"{k}={v}" for k, v in row.labels.items() if v)})
+        + urlencode({"matchers": matchers_text((k, v) for k, v in row.labels.items() if v)})
         for row in rows
     }
     return page(request, "signatures.html", rows=rows, links=links)
