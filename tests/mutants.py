@@ -150,7 +150,7 @@ MUTANTS = (
     Mutant(
         "redaction: call fields left as they are",
         RENDER,
-        "call_fields=tuple((key, r(value)) for key, value in alert.call_fields),",
+        "call_fields=tuple((r(key), r(value)) for key, value in alert.call_fields),",
         "call_fields=alert.call_fields,",
         REDACTION_TESTS,
     ),

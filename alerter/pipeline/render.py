@@ -306,7 +306,7 @@ def redacted(alert: Alert, redactor: Redactor) -> Alert:
     return dataclasses.replace(
         alert,
         description=r(alert.description),
-        call_fields=tuple((key, r(value)) for key, value in alert.call_fields),
+        call_fields=tuple((r(key), r(value)) for key, value in alert.call_fields),
         excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),
         note=r(alert.note) if alert.note else None,
         headline=r(alert.headline) if alert.headline else None,

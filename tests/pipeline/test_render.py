@@ -380,7 +380,7 @@ def test_redaction_reaches_templated_titles_summaries_and_links_but_keeps_the_ca
     from alerter.rules.redact import compile_redactor
 
     phone = "+34 600 123 456"
-    call = CallEnded(call_id=CALL.call_id, fields={"agent_id": phone})
+    call = CallEnded(call_id=CALL.call_id, fields={"agent_id": phone, f"alt {phone}": "x"})
     templated = templated_rule(
         title="{{ call.agent_id }} on {{ call.id }}", summary="last: {{ log.text }}"
     )
