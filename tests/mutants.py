@@ -358,6 +358,13 @@ MUTANTS = (
         TEXT_TESTS,
     ),
     Mutant(
+        "indent: a group's note kept at the margin",
+        RENDER,
+        "lines.append(indented(d(alert.note)))",
+        "lines.append(d(alert.note))",
+        TEXT_TESTS,
+    ),
+    Mutant(
         "indent: a call field may break its line",
         RENDER,
         'lines += [f"{d(one_line(k))}: {d(one_line(v))}" for k, v in alert.call_fields]',

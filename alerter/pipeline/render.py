@@ -275,7 +275,7 @@ def plain_text(alert: Alert) -> str:
     d = defuse_mentions
     lines = [f"Rule: {alert.rule} ({alert.severity.value})"]
     if alert.note:
-        lines.append(d(one_line(alert.note)))
+        lines.append(indented(d(alert.note)))  # several lines for a group: its window
     if alert.description:
         lines.append(indented(d(alert.description)))
     lines += [f"Call: {alert.call_id}", f"Matching logs: {alert.match_count}"]
