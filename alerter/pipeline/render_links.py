@@ -95,13 +95,14 @@ def templated_links(rule: Rule, seen: Mapping[str, Any]) -> tuple[Link, ...]:
 
 def checked_links(rule: str, links: Iterable[Link]) -> tuple[Link, ...]:
     """The links that may leave, with characters a URL cannot hold escaped; each one left
-    out is said in a WARNING naming the rule and why (never the URL: it may hold log text)."""
+    out is said in a WARNING naming the rule, the link's place and why (never its url or
+    text: they may hold log text or personal data)."""
     out = []
     for position, link in enumerate(links, 1):
         url = _BARE_PERCENT.sub("%25", quote(link.url, safe=_URL_SAFE))
         problem = url_problem(url)
         if problem is not None:
-            log.warning("rule %s: link %d (%r) left out: %s", rule, position, link.text, problem)
+            log.warning("rule %s: link %d left out: %s", rule, position, problem)
             continue
         out.append(dataclasses.replace(link, url=url))
     return tuple(out)
