@@ -323,6 +323,13 @@ MUTANTS = (
         LINK_TESTS,
     ),
     Mutant(
+        "prefill: a recreated silence writes its values as they are",
+        SILENCES,
+        'return f"{self.name}{self.op}{literal(self.value)}"',
+        'return f"{self.name}{self.op}{self.value}"',
+        LINK_TESTS,
+    ),
+    Mutant(
         "bidi: the Slack payload keeps bidi controls",
         ALERT,
         "slack=bidi_free_json(message.slack),",

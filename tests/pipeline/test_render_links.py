@@ -26,7 +26,7 @@ from alerter.pipeline.render_links import URL_CHARS, console_links, matchers_tex
 from alerter.rules.noise import Noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.templates import compile_link
-from alerter.store.silences import literal, parse_matcher
+from alerter.store.silences import Matcher, literal, parse_matcher
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.http.console_kit import token
 from tests.pipeline.test_render import CALL, log, rule
@@ -265,3 +265,11 @@ async def test_the_signatures_page_prefills_the_log_event_literally(
         ("category", "=", "TRANSFER"),
         ("event", "=", event),
     ]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_recreating_a_silence_prefills_its_values_literally(value: str) -> None:
+    """**Recreate** writes an expired silence's matchers into the form (`str(matcher)`)."""
+    silence_matchers = (Matcher("data.reason", "=", value), Matcher("event", "=~", "a{1,3}"))
+    text = "\n".join(str(m) for m in silence_matchers)
+    assert parse_matchers(text) == silence_matchers
