@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -462,3 +463,72 @@ async def test_console_pages_stay_out_of_htmx_history_and_caches(
         assert page.headers["cache-control"] == "no-store"
         api_answer = await browser.get("/api/v1/whoami")
         assert api_answer.headers["cache-control"] == "no-store"
+
+
+# ---------------------------------------------------------------- sign-in redirect
+
+PAGES = (
+    "/ui/",
+    "/ui/calls?call_id=3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    "/ui/calls/3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    "/ui/history?rule=transfer-failed&outcome=sent",
+    "/ui/rules",
+    "/ui/rules/transfer-failed",
+    "/ui/signatures",
+    "/ui/silences",
+    "/ui/silences/new?rule=transfer-failed&matchers=agent_id%3Da",
+    "/ui/failed",
+    "/ui/destinations",
+    "/ui/audit",
+)
+
+
+def login_target(path: str) -> str:
+    # (The router names the overview `/ui`; the login sends `/ui` on to `/ui/`.)
+    return "/ui/login?next=" + quote("/ui" if path == "/ui/" else path, safe="")
+
+
+async def test_every_page_sends_whoever_is_not_signed_in_to_the_login(
+    api_for: Callable[..., ApiServer], rules: RuleSet, redis_url: str
+) -> None:
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    secret = await token(redis_url, "olga", "operator")
+    revoked = await token(redis_url, "gone", "operator")
+    async with signed_in(api.url, revoked) as stale:
+        await token(redis_url, "gone", "viewer")  # a new token of that name revokes the old
+        stale_cookie = {"Cookie": f"alerter_session={stale.cookies['alerter_session']}"}
+    forged = {"Cookie": "alerter_session=" + "A" * 43}
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        for headers in ({}, forged, stale_cookie):
+            for path in PAGES:
+                page = await client.get(path, headers=headers)
+                assert page.status_code == 303, (headers, path, page.text)
+                assert page.headers["location"] == login_target(path), (headers, path)
+            api_answer = await client.get("/api/v1/whoami", headers=headers)
+            assert_error(api_answer, 401)
+        # A form posted without a session (its CSRF token good) is sent to sign in too.
+        login = await client.get("/ui/login")
+        posted = await client.post(
+            "/ui/silences/new", data={**SILENCE_FORM, "_csrf_token": csrf_of(login.text)}
+        )
+        assert posted.status_code == 303
+        assert posted.headers["location"].startswith("/ui/login?next=")
+    # Signing in lands on the page asked for, never outside the console.
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        login = await client.get(login_target(PAGES[3]))
+        assert f'value="{PAGES[3].replace("&", "&amp;")}"' in login.text
+        csrf = csrf_of(login.text)
+        for wanted, landed in (
+            (PAGES[3], PAGES[3]),
+            ("//evil.example/ui/", "/ui/"),
+            ("https://evil.example/ui/", "/ui/"),
+            ("/api/v1/whoami", "/ui/"),
+        ):
+            answer = await client.post(
+                "/ui/login", data={"token": secret, "next": wanted, "_csrf_token": csrf}
+            )
+            assert answer.status_code == 303 and answer.headers["location"] == landed, wanted
+        assert (await client.get("/ui/audit")).status_code == 200
+        signed_out = await client.post("/ui/logout", data={"_csrf_token": csrf})
+        assert signed_out.headers["location"] == "/ui/login"
+        assert (await client.get("/ui/audit")).headers["location"] == login_target("/ui/audit")
