@@ -262,14 +262,23 @@ async def test_a_header_that_does_not_sign_in_exempts_nothing(
     secret = await token(redis_url, "olga", "operator")
     async with signed_in(api.url, secret) as browser:
         # (`Bearer ` reaches the api as `Bearer`: trailing blanks are not part of a header.)
-        for authorization in ("Bearer", "Bearer alt_wrong", "Basic b2xnYTp4"):
+        for authorization, status in (
+            ("Bearer", 403),
+            ("Basic b2xnYTp4", 403),
+            ("Bearer alt_x", 401),
+        ):
             answer = await browser.post(
                 "/api/v1/silences", json=SILENCE_JSON, headers={"Authorization": authorization}
             )
-            assert_error(answer, 403)
+            assert_error(answer, status)
         # The session alone, as JSON: a browser's ambient credential, so the token applies.
         assert_error(await browser.post("/api/v1/silences", json=SILENCE_JSON), 403)
     assert await silences(api, secret) == []
+    # Without the session, a script with a wrong token (or none) hears 401, not CSRF's 403.
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        for headers in (bearer("alt_wrong"), {}):
+            answer = await client.post("/api/v1/silences", json=SILENCE_JSON, headers=headers)
+            assert_error(answer, 401, "UNAUTHORIZED")
 
 
 async def test_a_signed_in_bearer_skips_the_token_only_for_a_scripts_json(

@@ -29,6 +29,7 @@ from alerter.http.console.auth import (
 CSRF_EXEMPT_KEY = "console_csrf_exempt"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_PATH = "/ui/login"
+API_PREFIX = "/api/"
 Connection = ASGIConnection[Any, Any, Any, Any]
 
 
@@ -85,6 +86,9 @@ async def who_may_pass(config: AuthConfig, connection: Connection, static: bool)
     identity = await known(connection)
     if identity is None and config.mode == "none":
         raise Refused(401, "UNAUTHORIZED", NONE_MODE_REFUSAL)
+    if identity is None and connection.scope["path"].startswith(API_PREFIX):
+        # Said before CSRF's 403, which would send a script with a wrong token astray.
+        raise Refused(401, "UNAUTHORIZED", "send Authorization: Bearer <token>")
     return (
         identity is not None and identity.via in ("token", "none") and script_request(connection)
     )
