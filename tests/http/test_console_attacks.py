@@ -179,6 +179,8 @@ async def test_a_foreign_host_is_refused_on_the_console_only(
         made = await client.post("/api/v1/silences", json=SILENCE_JSON, headers=rebound)
         assert_error(made, 400, "HOST_NOT_ALLOWED")
         assert_error(await client.get("/ui/", headers={"Host": "alerter.internal.evil"}), 400)
+        browser = await client.get("/ui/silences", headers={**rebound, "Accept": "text/html"})
+        assert browser.status_code == 400 and "ALERTER_ALLOWED_HOSTS" in browser.text
         for host in ("alerter.internal:8000", "ALERTER.example.com", "127.0.0.1", "localhost:80"):
             answer = await client.get("/api/v1/whoami", headers={"Host": host})
             assert answer.status_code == 200, (host, answer.text)
