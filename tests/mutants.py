@@ -29,7 +29,11 @@ MARKER_TESTS = (
     "tests/store/test_state.py",
     "tests/pipeline/test_job.py",
 )
-CONSOLE_TESTS = ("tests/http/test_console_attacks.py", "tests/http/test_console.py")
+CONSOLE_TESTS = (
+    "tests/http/test_console_attacks.py",
+    "tests/http/test_console_signin.py",
+    "tests/http/test_console.py",
+)
 PER_MUTANT_TIMEOUT = 300
 
 
