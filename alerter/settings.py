@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     console_operators: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), alias="ALERTER_CONSOLE_OPERATORS"
     )
+    # Host names (besides loopback ones and ALERTER_PUBLIC_URL's) that the console and API
+    # answer to: any other Host is refused, so a DNS-rebound name cannot reach them.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="ALERTER_ALLOWED_HOSTS"
+    )
     # The console's address as users reach it; alerts link to it when set.
     public_url: str | None = Field(default=None, alias="ALERTER_PUBLIC_URL")
     # Signs the console's CSRF tokens; unset, each api process makes its own (set it when
@@ -98,7 +103,7 @@ class Settings(BaseSettings):
 
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", "console_operators", mode="before")
+    @field_validator("trusted_proxies", "console_operators", "allowed_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -116,6 +121,25 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an address or CIDR") from None
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        names = []
+        for host in value:
+            name = host.lower().removeprefix("[").removesuffix("]")
+            odd = not name or name.startswith(".") or any(c in name for c in "/@ \\")
+            if ":" in name:
+                try:
+                    ipaddress.IPv6Address(name)
+                except ValueError:
+                    odd = True
+            if odd:
+                raise ValueError(f"{host!r} is not a host name (a name only: no scheme, no port)")
+            names.append(name)
+        return tuple(names)
 
     @field_validator("public_url", mode="before")
     @classmethod

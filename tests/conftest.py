@@ -26,6 +26,7 @@ from apprise.plugins.slack import NotifySlack
 from hypothesis import settings as hypothesis_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from alerter.cli.serve import server_config
 from alerter.http.app import create_app
 from alerter.pipeline import guard as guard_module
 from alerter.pipeline import job as job_module
@@ -199,12 +200,9 @@ class ApiServer:
         if not isinstance(rules, RulesHolder):
             rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
         self.rules = rules
-        config = uvicorn.Config(
-            create_app(settings, redis_url, rules),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
+        # The server as `alerter serve` configures it (which forwarding headers it believes).
+        config = server_config(
+            create_app(settings, redis_url, rules), settings, "127.0.0.1", self.port
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -31,6 +31,11 @@ MARKER_TESTS = (
     "tests/store/test_state.py",
     "tests/pipeline/test_job.py",
 )
+CONSOLE_TESTS = (
+    "tests/http/test_console_attacks.py",
+    "tests/http/test_console_signin.py",
+    "tests/http/test_console.py",
+)
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -53,6 +58,9 @@ TEXT = "alerter/pipeline/render_text.py"
 EPISODE = "alerter/pipeline/render_episode.py"
 SILENCES = "alerter/store/silences.py"
 STATE = "alerter/store/state.py"
+GATE = "alerter/http/console/gate.py"
+CONSOLE_AUTH = "alerter/http/console/auth.py"
+SIGN_INS = "alerter/store/console_auth.py"
 
 MUTANTS = (
     Mutant(
@@ -442,6 +450,216 @@ MUTANTS = (
         MARKER_TESTS,
     ),
 )
+
+CONSOLE_MUTANTS = (
+    Mutant(
+        "console csrf: any Authorization header exempts (the bug of issue 23)",
+        GATE,
+        'identity is not None and identity.via in ("token", "none") and script_request(connection)',
+        '("authorization" in connection.headers or identity is not None'
+        ' and identity.via in ("token", "none")) and script_request(connection)',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console csrf: a session's JSON exempt",
+        GATE,
+        'identity.via in ("token", "none")',
+        'identity.via in ("token", "none", "session")',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console csrf: the proxy's user exempt",
+        GATE,
+        'identity.via in ("token", "none")',
+        'identity.via in ("token", "none", "proxy")',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console csrf: any content type exempt",
+        GATE,
+        'return content_type.split(";", 1)[0].strip().lower() == "application/json"',
+        "return True",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console csrf: a request with Origin exempt",
+        GATE,
+        'if "origin" in headers or "sec-fetch-site" in headers:',
+        'if "sec-fetch-site" in headers:',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console csrf: the gate's finding ignored (every write exempt)",
+        "alerter/http/console/setup.py",
+        'scope.get("state", {}).get(CSRF_EXEMPT_KEY)',
+        "True",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console origin: same-site writes allowed",
+        GATE,
+        'if site in ("cross-site", "same-site"):',
+        'if site == "cross-site":',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console origin: Origin never compared",
+        GATE,
+        "    if origin is None:\n        return\n",
+        "    if True:\n        return\n",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console host: any Host accepted",
+        GATE,
+        'if host_name(connection.headers.get("host", "")) not in config.hosts:',
+        'if not host_name(connection.headers.get("host", "")):',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console host: ALERTER_ALLOWED_HOSTS ignored",
+        CONSOLE_AUTH,
+        "hosts = LOOPBACK_NAMES | set(settings.allowed_hosts)",
+        "hosts = set(LOOPBACK_NAMES)",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console host: ALERTER_PUBLIC_URL's host not allowed",
+        CONSOLE_AUTH,
+        "hosts=frozenset(hosts | {public[1]} if public else hosts),",
+        "hosts=frozenset(hosts),",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console none: any peer counts as local",
+        CONSOLE_AUTH,
+        "if peer is None or not is_loopback(peer):",
+        "if peer is None:",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console none: any Host counts as local",
+        CONSOLE_AUTH,
+        'if host_name(connection.headers.get("host", "")) not in LOOPBACK_NAMES:\n        return False',
+        'if host_name(connection.headers.get("host", "")) is None:\n        return False',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console none: only X-Forwarded-For marks a proxied request",
+        CONSOLE_AUTH,
+        'name == b"forwarded" or name.startswith(b"x-forwarded-")',
+        'name == b"x-forwarded-for"',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console none: static files served to anyone",
+        GATE,
+        'if config.mode == "none" and bearer_of(connection) is None and not is_local(connection):',
+        "if False:",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console none: a bearer is recorded as local",
+        CONSOLE_AUTH,
+        "    token = bearer_of(connection)\n",
+        '    token = bearer_of(connection) if config.mode != "none" else None\n',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console sign-in: any session cookie opens the pages",
+        CONSOLE_AUTH,
+        "return await auth.by_session(session)",
+        'return await auth.by_session(session) or Identity("?", "viewer", "session")',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console sign-in: a revoked token's session still signed in",
+        SIGN_INS,
+        "        if raw is None:  # the token was revoked\n            return None\n",
+        '        if raw is None:  # the token was revoked\n            return Identity("?", "viewer", "session")\n',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console sign-in: pages answer 401 instead of sending to the login",
+        CONSOLE_AUTH,
+        '    if mode == "proxy":\n        raise NotAuthorizedException("sign in through',
+        '    if mode in ("proxy", "token"):\n        raise NotAuthorizedException("sign in through',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console sign-in: the page's query left out of next",
+        CONSOLE_AUTH,
+        'raise SignInRequired(connection.url.path + (f"?{query}" if query else ""))',
+        "raise SignInRequired(connection.url.path)",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console sign-in: next may lead out of the console",
+        "alerter/http/console/pages.py",
+        'if value and value.startswith("/ui/") and not value.startswith("//"):',
+        'if value and value.startswith("/"):',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console proxies: uvicorn's forwarding headers on (it trusts 127.0.0.1)",
+        "alerter/cli/serve.py",
+        "proxy_headers=False,",
+        "proxy_headers=True,",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console proxies: proxy mode judges the forwarded client, not the peer",
+        CONSOLE_AUTH,
+        "not config.trusts(peer_of(connection.scope))",
+        "not config.trusts(client_address(connection))",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console limit: counted against the proxy, not the client",
+        CONSOLE_AUTH,
+        'return connection.client.host if connection.client else "unknown"',
+        'return peer_of(connection.scope) or "unknown"',
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console limit: 200 a minute",
+        SIGN_INS,
+        "FAILURE_LIMIT = 20",
+        "FAILURE_LIMIT = 200",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console limit: checked only after the token",
+        CONSOLE_AUTH,
+        "    await refuse_if_limited(auth, address)\n    identity = await auth.by_token(token)\n",
+        "    identity = await auth.by_token(token)\n    if identity is None:\n"
+        "        await refuse_if_limited(auth, address)\n",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console limit: a failed sign-in at the form not counted",
+        GATE,
+        "if signing_in and statuses == [401]:",
+        "if signing_in and statuses == [403]:",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console cookies: the CSRF cookie never Secure",
+        "alerter/http/console/setup.py",
+        "cookie_secure=secure_cookies,",
+        "cookie_secure=False,",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console headers: static files without the security headers",
+        "alerter/http/console/setup.py",
+        "middleware=[DefineMiddleware(ConsoleGate, static=True)],",
+        "middleware=[],",
+        CONSOLE_TESTS,
+    ),
+)
+
+MUTANTS = MUTANTS + CONSOLE_MUTANTS
 
 COPIED = ("alerter", "tests", "rules", "README.md", "pyproject.toml")
 

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from alerter.cli.common import require_redis
 from alerter.http.app import create_app
+from alerter.http.proxies import BehindProxies
 from alerter.logs import configure
 from alerter.metrics import Metrics
 from alerter.pipeline.runner import run_worker, stop_on_signals
@@ -264,10 +265,24 @@ def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    return Server(server_config(app, settings))
+
+
+def server_config(
+    app: Litestar, settings: Settings, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """How the api is served: forwarding headers believed only from `ALERTER_TRUSTED_PROXIES`
+    (uvicorn's own handling, which trusts 127.0.0.1 by default, is off)."""
+    return uvicorn.Config(
+        BehindProxies(app, settings.trusted_proxies),
+        host=settings.host if host is None else host,
+        port=settings.port if port is None else port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        lifespan="on",
     )
-    return Server(config)
 
 
 async def _until_done(work: Awaitable[None], stop: asyncio.Event) -> None:

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from alerter.http import openapi
 from alerter.http.console import pages
 from alerter.http.console.actions import ActionError
-from alerter.http.console.auth import SignInRequired
+from alerter.http.console.auth import AuthConfig, Refused, SignInRequired
 from alerter.http.console.setup import console_error, console_routes, make_console
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.webhook_auth import AuthError, verify
@@ -51,6 +51,7 @@ _STATUS_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "UNPROCESSABLE_ENTITY",
+    429: "TOO_MANY_REQUESTS",
     500: "INTERNAL_SERVER_ERROR",
     503: "SERVICE_UNAVAILABLE",
 }
@@ -238,6 +239,8 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
         return Redirect(exc.login, status_code=303)
     if isinstance(exc, ActionError):
         return console_error(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, Refused):
+        return console_error(request, exc.status_code, exc.code, exc.detail, exc.headers)
     if isinstance(exc, HTTPException) and request.url.path.startswith("/ui/"):
         status = exc.status_code
         message = str(exc.detail) if status < 500 else "internal error"
@@ -292,7 +295,7 @@ def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litest
             ready,
             metrics_endpoint,
             openapi_document,
-            *console_routes(console_secret),
+            *console_routes(console_secret, AuthConfig.of(settings).secure_cookie),
         ],
         template_config=TemplateConfig(instance=pages.engine()),
         lifespan=[lifespan],

@@ -20,6 +20,11 @@ from redis.asyncio import Redis
 TOKENS_KEY = "alerter:console:tokens"  # hash: token digest -> {name, role, created}
 SESSION_PREFIX = "alerter:console:session:"
 SESSION_SECONDS = 12 * 3600
+# Failed sign-ins and bearer tokens per client address: at most FAILURE_LIMIT in a window of
+# FAILURE_WINDOW_SECONDS that opens at the first failure (a counter that expires).
+FAILURES_PREFIX = "alerter:console:failures:"
+FAILURE_LIMIT = 20
+FAILURE_WINDOW_SECONDS = 60
 TOKEN_PREFIX = "alt_"
 ROLES = ("viewer", "operator")
 
@@ -108,3 +113,22 @@ class ConsoleAuth:
 
     async def close_session(self, session: str) -> None:
         await self._redis.delete(SESSION_PREFIX + digest(session))
+
+    async def refused_for(self, address: str) -> int:
+        """Seconds until `address` may try a token again (0: it may now)."""
+        key = FAILURES_PREFIX + address
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = await pipe.execute()
+        if count is None or int(count) < FAILURE_LIMIT:
+            return 0
+        return max(1, int(ttl))
+
+    async def failed(self, address: str) -> None:
+        """Count a token that did not sign in, from `address`."""
+        key = FAILURES_PREFIX + address
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, FAILURE_WINDOW_SECONDS, nx=True)
+            await pipe.execute()

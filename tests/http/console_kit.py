@@ -87,3 +87,28 @@ async def eventually(check: Any, timeout: float = 10.0) -> Any:
         if result or asyncio.get_running_loop().time() > deadline:
             return result
         await asyncio.sleep(0.05)
+
+
+# A silence as the API takes it, and as the console's form does.
+SILENCE = {"rule": "transfer-failed", "matchers": {"agent_id": "a"}, "duration": "1h"}
+SILENCE_JSON = {**SILENCE, "comment": "deploy"}
+SILENCE_FORM = {"rule": "transfer-failed", "comment": "deploy", "duration": "1h"}
+
+
+def cookie_of(answer: httpx.Response) -> dict[str, str]:
+    """The cookie an answer sets, as a request header (a Secure cookie, which httpx keeps
+    off plain http, as the proxy in front would pass it)."""
+    return {"Cookie": answer.headers["set-cookie"].split(";", 1)[0]}
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def assert_error(answer: httpx.Response, status: int, code: str | None = None) -> str:
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()
+    assert set(body) == {"status", "error_code", "message"} and body["status"] == "error"
+    assert code is None or body["error_code"] == code, body
+    message: str = body["message"]
+    return message

@@ -171,3 +171,32 @@ async def test_on_call_path_through_the_console(
         await p.goto(f"{api.url}{path}")
         await shot(p, name)
     assert problems == []  # no script error, no CSP refusal, no alert() ever ran
+
+
+async def test_no_page_outlives_signing_out(
+    browser_page: tuple[object, list[str]],
+    api_for: Callable[..., ApiServer],
+    tmp_path: Path,
+    hook: Receiver,
+    redis_url: str,
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    api = api_for(console_rules(tmp_path, hook), ALERTER_CONSOLE_AUTH="token")
+    secret = await token(redis_url, "olga", "operator")
+    p = page
+    await p.goto(f"{api.url}/ui/login")
+    await p.get_by_label("Token").fill(secret)
+    await p.get_by_role("button", name="Sign in").click()
+    # Boosted links, as someone on call clicks through the console.
+    for name in ("History", "Rules", "Audit"):
+        await p.get_by_role("link", name=name, exact=True).click()
+        await expect(p.get_by_role("heading", name=name)).to_be_visible()
+    await p.get_by_role("button", name="Sign out").click()
+    await expect(p.get_by_label("Token")).to_be_visible()
+    # No snapshot of a page was kept, and going back shows none: the server asks to sign in.
+    assert await p.evaluate("sessionStorage.getItem('htmx-history-cache')") is None
+    await p.go_back()
+    await expect(p.get_by_label("Token")).to_be_visible()
+    await expect(p.get_by_role("heading", name="Audit")).to_have_count(0)
+    assert problems == []

@@ -8,7 +8,6 @@ from typing import Any
 
 from litestar import MediaType, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import ResponseHeader
 from litestar.datastructures import State as AppState
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
@@ -20,7 +19,8 @@ from redis.asyncio import Redis
 
 from alerter.http.console import api, pages
 from alerter.http.console.actions import Console
-from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig, bearer_request
+from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
+from alerter.http.console.gate import CSRF_EXEMPT_KEY, ConsoleGate
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
@@ -35,11 +35,12 @@ CSRF_COOKIE = "alerter_csrf"
 
 
 class ConsoleCSRF(CSRFMiddleware):
-    """Litestar's double-submit CSRF check, except for requests carrying a bearer token:
-    those hold no ambient credential that a forged cross-site form could ride on."""
+    """Litestar's double-submit CSRF check, except for what the gate (which runs first)
+    found exempt: a script's JSON request that a bearer token signed in, or one made on this
+    machine in `none` mode. A header that does not sign in exempts nothing."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and bearer_request(scope):
+        if scope["type"] == ScopeType.HTTP and scope.get("state", {}).get(CSRF_EXEMPT_KEY):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -60,7 +61,9 @@ def make_console(settings: Settings, redis: Redis, rules: RulesHolder) -> Consol
     )
 
 
-def console_routes(secret: str) -> list[Router]:
+def console_routes(secret: str, secure_cookies: bool = False) -> list[Router]:
+    """Every console route behind the gate (Host, origin, identity, headers), then CSRF;
+    `secure_cookies` (ALERTER_PUBLIC_URL is https) marks the CSRF cookie Secure."""
     csrf = DefineMiddleware(
         ConsoleCSRF,
         config=CSRFConfig(
@@ -68,27 +71,34 @@ def console_routes(secret: str) -> list[Router]:
             cookie_name=CSRF_COOKIE,
             cookie_httponly=True,
             cookie_samesite="lax",
+            cookie_secure=secure_cookies,
             header_name="x-csrftoken",
         ),
     )
-    headers = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
+    gate = DefineMiddleware(ConsoleGate)
 
     class Secured(Router):
-        """Every console route: CSRF-checked, with the security headers."""
+        """Every console route: gated and CSRF-checked."""
 
         def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("middleware", [csrf])
-            kwargs.setdefault("response_headers", headers)
+            kwargs.setdefault("middleware", [gate, csrf])
             super().__init__(**kwargs)
 
     static = create_static_files_router(
-        path="/ui/static", directories=[STATIC], router_class=Secured, include_in_schema=False
+        path="/ui/static",
+        directories=[STATIC],
+        middleware=[DefineMiddleware(ConsoleGate, static=True)],
+        include_in_schema=False,
     )
     return [*pages.routers(Secured), api.router(Secured), static]
 
 
 def console_error(
-    request: Request[Any, Any, AppState], status: int, code: str, message: str
+    request: Request[Any, Any, AppState],
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     """An error page for a browser on `/ui/`, else the service's JSON error shape."""
     wants_html = request.url.path.startswith("/ui/") and "text/html" in request.headers.get(
@@ -105,12 +115,12 @@ def console_error(
                 "path": request.url.path,
             },
             status_code=status,
-            headers=SECURITY_HEADERS,
+            headers={**SECURITY_HEADERS, **(headers or {})},
             media_type=MediaType.HTML,
         )
     return Response(
         {"status": "error", "error_code": code, "message": message},
         status_code=status,
         media_type=MediaType.JSON,
-        headers=SECURITY_HEADERS,
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
