@@ -1,0 +1,148 @@
+"""No single request or rule can freeze the api or the worker (issue 23), on a real api, real
+Redis, the real worker and stand-ins: regexes run on RE2, rule text is bounded, templates
+cannot compute large values, backtests are gated, silences capped.
+
+Timing checks are bounds ("answers within N s while the hostile input is processed"), far
+above what the fixed code needs and far below what the hostile input costs without it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from alerter.rules.model import RuleSet
+from tests.conftest import ApiServer, make_settings, rules_from
+from tests.http.console_kit import process, send_call, token
+from tests.standins import DigaStandIn, Receiver, make_log
+
+pytestmark = pytest.mark.usefixtures("redis_url")
+
+RULES = r"""
+destinations:
+  hook: json://127.0.0.1:{port}/hooks/limits
+rules:
+  - name: transfer-failed
+    match: {{category: TRANSFER}}
+    group_by: [agent_id]
+    notify: [hook]
+  - name: pasted-words
+    match:
+      category: [CALL_TOOLS]
+      data:
+        text: {{regex: '^(\w+\s?)*$'}}
+    notify: [hook]
+"""
+# 29 `a`s and a `!`: Python's backtracking `re` takes seconds on `(a+)+` against it.
+HOSTILE_AGENT = "a" * 29 + "!"
+EXPONENTIAL = "(a+)+"
+
+
+@pytest.fixture
+def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
+    return rules_from(tmp_path, RULES.format(port=hook.httpd.server_address[1]))
+
+
+@pytest.fixture
+async def operator_api(
+    api_for: Callable[..., ApiServer], rules: RuleSet, redis_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    secret = await token(redis_url, "olga", "operator")
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
+        yield client
+
+
+def assert_error(answer: httpx.Response, status: int, code: str | None = None) -> str:
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()
+    assert set(body) == {"status", "error_code", "message"} and body["status"] == "error"
+    if code is not None:
+        assert body["error_code"] == code, body
+    return str(body["message"])
+
+
+async def health_while(client: httpx.AsyncClient, hostile: Any, bound: float = 3.0) -> Any:
+    """Send the hostile request, then ask /health: it must have answered within `bound`
+    seconds of the hostile request's start. (Measured from that start: the api serves in a
+    thread of this process, so a loop stuck in a C call holds this test's loop too.)"""
+    started = time.monotonic()
+    task = asyncio.create_task(hostile)
+    await asyncio.sleep(0.3)  # the hostile request is being worked on
+    health = await client.get("/health")
+    waited = time.monotonic() - started
+    assert health.status_code == 200
+    assert waited < bound, f"/health answered {waited:.1f}s after the hostile request began"
+    return await task
+
+
+# ---------------------------------------------------------------- regexes on RE2
+
+
+async def test_an_exponential_silence_regex_does_not_hold_up_the_worker(
+    operator_api: httpx.AsyncClient,
+    rules: RuleSet,
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+) -> None:
+    made = await operator_api.post(
+        "/api/v1/silences",
+        json={"matchers": [f"agent_id=~{EXPONENTIAL}"], "duration": "1h", "comment": "test"},
+    )
+    assert made.status_code == 201, made.text
+    await send_call(operator_api, diga, agent=HOSTILE_AGENT)
+    await send_call(operator_api, diga, agent="ag-2")  # unrelated
+    started = time.monotonic()
+    await process(make_settings(diga.url), rules, redis_url)
+    bodies = hook.wait_for(2, timeout=5)
+    took = time.monotonic() - started
+    # Neither agent is silenced (the regex must match the whole value), and both alerts
+    # arrive in a bounded time: the hostile value costs RE2 microseconds.
+    assert len(bodies) == 2
+    assert took < 10, f"the worker took {took:.1f}s over a hostile silence regex"
+
+
+async def test_a_silence_preview_with_an_exponential_regex_does_not_stall_the_api(
+    operator_api: httpx.AsyncClient, rules: RuleSet, redis_url: str, diga: DigaStandIn
+) -> None:
+    await send_call(operator_api, diga, agent=HOSTILE_AGENT)  # a call the preview looks at
+    await process(make_settings(diga.url), rules, redis_url)
+    body = {"matchers": [f"agent_id=~{EXPONENTIAL}"], "duration": "1h"}
+    preview = await health_while(
+        operator_api, operator_api.post("/api/v1/silences/preview", json=body)
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["would_have_silenced"] == 0
+    matching = {"matchers": ["agent_id=~a+!"], "duration": "1h"}
+    again = await operator_api.post("/api/v1/silences/preview", json=matching)
+    assert again.json()["would_have_silenced"] == 1  # RE2 matches as `re` did
+
+
+async def test_a_rule_regex_on_a_pasted_log_does_not_stall_the_api(
+    operator_api: httpx.AsyncClient,
+) -> None:
+    log = make_log("c", category="CALL_TOOLS", event="tool_failed", data={"text": "a" * 26 + "!"})
+    trial = operator_api.post("/api/v1/rules/pasted-words/test", json={"logs": [log]})
+    answer = await health_while(operator_api, trial)
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    "pattern,reason",
+    [(r"(a)\1", "backreferences"), ("(?=a)a", "lookaround"), ("(?<!x)a", "lookaround")],
+)
+async def test_a_silence_regex_re2_cannot_run_is_refused_with_the_reason(
+    operator_api: httpx.AsyncClient, pattern: str, reason: str
+) -> None:
+    body = {"matchers": [f"agent_id=~{pattern}"], "duration": "1h", "comment": "test"}
+    for path in ("/api/v1/silences", "/api/v1/silences/preview"):
+        message = assert_error(await operator_api.post(path, json=body), 422, "INVALID_MATCHER")
+        assert reason in message and "RE2" in message
+    assert (await operator_api.get("/api/v1/silences")).json()["silences"] == []
