@@ -8,6 +8,7 @@ above what the fixed code needs and far below what the hostile input costs witho
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -52,7 +53,8 @@ def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
 async def operator_api(
     api_for: Callable[..., ApiServer], rules: RuleSet, redis_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    # Bodies up to 3 MiB reach the handlers, so the rule-text bound itself is what refuses.
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token", ALERTER_MAX_BODY_BYTES=3 << 20)
     secret = await token(redis_url, "olga", "operator")
     headers = {"Authorization": f"Bearer {secret}"}
     async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
@@ -146,3 +148,38 @@ async def test_a_silence_regex_re2_cannot_run_is_refused_with_the_reason(
         message = assert_error(await operator_api.post(path, json=body), 422, "INVALID_MATCHER")
         assert reason in message and "RE2" in message
     assert (await operator_api.get("/api/v1/silences")).json()["silences"] == []
+
+
+# ---------------------------------------------------------------- rule text bounds
+
+BOMB_LEVELS = "abcdef"  # 9**6 = 531,441 values from a few hundred bytes
+
+
+def alias_bomb() -> str:
+    lines = ["destinations: {hook: 'json://127.0.0.1/x'}", "rules: [{name: r, notify: [hook]}]"]
+    lines.append("a: &a [x,x,x,x,x,x,x,x,x]")
+    for prev, name in itertools.pairwise(BOMB_LEVELS):
+        lines.append(f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text,said",
+    [
+        (alias_bomb(), "YAML aliases (*name) are not accepted"),
+        ("rules: &a [*a]\n", "recursive alias"),
+        ("a: &a [*a]\n", "recursive alias"),
+        ("rules: []\n#" + "x" * (1 << 20), "at most 1,048,576 (1 MiB)"),
+        ("destinations: &d {h: 'json://127.0.0.1/x'}\nrules: []\nx: *d\n", "YAML aliases"),
+    ],
+    ids=["alias-bomb", "recursive-rules", "recursive-alias", "over-1-MiB", "any-alias"],
+)
+async def test_rule_text_in_a_backtest_request_is_bounded(
+    operator_api: httpx.AsyncClient, text: str, said: str
+) -> None:
+    started = time.monotonic()
+    answer = await operator_api.post("/api/v1/rules/backtest", json={"rules": text})
+    took = time.monotonic() - started
+    message = assert_error(answer, 422, "INVALID_RULES")
+    assert said in message
+    assert took < 3, f"refused only after {took:.1f}s"
