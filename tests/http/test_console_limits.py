@@ -38,6 +38,10 @@ rules:
       data:
         text: {{regex: '^(\w+\s?)*$'}}
     notify: [hook]
+  - name: workflow-failed
+    match: {{category: WORKFLOWS}}
+    title: "Workflow failed {{{{ 7 ** call.exponent }}}} times"
+    notify: [hook]
 """
 # 29 `a`s and a `!`: Python's backtracking `re` takes seconds on `(a+)+` against it.
 HOSTILE_AGENT = "a" * 29 + "!"
@@ -148,6 +152,29 @@ async def test_a_silence_regex_re2_cannot_run_is_refused_with_the_reason(
         message = assert_error(await operator_api.post(path, json=body), 422, "INVALID_MATCHER")
         assert reason in message and "RE2" in message
     assert (await operator_api.get("/api/v1/silences")).json()["silences"] == []
+
+
+# ---------------------------------------------------------------- templates
+
+
+async def test_a_template_computing_a_huge_number_does_not_hold_up_the_worker(
+    operator_api: httpx.AsyncClient,
+    rules: RuleSet,
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+) -> None:
+    workflow = [make_log("c", category="WORKFLOWS", event="workflow_failed")]
+    await send_call(operator_api, diga, logs=workflow, fields={"exponent": 10_000_000})
+    await send_call(operator_api, diga, agent="ag-2")  # unrelated
+    started = time.monotonic()
+    await process(make_settings(diga.url), rules, redis_url)
+    bodies = hook.wait_for(2, timeout=5)
+    took = time.monotonic() - started
+    assert len(bodies) == 2
+    assert took < 10, f"the worker took {took:.1f}s over a template"
+    # The template was refused at render: the alert keeps its default title.
+    assert any("workflow-failed" in str(body) for body in bodies)
 
 
 # ---------------------------------------------------------------- rule text bounds
