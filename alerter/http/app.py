@@ -237,7 +237,9 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
     if isinstance(exc, SignInRequired):
         return Redirect(exc.login, status_code=303)
     if isinstance(exc, ActionError):
-        return console_error(request, exc.status, exc.code, exc.message)
+        answer = console_error(request, exc.status, exc.code, exc.message)
+        answer.headers.update(exc.headers)
+        return answer
     if isinstance(exc, HTTPException) and request.url.path.startswith("/ui/"):
         status = exc.status_code
         message = str(exc.detail) if status < 500 else "internal error"

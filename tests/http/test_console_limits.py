@@ -210,3 +210,68 @@ async def test_rule_text_in_a_backtest_request_is_bounded(
     message = assert_error(answer, 422, "INVALID_RULES")
     assert said in message
     assert took < 3, f"refused only after {took:.1f}s"
+
+
+# ---------------------------------------------------------------- backtests
+
+
+async def audit_actions(client: httpx.AsyncClient) -> list[tuple[str, str]]:
+    entries = (await client.get("/api/v1/audit")).json()["entries"]
+    return [(e["action"], e["detail"].get("error", "")) for e in entries]
+
+
+async def test_backtests_run_one_at_a_time_and_refusals_are_audited(
+    operator_api: httpx.AsyncClient, rules: RuleSet, redis_url: str, diga: DigaStandIn
+) -> None:
+    for agent in ("ag-1", "ag-2"):
+        await send_call(operator_api, diga, agent=agent)
+    await process(make_settings(diga.url), rules, redis_url)
+    diga.latency = 0.5  # each backtest fetches for a second or so
+    body = {"since": "1h", "rate": "50/s"}
+    first, second = await asyncio.gather(
+        operator_api.post("/api/v1/rules/backtest", json=body),
+        operator_api.post("/api/v1/rules/backtest", json=body),
+    )
+    answers = sorted([first, second], key=lambda a: a.status_code)
+    assert answers[0].status_code == 200, answers[0].text
+    assert_error(answers[1], 429, "BACKTEST_RUNNING")
+    assert 1 <= int(answers[1].headers["Retry-After"]) <= 120
+    # Once the first is done, the next one runs.
+    diga.latency = 0
+    assert (await operator_api.post("/api/v1/rules/backtest", json=body)).status_code == 200
+    actions = await audit_actions(operator_api)
+    assert actions.count(("rules.backtest", "")) == 2
+    assert ("rules.backtest.failed", "BACKTEST_RUNNING") in actions
+
+
+@pytest.mark.parametrize("rate", ["100000/s", "51/s", "3600/m"])
+async def test_a_backtest_faster_than_50_a_second_is_refused_and_audited(
+    operator_api: httpx.AsyncClient, diga: DigaStandIn, rate: str
+) -> None:
+    answer = await operator_api.post("/api/v1/rules/backtest", json={"since": "1h", "rate": rate})
+    assert "50/s" in assert_error(answer, 422, "INVALID_RATE")
+    assert diga.requests == []
+    assert ("rules.backtest.failed", "INVALID_RATE") in await audit_actions(operator_api)
+
+
+async def test_a_refused_rule_text_is_audited(operator_api: httpx.AsyncClient) -> None:
+    answer = await operator_api.post("/api/v1/rules/backtest", json={"rules": "a: &a [*a]\n"})
+    assert_error(answer, 422, "INVALID_RULES")
+    assert ("rules.backtest.failed", "INVALID_RULES") in await audit_actions(operator_api)
+
+
+async def test_a_backtest_replays_an_expired_hostile_silence_without_stalling_the_api(
+    operator_api: httpx.AsyncClient, rules: RuleSet, redis_url: str, diga: DigaStandIn
+) -> None:
+    made = await operator_api.post(
+        "/api/v1/silences",
+        json={"matchers": [f"agent_id=~{EXPONENTIAL}"], "duration": "1h", "comment": "test"},
+    )
+    await send_call(operator_api, diga, agent=HOSTILE_AGENT)  # while the silence stood
+    await process(make_settings(diga.url), rules, redis_url)
+    expired = await operator_api.delete(f"/api/v1/silences/{made.json()['id']}")
+    assert expired.status_code == 200
+    trial = operator_api.post("/api/v1/rules/backtest", json={"since": "1h", "rate": "50/s"})
+    answer = await health_while(operator_api, trial)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["calls"] == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,14 @@ from redis.asyncio import Redis
 from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
-from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
+from alerter.pipeline.backtest import (
+    BacktestBusy,
+    BacktestGate,
+    BacktestRequest,
+    BacktestTimedOut,
+    backtest,
+    parse_rate,
+)
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
@@ -56,6 +63,7 @@ class Console:
     ops: Operations
     signatures: SignatureCounts
     auth_config: AuthConfig
+    backtests: BacktestGate = field(default_factory=BacktestGate)  # one at a time
 
     def require_rules(self) -> RuleSet:
         rules = self.rules.current
@@ -328,14 +336,21 @@ def candidate_rules(console: Console, text: object) -> RuleSet:
 async def run_backtest(
     console: Console, who: Identity, rules: RuleSet, request: BacktestRequest
 ) -> Backtest:
-    diga = DigaClient.from_settings(console.settings)
     try:
-        records = CallRecords(console.redis, console.settings.call_retention_seconds)
-        report = await backtest(rules, request, records, console.silences, diga)
+        async with console.backtests.slot():
+            diga = DigaClient.from_settings(console.settings)
+            try:
+                records = CallRecords(console.redis, console.settings.call_retention_seconds)
+                report = await backtest(rules, request, records, console.silences, diga)
+            finally:
+                await diga.aclose()
+    except BacktestBusy as busy:
+        retry = {"Retry-After": str(busy.retry_after)}
+        raise ActionError(429, "BACKTEST_RUNNING", str(busy), retry) from None
+    except BacktestTimedOut as exc:
+        raise ActionError(503, "BACKTEST_TIMED_OUT", str(exc)) from None
     except ValueError as exc:
         raise ActionError(404, "RULE_NOT_FOUND", str(exc)) from None
-    finally:
-        await diga.aclose()
     await console.audit.write(
         who.name,
         "rules.backtest",
