@@ -19,8 +19,18 @@ PREFIX = "alerter:"
 log = logging.getLogger(__name__)
 
 
+MAX_SILENCE_SECONDS = 90 * 86_400  # from now, however often a silence is extended
 OPERATORS = ("=", "!=", "=~", "!~")  # Alertmanager's
 _MATCHER = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(=~|!~|!=|=)(.*)$")
+
+
+def end_problem(ends: float, now: float) -> str | None:
+    """Why a silence cannot end at `ends`, or None: never more than 90 days from now (an
+    extension counts from now too, not from the end it had)."""
+    if ends - now > MAX_SILENCE_SECONDS:
+        latest = time.strftime("%Y-%m-%d %H:%M", time.gmtime(now + MAX_SILENCE_SECONDS))
+        return f"a silence ends at most 90 days from now (by {latest} UTC)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,9 @@ class Silences:
         comment: str,
         created_by: str = "",
     ) -> Silence:
+        """Raises ValueError when it would end more than 90 days from now."""
+        if (problem := end_problem(ends, time.time())) is not None:
+            raise ValueError(problem)
         silence = Silence(
             uuid.uuid4().hex[:8],
             rule,
@@ -184,7 +197,10 @@ class Silences:
         return next((s for s in await self.all() if s.id == silence_id), None)
 
     async def set_end(self, silence_id: str, ends: float) -> Silence | None:
-        """End the silence at `ends` (earlier: expire it; later: extend it)."""
+        """End the silence at `ends` (earlier: expire it; later: extend it); raises
+        ValueError when that is more than 90 days from now."""
+        if (problem := end_problem(ends, time.time())) is not None:
+            raise ValueError(problem)
         silence = await self.get(silence_id)
         if silence is None:
             return None

@@ -275,3 +275,31 @@ async def test_a_backtest_replays_an_expired_hostile_silence_without_stalling_th
     answer = await health_while(operator_api, trial)
     assert answer.status_code == 200, answer.text
     assert answer.json()["calls"] == 1
+
+
+# ---------------------------------------------------------------- silences
+
+
+async def test_a_silence_never_ends_more_than_90_days_from_now(
+    operator_api: httpx.AsyncClient,
+) -> None:
+    body = {"rule": "transfer-failed", "duration": "1h", "comment": "maintenance"}
+    made = await operator_api.post("/api/v1/silences", json=body)
+    assert made.status_code == 201, made.text
+    silence_id = made.json()["id"]
+    answers = [
+        await operator_api.post(f"/api/v1/silences/{silence_id}/extend", json={"duration": "30d"})
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 422, 422, 422]
+    assert "90 days from now" in assert_error(answers[2], 422, "INVALID_END")
+    ends = (await operator_api.get(f"/api/v1/silences/{silence_id}")).json()["ends_at"]
+    assert ends - time.time() <= 90 * 86_400
+    # Up to the cap is fine, from now; past it is not, whichever way the end is given.
+    extended = await operator_api.post(
+        f"/api/v1/silences/{silence_id}/extend", json={"duration": "29d"}
+    )
+    assert extended.status_code == 200, extended.text
+    for late in ({"duration": "91d"}, {"duration": None, "ends_at": time.time() + 91 * 86_400}):
+        refused = await operator_api.post("/api/v1/silences", json={**body, **late})
+        assert_error(refused, 422, "INVALID_END")

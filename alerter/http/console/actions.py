@@ -38,10 +38,9 @@ from alerter.store.calls import CallRecords
 from alerter.store.console_auth import ConsoleAuth, Identity
 from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Matcher, Silence, Silences, parse_matcher
+from alerter.store.silences import Matcher, Silence, Silences, end_problem, parse_matcher
 from alerter.store.state import State
 
-MAX_SILENCE_SECONDS = 90 * 86_400
 MAX_PASTED_LOGS = 5_000
 
 
@@ -101,22 +100,23 @@ def parse_matchers(value: object) -> tuple[Matcher, ...]:
     raise ActionError(422, "INVALID_MATCHER", "matchers: an object or a list of FIELD=VALUE")
 
 
-def _end_time(body: Mapping[str, Any], now: float) -> float:
+def _end_time(body: Mapping[str, Any], now: float, base: float | None = None) -> float:
+    """`base`: what a duration counts from (an extension: the silence's end), else now."""
     duration, ends_at = body.get("duration"), body.get("ends_at")
     if duration not in (None, ""):
         try:
             seconds = parse_duration(duration)
         except ValueError as exc:
             raise ActionError(422, "INVALID_DURATION", f"duration: {exc}") from None
-        ends = now + seconds
+        ends = (now if base is None else base) + seconds
     elif ends_at not in (None, ""):
         ends = _timestamp(ends_at)
     else:
         raise ActionError(422, "MISSING_END", "give a duration (like 2h) or an end time")
     if ends <= now:
         raise ActionError(422, "INVALID_END", "the silence would end before it starts")
-    if ends - now > MAX_SILENCE_SECONDS:
-        raise ActionError(422, "INVALID_END", "a silence lasts 90 days at most")
+    if (problem := end_problem(ends, now)) is not None:
+        raise ActionError(422, "INVALID_END", problem)
     return ends
 
 
@@ -202,7 +202,7 @@ async def extend_silence(
     if found is None:
         raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
     now = time.time()
-    ends = _end_time({"duration": duration}, max(now, found.ends))
+    ends = _end_time({"duration": duration}, now, base=max(now, found.ends))
     changed = await console.silences.set_end(silence_id, ends)
     assert changed is not None
     await console.audit.write(who.name, "silence.extend", silence_id, {"ends_at": ends})
