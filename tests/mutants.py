@@ -1,7 +1,8 @@
 """A small mutation check of the code whose bugs would hurt most and show least.
 
-Each mutant is one small, plausible bug in webhook authentication, redaction or the send
-markers. For each, the tree is copied, the bug written in, and the tests that should notice
+Each mutant is one small, plausible bug in webhook authentication, redaction, the send
+markers, or the limits that keep one request or rule from freezing the api or the worker
+(`limits:`). For each, the tree is copied, the bug written in, and the tests that should notice
 it are run; a mutant the tests let through "survives" and is listed. Run before a release:
 
     .venv/bin/python -m tests.mutants            # all mutants, about 10 minutes here
@@ -36,6 +37,8 @@ CONSOLE_TESTS = (
     "tests/http/test_console_signin.py",
     "tests/http/test_console.py",
 )
+LIMITS_API_TESTS = ("tests/http/test_console_limits.py",)
+TEMPLATE_TESTS = ("tests/rules/test_templates.py",)
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -61,6 +64,9 @@ STATE = "alerter/store/state.py"
 GATE = "alerter/http/console/gate.py"
 CONSOLE_AUTH = "alerter/http/console/auth.py"
 SIGN_INS = "alerter/store/console_auth.py"
+BOUNDS = "alerter/rules/bounds.py"
+SANDBOX = "alerter/rules/sandbox.py"
+BACKTEST = "alerter/pipeline/backtest.py"
 
 MUTANTS = (
     Mutant(
@@ -448,6 +454,125 @@ MUTANTS = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then",
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
         MARKER_TESTS,
+    ),
+    Mutant(
+        "limits: the alias expansion limit ten times too high",
+        BOUNDS,
+        "MAX_RULE_VALUES = 100_000",
+        "MAX_RULE_VALUES = 1_000_000",
+        ("tests/rules/test_load.py",),
+    ),
+    Mutant(
+        "limits: rules sent in a request may hold aliases",
+        "alerter/rules/load.py",
+        "_parse_file(name, text, aliases=False)",
+        "_parse_file(name, text, aliases=True)",
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "limits: nesting depth not checked on the composed YAML",
+        BOUNDS,
+        "        if depth > MAX_DEPTH:\n            raise TextRefused(_line(node), _TOO_DEEP)\n",
+        "",
+        ("tests/rules/test_load.py", "tests/rules/test_bounds.py"),
+    ),
+    Mutant(
+        "limits: the sandbox's binop limit removed",
+        SANDBOX,
+        "        check_binop(operator, left, right)\n        return _BINOPS",
+        "        return _BINOPS",
+        TEMPLATE_TESTS,
+    ),
+    Mutant(
+        "limits: a template's render deadline never checked",
+        SANDBOX,
+        "if time.monotonic() > deadline:",
+        "if time.monotonic() > deadline + 3600:",
+        TEMPLATE_TESTS,
+    ),
+    Mutant(
+        "limits: range a hundred times longer",
+        SANDBOX,
+        "if len(found) > MAX_RANGE:",
+        "if len(found) > MAX_RANGE * 100:",
+        TEMPLATE_TESTS,
+    ),
+    Mutant(
+        "limits: the ~ operator unchecked",
+        SANDBOX,
+        'return "".join(_check_concat(parts))',
+        'return "".join(str(part) for part in parts)',
+        TEMPLATE_TESTS,
+    ),
+    Mutant(
+        "limits: silence regexes back on Python's re",
+        SILENCES,
+        "found = compile_re2(self.value).fullmatch(actual)",
+        "found = re.fullmatch(self.value, actual) is not None",
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "limits: the store's 90-day cap removed",
+        SILENCES,
+        "if ends - now > MAX_SILENCE_SECONDS:",
+        "if ends - max(now, ends - MAX_SILENCE_SECONDS) > MAX_SILENCE_SECONDS:",
+        ("tests/store/test_silences.py",),
+    ),
+    Mutant(
+        "limits: an extension's 90-day cap computed from the old end",
+        "alerter/http/console/actions.py",
+        '_end_time({"duration": duration}, now, base=max(now, found.ends))',
+        '_end_time({"duration": duration}, max(now, found.ends))',
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "limits: a second backtest let in while one runs",
+        BACKTEST,
+        "        if self._since is not None:\n            left",
+        "        if False:\n            left",
+        ("tests/pipeline/test_backtest.py", *LIMITS_API_TESTS),
+    ),
+    Mutant(
+        "limits: the rate cap off (3600/m passes)",
+        BACKTEST,
+        "if rate > MAX_RATE:",
+        "if rate > MAX_RATE * 100:",
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "limits: a refused backtest not audited",
+        BACKTEST,
+        'await audit.write(who, "rules.backtest.failed", target, {"error": code, "reason": said})',
+        "del code, said",
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "limits: the replay's deadline ignored",
+        "alerter/pipeline/simulate.py",
+        "if self.at is not None and self.clock() > self.at:",
+        "if self.at is not None and self.clock() > self.at + 3600:",
+        ("tests/pipeline/test_simulate.py",),
+    ),
+    Mutant(
+        "limits: flatline groups never pruned",
+        "alerter/store/episodes.py",
+        "if int(at) < cutoff and digest.decode() != WHOLE_RULE:",
+        "if False:",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "limits: a rule keeps one flatline group too many",
+        "alerter/store/enqueue.lua",
+        "or redis.call('HLEN', KEYS[i]) < tonumber(ARGV[at + 2]) then",
+        "or redis.call('HLEN', KEYS[i]) <= tonumber(ARGV[at + 2]) then",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "limits: group_by warnings miss phone fields",
+        "alerter/rules/advice.py",
+        '        or "phone" in last\n',
+        "",
+        ("tests/rules/test_load.py",),
     ),
 )
 

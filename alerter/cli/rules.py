@@ -20,6 +20,7 @@ from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs, parse_page
 from alerter.pipeline.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
 from alerter.pipeline.dryrun import run_dry
+from alerter.rules.advice import group_by_warnings
 from alerter.rules.load import unset_variables
 from alerter.rules.spec import rules_schema
 from alerter.settings import Settings
@@ -92,6 +93,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     rules = load_rules_or_exit(settings, args.path, unset_ok=args.env_optional)
+    for warning in group_by_warnings(rules):
+        print(warning, file=sys.stderr)
     print(
         f"ok: {len(rules.rules)} rules, {len(rules.destinations)} destinations "
         f"(version {rules.version})"

@@ -17,7 +17,7 @@ from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
 from alerter.store.ops import add_silence, expire_silence, silences
-from alerter.store.silences import parse_matcher
+from alerter.store.silences import end_problem, parse_matcher
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -76,6 +76,9 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
     now = time.time()
+    if (problem := end_problem(now + seconds, now)) is not None:
+        print(f"error: --for {args.duration}: {problem}", file=sys.stderr)
+        return 2
     silence = asyncio.run(
         add_silence(
             state_redis_url(settings), args.rule, matchers, now, now + seconds, args.comment

@@ -238,7 +238,7 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
     if isinstance(exc, SignInRequired):
         return Redirect(exc.login, status_code=303)
     if isinstance(exc, ActionError):
-        return console_error(request, exc.status, exc.code, exc.message)
+        return console_error(request, exc.status, exc.code, exc.message, exc.headers)
     if isinstance(exc, Refused):
         return console_error(request, exc.status_code, exc.code, exc.detail, exc.headers)
     if isinstance(exc, HTTPException) and request.url.path.startswith("/ui/"):

@@ -61,7 +61,7 @@ async def _watch_flatline(episodes: Episodes, rule: Rule, now: float) -> None:
     assert noise.no_calls is not None
     if not noise.group_by:  # watched from the first tick, even before any call arrives
         await episodes.baseline(rule.name, ALL_CALLS.digest, now)
-    seen = await episodes.seen(rule.name)
+    seen = await episodes.seen(rule.name, now)
     quiet = muted(noise, now)
     if quiet:
         await episodes.mark_muted(rule.name, now)

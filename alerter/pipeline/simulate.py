@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +25,20 @@ from alerter.store.silences import Silence
 
 TOP_GROUPS = 3
 FLATLINE_STEP_SECONDS = 60.0  # flatline silences are looked for a minute at a time, as a tick
+
+
+class ReplayTimedOut(Exception):
+    """The replay passed its deadline (a backtest has `backtest.MAX_SECONDS` in all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    at: float | None
+    clock: Callable[[], float]
+
+    def check(self) -> None:
+        if self.at is not None and self.clock() > self.at:
+            raise ReplayTimedOut("the replay ran past its deadline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +141,13 @@ def simulate(
     since: float,
     until: float,
     only: str | None = None,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[RuleResult]:
-    """Each rule's days, replaying `calls` (any order) as the pipeline would have."""
+    """Each rule's days, replaying `calls` (any order) as the pipeline would have; raises
+    `ReplayTimedOut` once `clock()` passes `deadline` (checked call by call)."""
+    stop = _Deadline(deadline, clock)
     chosen = [r for r in rules.rules if only is None or r.name == only]
     ordered = sorted(calls, key=lambda c: c.at)
     tallies = {rule.name: _Tally() for rule in chosen}
@@ -137,6 +157,7 @@ def simulate(
     names = {rule.name for rule in chosen}
 
     for past in ordered:
+        stop.check()
         if past.logs is None:
             continue
         fired = [m for m in evaluate(rules, past.call, past.logs) if m.fired]
@@ -162,7 +183,7 @@ def simulate(
                 if name == rule.name and close is not None and close <= until:
                     tallies[name].alert(close)
         if rule.noise.no_calls is not None:
-            _flatline(rule, ordered, silences, until, tallies[rule.name])
+            _flatline(rule, ordered, silences, until, tallies[rule.name], stop)
     return [tallies[rule.name].result(rule.name) for rule in chosen]
 
 
@@ -245,6 +266,7 @@ def _flatline(
     silences: Sequence[Silence],
     until: float,
     tally: _Tally,
+    stop: _Deadline,
 ) -> None:
     """Each silence of each group longer than `no_calls` outside mute windows: one alert,
     as the tick would have sent it (a minute at a time). A group is watched from its first
@@ -263,6 +285,7 @@ def _flatline(
     # `no_calls` after the call (rounded up to a tick), not one a minute from it.
     first = math.ceil(window / step) * step if not rule.noise.mute_windows else step
     for digest, seen in times.items():
+        stop.check()
         labels = dict(keys[digest].labels)
         for at, resumed in zip(seen, [*seen[1:], until], strict=True):
             quiet_since, t = at, at + first

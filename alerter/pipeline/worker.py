@@ -104,7 +104,7 @@ def make_worker(
                 windows=Windows(ctx["redis"]),
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
-                episodes=Episodes(ctx["redis"]),
+                episodes=Episodes(ctx["redis"], settings.call_retention_seconds),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
             sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),

@@ -7,11 +7,11 @@ at load time into plain predicates, so evaluation does no parsing.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from alerter.rules.regex import Regex, compile_glob, compile_re2
 
 OPERATORS = ("equals", "contains", "regex", "exists", "in")
 MISSING = object()
@@ -120,13 +120,14 @@ def _compile_operators(parts: tuple[str, ...], spec: Mapping[Any, Any]) -> Condi
     return Condition(parts, lambda value: all(test(value) for test in frozen), wants_missing)
 
 
-def compile_regex(arg: object, where: str) -> re.Pattern[str]:
+def compile_regex(arg: object, where: str) -> Regex:
+    """On RE2 (`rules.regex`): a pattern it cannot run is refused here, with its reason."""
     if not isinstance(arg, str) or not arg:
         raise ValueError(f"{where} takes a non-empty regular expression")
     try:
-        return re.compile(arg)
-    except re.error as exc:
-        raise ValueError(f"{where}: bad regular expression ({exc})") from None
+        return compile_re2(arg)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def compile_event_pattern(pattern: object) -> Predicate:
@@ -135,10 +136,13 @@ def compile_event_pattern(pattern: object) -> Predicate:
         raise ValueError("event patterns must be non-empty strings")
     if pattern.startswith("re:"):
         regex = compile_regex(pattern[3:], f"event pattern {pattern!r}")
-        return lambda value: isinstance(value, str) and regex.search(value) is not None
+        return lambda value: isinstance(value, str) and regex.search(value)
     if any(ch in pattern for ch in "*?["):
-        glob = re.compile(fnmatch.translate(pattern))
-        return lambda value: isinstance(value, str) and glob.match(value) is not None
+        try:
+            glob = compile_glob(pattern)
+        except ValueError as exc:
+            raise ValueError(f"event pattern {pattern!r}: {exc}") from None
+        return lambda value: isinstance(value, str) and glob.fullmatch(value)
     return lambda value: value == pattern
 
 
@@ -146,8 +150,8 @@ def _contains(needle: str) -> Predicate:
     return lambda value: needle in _text(value).casefold()
 
 
-def _search(pattern: re.Pattern[str]) -> Predicate:
-    return lambda value: pattern.search(_text(value)) is not None
+def _search(pattern: Regex) -> Predicate:
+    return lambda value: pattern.search(_text(value))
 
 
 def _equals(expected: object) -> Predicate:

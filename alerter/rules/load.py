@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from alerter.rules.bounds import TextRefused, check_size, check_values, compose
 from alerter.rules.compile import VARIABLE, build
 from alerter.rules.messages import message, yaml_problem
 from alerter.rules.model import RuleError, RuleSet, RulesInvalid
@@ -86,7 +87,11 @@ def load_rules(
     for file in files:
         name = str(file)
         try:
+            check_size(file.stat().st_size)  # before reading it: the file may be huge
             text = file.read_text(encoding="utf-8")
+        except TextRefused as exc:
+            errors.append(RuleError(name, exc.line, str(exc)))
+            continue
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(RuleError(name, 0, f"cannot read: {type(exc).__name__}"))
             continue
@@ -103,8 +108,13 @@ def load_rules(
 
 def load_rules_text(text: str, name: str = "pasted.yaml") -> RuleSet:
     """One rule file given as text (a backtest's candidate rules through the API): checked
-    like a file; `${VAR}` may be unset, as nothing is sent from it."""
-    spec, errors = _parse_file(name, text)
+    like a file, and it may hold no YAML alias; `${VAR}` may be unset, as nothing is sent
+    from it."""
+    try:
+        check_size(len(text.encode("utf-8", "surrogatepass")))
+    except TextRefused as exc:
+        raise RulesInvalid([RuleError(name, exc.line, str(exc))]) from None
+    spec, errors = _parse_file(name, text, aliases=False)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     ruleset = build([spec] if spec else [], {}, errors, digest, unset_ok=True)
     if errors:
@@ -112,13 +122,20 @@ def load_rules_text(text: str, name: str = "pasted.yaml") -> RuleSet:
     return ruleset
 
 
-def _parse_file(name: str, text: str) -> tuple[ParsedFile | None, list[RuleError]]:
+def _parse_file(
+    name: str, text: str, *, aliases: bool = True
+) -> tuple[ParsedFile | None, list[RuleError]]:
+    """`aliases`: YAML aliases are allowed (in files; not in rules sent in a request)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(text)
+        if node is not None:
+            check_values(node, aliases=aliases)  # before any walk expands an alias
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         return None, [RuleError(name, line, yaml_problem(getattr(exc, "problem", None)))]
+    except TextRefused as exc:
+        return None, [RuleError(name, exc.line, str(exc))]
     if node is None:
         return ParsedFile(name, {}, [], {}), []
     lines: dict[tuple[Any, ...], int] = {}

@@ -14,7 +14,8 @@ from typing import Any
 
 import jinja2
 from jinja2 import ChainableUndefined, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
+
+from alerter.rules.sandbox import BoundedSandbox, constant_problem, render_bounded
 
 NAMES = frozenset({"rule", "call", "log", "count", "signature", "group"})
 TITLE_CHARS = 250
@@ -22,7 +23,7 @@ SUMMARY_CHARS = 1000
 LINK_TEXT_CHARS = 75
 URL_CHARS = 2000
 
-_ENV = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+_ENV = BoundedSandbox(autoescape=False, undefined=ChainableUndefined)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +35,19 @@ class Template:
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The text, cut to the limit; a template that fails at run time (the sandbox said
-        no, a type error) renders empty, and the caller keeps its default."""
+        no, a value too large, past its time, a type error) renders empty, and the caller
+        keeps its default."""
         try:
             template = self.compiled or _ENV.from_string(self.source)
-            text = template.render(context)
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError):
+            text = render_bounded(template, context)
+        except (
+            TemplateError,
+            ArithmeticError,
+            TypeError,
+            ValueError,
+            LookupError,
+            RecursionError,
+        ):
             return ""
         if self.one_line:
             text = " ".join(text.split())
@@ -65,6 +74,9 @@ def compile_template(source: str, limit: int, *, one_line: bool = True) -> Templ
         compiled = _ENV.from_string(source)
     except TemplateError as exc:
         raise ValueError(f"template syntax: {exc}") from None
+    too_large = constant_problem(parsed)
+    if too_large is not None:
+        raise ValueError(f"template computes a value too large ({too_large})")
     unknown = sorted(meta.find_undeclared_variables(parsed) - NAMES)
     if unknown:
         raise ValueError(

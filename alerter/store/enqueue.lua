@@ -3,9 +3,9 @@
 -- of calls; then, per call, its keys: job, result, its failure-rate rules' ended-call
 -- counters, its flatline rules' group hashes; and its ARGV: the number of counters, of
 -- groups, the job's expiry (ms), payload, score, id, now (ms), the call id, two per counter
--- (oldest score kept, expiry ms) and two per group (group, labels). Answers 1 (queued) or 0
--- (duplicate) per call, in order. Counters count a call once however often it comes;
--- a group's last call is the newest webhook's.
+-- (oldest score kept, expiry ms) and three per group (group, labels, most groups a rule
+-- keeps). Answers 1 (queued) or 0 (duplicate) per call, in order. Counters count a call
+-- once however often it comes; a group's last call is the newest webhook's.
 local k, a = 2, 2
 local queued = {}
 for c = 1, tonumber(ARGV[1]) do
@@ -19,8 +19,12 @@ for c = 1, tonumber(ARGV[1]) do
     at = at + 2
   end
   for i = k + 2 + counters, k + 1 + counters + groups do
-    redis.call('HSET', KEYS[i], ARGV[at], now .. ' ' .. ARGV[at + 1])
-    at = at + 2
+    -- A rule keeps at most ARGV[at + 2] groups: a new one past that is not watched.
+    if redis.call('HEXISTS', KEYS[i], ARGV[at]) == 1
+        or redis.call('HLEN', KEYS[i]) < tonumber(ARGV[at + 2]) then
+      redis.call('HSET', KEYS[i], ARGV[at], now .. ' ' .. ARGV[at + 1])
+    end
+    at = at + 3
   end
   if redis.call('EXISTS', KEYS[k], KEYS[k + 1]) > 0 then
     queued[c] = 0

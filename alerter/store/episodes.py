@@ -18,13 +18,14 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.rules.noise import flatline_key, incident_key
+from alerter.rules.noise import GroupKey, flatline_key, incident_key
 from alerter.store import lua
 from alerter.store.windows import DUE_KEY, PREFIX, SEP, episode_key, millis
 
 OUTBOX_KEY = f"{PREFIX}episodes:outbox"
 NOTIFIED_SECONDS = 30 * 86_400
 BATCH = 200  # due episodes or outbox notes handled per tick, at most
+WHOLE_RULE = GroupKey(()).digest  # a rule that groups nothing: its one group is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +98,14 @@ class Seen:
 
 
 class Episodes:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, retention_seconds: float = 14 * 86_400) -> None:
+        """`retention_seconds`: a flatline group unseen this long is dropped
+        (`ALERTER_CALL_RETENTION`): a group per caller must not grow forever."""
         self._redis = redis
+        self._retention_ms = millis(retention_seconds)
         self._close = redis.register_script(lua.source("episode_close"))
         self._flatline = redis.register_script(lua.source("flatline"))
+        self._prune = redis.register_script(lua.source("flatline_prune"))
 
     # -- frequency and rate episodes
 
@@ -122,12 +127,23 @@ class Episodes:
 
     # -- flatline groups
 
-    async def seen(self, rule: str) -> dict[str, Seen]:
+    async def seen(self, rule: str, now: float) -> dict[str, Seen]:
+        """The rule's groups; those unseen for the retention are dropped, episode and all."""
         raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(flatline_key(rule)))
-        out = {}
+        out, stale = {}, []
+        cutoff = millis(now) - self._retention_ms
         for digest, value in raw.items():
             at, _, labels = value.decode().partition(" ")
-            out[digest.decode()] = Seen(int(at), labels or "[]")
+            if int(at) < cutoff and digest.decode() != WHOLE_RULE:
+                stale.append(digest.decode())
+            else:
+                out[digest.decode()] = Seen(int(at), labels or "[]")
+        for start in range(0, len(stale), BATCH):
+            chunk = stale[start : start + BATCH]
+            await self._prune(
+                keys=[flatline_key(rule), *(episode_key(rule, d) for d in chunk)],
+                args=[cutoff, *chunk],
+            )
         return out
 
     async def baseline(self, rule: str, digest: str, now: float) -> None:

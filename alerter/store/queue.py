@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from alerter.models import CallEnded
 from alerter.store import lua
 from alerter.store.coalesce import Batcher
+from alerter.store.windows import MAX_GROUPS
 
 JOB_FUNCTION = "process_call"
 # arq keeps a job's key this long past its start time before it expires unrun.
@@ -115,7 +116,7 @@ class CallQueue:
             args += [now_ms - 2 * window_ms, 3 * window_ms]
         for key, group, labels in flatline_marks:
             keys.append(key)
-            args += [group, labels]
+            args += [group, labels, MAX_GROUPS]
         return await self._batches.submit(_Entry(keys, args))
 
     async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:

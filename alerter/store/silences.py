@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import cast
 
 from redis.asyncio import Redis
 
+from alerter.rules.regex import compile_re2
+
 PREFIX = "alerter:"
+log = logging.getLogger(__name__)
 
 
+MAX_SILENCE_SECONDS = 90 * 86_400  # from now, however often a silence is extended
 OPERATORS = ("=", "!=", "=~", "!~")  # Alertmanager's
 _MATCHER = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(=~|!~|!=|=)(.*)$")
+
+
+def end_problem(ends: float, now: float) -> str | None:
+    """Why a silence cannot end at `ends`, or None: never more than 90 days from now (an
+    extension counts from now too, not from the end it had)."""
+    if ends - now > MAX_SILENCE_SECONDS:
+        latest = time.strftime("%Y-%m-%d %H:%M", time.gmtime(now + MAX_SILENCE_SECONDS))
+        return f"a silence ends at most 90 days from now (by {latest} UTC)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +45,11 @@ class Matcher:
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
             raise ValueError(f"matcher operator {self.op!r} is not one of {', '.join(OPERATORS)}")
-        if self.op in ("=~", "!~"):
+        if self.op in ("=~", "!~"):  # on RE2: linear in the text, whatever the pattern
             try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"matcher {self.name}{self.op}: bad regex ({exc})") from None
+                compile_re2(self.value)
+            except ValueError as exc:
+                raise ValueError(f"matcher {self.name}{self.op}{self.value[:100]}: {exc}") from None
 
     def holds(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -44,16 +57,11 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        found = _compiled(self.value).fullmatch(actual) is not None
+        found = compile_re2(self.value).fullmatch(actual)
         return found if self.op == "=~" else not found
 
     def __str__(self) -> str:
         return f"{self.name}{self.op}{literal(self.value)}"
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -135,6 +143,9 @@ class Silences:
         comment: str,
         created_by: str = "",
     ) -> Silence:
+        """Raises ValueError when it would end more than 90 days from now."""
+        if (problem := end_problem(ends, time.time())) is not None:
+            raise ValueError(problem)
         silence = Silence(
             uuid.uuid4().hex[:8],
             rule,
@@ -181,15 +192,20 @@ class Silences:
                 gone.append(silence_id)
                 continue
             data = json.loads(value)
+            try:
+                matchers = (
+                    tuple(Matcher(*item) for item in data["match"])
+                    if "match" in data
+                    else _as_matchers(data["matchers"])
+                )
+            except ValueError as exc:  # made before regexes ran on RE2: it cannot run now
+                log.warning("silence %s left out: %s", silence_id, exc)
+                continue
             out.append(
                 Silence(
                     id=data["id"],
                     rule=data["rule"],
-                    matchers=(
-                        tuple(Matcher(*item) for item in data["match"])
-                        if "match" in data
-                        else _as_matchers(data["matchers"])
-                    ),
+                    matchers=matchers,
                     starts=data["starts"],
                     ends=data["ends"],
                     comment=data["comment"],
@@ -213,7 +229,10 @@ class Silences:
         return next((s for s in await self.all() if s.id == silence_id), None)
 
     async def set_end(self, silence_id: str, ends: float) -> Silence | None:
-        """End the silence at `ends` (earlier: expire it; later: extend it)."""
+        """End the silence at `ends` (earlier: expire it; later: extend it); raises
+        ValueError when that is more than 90 days from now."""
+        if (problem := end_problem(ends, time.time())) is not None:
+            raise ValueError(problem)
         silence = await self.get(silence_id)
         if silence is None:
             return None

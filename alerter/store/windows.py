@@ -23,6 +23,7 @@ DECISION_TTL_SECONDS = 7 * 86_400
 KEEP_AFTER_MS = 7 * 86_400_000  # throttle and digest state outlive their windows by this
 DIGEST_CALLS_CAP = 20
 DIGEST_COUNTS_CAP = 50  # distinct events / failure reasons counted per digest
+MAX_GROUPS = 10_000  # groups one flatline rule watches at most (each a caller, say)
 
 
 @dataclass(frozen=True, slots=True)

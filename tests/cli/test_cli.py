@@ -235,7 +235,13 @@ def test_silence_add_refuses_unknown_rules_and_unitless_durations(
     )
     assert "give a unit" in capsys.readouterr().err
     assert main(["silence", "add", "--match", "agent_id=~(", "--for", "1h", "--comment", "x"]) == 2
-    assert "bad regex" in capsys.readouterr().err
+    assert "bad regular expression" in capsys.readouterr().err
+    backreference = r"agent_id=~(a)\1"
+    assert main(["silence", "add", "--match", backreference, "--for", "1h", "--comment", "x"]) == 2
+    assert "no backreferences" in capsys.readouterr().err
+    long = ["silence", "add", "--rule", "transfer-failed", "--for", "91d", "--comment", "x"]
+    assert main(long) == 2
+    assert "at most 90 days from now" in capsys.readouterr().err
 
 
 async def test_silence_add_warns_on_a_field_nothing_carries(

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from alerter.cli.main import main as cli_main
+from alerter.pipeline.backtest import MAX_SECONDS, BacktestBusy, BacktestGate
 from alerter.rules.model import RuleSet
 from tests.conftest import DIGA_KEY, ApiServer, make_settings
 from tests.http.console_kit import console_rules, csrf_of, process, send_call, signed_in, token
@@ -173,3 +174,26 @@ async def test_the_api_and_the_console_backtest_for_operators(
         assert "alerts that would have been sent" in result.text
         assert "<td>5</td><td>5</td>" in result.text  # matched 5, sent 5
     assert len(hook.received) == 5
+
+
+async def test_the_gate_lets_one_backtest_in_and_says_when_to_come_back() -> None:
+    now = [1000.0]
+    gate = BacktestGate(clock=lambda: now[0])
+    async with gate.slot():
+        now[0] += 30
+        with pytest.raises(BacktestBusy) as busy:
+            async with gate.slot():
+                pass
+        assert busy.value.retry_after == MAX_SECONDS - 30
+    async with gate.slot():  # free again, failed or not
+        pass
+
+
+def test_the_cli_refuses_a_rate_over_50_a_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidates = tmp_path / "candidates.yaml"
+    candidates.write_text(CANDIDATES)
+    argv = ["rules", "backtest", str(candidates), "--since", "1h", "--rate", "100000/s"]
+    assert cli_main(argv) == 2
+    assert "faster than 50/s" in capsys.readouterr().err

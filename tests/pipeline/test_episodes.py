@@ -195,3 +195,33 @@ async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
     async with aioredis.Redis.from_url(redis_url) as client:
         outbox = await client.zcard("alerter:episodes:outbox")
     assert outbox == 0
+
+
+async def test_a_flatline_group_unseen_for_the_retention_is_dropped(
+    rules: RuleSet,
+    diga: DigaStandIn,
+    redis_url: str,
+    hook: Receiver,
+    api_for: Callable[..., ApiServer],
+) -> None:
+    """A group per caller must not grow forever: the tick drops a group (and its open
+    episode) once no call of it came for ALERTER_CALL_RETENTION."""
+    short = make_settings(
+        diga.url,
+        ALERTER_TICK_SECONDS=1,
+        ALERTER_WORKER_METRICS_PORT=0,
+        ALERTER_CALL_RETENTION="4s",
+    )
+    api = api_for(rules)
+    groups_key = "alerter:flatline:agent-quiet:seen"
+    async with running_worker(short, rules, redis_url):
+        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+        with redis.Redis.from_url(redis_url) as client:
+            assert client.hlen(groups_key) == 1
+            # It fires once silent for 2 s, then is dropped once unseen for 4 s.
+            assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
+            assert await until(lambda: client.hlen(groups_key) == 0, 15)
+            episodes = client.scan_iter("alerter:episode:agent-quiet:*")
+            assert [k for k in episodes if not k.endswith(b":notified")] == []  # that one expires
+        await more_ticks(redis_url)
+    assert len(titled(hook, "agent-quiet: no calls")) == 1  # dropped, not fired again

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, parse_logs
-from alerter.pipeline.simulate import PastCall, RuleResult, simulate
+from alerter.pipeline.simulate import PastCall, ReplayTimedOut, RuleResult, simulate
 from alerter.rules.model import RuleSet
 from alerter.rules.noise import GroupKey, ended_key
 from alerter.store.silences import Silence, parse_matcher
@@ -183,3 +183,14 @@ def test_a_flatline_counts_its_silence_from_the_end_of_a_mute_window(tmp_path: P
     assert only(simulate(ruleset, calls, (), night, morning + 60))[:2] == (0, 0)
     # Then silent from 07:10: fires at 07:30.
     assert only(simulate(ruleset, calls, (), night, morning + 1260))[:2] == (1, 1)
+
+
+def test_the_replay_stops_at_its_deadline(tmp_path: Path) -> None:
+    """A backtest has 120 s in all: the replay checks the clock call by call."""
+    ruleset = rules(tmp_path, "")
+    calls = [call(DAY + i) for i in range(10)]
+    ticks = iter(range(100))
+    clock = lambda: float(next(ticks))  # noqa: E731  # one second a look
+    with pytest.raises(ReplayTimedOut):
+        simulate(ruleset, calls, [], DAY, DAY + 60, deadline=5.0, clock=clock)
+    assert only(simulate(ruleset, calls, [], DAY, DAY + 60, deadline=1e9))[:2] == (10, 10)

@@ -112,7 +112,30 @@ def test_rules_check_command_on_valid_rules(
     for name, value in SHIPPED_ENV.items():
         monkeypatch.setenv(name, value)
     assert main(["rules", "check", str(SHIPPED)]) == 0
-    assert capsys.readouterr().out.startswith("ok: 11 rules")
+    checked = capsys.readouterr()
+    assert checked.out.startswith("ok: 11 rules")
+    assert checked.err == ""  # no warning about the shipped rules
+
+
+def test_rules_check_warns_about_groups_of_one_call_or_caller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "destinations: {ops: 'json://127.0.0.1/hook'}\n"
+        "rules:\n"
+        "  - {name: per-agent, group_by: [agent_id, event], notify: [ops]}\n"
+        "  - {name: per-caller, group_by: [contact.identifier], notify: [ops]}\n"
+        "  - name: per-call\n"
+        "    group_by: [call_id, customer_phone]\n"
+        "    when: {no_calls: 1h}\n"
+        "    notify: [ops]\n"
+    )
+    assert main(["rules", "check", str(tmp_path)]) == 0  # a warning, not an error
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert [w.split(": warning: ")[0].rsplit(":", 1)[-1] for w in warnings] == ["4", "5", "5"]
+    assert all("names a single call or caller" in w for w in warnings)
+    assert ["contact.identifier" in w for w in warnings] == [True, False, False]
+    assert "'call_id'" in warnings[1] and "'customer_phone'" in warnings[2]
 
 
 def test_rule_files_read_dotenv_under_the_process_environment(

@@ -14,16 +14,17 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
-from alerter.rules.noise import GroupKey, ended_key
+from alerter.rules.noise import GroupKey, ended_key, flatline_key
 from alerter.store import lua
-from alerter.store.episodes import OUTBOX_KEY, Episodes, Note, flatline_note
+from alerter.store.episodes import OUTBOX_KEY, WHOLE_RULE, Episodes, Note, flatline_note
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
-from alerter.store.windows import DUE_KEY, Windows, episode_key
+from alerter.store.windows import DUE_KEY, MAX_GROUPS, Windows, episode_key
 
 COVERED = {
     "enqueue",
+    "flatline_prune",
     "release",
     "throttle",
     "frequency",
@@ -290,3 +291,40 @@ async def test_a_frequency_fires_whatever_order_its_calls_are_decided_in(redis: 
     assert [r.window_end for r in results] == [1002.0, 1002.0, 1002.0]
     window = await windows.breakdown(name, key, 60, 1002.0, rate=False)
     assert sorted(window.calls) == ["c0", "c1", "c2"]
+
+
+async def mark(redis: Redis, rule: str, group: str) -> bool:
+    """A call-ended webhook of `group`, as the intake records it."""
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={})
+    return await CallQueue(redis, 0).enqueue(
+        call, flatline_marks=[(flatline_key(rule), group, "[]")]
+    )
+
+
+async def test_groups_unseen_for_the_retention_are_dropped_with_their_episodes(
+    redis: Redis,
+) -> None:
+    episodes = Episodes(redis, retention_seconds=60)
+    for group in ("old", WHOLE_RULE):
+        await mark(redis, "quiet", group)
+    await episodes.flatline("open", "quiet", "old", "1", "{}", time.time())
+    later = time.time() + 61
+    await redis.hset(flatline_key("quiet"), "fresh", f"{int(later * 1000)} []")
+    assert set(await episodes.seen("quiet", later)) == {"fresh", WHOLE_RULE}
+    assert set(await redis.hkeys(flatline_key("quiet"))) == {b"fresh", WHOLE_RULE.encode()}
+    assert not await redis.exists(episode_key("quiet", "old"))
+    # Within the retention nothing is dropped.
+    assert set(await Episodes(redis, retention_seconds=600).seen("quiet", later)) == {
+        "fresh",
+        WHOLE_RULE,
+    }
+
+
+async def test_a_rule_keeps_at_most_max_groups(redis: Redis) -> None:
+    key = flatline_key("per-caller")
+    await redis.hset(key, mapping={f"g{i}": "1 []" for i in range(MAX_GROUPS)})
+    await mark(redis, "per-caller", "one-too-many")
+    assert await redis.hlen(key) == MAX_GROUPS
+    assert not await redis.hexists(key, "one-too-many")
+    await mark(redis, "per-caller", "g7")  # a group it keeps is still updated
+    assert (await redis.hget(key, "g7") or b"").decode() != "1 []"

@@ -72,3 +72,30 @@ async def test_silences_stored_in_the_first_format_still_match(redis: Redis) -> 
     [read] = [s for s in await Silences(redis).all() if s.id == "0ld5i1en"]
     assert read.matches("any", {"agent_id": "ag-7"}, now + 1)
     assert not read.matches("any", {"agent_id": "ag-8"}, now + 1)
+
+
+async def test_the_store_refuses_an_end_past_90_days_from_now(redis: Redis) -> None:
+    now = time.time()
+    silences = Silences(redis)
+    with pytest.raises(ValueError, match="90 days from now"):
+        await silences.add("r", {}, now, now + 91 * 86_400, "c")
+    made = await silences.add("r", {}, now, now + 60 * 86_400, "c")
+    with pytest.raises(ValueError, match="90 days from now"):
+        await silences.set_end(made.id, made.ends + 60 * 86_400)  # counted from now
+    changed = await silences.set_end(made.id, now + 89 * 86_400)
+    assert changed is not None and changed.ends == now + 89 * 86_400
+
+
+async def test_a_silence_made_before_re2_that_re2_cannot_run_is_left_out(redis: Redis) -> None:
+    now = time.time()
+    old = {
+        "id": "b4ckr3f5",
+        "rule": None,
+        "match": [["agent_id", "=~", r"(a)\1"]],
+        "starts": now,
+        "ends": now + 60,
+        "comment": "made when regexes ran on re",
+    }
+    await redis.set("alerter:silence:b4ckr3f5", json.dumps(old))
+    await redis.sadd("alerter:silences", "b4ckr3f5")
+    assert "b4ckr3f5" not in [s.id for s in await Silences(redis).all()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,14 @@ from redis.asyncio import Redis
 from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
-from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
+from alerter.pipeline.backtest import (
+    BacktestBusy,
+    BacktestGate,
+    BacktestRequest,
+    BacktestTimedOut,
+    backtest,
+    parse_rate,
+)
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
@@ -31,10 +38,9 @@ from alerter.store.calls import CallRecords
 from alerter.store.console_auth import ConsoleAuth, Identity
 from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Matcher, Silence, Silences, parse_matcher
+from alerter.store.silences import Matcher, Silence, Silences, end_problem, parse_matcher
 from alerter.store.state import State
 
-MAX_SILENCE_SECONDS = 90 * 86_400
 MAX_PASTED_LOGS = 5_000
 
 
@@ -56,6 +62,7 @@ class Console:
     ops: Operations
     signatures: SignatureCounts
     auth_config: AuthConfig
+    backtests: BacktestGate = field(default_factory=BacktestGate)  # one at a time
 
     def require_rules(self) -> RuleSet:
         rules = self.rules.current
@@ -93,22 +100,23 @@ def parse_matchers(value: object) -> tuple[Matcher, ...]:
     raise ActionError(422, "INVALID_MATCHER", "matchers: an object or a list of FIELD=VALUE")
 
 
-def _end_time(body: Mapping[str, Any], now: float) -> float:
+def _end_time(body: Mapping[str, Any], now: float, base: float | None = None) -> float:
+    """`base`: what a duration counts from (an extension: the silence's end), else now."""
     duration, ends_at = body.get("duration"), body.get("ends_at")
     if duration not in (None, ""):
         try:
             seconds = parse_duration(duration)
         except ValueError as exc:
             raise ActionError(422, "INVALID_DURATION", f"duration: {exc}") from None
-        ends = now + seconds
+        ends = (now if base is None else base) + seconds
     elif ends_at not in (None, ""):
         ends = _timestamp(ends_at)
     else:
         raise ActionError(422, "MISSING_END", "give a duration (like 2h) or an end time")
     if ends <= now:
         raise ActionError(422, "INVALID_END", "the silence would end before it starts")
-    if ends - now > MAX_SILENCE_SECONDS:
-        raise ActionError(422, "INVALID_END", "a silence lasts 90 days at most")
+    if (problem := end_problem(ends, now)) is not None:
+        raise ActionError(422, "INVALID_END", problem)
     return ends
 
 
@@ -194,7 +202,7 @@ async def extend_silence(
     if found is None:
         raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
     now = time.time()
-    ends = _end_time({"duration": duration}, max(now, found.ends))
+    ends = _end_time({"duration": duration}, now, base=max(now, found.ends))
     changed = await console.silences.set_end(silence_id, ends)
     assert changed is not None
     await console.audit.write(who.name, "silence.extend", silence_id, {"ends_at": ends})
@@ -328,14 +336,21 @@ def candidate_rules(console: Console, text: object) -> RuleSet:
 async def run_backtest(
     console: Console, who: Identity, rules: RuleSet, request: BacktestRequest
 ) -> Backtest:
-    diga = DigaClient.from_settings(console.settings)
     try:
-        records = CallRecords(console.redis, console.settings.call_retention_seconds)
-        report = await backtest(rules, request, records, console.silences, diga)
+        async with console.backtests.slot():
+            diga = DigaClient.from_settings(console.settings)
+            try:
+                records = CallRecords(console.redis, console.settings.call_retention_seconds)
+                report = await backtest(rules, request, records, console.silences, diga)
+            finally:
+                await diga.aclose()
+    except BacktestBusy as busy:
+        retry = {"Retry-After": str(busy.retry_after)}
+        raise ActionError(429, "BACKTEST_RUNNING", str(busy), retry) from None
+    except BacktestTimedOut as exc:
+        raise ActionError(503, "BACKTEST_TIMED_OUT", str(exc)) from None
     except ValueError as exc:
         raise ActionError(404, "RULE_NOT_FOUND", str(exc)) from None
-    finally:
-        await diga.aclose()
     await console.audit.write(
         who.name,
         "rules.backtest",

@@ -27,6 +27,7 @@ from alerter.http.console.auth import (
     signed_in_page,
 )
 from alerter.models import Outcome
+from alerter.pipeline.backtest import audited_failure
 from alerter.pipeline.render_links import matchers_text, silence_path
 from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import SESSION_SECONDS
@@ -315,11 +316,11 @@ async def rule_backtest(
     request: Request[Any, Any, AppState], name: FromPath[str], data: Form
 ) -> Template:
     console = console_of(request)
+    who = identity_of(request)
     try:
-        wanted = actions.parse_backtest(data, rule=name)
-        report = await actions.run_backtest(
-            console, identity_of(request), console.require_rules(), wanted
-        )
+        async with audited_failure(console.audit, who.name, name):
+            wanted = actions.parse_backtest(data, rule=name)
+            report = await actions.run_backtest(console, who, console.require_rules(), wanted)
     except ActionError as exc:
         return await _rule_page(request, name, backtest_error=exc.message, form=data)
     return await _rule_page(request, name, backtest=report, form=data)
