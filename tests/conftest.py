@@ -199,8 +199,9 @@ class ApiServer:
         if not isinstance(rules, RulesHolder):
             rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
         self.rules = rules
+        self.app = create_app(settings, redis_url, rules)
         config = uvicorn.Config(
-            create_app(settings, redis_url, rules),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 from alerter.http.console import api, pages
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig, bearer_request
+from alerter.operations import OperatorActions
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
 from alerter.store.console_auth import ConsoleAuth
-from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.state import State
@@ -54,7 +54,7 @@ def make_console(settings: Settings, redis: Redis, rules: RulesHolder) -> Consol
         silences=Silences(redis),
         auth=ConsoleAuth(redis),
         audit=Audit(redis),
-        ops=Operations(redis),
+        actions=OperatorActions(settings, redis),
         signatures=SignatureCounts(redis),
         auth_config=AuthConfig.of(settings),
     )
@@ -74,9 +74,11 @@ def console_routes(secret: str) -> list[Router]:
     headers = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
 
     class Secured(Router):
-        """Every console route: CSRF-checked, with the security headers."""
+        """Every console route: CSRF-checked, with the security headers; pages are not
+        in /openapi.json (the API router puts itself there)."""
 
         def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("include_in_schema", False)
             kwargs.setdefault("middleware", [csrf])
             kwargs.setdefault("response_headers", headers)
             super().__init__(**kwargs)
