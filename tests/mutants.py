@@ -29,6 +29,8 @@ MARKER_TESTS = (
     "tests/store/test_state.py",
     "tests/pipeline/test_job.py",
 )
+API_TESTS = ("tests/http/test_api_contract.py",)
+ACTOR_TESTS = ("tests/cli/test_cli.py", "tests/http/test_api_contract.py")
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -46,6 +48,8 @@ RENDER = "alerter/pipeline/render.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 STATE = "alerter/store/state.py"
+ACTIONS = "alerter/http/console/actions.py"
+OPERATIONS = "alerter/pipeline/operations.py"
 
 MUTANTS = (
     Mutant(
@@ -216,6 +220,48 @@ MUTANTS = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then",
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
         MARKER_TESTS,
+    ),
+    Mutant(
+        "rule type: an empty or false rule read as every rule",
+        ACTIONS,
+        "    rule = body.rule\n",
+        "    rule = body.rule or None\n",
+        API_TESTS,
+    ),
+    Mutant(
+        "rule type: any JSON value taken as a rule",
+        "alerter/http/console/schema.py",
+        "    rule: Name | None = None\n    matchers:",
+        "    rule: Any = None\n    matchers:",
+        API_TESTS,
+    ),
+    Mutant(
+        "audit actor: --as ignored",
+        "alerter/cli/common.py",
+        "    if given:\n        return given[:200]",
+        "    if False:\n        return given[:200]",
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "audit actor: a silence made without its creator",
+        OPERATIONS,
+        "            created_by=actor,",
+        '            created_by="",',
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "audit actor: every change recorded as the CLI",
+        "alerter/store/audit.py",
+        '"who": who[:200],',
+        '"who": "cli",',
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "audit actor: expiring a silence not audited",
+        OPERATIONS,
+        'await self.audit.write(actor, "silence.expire", silence_id)',
+        "None",
+        ACTOR_TESTS,
     ),
 )
 

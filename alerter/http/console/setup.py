@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from alerter.http.console import api, pages
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig, bearer_request
-from alerter.operations import OperatorActions
+from alerter.pipeline.operations import OperatorActions
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
