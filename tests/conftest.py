@@ -199,6 +199,7 @@ class ApiServer:
         if not isinstance(rules, RulesHolder):
             rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
         self.rules = rules
+        self.redis_url = redis_url
         self.app = create_app(settings, redis_url, rules)
         config = uvicorn.Config(
             self.app,

@@ -257,6 +257,20 @@ MUTANTS = (
         ACTOR_TESTS,
     ),
     Mutant(
+        "contract: an answer off its documented schema",
+        "alerter/http/console/schema.py",
+        "created_by=silence.created_by,",
+        "created_by=None,  # type: ignore[arg-type]",
+        ("tests/http/test_openapi.py",),
+    ),
+    Mutant(
+        "contract: a call id read without checking it is a UUID",
+        ACTIONS,
+        "return str(uuid.UUID(str(value).strip()))",
+        "return str(value).strip()",
+        API_TESTS,
+    ),
+    Mutant(
         "audit actor: expiring a silence not audited",
         OPERATIONS,
         'await self.audit.write(actor, "silence.expire", silence_id)',

@@ -142,7 +142,9 @@ class DocumentPlugin(JsonRenderPlugin):
     """Serves Litestar's document, with the webhook added, as JSON."""
 
     def __init__(self) -> None:
-        super().__init__(path="/")
+        # Mounted under /openapi.json; naming "/openapi.json" too keeps Litestar from adding
+        # its own plain document there (it would lack the webhook).
+        super().__init__(path=["/", "/openapi.json"])
         self._rendered: bytes | None = None
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:

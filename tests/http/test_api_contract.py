@@ -100,6 +100,8 @@ async def test_history_parameters_of_the_wrong_kind_are_422(
         ("GET", "/api/v1/history?call_id=..%2Fx", None),
         ("POST", "/api/v1/rules/transfer-failed/test", {"call_id": ".."}),
         ("POST", "/api/v1/rules/transfer-failed/test", {"call_id": "../v1/log"}),
+        ("POST", "/api/v1/rules/transfer-failed/test", {"call": {"id": "../v1/log"}}),
+        ("POST", "/api/v1/rules/transfer-failed/test", {"logs": [], "call": {"id": ".."}}),
     ],
 )
 async def test_a_call_id_that_is_not_a_uuid_is_422(
@@ -122,6 +124,9 @@ async def test_a_body_of_the_wrong_type_is_422_and_unreadable_json_400(
     for bad in ({"since": []}, {"max_calls": "many"}, {"rules": 7}, {"rule": ["a"]}):
         assert_error(await client.post("/api/v1/rules/backtest", json=bad), 422)
     assert_error(await client.post("/api/v1/rules/transfer-failed/test", json={"logs": 3}), 422)
+    # Found by the schemathesis run: call fields that no webhook could carry were a 500.
+    odd_call = {"logs": [], "call": {"agent_id": [{"nested": [{}]}]}}
+    assert_error(await client.post("/api/v1/rules/transfer-failed/test", json=odd_call), 422)
 
 
 async def test_405_names_the_allowed_methods(client: httpx.AsyncClient) -> None:

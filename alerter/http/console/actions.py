@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from alerter.http.console.auth import AuthConfig
@@ -208,7 +209,7 @@ def parse_trial(body: TrialIn | Mapping[str, Any]) -> tuple[CallEnded, tuple[Log
     if raw_logs is None:
         if not call_id:
             raise ActionError(422, "MISSING_INPUT", "give a call id, or logs to test on")
-        return CallEnded(call_id=call_id, fields=_flat(fields)), None
+        return _call(call_id, fields), None
     if isinstance(raw_logs, Mapping):  # a whole page, pasted
         raw_logs = raw_logs.get("data")
     if not isinstance(raw_logs, list):
@@ -219,7 +220,19 @@ def parse_trial(body: TrialIn | Mapping[str, Any]) -> tuple[CallEnded, tuple[Log
         logs = parse_logs(raw_logs)
     except LogsInvalid as exc:
         raise ActionError(422, "INVALID_LOGS", f"logs.{exc}") from None
-    return CallEnded(call_id=call_id or "pasted-logs", fields=_flat(fields)), logs
+    return _call(call_id or "pasted-logs", fields), logs
+
+
+def _call(call_id: str, fields: Mapping[str, Any]) -> CallEnded:
+    """The call as a webhook would bring it: its fields texts, numbers, booleans or lists of
+    them (nested objects become dotted names)."""
+    try:
+        return CallEnded(call_id=call_id, fields=_flat(fields))
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"][1:]) or "call"
+        raise ActionError(
+            422, "INVALID_CALL", f"call.{where}: a text, number, boolean or list of them"
+        ) from None
 
 
 def _flat(fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
