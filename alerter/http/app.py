@@ -15,8 +15,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State as AppState
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import SkipValidation
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 from litestar.types import Receive, Scope, Send
@@ -86,6 +88,15 @@ def error_content(code: str, message: str) -> dict[str, str]:
 
 def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
     return Response(error_content(code, message), status_code=status, media_type=MediaType.JSON)
+
+
+def provide_intake(state: AppState) -> Intake:
+    intake: Intake = state.intake
+    return intake
+
+
+# The probes take it by injection; the webhook reads it off the request (no per-call cost).
+InjectedIntake = NamedDependency[SkipValidation[Intake]]
 
 
 def _intake(request: Request[Any, Any, AppState]) -> Intake:
@@ -223,9 +234,8 @@ async def health() -> Alive:
 
 
 @get("/ready", media_type=MediaType.JSON, responses=_NOT_READY, tags=["probes"])
-async def ready(request: Request[Any, Any, AppState]) -> Response[Ready]:
+async def ready(intake: InjectedIntake) -> Response[Ready]:
     """Readiness: Redis answers and rules are loaded."""
-    intake = _intake(request)
     rules = intake.rules.current
     if rules is None:
         return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")  # type: ignore[return-value]
@@ -237,9 +247,8 @@ async def ready(request: Request[Any, Any, AppState]) -> Response[Ready]:
 
 
 @get("/metrics", media_type=METRICS_TYPE, tags=["probes"])
-async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[bytes]:
+async def metrics_endpoint(intake: InjectedIntake) -> Response[bytes]:
     """Prometheus text format."""
-    intake = _intake(request)
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
         intake.metrics.set_queue(*await queue_state(intake.redis))
@@ -330,6 +339,7 @@ def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litest
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},
+        dependencies={"intake": Provide(provide_intake, sync_to_thread=False)},
         openapi_config=openapi.config(version("alerter")),
         # Logging is the process's to configure (the CLI), not the framework's.
         logging_config=None,

@@ -69,7 +69,7 @@ async def test_a_null_rule_with_matchers_still_silences_every_rule(
     client: httpx.AsyncClient,
 ) -> None:
     body = {"rule": None, "matchers": {"agent_id": "ag-1"}, "comment": "x", "duration": "1h"}
-    made = await client.post("/api/v1/silences", json=body)
+    made = await client.post("/api/v1/silences", json=body | {"created_by": "mallory"})
     assert made.status_code == 201, made.text
     assert made.json()["rule"] is None and made.json()["matchers"] == {"agent_id": "ag-1"}
     assert made.json()["created_by"] == "olga"
@@ -160,11 +160,12 @@ async def test_openapi_describes_every_api_route_with_the_bearer_scheme(
             continue
         for method, operation in item.items():
             assert any(set(r) & set(bearer) for r in operation["security"]), (method, path)
-            for status in ("401", "422"):
-                content = operation["responses"][status]["content"]
-                assert content["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Error"
-                }, (method, path, status)
+            assert {"401", "422"} <= set(operation["responses"]), (method, path)
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:  # every error in the one shape, none in Litestar's
+                    assert answer["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"
+                    }, (method, path, status)
             if method in ("post", "delete"):
                 assert "403" in operation["responses"], (method, path)
     error = doc["components"]["schemas"]["Error"]

@@ -77,12 +77,13 @@ def _spec(description: str) -> ResponseSpec:
 
 
 READ = {
+    400: _spec("A malformed request"),
     401: _spec("No identity: send Authorization: Bearer <token>, or sign in"),
     422: _spec("A parameter or body of the wrong type or out of range"),
     503: _spec("Rules not loaded, or Redis unavailable"),
 }
 ACT = READ | {
-    400: _spec("A body that is not JSON"),
+    400: _spec("A malformed request, or a body that is not JSON"),
     403: _spec("A viewer, or a cross-site write"),
 }
 
