@@ -35,7 +35,7 @@ rules:
   - {name: r, notify: [d], match: {category: TRANSFER}}
 """
 # ALERTER_FUZZ_EXAMPLES=500 for a longer run (README, "Checking the API contract").
-EXAMPLES = int(os.environ.get("ALERTER_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("ALERTER_FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
