@@ -301,6 +301,7 @@ async def test_cli_changes_are_audited_with_their_actor(
     assert await asyncio.to_thread(main, ["failed", "retry", call.call_id, "--as", "carl"]) == 0
     token = ["console", "token", "add", "grafana", "--role", "viewer"]
     assert await asyncio.to_thread(main, token) == 0
+    assert await asyncio.to_thread(main, ["notify", "test", "ops", "--as", "dana"]) == 1
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         entries = list(reversed(await Audit(client).latest()))
         made = await Silences(client).get(silence_id)
@@ -309,8 +310,20 @@ async def test_cli_changes_are_audited_with_their_actor(
         ("bob@ops", "silence.expire", silence_id),
         ("carl", "failed.retry", call.call_id),
         ("cli:ana", "token.add", "grafana"),
+        ("dana", "destination.test", "ops"),
     ]
     assert (
         entries[0].detail["rule"] == "transfer-failed" and entries[0].detail["comment"] == "deploy"
     )
     assert made is not None and made.created_by == "cli:ana"
+
+
+def test_notify_test_goes_out_unaudited_when_redis_is_down(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerter.store.embedded import free_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["notify", "test", "ops"]) == 1  # sent (and refused by the closed port)
+    said = capsys.readouterr()
+    assert "ops: FAILED" in said.out and "not audited" in said.err
