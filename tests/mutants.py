@@ -236,6 +236,13 @@ MUTANTS = (
         API_TESTS,
     ),
     Mutant(
+        "rule type: a misspelt rule field ignored (so every rule silenced)",
+        "alerter/http/console/schema.py",
+        "class SilenceIn(Frozen, frozen=True, forbid_unknown_fields=True):",
+        "class SilenceIn(Frozen, frozen=True):",
+        API_TESTS,
+    ),
+    Mutant(
         "audit actor: --as ignored",
         "alerter/cli/common.py",
         "    if given:\n        return given[:200]",

@@ -75,6 +75,15 @@ async def test_a_null_rule_with_matchers_still_silences_every_rule(
     assert made.json()["created_by"] == "olga"
 
 
+@pytest.mark.parametrize("extra", [{"rules": "transfer-failed"}, {"rule_name": "x"}])
+async def test_a_silence_body_with_a_field_it_does_not_take_is_refused(
+    client: httpx.AsyncClient, extra: dict[str, str]
+) -> None:
+    body = {"matchers": {"agent_id": "ag-1"}, "comment": "x", "duration": "1h"} | extra
+    assert_error(await client.post("/api/v1/silences", json=body), 422)
+    assert (await client.get("/api/v1/silences")).json() == {"silences": []}
+
+
 @pytest.mark.parametrize("query", ["since=21000d", "since=99999999999999999999d"])
 async def test_history_since_before_all_that_is_kept_reads_it_all(
     client: httpx.AsyncClient, query: str

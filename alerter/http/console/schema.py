@@ -40,8 +40,9 @@ class Error(Frozen, frozen=True):
 # ---------------------------------------------------------------- requests
 
 
-class SilenceIn(Frozen, frozen=True):
+class SilenceIn(Frozen, frozen=True, forbid_unknown_fields=True):
     """A silence to make (or preview). `rule` null: every rule, then a matcher is needed.
+    Unknown fields are refused: a misspelt `rule` must not silence every rule.
     `matchers`: `{"field": "value"}` (equality) or `["field=value", "field=~regex", ...]`.
     The end: `duration` ("2h") or `ends_at` (ISO 8601 with a zone, or epoch seconds)."""
 
@@ -50,6 +51,7 @@ class SilenceIn(Frozen, frozen=True):
     comment: Text = ""
     duration: Name | None = None
     ends_at: Name | float | None = None
+    created_by: Name | None = None  # ignored: the creator is the identity that asks
 
 
 class ExtendIn(Frozen, frozen=True):
