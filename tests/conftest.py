@@ -201,9 +201,9 @@ class ApiServer:
             rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
         self.rules = rules
         # The server as `alerter serve` configures it (which forwarding headers it believes).
-        config = server_config(
-            create_app(settings, redis_url, rules), settings, "127.0.0.1", self.port
-        )
+        self.redis_url = redis_url
+        self.app = create_app(settings, redis_url, rules)
+        config = server_config(self.app, settings, "127.0.0.1", self.port)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -39,6 +39,8 @@ CONSOLE_TESTS = (
 )
 LIMITS_API_TESTS = ("tests/http/test_console_limits.py",)
 TEMPLATE_TESTS = ("tests/rules/test_templates.py",)
+API_TESTS = ("tests/http/test_api_contract.py",)
+ACTOR_TESTS = ("tests/cli/test_cli.py", "tests/http/test_api_contract.py")
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -67,6 +69,8 @@ SIGN_INS = "alerter/store/console_auth.py"
 BOUNDS = "alerter/rules/bounds.py"
 SANDBOX = "alerter/rules/sandbox.py"
 BACKTEST = "alerter/pipeline/backtest.py"
+ACTIONS = "alerter/http/console/actions.py"
+OPERATIONS = "alerter/pipeline/operations.py"
 
 MUTANTS = (
     Mutant(
@@ -520,9 +524,9 @@ MUTANTS = (
     ),
     Mutant(
         "limits: an extension's 90-day cap computed from the old end",
-        "alerter/http/console/actions.py",
-        '_end_time({"duration": duration}, now, base=max(now, found.ends))',
-        '_end_time({"duration": duration}, max(now, found.ends))',
+        OPERATIONS,
+        "if (problem := end_problem(ends, time.time())) is not None:",
+        "if (problem := end_problem(ends, now)) is not None:",
         LIMITS_API_TESTS,
     ),
     Mutant(
@@ -573,6 +577,69 @@ MUTANTS = (
         '        or "phone" in last\n',
         "",
         ("tests/rules/test_load.py",),
+    ),
+    Mutant(
+        "rule type: an empty or false rule read as every rule",
+        ACTIONS,
+        "    rule = body.rule\n",
+        "    rule = body.rule or None\n",
+        API_TESTS,
+    ),
+    Mutant(
+        "rule type: any JSON value taken as a rule",
+        "alerter/http/console/schema.py",
+        "    rule: Name | None = None\n    matchers:",
+        "    rule: Any = None\n    matchers:",
+        API_TESTS,
+    ),
+    Mutant(
+        "rule type: a misspelt rule field ignored (so every rule silenced)",
+        "alerter/http/console/schema.py",
+        "class SilenceIn(Frozen, frozen=True, forbid_unknown_fields=True):",
+        "class SilenceIn(Frozen, frozen=True):",
+        API_TESTS,
+    ),
+    Mutant(
+        "audit actor: --as ignored",
+        "alerter/cli/common.py",
+        "    if given:\n        return given[:200]",
+        "    if False:\n        return given[:200]",
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "audit actor: a silence made without its creator",
+        OPERATIONS,
+        "            created_by=actor,",
+        '            created_by="",',
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "audit actor: every change recorded as the CLI",
+        "alerter/store/audit.py",
+        '"who": who[:200],',
+        '"who": "cli",',
+        ACTOR_TESTS,
+    ),
+    Mutant(
+        "contract: an answer off its documented schema",
+        "alerter/http/console/schema.py",
+        "created_by=silence.created_by,",
+        "created_by=None,  # type: ignore[arg-type]",
+        ("tests/http/test_openapi.py",),
+    ),
+    Mutant(
+        "contract: a call id read without checking it is a UUID",
+        ACTIONS,
+        "return str(uuid.UUID(str(value).strip()))",
+        "return str(value).strip()",
+        API_TESTS,
+    ),
+    Mutant(
+        "audit actor: expiring a silence not audited",
+        OPERATIONS,
+        'await self.audit.write(actor, "silence.expire", silence_id)',
+        "None",
+        ACTOR_TESTS,
     ),
 )
 

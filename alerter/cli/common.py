@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import re
 import sys
 from pathlib import Path
@@ -51,6 +53,28 @@ def since_seconds(text: str) -> float:
     except ValueError as exc:
         print(f"error: --since: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def add_actor(parser: argparse.ArgumentParser) -> None:
+    """`--as NAME` on a command that changes something: who the audit stream names."""
+    parser.add_argument(
+        "--as",
+        dest="actor",
+        metavar="NAME",
+        help="who makes this change, for the audit stream (default: cli:<your OS user>)",
+    )
+
+
+def actor_of(args: argparse.Namespace) -> str:
+    """`--as NAME`, else `cli:<OS user>`."""
+    given = (getattr(args, "actor", None) or "").strip()
+    if given:
+        return given[:200]
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = "unknown"
+    return f"cli:{user}"
 
 
 # ESC-introduced sequences (CSI, OSC, and two-character ones), then any other control

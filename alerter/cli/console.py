@@ -8,10 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.cli.common import state_redis_url, terminal_safe
+from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.pipeline.operations import OperatorActions
 from alerter.settings import Settings
-from alerter.store import connect
-from alerter.store.console_auth import ROLES, ConsoleAuth, TokenInfo
+from alerter.store.console_auth import ROLES, TokenInfo
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -24,24 +24,30 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add = token.add_parser("add", help="make a token (printed once; only its hash is kept)")
     add.add_argument("name", help="who or what uses it, e.g. alice or grafana")
     add.add_argument("--role", choices=ROLES, default="viewer")
+    add_actor(add)
     add.set_defaults(handler=_add)
     listing = token.add_parser("list", help="names and roles of the tokens")
     listing.set_defaults(handler=_list)
     revoke = token.add_parser("revoke", help="revoke a token; its sessions end too")
     revoke.add_argument("name")
+    add_actor(revoke)
     revoke.set_defaults(handler=_revoke)
 
 
-async def _with_auth(redis_url: str, work: Any) -> Any:
-    async with connect.client(redis_url) as redis:
-        return await work(ConsoleAuth(redis))
+def _acting(settings: Settings, work: Any) -> Any:
+    """Run `work(actions)` on the state's Redis (found first: exits 2 without one)."""
+    url = state_redis_url(settings)
+
+    async def run() -> Any:
+        async with OperatorActions.connected(settings, url) as actions:
+            return await work(actions)
+
+    return asyncio.run(run())
 
 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        token = asyncio.run(
-            _with_auth(state_redis_url(settings), lambda a: a.add_token(args.name, args.role))
-        )
+        token = _acting(settings, lambda a: a.add_token(actor_of(args), args.name, args.role))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,9 +60,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    tokens: list[TokenInfo] = asyncio.run(
-        _with_auth(state_redis_url(settings), lambda a: a.tokens())
-    )
+    tokens: list[TokenInfo] = _acting(settings, lambda a: a.tokens.tokens())
     if not tokens:
         print("no tokens")
     for info in tokens:
@@ -66,7 +70,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _revoke(settings: Settings, args: argparse.Namespace) -> int:
-    gone = asyncio.run(_with_auth(state_redis_url(settings), lambda a: a.revoke(args.name)))
+    gone = _acting(settings, lambda a: a.revoke_token(actor_of(args), args.name))
     if not gone:
         print(f"no token named {terminal_safe(args.name)!r}", file=sys.stderr)
         return 1

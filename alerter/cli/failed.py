@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.cli.common import state_redis_url, terminal_safe
+from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.pipeline.operations import ActionError, OperatorActions
 from alerter.settings import Settings
-from alerter.store.ops import failed_calls, retry_failed
+from alerter.store.ops import failed_calls
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     retry = failed.add_parser("retry", help="queue failed calls again")
     retry.add_argument("call_id", nargs="?")
     retry.add_argument("--all", action="store_true")
+    add_actor(retry)
     retry.set_defaults(handler=_retry)
 
 
@@ -43,11 +45,17 @@ def _retry(settings: Settings, args: argparse.Namespace) -> int:
     if not args.all and not args.call_id:
         print("give a call id or --all", file=sys.stderr)
         return 2
-    queued, missing = asyncio.run(
-        retry_failed(state_redis_url(settings), None if args.all else args.call_id)
-    )
+    url = state_redis_url(settings)
+
+    async def retry() -> list[str]:
+        async with OperatorActions.connected(settings, url) as actions:
+            return await actions.retry(actor_of(args), None if args.all else args.call_id)
+
+    try:
+        queued = asyncio.run(retry())
+    except ActionError:
+        print(f"not a failed call: {terminal_safe(args.call_id)}", file=sys.stderr)
+        return 1
     for call_id in queued:
         print(f"queued {call_id}")
-    for call_id in missing:
-        print(f"not a failed call: {call_id}", file=sys.stderr)
-    return 1 if missing else 0
+    return 0

@@ -8,9 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alerter.cli.common import load_rules_or_exit
+from redis.exceptions import RedisError
+
+from alerter.cli.common import actor_of, add_actor, load_rules_or_exit
 from alerter.pipeline.dryrun import notify_test
+from alerter.pipeline.operations import OperatorActions
+from alerter.rules.model import RuleSet
 from alerter.settings import Settings
+from alerter.store.embedded import recorded_url
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -20,6 +25,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     test.add_argument("destination", help="a destination name from the rule files")
     test.add_argument("--rules", type=Path, help="file or folder (default ALERTER_RULES)")
+    add_actor(test)
     test.set_defaults(handler=_notify_test)
 
 
@@ -29,6 +35,21 @@ def _notify_test(settings: Settings, args: argparse.Namespace) -> int:
         known = ", ".join(sorted(rules.destinations)) or "none"
         print(f"no destination {args.destination!r} (defined: {known})", file=sys.stderr)
         return 2
-    ok, detail = asyncio.run(notify_test(rules.destinations[args.destination]))
+    ok, detail = asyncio.run(_send(settings, rules, args.destination, actor_of(args)))
     print(f"{args.destination}: {'sent' if ok else 'FAILED'}{f' ({detail})' if detail else ''}")
     return 0 if ok else 1
+
+
+async def _send(settings: Settings, rules: RuleSet, name: str, actor: str) -> tuple[bool, str]:
+    """Through the operator actions (audited) when this machine's state is reachable; the
+    test still goes out when it is not (it needs no state), saying it was not audited."""
+    url = settings.redis_url or recorded_url(settings.state_dir)
+    if url is not None:
+        async with OperatorActions.connected(settings, url) as actions:
+            try:
+                await actions.redis.ping()
+            except (RedisError, OSError):
+                print("warning: Redis does not answer; this test is not audited", file=sys.stderr)
+            else:
+                return await actions.send_test(actor, rules, name)
+    return await notify_test(rules.destinations[name])

@@ -10,14 +10,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.cli.common import state_redis_url, terminal_safe
+from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.pipeline.operations import ActionError, OperatorActions, SilenceRequest, silence_end
 from alerter.rules.load import load_rules
 from alerter.rules.messages import did_you_mean
 from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
-from alerter.store.ops import add_silence, expire_silence, silences
-from alerter.store.silences import end_problem, parse_matcher
+from alerter.store.ops import silences
+from alerter.store.silences import Silence, parse_matcher
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -36,12 +37,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     add.add_argument("--for", dest="duration", required=True, help="with a unit: 30m, 2h, 1d")
     add.add_argument("--comment", required=True, help="why, and who")
+    add_actor(add)
     add.set_defaults(handler=_add)
     listing = silence.add_parser("list", help="active silences and what they stopped")
     listing.add_argument("--all", action="store_true", help="include expired ones")
     listing.set_defaults(handler=_list)
     expire = silence.add_parser("expire", help="end a silence now")
     expire.add_argument("silence_id")
+    add_actor(expire)
     expire.set_defaults(handler=_expire)
 
 
@@ -75,18 +78,23 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                     "or usual call field: check that your webhooks carry it",
                     file=sys.stderr,
                 )
-    now = time.time()
-    if (problem := end_problem(now + seconds, now)) is not None:
-        print(f"error: --for {args.duration}: {problem}", file=sys.stderr)
-        return 2
-    silence = asyncio.run(
-        add_silence(
-            state_redis_url(settings), args.rule, matchers, now, now + seconds, args.comment
+    url = state_redis_url(settings)
+    try:
+        wanted = SilenceRequest(
+            args.rule, tuple(matchers), args.comment, silence_end(time.time(), seconds)
         )
-    )
+        silence = asyncio.run(_add_silence(settings, url, actor_of(args), wanted))
+    except ActionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     ends = datetime.fromtimestamp(silence.ends, UTC).strftime("%Y-%m-%d %H:%M:%S")
     print(f"silence {silence.id} until {ends}Z")
     return 0
+
+
+async def _add_silence(settings: Settings, url: str, actor: str, wanted: SilenceRequest) -> Silence:
+    async with OperatorActions.connected(settings, url) as actions:
+        return await actions.add_silence(actor, wanted)
 
 
 _WITH_UNIT = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*$")
@@ -130,8 +138,16 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _expire(settings: Settings, args: argparse.Namespace) -> int:
-    if asyncio.run(expire_silence(state_redis_url(settings), args.silence_id)):
-        print(f"silence {args.silence_id} expired")
-        return 0
-    print(f"no silence {args.silence_id}", file=sys.stderr)
-    return 1
+    url = state_redis_url(settings)
+
+    async def expire() -> Silence:
+        async with OperatorActions.connected(settings, url) as actions:
+            return await actions.expire_silence(actor_of(args), args.silence_id)
+
+    try:
+        asyncio.run(expire())
+    except ActionError:
+        print(f"no silence {terminal_safe(args.silence_id)}", file=sys.stderr)
+        return 1
+    print(f"silence {terminal_safe(args.silence_id)} expired")
+    return 0

@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State as AppState
-from litestar.exceptions import HTTPException
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import SkipValidation
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 from litestar.types import Receive, Scope, Send
@@ -28,6 +31,7 @@ from alerter.http import openapi
 from alerter.http.console import pages
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import AuthConfig, Refused, SignInRequired
+from alerter.http.console.schema import Error
 from alerter.http.console.setup import console_error, console_routes, make_console
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.webhook_auth import AuthError, verify
@@ -85,6 +89,15 @@ def error_content(code: str, message: str) -> dict[str, str]:
 
 def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
     return Response(error_content(code, message), status_code=status, media_type=MediaType.JSON)
+
+
+def provide_intake(state: AppState) -> Intake:
+    intake: Intake = state.intake
+    return intake
+
+
+# The probes take it by injection; the webhook reads it off the request (no per-call cost).
+InjectedIntake = NamedDependency[SkipValidation[Intake]]
 
 
 def _intake(request: Request[Any, Any, AppState]) -> Intake:
@@ -159,7 +172,8 @@ def _answer(status: int, content: dict[str, str]) -> _Answer:
     return _Answer(status, _ANSWER.encode(content))
 
 
-@post("/webhooks/diga")  # each answer carries its own status (`_Answer`)
+# Described by hand in `openapi` (it reads raw bytes); each answer carries its own status.
+@post("/webhooks/diga", include_in_schema=False)
 async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
     intake = _intake(request)
     try:
@@ -202,32 +216,40 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
     return _answer(200, {"status": "duplicate", "call_id": parsed.call_id})
 
 
-@get("/health", media_type=MediaType.JSON)
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class Alive(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
 
 
-@get("/ready", media_type=MediaType.JSON)
-async def ready(request: Request[Any, Any, AppState]) -> Response[dict[str, str]]:
-    intake = _intake(request)
+class Ready(msgspec.Struct, frozen=True):
+    status: Literal["ready"]
+    rules_version: str
+
+
+_NOT_READY = {503: ResponseSpec(Error, description="Not ready, and why", generate_examples=False)}
+
+
+@get("/health", media_type=MediaType.JSON, tags=["probes"])
+async def health() -> Alive:
+    """Liveness: 200 while the process lives."""
+    return Alive("ok")
+
+
+@get("/ready", media_type=MediaType.JSON, responses=_NOT_READY, tags=["probes"])
+async def ready(intake: InjectedIntake) -> Response[Ready]:
+    """Readiness: Redis answers and rules are loaded."""
     rules = intake.rules.current
     if rules is None:
-        return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")
+        return error_response(503, "RULES_NOT_LOADED", "no valid rules are loaded")  # type: ignore[return-value]
     try:
         await intake.redis.ping()
     except (RedisError, OSError):
-        return error_response(503, "REDIS_UNAVAILABLE", "Redis does not answer")
-    return Response({"status": "ready", "rules_version": rules.version}, status_code=200)
+        return error_response(503, "REDIS_UNAVAILABLE", "Redis does not answer")  # type: ignore[return-value]
+    return Response(Ready("ready", rules.version), status_code=200)
 
 
-@get("/openapi.json", media_type=MediaType.JSON)
-async def openapi_document() -> dict[str, Any]:
-    return openapi.document(version("alerter"))
-
-
-@get("/metrics", media_type=METRICS_TYPE)
-async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[bytes]:
-    intake = _intake(request)
+@get("/metrics", media_type=METRICS_TYPE, tags=["probes"])
+async def metrics_endpoint(intake: InjectedIntake) -> Response[bytes]:
+    """Prometheus text format."""
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
         intake.metrics.set_queue(*await queue_state(intake.redis))
@@ -241,6 +263,12 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
         return console_error(request, exc.status, exc.code, exc.message, exc.headers)
     if isinstance(exc, Refused):
         return console_error(request, exc.status_code, exc.code, exc.detail, exc.headers)
+    if isinstance(exc, ValidationException):
+        # A body or parameter of the wrong type: 422, naming what to fix.
+        message = invalid_fields(exc)
+        if request.url.path.startswith("/ui/"):
+            return console_error(request, 422, "INVALID_REQUEST", message)
+        return error_response(422, "INVALID_REQUEST", message)
     if isinstance(exc, HTTPException) and request.url.path.startswith("/ui/"):
         status = exc.status_code
         message = str(exc.detail) if status < 500 else "internal error"
@@ -251,9 +279,23 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
         message = exc.detail if status < 500 else "internal error"
         if status == 413:
             message = "body is larger than the limit"
-        return error_response(status, code, str(message)[:200])
+        answer = error_response(status, code, str(message)[:200])
+        if status == 405 and exc.headers:  # Allow: the methods the path takes
+            answer.headers.update(exc.headers)
+        return answer
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
+
+
+def invalid_fields(exc: ValidationException) -> str:
+    """`rule: Expected `str | null`, got `array``, for each field Litestar refused."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    said = [
+        f"{p.get('key', 'body')}: {p.get('message', 'invalid')}"
+        for p in problems
+        if isinstance(p, dict)
+    ]
+    return ("; ".join(said) or "the request does not match its schema")[:300]
 
 
 def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litestar:
@@ -294,14 +336,14 @@ def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litest
             health,
             ready,
             metrics_endpoint,
-            openapi_document,
             *console_routes(console_secret, AuthConfig.of(settings).secure_cookie),
         ],
         template_config=TemplateConfig(instance=pages.engine()),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: _http_error},
-        openapi_config=None,
+        dependencies={"intake": Provide(provide_intake, sync_to_thread=False)},
+        openapi_config=openapi.config(version("alerter")),
         # Logging is the process's to configure (the CLI), not the framework's.
         logging_config=None,
         debug=False,

@@ -1,7 +1,9 @@
-"""Operator actions: behind `alerter failed`, `history`, `silence` and the console.
+"""The store's side of operator commands: reads for `alerter failed`, `history`,
+`silence list`, `signatures` and `rules report`, and the queueing a retry does.
 
-`Operations` works on a client the caller owns (the console's, made once); the functions
-below open one for a single CLI command.
+Changes an operator makes go through `alerter.pipeline.operations` (audited, with the actor);
+`Operations` works on a client the caller owns, the functions below open one for a single
+CLI command.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ async def history(
         return await State(redis).history(call_id, limit, rule=rule, since=since)
 
 
-async def add_silence(
+async def add_silence(  # for tests: a silence with no actor and no audit entry
     redis_url: str,
     rule: str | None,
     matchers: Mapping[str, str] | Iterable[Matcher],
@@ -93,11 +95,6 @@ async def add_silence(
 async def silences(redis_url: str) -> list[Silence]:
     async with connect.client(redis_url) as redis:
         return await Silences(redis).all()
-
-
-async def expire_silence(redis_url: str, silence_id: str) -> bool:
-    async with connect.client(redis_url) as redis:
-        return await Silences(redis).expire(silence_id)
 
 
 async def rules_report(redis_url: str, since: float) -> dict[str, dict[str, int]]:

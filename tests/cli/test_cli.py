@@ -283,3 +283,53 @@ async def test_history_is_a_table_on_a_terminal_and_json_when_piped(
     assert await asyncio.to_thread(main, ["history", "--call-id", call_id, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["call_id"] == call_id
     assert await asyncio.to_thread(main, ["history", "--since", "soon"]) == 2
+
+
+async def test_cli_changes_are_audited_with_their_actor(
+    env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from alerter.store.audit import Audit
+    from alerter.store.silences import Silences
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # what getpass.getuser reads first
+        monkeypatch.setenv(name, "ana")
+    add = ["silence", "add", "--rule", "transfer-failed", "--for", "2h", "--comment", "deploy"]
+    assert await asyncio.to_thread(main, add) == 0
+    silence_id = capsys.readouterr().out.split()[1]
+    expire = ["silence", "expire", silence_id, "--as", "bob@ops"]
+    assert await asyncio.to_thread(main, expire) == 0
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={})
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        await State(client).record_failure(call, "diga_auth", "Diga answered 401", 1)
+    assert await asyncio.to_thread(main, ["failed", "retry", call.call_id, "--as", "carl"]) == 0
+    token = ["console", "token", "add", "grafana", "--role", "viewer"]
+    assert await asyncio.to_thread(main, token) == 0
+    assert await asyncio.to_thread(main, ["notify", "test", "ops", "--as", "dana"]) == 1
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        entries = list(reversed(await Audit(client).latest()))
+        made = await Silences(client).get(silence_id)
+    assert [(e.who, e.action, e.target) for e in entries] == [
+        ("cli:ana", "silence.create", silence_id),
+        ("bob@ops", "silence.expire", silence_id),
+        ("carl", "failed.retry", call.call_id),
+        ("cli:ana", "token.add", "grafana"),
+        ("dana", "destination.test", "ops"),
+    ]
+    assert (
+        entries[0].detail["rule"] == "transfer-failed" and entries[0].detail["comment"] == "deploy"
+    )
+    assert made is not None and made.created_by == "cli:ana"
+
+
+def test_notify_test_goes_out_unaudited_when_redis_is_down(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerter.store.embedded import free_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["notify", "test", "ops"]) == 1  # sent (and refused by the closed port)
+    said = capsys.readouterr()
+    assert "ops: FAILED" in said.out and "not audited" in said.err

@@ -227,7 +227,8 @@ async def test_the_call_page_says_why_and_a_silence_stops_the_group(
         rules_now = (await client.get("/api/v1/rules")).json()["rules"][0]
         assert rules_now["day"]["matched"] == 3 and rules_now["day"]["sent"] == 2
         assert rules_now["day"]["silenced"] == 1 and "group_by" in rules_now["yaml"]
-        assert_error(await client.get("/api/v1/calls/never-seen"), 404)
+        assert_error(await client.get(f"/api/v1/calls/{uuid.uuid4()}"), 404)
+        assert_error(await client.get("/api/v1/calls/never-seen"), 422)  # not a call id
 
 
 async def test_a_failed_call_is_retried_from_the_api_and_audited(
@@ -249,7 +250,8 @@ async def test_a_failed_call_is_retried_from_the_api_and_audited(
         await process(settings, rules, redis_url)
         assert len(hook.wait_for(1)) == 1
         assert (await client.get("/api/v1/failed")).json()["failed"] == []
-        assert_error(await client.post("/api/v1/failed/nope/retry"), 404)
+        assert_error(await client.post(f"/api/v1/failed/{uuid.uuid4()}/retry"), 404)
+        assert_error(await client.post("/api/v1/failed/nope/retry"), 422)  # not a call id
         audit = (await client.get("/api/v1/audit")).json()["entries"]
         assert [(e["action"], e["target"]) for e in audit] == [("failed.retry", call_id)]
 

@@ -1,5 +1,5 @@
-"""Hostile input at the api over real HTTP: schemathesis against the api's own OpenAPI
-document, and hypothesis throwing arbitrary bytes, JSON and headers at the intake.
+"""Hostile input at the api over real HTTP: hypothesis throwing arbitrary bytes, JSON and
+headers at the intake (schemathesis runs the whole document: test_openapi.py).
 Nothing a client sends may produce a 500 or an answer outside the error shape."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,21 +27,6 @@ def module_api(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> I
     server.start()
     yield server
     server.stop()
-
-
-def test_api_conforms_to_its_openapi_document(module_api: ApiServer) -> None:
-    # schemathesis's own pytest plugin does not run on this pytest; its Python API does.
-    schema = schemathesis.openapi.from_url(f"{module_api.url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
-    for operation in operations:
-
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=module_api.url)
-
-        conforms()
 
 
 def check_answer(answer: httpx.Response) -> None:

@@ -1,32 +1,32 @@
-"""What operators do from the console or the API, each written to the audit stream.
-
-Input is parsed here, at the edge, into typed requests; a bad one raises `ActionError`
-with a message that says what to fix.
+"""The console's and the API's side of the operator actions: their input (a form's fields,
+a typed JSON body) parsed into the requests `alerter.pipeline.operations` acts on, as the identity
+that asks. A bad input raises `ActionError` with a message that says what to fix.
 """
 
 from __future__ import annotations
 
-import time
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from alerter.http.console.auth import AuthConfig
-from alerter.http.errors import ErrorAnswer
+from alerter.http.console.schema import BacktestIn, SilenceIn, TrialIn
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
-from alerter.pipeline.backtest import (
-    BacktestBusy,
-    BacktestGate,
-    BacktestRequest,
-    BacktestTimedOut,
-    backtest,
-    parse_rate,
+from alerter.pipeline.backtest import BacktestRequest, parse_rate
+from alerter.pipeline.dryrun import DryRun
+from alerter.pipeline.operations import (
+    MAX_SILENCE_SECONDS,
+    ActionError,
+    OperatorActions,
+    SilenceRequest,
+    silence_end,
 )
-from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
-from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet, RulesInvalid
@@ -34,18 +34,13 @@ from alerter.rules.noise import parse_duration
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
-from alerter.store.calls import CallRecords
 from alerter.store.console_auth import ConsoleAuth, Identity
-from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Matcher, Silence, Silences, end_problem, parse_matcher
+from alerter.store.silences import Matcher, Silence, Silences, parse_matcher
 from alerter.store.state import State
 
 MAX_PASTED_LOGS = 5_000
-
-
-class ActionError(ErrorAnswer):
-    """A request the console cannot act on: 400, 404, 422 or 503, and what to fix."""
+__all__ = ["MAX_SILENCE_SECONDS", "ActionError", "Console", "SilenceRequest"]
 
 
 @dataclass
@@ -59,10 +54,9 @@ class Console:
     silences: Silences
     auth: ConsoleAuth
     audit: Audit
-    ops: Operations
+    actions: OperatorActions
     signatures: SignatureCounts
     auth_config: AuthConfig
-    backtests: BacktestGate = field(default_factory=BacktestGate)  # one at a time
 
     def require_rules(self) -> RuleSet:
         rules = self.rules.current
@@ -72,14 +66,6 @@ class Console:
 
 
 # ---------------------------------------------------------------- silences
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceRequest:
-    rule: str | None
-    matchers: tuple[Matcher, ...]
-    comment: str
-    ends: float
 
 
 def parse_matchers(value: object) -> tuple[Matcher, ...]:
@@ -100,24 +86,19 @@ def parse_matchers(value: object) -> tuple[Matcher, ...]:
     raise ActionError(422, "INVALID_MATCHER", "matchers: an object or a list of FIELD=VALUE")
 
 
-def _end_time(body: Mapping[str, Any], now: float, base: float | None = None) -> float:
-    """`base`: what a duration counts from (an extension: the silence's end), else now."""
-    duration, ends_at = body.get("duration"), body.get("ends_at")
+def _seconds(duration: str) -> float:
+    try:
+        return parse_duration(duration)
+    except ValueError as exc:
+        raise ActionError(422, "INVALID_DURATION", f"duration: {exc}") from None
+
+
+def _end_time(duration: str | None, ends_at: str | float | None, now: float) -> float:
     if duration not in (None, ""):
-        try:
-            seconds = parse_duration(duration)
-        except ValueError as exc:
-            raise ActionError(422, "INVALID_DURATION", f"duration: {exc}") from None
-        ends = (now if base is None else base) + seconds
-    elif ends_at not in (None, ""):
-        ends = _timestamp(ends_at)
-    else:
-        raise ActionError(422, "MISSING_END", "give a duration (like 2h) or an end time")
-    if ends <= now:
-        raise ActionError(422, "INVALID_END", "the silence would end before it starts")
-    if (problem := end_problem(ends, now)) is not None:
-        raise ActionError(422, "INVALID_END", problem)
-    return ends
+        return silence_end(now, _seconds(duration))
+    if ends_at not in (None, ""):
+        return silence_end(now, _timestamp(ends_at) - now)
+    raise ActionError(422, "MISSING_END", "give a duration (like 2h) or an end time")
 
 
 def _timestamp(value: object) -> float:
@@ -134,20 +115,40 @@ def _timestamp(value: object) -> float:
     return parsed.timestamp()
 
 
+def silence_form(form: Mapping[str, str]) -> SilenceIn:
+    """The console form's fields: an empty `Rule` there means every rule."""
+    return SilenceIn(
+        rule=form.get("rule") or None,
+        matchers=None,
+        comment=form.get("comment", ""),
+        duration=form.get("duration") or None,
+        ends_at=form.get("ends_at") or None,
+    )
+
+
 def parse_silence(
-    body: Mapping[str, Any], rules: RuleSet, now: float, *, preview: bool = False
+    body: SilenceIn | Mapping[str, str], rules: RuleSet, now: float, *, preview: bool = False
 ) -> SilenceRequest:
-    """A silence to make; `preview`: only to count what it would stop (no comment needed)."""
-    rule = body.get("rule") or None
+    """A silence to make; `preview`: only to count what it would stop (no comment needed).
+    A JSON body's `rule` is a rule's name or null; anything else is refused, never read as
+    every rule."""
+    raw_matchers: object
+    if isinstance(body, SilenceIn):
+        raw_matchers = body.matchers
+    else:
+        raw_matchers, body = body.get("matchers"), silence_form(body)
+    rule = body.rule
     if rule is not None and rule not in rules.by_name:
-        raise ActionError(422, "UNKNOWN_RULE", f"no rule named {str(rule)[:100]!r}")
-    matchers = parse_matchers(body.get("matchers"))
+        raise ActionError(422, "UNKNOWN_RULE", f"no rule named {rule[:100]!r}")
+    matchers = parse_matchers(raw_matchers)
     if rule is None and not matchers:
         raise ActionError(422, "TOO_BROAD", "give a rule or at least one matcher")
-    comment = str(body.get("comment") or "").strip()
+    comment = body.comment.strip()
     if not comment and not preview:
         raise ActionError(422, "MISSING_COMMENT", "a comment is required: say why")
-    return SilenceRequest(rule, matchers, comment[:500], _end_time(body, now))
+    return SilenceRequest(
+        rule, matchers, comment[:500], _end_time(body.duration, body.ends_at, now)
+    )
 
 
 def draft(request: SilenceRequest, now: float, who: str) -> Silence:
@@ -164,80 +165,53 @@ def draft(request: SilenceRequest, now: float, who: str) -> Silence:
 
 
 async def create_silence(console: Console, who: Identity, request: SilenceRequest) -> Silence:
-    silence = await console.silences.add(
-        request.rule,
-        request.matchers,
-        time.time(),
-        request.ends,
-        request.comment,
-        created_by=who.name,
-    )
-    await console.audit.write(
-        who.name,
-        "silence.create",
-        silence.id,
-        {
-            "rule": silence.rule,
-            "match": [str(m) for m in silence.matchers],
-            "ends_at": silence.ends,
-            "comment": silence.comment,
-        },
-    )
-    return silence
+    return await console.actions.add_silence(who.name, request)
 
 
 async def expire_silence(console: Console, who: Identity, silence_id: str) -> Silence:
-    if not await console.silences.expire(silence_id):
-        raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-    await console.audit.write(who.name, "silence.expire", silence_id)
-    found = await console.silences.get(silence_id)
-    assert found is not None
-    return found
+    return await console.actions.expire_silence(who.name, silence_id)
 
 
 async def extend_silence(
-    console: Console, who: Identity, silence_id: str, duration: object
+    console: Console, who: Identity, silence_id: str, duration: str
 ) -> Silence:
-    found = await console.silences.get(silence_id)
-    if found is None:
-        raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-    now = time.time()
-    ends = _end_time({"duration": duration}, now, base=max(now, found.ends))
-    changed = await console.silences.set_end(silence_id, ends)
-    assert changed is not None
-    await console.audit.write(who.name, "silence.extend", silence_id, {"ends_at": ends})
-    return changed
+    return await console.actions.extend_silence(who.name, silence_id, _seconds(duration))
 
 
 # ---------------------------------------------------------------- calls, rules, destinations
 
 
 async def retry(console: Console, who: Identity, call_id: str | None) -> list[str]:
-    queued, missing = await console.ops.retry_failed(call_id)
-    if missing:
-        raise ActionError(404, "NOT_FAILED", f"call {missing[0][:100]!r} is not a failed call")
-    await console.audit.write(
-        who.name,
-        "failed.retry" if call_id else "failed.retry_all",
-        call_id or "*",
-        {"queued": len(queued)},
-    )
-    return queued
+    return await console.actions.retry(who.name, call_id)
 
 
-def parse_trial(body: Mapping[str, Any]) -> tuple[CallEnded, tuple[LogEntry, ...] | None]:
+def call_id_of(value: object) -> str:
+    """A Diga call id: a UUID, in its canonical text, else 422 (it goes into Diga's paths)."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise ActionError(
+            422, "INVALID_CALL_ID", f"call id {str(value)[:100]!r} is not a UUID"
+        ) from None
+
+
+def parse_trial(body: TrialIn | Mapping[str, Any]) -> tuple[CallEnded, tuple[LogEntry, ...] | None]:
     """`{"call_id": ...}` (logs fetched from Diga), or `{"logs": [...], "call": {...}}`."""
-    raw_logs = body.get("logs")
-    fields = body.get("call") or {}
-    if not isinstance(fields, Mapping):
-        raise ActionError(422, "INVALID_CALL", "call: an object of the call's fields")
-    call_id = str(body.get("call_id") or fields.get("id") or "").strip()
+    if not isinstance(body, TrialIn):
+        try:
+            body = msgspec.convert({k: v for k, v in body.items() if v not in (None, "")}, TrialIn)
+        except msgspec.ValidationError as exc:
+            raise ActionError(422, "INVALID_REQUEST", str(exc)) from None
+    fields = body.call or {}
+    given = body.call_id if body.call_id is not None else fields.get("id")
+    call_id = call_id_of(given) if given not in (None, "") else ""
+    raw_logs: object = body.logs
     if raw_logs is None:
         if not call_id:
             raise ActionError(422, "MISSING_INPUT", "give a call id, or logs to test on")
-        return CallEnded(call_id=call_id[:200], fields=_flat(fields)), None
-    if isinstance(raw_logs, Mapping) and "data" in raw_logs:  # a whole page, pasted
-        raw_logs = raw_logs["data"]
+        return _call(call_id, fields), None
+    if isinstance(raw_logs, Mapping):  # a whole page, pasted
+        raw_logs = raw_logs.get("data")
     if not isinstance(raw_logs, list):
         raise ActionError(422, "INVALID_LOGS", "logs: a list of log objects (or a page)")
     if len(raw_logs) > MAX_PASTED_LOGS:
@@ -246,7 +220,19 @@ def parse_trial(body: Mapping[str, Any]) -> tuple[CallEnded, tuple[LogEntry, ...
         logs = parse_logs(raw_logs)
     except LogsInvalid as exc:
         raise ActionError(422, "INVALID_LOGS", f"logs.{exc}") from None
-    return CallEnded(call_id=(call_id or "pasted-logs")[:200], fields=_flat(fields)), logs
+    return _call(call_id or "pasted-logs", fields), logs
+
+
+def _call(call_id: str, fields: Mapping[str, Any]) -> CallEnded:
+    """The call as a webhook would bring it: its fields texts, numbers, booleans or lists of
+    them (nested objects become dotted names)."""
+    try:
+        return CallEnded(call_id=call_id, fields=_flat(fields))
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"][1:]) or "call"
+        raise ActionError(
+            422, "INVALID_CALL", f"call.{where}: a text, number, boolean or list of them"
+        ) from None
 
 
 def _flat(fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -266,66 +252,64 @@ async def test_rule(
     call: CallEnded,
     logs: tuple[LogEntry, ...] | None,
 ) -> DryRun:
-    rules = console.require_rules()
-    rule = rules.by_name.get(rule_name)
-    if rule is None:
-        raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {rule_name[:100]!r}")
-    only = RuleSet((rule,), rules.destinations, rules.version)
-    try:
-        result = await dry_run(console.settings, only, call, logs)
-    except ValueError as exc:
-        raise ActionError(422, "DRY_RUN_FAILED", str(exc)) from None
-    await console.audit.write(
-        who.name,
-        "rule.test",
-        rule_name,
-        {"call_id": call.call_id, "pasted_logs": None if logs is None else len(logs)},
-    )
-    return result
+    return await console.actions.test_rule(who.name, console.require_rules(), rule_name, call, logs)
+
+
+async def send_test(console: Console, who: Identity, name: str) -> tuple[bool, str]:
+    return await console.actions.send_test(who.name, console.require_rules(), name)
 
 
 # ---------------------------------------------------------------- backtests
 
 BACKTEST_RATE = "10/s"  # calls a second whose logs are fetched, unless the request says
 BACKTEST_SECONDS = 60.0  # of fetching in one request; then the calls fetched are replayed
-BACKTEST_MAX_CALLS = 2_000
 
 
-def parse_backtest(body: Mapping[str, Any], rule: str | None = None) -> BacktestRequest:
-    """`{"since": "7d", "rule": ..., "max_calls": 500, "rate": "10/s"}`, all optional."""
+def backtest_form(form: Mapping[str, str]) -> BacktestIn:
+    """The console form's fields (text), as the API's body."""
     try:
-        since = parse_duration(body.get("since") or "7d")
+        max_calls = int(form.get("max_calls") or 500)
+        return msgspec.convert(
+            {
+                "since": form.get("since") or "7d",
+                "max_calls": max_calls,
+                "rate": form.get("rate") or None,
+            },
+            BacktestIn,
+        )
+    except (ValueError, msgspec.ValidationError):
+        raise ActionError(
+            422, "INVALID_MAX_CALLS", "max_calls: a whole number, 1 to 2000"
+        ) from None
+
+
+def parse_backtest(
+    body: BacktestIn | Mapping[str, str], rule: str | None = None
+) -> BacktestRequest:
+    """`{"since": "7d", "rule": ..., "max_calls": 500, "rate": "10/s"}`, all optional."""
+    if not isinstance(body, BacktestIn):
+        body = backtest_form(body)
+    try:
+        since = parse_duration(body.since)
     except ValueError as exc:
         raise ActionError(422, "INVALID_SINCE", f"since: {exc}") from None
     try:
-        rate = parse_rate(str(body.get("rate") or BACKTEST_RATE))
+        rate = parse_rate(body.rate or BACKTEST_RATE)
     except ValueError as exc:
         raise ActionError(422, "INVALID_RATE", f"rate: {exc}") from None
-    raw_max = body.get("max_calls") or 500
-    try:
-        max_calls = int(raw_max)
-    except (TypeError, ValueError):
-        max_calls = 0
-    if not 1 <= max_calls <= BACKTEST_MAX_CALLS:
-        raise ActionError(
-            422, "INVALID_MAX_CALLS", f"max_calls: a whole number, 1 to {BACKTEST_MAX_CALLS}"
-        )
-    chosen = rule or body.get("rule") or None
     return BacktestRequest(
         since=since,
-        max_calls=max_calls,
+        max_calls=body.max_calls,
         rate=rate,
-        rule=str(chosen)[:100] if chosen else None,
+        rule=rule or body.rule,
         time_limit=BACKTEST_SECONDS,
     )
 
 
-def candidate_rules(console: Console, text: object) -> RuleSet:
+def candidate_rules(console: Console, text: str | None) -> RuleSet:
     """The rules to replay: a rule file's text when given, else those in force."""
     if text in (None, ""):
         return console.require_rules()
-    if not isinstance(text, str):
-        raise ActionError(422, "INVALID_RULES", "rules: a rule file's YAML, as text")
     try:
         return load_rules_text(text)
     except RulesInvalid as exc:
@@ -336,35 +320,4 @@ def candidate_rules(console: Console, text: object) -> RuleSet:
 async def run_backtest(
     console: Console, who: Identity, rules: RuleSet, request: BacktestRequest
 ) -> Backtest:
-    try:
-        async with console.backtests.slot():
-            diga = DigaClient.from_settings(console.settings)
-            try:
-                records = CallRecords(console.redis, console.settings.call_retention_seconds)
-                report = await backtest(rules, request, records, console.silences, diga)
-            finally:
-                await diga.aclose()
-    except BacktestBusy as busy:
-        retry = {"Retry-After": str(busy.retry_after)}
-        raise ActionError(429, "BACKTEST_RUNNING", str(busy), retry) from None
-    except BacktestTimedOut as exc:
-        raise ActionError(503, "BACKTEST_TIMED_OUT", str(exc)) from None
-    except ValueError as exc:
-        raise ActionError(404, "RULE_NOT_FOUND", str(exc)) from None
-    await console.audit.write(
-        who.name,
-        "rules.backtest",
-        request.rule or "*",
-        {"since": request.since, "calls": report.calls, "rules_version": rules.version},
-    )
-    return report
-
-
-async def send_test(console: Console, who: Identity, name: str) -> tuple[bool, str]:
-    rules = console.require_rules()
-    destination = rules.destinations.get(name)
-    if destination is None:
-        raise ActionError(404, "DESTINATION_NOT_FOUND", f"no destination {name[:100]!r}")
-    ok, detail = await notify_test(destination)
-    await console.audit.write(who.name, "destination.test", name, {"ok": ok})
-    return ok, detail
+    return await console.actions.backtest(who.name, rules, request)

@@ -1,287 +1,362 @@
 """The JSON API under `/api/v1/`: the console's data and actions for scripts.
 
-Bearer token or the console's session; viewers read, operators act (guards); errors in the
-service's one shape.
+Bearer token or the console's session; viewers read, operators act (guards). Bodies,
+parameters and answers are typed (`schema`), so Litestar refuses a wrong type with 422 and
+writes them into `/openapi.json`; the console's objects and the identity come by injection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
+import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.datastructures import State as AppState
-from litestar.params import FromPath, FromQuery
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import (
+    FromQuery,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+    SkipValidation,
+)
 
 from alerter.http.console import actions, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
+from alerter.http.console.schema import (
+    AuditEntryOut,
+    AuditOut,
+    BacktestIn,
+    BacktestOut,
+    CallOut,
+    DestinationOut,
+    DestinationsOut,
+    DryRunOut,
+    Error,
+    ExtendIn,
+    FailedListOut,
+    FailedOut,
+    HistoryOut,
+    IdentityOut,
+    PreviewOut,
+    RetryOut,
+    RuleOut,
+    RulesOut,
+    SendTestOut,
+    SignatureOut,
+    SignaturesOut,
+    SilenceIn,
+    SilenceOut,
+    SilencesOut,
+    TrialIn,
+)
 from alerter.pipeline.backtest import as_json, audited_failure
 from alerter.rules.noise import parse_duration
+from alerter.store.console_auth import Identity
 
 MAX_LIMIT = 1000
+# Injected (router dependencies below), made once per process: nothing for Litestar to check.
+ConsoleIn = NamedDependency[SkipValidation[Console]]
+Who = NamedDependency[SkipValidation[Identity]]
+BEARER = "bearerToken"
+CallId = Annotated[UUID, PathParameter(description="a Diga call id")]
+SilenceId = Annotated[str, PathParameter(max_length=100)]
+PathName = Annotated[str, PathParameter(max_length=200)]
+Limit = Annotated[int | None, QueryParameter(ge=1, le=MAX_LIMIT, description=f"1 to {MAX_LIMIT}")]
+Since = Annotated[
+    str | None, QueryParameter(description="how far back, like 30m, 24h or 7d", max_length=40)
+]
 
 
-def console_of(request: Request[Any, Any, AppState]) -> Console:
-    console: Console = request.app.state.console
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Error, description=description, generate_examples=False)
+
+
+READ = {
+    400: _spec("A malformed request"),
+    401: _spec("No identity: send Authorization: Bearer <token>, or sign in"),
+    422: _spec("A parameter or body of the wrong type or out of range"),
+    503: _spec("Rules not loaded, or Redis unavailable"),
+}
+ACT = READ | {
+    400: _spec("A malformed request, or a body that is not JSON"),
+    403: _spec("A viewer, or a cross-site write"),
+}
+
+
+def _with(base: dict[int, ResponseSpec], **more: str) -> dict[int, ResponseSpec]:
+    return base | {int(status.removeprefix("e")): _spec(text) for status, text in more.items()}
+
+
+# ---------------------------------------------------------------- injected
+
+
+def provide_console(state: AppState) -> Console:
+    console: Console = state.console
     return console
 
 
-async def json_body(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except Exception:  # any unreadable body is the client's error
-        raise ActionError(400, "BAD_REQUEST", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ActionError(400, "BAD_REQUEST", "the body must be a JSON object")
-    return body
+def provide_identity(request: Request[Any, Any, AppState]) -> Identity:
+    return identity_of(request)
 
 
-def since_param(value: str | None, default: float | None = None) -> float | None:
+def since_seconds(value: str | None) -> float | None:
     if value in (None, ""):
-        return default
+        return None
     try:
         return parse_duration(value)
     except ValueError as exc:
         raise ActionError(422, "INVALID_SINCE", f"since: {exc}") from None
 
 
-def limit_param(value: int | None, default: int = 100) -> int:
-    if value is None:
-        return default
-    if not 1 <= value <= MAX_LIMIT:
-        raise ActionError(422, "INVALID_LIMIT", f"limit: 1 to {MAX_LIMIT}")
-    return value
+# ---------------------------------------------------------------- reads
 
 
-def call_json(view: views.CallView) -> dict[str, Any]:
-    return {
-        "call_id": view.call_id,
-        "known": view.known,
-        "accepted_at": view.accepted_at,
-        "fields": dict(view.fields),
-        "queued": view.queued,
-        "failed": views.failed_json(view.failed) if view.failed else None,
-        "rules": [
-            {
-                "rule": r.rule,
-                "outcome": r.outcome,
-                "reason": r.reason,
-                "sends": [e.to_json() for e in r.sends],
-            }
-            for r in view.rules
-        ],
-        "timeline": [e.to_json() for e in view.events],
-    }
-
-
-@get("/calls/{call_id:str}")
-async def get_call(request: Request[Any, Any, AppState], call_id: FromPath[str]) -> dict[str, Any]:
-    console = console_of(request)
-    view = await views.call_view(console.redis, console.state, call_id)
+@get("/calls/{call_id:str}", responses=_with(READ, e404="No record of that call"))
+async def get_call(console: ConsoleIn, call_id: CallId) -> CallOut:
+    """One call's timeline: accepted, fetched, each rule's decision and each send."""
+    view = await views.call_view(console.redis, console.state, str(call_id))
     if not view.known and not view.queued:
-        raise ActionError(404, "CALL_NOT_FOUND", f"no record of call {call_id[:100]!r}")
-    return call_json(view)
+        raise ActionError(404, "CALL_NOT_FOUND", f"no record of call {str(call_id)!r}")
+    return CallOut.of(view)
 
 
-@get("/history")
+@get("/history", responses=READ)
 async def get_history(
-    request: Request[Any, Any, AppState],
-    rule: FromQuery[str | None] = None,
-    outcome: FromQuery[str | None] = None,
-    destination: FromQuery[str | None] = None,
-    call_id: FromQuery[str | None] = None,
-    since: FromQuery[str | None] = None,
-    limit: FromQuery[int | None] = None,
-) -> dict[str, Any]:
-    back = since_param(since)
-    rows = await console_of(request).state.history(
-        call_id or None,
-        limit_param(limit),
+    console: ConsoleIn,
+    rule: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    outcome: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    destination: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    call_id: FromQuery[UUID | None] = None,
+    since: Since = None,
+    limit: Limit = None,
+) -> HistoryOut:
+    """Decisions, newest first, filtered; `since` longer than what is kept reads it all."""
+    back = since_seconds(since)
+    start = max(0.0, time.time() - back) if back else None
+    rows = await console.state.history(
+        str(call_id) if call_id else None,
+        limit or 100,
         rule=rule or None,
         outcome=outcome or None,
         destination=destination or None,
-        since=time.time() - back if back else None,
+        since=start,
         scan_max=views.SCAN_MAX,
     )
-    return {"entries": rows}
+    return HistoryOut(rows)
 
 
-@get("/silences")
-async def list_silences(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console = console_of(request)
+@get("/silences", responses=READ)
+async def list_silences(console: ConsoleIn) -> SilencesOut:
     now = time.time()
-    silences = await console.silences.all()
-    return {"silences": [views.silence_json(s, now) for s in silences]}
+    return SilencesOut([SilenceOut.of(s, now) for s in await console.silences.all()])
 
 
-@post("/silences", guards=[operator_only], status_code=201)
-async def create_silence(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console = console_of(request)
-    wanted = actions.parse_silence(await json_body(request), console.require_rules(), time.time())
-    silence = await actions.create_silence(console, identity_of(request), wanted)
-    return views.silence_json(silence)
-
-
-@post("/silences/preview", guards=[operator_only], status_code=200)
-async def preview_silence(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console = console_of(request)
-    now = time.time()
-    wanted = actions.parse_silence(
-        await json_body(request), console.require_rules(), now, preview=True
-    )
-    draft = actions.draft(wanted, now, identity_of(request).name)
-    stopped, looked_at = await views.preview_silence(console.state, draft, now)
-    return {"would_have_silenced": stopped, "calls_considered": looked_at, "since": now - 86400}
-
-
-@get("/silences/{silence_id:str}")
-async def get_silence(
-    request: Request[Any, Any, AppState], silence_id: FromPath[str]
-) -> dict[str, Any]:
-    silence = await console_of(request).silences.get(silence_id)
+@get("/silences/{silence_id:str}", responses=_with(READ, e404="No such silence"))
+async def get_silence(console: ConsoleIn, silence_id: SilenceId) -> SilenceOut:
+    silence = await console.silences.get(silence_id)
     if silence is None:
         raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-    return views.silence_json(silence)
+    return SilenceOut.of(silence, time.time())
 
 
-@delete("/silences/{silence_id:str}", guards=[operator_only], status_code=200)
-async def expire_silence(
-    request: Request[Any, Any, AppState], silence_id: FromPath[str]
-) -> dict[str, Any]:
-    console = console_of(request)
-    silence = await actions.expire_silence(console, identity_of(request), silence_id)
-    return views.silence_json(silence)
-
-
-@post("/silences/{silence_id:str}/extend", guards=[operator_only], status_code=200)
-async def extend_silence(
-    request: Request[Any, Any, AppState], silence_id: FromPath[str]
-) -> dict[str, Any]:
-    console = console_of(request)
-    body = await json_body(request)
-    silence = await actions.extend_silence(
-        console, identity_of(request), silence_id, body.get("duration")
-    )
-    return views.silence_json(silence)
-
-
-@get("/rules")
-async def list_rules(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console = console_of(request)
+@get("/rules", responses=READ)
+async def list_rules(console: ConsoleIn) -> RulesOut:
     rules = console.require_rules()
     listed = await views.rules_view(console.state, rules, time.time(), with_yaml=True)
-    return {"version": rules.version, "rules": [dataclasses.asdict(r) for r in listed]}
+    return RulesOut(rules.version, [RuleOut.of(r) for r in listed])
 
 
-@post("/rules/{name:str}/test", guards=[operator_only], status_code=200)
-async def test_rule(request: Request[Any, Any, AppState], name: FromPath[str]) -> dict[str, Any]:
-    console = console_of(request)
-    call, logs = actions.parse_trial(await json_body(request))
-    result = await actions.test_rule(console, identity_of(request), name, call, logs)
-    return dataclasses.asdict(result)
+@get("/signatures", responses=READ)
+async def list_signatures(console: ConsoleIn, since: Since = None) -> SignaturesOut:
+    """Failure kinds by count over `since` (default 24h; whole days, 1 to 30)."""
+    seconds = since_seconds(since) or 86400.0
+    days = max(1, min(30, int(-(-min(seconds, 30 * 86400.0) // 86400))))
+    rows = await console.signatures.report(time.time(), days=days)
+    return SignaturesOut([SignatureOut.of(r) for r in rows])
 
 
-@post("/rules/backtest", guards=[operator_only], status_code=200)
-async def backtest_rules(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    """Replays the rules in force (or `rules`, a rule file's text) on past calls."""
-    console = console_of(request)
-    who = identity_of(request)
-    body = await json_body(request)
-    async with audited_failure(console.audit, who.name, str(body.get("rule") or "*")[:100]):
-        # Up to 1 MiB of YAML takes seconds to check: off the event loop, which serves on.
-        rules = await asyncio.to_thread(actions.candidate_rules, console, body.get("rules"))
-        wanted = actions.parse_backtest(body)
-        report = await actions.run_backtest(console, who, rules, wanted)
-    return as_json(report)
+@get("/failed", responses=READ)
+async def list_failed(console: ConsoleIn) -> FailedListOut:
+    return FailedListOut([FailedOut.of(f) for f in await console.state.failures()])
 
 
-@get("/signatures")
-async def list_signatures(
-    request: Request[Any, Any, AppState], since: FromQuery[str | None] = None
-) -> dict[str, Any]:
-    console = console_of(request)
-    seconds = since_param(since, 86400.0) or 86400.0
-    now = time.time()
-    days = max(1, min(30, int(-(-seconds // 86400))))
-    rows = await console.signatures.report(now, days=days)
-    return {"signatures": [dataclasses.asdict(r) | {"total": r.total} for r in rows]}
-
-
-@get("/failed")
-async def list_failed(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    failures = await console_of(request).state.failures()
-    return {"failed": [views.failed_json(f) for f in failures]}
-
-
-@post("/failed/{call_id:str}/retry", guards=[operator_only], status_code=202)
-async def retry_failed(
-    request: Request[Any, Any, AppState], call_id: FromPath[str]
-) -> dict[str, Any]:
-    queued = await actions.retry(console_of(request), identity_of(request), call_id)
-    return {"status": "queued", "call_ids": queued}
-
-
-@post("/failed/retry", guards=[operator_only], status_code=202)
-async def retry_all_failed(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    queued = await actions.retry(console_of(request), identity_of(request), None)
-    return {"status": "queued", "call_ids": queued}
-
-
-@get("/destinations")
-async def list_destinations(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console = console_of(request)
+@get("/destinations", responses=READ)
+async def list_destinations(console: ConsoleIn) -> DestinationsOut:
     listed = await views.destinations_view(console.redis, console.require_rules())
-    return {"destinations": [dataclasses.asdict(d) for d in listed]}
+    return DestinationsOut(
+        [DestinationOut(d.name, list(d.targets), dict(d.last) if d.last else None) for d in listed]
+    )
 
 
-@post("/destinations/{name:str}/test", guards=[operator_only], status_code=200)
-async def test_destination(
-    request: Request[Any, Any, AppState], name: FromPath[str]
-) -> dict[str, Any]:
-    ok, detail = await actions.send_test(console_of(request), identity_of(request), name)
-    return {"destination": name, "sent": ok, "detail": detail}
+@get("/audit", responses=READ)
+async def list_audit(console: ConsoleIn, limit: Limit = None) -> AuditOut:
+    entries = await console.audit.latest(limit or 200)
+    return AuditOut([AuditEntryOut.of(e) for e in entries])
 
 
-@get("/audit")
-async def list_audit(
-    request: Request[Any, Any, AppState], limit: FromQuery[int | None] = None
-) -> dict[str, Any]:
-    entries = await console_of(request).audit.latest(limit_param(limit, 200))
-    return {"entries": [e.to_json() for e in entries]}
+@get("/whoami", responses=READ)
+async def whoami(who: Who) -> IdentityOut:
+    return IdentityOut.of(who)
 
 
-@get("/whoami")
-async def whoami(request: Request[Any, Any, AppState]) -> dict[str, str]:
-    identity = identity_of(request)
-    return {"name": identity.name, "role": identity.role, "via": identity.via}
+# ---------------------------------------------------------------- actions (operators)
+
+
+@post(
+    "/silences",
+    guards=[operator_only],
+    status_code=201,
+    responses=_with(ACT, e422="A wrong type, an unknown rule, no matcher, a bad end"),
+)
+async def create_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn]) -> SilenceOut:
+    """`created_by` is the identity that asks, whatever the body says."""
+    wanted = actions.parse_silence(data, console.require_rules(), time.time())
+    silence = await actions.create_silence(console, who, wanted)
+    return SilenceOut.of(silence, time.time())
+
+
+@post("/silences/preview", guards=[operator_only], status_code=200, responses=ACT)
+async def preview_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn]) -> PreviewOut:
+    """How many calls of the last 24 h the silence would have stopped (no comment needed)."""
+    now = time.time()
+    wanted = actions.parse_silence(data, console.require_rules(), now, preview=True)
+    draft = actions.draft(wanted, now, who.name)
+    stopped, looked_at = await views.preview_silence(console.state, draft, now)
+    return PreviewOut(stopped, looked_at, now - 86400)
+
+
+@delete(
+    "/silences/{silence_id:str}",
+    guards=[operator_only],
+    status_code=200,
+    responses=_with(ACT, e404="No such silence"),
+)
+async def expire_silence(console: ConsoleIn, who: Who, silence_id: SilenceId) -> SilenceOut:
+    """Expires the silence (it stays listed, as expired)."""
+    silence = await actions.expire_silence(console, who, silence_id)
+    return SilenceOut.of(silence, time.time())
+
+
+@post(
+    "/silences/{silence_id:str}/extend",
+    guards=[operator_only],
+    status_code=200,
+    responses=_with(ACT, e404="No such silence"),
+)
+async def extend_silence(
+    console: ConsoleIn,
+    who: Who,
+    silence_id: SilenceId,
+    data: JSONBody[ExtendIn],
+) -> SilenceOut:
+    silence = await actions.extend_silence(console, who, silence_id, data.duration)
+    return SilenceOut.of(silence, time.time())
+
+
+@post(
+    "/rules/{name:str}/test",
+    guards=[operator_only],
+    status_code=200,
+    responses=_with(ACT, e404="No such rule"),
+)
+async def test_rule(
+    console: ConsoleIn,
+    who: Who,
+    name: PathName,
+    data: JSONBody[TrialIn],
+) -> DryRunOut:
+    """A dry run of one rule on a call's logs (fetched) or pasted logs; sends nothing."""
+    call, logs = actions.parse_trial(data)
+    return DryRunOut.of(await actions.test_rule(console, who, name, call, logs))
+
+
+@post(
+    "/rules/backtest",
+    guards=[operator_only],
+    status_code=200,
+    responses=_with(
+        ACT,
+        e404="No such rule",
+        e429="Another backtest is running in this process (see Retry-After)",
+        e503="The backtest ran out of its time",
+    ),
+)
+async def backtest_rules(console: ConsoleIn, who: Who, data: JSONBody[BacktestIn]) -> BacktestOut:
+    """Replays the rules in force (or `rules`, a rule file's text) on past calls."""
+    async with audited_failure(console.audit, who.name, data.rule or "*"):
+        # Up to 1 MiB of YAML takes seconds to check: off the event loop, which serves on.
+        rules = await asyncio.to_thread(actions.candidate_rules, console, data.rules)
+        wanted = actions.parse_backtest(data)
+        report = await actions.run_backtest(console, who, rules, wanted)
+    return msgspec.convert(as_json(report), BacktestOut)
+
+
+@post(
+    "/failed/{call_id:str}/retry",
+    guards=[operator_only],
+    status_code=202,
+    responses=_with(ACT, e404="Not a failed call"),
+)
+async def retry_failed(console: ConsoleIn, who: Who, call_id: CallId) -> RetryOut:
+    return RetryOut("queued", await actions.retry(console, who, str(call_id)))
+
+
+@post("/failed/retry", guards=[operator_only], status_code=202, responses=ACT)
+async def retry_all_failed(console: ConsoleIn, who: Who) -> RetryOut:
+    return RetryOut("queued", await actions.retry(console, who, None))
+
+
+@post(
+    "/destinations/{name:str}/test",
+    guards=[operator_only],
+    status_code=200,
+    responses=_with(ACT, e404="No such destination"),
+)
+async def test_destination(console: ConsoleIn, who: Who, name: PathName) -> SendTestOut:
+    """A sample alert through one destination: sent, or why not."""
+    ok, detail = await actions.send_test(console, who, name)
+    return SendTestOut(name, ok, detail)
+
+
+HANDLERS = (
+    get_call,
+    get_history,
+    list_silences,
+    create_silence,
+    preview_silence,
+    get_silence,
+    expire_silence,
+    extend_silence,
+    list_rules,
+    test_rule,
+    backtest_rules,
+    list_signatures,
+    list_failed,
+    retry_failed,
+    retry_all_failed,
+    list_destinations,
+    test_destination,
+    list_audit,
+    whoami,
+)
 
 
 def router(router_class: type[Router] = Router) -> Router:
     return router_class(
         path="/api/v1",
-        route_handlers=[
-            get_call,
-            get_history,
-            list_silences,
-            create_silence,
-            preview_silence,
-            get_silence,
-            expire_silence,
-            extend_silence,
-            list_rules,
-            test_rule,
-            backtest_rules,
-            list_signatures,
-            list_failed,
-            retry_failed,
-            retry_all_failed,
-            list_destinations,
-            test_destination,
-            list_audit,
-            whoami,
-        ],
+        route_handlers=list(HANDLERS),
         guards=[signed_in_api],
+        dependencies={
+            "console": Provide(provide_console, sync_to_thread=False),
+            "who": Provide(provide_identity, sync_to_thread=False),
+        },
+        security=[{BEARER: []}],
+        include_in_schema=True,
+        tags=["api"],
     )

@@ -180,9 +180,7 @@ async def by_bearer(auth: ConsoleAuth, address: str, token: str) -> Identity | N
     return identity
 
 
-def by_proxy(
-    config: AuthConfig, connection: ASGIConnection[Any, Any, Any, Any]
-) -> Identity | None:
+def by_proxy(config: AuthConfig, connection: ASGIConnection[Any, Any, Any, Any]) -> Identity | None:
     user = connection.headers.get("x-forwarded-user", "").strip()
     if not user or not config.trusts(peer_of(connection.scope)):
         return None  # a header from anyone else is ignored

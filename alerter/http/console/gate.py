@@ -89,9 +89,7 @@ async def who_may_pass(config: AuthConfig, connection: Connection, static: bool)
     if identity is None and connection.scope["path"].startswith(API_PREFIX):
         # Said before CSRF's 403, which would send a script with a wrong token astray.
         raise Refused(401, "UNAUTHORIZED", "send Authorization: Bearer <token>")
-    return (
-        identity is not None and identity.via in ("token", "none") and script_request(connection)
-    )
+    return identity is not None and identity.via in ("token", "none") and script_request(connection)
 
 
 class ConsoleGate:

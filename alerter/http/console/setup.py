@@ -21,11 +21,11 @@ from alerter.http.console import api, pages
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
 from alerter.http.console.gate import CSRF_EXEMPT_KEY, ConsoleGate
+from alerter.pipeline.operations import OperatorActions
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
 from alerter.store.console_auth import ConsoleAuth
-from alerter.store.ops import Operations
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.state import State
@@ -55,7 +55,7 @@ def make_console(settings: Settings, redis: Redis, rules: RulesHolder) -> Consol
         silences=Silences(redis),
         auth=ConsoleAuth(redis),
         audit=Audit(redis),
-        ops=Operations(redis),
+        actions=OperatorActions(settings, redis),
         signatures=SignatureCounts(redis),
         auth_config=AuthConfig.of(settings),
     )
@@ -78,9 +78,11 @@ def console_routes(secret: str, secure_cookies: bool = False) -> list[Router]:
     gate = DefineMiddleware(ConsoleGate)
 
     class Secured(Router):
-        """Every console route: gated and CSRF-checked."""
+        """Every console route: gated and CSRF-checked; pages are not in /openapi.json
+        (the API router puts itself there)."""
 
         def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("include_in_schema", False)
             kwargs.setdefault("middleware", [gate, csrf])
             super().__init__(**kwargs)
 
