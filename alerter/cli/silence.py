@@ -78,11 +78,12 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                     "or usual call field: check that your webhooks carry it",
                     file=sys.stderr,
                 )
-    url = state_redis_url(settings)
     try:
+        # The end is checked before Redis is looked for: a bad --for is the user's to fix.
         wanted = SilenceRequest(
             args.rule, tuple(matchers), args.comment, silence_end(time.time(), seconds)
         )
+        url = state_redis_url(settings)
         silence = asyncio.run(_add_silence(settings, url, actor_of(args), wanted))
     except ActionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

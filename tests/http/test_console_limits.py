@@ -196,7 +196,7 @@ def alias_bomb() -> str:
         (alias_bomb(), "YAML aliases (*name) are not accepted"),
         ("rules: &a [*a]\n", "recursive alias"),
         ("a: &a [*a]\n", "recursive alias"),
-        ("rules: []\n#" + "x" * (1 << 20), "at most 1,048,576 (1 MiB)"),
+        ("rules: []\n#" + "x" * (1 << 20), "length <= 1048576"),
         ("destinations: &d {h: 'json://127.0.0.1/x'}\nrules: []\nx: *d\n", "YAML aliases"),
     ],
     ids=["alias-bomb", "recursive-rules", "recursive-alias", "over-1-MiB", "any-alias"],
@@ -207,7 +207,9 @@ async def test_rule_text_in_a_backtest_request_is_bounded(
     started = time.monotonic()
     answer = await operator_api.post("/api/v1/rules/backtest", json={"rules": text})
     took = time.monotonic() - started
-    message = assert_error(answer, 422, "INVALID_RULES")
+    # Past 1 MiB the body's schema refuses the text before the rules' own bounds see it.
+    code = "INVALID_REQUEST" if len(text) > 1 << 20 else "INVALID_RULES"
+    message = assert_error(answer, 422, code)
     assert said in message
     assert took < 3, f"refused only after {took:.1f}s"
 

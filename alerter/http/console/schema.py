@@ -43,11 +43,12 @@ class Error(Frozen, frozen=True):
 class SilenceIn(Frozen, frozen=True, forbid_unknown_fields=True):
     """A silence to make (or preview). `rule` null: every rule, then a matcher is needed.
     Unknown fields are refused: a misspelt `rule` must not silence every rule.
-    `matchers`: `{"field": "value"}` (equality) or `["field=value", "field=~regex", ...]`.
+    `matchers`: `{"field": "value"}` (equality), `["field=value", "field=~regex", ...]`, or
+    the console form's text (`field=value, field=~regex`: what a Silence… link prefills).
     The end: `duration` ("2h") or `ends_at` (ISO 8601 with a zone, or epoch seconds)."""
 
     rule: Name | None = None
-    matchers: dict[Name, Text] | list[Text] | None = None
+    matchers: dict[Name, Text] | list[Text] | Text | None = None
     comment: Text = ""
     duration: Name | None = None
     ends_at: Name | float | None = None
