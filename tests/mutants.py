@@ -572,6 +572,13 @@ MUTANTS = (
         ("tests/store/test_lua.py",),
     ),
     Mutant(
+        "limits: a destination's redact regex back on Python's re",
+        "alerter/rules/redact.py",
+        'custom.append((compile_re2(kind), "[redacted]"))',
+        'custom.append((re.compile(kind), "[redacted]"))',
+        ("tests/rules/test_redact.py",),
+    ),
+    Mutant(
         "limits: group_by warnings miss phone fields",
         "alerter/rules/advice.py",
         '        or "phone" in last\n',

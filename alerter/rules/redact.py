@@ -12,6 +12,9 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
+
+from alerter.rules.regex import compile_re2
 
 # International and national formats: +34 600 000 000, +1 (202) 555-0143, 0044 20 7946 0958,
 # 600-000-000, (555) 123 4567. Seven digits at least, so years and codes are left alone.
@@ -21,9 +24,14 @@ DIGITS = re.compile(r"\d")
 NAMED = {"phone": (PHONE, "[phone]"), "email": (EMAIL, "[email]"), "digits": (DIGITS, "#")}
 
 
+class Replacing(Protocol):
+    def sub(self, replacement: str, text: str, /) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Redactor:
-    patterns: tuple[tuple[re.Pattern[str], str], ...]
+    # The named patterns are the project's own (Python's re); a user's runs on RE2.
+    patterns: tuple[tuple[Replacing, str], ...]
 
     def __call__(self, text: str) -> str:
         text = _visible(text)
@@ -54,8 +62,8 @@ def compile_redactor(kinds: Iterable[str]) -> Redactor:
             named.append(NAMED[kind])
         else:
             try:
-                custom.append((re.compile(kind), "[redacted]"))
-            except re.error as exc:
+                custom.append((compile_re2(kind), "[redacted]"))
+            except ValueError as exc:
                 raise ValueError(
                     f"redact {kind!r}: not phone, email, digits or a regex ({exc})"
                 ) from None

@@ -39,6 +39,16 @@ class Regex:
     def fullmatch(self, text: str) -> bool:
         return self._run("fullmatch", text)
 
+    def sub(self, replacement: str, text: str) -> str:
+        """Every match replaced by `replacement` (taken literally)."""
+        literal = replacement.replace("\\", "\\\\")
+        try:
+            return str(self.compiled.sub(literal, text))
+        except UnicodeEncodeError:  # a lone surrogate: replace in its bytes, as above
+            raw = text.encode("utf-8", "surrogatepass")
+            done = self.compiled.sub(literal.encode(), raw)
+            return str(done.decode("utf-8", "surrogatepass"))
+
     def _run(self, how: str, text: str) -> bool:
         try:
             return getattr(self.compiled, how)(text) is not None
