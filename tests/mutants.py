@@ -579,6 +579,20 @@ MUTANTS = (
         ("tests/rules/test_redact.py",),
     ),
     Mutant(
+        "limits: a full rule still admits new groups",
+        "alerter/store/group_admit.lua",
+        "or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then",
+        "or redis.call('ZCARD', KEYS[1]) >= 0 then",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "limits: expired groups never make room",
+        "alerter/store/group_admit.lua",
+        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))",
+        "",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
         "limits: group_by warnings miss phone fields",
         "alerter/rules/advice.py",
         '        or "phone" in last\n',

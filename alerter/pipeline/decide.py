@@ -87,7 +87,7 @@ async def decide(
         f"Signature: {sig.text} ({last_hour} call{'s' if last_hour != 1 else ''} in the last hour)"
     )
 
-    key = group_key(noise.group_by, call, first)
+    key = await stores.windows.admit(rule.name, group_key(noise.group_by, call, first), noise, now)
     reason = str((first.data or {}).get("failure_reason") or "")
     note = headline = episode = None
     window_end = ended

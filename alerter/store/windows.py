@@ -8,6 +8,7 @@ that runs again (retry, crash, redelivery) gets the same answer and counts nothi
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -15,15 +16,18 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.rules.noise import GroupKey, ended_key
+from alerter.rules.noise import GroupKey, Noise, ended_key
 from alerter.store import lua
 
+log = logging.getLogger(__name__)
 PREFIX = "alerter:"
 DECISION_TTL_SECONDS = 7 * 86_400
 KEEP_AFTER_MS = 7 * 86_400_000  # throttle and digest state outlive their windows by this
 DIGEST_CALLS_CAP = 20
 DIGEST_COUNTS_CAP = 50  # distinct events / failure reasons counted per digest
-MAX_GROUPS = 10_000  # groups one flatline rule watches at most (each a caller, say)
+MAX_GROUPS = 10_000  # groups one rule keeps state for at most (a group per caller, say)
+# Where a rule's calls past its first MAX_GROUPS live groups are counted, together.
+OVERFLOW = GroupKey((("group", f"any past the first {MAX_GROUPS:,}"),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,18 @@ def millis(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _state_seconds(noise: Noise) -> float | None:
+    """How long a group's noise state outlives its last call (as the scripts keep it), or
+    None when the rule keeps none per group."""
+    spans = [
+        2 * noise.within if noise.within is not None else None,
+        noise.repeat_interval,
+        (noise.group_wait or 0) + (noise.group_interval or 0) if noise.group_wait else None,
+    ]
+    kept = [span for span in spans if span is not None]
+    return max(kept) + KEEP_AFTER_MS / 1000 if kept else None
+
+
 class Windows:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -118,6 +134,23 @@ class Windows:
         self._rate = redis.register_script(lua.source("rate"))
         self._digest_add = redis.register_script(lua.source("digest_add"))
         self._digest_take = redis.register_script(lua.source("digest_take"))
+        self._group_admit = redis.register_script(lua.source("group_admit"))
+
+    async def admit(self, rule: str, key: GroupKey, noise: Noise, now: float) -> GroupKey:
+        """The group to keep this call's noise state in: its own while the rule keeps state
+        for fewer than `MAX_GROUPS` live groups (or it is one of them), else `OVERFLOW`,
+        shared by every group past them: a rule grouped by caller cannot fill Redis."""
+        keep = _state_seconds(noise)
+        if not key.labels or keep is None:
+            return key  # one group, or no state kept per group
+        admitted = await self._group_admit(
+            keys=[f"{PREFIX}groups:{rule}"],
+            args=[key.digest, millis(now), millis(keep), MAX_GROUPS],
+        )
+        if admitted:
+            return key
+        log.warning("rule %s keeps state for %d groups already: counted in one", rule, MAX_GROUPS)
+        return OVERFLOW
 
     @staticmethod
     def _decision(call_id: str, rule: str, step: str) -> str:

@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from alerter.rules.model import RuleSet
+from alerter.store.windows import MAX_GROUPS
 from tests.conftest import ApiServer, make_settings, rules_from
 from tests.http.console_kit import process, send_call, token
 from tests.standins import DigaStandIn, Receiver, make_log
@@ -305,3 +307,42 @@ async def test_a_silence_never_ends_more_than_90_days_from_now(
     for late in ({"duration": "91d"}, {"duration": None, "ends_at": time.time() + 91 * 86_400}):
         refused = await operator_api.post("/api/v1/silences", json={**body, **late})
         assert_error(refused, 422, "INVALID_END")
+
+
+# ---------------------------------------------------------------- groups
+
+THROTTLED = """
+destinations:
+  hook: json://127.0.0.1:{port}/hooks/limits
+rules:
+  - name: per-agent
+    match: {{category: TRANSFER}}
+    group_by: [agent_id]
+    repeat_interval: 1h
+    notify: [hook]
+"""
+
+
+async def test_a_rule_past_its_group_cap_counts_new_groups_together(
+    tmp_path: Path,
+    api_for: Callable[..., ApiServer],
+    redis_url: str,
+    diga: DigaStandIn,
+    hook: Receiver,
+) -> None:
+    """A rule grouped by something per caller cannot fill Redis: past MAX_GROUPS live groups,
+    new groups share one (still alerting, throttled together)."""
+    rules = rules_from(tmp_path, THROTTLED.format(port=hook.httpd.server_address[1]))
+    api = api_for(rules)
+    now_ms = int(time.time() * 1000)
+    async with aioredis.Redis.from_url(redis_url) as client:
+        full = {f"g{i}": now_ms for i in range(MAX_GROUPS)}
+        await client.zadd("alerter:groups:per-agent", full)
+        async with httpx.AsyncClient(base_url=api.url) as web:
+            for agent in ("new-1", "new-2"):
+                await send_call(web, diga, agent=agent)
+        await process(make_settings(diga.url), rules, redis_url)
+        assert len(hook.wait_for(1)) == 1  # the first alerts, the second is throttled with it
+        await asyncio.sleep(0.5)
+        assert len(hook.received) == 1
+        assert await client.zcard("alerter:groups:per-agent") == MAX_GROUPS

@@ -14,16 +14,17 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
-from alerter.rules.noise import GroupKey, ended_key, flatline_key
+from alerter.rules.noise import GroupKey, Noise, ended_key, flatline_key
 from alerter.store import lua
 from alerter.store.episodes import OUTBOX_KEY, WHOLE_RULE, Episodes, Note, flatline_note
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
-from alerter.store.windows import DUE_KEY, MAX_GROUPS, Windows, episode_key
+from alerter.store.windows import DUE_KEY, MAX_GROUPS, OVERFLOW, Windows, episode_key
 
 COVERED = {
     "enqueue",
+    "group_admit",
     "flatline_prune",
     "release",
     "throttle",
@@ -328,3 +329,22 @@ async def test_a_rule_keeps_at_most_max_groups(redis: Redis) -> None:
     assert not await redis.hexists(key, "one-too-many")
     await mark(redis, "per-caller", "g7")  # a group it keeps is still updated
     assert (await redis.hget(key, "g7") or b"").decode() != "1 []"
+
+
+async def test_a_rule_keeps_state_for_at_most_max_groups_then_counts_the_rest_together(
+    redis: Redis,
+) -> None:
+    windows, now, name = Windows(redis), time.time(), rule()
+    noise = Noise(group_by=("agent_id",), repeat_interval=3600)
+    index = f"alerter:groups:{name}"
+    await redis.zadd(index, {f"g{i}": int(now * 1000) for i in range(MAX_GROUPS - 1)})
+    last = GroupKey((("agent_id", "ag-last"),))
+    assert await windows.admit(name, last, noise, now) == last  # the last free place
+    extra = GroupKey((("agent_id", "ag-extra"),))
+    assert await windows.admit(name, extra, noise, now) == OVERFLOW
+    assert await windows.admit(name, last, noise, now) == last  # a known group keeps its own
+    assert await redis.zcard(index) == MAX_GROUPS
+    # Groups whose state expired make room again; rules that keep no state are not counted.
+    later = now + 3600 + 7 * 86_400 + 1
+    assert await windows.admit(name, extra, noise, later) == extra
+    assert await windows.admit(name, extra, Noise(group_by=("agent_id",)), now) == extra
