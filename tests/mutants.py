@@ -217,9 +217,37 @@ MUTANTS = (
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
         MARKER_TESTS,
     ),
+    Mutant(
+        "metrics: the api exports the worker's job counter too",
+        "alerter/metrics.py",
+        '"alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=worker',
+        '"alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=r',
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
+        "metrics: the invalid-rules gauge never comes down",
+        "alerter/rules/reload.py",
+        "self.metrics.rules_invalid.set(1 if self._broken else 0)",
+        "self.metrics.rules_invalid.set(1 if self._broken else None or 1)",
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
+        "alerts: a waiting call pages only after five minutes",
+        "deploy/prometheus/alerter-rules.yaml",
+        "expr: max(alerter_queue_oldest_due_seconds) > 30",
+        "expr: max(alerter_queue_oldest_due_seconds) > 300",
+        ("tests/test_prometheus.py",),
+    ),
+    Mutant(
+        "alerts: a 404 from Diga counted as an error",
+        "deploy/prometheus/alerter-rules.yaml",
+        'status!~"200|404"',
+        'status!~"200"',
+        ("tests/test_prometheus.py",),
+    ),
 )
 
-COPIED = ("alerter", "tests", "rules", "README.md", "pyproject.toml")
+COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 
 
 def run(mutant: Mutant) -> tuple[bool, float, str]:

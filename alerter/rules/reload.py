@@ -115,6 +115,7 @@ class RulesHolder:
 
     def _count(self, outcome: str) -> None:
         self.metrics.rule_reloads.labels(outcome).inc()
+        self.metrics.rules_invalid.set(1 if self._broken else 0)
 
     async def watch(self, stop: asyncio.Event, every: float = 2.0) -> None:
         """Reload when the files change (checked every `every` seconds) or on SIGHUP."""

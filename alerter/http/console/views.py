@@ -19,13 +19,12 @@ from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
-from alerter.store.jobs import live_workers
+from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import queue_state
 from alerter.store.silences import Silence
 from alerter.store.state import FailedCall, State, destination_results
 
 DAY = 86_400.0
-WORKER_SEEN_SECONDS = 75  # two heartbeats (every 30 s) and some slack
 HOUR = 3_600.0
 SUPPRESSED = (
     Outcome.MUTED,
