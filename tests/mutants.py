@@ -245,6 +245,13 @@ MUTANTS = (
         'status!~"200"',
         ("tests/test_prometheus.py",),
     ),
+    Mutant(
+        "replicas: the console secret is not read from its file",
+        "alerter/settings.py",
+        '    "ALERTER_CONSOLE_SECRET",\n)',
+        "\n)",
+        ("tests/http/test_replicas.py",),
+    ),
 )
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -31,7 +31,9 @@ SAMPLE_SUFFIXES = re.compile(r"_(total|bucket|count|sum|created)$")
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    return [
+        rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]
+    ]
 
 
 def dashboard_queries() -> list[str]:

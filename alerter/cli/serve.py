@@ -40,7 +40,6 @@ log = logging.getLogger("alerter")
 T = TypeVar("T")
 
 
-
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     serve_cmd = sub.add_parser("serve", help="api and worker in one process, for one machine")
     serve_cmd.set_defaults(handler=_serve_command)
