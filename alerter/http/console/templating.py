@@ -4,6 +4,7 @@ UTC text, sparklines, hourly charts), the page response, redirects."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -54,6 +55,21 @@ def ago(ts: float | None, now: float | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """An audit entry's detail as `name: value` pairs; times (names ending `_at`) as UTC
+    text, never the epoch seconds they are stored as."""
+    parts = []
+    for name, value in detail.items():
+        if name.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+            shown = when(value)
+        elif isinstance(value, list | tuple):
+            shown = ", ".join(str(item) for item in value)
+        else:
+            shown = "—" if value is None else str(value)
+        parts.append(f"{name}: {shown}")
+    return "; ".join(parts)
+
+
 def sparkline(values: list[int] | tuple[int, ...], width: int = 84, height: int = 18) -> str:
     """SVG polyline points for the counts (drawn by the template, no script, no style)."""
     if not values:
@@ -73,6 +89,7 @@ def environment() -> Environment:
     env.filters["when"] = when
     env.filters["ago"] = ago
     env.filters["sparkline"] = sparkline
+    env.filters["detail_text"] = detail_text
     env.globals["outcomes"] = OUTCOMES
     env.globals["suppressed"] = views.RuleCounts.suppressed
     env.globals["rule_columns"] = views.RULE_COUNT_COLUMNS

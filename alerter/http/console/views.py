@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
+from alerter.rules.redact import Redactor
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
 from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
@@ -74,6 +75,7 @@ class Overview:
     rules_version: str | None
     failed_now: int
     latest: tuple[Mapping[str, str], ...]
+    rule_errors: tuple[str, ...] = ()  # why the rule files are invalid (the last good set runs)
 
 
 async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) -> Overview:
@@ -104,6 +106,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         rules_version=rules.version if rules else None,
         failed_now=failed_now,
         latest=latest,
+        rule_errors=holder.errors,
     )
 
 
@@ -305,13 +308,15 @@ async def rules_view(
 @dataclass(frozen=True, slots=True)
 class DestinationView:
     name: str
-    targets: tuple[str, ...]  # scheme://host only; never a whole URL
+    targets: tuple[str, ...]  # scheme://host:port only; never a path, token or password
     last: Mapping[str, Any] | None
+    redaction: tuple[str, ...] = ()  # what is removed from its alerts: phone, email, ...
 
 
 def safe_target(url: str) -> str:
-    """`scheme://host`, the host only when it looks like one: several apprise schemes put a
-    token where the host goes (slack://TokenA/...), and a token is never shown."""
+    """`scheme://host:port` (the port when the URL names one), the host only when it looks
+    like one: several apprise schemes put a token where the host goes (slack://TokenA/...),
+    and a token is never shown; nor are users, passwords, paths or queries."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -319,9 +324,13 @@ def safe_target(url: str) -> str:
     scheme = parts.scheme or "?"
     try:
         host = parts.hostname or ""
+        port = parts.port
     except ValueError:
-        host = ""
-    return f"{scheme}://{host}" if _is_hostname(host) else f"{scheme}://…"
+        host, port = "", None
+    if not _is_hostname(host):
+        return f"{scheme}://…"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (f":{port}" if port is not None else "")
 
 
 def _is_hostname(host: str) -> bool:
@@ -334,10 +343,28 @@ def _is_hostname(host: str) -> bool:
     return True
 
 
+_REDACTION_NAMES = {"[email]": "email", "[phone]": "phone", "#": "digits"}
+
+
+def redaction_of(redactor: Redactor | None) -> tuple[str, ...]:
+    """The destination's `redact:` kinds in words; a custom one as its pattern."""
+    if redactor is None:
+        return ()
+    return tuple(
+        _REDACTION_NAMES.get(replacement, f"/{pattern.pattern}/")
+        for pattern, replacement in redactor.patterns
+    )
+
+
 async def destinations_view(redis: Redis, rules: RuleSet) -> list[DestinationView]:
     last = await destination_results(redis)
     return [
-        DestinationView(name, tuple(safe_target(u) for u in d.urls), last.get(name))
+        DestinationView(
+            name,
+            tuple(safe_target(u) for u in d.urls),
+            last.get(name),
+            redaction_of(d.redactor),
+        )
         for name, d in sorted(rules.destinations.items())
     ]
 

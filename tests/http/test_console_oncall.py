@@ -1,0 +1,90 @@
+"""The console as an on-call tool: why the rules are not loaded, destinations by scheme, host
+and port with their redaction, times as UTC text, links from each thing to its history,
+history paged and filtered by call field, charts, the log lines that made a rule fire."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from alerter.rules.reload import RulesHolder
+from tests.conftest import ApiServer, make_settings, rules_from, write_rules
+from tests.http.console_kit import token
+from tests.standins import DigaStandIn
+
+pytestmark = pytest.mark.usefixtures("redis_url")
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+TWO_PORTS = """
+destinations:
+  first: json://user:pa55word@127.0.0.1:{one}/hooks/secret-path-1?token=abc
+  second:
+    url: json://127.0.0.1:{two}/hooks/secret-path-2
+    redact: [phone, email, 'ACME-\\d+']
+rules:
+  - {{name: transfer-failed, match: {{category: TRANSFER}}, notify: [first, second]}}
+"""
+
+
+async def test_destinations_show_scheme_host_port_and_redaction_never_secrets(
+    api_for: Callable[..., ApiServer], tmp_path: Path, api_client: httpx.AsyncClient
+) -> None:
+    rules = rules_from(tmp_path, TWO_PORTS.format(one=9101, two=9102))
+    api = api_for(rules)
+    page = (await api_client.get(f"{api.url}/ui/destinations")).text
+    assert "<code>json://127.0.0.1:9101</code>" in page
+    assert "<code>json://127.0.0.1:9102</code>" in page
+    assert "email, phone, /ACME-\\d+/ removed" in page
+    for secret in ("secret-path", "pa55word", "user", "token=abc"):
+        assert secret not in page
+    assert 'href="/ui/history?destination=second"' in page
+    listed = (await api_client.get(f"{api.url}/api/v1/destinations")).json()["destinations"]
+    assert [d["redaction"] for d in listed] == [[], ["email", "phone", "/ACME-\\d+/"]]
+
+
+async def test_the_audit_page_shows_times_as_utc_text(
+    api_for: Callable[..., ApiServer], tmp_path: Path, redis_url: str
+) -> None:
+    rules = rules_from(tmp_path, TWO_PORTS.format(one=9101, two=9102))
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    secret = await token(redis_url, "olga", "operator")
+    async with httpx.AsyncClient(base_url=api.url, headers=bearer(secret)) as client:
+        made = await client.post(
+            "/api/v1/silences",
+            json={"rule": "transfer-failed", "comment": "deploy", "duration": "2h"},
+        )
+        assert made.is_success, made.text
+        ends = made.json()["ends_at"]
+        page = (await client.get("/ui/audit")).text
+    assert re.search(r"ends_at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page)
+    assert str(int(ends)) not in page
+
+
+async def test_the_overview_says_why_the_rule_files_are_invalid(
+    tmp_path: Path, redis_url: str, diga: DigaStandIn, api_client: httpx.AsyncClient
+) -> None:
+    folder = write_rules(tmp_path, TWO_PORTS.format(one=9101, two=9102))
+    holder = RulesHolder(folder, environ={})
+    assert holder.reload("start")
+    (folder / "rules.yaml").write_text("rules:\n  - {name: x, notify: [nowhere]}\n")
+    assert not holder.reload("change")
+    api = ApiServer(make_settings(diga.url), redis_url, holder)
+    api.start()
+    try:
+        broken = (await api_client.get(f"{api.url}/ui/")).text
+        (folder / "rules.yaml").write_text(TWO_PORTS.format(one=9101, two=9102))
+        assert holder.reload("change")
+        mended = (await api_client.get(f"{api.url}/ui/")).text
+    finally:
+        api.stop()
+    assert 'id="rule-errors"' in broken and "rules.yaml:2: " in broken
+    assert "nowhere" in broken and f"Version {holder.require().version}" in broken
+    assert 'id="rule-errors"' not in mended
