@@ -252,6 +252,27 @@ MUTANTS = (
         "\n)",
         ("tests/http/test_replicas.py",),
     ),
+    Mutant(
+        "history: the next page starts with the last entry shown",
+        STATE,
+        'high, scanned = (f"({before}" if before else "+"), 0',
+        'high, scanned = (before if before else "+"), 0',
+        ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "history: a call field filter checks only the first field",
+        "alerter/http/console/history.py",
+        "all(fields.get(k) == v for k, v in wanted.items())",
+        "all(fields.get(k) == v for k, v in list(wanted.items())[:1])",
+        ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "destinations: the port left out",
+        "alerter/http/console/views.py",
+        '(f":{port}" if port is not None else "")',
+        '""',
+        ("tests/http/test_console_oncall.py",),
+    ),
 )
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alerter.models import CallEnded
 from alerter.rules.reload import RulesHolder
+from alerter.store import connect
+from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings, rules_from, write_rules
 from tests.http.console_kit import token
 from tests.standins import DigaStandIn
@@ -88,3 +91,63 @@ async def test_the_overview_says_why_the_rule_files_are_invalid(
     assert 'id="rule-errors"' in broken and "rules.yaml:2: " in broken
     assert "nowhere" in broken and f"Version {holder.require().version}" in broken
     assert 'id="rule-errors"' not in mended
+
+
+async def ended(redis_url: str, agents: list[str]) -> list[str]:
+    """Calls recorded as evaluated (no rule fired), oldest first: one history entry each."""
+    ids = [f"call-{i:04d}-{agent}" for i, agent in enumerate(agents)]
+    async with connect.client(redis_url) as redis:
+        state = State(redis)
+        for call_id, agent in zip(ids, agents, strict=True):
+            call = CallEnded(call_id=call_id, fields={"agent_id": agent, "campaign": "spring"})
+            await state.evaluated(call, logs=0, requests=1, capped=None, fired={})
+    return ids
+
+
+async def test_history_pages_with_a_cursor_in_the_api(
+    api_for: Callable[..., ApiServer], tmp_path: Path, redis_url: str
+) -> None:
+    api = api_for(rules_from(tmp_path, TWO_PORTS.format(one=9101, two=9102)))
+    ids = await ended(redis_url, ["ag-a", "ag-b"] * 5)
+    seen: list[str] = []
+    cursor: str | None = None
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        for _ in range(10):
+            query = {"limit": "3", **({"next": cursor} if cursor else {})}
+            answer = (await client.get("/api/v1/history", params=query)).json()
+            seen += [row["call_id"] for row in answer["entries"]]
+            cursor = answer["next"]
+            if cursor is None:
+                break
+        assert seen == ids[::-1]  # every entry once, newest first, across four pages
+        agent = await client.get("/api/v1/history", params={"agent_id": "ag-b", "limit": "2"})
+        first = agent.json()
+        assert [r["call_id"] for r in first["entries"]] == [ids[9], ids[7]]
+        rest = await client.get(
+            "/api/v1/history", params={"agent_id": "ag-b", "limit": "10", "next": first["next"]}
+        )
+        assert [r["call_id"] for r in rest.json()["entries"]] == [ids[5], ids[3], ids[1]]
+        assert rest.json()["next"] is None
+        both = {"agent_id": "ag-a", "campaign": "spring", "call_id": ids[2]}
+        one = (await client.get("/api/v1/history", params=both)).json()["entries"]
+        assert [r["call_id"] for r in one] == [ids[2]]
+        for fields in ({"agent_id": "ag-a", "campaign": "autumn"}, {**both, "campaign": "x"}):
+            none = (await client.get("/api/v1/history", params=fields)).json()
+            assert none == {"entries": [], "next": None}  # every field must hold
+
+
+async def test_the_history_page_filters_by_call_field_and_links_the_next_page(
+    api_for: Callable[..., ApiServer], tmp_path: Path, redis_url: str
+) -> None:
+    api = api_for(rules_from(tmp_path, TWO_PORTS.format(one=9101, two=9102)))
+    ids = await ended(redis_url, ["ag-a"] * 203 + ["ag-b"])
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        page = (await client.get("/ui/history", params={"fields": "agent_id=ag-a"})).text
+        assert ids[-1] not in page and ids[202] in page and ids[3] in page and ids[2] not in page
+        [link] = re.findall(r'<a href="([^"]+)" rel="next">Older entries</a>', page)
+        older = (await client.get(link.replace("&amp;", "&"))).text
+        assert all(call_id in older for call_id in ids[:3]) and ids[3] not in older
+        assert 'rel="next"' not in older
+        direct = (await client.get("/ui/history", params={"agent_id": "ag-b"})).text
+        assert ids[-1] in direct and ids[0] not in direct
+        assert 'value="agent_id=ag-b"' in direct  # the filter shows in the form

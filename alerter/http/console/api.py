@@ -14,7 +14,7 @@ from litestar import Request, Router, delete, get, post
 from litestar.datastructures import State as AppState
 from litestar.params import FromPath, FromQuery
 
-from alerter.http.console import actions, views
+from alerter.http.console import actions, history, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
 from alerter.pipeline.backtest import as_json
@@ -94,18 +94,24 @@ async def get_history(
     call_id: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None,
     limit: FromQuery[int | None] = None,
+    next: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     back = since_param(since)
-    rows = await console_of(request).state.history(
-        call_id or None,
-        limit_param(limit),
-        rule=rule or None,
-        outcome=outcome or None,
-        destination=destination or None,
-        since=time.time() - back if back else None,
-        scan_max=views.SCAN_MAX,
+    found = await history.read_history(
+        console_of(request).state,
+        history.HistoryQuery(
+            rule=rule or None,
+            outcome=outcome or None,
+            destination=destination or None,
+            call_id=call_id or None,
+            since=time.time() - back if back else None,
+            before=next or None,
+            fields=history.call_fields(dict(request.query_params)),
+            count=limit_param(limit),
+        ),
     )
-    return {"entries": rows}
+    # `next`: the cursor of the following page (GET again with ?next=...), null at the end.
+    return {"entries": list(found.rows), "next": found.next}
 
 
 @get("/silences")

@@ -13,7 +13,7 @@ from litestar.datastructures import State as AppState
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from alerter.http.console import actions, views
+from alerter.http.console import actions, history, views
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import identity_of, operator_only
 from alerter.http.console.templating import Form, console_of, page, see_other
@@ -70,7 +70,10 @@ async def history_page(
     destination: FromQuery[str] = "",
     call_id: FromQuery[str] = "",
     since: FromQuery[str] = "",
+    next: FromQuery[str] = "",
 ) -> Template:
+    """Newest first, 200 a page, `next` the cursor; any other query parameter filters by
+    that call field (`?agent_id=ag-7`)."""
     console = console_of(request)
     error = None
     seconds = None
@@ -79,27 +82,30 @@ async def history_page(
             seconds = parse_duration(since)
         except ValueError as exc:
             error = f"since: {exc}"
-    rows = await console.state.history(
-        call_id.strip() or None,
-        200,
-        rule=rule or None,
-        outcome=outcome or None,
-        destination=destination or None,
-        since=time.time() - seconds if seconds else None,
-        scan_max=views.SCAN_MAX,
+    fields = history.call_fields(dict(request.query_params))
+    found = await history.read_history(
+        console.state,
+        history.HistoryQuery(
+            rule=rule or None,
+            outcome=outcome or None,
+            destination=destination or None,
+            call_id=call_id.strip() or None,
+            since=time.time() - seconds if seconds else None,
+            before=next or None,
+            fields=fields,
+        ),
     )
+    shown = {"rule": rule, "outcome": outcome, "destination": destination}
+    shown |= {"call_id": call_id, "since": since}
+    kept = {k: v for k, v in {**shown, **fields}.items() if v}
+    shown["fields"] = " ".join(f"{k}={v}" for k, v in fields.items())
     rules = console.rules.current
     return page(
         request,
         "history.html",
-        rows=rows,
-        f={
-            "rule": rule,
-            "outcome": outcome,
-            "destination": destination,
-            "call_id": call_id,
-            "since": since,
-        },
+        rows=found.rows,
+        f=shown,
+        next_link="/ui/history?" + urlencode({**kept, "next": found.next}) if found.next else None,
         rule_names=[r.name for r in rules.rules] if rules else [],
         error=error,
     )
