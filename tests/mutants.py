@@ -273,6 +273,13 @@ MUTANTS = (
         '""',
         ("tests/http/test_console_oncall.py",),
     ),
+    Mutant(
+        "call page: the matching log lines not kept",
+        "alerter/pipeline/job.py",
+        "fetched.capped, labels, lines",
+        "fetched.capped, labels",
+        ("tests/http/test_console_oncall.py",),
+    ),
 )
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")

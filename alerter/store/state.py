@@ -127,9 +127,11 @@ class State:
         requests: int,
         capped: str | None,
         fired: Mapping[str, Mapping[str, str]],
+        lines: Mapping[str, str] | None = None,
     ) -> None:
         """The call's record (kept for the console and the backtest), what was fetched, and
-        each rule that fired on it with the labels silences match (the silence preview).
+        each rule that fired on it with the labels silences match (the silence preview) and
+        its first matching log lines (`lines`, per rule: the call page shows them).
 
         A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
         the same round trip, with as few commands as its story allows."""
@@ -138,8 +140,9 @@ class State:
         if capped:
             detail += f" ({capped})"
         events = [CallEvent(at=now, outcome="fetched", detail=detail)]
+        shown = lines or {}
         events += [
-            CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
+            CallEvent(now, "matched", rule, detail=shown.get(rule, ""), labels=labels)
             for rule, labels in fired.items()
         ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,8 @@ from alerter.rules.reload import RulesHolder
 from alerter.store import connect
 from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings, rules_from, write_rules
-from tests.http.console_kit import token
-from tests.standins import DigaStandIn
+from tests.http.console_kit import console_rules, process, send_call, token
+from tests.standins import DigaStandIn, Receiver, make_log
 
 pytestmark = pytest.mark.usefixtures("redis_url")
 
@@ -151,3 +152,35 @@ async def test_the_history_page_filters_by_call_field_and_links_the_next_page(
         direct = (await client.get("/ui/history", params={"agent_id": "ag-b"})).text
         assert ids[-1] in direct and ids[0] not in direct
         assert 'value="agent_id=ag-b"' in direct  # the filter shows in the form
+
+
+def at(second: int) -> datetime:
+    return datetime(2026, 11, 25, 12, 0, second, tzinfo=UTC)
+
+
+async def test_the_call_page_shows_the_log_lines_that_made_each_rule_fire(
+    api_for: Callable[..., ApiServer],
+    tmp_path: Path,
+    hook: Receiver,
+    diga: DigaStandIn,
+    redis_url: str,
+) -> None:
+    rules = console_rules(tmp_path, hook)
+    api = api_for(rules)
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        logs = [
+            make_log("c", data={"message_text": f"transfer to queue {i} <refused>"}, at=at(i))
+            for i in range(7)
+        ]
+        logs.append(make_log("c", category="AGENT", event="turn", data={"message_text": "off"}))
+        call_id = await send_call(client, diga, logs=logs)
+        await process(make_settings(diga.url), rules, redis_url)
+        page = (await client.get(f"/ui/calls/{call_id}")).text
+        story = (await client.get(f"/api/v1/calls/{call_id}")).json()
+    assert "2026-11-25 12:00:00 UTC ERROR TRANSFER/transfer_failed: transfer to queue 0" in page
+    assert "transfer to queue 4 &lt;refused&gt;" in page  # as text, escaped
+    assert "queue 5" not in page and "and 2 more matching logs" in page
+    assert "turn" not in page  # a log the rule did not match
+    [fired] = story["rules"]
+    assert fired["log_lines"][0].endswith("transfer to queue 0 <refused>")
+    assert len(fired["log_lines"]) == 6

@@ -69,6 +69,7 @@ def call_json(view: views.CallView) -> dict[str, Any]:
                 "outcome": r.outcome,
                 "reason": r.reason,
                 "sends": [e.to_json() for e in r.sends],
+                "log_lines": list(r.lines),
             }
             for r in view.rules
         ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +122,7 @@ class RuleStory:
     reason: str
     sends: tuple[CallEvent, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()  # the first logs it matched: what made it fire
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
     """Per rule, the last word (a later try's decision replaces an earlier one)."""
     order: list[str] = []
     labels: dict[str, Mapping[str, str]] = {}
+    lines: dict[str, tuple[str, ...]] = {}
     last: dict[str, CallEvent] = {}
     sends: dict[str, list[CallEvent]] = {}
     for event in events:
@@ -149,6 +151,7 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
             order.append(event.rule)
         if event.outcome == "matched":
             labels[event.rule] = event.labels
+            lines[event.rule] = tuple(event.detail.splitlines())
             continue
         if event.destination:
             sends.setdefault(event.rule, []).append(event)
@@ -166,7 +169,8 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
             )
         else:
             outcome, reason = decided.outcome, decided.detail
-        out.append(RuleStory(rule, outcome, reason, rule_sends, labels.get(rule, {})))
+        story = RuleStory(rule, outcome, reason, rule_sends, labels.get(rule, {}))
+        out.append(replace(story, lines=lines.get(rule, ())))
     return tuple(out)
 
 
