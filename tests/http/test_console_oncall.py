@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alerter.http.console.charts import hour_chart
 from alerter.models import CallEnded
 from alerter.rules.reload import RulesHolder
 from alerter.store import connect
@@ -184,3 +185,46 @@ async def test_the_call_page_shows_the_log_lines_that_made_each_rule_fire(
     [fired] = story["rules"]
     assert fired["log_lines"][0].endswith("transfer to queue 0 <refused>")
     assert len(fired["log_lines"]) == 6
+
+
+def test_the_hourly_chart_draws_each_hour_and_says_it_in_words() -> None:
+    now = datetime(2026, 11, 25, 12, 30, tzinfo=UTC).timestamp()
+    values = [0] * 24
+    values[20], values[23] = 4, 2
+    chart = hour_chart(values, now)
+    assert len(chart.bars) == 24 and len(chart.ticks) == 4
+    assert chart.bars[20].height == chart.base - 4  # the busiest hour fills the height
+    assert chart.bars[23].height == (chart.base - 4) / 2
+    assert chart.bars[0].height == 0 and chart.bars[0].y == chart.base
+    assert chart.bars[20].title == "08:30–09:30 UTC: 4 alerts sent"
+    assert chart.summary == "6 alerts sent in 24 h; most, 4, in the hour from 08:30 UTC"
+    assert hour_chart([0] * 24, now).summary == "no alerts sent in 24 h"
+
+
+async def test_charts_and_links_from_rules_signatures_and_calls_to_their_history(
+    api_for: Callable[..., ApiServer],
+    tmp_path: Path,
+    hook: Receiver,
+    diga: DigaStandIn,
+    redis_url: str,
+) -> None:
+    rules = console_rules(tmp_path, hook)
+    api = api_for(rules)
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        first = await send_call(client, diga, agent="ag-1")
+        second = await send_call(client, diga, agent="ag-2")
+        await process(make_settings(diga.url), rules, redis_url)
+        overview = (await client.get("/ui/")).text
+        rule = (await client.get("/ui/rules/transfer-failed")).text
+        listed = (await client.get("/ui/rules")).text
+        signatures = (await client.get("/ui/signatures")).text
+        call = (await client.get(f"/ui/calls/{first}")).text
+    said = "2 alerts sent in 24 h; most, 2, in the hour from"
+    assert '<svg class="chart"' in overview and f'aria-label="Alerts sent: {said}' in overview
+    assert overview.count("<rect ") == 24
+    assert f'aria-label="Alerts sent by transfer-failed: {said}' in rule
+    assert rule.count("/ui/calls/") >= 2  # its latest decisions, linked to their calls
+    assert 'href="/ui/history?rule=transfer-failed&amp;outcome=sent"' in listed
+    assert f'href="/ui/calls/{second}"' in signatures or f'href="/ui/calls/{first}"' in signatures
+    assert 'href="/ui/history?agent_id=ag-1"' in call
+    assert f'href="/ui/history?call_id={first}"' in call

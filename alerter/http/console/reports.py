@@ -132,12 +132,16 @@ async def _rule_page(
     rules = console.require_rules()
     if name not in rules.by_name:
         raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {name[:100]!r}")
-    (view,) = await views.rules_view(console.state, rules, time.time(), only=name)
+    now = time.time()
+    (view,) = await views.rules_view(console.state, rules, now, only=name)
+    recent = await history.read_history(console.state, history.HistoryQuery(rule=name, count=10))
     return page(
         request,
         "rule.html",
         422 if error or backtest_error else 200,
         r=view,
+        per_hour=await console.state.calls.sent_per_hour(now, rule=name),
+        rows=recent.rows,
         result=result,
         error=error,
         form=form or {},

@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from alerter.http.console import views
 from alerter.http.console.actions import Console
+from alerter.http.console.charts import hour_chart
 from alerter.models import Outcome
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -90,6 +91,7 @@ def environment() -> Environment:
     env.filters["ago"] = ago
     env.filters["sparkline"] = sparkline
     env.filters["detail_text"] = detail_text
+    env.filters["hour_chart"] = hour_chart
     env.globals["outcomes"] = OUTCOMES
     env.globals["suppressed"] = views.RuleCounts.suppressed
     env.globals["rule_columns"] = views.RULE_COUNT_COLUMNS

@@ -76,6 +76,7 @@ class Overview:
     failed_now: int
     latest: tuple[Mapping[str, str], ...]
     rule_errors: tuple[str, ...] = ()  # why the rule files are invalid (the last good set runs)
+    sent_per_hour: tuple[int, ...] = ()  # alerts sent in each of the last 24 hours, oldest first
 
 
 async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) -> Overview:
@@ -87,9 +88,11 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         latest = tuple(await state.history(count=15))
         ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
         failed_now = len(await state.failures())
+        per_hour = tuple(await state.calls.sent_per_hour(now))
         redis_ok = True
     except (RedisError, OSError):
         hour, day, depth, oldest, workers, latest, failed_now = {}, {}, 0, 0.0, [], (), 0
+        per_hour = ()
         ended_day = 0
         redis_ok = False
     rules = holder.current
@@ -107,6 +110,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         failed_now=failed_now,
         latest=latest,
         rule_errors=holder.errors,
+        sent_per_hour=per_hour,
     )
 
 
