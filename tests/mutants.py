@@ -268,7 +268,7 @@ MUTANTS = (
     ),
     Mutant(
         "destinations: the port left out",
-        "alerter/http/console/views.py",
+        "alerter/http/console/destinations.py",
         '(f":{port}" if port is not None else "")',
         '""',
         ("tests/http/test_console_oncall.py",),

@@ -14,7 +14,7 @@ from litestar import Request, Router, delete, get, post
 from litestar.datastructures import State as AppState
 from litestar.params import FromPath, FromQuery
 
-from alerter.http.console import actions, history, views
+from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
 from alerter.pipeline.backtest import as_json
@@ -236,7 +236,7 @@ async def retry_all_failed(request: Request[Any, Any, AppState]) -> dict[str, An
 @get("/destinations")
 async def list_destinations(request: Request[Any, Any, AppState]) -> dict[str, Any]:
     console = console_of(request)
-    listed = await views.destinations_view(console.redis, console.require_rules())
+    listed = await destinations.destinations_view(console.redis, console.require_rules())
     return {"destinations": [dataclasses.asdict(d) for d in listed]}
 
 

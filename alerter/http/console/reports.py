@@ -13,7 +13,7 @@ from litestar.datastructures import State as AppState
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from alerter.http.console import actions, history, views
+from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import identity_of, operator_only
 from alerter.http.console.templating import Form, console_of, page, see_other
@@ -207,7 +207,7 @@ async def signatures_page(request: Request[Any, Any, AppState]) -> Template:
 @get("/destinations")
 async def destinations_page(request: Request[Any, Any, AppState]) -> Template:
     console = console_of(request)
-    listed = await views.destinations_view(console.redis, console.require_rules())
+    listed = await destinations.destinations_view(console.redis, console.require_rules())
     return page(
         request, "destinations.html", destinations=listed, notice=request.query_params.get("done")
     )

@@ -3,13 +3,11 @@ models, the pages render them. Reads only; changes go through `actions`."""
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -17,13 +15,12 @@ from redis.exceptions import RedisError
 from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
-from alerter.rules.redact import Redactor
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
 from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import queue_state
 from alerter.store.silences import Silence
-from alerter.store.state import FailedCall, State, destination_results
+from alerter.store.state import FailedCall, State
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -307,73 +304,6 @@ async def rules_view(
             fires=fires_when(rule),
         )
         for rule in chosen
-    ]
-
-
-# ---------------------------------------------------------------- destinations
-
-
-@dataclass(frozen=True, slots=True)
-class DestinationView:
-    name: str
-    targets: tuple[str, ...]  # scheme://host:port only; never a path, token or password
-    last: Mapping[str, Any] | None
-    redaction: tuple[str, ...] = ()  # what is removed from its alerts: phone, email, ...
-
-
-def safe_target(url: str) -> str:
-    """`scheme://host:port` (the port when the URL names one), the host only when it looks
-    like one: several apprise schemes put a token where the host goes (slack://TokenA/...),
-    and a token is never shown; nor are users, passwords, paths or queries."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "?"
-    scheme = parts.scheme or "?"
-    try:
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        host, port = "", None
-    if not _is_hostname(host):
-        return f"{scheme}://…"
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}" + (f":{port}" if port is not None else "")
-
-
-def _is_hostname(host: str) -> bool:
-    if host == "localhost" or "." in host:
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-_REDACTION_NAMES = {"[email]": "email", "[phone]": "phone", "#": "digits"}
-
-
-def redaction_of(redactor: Redactor | None) -> tuple[str, ...]:
-    """The destination's `redact:` kinds in words; a custom one as its pattern."""
-    if redactor is None:
-        return ()
-    return tuple(
-        _REDACTION_NAMES.get(replacement, f"/{pattern.pattern}/")
-        for pattern, replacement in redactor.patterns
-    )
-
-
-async def destinations_view(redis: Redis, rules: RuleSet) -> list[DestinationView]:
-    last = await destination_results(redis)
-    return [
-        DestinationView(
-            name,
-            tuple(safe_target(u) for u in d.urls),
-            last.get(name),
-            redaction_of(d.redactor),
-        )
-        for name, d in sorted(rules.destinations.items())
     ]
 
 
