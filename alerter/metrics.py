@@ -1,12 +1,16 @@
 """Prometheus metrics: one registry per process, made once and passed in.
 
-Label values are bounded: outcomes and statuses are fixed sets, rule and destination
-names come from the rule files. No call ids, no URLs.
+Each family is exported only by the process that owns it (`Role`): the api its webhooks
+and the queue's gauges, the worker its jobs, Diga requests and alerts, both their rules.
+A sum over every scraped process then counts each thing once; `alerter serve` (both in
+one process) exports all. Label values are bounded: outcomes and statuses are fixed sets,
+rule and destination names come from the rule files. No call ids, no URLs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import Flag
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,80 +26,105 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+class Role(Flag):
+    """Which process a family belongs to. The queue is the api's: it reads the queue when
+    scraped, so its age still climbs when no worker is alive to report it."""
+
+    API = 1
+    WORKER = 2
+    BOTH = API | WORKER
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, role: Role = Role.BOTH) -> None:
         self.registry = CollectorRegistry()
+        self.role = role
+        api = self.registry if Role.API in role else None
+        worker = self.registry if Role.WORKER in role else None
+        # Families of the other process are still made (the code that fills them runs
+        # anywhere) but left out of this process's registry.
         r = self.registry
         self.webhooks = Counter(
-            "alerter_webhooks", "Webhooks received, by outcome.", ["outcome"], registry=r
+            "alerter_webhooks", "Webhooks received, by outcome.", ["outcome"], registry=api
         )
         self.jobs = Counter(
-            "alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=r
+            "alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=worker
         )
         self.job_seconds = Histogram(
             "alerter_job_duration_seconds",
             "Time to process one call.",
             buckets=JOB_BUCKETS,
-            registry=r,
+            registry=worker,
         )
         self.job_age = Histogram(
             "alerter_job_start_delay_seconds",
             "From the webhook's acceptance (plus the settle time) to the job's start.",
             buckets=JOB_BUCKETS,
-            registry=r,
+            registry=worker,
         )
         self.diga_requests = Counter(
             "alerter_diga_requests",
             "Requests to the Diga logs API, by status.",
             ["status"],
-            registry=r,
+            registry=worker,
         )
         self.diga_seconds = Histogram(
             "alerter_diga_request_duration_seconds",
             "Latency of Diga requests.",
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=worker,
         )
         self.logs_fetched = Counter(
-            "alerter_logs_fetched", "ERROR and CRITICAL logs fetched from Diga.", registry=r
+            "alerter_logs_fetched", "ERROR and CRITICAL logs fetched from Diga.", registry=worker
         )
         self.rule_matches = Counter(
-            "alerter_rule_matches", "Calls on which a rule fired.", ["rule"], registry=r
+            "alerter_rule_matches", "Calls on which a rule fired.", ["rule"], registry=worker
         )
         self.alerts = Counter(
             "alerter_alerts",
             "Alert decisions by rule, destination and outcome (sent, failed, throttled, "
             "grouped, silenced, muted, below_threshold).",
             ["rule", "destination", "outcome"],
-            registry=r,
+            registry=worker,
         )
         self.delivery_seconds = Histogram(
             "alerter_delivery_duration_seconds",
             "Time to hand one alert to a destination.",
             ["destination"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=worker,
         )
         self.rule_reloads = Counter(
             "alerter_rule_reloads", "Rule reloads, by outcome.", ["outcome"], registry=r
         )
         self.rules_loaded = Gauge("alerter_rules_loaded", "Rules in force.", registry=r)
+        self.rules_invalid = Gauge(
+            "alerter_rules_invalid",
+            "1 while the rule files are invalid (the last good set, if any, stays in force).",
+            registry=r,
+        )
         self.queue_depth = Gauge(
-            "alerter_queue_depth", "Calls and digests queued or deferred.", registry=r
+            "alerter_queue_depth", "Calls and digests queued or deferred.", registry=api
         )
         self.queue_age = Gauge(
             "alerter_queue_oldest_due_seconds",
             "How long the oldest due job has waited for a worker (0: none waiting).",
-            registry=r,
+            registry=api,
+        )
+        self.workers_live = Gauge(
+            "alerter_workers_live",
+            "Workers whose heartbeat is recent (0: calls wait, nobody takes them).",
+            registry=api,
         )
 
     def observe_diga(self, status: str, seconds: float) -> None:
         self.diga_requests.labels(status).inc()
         self.diga_seconds.observe(seconds)
 
-    def set_queue(self, depth: int, oldest_due_age: float) -> None:
+    def set_queue(self, depth: int, oldest_due_age: float, workers: int) -> None:
         self.queue_depth.set(depth)
         self.queue_age.set(oldest_due_age)
+        self.workers_live.set(workers)
 
     def render(self) -> bytes:
         return generate_latest(_WithSamples(self.registry))
@@ -105,8 +134,8 @@ class Metrics:
 
 
 class _WithSamples:
-    """The registry without families that have no sample yet: the api never fills the
-    worker's and the worker never the api's (an empty `alerter_webhooks_total` misleads)."""
+    """The registry without labelled families that have no sample yet (no rule has
+    matched, no webhook came): an empty family says nothing a scrape could use."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry

@@ -229,7 +229,12 @@ def rules_environment(env_file: Path = Path(".env")) -> dict[str, str]:
 
 
 # The secret settings, each also read from the file named by `<NAME>_FILE`.
-SECRET_SETTINGS = ("DIGA_API_KEY", "ALERTER_WEBHOOK_SECRET", "REDIS_URL")
+SECRET_SETTINGS = (
+    "DIGA_API_KEY",
+    "ALERTER_WEBHOOK_SECRET",
+    "REDIS_URL",
+    "ALERTER_CONSOLE_SECRET",
+)
 
 
 def from_files(

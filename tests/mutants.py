@@ -662,6 +662,69 @@ MUTANTS = (
         "None",
         ACTOR_TESTS,
     ),
+    Mutant(
+        "metrics: the api exports the worker's job counter too",
+        "alerter/metrics.py",
+        '"alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=worker',
+        '"alerter_jobs", "Call jobs finished, by outcome.", ["outcome"], registry=r',
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
+        "metrics: the invalid-rules gauge never comes down",
+        "alerter/rules/reload.py",
+        "self.metrics.rules_invalid.set(1 if self._broken else 0)",
+        "self.metrics.rules_invalid.set(1 if self._broken else None or 1)",
+        ("tests/test_metrics.py",),
+    ),
+    Mutant(
+        "alerts: a waiting call pages only after five minutes",
+        "deploy/prometheus/alerter-rules.yaml",
+        "expr: max(alerter_queue_oldest_due_seconds) > 30",
+        "expr: max(alerter_queue_oldest_due_seconds) > 300",
+        ("tests/test_prometheus.py",),
+    ),
+    Mutant(
+        "alerts: a 404 from Diga counted as an error",
+        "deploy/prometheus/alerter-rules.yaml",
+        'status!~"200|404"',
+        'status!~"200"',
+        ("tests/test_prometheus.py",),
+    ),
+    Mutant(
+        "replicas: the console secret is not read from its file",
+        "alerter/settings.py",
+        '    "ALERTER_CONSOLE_SECRET",\n)',
+        "\n)",
+        ("tests/http/test_replicas.py",),
+    ),
+    Mutant(
+        "history: the next page starts with the last entry shown",
+        STATE,
+        'high, scanned = (f"({before}" if before else "+"), 0',
+        'high, scanned = (before if before else "+"), 0',
+        ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "history: a call field filter checks only the first field",
+        "alerter/http/console/history.py",
+        "all(fields.get(k) == v for k, v in wanted.items())",
+        "all(fields.get(k) == v for k, v in list(wanted.items())[:1])",
+        ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "destinations: the port left out",
+        "alerter/http/console/destinations.py",
+        '(f":{port}" if port is not None else "")',
+        '""',
+        ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "call page: the matching log lines not kept",
+        "alerter/pipeline/job.py",
+        "fetched.capped, labels, lines",
+        "fetched.capped, labels",
+        ("tests/http/test_console_oncall.py",),
+    ),
 )
 
 CONSOLE_MUTANTS = (
@@ -874,7 +937,7 @@ CONSOLE_MUTANTS = (
 
 MUTANTS = MUTANTS + CONSOLE_MUTANTS
 
-COPIED = ("alerter", "tests", "rules", "README.md", "pyproject.toml")
+COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 
 
 def run(mutant: Mutant) -> tuple[bool, float, str]:

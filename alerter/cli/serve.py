@@ -23,12 +23,11 @@ from alerter.cli.common import require_redis
 from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
 from alerter.logs import configure
-from alerter.metrics import Metrics
+from alerter.metrics import Metrics, Role
 from alerter.pipeline.runner import run_worker, stop_on_signals
 from alerter.pipeline.worker import health_key, make_worker
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings, is_loopback
-from alerter.store import connect
 from alerter.store.connect import arq_settings
 from alerter.store.embedded import (
     URL_FILE,
@@ -37,12 +36,9 @@ from alerter.store.embedded import (
     state_dir_lock,
     write_private,
 )
-from alerter.store.queue import queue_state
 
 log = logging.getLogger("alerter")
 T = TypeVar("T")
-
-QUEUE_GAUGE_SECONDS = 15.0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -186,7 +182,7 @@ def api(settings: Settings, redis_url: str) -> int:
     if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
-    rules = RulesHolder(settings.rules_path)
+    rules = RulesHolder(settings.rules_path, Metrics(Role.API))
     if not rules.reload("start"):
         return 1
     warn_setup(settings)
@@ -205,7 +201,8 @@ def api(settings: Settings, redis_url: str) -> int:
 
 
 def worker(settings: Settings, redis_url: str) -> int:
-    rules = RulesHolder(settings.rules_path)
+    # The queue's gauges are the api's (it reads the queue when scraped): not counted twice.
+    rules = RulesHolder(settings.rules_path, Metrics(Role.WORKER))
     metrics = rules.metrics
     if not rules.reload("start"):
         return 1
@@ -230,7 +227,6 @@ def worker(settings: Settings, redis_url: str) -> int:
         await asyncio.gather(
             run_worker(lambda: make_worker(settings, rules, redis_url), stop),
             rules.watch(stop, settings.rules_poll_seconds),
-            _queue_gauges(redis_url, metrics, stop),
         )
 
     run_fast(run())
@@ -291,12 +287,3 @@ async def _until_done(work: Awaitable[None], stop: asyncio.Event) -> None:
         await work
     finally:
         stop.set()
-
-
-async def _queue_gauges(redis_url: str, metrics: Metrics, stop: asyncio.Event) -> None:
-    async with connect.client(redis_url, socket_timeout=2) as redis:
-        while not stop.is_set():
-            with contextlib.suppress(RedisError, OSError):
-                metrics.set_queue(*await queue_state(redis))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), QUEUE_GAUGE_SECONDS)

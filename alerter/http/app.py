@@ -40,6 +40,7 @@ from alerter.pipeline.evaluate import ended_counters, flatline_marks
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
+from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import CallQueue, queue_state
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,9 @@ async def metrics_endpoint(intake: InjectedIntake) -> Response[bytes]:
     """Prometheus text format."""
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
-        intake.metrics.set_queue(*await queue_state(intake.redis))
+        depth, oldest = await queue_state(intake.redis)
+        workers = await live_workers(intake.redis, time.time(), WORKER_SEEN_SECONDS)
+        intake.metrics.set_queue(depth, oldest, len(workers))
     return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC
 from itertools import chain
 
 from alerter.models import CallEnded, LogEntry
@@ -22,6 +23,23 @@ class RuleMatch:
     @property
     def fired(self) -> bool:
         return len(self.logs) >= self.rule.min_matches
+
+
+MATCH_LINES = 5  # of a fired rule's matching logs, kept in the call's story
+MATCH_LINE_CHARS = 240
+
+
+def match_lines(logs: tuple[LogEntry, ...]) -> str:
+    """The first matching logs of a fired rule, one line each (UTC time, level,
+    category/event, text), for the console's call page: what made the rule fire."""
+    lines = []
+    for log in logs[:MATCH_LINES]:
+        at = log.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        line = f"{at} {log.level} {log.category}/{log.event}: {log.text() or ''}".rstrip(": ")
+        lines.append(line[:MATCH_LINE_CHARS])
+    if len(logs) > MATCH_LINES:
+        lines.append(f"… and {len(logs) - MATCH_LINES} more matching logs")
+    return "\n".join(lines)
 
 
 def call_matches(rule: Rule, call: CallEnded) -> bool:

@@ -21,7 +21,7 @@ from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline import render
 from alerter.pipeline.decide import Decision, decide
 from alerter.pipeline.deps import Deps
-from alerter.pipeline.evaluate import RuleMatch, evaluate
+from alerter.pipeline.evaluate import RuleMatch, evaluate, match_lines
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
@@ -82,7 +82,10 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
     # What silences match, per fired rule: kept in the call's story, and in the alert's links.
     labels = {m.rule.name: labels_of(call, m.logs[0]) for m in fired}
-    await deps.state.evaluated(call, len(fetched.logs), fetched.requests, fetched.capped, labels)
+    lines = {m.rule.name: match_lines(m.logs) for m in fired}  # the call page shows them
+    await deps.state.evaluated(
+        call, len(fetched.logs), fetched.requests, fetched.capped, labels, lines
+    )
     if earlier is not None:
         await _record_dropped(deps, call, rules, earlier, fired)
     if not fired:  # recorded `no_match` by `evaluated`, in the same round trip

@@ -25,6 +25,9 @@ NAMED = {"phone": (PHONE, "[phone]"), "email": (EMAIL, "[email]"), "digits": (DI
 
 
 class Replacing(Protocol):
+    @property
+    def pattern(self) -> str: ...
+
     def sub(self, replacement: str, text: str, /) -> str: ...
 
 

@@ -38,6 +38,8 @@ class RulesHolder:
         # it started with (see the job), as long as this process still has it.
         self._recent: dict[str, RuleSet] = {}
         self._broken = False  # the last load failed: say so once when it is mended
+        # Why the files on disk are invalid (file:line: message), for the console; () when valid.
+        self.errors: tuple[str, ...] = ()
         self.loaded = asyncio.Event()
         self._seen = self._fingerprint()
 
@@ -89,6 +91,7 @@ class RulesHolder:
             )
             log.error("rules are invalid (%s): %s", reason, kept)
             self._broken = True
+            self.errors = tuple(str(error) for error in exc.errors)
             self._count("invalid")
             return False
         if self.current is not None and rules.version == self.current.version:
@@ -114,7 +117,10 @@ class RulesHolder:
         return True
 
     def _count(self, outcome: str) -> None:
+        if outcome != "invalid":
+            self.errors = ()
         self.metrics.rule_reloads.labels(outcome).inc()
+        self.metrics.rules_invalid.set(1 if self._broken else 0)
 
     async def watch(self, stop: asyncio.Event, every: float = 2.0) -> None:
         """Reload when the files change (checked every `every` seconds) or on SIGHUP."""

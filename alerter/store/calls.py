@@ -149,6 +149,22 @@ class CallRecords:
         call = CallEnded.from_job(json.loads(raw)) if raw else None
         return CallStory(call, tuple(CallEvent.from_json(e) for e in events))
 
+    async def fields_of(self, call_ids: Sequence[str]) -> dict[str, Mapping[str, str]]:
+        """Each known call's fields as text (`agent_id` ...), in one round trip: what the
+        history is filtered by. Calls whose record expired are left out."""
+        if not call_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call_id in call_ids:
+                pipe.get(record_key(call_id))
+            raw = await pipe.execute()
+        out: dict[str, Mapping[str, str]] = {}
+        for call_id, record in zip(call_ids, raw, strict=True):
+            if record:
+                call = CallEnded.from_job(json.loads(record))
+                out[call_id] = {name: str(value) for name, value in call.fields.items()}
+        return out
+
     async def stories(self, call_ids: Sequence[str]) -> dict[str, CallStory]:
         """Many calls' stories in one round trip (the silence preview)."""
         if not call_ids:
@@ -201,4 +217,25 @@ class CallRecords:
                 matched = await pipe.execute()
             for rule, count in zip(rules, matched, strict=True):
                 out[rule]["matched"] = int(count)
+        return out
+
+    async def sent_per_hour(
+        self, now: float, rule: str | None = None, hours: int = 24
+    ) -> list[int]:
+        """Alerts sent in each of the last `hours` hours, oldest first (the hour ending at
+        `now` last), for one rule or all: the console's charts. Read from the 10-minute
+        buckets (kept 26 h), in one round trip."""
+        start = now - hours * 3600
+        buckets = range(bucket_of(start) + 1, bucket_of(now) + 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bucket in buckets:
+                pipe.hgetall(f"{PREFIX}counts:{bucket}")
+            raw: list[Mapping[bytes, bytes]] = await pipe.execute()
+        out = [0] * hours
+        for bucket, bucket_counts in zip(buckets, raw, strict=True):
+            hour = min(hours - 1, max(0, int((bucket * BUCKET_SECONDS - start) // 3600)))
+            for name, value in bucket_counts.items():
+                counted_rule, _, outcome = name.decode().rpartition("|")
+                if outcome == "sent" and counted_rule and rule in (None, counted_rule):
+                    out[hour] += int(value)
         return out

@@ -20,6 +20,7 @@ from alerter.store import lua
 from alerter.store.coalesce import Coalescer
 
 WORKERS_KEY = "alerter:workers"  # sorted set: worker name -> its last heartbeat
+WORKER_SEEN_SECONDS = 75  # a worker is live within this of its heartbeat (every 30 s)
 
 
 async def beat(redis: Redis, name: str, now: float) -> None:

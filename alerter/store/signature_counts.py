@@ -19,6 +19,9 @@ from alerter.store.windows import DECISION_TTL_SECONDS, PREFIX, millis
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
 
 
+LATEST_CALLS = 3  # shown per signature, linked to their pages
+
+
 @dataclass(frozen=True, slots=True)
 class SignatureRow:
     """One failure kind, for the console."""
@@ -31,6 +34,7 @@ class SignatureRow:
     per_day: tuple[int, ...]  # oldest day first, today last
     first_seen: float | None
     last_seen: float | None
+    latest_calls: tuple[str, ...] = ()  # the last calls of the last hour that carried it
 
     @property
     def today(self) -> int:
@@ -131,10 +135,11 @@ class SignatureCounts:
                 pipe.get(f"{PREFIX}sig:example:{digest}")
                 pipe.zcount(f"{PREFIX}sig:calls:{digest}", hour_ago, "+inf")
                 pipe.get(f"{PREFIX}sig:seen:{digest}")
+                pipe.zrevrange(f"{PREFIX}sig:calls:{digest}", 0, LATEST_CALLS - 1)
             raw = await pipe.execute()
         out = []
         for i, digest in enumerate(top):
-            example, hour, seen = raw[3 * i : 3 * i + 3]
+            example, hour, seen, latest = raw[4 * i : 4 * i + 4]
             known = json.loads(example) if example else {}
             out.append(
                 SignatureRow(
@@ -146,6 +151,7 @@ class SignatureCounts:
                     per_day=tuple(per_day[digest]),
                     first_seen=float(known["first"]) if "first" in known else None,
                     last_seen=int(seen) / 1000 if seen else None,
+                    latest_calls=tuple(call.decode() for call in latest),
                 )
             )
         return out

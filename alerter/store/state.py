@@ -127,9 +127,11 @@ class State:
         requests: int,
         capped: str | None,
         fired: Mapping[str, Mapping[str, str]],
+        lines: Mapping[str, str] | None = None,
     ) -> None:
         """The call's record (kept for the console and the backtest), what was fetched, and
-        each rule that fired on it with the labels silences match (the silence preview).
+        each rule that fired on it with the labels silences match (the silence preview) and
+        its first matching log lines (`lines`, per rule: the call page shows them).
 
         A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
         the same round trip, with as few commands as its story allows."""
@@ -138,8 +140,9 @@ class State:
         if capped:
             detail += f" ({capped})"
         events = [CallEvent(at=now, outcome="fetched", detail=detail)]
+        shown = lines or {}
         events += [
-            CallEvent(at=now, outcome="matched", rule=rule, labels=labels)
+            CallEvent(now, "matched", rule, detail=shown.get(rule, ""), labels=labels)
             for rule, labels in fired.items()
         ]
 
@@ -244,10 +247,12 @@ class State:
         destination: str | None = None,
         since: float | None = None,
         scan_max: int = HISTORY_SCAN_MAX,
+        before: str | None = None,
     ) -> list[dict[str, str]]:
         """Newest first, at most `count`. A call id reads that call's own story (no scan);
-        other filters read the stream back from its newest entry, `scan_max` entries at
-        most, down to `since` (seconds since the epoch) when given."""
+        other filters read the stream back from its newest entry (or from just before the
+        entry `before`, a cursor), `scan_max` entries at most, down to `since` (seconds since
+        the epoch) when given. Rows read from the stream carry their entry's `id`."""
 
         def holds(row: Mapping[str, str]) -> bool:
             return (
@@ -268,13 +273,14 @@ class State:
         filtering = rule is not None or outcome is not None or destination is not None
         size = 1000 if filtering else count  # unfiltered: exactly what is asked for
         out: list[dict[str, str]] = []
-        high, scanned = "+", 0
+        high, scanned = (f"({before}" if before else "+"), 0
         while len(out) < count and scanned < scan_max:
             batch = await self._redis.xrevrange(
                 HISTORY_KEY, max=high, min=low, count=min(size, scan_max - scanned)
             )
             for entry_id, raw in batch:
                 row = {k.decode(): v.decode() for k, v in raw.items()}
+                row["id"] = entry_id.decode()
                 if holds(row):
                     out.append(row)
                     if len(out) >= count:

@@ -205,6 +205,9 @@ def test_worker_check_follows_the_heartbeat(
         scraped = httpx.get(f"http://127.0.0.1:{env['ALERTER_WORKER_METRICS_PORT']}/metrics").text
         assert "alerter_rules_loaded 1.0" in scraped
         assert "alerter_webhooks" not in scraped  # the api's, never filled here
+        # The queue is the api's to report: counted once however many workers run.
+        assert "alerter_queue" not in scraped and "alerter_workers_live" not in scraped
+        assert "alerter_job_duration_seconds_count 0.0" in scraped
         # Another host's probe (another pod) does not see this worker's heartbeat.
         elsewhere = {**env, "ALERTER_WORKER_NAME": "another-pod"}
         assert subprocess.run(check, env=elsewhere, capture_output=True).returncode == 1

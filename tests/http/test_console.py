@@ -275,7 +275,8 @@ async def test_rule_test_on_pasted_logs_and_destinations_without_urls(
         assert_error(await client.post("/api/v1/rules/nope/test", json={"logs": []}), 404)
 
         listed = (await client.get("/api/v1/destinations")).json()["destinations"]
-        assert listed[0]["targets"] == ["json://127.0.0.1"]
+        port = hook.url.rsplit(":", 1)[1].split("/")[0]
+        assert listed[0]["targets"] == [f"json://127.0.0.1:{port}"]  # the port, not the path
         sent = await client.post("/api/v1/destinations/hook/test")
         assert sent.json()["sent"] is True and len(hook.wait_for(1)) == 1
         page = await client.get("/ui/destinations")

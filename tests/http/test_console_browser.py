@@ -173,6 +173,82 @@ async def test_on_call_path_through_the_console(
     assert problems == []  # no script error, no CSP refusal, no alert() ever ran
 
 
+AXE = Path(__file__).parent / "axe" / "axe-4.14.1.min.js"  # npm axe-core 4.14.1, MPL-2.0
+BLOCKING = ("serious", "critical")
+
+
+async def axe_violations(page: object) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each. axe is given
+    to the page through the DevTools protocol: the console's CSP (scripts from its own
+    origin only) stays in force."""
+    if not await page.evaluate("typeof axe === 'object'"):
+        await page.evaluate(AXE.read_text())
+    found = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {len(v['nodes'])} nodes, e.g. {v['nodes'][0]['html'][:120]}"
+        for v in found["violations"]
+        if v["impact"] in BLOCKING
+    ]
+
+
+async def test_every_page_passes_axe_in_light_and_dark_mode(
+    browser_page: tuple[object, list[str]],
+    api_for: Callable[..., ApiServer],
+    tmp_path: Path,
+    hook: Receiver,
+    diga: DigaStandIn,
+    redis_url: str,
+) -> None:
+    page, problems = browser_page
+    rules: RuleSet = console_rules(tmp_path, hook)
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    settings = make_settings(diga.url)
+    secret = await token(redis_url, "olga", "operator")
+    sent = await webhook(api, diga, "ag-7", [make_log("x")])
+    diga.inject(Fault(401, {"status": "error", "error_code": "UNAUTHORIZED", "message": "no"}))
+    failed = await webhook(api, diga, "ag-9", [make_log("x")])
+    await process(settings, rules, redis_url)
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {secret}"}
+    ) as c:
+        body = {"rule": "transfer-failed", "matchers": {"agent_id": "ag-1"}, "comment": "x"}
+        assert (await c.post("/api/v1/silences", json={**body, "duration": "1h"})).is_success
+    pages = [
+        "/ui/",
+        f"/ui/calls/{sent}",
+        f"/ui/calls/{failed}",
+        "/ui/history",
+        "/ui/rules",
+        "/ui/rules/transfer-failed",
+        "/ui/signatures",
+        "/ui/silences",
+        "/ui/silences/new",
+        "/ui/failed",
+        "/ui/destinations",
+        "/ui/audit",
+        "/ui/nowhere",
+    ]
+    found: dict[str, list[str]] = {}
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await page.context.clear_cookies()
+        await page.goto(f"{api.url}/ui/login")
+        found[f"{scheme} /ui/login"] = await axe_violations(page)
+        await page.get_by_label("Token").fill(secret)
+        await page.get_by_role("button", name="Sign in").click()
+        await playwright_api.expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        for path in pages:
+            await page.goto(f"{api.url}{path}")
+            found[f"{scheme} {path}"] = await axe_violations(page)
+            # Every column says what it holds, the actions columns too (axe: "minor").
+            if await page.locator("thead th:empty").count():
+                found[f"{scheme} {path}"].append("a table header without text")
+    failing = "\n".join(f"{where}: {line}" for where, v in found.items() for line in v)
+    assert not failing, failing
+    # /ui/nowhere answers 404, which the browser reports; nothing else may be reported.
+    assert [p for p in problems if "status of 404" not in p] == []
+
+
 async def test_no_page_outlives_signing_out(
     browser_page: tuple[object, list[str]],
     api_for: Callable[..., ApiServer],

@@ -25,7 +25,7 @@ from litestar.params import (
     SkipValidation,
 )
 
-from alerter.http.console import actions, views
+from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
 from alerter.http.console.schema import (
@@ -128,6 +128,7 @@ async def get_call(console: ConsoleIn, call_id: CallId) -> CallOut:
 
 @get("/history", responses=READ)
 async def get_history(
+    request: Request[Any, Any, AppState],
     console: ConsoleIn,
     rule: Annotated[str | None, QueryParameter(max_length=200)] = None,
     outcome: Annotated[str | None, QueryParameter(max_length=40)] = None,
@@ -135,20 +136,31 @@ async def get_history(
     call_id: FromQuery[UUID | None] = None,
     since: Since = None,
     limit: Limit = None,
+    next: Annotated[
+        str | None,
+        QueryParameter(
+            pattern=r"^\d{1,20}-\d{1,20}$", description="the cursor a previous page answered"
+        ),
+    ] = None,
 ) -> HistoryOut:
-    """Decisions, newest first, filtered; `since` longer than what is kept reads it all."""
+    """Decisions, newest first, filtered; `since` longer than what is kept reads it all. Any
+    other parameter filters by that call field (`agent_id=ag-7`). `next` in the answer is the
+    cursor of the following page (GET again with `?next=...`), null at the end."""
     back = since_seconds(since)
-    start = max(0.0, time.time() - back) if back else None
-    rows = await console.state.history(
-        str(call_id) if call_id else None,
-        limit or 100,
-        rule=rule or None,
-        outcome=outcome or None,
-        destination=destination or None,
-        since=start,
-        scan_max=views.SCAN_MAX,
+    found = await history.read_history(
+        console.state,
+        history.HistoryQuery(
+            rule=rule or None,
+            outcome=outcome or None,
+            destination=destination or None,
+            call_id=str(call_id) if call_id else None,
+            since=max(0.0, time.time() - back) if back else None,
+            before=next or None,
+            fields=history.call_fields(dict(request.query_params)),
+            count=limit or 100,
+        ),
     )
-    return HistoryOut(rows)
+    return HistoryOut([dict(row) for row in found.rows], found.next)
 
 
 @get("/silences", responses=READ)
@@ -188,9 +200,14 @@ async def list_failed(console: ConsoleIn) -> FailedListOut:
 
 @get("/destinations", responses=READ)
 async def list_destinations(console: ConsoleIn) -> DestinationsOut:
-    listed = await views.destinations_view(console.redis, console.require_rules())
+    listed = await destinations.destinations_view(console.redis, console.require_rules())
     return DestinationsOut(
-        [DestinationOut(d.name, list(d.targets), dict(d.last) if d.last else None) for d in listed]
+        [
+            DestinationOut(
+                d.name, list(d.targets), dict(d.last) if d.last else None, list(d.redaction)
+            )
+            for d in listed
+        ]
     )
 
 

@@ -151,6 +151,7 @@ class RuleStoryOut(Frozen, frozen=True):
     outcome: str
     reason: str
     sends: list[EventOut]
+    log_lines: list[str]  # the first logs it matched: what made it fire
 
 
 class CallOut(Frozen, frozen=True):
@@ -173,7 +174,9 @@ class CallOut(Frozen, frozen=True):
             queued=view.queued,
             failed=FailedOut.of(view.failed) if view.failed else None,
             rules=[
-                RuleStoryOut(r.rule, r.outcome, r.reason, [EventOut.of(e) for e in r.sends])
+                RuleStoryOut(
+                    r.rule, r.outcome, r.reason, [EventOut.of(e) for e in r.sends], list(r.lines)
+                )
                 for r in view.rules
             ],
             timeline=[EventOut.of(e) for e in view.events],
@@ -182,6 +185,7 @@ class CallOut(Frozen, frozen=True):
 
 class HistoryOut(Frozen, frozen=True):
     entries: list[dict[str, str]]
+    next: str | None  # the cursor of the following page, null at the end
 
 
 class RuleOut(Frozen, frozen=True):
@@ -295,8 +299,9 @@ class RetryOut(Frozen, frozen=True):
 
 class DestinationOut(Frozen, frozen=True):
     name: str
-    targets: list[str]  # scheme://host only; never a whole URL
+    targets: list[str]  # scheme://host:port only; never a whole URL
     last: dict[str, Any] | None
+    redaction: list[str]  # what is removed from its alerts: phone, email, ...
 
 
 class DestinationsOut(Frozen, frozen=True):

@@ -3,13 +3,11 @@ models, the pages render them. Reads only; changes go through `actions`."""
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -19,13 +17,12 @@ from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
-from alerter.store.jobs import live_workers
+from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import queue_state
 from alerter.store.silences import Silence
-from alerter.store.state import FailedCall, State, destination_results
+from alerter.store.state import FailedCall, State
 
 DAY = 86_400.0
-WORKER_SEEN_SECONDS = 75  # two heartbeats (every 30 s) and some slack
 HOUR = 3_600.0
 SUPPRESSED = (
     Outcome.MUTED,
@@ -75,6 +72,8 @@ class Overview:
     rules_version: str | None
     failed_now: int
     latest: tuple[Mapping[str, str], ...]
+    rule_errors: tuple[str, ...] = ()  # why the rule files are invalid (the last good set runs)
+    sent_per_hour: tuple[int, ...] = ()  # alerts sent in each of the last 24 hours, oldest first
 
 
 async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) -> Overview:
@@ -86,9 +85,11 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         latest = tuple(await state.history(count=15))
         ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
         failed_now = len(await state.failures())
+        per_hour = tuple(await state.calls.sent_per_hour(now))
         redis_ok = True
     except (RedisError, OSError):
         hour, day, depth, oldest, workers, latest, failed_now = {}, {}, 0, 0.0, [], (), 0
+        per_hour = ()
         ended_day = 0
         redis_ok = False
     rules = holder.current
@@ -105,6 +106,8 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         rules_version=rules.version if rules else None,
         failed_now=failed_now,
         latest=latest,
+        rule_errors=holder.errors,
+        sent_per_hour=per_hour,
     )
 
 
@@ -120,6 +123,7 @@ class RuleStory:
     reason: str
     sends: tuple[CallEvent, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()  # the first logs it matched: what made it fire
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
     """Per rule, the last word (a later try's decision replaces an earlier one)."""
     order: list[str] = []
     labels: dict[str, Mapping[str, str]] = {}
+    lines: dict[str, tuple[str, ...]] = {}
     last: dict[str, CallEvent] = {}
     sends: dict[str, list[CallEvent]] = {}
     for event in events:
@@ -147,6 +152,7 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
             order.append(event.rule)
         if event.outcome == "matched":
             labels[event.rule] = event.labels
+            lines[event.rule] = tuple(event.detail.splitlines())
             continue
         if event.destination:
             sends.setdefault(event.rule, []).append(event)
@@ -164,7 +170,8 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
             )
         else:
             outcome, reason = decided.outcome, decided.detail
-        out.append(RuleStory(rule, outcome, reason, rule_sends, labels.get(rule, {})))
+        story = RuleStory(rule, outcome, reason, rule_sends, labels.get(rule, {}))
+        out.append(replace(story, lines=lines.get(rule, ())))
     return tuple(out)
 
 
@@ -297,49 +304,6 @@ async def rules_view(
             fires=fires_when(rule),
         )
         for rule in chosen
-    ]
-
-
-# ---------------------------------------------------------------- destinations
-
-
-@dataclass(frozen=True, slots=True)
-class DestinationView:
-    name: str
-    targets: tuple[str, ...]  # scheme://host only; never a whole URL
-    last: Mapping[str, Any] | None
-
-
-def safe_target(url: str) -> str:
-    """`scheme://host`, the host only when it looks like one: several apprise schemes put a
-    token where the host goes (slack://TokenA/...), and a token is never shown."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "?"
-    scheme = parts.scheme or "?"
-    try:
-        host = parts.hostname or ""
-    except ValueError:
-        host = ""
-    return f"{scheme}://{host}" if _is_hostname(host) else f"{scheme}://…"
-
-
-def _is_hostname(host: str) -> bool:
-    if host == "localhost" or "." in host:
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def destinations_view(redis: Redis, rules: RuleSet) -> list[DestinationView]:
-    last = await destination_results(redis)
-    return [
-        DestinationView(name, tuple(safe_target(u) for u in d.urls), last.get(name))
-        for name, d in sorted(rules.destinations.items())
     ]
 
 
