@@ -90,7 +90,7 @@ async def test_history_since_before_all_that_is_kept_reads_it_all(
 ) -> None:
     answer = await client.get(f"/api/v1/history?{query}")
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"entries": []}
+    assert answer.json() == {"entries": [], "next": None}
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=x", "limit=1001", "since=1y", "since=[]"])

@@ -97,7 +97,8 @@ async def test_the_overview_says_why_the_rule_files_are_invalid(
 
 async def ended(redis_url: str, agents: list[str]) -> list[str]:
     """Calls recorded as evaluated (no rule fired), oldest first: one history entry each."""
-    ids = [f"call-{i:04d}-{agent}" for i, agent in enumerate(agents)]
+    # Diga's call ids are UUIDs (the API refuses anything else): numbered, to read failures.
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(len(agents))]
     async with connect.client(redis_url) as redis:
         state = State(redis)
         for call_id, agent in zip(ids, agents, strict=True):
