@@ -7,6 +7,7 @@ names come from the rule files. No call ids, no URLs.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,6 +21,19 @@ from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class QueueView(Protocol):
+    """The queue's state as `store.queue.queue_state` reads it."""
+
+    @property
+    def due(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def oldest_due_seconds(self) -> float: ...
+    @property
+    def next_due_seconds(self) -> float | None: ...
 
 
 class Metrics:
@@ -81,11 +95,24 @@ class Metrics:
         )
         self.rules_loaded = Gauge("alerter_rules_loaded", "Rules in force.", registry=r)
         self.queue_depth = Gauge(
-            "alerter_queue_depth", "Calls and digests queued or deferred.", registry=r
+            "alerter_queue_depth", "Jobs queued or deferred (calls, sends, digests).", registry=r
+        )
+        self.queue_due = Gauge(
+            "alerter_queue_due", "Jobs due now, waiting for a worker.", registry=r
+        )
+        self.queue_waiting = Gauge(
+            "alerter_queue_waiting",
+            "Jobs deferred to a later time: retries backing off, calls settling, digests.",
+            registry=r,
         )
         self.queue_age = Gauge(
             "alerter_queue_oldest_due_seconds",
             "How long the oldest due job has waited for a worker (0: none waiting).",
+            registry=r,
+        )
+        self.queue_next_due = Gauge(
+            "alerter_queue_next_due_seconds",
+            "When the next waiting job is due, from now (0: none waiting).",
             registry=r,
         )
 
@@ -93,9 +120,12 @@ class Metrics:
         self.diga_requests.labels(status).inc()
         self.diga_seconds.observe(seconds)
 
-    def set_queue(self, depth: int, oldest_due_age: float) -> None:
-        self.queue_depth.set(depth)
-        self.queue_age.set(oldest_due_age)
+    def set_queue(self, queue: QueueView) -> None:
+        self.queue_depth.set(queue.due + queue.waiting)
+        self.queue_due.set(queue.due)
+        self.queue_waiting.set(queue.waiting)
+        self.queue_age.set(queue.oldest_due_seconds)
+        self.queue_next_due.set(queue.next_due_seconds or 0.0)
 
     def render(self) -> bytes:
         return generate_latest(_WithSamples(self.registry))

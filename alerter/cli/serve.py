@@ -282,6 +282,6 @@ async def _queue_gauges(redis_url: str, metrics: Metrics, stop: asyncio.Event) -
     async with connect.client(redis_url, socket_timeout=2) as redis:
         while not stop.is_set():
             with contextlib.suppress(RedisError, OSError):
-                metrics.set_queue(*await queue_state(redis))
+                metrics.set_queue(await queue_state(redis))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), QUEUE_GAUGE_SECONDS)

@@ -229,7 +229,7 @@ async def metrics_endpoint(request: Request[Any, Any, AppState]) -> Response[byt
     intake = _intake(request)
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
-        intake.metrics.set_queue(*await queue_state(intake.redis))
+        intake.metrics.set_queue(await queue_state(intake.redis))
     return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
 
