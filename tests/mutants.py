@@ -1,7 +1,7 @@
 """A small mutation check of the code whose bugs would hurt most and show least.
 
-Each mutant is one small, plausible bug in webhook authentication, redaction or the send
-markers. For each, the tree is copied, the bug written in, and the tests that should notice
+Each mutant is one small, plausible bug in webhook authentication, redaction, the send
+markers or the outbox. For each, the tree is copied, the bug written in, and the tests that should notice
 it are run; a mutant the tests let through "survives" and is listed. Run before a release:
 
     .venv/bin/python -m tests.mutants            # all mutants, about 10 minutes here
@@ -46,6 +46,7 @@ RENDER = "alerter/pipeline/render.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 STATE = "alerter/store/state.py"
+JOB = "alerter/pipeline/job.py"
 
 MUTANTS = (
     Mutant(
@@ -192,8 +193,8 @@ MUTANTS = (
     Mutant(
         "marker: an already-sent destination sent again",
         SEND,
-        "if claim is Claim.SENT:\n                continue",
-        "if claim is Claim.SENT:\n                pass",
+        "if claim is Claim.SENT:\n        return Outcome.SENT.value",
+        "if claim is Claim.SENT:\n        pass",
         MARKER_TESTS,
     ),
     Mutant(
@@ -206,9 +207,33 @@ MUTANTS = (
     Mutant(
         "marker: one marker per destination, not per URL",
         SEND,
-        "marker_key(subject, rule.name, name, url if several else None)",
-        "marker_key(subject, rule.name, name)",
+        "url=url_id(url) if several else None,",
+        "url=None,",
         ("tests/pipeline/test_stress.py",),
+    ),
+    Mutant(
+        "outbox: a send's retry cap raised tenfold",
+        SEND,
+        "DELIVERY_TRIES = 8  #",
+        "DELIVERY_TRIES = 80  #",
+        ("tests/pipeline/test_job.py",),
+    ),
+    Mutant(
+        "outbox: a resolved message for a firing that was never sent",
+        "alerter/pipeline/episodes.py",
+        "if not await episodes.notified(rule.name, note.digest, note.id):",
+        "if False:",
+        ("tests/pipeline/test_episodes.py",),
+    ),
+    Mutant(
+        "outbox: inhibited calls counted in frequency and rate windows",
+        JOB,
+        "        else:\n"
+        "            decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)",
+        "        decided = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)\n"
+        "        if inhibitor is None:\n"
+        "            decision = decided",
+        ("tests/pipeline/test_job.py",),
     ),
     Mutant(
         "marker: the release deletes another sender's claim",

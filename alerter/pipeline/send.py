@@ -13,14 +13,16 @@ A destination that is down never runs its call's fetch or decision again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from arq import Retry
+from redis.exceptions import RedisError
 
 from alerter.logs import bind
 from alerter.models import CallEnded, Outcome, Severity
@@ -36,6 +38,7 @@ from alerter.store.state import Claim, FailedSend, history_entry, marker_key, ur
 log = logging.getLogger(__name__)
 
 DELIVERY_TRIES = 8  # tries of one send, each with its own backoff, before it gives up
+MARK_PAUSE_CAP = 2.0  # seconds between tries to mark an accepted send while Redis is away
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     started = time.monotonic()
     delivery = await deps.sender.send(url, send.message, send.destination, on_late_accept=mark)
     if delivery.accepted:
-        await mark()  # first: the window in which a kill can cause a repeat is this short
+        await _mark_surely(mark)  # first: a kill between acceptance and marker repeats a send
         deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
         deps.metrics.alerts.labels(send.rule, send.destination, Outcome.SENT.value).inc()
         return Outcome.SENT.value
@@ -204,6 +207,21 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     held = await deps.state.lease_left(send.marker)
     why = f"{delivery.reason}; not resent before its claim's lease ends"
     return await _again(deps, send, job_try, why, wait=held)
+
+
+async def _mark_surely(mark: Callable[[], Awaitable[None]]) -> None:
+    """Mark an accepted send, waiting out a Redis that is briefly away (a restart): a
+    retry instead would send it again once the claim's lease ends. The job's time budget
+    bounds the wait; past it the retry, and so the repeat, is the price of a long outage."""
+    pause = 0.1
+    while True:
+        try:
+            await mark()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("an accepted send is not marked yet (%s); trying again", type(exc).__name__)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MARK_PAUSE_CAP)
 
 
 def _url_for(deps: Deps, send: Send) -> str | None:
