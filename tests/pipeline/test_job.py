@@ -556,8 +556,10 @@ async def test_a_destination_down_for_every_try_costs_diga_nothing_and_says_why(
 ) -> None:
     """503 with a body for all 8 tries: the call is fetched and decided once, the give-up is
     one failure naming the destination, host and answer, and Retry sends only to it."""
+    from alerter.rules.reload import RulesHolder
     from alerter.store.calls import CallRecords
     from alerter.store.ops import retry_failed
+    from tests.conftest import metric_samples
 
     down = Receiver()
     down.start()
@@ -578,7 +580,8 @@ async def test_a_destination_down_for_every_try_costs_diga_nothing_and_says_why(
             call_id = str(uuid.uuid4())
             diga.add_call(call_id, [make_log(call_id)])
             assert (await post_call(api, call_id)).status_code == 202
-            await process(diga, rules, redis_url)
+            holder = RulesHolder.of(rules)  # the worker's metrics, read below
+            await run_worker_until_idle(make_settings(diga.url), holder, redis_url)  # type: ignore[arg-type]
 
             assert len(diga.requests_for(call_id)) == 2  # once per level, not once per try
             assert len(hook.received) == 1 and down.received == [] and down.faults == []
@@ -594,6 +597,14 @@ async def test_a_destination_down_for_every_try_costs_diga_nothing_and_says_why(
             async with aioredis.Redis.from_url(redis_url) as client:
                 counts = await CallRecords(client).counts(time.time() - 3600, time.time())
             assert counts["transfer-failed"] == {"matched": 1, "sent": 1, "failed": 1}
+            alerts = {
+                (dict(labels)["destination"], dict(labels)["outcome"]): value
+                for (name, labels), value in metric_samples(
+                    holder.metrics.render().decode()
+                ).items()
+                if name == "alerter_alerts_total"
+            }
+            assert alerts == {("up", "sent"): 1, ("down", "failed"): 1}  # a give-up, once
 
             assert await retry_failed(redis_url, call_id) == ([call_id], [])
             await process(diga, rules, redis_url)
