@@ -8,6 +8,7 @@ apprise URL gets plain text. Errors never carry the URL: it holds tokens and pas
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -90,7 +91,9 @@ class Sender:
         """`on_late_accept` runs when a send that timed out (UNKNOWN) is accepted after all,
         so its marker can still say `sent` and no retry sends it again."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _send_one, url, message)
+        # In the caller's context: apprise's own log lines carry the call, rule, destination.
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(self._pool, context.run, _send_one, url, message)
         try:
             accepted, why = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
         except TimeoutError:

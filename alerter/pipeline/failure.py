@@ -19,23 +19,26 @@ KINDS = ("dns", "refused", "tls", "timeout", "reset")
 
 
 def error_kind(exc: BaseException) -> str:
-    """The kind of a connection error, read through its causes (requests, aiohttp and httpx
-    wrap the socket's error); `error` when none of the five fits."""
-    seen: set[int] = set()
+    """The kind of a connection error, read from its root cause (requests, aiohttp and httpx
+    wrap the socket's error, and not always rightly: httpx-aiohttp reports a refused
+    connection as a connect *timeout*); `error` when none of the five fits."""
+    chain: list[BaseException] = []
     stack: list[BaseException] = [exc]
     while stack:
-        err = stack.pop()
-        if id(err) in seen:
+        err = stack.pop(0)
+        if any(err is seen for seen in chain):
             continue
-        seen.add(id(err))
+        chain.append(err)
+        stack += [e for e in (err.__cause__, err.__context__) if e is not None]
+        stack += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
+        for name in ("reason", "os_error"):  # urllib3's MaxRetryError, aiohttp's connector
+            inner = getattr(err, name, None)
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+    for err in reversed(chain):  # the deepest cause that says what happened
         kind = _own_kind(err)
         if kind is not None:
             return kind
-        stack += [e for e in (err.__cause__, err.__context__) if e is not None]
-        stack += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(err, "reason", None)  # urllib3's MaxRetryError
-        if isinstance(reason, BaseException):
-            stack.append(reason)
     return "error"
 
 

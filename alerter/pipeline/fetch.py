@@ -282,9 +282,6 @@ class DigaClient:
                     body = await self._read_capped(response)
                 finally:
                     await response.aclose()
-        except (httpx.TimeoutException, TimeoutError):
-            self._observe("timeout", time.monotonic() - started)
-            raise DigaUnavailable(described("Diga", self._host, "timeout")) from None
         except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
             # aiohttp errors the transport does not map to httpx's are caught here too.
             kind = error_kind(exc)
