@@ -249,35 +249,37 @@ def run(calls: int) -> str:
             stderr=subprocess.STDOUT,
         )
         workers = [Worker(f"soak-{i}", env, workdir / f"worker-{i}.log") for i in range(2)]
-        for worker in workers:
-            worker.start()
-        wait_http(f"http://127.0.0.1:{ports['api']}/health")
-        ids = [str(uuid.uuid4()) for _ in range(calls)]
-        events: list[str] = []
-        in_flight = [0]
+        try:
+            for worker in workers:
+                worker.start()
+            wait_http(f"http://127.0.0.1:{ports['api']}/health", timeout=120)
+            ids = [str(uuid.uuid4()) for _ in range(calls)]
+            events: list[str] = []
+            in_flight = [0]
 
-        def on_progress(done: int) -> None:
-            if done == calls // 3 and "kill" not in events:
-                events.append("kill")
-                in_flight[0] = sends_in_flight(valkey.url)
-                workers[0].kill()
-                workers[0].start()
-            if done == 2 * calls // 3 and "restart" not in events:
-                events.append("restart")
-                threading.Thread(target=restart_redis, args=(valkey,), daemon=True).start()
+            def on_progress(done: int) -> None:
+                if done == calls // 3 and "kill" not in events:
+                    events.append("kill")
+                    in_flight[0] = sends_in_flight(valkey.url)
+                    workers[0].kill()
+                    workers[0].start()
+                if done == 2 * calls // 3 and "restart" not in events:
+                    events.append("restart")
+                    threading.Thread(target=restart_redis, args=(valkey,), daemon=True).start()
 
-        answers = asyncio.run(post_all(f"http://127.0.0.1:{ports['api']}", ids, on_progress))
-        sent_at = time.time()
-        settled = wait_settled(valkey.url, list(hooks.values()), timeout=900)
-        drained_at = time.time()
-        report = account(valkey.url, ids, hooks, diga)
-        for worker in workers:
-            worker.stop()
-        api.terminate()
-        api.wait(30)
-        for server in servers:
-            server.should_exit = True
-        valkey.stop()
+            answers = asyncio.run(post_all(f"http://127.0.0.1:{ports['api']}", ids, on_progress))
+            sent_at = time.time()
+            settled = wait_settled(valkey.url, list(hooks.values()), timeout=900)
+            drained_at = time.time()
+            report = account(valkey.url, ids, hooks, diga)
+        finally:  # nothing left running, whatever ended the soak
+            for worker in workers:
+                worker.stop()
+            api.terminate()
+            api.wait(30)
+            for server in servers:
+                server.should_exit = True
+            valkey.stop()
     faults = sum(diga.faults.values())
     rows = [
         ("calls sent", calls),
@@ -336,11 +338,20 @@ def sends_in_flight(url: str) -> int:
     return sum(1 for value in values if value and value.startswith(b"sending:"))
 
 
+WORK = (b"call:", b"send:", b"digest:", b"episode:")  # job ids of the work soaked
+
+
 def outstanding(client: redis.Redis) -> int:
-    """Call, send, digest and episode jobs queued or running; the periodic tick (`cron:`)
-    left out: it comes back every few seconds whatever is left to do."""
-    queued = [m for m in client.zrange("arq:queue", 0, -1) if not m.startswith(b"cron:")]
-    running = [k for k in client.scan_iter("arq:in-progress:*", count=1000) if b":cron:" not in k]
+    """Call, send, digest and episode jobs queued or running. The periodic tick is left out:
+    it comes back every few seconds whatever is left to do (and an empty `arq:queue`, the
+    old test, never comes while it runs)."""
+    queued = [m for m in client.zrange("arq:queue", 0, -1) if m.startswith(WORK)]
+    prefix = b"arq:in-progress:"
+    running = [
+        k
+        for k in client.scan_iter(prefix + b"*", count=1000)
+        if k.removeprefix(prefix).startswith(WORK)
+    ]
     return len(queued) + len(running)
 
 
