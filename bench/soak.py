@@ -186,6 +186,11 @@ def run(calls: int) -> str:
             f"{diga.requests / calls:.3f} / {report['per_fired']:.3f} / {report['per_quiet']:.3f}",
         ),
         (
+            "calls fetched again, no Diga fault to explain it: alerted / no rule fired",
+            f"{report['refetched:fired']} / {report['refetched:quiet']} "
+            "(jobs re-run after the SIGKILL or the Redis restart)",
+        ),
+        (
             "Diga requests per call, its own faults' retries left out",
             f"{(diga.requests - 2 * faults) / calls:.3f}",
         ),
@@ -291,7 +296,9 @@ def account(
         gave_up = {str(s.get("destination")) for s in (record or {}).get("sends") or []}
         if record and not gave_up:
             kinds[str(record.get("kind"))] += 1
+        refetched = diga.refetched(call_id)
         if not fires(call_id):
+            report["refetched:quiet"] += refetched
             requests["quiet"] += diga.per_call[call_id]
             if "no_match" in outcomes.get(call_id, set()) or record:
                 report["no_match" if not record else "failed"] += 1
@@ -299,6 +306,7 @@ def account(
                 report["lost"] += 1
             continue
         report["fired"] += 1
+        report["refetched:fired"] += refetched
         requests["fired"] += diga.per_call[call_id]
         if record and not gave_up:
             continue  # the fetch gave up: recorded, retryable
@@ -312,7 +320,10 @@ def account(
             else:
                 report["lost"] += 1
     quiet = len(ids) - report["fired"]
-    counted = ("fired", "no_match", "failed", "lost", "duplicates", "exact:good", "exact:flaky")
+    counted = (
+        *("fired", "no_match", "failed", "lost", "duplicates", "exact:good", "exact:flaky"),
+        *("refetched:fired", "refetched:quiet"),
+    )
     return {
         **{key: report[key] for key in counted},
         "per_fired": requests["fired"] / max(1, report["fired"]),

@@ -31,11 +31,18 @@ def fires(call_id: str) -> bool:
 
 
 class FaultyDiga:
+    """Each fault fails its try's fetch: the job asks both levels again (2 requests)."""
+
+    def refetched(self, call_id: str) -> bool:
+        """Asked for more than its faults explain: fetched again for another reason."""
+        return self.per_call[call_id] > 2 + 2 * self.faults_per_call[call_id]
+
     def __init__(self) -> None:
         self.rng = random.Random(7)
         self.requests = 0
         self.faults: Counter[str] = Counter()
         self.per_call: Counter[str] = Counter()
+        self.faults_per_call: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -43,6 +50,8 @@ class FaultyDiga:
         self.requests += 1
         self.per_call[scope["path"].rsplit("/", 1)[-1]] += 1
         roll = self.rng.random()
+        if roll < 0.10:
+            self.faults_per_call[scope["path"].rsplit("/", 1)[-1]] += 1
         if roll < 0.05:
             self.faults["503"] += 1
             await _answer(send, 503, b'{"status":"error","error_code":"UNAVAILABLE","message":"x"}')

@@ -161,7 +161,8 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
     send = Send.from_job(raw_send)
 
     async def give_up(ended: GiveUp) -> str:
-        return await _gave_up(deps, send, f"{ended.kind}: {ended.reason}", job_try)
+        why = f"{send.destination}: {ended.kind}: {ended.reason}"
+        return await _gave_up(deps, send, why, job_try)
 
     # Not counted among `alerter_jobs` (calls): a send's result is `alerter_alerts_total`.
     with bind(call_id=send.subject, rule=send.rule, destination=send.destination):
