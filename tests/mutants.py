@@ -212,6 +212,13 @@ MUTANTS = (
         ("tests/pipeline/test_stress.py",),
     ),
     Mutant(
+        "outbox: an accepted send marked from the event loop only",
+        "alerter/pipeline/worker.py",
+        "mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,",
+        "mark_now=None,",
+        ("tests/pipeline/test_stress.py",),
+    ),
+    Mutant(
         "outbox: a send's retry cap raised tenfold",
         SEND,
         "DELIVERY_TRIES = 8  #",

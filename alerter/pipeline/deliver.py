@@ -87,13 +87,18 @@ class Sender:
         message: Message,
         destination: str,
         on_late_accept: Callable[[], Awaitable[None]] | None = None,
+        on_accept: Callable[[], None] | None = None,
     ) -> Delivery:
-        """`on_late_accept` runs when a send that timed out (UNKNOWN) is accepted after all,
-        so its marker can still say `sent` and no retry sends it again."""
+        """`on_accept` runs on the sending thread the moment the destination accepts (the
+        marker, before the event loop hears of it: the window in which a killed worker
+        repeats a send is one Redis write). `on_late_accept` runs when a send that timed out
+        (UNKNOWN) is accepted after all, so its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
         # In the caller's context: apprise's own log lines carry the call, rule, destination.
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self._pool, context.run, _send_one, url, message)
+        future = loop.run_in_executor(
+            self._pool, context.run, _send_and_mark, url, message, on_accept
+        )
         try:
             accepted, why = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -237,6 +242,18 @@ def _plugin(url: str) -> NotifyBase | None:
             plugin.socket_read_timeout = READ_TIMEOUT_SECONDS
         cache[url] = plugin
     return cache[url]
+
+
+def _send_and_mark(
+    url: str, message: Message, on_accept: Callable[[], None] | None
+) -> tuple[bool, tuple[str, str] | None]:
+    accepted, why = _send_one(url, message)
+    if accepted and on_accept is not None:
+        try:
+            on_accept()
+        except Exception as exc:  # the caller marks it again, from the event loop
+            log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
+    return accepted, why
 
 
 def _send_one(url: str, message: Message) -> tuple[bool, tuple[str, str] | None]:

@@ -194,9 +194,12 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     )
     mark = partial(deps.state.mark_sent, send.marker, entry)
     started = time.monotonic()
-    delivery = await deps.sender.send(url, send.message, send.destination, on_late_accept=mark)
+    now = partial(deps.mark_now, send.marker) if deps.mark_now is not None else None
+    delivery = await deps.sender.send(
+        url, send.message, send.destination, on_late_accept=mark, on_accept=now
+    )
     if delivery.accepted:
-        await _mark_surely(mark)  # first: a kill between acceptance and marker repeats a send
+        await _mark_surely(mark)  # again, with the history entry (the thread marked it first)
         deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
         deps.metrics.alerts.labels(send.rule, send.destination, Outcome.SENT.value).inc()
         return Outcome.SENT.value

@@ -35,7 +35,7 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.coalesce import Coalescer
-from alerter.store.connect import arq_settings, hiredis_packing
+from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
 from alerter.store.episodes import Episodes
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
@@ -49,7 +49,7 @@ from alerter.store.queue import (
 )
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
-from alerter.store.state import FailedSend, State
+from alerter.store.state import FailedSend, MarkerWriter, State
 from alerter.store.windows import Windows
 
 WORKER_HEALTH_SECONDS = 30
@@ -118,6 +118,9 @@ def make_worker(
             budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
             public_url=settings.public_url,
+            # Sentinel URLs: marked from the event loop only (a blocking client per thread
+            # pool would need the sentinel dance again).
+            mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -125,6 +128,8 @@ def make_worker(
         if deps is not None:
             await deps.diga.aclose()
             deps.sender.close()
+            if isinstance(deps.mark_now, MarkerWriter):
+                deps.mark_now.close()
 
     return RecordingWorker(
         functions=worker_functions(),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
+import redis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -94,6 +95,21 @@ def marker_key(call_id: str, rule: str, destination: str, url: str | None = None
     if url is None:
         return key
     return f"{key}:{url}"
+
+
+class MarkerWriter:
+    """Marks sends `sent` from the sending threads, on a blocking client of their own: the
+    moment a destination accepts, not when the busy event loop gets to it (a worker killed
+    in between sends again). The event loop's mark, with the history entry, follows."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def __call__(self, key: str) -> None:
+        self._redis.set(key, _SENT, ex=SENT_TTL_SECONDS)
+
+    def close(self) -> None:
+        self._redis.close()
 
 
 class State:

@@ -92,6 +92,35 @@ async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_rep
     assert calls["n"] == 2
 
 
+async def test_an_accepted_send_is_marked_on_its_sending_thread_before_the_event_loop(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    hook: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop never gets to mark the send (as if the worker died right after the
+    destination accepted): the marker the sending thread wrote at once stops a second send
+    when the job runs again after its claim's lease."""
+    rules = rules_to(tmp_path, hook_url(hook))
+    api = api_for(rules)
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+
+    async def never(self: State, *args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("the worker is gone")
+
+    monkeypatch.setattr(State, "mark_sent", never)
+    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
+    assert (await accept(api, call_id)).status_code == 202
+    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
+    assert len(hook.wait_for(1)) == 1
+    async with aioredis.Redis.from_url(redis_url) as client:
+        markers = [await client.get(key) async for key in client.scan_iter("alerter:sent:*")]
+    assert markers == [b"sent"]
+
+
 async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
     tmp_path: Path,
     api_for: Any,
