@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import Flag
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,6 +34,19 @@ class Role(Flag):
     API = 1
     WORKER = 2
     BOTH = API | WORKER
+
+
+class QueueView(Protocol):
+    """The queue's state as `store.queue.queue_state` reads it."""
+
+    @property
+    def due(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def oldest_due_seconds(self) -> float: ...
+    @property
+    def next_due_seconds(self) -> float | None: ...
 
 
 class Metrics:
@@ -104,7 +118,15 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "alerter_queue_depth", "Calls and digests queued or deferred.", registry=api
+            "alerter_queue_depth", "Jobs queued or deferred (calls, sends, digests).", registry=api
+        )
+        self.queue_due = Gauge(
+            "alerter_queue_due", "Jobs due now, waiting for a worker.", registry=api
+        )
+        self.queue_waiting = Gauge(
+            "alerter_queue_waiting",
+            "Jobs deferred to a later time: retries backing off, calls settling, digests.",
+            registry=api,
         )
         self.queue_age = Gauge(
             "alerter_queue_oldest_due_seconds",
@@ -116,14 +138,22 @@ class Metrics:
             "Workers whose heartbeat is recent (0: calls wait, nobody takes them).",
             registry=api,
         )
+        self.queue_next_due = Gauge(
+            "alerter_queue_next_due_seconds",
+            "When the next waiting job is due, from now (0: none waiting).",
+            registry=api,
+        )
 
     def observe_diga(self, status: str, seconds: float) -> None:
         self.diga_requests.labels(status).inc()
         self.diga_seconds.observe(seconds)
 
-    def set_queue(self, depth: int, oldest_due_age: float, workers: int) -> None:
-        self.queue_depth.set(depth)
-        self.queue_age.set(oldest_due_age)
+    def set_queue(self, queue: QueueView, workers: int) -> None:
+        self.queue_depth.set(queue.due + queue.waiting)
+        self.queue_due.set(queue.due)
+        self.queue_waiting.set(queue.waiting)
+        self.queue_age.set(queue.oldest_due_seconds)
+        self.queue_next_due.set(queue.next_due_seconds or 0.0)
         self.workers_live.set(workers)
 
     def render(self) -> bytes:

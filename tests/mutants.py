@@ -1,7 +1,7 @@
 """A small mutation check of the code whose bugs would hurt most and show least.
 
 Each mutant is one small, plausible bug in webhook authentication, redaction, the send
-markers, or the limits that keep one request or rule from freezing the api or the worker
+markers, the outbox, or the limits that keep one request or rule from freezing the api or the worker
 (`limits:`). For each, the tree is copied, the bug written in, and the tests that should notice
 it are run; a mutant the tests let through "survives" and is listed. Run before a release:
 
@@ -58,6 +58,7 @@ RENDER = "alerter/pipeline/render.py"
 ALERT = "alerter/pipeline/alert.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
+JOB = "alerter/pipeline/job.py"
 LINKS = "alerter/pipeline/render_links.py"
 TEXT = "alerter/pipeline/render_text.py"
 EPISODE = "alerter/pipeline/render_episode.py"
@@ -434,8 +435,8 @@ MUTANTS = (
     Mutant(
         "marker: an already-sent destination sent again",
         SEND,
-        "if claim is Claim.SENT:\n                continue",
-        "if claim is Claim.SENT:\n                pass",
+        "if claim is Claim.SENT:\n        return Outcome.SENT.value",
+        "if claim is Claim.SENT:\n        pass",
         MARKER_TESTS,
     ),
     Mutant(
@@ -448,8 +449,8 @@ MUTANTS = (
     Mutant(
         "marker: one marker per destination, not per URL",
         SEND,
-        "marker_key(subject, rule.name, name, url if several else None)",
-        "marker_key(subject, rule.name, name)",
+        "url=url_id(url) if several else None,",
+        "url=None,",
         ("tests/pipeline/test_stress.py",),
     ),
     Mutant(
@@ -724,6 +725,44 @@ MUTANTS = (
         "fetched.capped, labels, lines",
         "fetched.capped, labels",
         ("tests/http/test_console_oncall.py",),
+    ),
+    Mutant(
+        "outbox: an accepted send marked from the event loop only",
+        "alerter/pipeline/worker.py",
+        "mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,",
+        "mark_now=None,",
+        ("tests/pipeline/test_stress.py",),
+    ),
+    Mutant(
+        "outbox: a send's retry cap raised tenfold",
+        SEND,
+        "DELIVERY_TRIES = 8  #",
+        "DELIVERY_TRIES = 80  #",
+        ("tests/pipeline/test_job.py",),
+    ),
+    Mutant(
+        "outbox: a resolved message for a firing that was never sent",
+        "alerter/pipeline/episodes.py",
+        "if not await episodes.notified(rule.name, note.digest, note.id):",
+        "if False:",
+        ("tests/pipeline/test_episodes.py",),
+    ),
+    Mutant(
+        "outbox: inhibited calls counted in frequency and rate windows",
+        JOB,
+        "        else:\n"
+        "            decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)",
+        "        decided = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)\n"
+        "        if inhibitor is None:\n"
+        "            decision = decided",
+        ("tests/pipeline/test_job.py",),
+    ),
+    Mutant(
+        "marker: the release deletes another sender's claim",
+        "alerter/store/release.lua",
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then",
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
+        MARKER_TESTS,
     ),
 )
 

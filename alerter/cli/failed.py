@@ -18,9 +18,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     failed = sub.add_parser("failed", help="calls that could not be processed").add_subparsers(
         metavar="ACTION"
     )
-    listing = failed.add_parser("list", help="show failed calls and why")
+    listing = failed.add_parser(
+        "list", help="show failed calls and why (a send: its rule, destination, host, answer)"
+    )
     listing.set_defaults(handler=_list)
-    retry = failed.add_parser("retry", help="queue failed calls again")
+    retry = failed.add_parser(
+        "retry", help="queue failed calls again (a call whose sends gave up: only those sends)"
+    )
     retry.add_argument("call_id", nargs="?")
     retry.add_argument("--all", action="store_true")
     add_actor(retry)
@@ -34,10 +38,15 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for failed in rows:
         when = datetime.fromtimestamp(failed.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(
-            f"{failed.call.call_id}  {when}Z  {terminal_safe(failed.kind)}  "
-            f"tries={failed.attempts}  {terminal_safe(failed.reason)}"
+        head = (
+            f"{failed.call.call_id}  {when}Z  {terminal_safe(failed.kind)}  tries={failed.attempts}"
         )
+        if not failed.sends:
+            print(f"{head}  {terminal_safe(failed.reason)}")
+            continue
+        # One line per send that gave up: its rule, then why (destination, host, answer).
+        for send in failed.sends:
+            print(f"{head}  {terminal_safe(send.rule)}  {terminal_safe(send.reason)}")
     return 0
 
 

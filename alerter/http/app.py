@@ -253,9 +253,9 @@ async def metrics_endpoint(intake: InjectedIntake) -> Response[bytes]:
     """Prometheus text format."""
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
-        depth, oldest = await queue_state(intake.redis)
+        queue = await queue_state(intake.redis)
         workers = await live_workers(intake.redis, time.time(), WORKER_SEEN_SECONDS)
-        intake.metrics.set_queue(depth, oldest, len(workers))
+        intake.metrics.set_queue(queue, len(workers))
     return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
 

@@ -8,17 +8,21 @@ apprise URL gets plain text. Errors never carry the URL: it holds tokens and pas
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
+import smtplib
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import apprise
+import requests
 from apprise.plugins.base import NotifyBase
 from apprise.plugins.email import base as email_base
 from apprise.plugins.email.base import NotifyEmail
@@ -26,6 +30,7 @@ from apprise.plugins.opsgenie import NotifyOpsgenie
 from apprise.plugins.pagerduty import NotifyPagerDuty
 from apprise.plugins.slack import NotifySlack
 
+from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.pipeline.render import Message
 from alerter.rules.model import Destination
 
@@ -50,6 +55,19 @@ class Sent(StrEnum):
     UNKNOWN = "unknown"  # no answer in time: it may still arrive, so no resend before a lease
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One send's result, and when it was not accepted, why (`failure`'s vocabulary:
+    destination, host, then the HTTP status and answer or the connection error's kind)."""
+
+    sent: Sent
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.sent is Sent.ACCEPTED
+
+
 def slack_template_json(payload: dict[str, Any]) -> str:
     """The payload as an apprise Slack template; `{{` is written so apprise substitutes nothing."""
     return json.dumps(payload).replace("{{", "{\\u007b")
@@ -69,33 +87,48 @@ class Sender:
         message: Message,
         destination: str,
         on_late_accept: Callable[[], Awaitable[None]] | None = None,
-    ) -> Sent:
-        """`on_late_accept` runs when a send that timed out (UNKNOWN) is accepted after all,
-        so its marker can still say `sent` and no retry sends it again."""
+        on_accept: Callable[[], None] | None = None,
+    ) -> Delivery:
+        """`on_accept` runs on the sending thread the moment the destination accepts (the
+        marker, before the event loop hears of it: the window in which a killed worker
+        repeats a send is one Redis write). `on_late_accept` runs when a send that timed out
+        (UNKNOWN) is accepted after all, so its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _send_one, url, message)
+        # In the caller's context: apprise's own log lines carry the call, rule, destination.
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(
+            self._pool, context.run, _send_and_mark, url, message, on_accept
+        )
         try:
-            accepted = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
+            accepted, why = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
         except TimeoutError:
             # The thread goes on (threads cannot be cancelled): the send may still land.
-            log.warning("destination %s did not answer in %g s", destination, SEND_TIMEOUT_SECONDS)
+            reason = described(destination, _fallback_host(url), "timeout")
+            log.warning("send failed: %s (no answer in %g s)", reason, SEND_TIMEOUT_SECONDS)
             if on_late_accept is not None:
                 self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))
                 for task in [t for t in self._late if t.done()]:
                     self._late.discard(task)
-            return Sent.UNKNOWN
+            return Delivery(Sent.UNKNOWN, reason)
         except Exception as exc:  # a plugin bug must not lose the alert: retried like a refusal
-            log.warning("destination %s raised %s", destination, type(exc).__name__)
-            return Sent.REFUSED
-        return Sent.ACCEPTED if accepted else Sent.REFUSED
+            reason = described(destination, _fallback_host(url), f"error {type(exc).__name__}")
+            log.warning("send failed: %s", reason)
+            return Delivery(Sent.REFUSED, reason)
+        if accepted:
+            return Delivery(Sent.ACCEPTED)
+        host, answer = why if why is not None else (_fallback_host(url), "refused or failed")
+        return Delivery(Sent.REFUSED, described(destination, host, answer))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def _when_accepted(future: asyncio.Future[bool], then: Callable[[], Awaitable[None]]) -> None:
+async def _when_accepted(
+    future: asyncio.Future[tuple[bool, tuple[str, str] | None]],
+    then: Callable[[], Awaitable[None]],
+) -> None:
     try:
-        accepted = await future
+        accepted, _ = await future
     except Exception:
         return
     if accepted:
@@ -106,16 +139,88 @@ async def _when_accepted(future: asyncio.Future[bool], then: Callable[[], Awaita
 
 
 async def send(destination: Destination, message: Message) -> tuple[bool, str]:
-    """Every URL of a destination, once, outside the pipeline (`alerter notify test`)."""
+    """Every URL of a destination, once, outside the pipeline (`alerter notify test`);
+    when one failed, why (each failed URL's reason)."""
     sender = Sender(threads=1)
     try:
         results = [await sender.send(url, message, destination.name) for url in destination.urls]
     finally:
         sender.close()
-    failed = sum(result is not Sent.ACCEPTED for result in results)
+    failed = [result.reason for result in results if not result.accepted]
     if failed:
-        return False, f"{failed} of {len(destination.urls)} URL(s) refused or failed"
+        return False, "; ".join(failed)
     return True, ""
+
+
+def _fallback_host(url: str) -> str:
+    """The host an apprise URL names when it looks like one; else its scheme alone (several
+    schemes put a token where the host goes: slack://TokenA/...)."""
+    host = host_of(url)
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost" or "." in name or ":" in name:
+        return host
+    return url.split(":", 1)[0] or "?"
+
+
+# What the last request of a send answered, seen on the sending thread: apprise only says
+# yes or no. (host, "HTTP 503 <answer>" | "SMTP 451 <reply>" | a connection error's kind)
+_seen = threading.local()
+
+
+def _note(host: str, why: str) -> None:
+    if getattr(_seen, "on", False):
+        _seen.last = (host, why)
+
+
+_session_send = requests.Session.send
+
+
+def _watched_session_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+    host = host_of(str(request.url))
+    try:
+        response = _session_send(self, request, **kwargs)
+    except Exception as exc:
+        _note(host, error_kind(exc))
+        raise
+    if not 200 <= response.status_code < 300:
+        _note(host, http_answer(response.status_code, response.content or b""))
+    return response
+
+
+setattr(requests.Session, "send", _watched_session_send)  # noqa: B010
+
+
+def _watched_smtp(name: str) -> None:
+    original = getattr(smtplib.SMTP, name)
+
+    def watched(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except smtplib.SMTPResponseException as exc:
+            reply = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            _note(_smtp_host(self, args), f"SMTP {exc.smtp_code} {reply[:200]}".rstrip())
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            _note(_smtp_host(self, args), f"SMTP recipients refused ({len(exc.recipients)})")
+            raise
+        except OSError as exc:
+            _note(_smtp_host(self, args), error_kind(exc))
+            raise
+
+    setattr(smtplib.SMTP, name, watched)
+
+
+def _smtp_host(smtp: smtplib.SMTP, args: tuple[Any, ...]) -> str:
+    host = getattr(smtp, "_host", "") or (args[0] if args and isinstance(args[0], str) else "")
+    return str(host) or "smtp"
+
+
+for _method in ("connect", "sendmail"):
+    _watched_smtp(_method)
 
 
 # Plugins parsed once per URL and per sending thread: a thread sends one message at a time,
@@ -139,10 +244,32 @@ def _plugin(url: str) -> NotifyBase | None:
     return cache[url]
 
 
-def _send_one(url: str, message: Message) -> bool:
-    plugin = _plugin(url)
-    if plugin is None:
-        return False
+def _send_and_mark(
+    url: str, message: Message, on_accept: Callable[[], None] | None
+) -> tuple[bool, tuple[str, str] | None]:
+    accepted, why = _send_one(url, message)
+    if accepted and on_accept is not None:
+        try:
+            on_accept()
+        except Exception as exc:  # the caller marks it again, from the event loop
+            log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
+    return accepted, why
+
+
+def _send_one(url: str, message: Message) -> tuple[bool, tuple[str, str] | None]:
+    """Accepted or not, and when not, what the last request saw (host, why)."""
+    _seen.on, _seen.last = True, None
+    try:
+        plugin = _plugin(url)
+        if plugin is None:
+            return False, (_fallback_host(url), "not a URL apprise can send to")
+        accepted = _send_with_key(plugin, message)
+        return accepted, None if accepted else _seen.last
+    finally:
+        _seen.on, _seen.last = False, None
+
+
+def _send_with_key(plugin: NotifyBase, message: Message) -> bool:
     # An episode's firing and resolved messages carry one key: PagerDuty's dedup key (its
     # `action=map` resolves on our resolved message), Opsgenie's alias. A key in the URL wins.
     slot = _KEY_SLOTS.get(type(plugin))

@@ -28,3 +28,6 @@ class Deps:
     budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
     clock: Callable[[], float] = time.time  # injected by tests of time windows
     public_url: str | None = None  # the console's address: alerts link to it when set
+    # Writes a send's marker from the sending thread the moment the destination accepts
+    # (`store.state.MarkerWriter`); None: marked from the event loop only.
+    mark_now: Callable[[str], None] | None = None

@@ -22,7 +22,7 @@ from alerter.pipeline.deps import Deps
 from alerter.pipeline.guard import GiveUp, guarded, measured
 from alerter.pipeline.render import Message
 from alerter.pipeline.render_episode import Episode, EpisodeEnd
-from alerter.pipeline.send import send_once
+from alerter.pipeline.send import queue_sends
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
@@ -97,7 +97,7 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
 
     with bind(rule=note.rule, episode=note.key), measured(ctx, deps.metrics) as out:
         out.value = await guarded(
-            partial(_send_episode, deps, note, subject, job_try),
+            partial(_send_episode, deps, note, subject),
             give_up,
             job_try=job_try,
             budget=deps.budget,
@@ -105,7 +105,9 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
         return out.value
 
 
-async def _send_episode(deps: Deps, note: Note, subject: str, job_try: int) -> str:
+async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
+    """Decide on one episode note and put its message in the outbox (the sends retry on
+    their own)."""
     rules = deps.rules.require()
     rule = rules.by_name.get(note.rule)
     episodes = deps.noise.episodes
@@ -143,14 +145,9 @@ async def _send_episode(deps: Deps, note: Note, subject: str, job_try: int) -> s
         key=note.key,
         flatline=note.flatline,
     )
-    pending = await send_once(
+    await queue_sends(
         deps, rules, subject, rule, partial(_message, episode), render_episode.summary(episode)
     )
-    if pending.sends:
-        if retry := pending.retry(job_try):
-            raise retry
-        await deps.state.record(subject, Outcome.FAILED, rule=rule.name, detail=str(pending))
-        return Outcome.FAILED.value
     return Outcome.SENT.value
 
 

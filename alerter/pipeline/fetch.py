@@ -27,6 +27,7 @@ from alerter.models import (
     LogsInvalid,
     parse_page,
 )
+from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.settings import Settings
 
 PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
@@ -143,6 +144,7 @@ class DigaClient:
         # Requests are built here from the merged headers: `build_request` with `params`
         # costs ~150 µs a request, a plain `httpx.Request` ~45 (measured with timeit).
         self._logs_url = f"{base_url.rstrip('/')}/v1/log/call/"
+        self._host = host_of(base_url)  # for failure reasons: "Diga (api.diga.io): dns"
         # Requests beyond the pool wait here, not inside the transport.
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
@@ -280,22 +282,21 @@ class DigaClient:
                     body = await self._read_capped(response)
                 finally:
                     await response.aclose()
-        except (httpx.TimeoutException, TimeoutError):
-            self._observe("timeout", time.monotonic() - started)
-            raise DigaUnavailable("Diga did not answer in time") from None
         except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
             # aiohttp errors the transport does not map to httpx's are caught here too.
-            self._observe("unreachable", time.monotonic() - started)
-            raise DigaUnavailable(f"cannot reach Diga ({type(exc).__name__})") from None
+            kind = error_kind(exc)
+            self._observe(
+                "timeout" if kind == "timeout" else "unreachable", time.monotonic() - started
+            )
+            raise DigaUnavailable(described("Diga", self._host, kind)) from None
         self._observe(str(response.status_code), time.monotonic() - started)
         if response.status_code == 200:
             try:
                 return parse_page(body)
             except LogsInvalid:
-                raise DigaUnavailable(
-                    "Diga answered 200 with a body that is not a page of logs", status=200
-                ) from None
-        raise _error_for(response, body)
+                why = http_answer(200, "a body that is not a page of logs")
+                raise DigaUnavailable(described("Diga", self._host, why), status=200) from None
+        raise _error_for(response, body, self._host)
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")
@@ -311,23 +312,17 @@ class DigaClient:
         return b"".join(chunks)
 
 
-def _error_for(response: httpx.Response, body: bytes) -> DigaError:
+def _error_for(response: httpx.Response, body: bytes, host: str) -> DigaError:
     status = response.status_code
-    code, message = _error_body(body)
-    described = (
-        f"Diga answered {status}"
-        + (f" {code}" if code else "")
-        + (f": {message}" if message else "")
-    )
+    code, _ = _error_body(body)
+    why = described("Diga", host, http_answer(status, body))
     if status == 429 or status >= 500:
-        return DigaUnavailable(
-            described, status=status, retry_after=parse_retry_after(response.headers)
-        )
+        return DigaUnavailable(why, status=status, retry_after=parse_retry_after(response.headers))
     if status == 404:
-        return CallNotFound(described, status=status, code=code or "CALL_NOT_FOUND")
+        return CallNotFound(why, status=status, code=code or "CALL_NOT_FOUND")
     if status in (401, 403):
-        return DigaAuthError(described, status=status, code=code)
-    return DigaRejected(described, status=status, code=code)
+        return DigaAuthError(why, status=status, code=code)
+    return DigaRejected(why, status=status, code=code)
 
 
 def _error_body(raw: bytes) -> tuple[str | None, str | None]:

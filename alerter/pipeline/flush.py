@@ -17,7 +17,7 @@ from alerter.pipeline.deps import Deps
 from alerter.pipeline.guard import GiveUp, guarded, measured
 from alerter.pipeline.render import Message
 from alerter.pipeline.render_digest import Digest, DigestCall
-from alerter.pipeline.send import send_once
+from alerter.pipeline.send import queue_sends
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
 
@@ -37,7 +37,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
 
     with bind(rule=rule_name, digest=window), measured(ctx, deps.metrics) as out:
         out.value = await guarded(
-            partial(_flush_digest, deps, rule_name, key_digest, window, job_try),
+            partial(_flush_digest, deps, rule_name, key_digest, window),
             give_up,
             job_try=job_try,
             budget=deps.budget,
@@ -45,10 +45,9 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
         return out.value
 
 
-async def _flush_digest(
-    deps: Deps, rule_name: str, key_digest: str, window: str, job_try: int
-) -> str:
-    """Send one closed digest window to the rule's destinations, once."""
+async def _flush_digest(deps: Deps, rule_name: str, key_digest: str, window: str) -> str:
+    """Close one digest window and put its message in the outbox, once per destination URL
+    (the sends retry on their own: a destination that is down never reopens the window)."""
     rules = deps.rules.require()
     rule = rules.by_name.get(rule_name)
     subject = f"digest-{window}"
@@ -77,7 +76,7 @@ async def _flush_digest(
         events=contents.events,
         reasons=contents.reasons,
     )
-    pending = await send_once(
+    await queue_sends(
         deps,
         rules,
         subject,
@@ -85,11 +84,6 @@ async def _flush_digest(
         partial(_digest_message, digest),
         f"{digest.count} calls ({digest.group})",
     )
-    if pending.sends:
-        if retry := pending.retry(job_try):
-            raise retry
-        await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=str(pending))
-        return Outcome.FAILED.value
     await deps.noise.windows.finish_digest(rule_name, key_digest, window, now)
     return Outcome.SENT.value
 

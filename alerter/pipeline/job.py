@@ -1,8 +1,10 @@
 """The call job, where the stages meet, read top to bottom.
 
-fetch → evaluate → decide → render → send (claim, deliver, mark) → record the outcome.
-`guard` turns every other end of a try into a retry or a recorded failure; `flush` is the
-digest job; the arq wiring that runs both (clients made once, tries, timeouts) is `worker`.
+fetch → evaluate → decide → render → the outbox (`send`: one job per due send, each with
+its own tries). The call is fetched and decided once: a destination that is down retries
+its send, never this job. `guard` turns every other end of a try into a retry or a recorded
+failure; `flush` is the digest job; the arq wiring (clients made once, tries, timeouts) is
+`worker`.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from alerter.pipeline.fetch import (
 from alerter.pipeline.flush import DIGEST_FUNCTION
 from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
-from alerter.pipeline.send import Due, send_once
-from alerter.rules.model import Rule, RuleSet
+from alerter.pipeline.send import queue_sends
+from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, incident_key, labels_of
 from alerter.rules.redact import Redactor
 from alerter.store.state import State
@@ -68,7 +70,7 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
 
 
 async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_try: int) -> str:
-    rules, earlier = await _rules_for(deps, call, job_try)
+    rules = deps.rules.require()
 
     try:
         deadline = asyncio.get_running_loop().time() + deps.budget * FETCH_SHARE
@@ -86,8 +88,6 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     await deps.state.evaluated(
         call, len(fetched.logs), fetched.requests, fetched.capped, labels, lines
     )
-    if earlier is not None:
-        await _record_dropped(deps, call, rules, earlier, fired)
     if not fired:  # recorded `no_match` by `evaluated`, in the same round trip
         return Outcome.NO_MATCH.value
 
@@ -97,7 +97,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
         ended_at += now - time.time()
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
-    pending = Due()
+    queued = 0
     fired_names = {match.rule.name for match in fired}
     for match in fired:
         deps.metrics.rule_matches.labels(match.rule.name).inc()
@@ -145,7 +145,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             key=incident,
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
-            pending += await send_once(
+            queued += await queue_sends(
                 deps,
                 rules,
                 call.call_id,
@@ -153,58 +153,11 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 partial(_alert_message, alert),
                 f"{alert.match_count} matching logs"
                 + (f" ({fetched.capped})" if fetched.capped else ""),
+                call=call,
             )
-
-    if pending.sends:
-        if retry := pending.retry(job_try):
-            await deps.state.remember_pending(call.call_id, rules.version, pending.sends)
-            raise retry
-        log.warning("gave up after %d tries: %s", job_try, pending)
-        await deps.state.record_failure(call, "delivery", str(pending), job_try)
-        return Outcome.FAILED.value
-    if job_try > 1:
-        await deps.state.forget_pending(call.call_id)
-    # A failure recorded by an earlier run was cleared by this run's first write.
+    # Decided: what is due is in the outbox; what becomes of it is the sends' to record.
+    log.debug("%d send(s) queued", queued)
     return Outcome.SENT.value
-
-
-async def _rules_for(
-    deps: Deps, call: CallEnded, job_try: int
-) -> tuple[RuleSet, tuple[str, list[tuple[str, str]]] | None]:
-    """The rule set for this try: on a retry, the one the call started with when this process
-    still has it (a rename between tries must not send again under the new name); else the
-    current one, with what the earlier try left pending, to record what was dropped."""
-    current = deps.rules.require()
-    if job_try == 1:
-        return current, None
-    earlier = await deps.state.pending(call.call_id)
-    if earlier is None or earlier[0] == current.version:
-        return current, None
-    pinned = deps.rules.version(earlier[0])
-    if pinned is not None:
-        return pinned, None
-    return current, earlier
-
-
-async def _record_dropped(
-    deps: Deps,
-    call: CallEnded,
-    rules: RuleSet,
-    earlier: tuple[str, list[tuple[str, str]]],
-    fired: list[RuleMatch],
-) -> None:
-    version, pending = earlier
-    now_due = {(m.rule.name, name) for m in fired for name in m.rule.notify}
-    for rule, destination in pending:
-        if (rule, destination) not in now_due:
-            await deps.state.record(
-                call.call_id,
-                Outcome.DROPPED,
-                rule=rule,
-                destination=destination,
-                detail=f"rules changed between tries ({version} → {rules.version}); "
-                "this send is no longer due",
-            )
 
 
 async def _schedule_flush(

@@ -30,23 +30,26 @@ from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.flush import DIGEST_FUNCTION, flush_digest
 from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
 from alerter.pipeline.job import process_call
+from alerter.pipeline.send import Send, deliver_send
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.coalesce import Coalescer
-from alerter.store.connect import arq_settings, hiredis_packing
+from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
 from alerter.store.episodes import Episodes
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
+    SEND_FUNCTION,
     deserialize_job,
     job_id_for,
+    send_payload,
     serialize_job,
 )
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
-from alerter.store.state import State
+from alerter.store.state import FailedSend, MarkerWriter, State
 from alerter.store.windows import Windows
 
 WORKER_HEALTH_SECONDS = 30
@@ -63,6 +66,8 @@ def worker_functions() -> list[Function]:
         func(process_call, name=JOB_FUNCTION, max_tries=ARQ_MAX_TRIES),
         func(flush_digest, name=DIGEST_FUNCTION, max_tries=ARQ_MAX_TRIES),
         func(send_episode, name=EPISODE_FUNCTION, max_tries=ARQ_MAX_TRIES),
+        # No result kept: a send given up and retried is queued again under the same id.
+        func(deliver_send, name=SEND_FUNCTION, max_tries=ARQ_MAX_TRIES, keep_result=0),
     ]
 
 
@@ -113,6 +118,9 @@ def make_worker(
             budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
             public_url=settings.public_url,
+            # Sentinel URLs: marked from the event loop only (a blocking client per thread
+            # pool would need the sentinel dance again).
+            mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -120,6 +128,8 @@ def make_worker(
         if deps is not None:
             await deps.diga.aclose()
             deps.sender.close()
+            if isinstance(deps.mark_now, MarkerWriter):
+                deps.mark_now.close()
 
     return RecordingWorker(
         functions=worker_functions(),
@@ -263,6 +273,10 @@ class RecordingWorker(Worker):
         )
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        if job_id.startswith(SEND_PREFIX):
+            await self._record_failed_send(result_data)
+            await super().finish_failed_job(job_id, None)
+            return
         if not job_id.startswith(JOB_PREFIX):
             await super().finish_failed_job(job_id, result_data)
             return
@@ -273,8 +287,28 @@ class RecordingWorker(Worker):
         # second alert) instead of being answered `duplicate`.
         await super().finish_failed_job(job_id, None)
 
+    async def _record_failed_send(self, result_data: bytes | None) -> None:
+        """A send that arq itself ended: recorded against its rule and destination, with
+        the send, so `failed retry` can queue it again."""
+        _, kind, reason, tries = _failed_call(SEND_PREFIX, result_data)
+        try:
+            result = deserialize_job(result_data) if result_data else {}
+            send = Send.from_job(result["a"][0])
+        except (ValueError, KeyError, IndexError, TypeError):
+            return  # nothing left to say which send it was
+        failed = FailedSend(
+            rule=send.rule,
+            destination=send.destination,
+            reason=f"{send.destination}: {kind}: {reason}",
+            job_id=send.job_id,
+            payload=send_payload(send.to_job(), int(time.time() * 1000)).decode(),
+        )
+        call = send.call or CallEnded(call_id=send.subject)
+        await State(self.pool).record_send_failure(call, failed, tries)
+
 
 JOB_PREFIX = job_id_for("")
+SEND_PREFIX = "send:"
 
 
 def _failed_call(job_id: str, result_data: bytes | None) -> tuple[CallEnded, str, str, int]:

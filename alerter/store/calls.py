@@ -28,7 +28,8 @@ from alerter.models import CallEnded
 
 PREFIX = "alerter:"
 CALLS_INDEX = PREFIX + "calls"
-LAST_FIRED_KEY = PREFIX + "rules:last_fired"  # hash: rule -> when it last decided anything
+LAST_FIRED_KEY = PREFIX + "rules:last_fired"  # hash: rule -> when it last sent (or would have)
+FIRED_OUTCOMES = ("sent", "shadow")  # a destination accepted; a shadow rule's would-send
 MAX_EVENTS = 200
 MAX_INDEXED_CALLS = 2_000_000
 BUCKET_SECONDS = 600
@@ -129,7 +130,7 @@ class CallRecords:
         key = f"{PREFIX}counts:{bucket_of(at)}"
         pipe.hincrby(key, f"{rule}|{outcome}", 1)
         pipe.expire(key, COUNTS_TTL_SECONDS)
-        if rule:
+        if rule and outcome in FIRED_OUTCOMES:
             pipe.hset(LAST_FIRED_KEY, rule, f"{at:.3f}")
 
     def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from redis.asyncio import Redis
 
 from alerter.store import connect
-from alerter.store.queue import CallQueue
+from alerter.store.queue import CallQueue, put_sends
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Matcher, Silence, Silences
 from alerter.store.state import FailedCall, State
@@ -25,7 +25,8 @@ class Operations:
         self.state = State(redis)
 
     async def retry_failed(self, call_id: str | None) -> tuple[list[str], list[str]]:
-        """Queue failed calls again (now, without the settle delay); (queued, not found)."""
+        """Queue failed calls again (now, without the settle delay); (queued, not found).
+        A call whose sends gave up queues only those sends (its decision stands)."""
         queue = CallQueue(self._redis, settle_seconds=0)
         if call_id is None:
             targets = await self.state.failures()
@@ -36,6 +37,12 @@ class Operations:
             missing = [] if found else [call_id]
         queued = []
         for failed in targets:
+            if failed.sends:
+                jobs = [(send.job_id, send.payload.encode()) for send in failed.sends]
+                await put_sends(self._redis, jobs)
+                await self.state.clear_failure(failed.call.call_id)
+                queued.append(failed.call.call_id)
+                continue
             # The finished job's result would make the queue call this a duplicate.
             await queue.forget_result(failed.call.call_id)
             if await queue.enqueue(failed.call, defer_ms=0):

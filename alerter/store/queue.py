@@ -1,4 +1,5 @@
-"""The enqueue side: one arq job per call, written in one Redis round trip.
+"""The enqueue side: one arq job per call, written in one Redis round trip; and the outbox,
+one arq job per due send (`put_sends`).
 
 arq's own `enqueue_job` costs a WATCH/MULTI exchange per job. This script does the same
 check-and-write atomically (job key or result key present → duplicate; else the job key and
@@ -130,12 +131,62 @@ class CallQueue:
         await self._redis.delete(result_key_prefix + job_id_for(call_id))
 
 
-async def queue_state(redis: Redis, queue_name: str = default_queue_name) -> tuple[int, float]:
-    """(jobs queued or deferred, seconds the oldest due job has waited)."""
+SEND_FUNCTION = "deliver_send"
+
+
+def send_payload(send: dict[str, Any], now_ms: int) -> bytes:
+    """An outbox send's arq job, as the worker reads it."""
+    return serialize_job({"t": None, "f": SEND_FUNCTION, "a": [send], "k": {}, "et": now_ms})
+
+
+async def put_sends(
+    redis: Redis,
+    sends: Sequence[tuple[str, bytes]],
+    *,
+    defer_ms: int = 0,
+    queue_name: str = default_queue_name,
+) -> int:
+    """Sends into the outbox: (job id, payload) each queued as its own job, in one round
+    trip, unless that send is already queued or running (its job key is there). Answers how
+    many were queued."""
+    if not sends:
+        return 0
+    now_ms = int(time.time() * 1000)
+    keys = [queue_name]
+    args: list[str | int | bytes] = [defer_ms + JOB_EXPIRES_EXTRA_MS, now_ms + defer_ms]
+    for job_id, payload in sends:
+        keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+        args += [job_id, payload]
+    script = redis.register_script(lua.source("outbox_put"))
+    return int(await script(keys=keys, args=args))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """The queue as operators read it: work due now, and work waiting its time (retries
+    backing off, calls settling, digests until their window closes)."""
+
+    due: int  # jobs whose time has come, not yet taken by a worker
+    oldest_due_seconds: float  # how long the oldest of them has waited
+    waiting: int  # jobs deferred to a later time
+    next_due_seconds: float | None  # when the next of them is due (None: none waiting)
+
+    @property
+    def depth(self) -> int:
+        return self.due + self.waiting
+
+
+async def queue_state(redis: Redis, queue_name: str = default_queue_name) -> QueueState:
     now_ms = time.time() * 1000
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcard(queue_name)
+        pipe.zcount(queue_name, "-inf", now_ms)
         pipe.zrangebyscore(queue_name, "-inf", now_ms, start=0, num=1, withscores=True)
-        depth, oldest = await pipe.execute()
-    age = (now_ms - oldest[0][1]) / 1000 if oldest else 0.0
-    return int(depth), max(0.0, age)
+        pipe.zcount(queue_name, f"({now_ms}", "+inf")
+        pipe.zrangebyscore(queue_name, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
+        due, oldest, waiting, upcoming = await pipe.execute()
+    return QueueState(
+        due=int(due),
+        oldest_due_seconds=max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,
+        waiting=int(waiting),
+        next_due_seconds=max(0.0, (upcoming[0][1] - now_ms) / 1000) if upcoming else None,
+    )

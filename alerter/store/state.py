@@ -1,4 +1,5 @@
-"""Shared state in Redis: send markers, the decision history, recorded failures.
+"""Shared state in Redis: send markers, the decision history, recorded failures (calls that
+gave up, and sends that gave up, each kept with what `failed retry` queues again).
 
 Send markers make delivery effectively once per (call, rule, destination): a sender first
 claims the marker with a short lease, sends, then marks it sent for 7 days. A sender that
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
+import redis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -35,9 +37,9 @@ STORY_ONLY = ("fetched", "matched")  # a call's story holds these; the history s
 FAILED_KEY = PREFIX + "failed"
 # Per destination: the last delivery's result, for the console.
 DESTINATIONS_KEY = PREFIX + "destinations:last"
-PENDING_TTL_SECONDS = 86_400
 
 _SENT = b"sent"
+_DELIVERY_RESULTS = (Outcome.SENT, Outcome.RETRYING, Outcome.FAILED)
 
 
 class Claim(StrEnum):
@@ -47,12 +49,25 @@ class Claim(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FailedSend:
+    """A send that gave up: whose, why, and its outbox job as queued (`failed retry` queues
+    exactly this again, and nothing else of its call)."""
+
+    rule: str
+    destination: str
+    reason: str
+    job_id: str
+    payload: str  # the send job's arq payload (JSON)
+
+
+@dataclass(frozen=True, slots=True)
 class FailedCall:
     call: CallEnded
     kind: str
     reason: str
     at: float
     attempts: int
+    sends: tuple[FailedSend, ...] = ()  # kind "delivery": the sends that gave up
 
 
 def history_entry(
@@ -68,13 +83,33 @@ def history_entry(
     }
 
 
+def url_id(url: str) -> str:
+    """A URL's short name in keys (never the URL: it holds secrets)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
 def marker_key(call_id: str, rule: str, destination: str, url: str | None = None) -> str:
-    """One marker per (call, rule, destination), and per URL when a destination has several
-    (a URL that accepted is never sent again while another is retried)."""
+    """One marker per (call, rule, destination), and per URL (`url_id`) when a destination
+    has several (a URL that accepted is never sent again while another is retried)."""
     key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"
     if url is None:
         return key
-    return f"{key}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+    return f"{key}:{url}"
+
+
+class MarkerWriter:
+    """Marks sends `sent` from the sending threads, on a blocking client of their own: the
+    moment a destination accepts, not when the busy event loop gets to it (a worker killed
+    in between sends again). The event loop's mark, with the history entry, follows."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def __call__(self, key: str) -> None:
+        self._redis.set(key, _SENT, ex=SENT_TTL_SECONDS)
+
+    def close(self) -> None:
+        self._redis.close()
 
 
 class State:
@@ -92,7 +127,12 @@ class State:
         # (api, console, CLI) each write is its own pipeline.
         self._coalescer = coalescer
         self._release = redis.register_script(lua.source("release"))
+        self._send_failed = redis.register_script(lua.source("failed_send"))
         self.calls = CallRecords(redis, retention_seconds)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
 
     async def _writes(self, fill: Fill) -> None:
         if self._coalescer is not None:
@@ -116,7 +156,7 @@ class State:
         self.calls.write_event(pipe, entry["call_id"], event)
         if entry["outcome"] != Outcome.RETRYING.value:
             self.calls.count(pipe, entry["rule"], entry["outcome"], at)
-        if entry["destination"] and entry["outcome"] in (Outcome.SENT, Outcome.RETRYING):
+        if entry["destination"] and entry["outcome"] in _DELIVERY_RESULTS:
             result = {"at": at, "ok": entry["outcome"] == Outcome.SENT, "detail": entry["detail"]}
             pipe.hset(DESTINATIONS_KEY, entry["destination"], json.dumps(result))
 
@@ -134,7 +174,8 @@ class State:
         its first matching log lines (`lines`, per rule: the call page shows them).
 
         A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
-        the same round trip, with as few commands as its story allows."""
+        the same round trip, with as few commands as its story allows. A failure recorded by
+        an earlier try ends here: the call is decided."""
         now = time.time()
         detail = f"{logs} ERROR/CRITICAL logs in {requests} requests"
         if capped:
@@ -152,7 +193,7 @@ class State:
                 entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match)
                 events.append(CallEvent(at=now, outcome=Outcome.NO_MATCH.value, detail=no_match))
                 pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-                pipe.hdel(FAILED_KEY, call.call_id)  # a failure an earlier try recorded ends
+            pipe.hdel(FAILED_KEY, call.call_id)  # decided: a failure an earlier try recorded ends
             self.calls.write_call(pipe, call, now, events)
             self.calls.count_matched(pipe, fired, call.call_id, now)
 
@@ -197,24 +238,6 @@ class State:
 
     async def release(self, key: str, token: str) -> None:
         await self._release(keys=[key], args=[token])
-
-    # -- sends left for a later try, and the rule set they were decided under
-
-    async def remember_pending(
-        self, call_id: str, version: str, pending: list[tuple[str, str]]
-    ) -> None:
-        value = json.dumps({"version": version, "sends": pending})
-        await self._redis.set(f"{PREFIX}pending:{call_id}", value, ex=PENDING_TTL_SECONDS)
-
-    async def pending(self, call_id: str) -> tuple[str, list[tuple[str, str]]] | None:
-        raw = await self._redis.get(f"{PREFIX}pending:{call_id}")
-        if raw is None:
-            return None
-        value = json.loads(raw)
-        return str(value["version"]), [(str(r), str(d)) for r, d in value["sends"]]
-
-    async def forget_pending(self, call_id: str) -> None:
-        await self._redis.delete(f"{PREFIX}pending:{call_id}")
 
     # -- history: a bounded stream of every decision
 
@@ -313,6 +336,35 @@ class State:
             self._log(pipe, entry)
             await pipe.execute()
 
+    async def record_send_failure(self, call: CallEnded, send: FailedSend, attempts: int) -> None:
+        """A send that gave up: one `failed` decision against its rule and destination (the
+        rule's FAILED count), and the send added to its call's failed record (with any other
+        send of the call that gave up), in one round trip."""
+        entry = history_entry(
+            call.call_id,
+            Outcome.FAILED,
+            rule=send.rule,
+            destination=send.destination,
+            detail=send.reason,
+        )
+        sent = json.dumps(
+            {
+                "rule": send.rule,
+                "destination": send.destination,
+                "reason": send.reason[:500],
+                "job_id": send.job_id,
+                "payload": send.payload,
+            }
+        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._log(pipe, entry)
+            await self._send_failed(
+                keys=[FAILED_KEY],
+                args=[call.call_id, json.dumps(call.to_job()), sent, time.time(), attempts],
+                client=pipe,
+            )
+            await pipe.execute()
+
     async def clear_failure(self, call_id: str) -> None:
         await cast(Awaitable[int], self._redis.hdel(FAILED_KEY, call_id))
 
@@ -334,6 +386,17 @@ def _failed(raw: bytes | str) -> FailedCall:
         reason=str(value.get("reason", "")),
         at=float(value.get("at", 0)),
         attempts=int(value.get("attempts", 0)),
+        sends=tuple(
+            FailedSend(
+                rule=str(one.get("rule", "")),
+                destination=str(one.get("destination", "")),
+                reason=str(one.get("reason", "")),
+                job_id=str(one.get("job_id", "")),
+                payload=str(one.get("payload", "")),
+            )
+            for one in value.get("sends") or ()
+            if isinstance(one, dict)
+        ),
     )
 
 

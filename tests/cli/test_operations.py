@@ -237,7 +237,15 @@ def test_notify_test_command(
     assert "alerter-test" in hook.wait_for(1)[0]["title"]
     assert main(["notify", "test", "dead"]) == 1
     out = capsys.readouterr().out
-    assert "dead: FAILED" in out and "127.0.0.1" not in out
+    # Why, in the one vocabulary: destination, host, the connection error's kind; the URL's
+    # path (where tokens live) never.
+    port = dead.rsplit(":", 1)[1].split("/")[0]
+    assert f"dead: FAILED (dead (127.0.0.1:{port}): refused)" in out and "/x" not in out
+    hook.inject(Fault(503, {"error": "maintenance until 14:00 " + "x" * 300}))
+    assert main(["notify", "test", "good"]) == 1
+    out = capsys.readouterr().out
+    assert f"good ({hook.url.removeprefix('http://')}): HTTP 503 " in out
+    assert '{"error": "maintenance until 14:00 xxx' in out and "x" * 200 not in out
     assert main(["notify", "test", "nope"]) == 2
 
 

@@ -279,6 +279,12 @@ async def test_rule_test_on_pasted_logs_and_destinations_without_urls(
         assert listed[0]["targets"] == [f"json://127.0.0.1:{port}"]  # the port, not the path
         sent = await client.post("/api/v1/destinations/hook/test")
         assert sent.json()["sent"] is True and len(hook.wait_for(1)) == 1
+        hook.inject(Fault(503, {"error": "over quota"}))  # Send test says why it failed
+        refused = (await client.post("/api/v1/destinations/hook/test")).json()
+        host = hook.url.removeprefix("http://")
+        assert refused["sent"] is False
+        assert refused["detail"] == f'hook ({host}): HTTP 503 {{"error": "over quota"}}'
+        assert "secret-path-4f2a" not in refused["detail"]
         page = await client.get("/ui/destinations")
         assert "secret-path-4f2a" not in page.text and "secret-path-4f2a" not in sent.text
 

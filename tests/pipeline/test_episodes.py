@@ -4,6 +4,7 @@ tick that runs once per period whatever the number of workers, across restarts."
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -225,3 +226,86 @@ async def test_a_flatline_group_unseen_for_the_retention_is_dropped(
             assert [k for k in episodes if not k.endswith(b":notified")] == []  # that one expires
         await more_ticks(redis_url)
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # dropped, not fired again
+
+
+THROTTLED = """
+destinations:
+  hooks: ${HOOKS}
+rules:
+  - name: transfer-burst
+    match: {category: TRANSFER}
+    when: {count: 2, within: 1m}
+    repeat_interval: 1h
+    notify: [hooks]
+"""
+
+
+async def test_an_episode_whose_firing_was_throttled_resolves_without_a_message(
+    tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str
+) -> None:
+    """Two episodes of one group an hour's throttle apart: the first fires and resolves; the
+    second's firing is throttled (never sent), so its end sends nothing either. Time moves
+    by the injected clock."""
+    from arq.connections import ArqRedis
+
+    from alerter.metrics import Metrics
+    from alerter.models import CallEnded
+    from alerter.pipeline.decide import NoiseStores
+    from alerter.pipeline.deliver import Sender
+    from alerter.pipeline.deps import Deps
+    from alerter.pipeline.episodes import episode_tick
+    from alerter.pipeline.fetch import DigaClient
+    from alerter.rules.reload import RulesHolder
+    from alerter.store.episodes import Episodes
+    from alerter.store.queue import CallQueue, serialize_job
+    from alerter.store.signature_counts import SignatureCounts
+    from alerter.store.silences import Silences
+    from alerter.store.state import State
+    from alerter.store.windows import Windows
+    from tests.conftest import DIGA_KEY, run_worker_until_idle
+
+    rules = rules_from(tmp_path, THROTTLED, {"HOOKS": hook_url(hook)})
+    offset = [0.0]
+
+    def clock() -> float:
+        return time.time() + offset[0]
+
+    async def calls_then_tick(count: int) -> None:
+        async with aioredis.Redis.from_url(redis_url) as client:
+            for _ in range(count):
+                call_id = str(uuid.uuid4())
+                diga.add_call(call_id, [make_log(call_id)])
+                assert await CallQueue(client, 0).enqueue(CallEnded(call_id=call_id))
+        settings = make_settings(diga.url)
+        await run_worker_until_idle(settings, rules, redis_url, clock=clock)
+        offset[0] += 120  # past the window: the episode resolves at the next tick
+        client = ArqRedis(
+            connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url),
+            job_serializer=serialize_job,
+        )
+        deps = Deps(
+            diga=DigaClient(diga.url, DIGA_KEY),
+            state=State(client),
+            noise=NoiseStores(
+                Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+            ),
+            sender=Sender(threads=1),
+            rules=RulesHolder.of(rules),
+            metrics=Metrics(),
+            budget=30,
+            clock=clock,
+        )
+        try:
+            assert (await episode_tick({"deps": deps, "redis": client})).startswith("1 resolved")
+        finally:
+            await deps.diga.aclose()
+            deps.sender.close()
+            await client.aclose()
+            await client.connection_pool.disconnect()
+        await run_worker_until_idle(settings, rules, redis_url, clock=clock)  # its message
+
+    await calls_then_tick(2)
+    assert [("RESOLVED" in m["title"]) for m in messages(hook)] == [False, True]
+    offset[0] += 600  # a second episode, well within the hour's throttle
+    await calls_then_tick(2)
+    assert len(messages(hook)) == 2, messages(hook)  # its firing was throttled: no resolve

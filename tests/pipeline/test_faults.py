@@ -134,6 +134,14 @@ def queued(redis_url: str, call_id: str) -> bool:
         return client.zscore("arq:queue", f"call:{call_id}") is not None
 
 
+def outbox(redis_url: str) -> int:
+    """Sends queued in the outbox."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        return sum(1 for m in client.zrange("arq:queue", 0, -1) if m.startswith(b"send:"))
+
+
 async def stop_mid_job(
     redis_url: str,
     diga: DigaStandIn,
@@ -162,13 +170,18 @@ async def stop_mid_job(
 async def test_sigterm_lets_a_running_job_finish_and_exits_0(
     redis_url: str, diga: DigaStandIn, hook: Receiver, tmp_path: Path
 ) -> None:
-    rules_dir, _ = hook_rules(tmp_path, hook)
+    rules_dir, rules = hook_rules(tmp_path, hook)
     call_id, code = await stop_mid_job(
         redis_url, diga, rules_dir, signal.SIGTERM, 1.5, ALERTER_SHUTDOWN_GRACE="10"
     )
     assert code == 0
-    assert len(hook.received) == 1  # it finished the job before leaving
-    assert not queued(redis_url, call_id)
+    # It finished the call before leaving: decided, its send waiting in the outbox (a job
+    # it no longer takes), for the next worker.
+    assert not queued(redis_url, call_id) and outbox(redis_url) == 1
+    requests = len(diga.requests_for(call_id))
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert len(hook.wait_for(1)) == 1
+    assert len(diga.requests_for(call_id)) == requests  # not fetched again
 
 
 async def test_sigterm_past_the_grace_requeues_and_another_worker_alerts_once(
@@ -203,7 +216,7 @@ async def test_a_worker_whose_metrics_port_is_taken_still_works(
 ) -> None:
     import socket
 
-    rules_dir, _ = hook_rules(tmp_path, hook)
+    rules_dir, rules = hook_rules(tmp_path, hook)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -217,4 +230,6 @@ async def test_a_worker_whose_metrics_port_is_taken_still_works(
             ALERTER_SHUTDOWN_GRACE="10",
             ALERTER_WORKER_METRICS_PORT=str(port),
         )
-    assert code == 0 and len(hook.received) == 1
+    assert code == 0 and outbox(redis_url) == 1  # the call done, its send queued
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert len(hook.wait_for(1)) == 1

@@ -227,3 +227,38 @@ async def test_cookies_set_by_diga_are_neither_kept_nor_sent_back(
     result = await client.fetch_call_logs(call_id)
     assert result.requests == 2 and result.logs
     assert len(client._http.cookies) == 0  # a bearer-token API: no cookie jar to fill
+
+
+async def test_each_failure_says_which_host_and_why_in_one_vocabulary(
+    diga: DigaStandIn,
+) -> None:
+    """A refused connection, a name that does not resolve, a slow answer and an error answer
+    each say so, with the host (they all said "Diga did not answer in time" before)."""
+    from alerter.store.embedded import free_port
+
+    call_id = str(uuid.uuid4())
+    closed = free_port()
+    cases = {
+        f"http://127.0.0.1:{closed}": f"Diga (127.0.0.1:{closed}): refused",
+        "http://diga.invalid": "Diga (diga.invalid): dns",
+        diga.url: f"Diga ({diga.url.removeprefix('http://')}): timeout",
+    }
+    diga.latency = 0.6
+    for url, said in cases.items():
+        client = DigaClient(url, DIGA_KEY, timeout=0.3)
+        try:
+            with pytest.raises(DigaUnavailable) as caught:
+                await client.fetch_call_logs(call_id)
+        finally:
+            await client.aclose()
+        assert caught.value.message == said
+    diga.latency = 0
+    diga.inject(Fault(503, raw=b"<html>upstream " + b"y" * 500 + b"</html>"))
+    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0)
+    try:
+        with pytest.raises(DigaUnavailable) as caught:
+            await client.fetch_call_logs(call_id)
+    finally:
+        await client.aclose()
+    host = diga.url.removeprefix("http://")
+    assert caught.value.message == f"Diga ({host}): HTTP 503 <html>upstream " + "y" * 185

@@ -538,3 +538,128 @@ rules:
     assert "Transfer failed for sales-es" in body["title"]
     assert "1 transfer errors; last: transfer to +34 600 failed" in body["message"]
     assert f"Open the call: https://calls.example.com/{call_id}" in body["message"]
+
+
+TWO_HOOKS = """
+destinations:
+  up: ${UP_URL}
+  down: ${DOWN_URL}
+rules:
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    notify: [up, down]
+"""
+
+
+async def test_a_destination_down_for_every_try_costs_diga_nothing_and_says_why(
+    diga: DigaStandIn, hook: Receiver, tmp_path: Path, redis_url: str
+) -> None:
+    """503 with a body for all 8 tries: the call is fetched and decided once, the give-up is
+    one failure naming the destination, host and answer, and Retry sends only to it."""
+    from alerter.rules.reload import RulesHolder
+    from alerter.store.calls import CallRecords
+    from alerter.store.ops import retry_failed
+    from tests.conftest import metric_samples
+
+    down = Receiver()
+    down.start()
+    try:
+        rules = rules_from(
+            tmp_path,
+            TWO_HOOKS,
+            {
+                "UP_URL": hook.url.replace("http", "json", 1) + "/up",
+                "DOWN_URL": down.url.replace("http", "json", 1) + "/down",
+            },
+        )
+        body = {"error": "maintenance: queue full " + "z" * 400}
+        down.inject(*[Fault(503, body)] * 8)  # a ninth try would be accepted
+        api = ApiServer(make_settings(diga.url), redis_url, rules)
+        api.start()
+        try:
+            call_id = str(uuid.uuid4())
+            diga.add_call(call_id, [make_log(call_id)])
+            assert (await post_call(api, call_id)).status_code == 202
+            holder = RulesHolder.of(rules)  # the worker's metrics, read below
+            await run_worker_until_idle(make_settings(diga.url), holder, redis_url)  # type: ignore[arg-type]
+
+            assert len(diga.requests_for(call_id)) == 2  # once per level, not once per try
+            assert len(hook.received) == 1 and down.received == [] and down.faults == []
+            async with httpx.AsyncClient(base_url=api.url) as client:
+                story = (await client.get(f"/api/v1/calls/{call_id}")).json()
+            host = down.url.removeprefix("http://")
+            why = f'down ({host}): HTTP 503 {{"error": "maintenance: queue full zzz'
+            [rule] = story["rules"]
+            assert rule["outcome"] == "failed" and rule["reason"].startswith(why)
+            assert "z" * 200 not in rule["reason"]  # the answer's first 200 characters
+            [failed_send] = story["failed"]["sends"]
+            assert failed_send["destination"] == "down" and failed_send["reason"].startswith(why)
+            async with aioredis.Redis.from_url(redis_url) as client:
+                counts = await CallRecords(client).counts(time.time() - 3600, time.time())
+            assert counts["transfer-failed"] == {"matched": 1, "sent": 1, "failed": 1}
+            alerts = {
+                (dict(labels)["destination"], dict(labels)["outcome"]): value
+                for (name, labels), value in metric_samples(
+                    holder.metrics.render().decode()
+                ).items()
+                if name == "alerter_alerts_total"
+            }
+            assert alerts == {("up", "sent"): 1, ("down", "failed"): 1}  # a give-up, once
+
+            assert await retry_failed(redis_url, call_id) == ([call_id], [])
+            await process(diga, rules, redis_url)
+            assert len(down.wait_for(1)) == 1 and len(hook.received) == 1  # only what failed
+            assert len(diga.requests_for(call_id)) == 2
+            assert await failure_of(redis_url, call_id) is None
+        finally:
+            api.stop()
+    finally:
+        down.stop()
+
+
+INHIBITED_WINDOWS = """
+destinations:
+  hook: ${HOOK_URL}
+rules:
+  - name: agent-down
+    match: {category: AGENT}
+    notify: [hook]
+  - name: transfer-burst
+    match: {category: TRANSFER}
+    inhibited_by: [agent-down]
+    when: {count: 2, within: 10m}
+    notify: [hook]
+  - name: transfer-rate
+    match: {category: TRANSFER}
+    inhibited_by: [agent-down]
+    when: {rate: 0.75, within: 10m, min_calls: 2}
+    notify: [hook]
+"""
+
+
+async def test_an_inhibited_call_counts_in_no_frequency_or_rate_window(
+    diga: DigaStandIn, hook: Receiver, tmp_path: Path, redis_url: str
+) -> None:
+    rules = rules_from(
+        tmp_path, INHIBITED_WINDOWS, {"HOOK_URL": hook.url.replace("http", "json", 1)}
+    )
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        both, transfer_only = str(uuid.uuid4()), str(uuid.uuid4())
+        diga.add_call(both, [make_log(both), make_log(both, category="AGENT", event="down")])
+        diga.add_call(transfer_only, [make_log(transfer_only)])
+        for call_id in (both, transfer_only):  # one after the other: the windows see both
+            assert (await post_call(api, call_id)).status_code == 202
+            await process(diga, rules, redis_url)
+    finally:
+        api.stop()
+    assert ["agent-down" in json.dumps(b) for b in hook.wait_for(1)] == [True]
+    async with aioredis.Redis.from_url(redis_url) as client:
+        rows = await State(client).history(transfer_only)
+    # Counted, the inhibited call would make 2 of 2 (count 2, rate 100 %): both would fire.
+    assert sorted((r["rule"], r["outcome"]) for r in rows) == [
+        ("transfer-burst", "below_threshold"),
+        ("transfer-rate", "below_threshold"),
+    ]
+    assert len(hook.received) == 1

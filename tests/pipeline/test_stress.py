@@ -59,7 +59,7 @@ async def history(redis_url: str, call_id: str) -> list[dict[str, str]]:
         return await State(client).history(call_id)
 
 
-async def test_a_redis_error_mid_job_is_retried_and_alerts_once(
+async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_repeats_it(
     tmp_path: Path,
     api_for: Any,
     diga: DigaStandIn,
@@ -84,10 +84,41 @@ async def test_a_redis_error_mid_job_is_retried_and_alerts_once(
     monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
     assert (await accept(api, call_id)).status_code == 202
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
-    # The first send landed but its marker did not: at-least-once, never lost.
-    assert 1 <= len(hook.wait_for(1)) <= 2
+    # The first send landed but its marker did not: the marker is written again in place, so
+    # neither a loss nor a repeat (a retry would resend once the claim's lease ended).
+    assert len(hook.wait_for(1)) == 1
     outcomes = [row["outcome"] for row in await history(redis_url, call_id)]
-    assert outcomes[0] == "sent" and "failed" not in outcomes
+    assert outcomes == ["sent"]
+    assert calls["n"] == 2
+
+
+async def test_an_accepted_send_is_marked_on_its_sending_thread_before_the_event_loop(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    hook: Receiver,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop never gets to mark the send (as if the worker died right after the
+    destination accepted): the marker the sending thread wrote at once stops a second send
+    when the job runs again after its claim's lease."""
+    rules = rules_to(tmp_path, hook_url(hook))
+    api = api_for(rules)
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+
+    async def never(self: State, *args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("the worker is gone")
+
+    monkeypatch.setattr(State, "mark_sent", never)
+    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
+    assert (await accept(api, call_id)).status_code == 202
+    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
+    assert len(hook.wait_for(1)) == 1
+    async with aioredis.Redis.from_url(redis_url) as client:
+        markers = [await client.get(key) async for key in client.scan_iter("alerter:sent:*")]
+    assert markers == [b"sent"]
 
 
 async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
@@ -174,7 +205,11 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     assert len(hook.received) == 1
     rows = await history(redis_url, call_id)
     assert rows[0]["outcome"] == "sent"
-    assert any("no answer in time" in r["detail"] for r in rows if r["outcome"] == "retrying")
+    assert any(
+        "timeout; not resent before its claim's lease ends" in r["detail"]
+        for r in rows
+        if r["outcome"] == "retrying"
+    )
 
 
 async def test_a_digest_window_closes_though_its_opening_call_never_scheduled_it(
@@ -356,7 +391,7 @@ rules:
 """
 
 
-async def test_a_retry_after_a_reload_keeps_the_rule_set_its_call_started_with(
+async def test_a_send_queued_before_a_reload_goes_out_as_decided_or_is_recorded_dropped(
     tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str
 ) -> None:
     from alerter.rules.reload import RulesHolder
@@ -367,30 +402,33 @@ async def test_a_retry_after_a_reload_keeps_the_rule_set_its_call_started_with(
     (folder / "r.yaml").write_text(RENAMED.replace("NAME", "old-name"))
     holder = RulesHolder(folder, environ=env)
     assert holder.reload("start")
-    started_with = holder.require().version
-    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "new-name"))
-    assert holder.reload("change")  # renamed between two tries of the same call
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    async with aioredis.Redis.from_url(redis_url) as client:
-        await State(client).remember_pending(call_id, started_with, [("old-name", "hooks")])
-    assert await _run_try(holder, diga, redis_url, call_id, job_try=2) == "sent"
+    # Decided under the old set: its send waits in the outbox.
+    assert await _run_try(holder, diga, redis_url, call_id, job_try=1) == "sent"
+    assert hook.received == []
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "new-name"))
+    assert holder.reload("change")  # the rule renamed before the send ran
+    await run_worker_until_idle(make_settings(diga.url), holder, redis_url)  # type: ignore[arg-type]
     [message] = hook.wait_for(1)
     assert "old-name" in json.dumps(message) and "new-name" not in json.dumps(message)
+    assert len(diga.requests_for(call_id)) == 2  # fetched and decided once
 
-    # A process that never held the old set (a new worker): the due send is recorded dropped.
+    # A destination gone from the rules (and a process that never held the old set): the
+    # send is recorded dropped, not sent elsewhere.
     other = str(uuid.uuid4())
     diga.add_call(other, [make_log(other)])
-    async with aioredis.Redis.from_url(redis_url) as client:
-        await State(client).remember_pending(other, started_with, [("old-name", "hooks")])
+    assert await _run_try(holder, diga, redis_url, other, job_try=1) == "sent"
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "n").replace("hooks", "elsewhere"))
     fresh = RulesHolder(folder, environ=env)
     assert fresh.reload("start")
-    assert await _run_try(fresh, diga, redis_url, other, job_try=2) == "sent"
+    await run_worker_until_idle(make_settings(diga.url), fresh, redis_url)  # type: ignore[arg-type]
+    assert len(hook.received) == 1
     rows = await history(redis_url, other)
-    dropped = [r for r in rows if r["outcome"] == "dropped"]
-    assert len(dropped) == 1 and dropped[0]["rule"] == "old-name"
-    assert "rules changed between tries" in dropped[0]["detail"]
-    assert any(r["outcome"] == "sent" and r["rule"] == "new-name" for r in rows)
+    assert [(r["outcome"], r["rule"], r["destination"]) for r in rows] == [
+        ("dropped", "new-name", "hooks")
+    ]
+    assert "no longer in the rules" in rows[0]["detail"]
 
 
 async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(

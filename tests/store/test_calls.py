@@ -104,3 +104,20 @@ async def test_live_workers_are_those_that_beat_lately(redis: Redis) -> None:
     await beat(redis, "w-old", now - 600)
     await beat(redis, "w-new", now)
     assert await live_workers(redis, now, 75) == ["w-new"]
+
+
+async def test_last_fired_is_when_a_rule_sent_not_when_it_was_decided(redis: Redis) -> None:
+    records = State(redis).calls
+    start = time.time()
+    async with redis.pipeline(transaction=False) as pipe:
+        records.count(pipe, "r", Outcome.SENT.value, start)
+        for i, outcome in enumerate((Outcome.BELOW_THRESHOLD, Outcome.THROTTLED, Outcome.FAILED)):
+            records.count(pipe, "r", outcome.value, start + 60 * (i + 1))
+        records.count(pipe, "shadowed", Outcome.SHADOW.value, start + 5)  # would have sent
+        records.count(pipe, "quiet", Outcome.MUTED.value, start + 5)
+        await pipe.execute()
+    fired = await records.last_fired()
+    assert fired == {
+        "r": pytest.approx(start, abs=0.001),
+        "shadowed": pytest.approx(start + 5, abs=0.001),
+    }

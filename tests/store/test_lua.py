@@ -37,6 +37,8 @@ COVERED = {
     "episode_close",
     "flatline",
     "episode",  # included by frequency and rate, run through them
+    "outbox_put",
+    "failed_send",
 }
 
 
@@ -70,6 +72,52 @@ async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
     assert await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert not await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
+
+
+async def test_outbox_put_queues_each_send_once_and_never_over_a_running_one(
+    redis: Redis,
+) -> None:
+    from arq.constants import job_key_prefix, result_key_prefix
+
+    from alerter.store.queue import put_sends
+
+    queue_name = f"q-{uuid.uuid4().hex[:6]}"
+    sends = [(f"send:{uuid.uuid4().hex}", b'{"f":"deliver_send"}') for _ in range(2)]
+    assert await put_sends(redis, sends, queue_name=queue_name) == 2
+    assert await put_sends(redis, sends, queue_name=queue_name) == 0  # a decision run twice
+    assert sorted(await redis.zrange(queue_name, 0, -1)) == sorted(j.encode() for j, _ in sends)
+    assert await redis.get(job_key_prefix + sends[0][0]) == b'{"f":"deliver_send"}'
+    # A send whose job finished with a result kept is not queued over it either.
+    await redis.zrem(queue_name, sends[1][0])
+    await redis.delete(job_key_prefix + sends[1][0])
+    await redis.set(result_key_prefix + sends[1][0], b"r")
+    assert await put_sends(redis, sends[1:], queue_name=queue_name) == 0
+
+
+async def test_failed_send_keeps_every_send_of_a_call_that_gave_up_once_each(
+    redis: Redis,
+) -> None:
+    from alerter.store.state import FailedSend
+
+    state = State(redis)
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "a1"})
+    first = FailedSend("r", "slack-ops", "slack-ops (h): HTTP 503 down", "send:a", "{}")
+    second = FailedSend("r", "mail", "mail (m): refused", "send:b", "{}")
+    await state.record_send_failure(call, first, 8)
+    await state.record_send_failure(call, second, 8)
+    await state.record_send_failure(call, first, 8)  # the same send again replaces itself
+    failed = await state.failure(call.call_id)
+    assert failed is not None and failed.kind == "delivery" and failed.attempts == 8
+    assert failed.call.fields == {"agent_id": "a1"}
+    assert [s.job_id for s in failed.sends] == ["send:b", "send:a"]
+    assert failed.reason == "mail (m): refused; slack-ops (h): HTTP 503 down"
+    # Each give-up is one `failed` decision against its rule and destination.
+    rows = await state.history(call.call_id)
+    assert [(r["outcome"], r["destination"]) for r in rows] == [
+        ("failed", "slack-ops"),
+        ("failed", "mail"),
+        ("failed", "slack-ops"),
+    ]
 
 
 async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_groups(

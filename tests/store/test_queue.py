@@ -95,3 +95,20 @@ async def test_enqueue_after_the_server_forgot_its_script(redis: Redis) -> None:
     calls = [CallEnded(call_id=str(uuid.uuid4())) for _ in range(3)]
     assert await asyncio.gather(*(queue.enqueue(c) for c in calls)) == [True, True, True]
     assert not await queue.enqueue(calls[0])  # written once, not twice
+
+
+async def test_the_queue_tells_work_due_now_from_work_waiting_its_time(redis: Redis) -> None:
+    from alerter.store.queue import queue_state
+
+    now_ms = time.time() * 1000
+    await redis.zadd(
+        "arq:queue",
+        {"call:due": now_ms - 3000, "send:retry-soon": now_ms + 4000, "send:later": now_ms + 60000},
+    )
+    queue = await queue_state(redis)
+    assert queue.due == 1 and 2.9 <= queue.oldest_due_seconds < 10
+    assert queue.waiting == 2 and queue.next_due_seconds is not None
+    assert 3 < queue.next_due_seconds <= 4
+    await redis.delete("arq:queue")
+    empty = await queue_state(redis)
+    assert (empty.due, empty.waiting, empty.next_due_seconds) == (0, 0, None)

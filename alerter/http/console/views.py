@@ -18,7 +18,7 @@ from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
 from alerter.store.calls import CALLS_INDEX, CallEvent
 from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
-from alerter.store.queue import queue_state
+from alerter.store.queue import QueueState, queue_state
 from alerter.store.silences import Silence
 from alerter.store.state import FailedCall, State
 
@@ -65,8 +65,10 @@ class Overview:
     rules: tuple[RuleCounts, ...]
     ended_day: int  # calls recorded in the last 24 h
     failed_day: int
-    queue_depth: int
+    queue_depth: int  # due now
     oldest_seconds: float
+    queue_waiting: int  # retries backing off, calls settling, digests
+    next_due_seconds: float | None
     redis_ok: bool
     workers: tuple[str, ...]
     rules_version: str | None
@@ -80,7 +82,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
     try:
         hour = await state.calls.counts(now - HOUR, now)
         day = await state.calls.counts(now - DAY, now)
-        depth, oldest = await queue_state(redis)
+        queue = await queue_state(redis)
         workers = await live_workers(redis, now, WORKER_SEEN_SECONDS)
         latest = tuple(await state.history(count=15))
         ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
@@ -88,7 +90,8 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         per_hour = tuple(await state.calls.sent_per_hour(now))
         redis_ok = True
     except (RedisError, OSError):
-        hour, day, depth, oldest, workers, latest, failed_now = {}, {}, 0, 0.0, [], (), 0
+        hour, day, workers, latest, failed_now = {}, {}, [], (), 0
+        queue = QueueState(due=0, oldest_due_seconds=0.0, waiting=0, next_due_seconds=None)
         per_hour = ()
         ended_day = 0
         redis_ok = False
@@ -99,8 +102,10 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         rules=tuple(RuleCounts(n, hour.get(n, {}), day.get(n, {})) for n in names),
         ended_day=ended_day,
         failed_day=day.get("", {}).get(Outcome.FAILED.value, 0),
-        queue_depth=depth,
-        oldest_seconds=oldest,
+        queue_depth=queue.due,
+        oldest_seconds=queue.oldest_due_seconds,
+        queue_waiting=queue.waiting,
+        next_due_seconds=queue.next_due_seconds,
         redis_ok=redis_ok,
         workers=tuple(workers),
         rules_version=rules.version if rules else None,
@@ -161,9 +166,13 @@ def _rule_stories(events: Sequence[CallEvent]) -> tuple[RuleStory, ...]:
     for rule in order:
         decided = last.get(rule)
         rule_sends = tuple(sends.get(rule, ()))
+        latest = _latest_per(rule_sends)
+        gave_up = [e for e in latest if e.outcome == Outcome.FAILED]
         if decided is None:
             outcome, reason = "matched", "fired; no decision recorded yet"
-        elif rule_sends and all(e.outcome == Outcome.SENT for e in _latest_per(rule_sends)):
+        elif gave_up:  # a send that gave up is the rule's word, whatever others did
+            outcome, reason = Outcome.FAILED.value, "; ".join(e.detail for e in gave_up)
+        elif rule_sends and all(e.outcome == Outcome.SENT for e in latest):
             outcome, reason = (
                 Outcome.SENT.value,
                 "sent to " + ", ".join(sorted({e.destination for e in rule_sends})),
@@ -363,4 +372,8 @@ def failed_json(failed: FailedCall) -> dict[str, Any]:
         "reason": failed.reason,
         "at": failed.at,
         "tries": failed.attempts,
+        "sends": [
+            {"rule": send.rule, "destination": send.destination, "reason": send.reason}
+            for send in failed.sends
+        ],
     }
