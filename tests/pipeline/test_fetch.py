@@ -243,7 +243,7 @@ async def test_each_failure_says_which_host_and_why_in_one_vocabulary(
         "http://diga.invalid": "Diga (diga.invalid): dns",
         diga.url: f"Diga ({diga.url.removeprefix('http://')}): timeout",
     }
-    diga.latency = 0.6
+    diga.latency = 3.0  # far past the 0.3 s timeout, even on a loaded machine's late timer
     for url, said in cases.items():
         client = DigaClient(url, DIGA_KEY, timeout=0.3)
         try:

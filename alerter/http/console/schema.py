@@ -134,16 +134,28 @@ class EventOut(Frozen, frozen=True, omit_defaults=True):
         )
 
 
+class FailedSendOut(Frozen, frozen=True):
+    """A send that gave up: what **Retry** sends again, and why it failed."""
+
+    rule: str
+    destination: str
+    reason: str
+
+
 class FailedOut(Frozen, frozen=True):
     call_id: str
     kind: str
     reason: str
     at: float
     tries: int
+    sends: list[FailedSendOut]
 
     @classmethod
     def of(cls, failed: FailedCall) -> FailedOut:
-        return cls(failed.call.call_id, failed.kind, failed.reason, failed.at, failed.attempts)
+        sends = [FailedSendOut(s.rule, s.destination, s.reason) for s in failed.sends]
+        return cls(
+            failed.call.call_id, failed.kind, failed.reason, failed.at, failed.attempts, sends
+        )
 
 
 class RuleStoryOut(Frozen, frozen=True):

@@ -363,17 +363,3 @@ async def preview_silence(state: State, silence: Silence, now: float) -> tuple[i
             ):
                 stopped += 1
     return stopped, len(seen)
-
-
-def failed_json(failed: FailedCall) -> dict[str, Any]:
-    return {
-        "call_id": failed.call.call_id,
-        "kind": failed.kind,
-        "reason": failed.reason,
-        "at": failed.at,
-        "tries": failed.attempts,
-        "sends": [
-            {"rule": send.rule, "destination": send.destination, "reason": send.reason}
-            for send in failed.sends
-        ],
-    }
