@@ -11,6 +11,7 @@ from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
 from alerter.pipeline.fetch import DigaClient
+from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.reload import RulesHolder
 from alerter.store.state import State
 
@@ -28,3 +29,4 @@ class Deps:
     budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
     clock: Callable[[], float] = time.time  # injected by tests of time windows
     public_url: str | None = None  # the console's address: alerts link to it when set
+    slack: SlackApps | None = None  # `slack_app` destinations' Web API client

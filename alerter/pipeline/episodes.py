@@ -23,6 +23,7 @@ from alerter.pipeline.guard import GiveUp, guarded, measured
 from alerter.pipeline.render import Message
 from alerter.pipeline.render_episode import Episode, EpisodeEnd
 from alerter.pipeline.send import queue_sends
+from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
@@ -145,8 +146,22 @@ async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
         key=note.key,
         flatline=note.flatline,
     )
+    thread = Thread(
+        key=note.key,
+        rule=rule.name,
+        group=note.digest,
+        labels=tuple(note.labels),
+        kind="resolved" if kind is EpisodeEnd.RESOLVED else "alert",
+        episode=True,
+    )
     await queue_sends(
-        deps, rules, subject, rule, partial(_message, episode), render_episode.summary(episode)
+        deps,
+        rules,
+        subject,
+        rule,
+        partial(_message, episode),
+        render_episode.summary(episode),
+        thread=thread,
     )
     return Outcome.SENT.value
 

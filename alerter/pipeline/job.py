@@ -34,6 +34,7 @@ from alerter.pipeline.flush import DIGEST_FUNCTION
 from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.send import queue_sends
+from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, incident_key, labels_of
 from alerter.rules.redact import Redactor
@@ -151,6 +152,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 f"{alert.match_count} matching logs"
                 + (f" ({fetched.capped})" if fetched.capped else ""),
                 call=call,
+                thread=_thread(match.rule, decision.key, incident, call.call_id),
             )
     # Decided: what is due is in the outbox; what becomes of it is the sends' to record.
     log.debug("%d send(s) queued", queued)
@@ -192,6 +194,19 @@ async def _context(
     except DigaError as exc:
         log.warning("context lines not fetched: %s", exc.message)
         return ()
+
+
+def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str) -> Thread:
+    """The (rule, group) episode this alert belongs to: a Slack app threads its messages."""
+    group = key or GroupKey(())
+    return Thread(
+        key=incident or f"alerter-{rule.name}-{group.digest}",
+        rule=rule.name,
+        group=group.digest,
+        labels=group.labels,
+        call_id=call_id,
+        episode=incident is not None,
+    )
 
 
 def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:

@@ -31,6 +31,7 @@ from alerter.pipeline.flush import DIGEST_FUNCTION, flush_digest
 from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
 from alerter.pipeline.job import process_call
 from alerter.pipeline.send import Send, deliver_send
+from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
@@ -49,6 +50,7 @@ from alerter.store.queue import (
 )
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
+from alerter.store.slack import SlackStore
 from alerter.store.state import FailedSend, State
 from alerter.store.windows import Windows
 
@@ -118,6 +120,9 @@ def make_worker(
             budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
             public_url=settings.public_url,
+            slack=SlackApps(
+                settings.slack_api_url, SlackStore(ctx["redis"]), clock, settings.public_url
+            ),
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -125,6 +130,8 @@ def make_worker(
         if deps is not None:
             await deps.diga.aclose()
             deps.sender.close()
+            if deps.slack is not None:
+                await deps.slack.close()
 
     return RecordingWorker(
         functions=worker_functions(),
