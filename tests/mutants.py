@@ -29,6 +29,8 @@ MARKER_TESTS = (
     "tests/store/test_state.py",
     "tests/pipeline/test_job.py",
 )
+SLACK_TESTS = ("tests/http/test_slack_interactions.py",)
+SLACK_SEND_TESTS = ("tests/pipeline/test_slack_app.py", "tests/pipeline/test_slack_blocks.py")
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -47,8 +49,73 @@ DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 STATE = "alerter/store/state.py"
 JOB = "alerter/pipeline/job.py"
+SLACK_HTTP = "alerter/http/slack.py"
+SLACK_APP = "alerter/pipeline/slack_app.py"
 
 MUTANTS = (
+    Mutant(
+        "slack: compare only a prefix of the signature",
+        SLACK_HTTP,
+        "hmac.compare_digest(expected.encode(), signature.encode())",
+        "expected[:10] == signature[:10]",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: a stale signature accepted (tolerance one way only)",
+        SLACK_HTTP,
+        "if abs(now - sent_at) > SIGNATURE_TOLERANCE_SECONDS:",
+        "if now - sent_at > SIGNATURE_TOLERANCE_SECONDS * 1000:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: the timestamp left out of the signed text",
+        SLACK_HTTP,
+        'base = b"v0:" + timestamp.encode() + b":" + body',
+        'base = b"v0:" + b":" + body',
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: operator check lets anyone act",
+        SLACK_HTTP,
+        "if not await self._is_operator(click.user_id, app):",
+        "if not await self._is_operator(click.user_id, app) and not click.user_id:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: a user group's members not asked for",
+        SLACK_HTTP,
+        'if user_id in (answer.get("users") or []):',
+        "if False:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: thread_ts left off replies",
+        SLACK_APP,
+        'arguments["thread_ts"] = thread_ts',
+        "pass",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: every alert of an episode a new post",
+        SLACK_APP,
+        "if posted is not None:\n            await self._post(app, payload, thread_ts=posted.ts)",
+        "if False:\n            await self._post(app, payload, thread_ts=posted.ts)",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: resolve does not update the first post",
+        SLACK_APP,
+        'await self._client.api_call("chat.update", json=arguments)',
+        "pass",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: ratelimited counted as a failed try",
+        SLACK_APP,
+        "return Delivery(Sent.REFUSED, reason, retry_after=wait, rate_limited=True)",
+        "return Delivery(Sent.REFUSED, reason, retry_after=wait)",
+        SLACK_SEND_TESTS,
+    ),
     Mutant(
         "auth: compare only a prefix of the signature",
         AUTH,

@@ -299,6 +299,7 @@ class SlackApiStandIn(_Server):
         super().__init__(_SlackHandler)
         self.calls: list[tuple[str, dict[str, Any], str]] = []
         self.answered: list[dict[str, Any]] = []  # what each successful chat.* call answered
+        self.groups: dict[str, list[str]] = {}  # user group id -> its members' ids
         self.faults: list[Fault] = []
         self._ts = 1_700_000_000
         self._changed = threading.Condition(self.lock)
@@ -331,6 +332,12 @@ class SlackApiStandIn(_Server):
                 return fault.status, fault.body, fault.headers
             self.calls.append((method, body, auth))
             self._changed.notify_all()
+            if method == "usergroups.users.list":
+                return (
+                    200,
+                    {"ok": True, "users": self.groups.get(body.get("usergroup", ""), [])},
+                    {},
+                )
             if not method.startswith("chat."):
                 return 200, None, {}
             if not auth.startswith("Bearer xox"):
@@ -346,14 +353,21 @@ class _SlackHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        query = urlparse(self.path).query
+        self._answer(urlparse(self.path).path, {k: v[0] for k, v in parse_qs(query).items()})
+
     def do_POST(self) -> None:
-        owner: SlackApiStandIn = self.server.owner  # type: ignore[attr-defined]
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if "json" in self.headers.get("Content-Type", ""):
             body = json.loads(raw or b"{}")
         else:
             body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-        method = self.path.rsplit("/", 1)[-1] if self.path.startswith("/api/") else self.path
+        self._answer(self.path, body)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> None:
+        owner: SlackApiStandIn = self.server.owner  # type: ignore[attr-defined]
+        method = path.rsplit("/", 1)[-1] if path.startswith("/api/") else path
         auth = self.headers.get("Authorization", "")
         status, answer, headers = owner.answer(method, body, auth)
         out = json.dumps(answer if answer is not None else {"ok": True}).encode()

@@ -73,12 +73,15 @@ class ButtonValue:
     rule: str
     group: str
     labels: tuple[tuple[str, str], ...] = ()
+    call_id: str | None = None  # the call whose alert it is: its story records the action
 
     def encode(self) -> str:
-        value = {"rule": self.rule, "group": self.group, "labels": dict(self.labels)}
-        text = json.dumps(value, separators=(",", ":"))
+        named: dict[str, Any] = {"rule": self.rule, "group": self.group}
+        if self.call_id:
+            named["call"] = self.call_id
+        text = json.dumps({**named, "labels": dict(self.labels)}, separators=(",", ":"))
         if len(text) > BUTTON_VALUE_CHARS:  # labels too long: the group's digest still names it
-            text = json.dumps({"rule": self.rule, "group": self.group}, separators=(",", ":"))
+            text = json.dumps(named, separators=(",", ":"))
         return text
 
     @classmethod
@@ -91,6 +94,7 @@ class ButtonValue:
                 str(data["rule"]),
                 str(data["group"]),
                 tuple((str(k), str(v)) for k, v in labels.items()),
+                str(data["call"]) if data.get("call") else None,
             )
         except (TypeError, KeyError, AttributeError, json.JSONDecodeError):
             raise ValueError("not an alerter button value") from None
@@ -111,7 +115,7 @@ def alert_payload(
 
 
 def actions_block(thread: Thread, public_url: str | None) -> dict[str, Any]:
-    value = ButtonValue(thread.rule, thread.group, thread.labels).encode()
+    value = ButtonValue(thread.rule, thread.group, thread.labels, thread.call_id).encode()
     elements: list[dict[str, Any]] = [
         _button("Acknowledge", ACK_ACTION, value=value, style="primary"),
         _button("Silence 1h", SILENCE_ACTION, value=value),
