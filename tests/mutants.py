@@ -54,6 +54,20 @@ SLACK_APP = "alerter/pipeline/slack_app.py"
 
 MUTANTS = (
     Mutant(
+        "escalation: an episode escalated again",
+        "alerter/pipeline/escalate.py",
+        "if not await store.escalate_once(key, life):",
+        "if not await store.escalate_once(key + str(now), life):",
+        ("tests/pipeline/test_escalate.py",),
+    ),
+    Mutant(
+        "escalation: an acknowledged alert escalates",
+        "alerter/pipeline/escalate.py",
+        "if ack is not None:",
+        "if ack is not None and False:",
+        ("tests/pipeline/test_escalate.py",),
+    ),
+    Mutant(
         "slack: compare only a prefix of the signature",
         SLACK_HTTP,
         "hmac.compare_digest(expected.encode(), signature.encode())",

@@ -119,13 +119,11 @@ async def queue_sends(
     detail: str,
     call: CallEnded | None = None,
     thread: Thread | None = None,
-    notify: tuple[str, ...] | None = None,
 ) -> int:
     """Put a send in the outbox for each URL of each of the rule's destinations (one round
     trip); returns how many were queued. A destination that redacts gets its own rendering.
-    A shadow rule sends nothing and records what it would have sent. `notify`: other
-    destinations than the rule's (an escalation's)."""
-    targets = rule.notify if notify is None else notify
+    A shadow rule sends nothing and records what it would have sent."""
+    targets = rule.notify
     if rule.shadow:
         for name in targets:
             deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
@@ -138,9 +136,26 @@ async def queue_sends(
             clear_failure=True,
         )
         return 0
-    rendered: dict[int, Message] = {}
-    jobs: list[tuple[str, bytes]] = []
+    sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
     now_ms = int(time.time() * 1000)
+    jobs = [(send.job_id, send_payload(send.to_job(), now_ms)) for send in sends]
+    return await put_sends(deps.state.redis, jobs)
+
+
+def rendered_sends(
+    rules: RuleSet,
+    subject: str,
+    rule: Rule,
+    render_for: Callable[[Redactor | None], Message],
+    detail: str,
+    call: CallEnded | None,
+    thread: Thread | None,
+    targets: tuple[str, ...],
+) -> list[Send]:
+    """One send per URL of each destination; a destination that redacts gets its own
+    rendering."""
+    rendered: dict[int, Message] = {}
+    sends: list[Send] = []
     for name in targets:
         destination = rules.destinations[name]
         several = len(destination.urls) > 1
@@ -148,19 +163,20 @@ async def queue_sends(
         if slot not in rendered:
             rendered[slot] = render_for(destination.redactor)
         for url in destination.urls:
-            send = Send(
-                subject=subject,
-                rule=rule.name,
-                destination=name,
-                url=url_id(url) if several else None,
-                version=rules.version,
-                message=rendered[slot],
-                detail=detail,
-                call=call,
-                thread=thread,
+            sends.append(
+                Send(
+                    subject=subject,
+                    rule=rule.name,
+                    destination=name,
+                    url=url_id(url) if several else None,
+                    version=rules.version,
+                    message=rendered[slot],
+                    detail=detail,
+                    call=call,
+                    thread=thread,
+                )
             )
-            jobs.append((send.job_id, send_payload(send.to_job(), now_ms)))
-    return await put_sends(deps.state.redis, jobs)
+    return sends
 
 
 async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:

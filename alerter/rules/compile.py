@@ -110,21 +110,7 @@ def build(
                     )
                 )
             seen_rules[rule.name] = f"{name}:{at}"
-            targets: list[tuple[tuple[Any, ...], str]] = [
-                (("notify", p), t) for p, t in enumerate(rule.notify)
-            ]
-            if rule.escalate is not None:
-                escalated = enumerate(rule.escalate.notify)
-                targets += [(("escalate", "notify", p), t) for p, t in escalated]
-            for where, target in targets:
-                if target not in seen_destinations:
-                    errors.append(
-                        RuleError(
-                            name,
-                            lines.get(("rules", index, *where), at),
-                            f"rule {rule.name!r}: destination {target!r} is not defined",
-                        )
-                    )
+            _check_targets(rule, name, lines, index, seen_destinations, errors)
             compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
             if compiled is not None:
                 rules.append(compiled)
@@ -295,6 +281,33 @@ def _templates(
             errors.append(RuleError(file, line, f"rule {rule.name!r}: links[{position}]: {exc}"))
     out["links"] = tuple(links)
     return None if failed else out
+
+
+def _check_targets(
+    rule: RuleSpec,
+    name: str,
+    lines: Mapping[tuple[Any, ...], int],
+    index: int,
+    defined: Mapping[str, str],
+    errors: list[RuleError],
+) -> None:
+    """Every destination a rule notifies, or escalates to, is defined."""
+    at = lines.get(("rules", index), 1)
+    targets: list[tuple[tuple[Any, ...], str]] = [
+        (("notify", p), t) for p, t in enumerate(rule.notify)
+    ]
+    if rule.escalate is not None:
+        escalated = enumerate(rule.escalate.notify)
+        targets += [(("escalate", "notify", p), t) for p, t in escalated]
+    for where, target in targets:
+        if target not in defined:
+            errors.append(
+                RuleError(
+                    name,
+                    lines.get(("rules", index, *where), at),
+                    f"rule {rule.name!r}: destination {target!r} is not defined",
+                )
+            )
 
 
 _SLACK_CHANNEL = re.compile(r"^[CDG][A-Z0-9]{2,}$")

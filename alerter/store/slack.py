@@ -98,7 +98,41 @@ class SlackStore:
         """The episode is over: the next one starts unacknowledged."""
         await self._redis.delete(ack_key(rule, group))
 
-    async def escalate_once(self, thread: str) -> bool:
-        """True for the first caller only: an episode escalates once."""
+    async def escalate_once(self, thread: str, seconds: float = EPISODE_THREAD_SECONDS) -> bool:
+        """True for the first caller only: an episode escalates once (`seconds`: its life)."""
         key = escalated_key(thread)
-        return bool(await self._redis.set(key, "1", nx=True, ex=EPISODE_THREAD_SECONDS))
+        return bool(await self._redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
+
+
+ESCALATIONS_KEY = f"{PREFIX}escalations"  # sorted set: episode key -> when it is due
+
+
+def escalation_key(thread: str) -> str:
+    return f"{PREFIX}escalation:{thread}"
+
+
+class Escalations:
+    """Escalations waiting for their time: each episode's at most once."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def wait(self, thread: str, due: float, sends: list[dict[str, Any]]) -> bool:
+        """Leave the episode's escalation waiting; False when it already waits or escalated."""
+        if await self._redis.exists(escalated_key(thread)):
+            return False
+        await self._redis.set(escalation_key(thread), json.dumps(sends), ex=EPISODE_THREAD_SECONDS)
+        added = await self._redis.zadd(ESCALATIONS_KEY, {thread: due}, nx=True)
+        return bool(added)
+
+    async def due(self, now: float) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The escalations due by `now`, each taken by one caller only."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        for raw_key in await self._redis.zrangebyscore(ESCALATIONS_KEY, "-inf", now):
+            thread = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            if not await self._redis.zrem(ESCALATIONS_KEY, thread):
+                continue  # another worker's tick took it
+            raw = await self._redis.getdel(escalation_key(thread))
+            if raw is not None:
+                out.append((thread, list(json.loads(raw))))
+        return out
