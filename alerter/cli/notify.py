@@ -29,6 +29,7 @@ def _notify_test(settings: Settings, args: argparse.Namespace) -> int:
         known = ", ".join(sorted(rules.destinations)) or "none"
         print(f"no destination {args.destination!r} (defined: {known})", file=sys.stderr)
         return 2
-    ok, detail = asyncio.run(notify_test(rules.destinations[args.destination]))
+    destination = rules.destinations[args.destination]
+    ok, detail = asyncio.run(notify_test(destination, settings.slack_api_url))
     print(f"{args.destination}: {'sent' if ok else 'FAILED'}{f' ({detail})' if detail else ''}")
     return 0 if ok else 1

@@ -10,6 +10,7 @@ refusal with the wait Slack asked for: the outbox tries again then, it never dro
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ class SlackApps:
     def __init__(
         self,
         api_url: str,
-        store: SlackStore,
+        store: SlackStore | None,
         clock: Callable[[], float],
         public_url: str | None = None,
     ) -> None:
@@ -55,13 +56,19 @@ class SlackApps:
             retry_handlers=[],
         )
         self._host = host_of(api_url)
-        self.store = store
+        self._store = store
         self._clock = clock
         self._public_url = public_url
 
     @property
     def client(self) -> AsyncWebClient:
         return self._client
+
+    @property
+    def store(self) -> SlackStore:
+        if self._store is None:
+            raise RuntimeError("threads need Redis: this client was made without it")
+        return self._store
 
     async def close(self) -> None:
         await self._session.close()
@@ -145,6 +152,19 @@ class SlackApps:
             wait = _seconds(headers.get("retry-after"), DEFAULT_RATE_LIMIT_WAIT)
             return Delivery(Sent.REFUSED, reason, retry_after=wait, rate_limited=True)
         return Delivery(Sent.REFUSED, reason)
+
+
+async def send_once(
+    app: SlackApp, destination: str, message: Message, api_url: str
+) -> tuple[bool, str]:
+    """One post outside the pipeline (`alerter notify test`, **Send test**): no thread, no
+    Redis; why it failed when it did."""
+    apps = SlackApps(api_url, store=None, clock=time.time)
+    try:
+        delivery = await apps.send(app, destination, message, thread=None)
+    finally:
+        await apps.close()
+    return delivery.accepted, delivery.reason
 
 
 def _life(thread: Thread) -> float:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from alerter.pipeline.dryrun import notify_test
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store.state import State
@@ -185,3 +186,15 @@ async def test_an_episode_is_one_post_its_replies_then_the_post_updated_resolved
     assert update["ts"] == ts and update["channel"] == "C0123456789"
     assert "Resolved" in json.dumps(update["attachments"])
     assert "RESOLVED" in replies[-1]["text"]
+
+
+async def test_notify_test_posts_through_the_app_and_says_why_it_failed(
+    rules: RuleSet, slack_api: SlackApiStandIn
+) -> None:
+    destination = rules.destinations["ops-slack"]
+    assert await notify_test(destination, slack_api.api_url) == (True, "")
+    [post] = slack_api.of("chat.postMessage")
+    assert post["channel"] == "C0123456789" and "alerter-test" in json.dumps(post)
+    slack_api.inject(Fault(200, {"ok": False, "error": "not_in_channel"}))
+    ok, why = await notify_test(destination, slack_api.api_url)
+    assert not ok and "ops-slack" in why and "not_in_channel" in why and TOKEN not in why

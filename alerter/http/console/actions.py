@@ -350,6 +350,6 @@ async def send_test(console: Console, who: Identity, name: str) -> tuple[bool, s
     destination = rules.destinations.get(name)
     if destination is None:
         raise ActionError(404, "DESTINATION_NOT_FOUND", f"no destination {name[:100]!r}")
-    ok, detail = await notify_test(destination)
+    ok, detail = await notify_test(destination, console.settings.slack_api_url)
     await console.audit.write(who.name, "destination.test", name, {"ok": ok})
     return ok, detail
