@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alerter.rules.load import load_rules
 from alerter.rules.model import SLACK_APP_SCHEME, RulesInvalid
@@ -66,3 +67,22 @@ def test_an_escalation_to_an_undefined_destination_is_named_with_its_line(tmp_pa
     text = GOOD.replace("notify: [pager]", "notify: [pagr]")
     [error] = errors_of(tmp_path, text, {"SLACK_BOT_TOKEN": "xoxb-1"})
     assert ":9: rule 'transfer-failed': destination 'pagr' is not defined" in error
+
+
+def _readme_yaml_blocks() -> list[str]:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("## Slack app", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_the_readmes_slack_app_rules_and_manifest_are_what_they_say(tmp_path: Path) -> None:
+    rules_text, manifest_text = _readme_yaml_blocks()
+    env = {"SLACK_BOT_TOKEN": "xoxb-1-abc", "PAGER_URL": "json://127.0.0.1:9/pager"}
+    rules = load_rules(write_rules(tmp_path, rules_text), env)
+    assert rules.destinations["ops-slack"].slack_app is not None
+    assert rules.by_name["transfer-failed"].escalate is not None
+    manifest = yaml.safe_load(manifest_text)
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["chat:write"]
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"].endswith("/slack/interactions")
