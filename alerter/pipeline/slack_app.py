@@ -31,6 +31,8 @@ from alerter.store.slack import (
 )
 
 log = logging.getLogger(__name__)
+# slack_sdk's DEBUG lines carry each request's JSON (alert text): kept out at any level.
+logging.getLogger("slack_sdk").setLevel(logging.INFO)
 
 SLACK_TIMEOUT_SECONDS = 20
 FIRST_POST_WAIT = 1.0  # seconds before a reply tries again while its thread's post is sent

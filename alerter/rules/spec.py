@@ -136,6 +136,7 @@ def rules_schema() -> dict[str, Any]:
     defs = rule.pop("$defs", {})
     defs["Rule"] = rule
     destination = DestinationSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(destination.pop("$defs", {}))
     defs["Destination"] = destination
     urls = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     return {

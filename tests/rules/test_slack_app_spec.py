@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import yaml
 
 from alerter.rules.load import load_rules
 from alerter.rules.model import SLACK_APP_SCHEME, RulesInvalid
+from alerter.rules.spec import rules_schema
 from tests.conftest import write_rules
 
 GOOD = """
@@ -86,3 +88,10 @@ def test_the_readmes_slack_app_rules_and_manifest_are_what_they_say(tmp_path: Pa
     interactivity = manifest["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     assert interactivity["request_url"].endswith("/slack/interactions")
+
+
+def test_the_json_schema_knows_slack_apps_and_escalation() -> None:
+    validator = jsonschema_rs.validator_for(rules_schema())
+    validator.validate(yaml.safe_load(GOOD))
+    wrong = yaml.safe_load(GOOD.replace("token:", "team: T1, token:"))
+    assert not validator.is_valid(wrong)
