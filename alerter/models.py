@@ -43,6 +43,9 @@ class Outcome(StrEnum):
     SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
     INHIBITED = "inhibited"  # a rule named in its `inhibited_by` fired on the same call
     DROPPED = "dropped"  # a send or digest abandoned because its rule changed or went away
+    # Slack, both ways: an operator's acknowledgement; an unacknowledged alert escalated
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
 
 
 # The levels alerter fetches from Diga; rules can only ever see these.

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     # Signs the console's CSRF tokens; unset, each api process makes its own (set it when
     # several api replicas sit behind one address).
     console_secret: SecretStr | None = Field(default=None, alias="ALERTER_CONSOLE_SECRET")
+    # Slack apps (`slack_app` destinations): the Web API's base, the interactivity signing
+    # secret, and who may acknowledge and silence from a message (user ids U…, groups S…).
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="ALERTER_SLACK_API_URL")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, alias="ALERTER_SLACK_SIGNING_SECRET"
+    )
+    slack_operators: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="ALERTER_SLACK_OPERATORS"
+    )
 
     @field_validator("tick_seconds")
     @classmethod
@@ -103,7 +112,9 @@ class Settings(BaseSettings):
 
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", "console_operators", "allowed_hosts", mode="before")
+    @field_validator(
+        "trusted_proxies", "console_operators", "allowed_hosts", "slack_operators", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -179,6 +190,7 @@ class Settings(BaseSettings):
         "diga_api_key",
         "console_secret",
         "console_auth",
+        "slack_signing_secret",
         mode="before",
     )
     @classmethod

@@ -41,6 +41,8 @@ LIMITS_API_TESTS = ("tests/http/test_console_limits.py",)
 TEMPLATE_TESTS = ("tests/rules/test_templates.py",)
 API_TESTS = ("tests/http/test_api_contract.py",)
 ACTOR_TESTS = ("tests/cli/test_cli.py", "tests/http/test_api_contract.py")
+SLACK_TESTS = ("tests/http/test_slack_interactions.py",)
+SLACK_SEND_TESTS = ("tests/pipeline/test_slack_app.py", "tests/pipeline/test_slack_blocks.py")
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -59,6 +61,8 @@ ALERT = "alerter/pipeline/alert.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 JOB = "alerter/pipeline/job.py"
+SLACK_HTTP = "alerter/http/slack.py"
+SLACK_APP = "alerter/pipeline/slack_app.py"
 LINKS = "alerter/pipeline/render_links.py"
 TEXT = "alerter/pipeline/render_text.py"
 EPISODE = "alerter/pipeline/render_episode.py"
@@ -74,6 +78,83 @@ ACTIONS = "alerter/http/console/actions.py"
 OPERATIONS = "alerter/pipeline/operations.py"
 
 MUTANTS = (
+    Mutant(
+        "escalation: an episode escalated again",
+        "alerter/pipeline/escalate.py",
+        "if not await store.escalate_once(key, life):",
+        "if not await store.escalate_once(key + str(now), life):",
+        ("tests/pipeline/test_escalate.py",),
+    ),
+    Mutant(
+        "escalation: an acknowledged alert escalates",
+        "alerter/pipeline/escalate.py",
+        "if ack is not None:",
+        "if ack is not None and False:",
+        ("tests/pipeline/test_escalate.py",),
+    ),
+    Mutant(
+        "slack: compare only a prefix of the signature",
+        SLACK_HTTP,
+        "hmac.compare_digest(expected.encode(), signature.encode())",
+        "expected[:10] == signature[:10]",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: a stale signature accepted (tolerance one way only)",
+        SLACK_HTTP,
+        "if abs(now - sent_at) > SIGNATURE_TOLERANCE_SECONDS:",
+        "if now - sent_at > SIGNATURE_TOLERANCE_SECONDS * 1000:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: the timestamp left out of the signed text",
+        SLACK_HTTP,
+        'base = b"v0:" + timestamp.encode() + b":" + body',
+        'base = b"v0:" + b":" + body',
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: operator check lets anyone act",
+        SLACK_HTTP,
+        "if not await self._is_operator(click.user_id, app):",
+        "if not await self._is_operator(click.user_id, app) and not click.user_id:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: a user group's members not asked for",
+        SLACK_HTTP,
+        'if user_id in (answer.get("users") or []):',
+        "if False:",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "slack: thread_ts left off replies",
+        SLACK_APP,
+        'arguments["thread_ts"] = thread_ts',
+        "pass",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: every alert of an episode a new post",
+        SLACK_APP,
+        "if posted is not None:\n            await self._post(app, payload, thread_ts=posted.ts)",
+        "if False:\n            await self._post(app, payload, thread_ts=posted.ts)",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: resolve does not update the first post",
+        SLACK_APP,
+        'await self._client.api_call("chat.update", json=arguments)',
+        "pass",
+        SLACK_SEND_TESTS,
+    ),
+    Mutant(
+        "slack: ratelimited counted as a failed try",
+        SLACK_APP,
+        "return Delivery(Sent.REFUSED, reason, retry_after=wait, rate_limited=True)",
+        "return Delivery(Sent.REFUSED, reason, retry_after=wait)",
+        SLACK_SEND_TESTS,
+    ),
     Mutant(
         "auth: compare only a prefix of the signature",
         AUTH,

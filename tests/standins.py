@@ -290,6 +290,96 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class SlackApiStandIn(_Server):
+    """Slack's Web API on 127.0.0.1: chat.postMessage, chat.update, chat.postEphemeral (each
+    answered as Slack does, a `ts` of its own for every post) and a `response_url`.
+    Records every call in order: (method, JSON body, Authorization header)."""
+
+    def __init__(self) -> None:
+        super().__init__(_SlackHandler)
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.answered: list[dict[str, Any]] = []  # what each successful chat.* call answered
+        self.groups: dict[str, list[str]] = {}  # user group id -> its members' ids
+        self.faults: list[Fault] = []
+        self._ts = 1_700_000_000
+        self._changed = threading.Condition(self.lock)
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str = "hook") -> str:
+        return f"{self.url}/respond/{name}"
+
+    def inject(self, *faults: Fault) -> None:
+        with self.lock:
+            self.faults.extend(faults)
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [body for name, body, _ in self.calls if name == method]
+
+    def methods(self) -> list[str]:
+        with self.lock:
+            return [name for name, _, _ in self.calls]
+
+    def answer(
+        self, method: str, body: dict[str, Any], auth: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        with self._changed:
+            fault = self.faults.pop(0) if self.faults and method.startswith("chat.") else None
+            if fault is not None:
+                return fault.status, fault.body, fault.headers
+            self.calls.append((method, body, auth))
+            self._changed.notify_all()
+            if method == "usergroups.users.list":
+                return (
+                    200,
+                    {"ok": True, "users": self.groups.get(body.get("usergroup", ""), [])},
+                    {},
+                )
+            if not method.startswith("chat."):
+                return 200, None, {}
+            if not auth.startswith("Bearer xox"):
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            self._ts += 1
+            ts = body.get("ts") if method == "chat.update" else f"{self._ts}.000100"
+            answer = {"ok": True, "channel": body.get("channel"), "ts": ts}
+            self.answered.append(answer)
+            return 200, answer, {}
+
+
+class _SlackHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        query = urlparse(self.path).query
+        self._answer(urlparse(self.path).path, {k: v[0] for k, v in parse_qs(query).items()})
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if "json" in self.headers.get("Content-Type", ""):
+            body = json.loads(raw or b"{}")
+        else:
+            body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        self._answer(self.path, body)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> None:
+        owner: SlackApiStandIn = self.server.owner  # type: ignore[attr-defined]
+        method = path.rsplit("/", 1)[-1] if path.startswith("/api/") else path
+        auth = self.headers.get("Authorization", "")
+        status, answer, headers = owner.answer(method, body, auth)
+        out = json.dumps(answer if answer is not None else {"ok": True}).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -52,4 +52,4 @@ async def _send(settings: Settings, rules: RuleSet, name: str, actor: str) -> tu
                 print("warning: Redis does not answer; this test is not audited", file=sys.stderr)
             else:
                 return await actions.send_test(actor, rules, name)
-    return await notify_test(rules.destinations[name])
+    return await notify_test(rules.destinations[name], settings.slack_api_url)

@@ -34,6 +34,7 @@ from alerter.http.console.auth import AuthConfig, Refused, SignInRequired
 from alerter.http.console.schema import Error
 from alerter.http.console.setup import console_error, console_routes, make_console
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
+from alerter.http.slack import SlackInteractions, slack_interactions
 from alerter.http.webhook_auth import AuthError, verify
 from alerter.metrics import Metrics
 from alerter.pipeline.evaluate import ended_counters, flatline_marks
@@ -328,14 +329,17 @@ def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litest
             metrics=rules.metrics,
         )
         app.state.console = make_console(settings, redis, rules)
+        app.state.slack = SlackInteractions(settings, redis, rules)
         try:
             yield
         finally:
+            await app.state.slack.close()
             await redis.aclose()
 
     return Litestar(
         route_handlers=[
             diga_webhook,
+            slack_interactions,
             health,
             ready,
             metrics_endpoint,

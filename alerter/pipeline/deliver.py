@@ -62,6 +62,8 @@ class Delivery:
 
     sent: Sent
     reason: str = ""
+    retry_after: float = 0.0  # the destination asked to wait this long before another try
+    rate_limited: bool = False  # a `ratelimited` answer: delays the send, spends no try
 
     @property
     def accepted(self) -> bool:

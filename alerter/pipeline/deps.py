@@ -11,6 +11,7 @@ from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
 from alerter.pipeline.fetch import DigaClient
+from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.reload import RulesHolder
 from alerter.store.state import State
 
@@ -31,3 +32,4 @@ class Deps:
     # Writes a send's marker from the sending thread the moment the destination accepts
     # (`store.state.MarkerWriter`); None: marked from the event loop only.
     mark_now: Callable[[str], None] | None = None
+    slack: SlackApps | None = None  # `slack_app` destinations' Web API client

@@ -9,6 +9,7 @@ from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver, render
 from alerter.pipeline.evaluate import RuleMatch, evaluate
 from alerter.pipeline.fetch import DigaClient, DigaError
+from alerter.pipeline.slack_app import send_once
 from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
 
@@ -151,7 +152,9 @@ async def _fetch(settings: Settings, call_id: str) -> tuple[LogEntry, ...]:
         await client.aclose()
 
 
-async def notify_test(destination: Destination) -> tuple[bool, str]:
+async def notify_test(
+    destination: Destination, slack_api_url: str = "https://slack.com/api/"
+) -> tuple[bool, str]:
     """Send a sample alert through one destination (`alerter notify test NAME`)."""
     sample = render.Alert(
         rule="alerter-test",
@@ -171,4 +174,7 @@ async def notify_test(destination: Destination) -> tuple[bool, str]:
             ),
         ),
     )
+    if destination.slack_app is not None:
+        app, message = destination.slack_app, render.message(sample)
+        return await send_once(app, destination.name, message, slack_api_url)
     return await deliver.send(destination, render.message(sample))

@@ -19,14 +19,18 @@ from alerter.logs import bind
 from alerter.models import Outcome
 from alerter.pipeline import render_episode
 from alerter.pipeline.deps import Deps
+from alerter.pipeline.escalate import escalate_due
+from alerter.pipeline.escalate import schedule as schedule_escalation
 from alerter.pipeline.guard import GiveUp, guarded, measured
 from alerter.pipeline.render import Message
 from alerter.pipeline.render_episode import Episode, EpisodeEnd
 from alerter.pipeline.send import queue_sends
+from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
 from alerter.store.episodes import Episodes, Note, flatline_note
+from alerter.store.slack import ack_key
 from alerter.store.windows import millis
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ async def episode_tick(ctx: dict[str, Any]) -> str:
     now = deps.clock()
     episodes = deps.noise.episodes
     resolved = await episodes.resolve_due(now)
+    escalated = await escalate_due(deps, ctx["redis"], now)
     for rule in rules.flatline_rules if rules else ():
         await _watch_flatline(episodes, rule, now)
     redis: ArqRedis = ctx["redis"]
@@ -51,7 +56,7 @@ async def episode_tick(ctx: dict[str, Any]) -> str:
         await redis.enqueue_job(EPISODE_FUNCTION, note.raw, _job_id=note.job_id)
         await episodes.taken(note)
         queued += 1
-    return f"{resolved} resolved, {queued} message(s) queued"
+    return f"{resolved} resolved, {escalated} escalated, {queued} message(s) queued"
 
 
 async def _watch_flatline(episodes: Episodes, rule: Rule, now: float) -> None:
@@ -145,9 +150,20 @@ async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
         key=note.key,
         flatline=note.flatline,
     )
-    await queue_sends(
-        deps, rules, subject, rule, partial(_message, episode), render_episode.summary(episode)
+    thread = Thread(
+        key=note.key,
+        rule=rule.name,
+        group=note.digest,
+        labels=tuple(note.labels),
+        kind="resolved" if kind is EpisodeEnd.RESOLVED else "alert",
+        episode=True,
     )
+    render_for, detail = partial(_message, episode), render_episode.summary(episode)
+    await queue_sends(deps, rules, subject, rule, render_for, detail, thread=thread)
+    if kind is EpisodeEnd.RESOLVED:
+        await deps.state.redis.delete(ack_key(rule.name, note.digest))  # next one starts anew
+    else:
+        await schedule_escalation(deps, rules, subject, rule, render_for, detail, thread)
     return Outcome.SENT.value
 
 

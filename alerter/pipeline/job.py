@@ -23,6 +23,7 @@ from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline import render
 from alerter.pipeline.decide import Decision, decide
 from alerter.pipeline.deps import Deps
+from alerter.pipeline.escalate import schedule as schedule_escalation
 from alerter.pipeline.evaluate import RuleMatch, evaluate, match_lines
 from alerter.pipeline.fetch import (
     CallNotFound,
@@ -34,7 +35,8 @@ from alerter.pipeline.flush import DIGEST_FUNCTION
 from alerter.pipeline.guard import GiveUp, backoff, guarded, measured
 from alerter.pipeline.render import Alert, Message, build_alert
 from alerter.pipeline.send import queue_sends
-from alerter.rules.model import Rule
+from alerter.pipeline.slack_blocks import Thread
+from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey, incident_key, labels_of
 from alerter.rules.redact import Redactor
 from alerter.store.state import State
@@ -144,17 +146,12 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
             ),
             key=incident,
         )
+        detail = f"{alert.match_count} matching logs" + (
+            f" ({fetched.capped})" if fetched.capped else ""
+        )
+        thread = _thread(match.rule, decision.key, incident, call.call_id)
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
-            queued += await queue_sends(
-                deps,
-                rules,
-                call.call_id,
-                match.rule,
-                partial(_alert_message, alert),
-                f"{alert.match_count} matching logs"
-                + (f" ({fetched.capped})" if fetched.capped else ""),
-                call=call,
-            )
+            queued += await _queue_alert(deps, rules, call, match.rule, alert, detail, thread)
     # Decided: what is due is in the outbox; what becomes of it is the sends' to record.
     log.debug("%d send(s) queued", queued)
     return Outcome.SENT.value
@@ -195,6 +192,35 @@ async def _context(
     except DigaError as exc:
         log.warning("context lines not fetched: %s", exc.message)
         return ()
+
+
+async def _queue_alert(
+    deps: Deps,
+    rules: RuleSet,
+    call: CallEnded,
+    rule: Rule,
+    alert: Alert,
+    detail: str,
+    thread: Thread,
+) -> int:
+    """The alert into the outbox, and its escalation waiting when the rule has one."""
+    render_for = partial(_alert_message, alert)
+    queued = await queue_sends(deps, rules, call.call_id, rule, render_for, detail, call, thread)
+    await schedule_escalation(deps, rules, call.call_id, rule, render_for, detail, thread, call)
+    return queued
+
+
+def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str) -> Thread:
+    """The (rule, group) episode this alert belongs to: a Slack app threads its messages."""
+    group = key or GroupKey(())
+    return Thread(
+        key=incident or f"alerter-{rule.name}-{group.digest}",
+        rule=rule.name,
+        group=group.digest,
+        labels=group.labels,
+        call_id=call_id,
+        episode=incident is not None,
+    )
 
 
 def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:

@@ -208,7 +208,7 @@ class OperatorActions:
         destination = rules.destinations.get(name)
         if destination is None:
             raise ActionError(404, "DESTINATION_NOT_FOUND", f"no destination {name[:100]!r}")
-        ok, detail = await notify_test(destination)
+        ok, detail = await notify_test(destination, self.settings.slack_api_url)
         await self.audit.write(actor, "destination.test", name, {"ok": ok})
         return ok, detail
 

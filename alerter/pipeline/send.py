@@ -26,11 +26,12 @@ from redis.exceptions import RedisError
 
 from alerter.logs import bind
 from alerter.models import CallEnded, Outcome, Severity
-from alerter.pipeline.deliver import Sent
+from alerter.pipeline.deliver import Delivery, Sent
 from alerter.pipeline.deps import Deps
 from alerter.pipeline.guard import GiveUp, backoff, guarded
 from alerter.pipeline.render import Message
-from alerter.rules.model import Rule, RuleSet
+from alerter.pipeline.slack_blocks import Thread
+from alerter.rules.model import Destination, Rule, RuleSet
 from alerter.rules.redact import Redactor
 from alerter.store.queue import put_sends, send_payload
 from alerter.store.state import Claim, FailedSend, history_entry, marker_key, url_id
@@ -53,6 +54,7 @@ class Send:
     message: Message
     detail: str  # the `sent` history entry's detail
     call: CallEnded | None = field(default=None)  # the call's fields, for its failed record
+    thread: Thread | None = field(default=None)  # its episode: Slack apps thread by it
 
     @property
     def marker(self) -> str:
@@ -72,6 +74,7 @@ class Send:
             "version": self.version,
             "detail": self.detail,
             "call": self.call.to_job() if self.call is not None else None,
+            "thread": self.thread.to_job() if self.thread is not None else None,
             "message": {
                 "title": m.title,
                 "severity": m.severity.value,
@@ -94,6 +97,7 @@ class Send:
             version=str(raw.get("version") or ""),
             detail=str(raw.get("detail") or ""),
             call=CallEnded.from_job(raw["call"]) if raw.get("call") else None,
+            thread=Thread.from_job(raw["thread"]) if raw.get("thread") else None,
             message=Message(
                 title=str(m["title"]),
                 severity=Severity(m["severity"]),
@@ -114,44 +118,65 @@ async def queue_sends(
     render_for: Callable[[Redactor | None], Message],
     detail: str,
     call: CallEnded | None = None,
+    thread: Thread | None = None,
 ) -> int:
     """Put a send in the outbox for each URL of each of the rule's destinations (one round
     trip); returns how many were queued. A destination that redacts gets its own rendering.
     A shadow rule sends nothing and records what it would have sent."""
+    targets = rule.notify
     if rule.shadow:
-        for name in rule.notify:
+        for name in targets:
             deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
         await deps.state.record(
             subject,
             Outcome.SHADOW,
             rule=rule.name,
-            destination=",".join(rule.notify),
+            destination=",".join(targets),
             detail=f"would have sent: {detail}",
             clear_failure=True,
         )
         return 0
-    rendered: dict[int, Message] = {}
-    jobs: list[tuple[str, bytes]] = []
+    sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
     now_ms = int(time.time() * 1000)
-    for name in rule.notify:
+    jobs = [(send.job_id, send_payload(send.to_job(), now_ms)) for send in sends]
+    return await put_sends(deps.state.redis, jobs)
+
+
+def rendered_sends(
+    rules: RuleSet,
+    subject: str,
+    rule: Rule,
+    render_for: Callable[[Redactor | None], Message],
+    detail: str,
+    call: CallEnded | None,
+    thread: Thread | None,
+    targets: tuple[str, ...],
+) -> list[Send]:
+    """One send per URL of each destination; a destination that redacts gets its own
+    rendering."""
+    rendered: dict[int, Message] = {}
+    sends: list[Send] = []
+    for name in targets:
         destination = rules.destinations[name]
         several = len(destination.urls) > 1
         slot = id(destination.redactor)
         if slot not in rendered:
             rendered[slot] = render_for(destination.redactor)
         for url in destination.urls:
-            send = Send(
-                subject=subject,
-                rule=rule.name,
-                destination=name,
-                url=url_id(url) if several else None,
-                version=rules.version,
-                message=rendered[slot],
-                detail=detail,
-                call=call,
+            sends.append(
+                Send(
+                    subject=subject,
+                    rule=rule.name,
+                    destination=name,
+                    url=url_id(url) if several else None,
+                    version=rules.version,
+                    message=rendered[slot],
+                    detail=detail,
+                    call=call,
+                    thread=thread,
+                )
             )
-            jobs.append((send.job_id, send_payload(send.to_job(), now_ms)))
-    return await put_sends(deps.state.redis, jobs)
+    return sends
 
 
 async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
@@ -172,8 +197,8 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
 
 
 async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
-    url = _url_for(deps, send)
-    if url is None:
+    target = _target(deps, send)
+    if target is None:
         await deps.state.record(
             send.subject,
             Outcome.DROPPED,
@@ -182,6 +207,7 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
             detail="the destination (or this URL of it) is no longer in the rules; not sent",
         )
         return Outcome.DROPPED.value
+    destination, url = target
     claim, token = await deps.state.claim(send.marker)
     if claim is Claim.SENT:
         return Outcome.SENT.value  # an earlier run of this send was accepted
@@ -194,10 +220,14 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     )
     mark = partial(deps.state.mark_sent, send.marker, entry)
     started = time.monotonic()
-    now = partial(deps.mark_now, send.marker) if deps.mark_now is not None else None
-    delivery = await deps.sender.send(
-        url, send.message, send.destination, on_late_accept=mark, on_accept=now
-    )
+    if destination.slack_app is not None and deps.slack is not None:
+        app = destination.slack_app
+        delivery = await deps.slack.send(app, send.destination, send.message, send.thread)
+    else:
+        now = partial(deps.mark_now, send.marker) if deps.mark_now is not None else None
+        delivery = await deps.sender.send(
+            url, send.message, send.destination, on_late_accept=mark, on_accept=now
+        )
     if delivery.accepted:
         await _mark_surely(mark)  # again, with the history entry (the thread marked it first)
         deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
@@ -206,7 +236,9 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
     if delivery.sent is Sent.REFUSED:
         await deps.state.release(send.marker, token)
-        return await _again(deps, send, job_try, delivery.reason)
+        if delivery.rate_limited:  # delayed as asked, never given up for it
+            return await _wait_as_asked(deps, send, delivery)
+        return await _again(deps, send, job_try, delivery.reason, wait=delivery.retry_after)
     # It may still land: the claim stays until its lease ends, and no try comes before.
     held = await deps.state.lease_left(send.marker)
     why = f"{delivery.reason}; not resent before its claim's lease ends"
@@ -228,19 +260,30 @@ async def _mark_surely(mark: Callable[[], Awaitable[None]]) -> None:
             pause = min(pause * 2, MARK_PAUSE_CAP)
 
 
-def _url_for(deps: Deps, send: Send) -> str | None:
-    """The URL this send goes to: in the rule set it was decided under when this process
-    still has it, else in the current one (a destination's single URL may have changed)."""
+def _target(deps: Deps, send: Send) -> tuple[Destination, str] | None:
+    """The destination and URL this send goes to: in the rule set it was decided under when
+    this process still has it, else in the current one (a destination's single URL may have
+    changed)."""
     for rules in (deps.rules.version(send.version), deps.rules.current):
         destination = rules.destinations.get(send.destination) if rules else None
         if destination is None:
             continue
         if send.url is None and len(destination.urls) == 1:
-            return destination.urls[0]
+            return destination, destination.urls[0]
         for url in destination.urls:
             if url_id(url) == send.url:
-                return url
+                return destination, url
     return None
+
+
+async def _wait_as_asked(deps: Deps, send: Send, delivery: Delivery) -> str:
+    """A rate-limited send: tried again when the destination said, its tries untouched."""
+    why = f"{delivery.reason}; again in {delivery.retry_after:g} s as asked"
+    log.warning("send rate limited: %s", why)
+    await deps.state.record(
+        send.subject, Outcome.RETRYING, rule=send.rule, destination=send.destination, detail=why
+    )
+    raise Retry(defer=max(delivery.retry_after, 0.001))
 
 
 async def _again(deps: Deps, send: Send, job_try: int, why: str, wait: float = 0.0) -> str:

@@ -31,6 +31,7 @@ from alerter.pipeline.flush import DIGEST_FUNCTION, flush_digest
 from alerter.pipeline.guard import ARQ_MAX_TRIES, time_budget
 from alerter.pipeline.job import process_call
 from alerter.pipeline.send import Send, deliver_send
+from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
@@ -49,6 +50,7 @@ from alerter.store.queue import (
 )
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
+from alerter.store.slack import SlackStore
 from alerter.store.state import FailedSend, MarkerWriter, State
 from alerter.store.windows import Windows
 
@@ -121,6 +123,9 @@ def make_worker(
             # Sentinel URLs: marked from the event loop only (a blocking client per thread
             # pool would need the sentinel dance again).
             mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,
+            slack=SlackApps(
+                settings.slack_api_url, SlackStore(ctx["redis"]), clock, settings.public_url
+            ),
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -130,6 +135,8 @@ def make_worker(
             deps.sender.close()
             if isinstance(deps.mark_now, MarkerWriter):
                 deps.mark_now.close()
+            if deps.slack is not None:
+                await deps.slack.close()
 
     return RecordingWorker(
         functions=worker_functions(),

@@ -12,7 +12,15 @@ from typing import Any
 
 from alerter.rules.conditions import Condition, Predicate, compile_condition, compile_event_pattern
 from alerter.rules.messages import did_you_mean
-from alerter.rules.model import Destination, Rule, RuleError, RuleSet
+from alerter.rules.model import (
+    SLACK_APP_SCHEME,
+    Destination,
+    Escalation,
+    Rule,
+    RuleError,
+    RuleSet,
+    SlackApp,
+)
 from alerter.rules.noise import compile_noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.spec import DestinationSpec, ParsedFile, RuleSpec
@@ -54,7 +62,12 @@ def build(
                     redactor = compile_redactor(raw.redact) if raw.redact else None
                 except ValueError as exc:
                     errors.append(RuleError(name, at, f"destination {dest_name!r}: {exc}"))
-                raw = raw.url
+                if raw.slack_app is not None:
+                    app = _slack_app(dest_name, raw, env, (name, at), errors, unset_ok)
+                    urls_of = (SLACK_APP_SCHEME + app.channel,) if app else ()
+                    destinations[dest_name] = Destination(dest_name, urls_of, redactor, app)
+                    continue
+                raw = raw.url or []
             values = [raw] if isinstance(raw, str) else raw
             urls: list[str] = []
             for value in values:
@@ -97,15 +110,7 @@ def build(
                     )
                 )
             seen_rules[rule.name] = f"{name}:{at}"
-            for position, target in enumerate(rule.notify):
-                if target not in seen_destinations:
-                    errors.append(
-                        RuleError(
-                            name,
-                            lines.get(("rules", index, "notify", position), at),
-                            f"rule {rule.name!r}: destination {target!r} is not defined",
-                        )
-                    )
+            _check_targets(rule, name, lines, index, seen_destinations, errors)
             compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
             if compiled is not None:
                 rules.append(compiled)
@@ -207,6 +212,9 @@ def _compile_rule(
         new_signature=rule.new_signature,
         signature_days=rule.signature_days,
         inhibited_by=tuple(rule.inhibited_by),
+        escalate=(
+            Escalation(rule.escalate.after, tuple(rule.escalate.notify)) if rule.escalate else None
+        ),
         **templates,
     )
 
@@ -273,6 +281,79 @@ def _templates(
             errors.append(RuleError(file, line, f"rule {rule.name!r}: links[{position}]: {exc}"))
     out["links"] = tuple(links)
     return None if failed else out
+
+
+def _check_targets(
+    rule: RuleSpec,
+    name: str,
+    lines: Mapping[tuple[Any, ...], int],
+    index: int,
+    defined: Mapping[str, str],
+    errors: list[RuleError],
+) -> None:
+    """Every destination a rule notifies, or escalates to, is defined."""
+    at = lines.get(("rules", index), 1)
+    targets: list[tuple[tuple[Any, ...], str]] = [
+        (("notify", p), t) for p, t in enumerate(rule.notify)
+    ]
+    if rule.escalate is not None:
+        escalated = enumerate(rule.escalate.notify)
+        targets += [(("escalate", "notify", p), t) for p, t in escalated]
+    for where, target in targets:
+        if target not in defined:
+            errors.append(
+                RuleError(
+                    name,
+                    lines.get(("rules", index, *where), at),
+                    f"rule {rule.name!r}: destination {target!r} is not defined",
+                )
+            )
+
+
+_SLACK_CHANNEL = re.compile(r"^[CDG][A-Z0-9]{2,}$")
+
+
+def _slack_app(
+    dest_name: str,
+    spec: DestinationSpec,
+    env: Mapping[str, str],
+    where: tuple[str, int],
+    errors: list[RuleError],
+    unset_ok: bool,
+) -> SlackApp | None:
+    """A `slack_app` destination's channel id and bot token, `${VAR}`s expanded and checked."""
+    assert spec.slack_app is not None
+    values: list[str] = []
+    unset: list[str] = []
+    for value in (spec.slack_app.channel, spec.slack_app.token):
+        expanded, missing = _expand(value, env)
+        unset += missing
+        values.append(expanded.strip())
+    if unset:
+        for var in [] if unset_ok else unset:
+            errors.append(RuleError(*where, f"destination {dest_name!r}: ${{{var}}} is not set"))
+        return None
+    channel, token = values
+    ok = True
+    if not _SLACK_CHANNEL.match(channel):
+        errors.append(
+            RuleError(
+                *where,
+                f"destination {dest_name!r}: slack_app channel {channel[:40]!r} is not a "
+                "channel id (like C0123456789: Slack shows it in the channel's details)",
+            )
+        )
+        ok = False
+    if not token.startswith("xox"):
+        errors.append(
+            RuleError(
+                *where,
+                f"destination {dest_name!r}: slack_app token is not a Slack token "
+                "(a bot token starts with xoxb-)",
+            )
+        )
+        ok = False
+    return SlackApp(channel, token) if ok else None
 
 
 def _expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:

@@ -35,10 +35,28 @@ class RulesInvalid(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class SlackApp:
+    """A `slack_app` destination: posts with a bot token through Slack's Web API."""
+
+    channel: str
+    token: str = field(repr=False)  # a secret: never printed
+
+
+SLACK_APP_SCHEME = "slack-app://"  # a Slack app's one URL: names its channel, not its token
+
+
+@dataclass(frozen=True, slots=True)
 class Destination:
     name: str
     urls: tuple[str, ...] = field(repr=False)  # apprise URLs carry secrets: never printed
     redactor: Redactor | None = None
+    slack_app: SlackApp | None = None  # set: `urls` is its one `slack-app://CHANNEL`
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    after: float  # seconds an alert may stay unacknowledged
+    notify: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,7 @@ class Rule:
     title: Template | None = None
     summary: Template | None = None
     links: tuple[LinkTemplate, ...] = ()
+    escalate: Escalation | None = None
 
 
 @dataclass(frozen=True)

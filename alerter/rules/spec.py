@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
 from alerter.rules.noise import Duration, MuteWindowSpec, WhenSpec
@@ -54,6 +54,13 @@ class LinkSpec(_Spec):
     url: str = Field(max_length=2000)
 
 
+class EscalateSpec(_Spec):
+    """An alert not acknowledged within `after` also goes to `notify`, once per episode."""
+
+    after: Duration = Field(gt=0)
+    notify: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
+
+
 class RuleSpec(_Spec):
     name: str = Field(pattern=_NAME, max_length=100)
     # shadow: evaluated and recorded ("would have sent"), never notified: tune before it pages.
@@ -85,12 +92,27 @@ class RuleSpec(_Spec):
     # A "resolved" message when a `when` condition stops holding (default: on for them).
     send_resolved: bool | None = None
     mute_windows: list[MuteWindowSpec] = Field(default_factory=list)
+    escalate: EscalateSpec | None = None
+
+
+class SlackAppSpec(_Spec):
+    """A Slack app's bot token and the channel (its id: `chat.update` needs one) it posts in."""
+
+    channel: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=500)
 
 
 class DestinationSpec(_Spec):
-    url: str | list[str]
+    url: str | list[str] | None = None
+    slack_app: SlackAppSpec | None = None
     # Removed from everything rendered for this destination: phone, email, digits, or a regex.
     redact: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DestinationSpec:
+        if (self.url is None) == (self.slack_app is None):
+            raise ValueError("a destination has either `url` or `slack_app`, not both or neither")
+        return self
 
 
 class RuleFileSpec(_Spec):
@@ -114,6 +136,7 @@ def rules_schema() -> dict[str, Any]:
     defs = rule.pop("$defs", {})
     defs["Rule"] = rule
     destination = DestinationSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(destination.pop("$defs", {}))
     defs["Destination"] = destination
     urls = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     return {
@@ -124,8 +147,8 @@ def rules_schema() -> dict[str, Any]:
         "properties": {
             "destinations": {
                 "type": "object",
-                "description": "name -> apprise URL(s), or {url, redact}; ${VAR} reads the "
-                "environment",
+                "description": "name -> apprise URL(s), or {url, redact}, or {slack_app: "
+                "{channel, token}, redact}; ${VAR} reads the environment",
                 "additionalProperties": {
                     "anyOf": [*urls["anyOf"], {"$ref": "#/$defs/Destination"}]
                 },
