@@ -34,6 +34,26 @@ class NoiseStores:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """What a `when` rule's window counted when it fired, for its templates (`window.*`):
+    `count` matching calls; `calls` ended calls and `rate` their share (rate rules)."""
+
+    count: int
+    calls: int | None = None
+    rate: float | None = None
+
+    def seen(self) -> dict[str, int | float]:
+        """For templates: what a frequency window does not know (ended calls) is left out,
+        so it renders empty."""
+        out: dict[str, int | float] = {"count": self.count}
+        if self.calls is not None:
+            out["calls"] = self.calls
+        if self.rate is not None:
+            out["rate"] = self.rate
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome  # SENT: send now; any other: why not
     detail: str = ""
@@ -42,6 +62,7 @@ class Decision:
     digest: DigestSlot | None = None
     headline: str | None = None  # frequency and rate alerts: titled by the group, not the call
     episode: str | None = None  # the group's open episode (rules with resolved messages)
+    window: Window | None = None  # `when` rules: what the window that fired counted
 
 
 BREAKDOWN_CALL_IDS = 5
@@ -90,6 +111,7 @@ async def decide(
     key = group_key(noise.group_by, call, first)
     reason = str((first.data or {}).get("failure_reason") or "")
     note = headline = episode = None
+    counts: Window | None = None
     window_end = ended
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
@@ -110,6 +132,7 @@ async def decide(
                 f"{counted.counted} of {noise.count} calls within {format_duration(noise.within)}",
                 key=key,
             )
+        counts = Window(counted.counted)
         headline = (
             f"{counted.counted} calls within {format_duration(noise.within)} ({key.describe()})"
         )
@@ -134,6 +157,7 @@ async def decide(
         )
         if not rated.fire:
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
+        counts = Window(rated.counted, rated.total, share)
         headline = f"{summary} ({key.describe()})"
     if headline is not None and noise.within is not None:
         # About the group, not the call that tipped it: what the counted window's calls were.
@@ -174,6 +198,7 @@ async def decide(
         key=key,
         headline=headline,
         episode=episode,
+        window=counts,
     )
 
 

@@ -140,6 +140,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 deps.public_url, call.call_id, match.rule, labels[match.rule.name]
             ),
             key=incident,
+            window=decision.window.seen() if decision.window else None,
         )
         with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
             queued += await queue_sends(

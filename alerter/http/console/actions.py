@@ -18,7 +18,7 @@ from alerter.http.console.auth import AuthConfig
 from alerter.http.errors import ErrorAnswer
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
 from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
-from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
+from alerter.pipeline.dryrun import DryRun, dry_run, notify_test, stored_call
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
 from alerter.rules.load import load_rules_text
@@ -263,6 +263,8 @@ async def test_rule(
     if rule is None:
         raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {rule_name[:100]!r}")
     only = RuleSet((rule,), rules.destinations, rules.version)
+    records = CallRecords(console.redis, console.settings.call_retention_seconds)
+    call = await stored_call(records, call)  # the fields kept when it ended, if none given
     try:
         result = await dry_run(console.settings, only, call, logs)
     except ValueError as exc:
