@@ -193,14 +193,18 @@ class ApiServer:
     """The api on a real port, served by uvicorn in a thread."""
 
     def __init__(
-        self, settings: Settings, redis_url: str, rules: RuleSet | RulesHolder | None
+        self,
+        settings: Settings,
+        redis_url: str,
+        rules: RuleSet | RulesHolder | None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.port = free_port()
         if not isinstance(rules, RulesHolder):
             rules = RulesHolder.of(rules) if rules else RulesHolder(Path("/nonexistent"))
         self.rules = rules
         config = uvicorn.Config(
-            create_app(settings, redis_url, rules),
+            create_app(settings, redis_url, rules, clock),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -237,8 +241,11 @@ def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Callable[..., ApiServ
     """Start an api on given rules (and settings overrides); all stopped after the test."""
     started: list[ApiServer] = []
 
-    def start(rules: RuleSet, **settings: Any) -> ApiServer:
-        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules)
+    def start(
+        rules: RuleSet, clock: Callable[[], float] = time.time, **settings: Any
+    ) -> ApiServer:
+        """`clock`: when the webhooks' calls ended, as intake stamps them."""
+        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules, clock)
         server.start()
         started.append(server)
         return server

@@ -16,7 +16,9 @@ from alerter.pipeline.evaluate import RuleMatch
 from alerter.pipeline.render import excerpt
 from alerter.pipeline.render_digest import DigestCall
 from alerter.pipeline.signatures import signature
+from alerter.rules import baseline
 from alerter.rules.noise import GroupKey, format_duration, group_key, labels_of, muted
+from alerter.store.baseline import Baselines
 from alerter.store.episodes import Episodes
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
@@ -31,6 +33,7 @@ class NoiseStores:
     silences: Silences
     signatures: SignatureCounts
     episodes: Episodes
+    baselines: Baselines | None = None  # needed by baseline rules only
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +162,32 @@ async def decide(
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
         counts = Window(rated.counted, rated.total, share)
         headline = f"{summary} ({key.describe()})"
+    elif noise.baseline is not None:
+        if stores.baselines is None:
+            raise RuntimeError("a baseline rule needs NoiseStores.baselines")
+        judged = await stores.baselines.judge(
+            rule.name,
+            key,
+            call.call_id,
+            noise.baseline,
+            ended,
+            (first.event, reason),
+            track=noise.episodes,
+        )
+        episode, window_end = judged.episode or None, judged.window_end or ended
+        shares = judged.shares
+        group = ", ".join(value for _, value in key.labels) or "all calls"
+        summary = baseline.headline(
+            noise.baseline, group, shares, format_duration(noise.baseline.within)
+        )
+        if not judged.fire:
+            return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
+        counts = Window(shares.matched, shares.ended, shares.share)
+        headline = summary
     if headline is not None and noise.within is not None:
         # About the group, not the call that tipped it: what the counted window's calls were.
         window = await stores.windows.breakdown(
-            rule.name, key, noise.within, window_end, rate=noise.rate is not None
+            rule.name, key, noise.within, window_end, rate=noise.count is None
         )
         note = "\n".join([f"{headline}: {rule.name} fired for the group", *_lines(window)])
 

@@ -154,12 +154,13 @@ def _verdict(match: RuleMatch) -> str:
     noise = match.rule.noise
     if not match.fired:
         return "below min_matches"
-    if noise.count is not None or noise.rate is not None:
-        kind = (
-            f"{noise.count} matching calls"
-            if noise.count is not None
-            else f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
-        )
+    if noise.count is not None or noise.rate is not None or noise.baseline is not None:
+        if noise.count is not None:
+            kind = f"{noise.count} matching calls"
+        elif noise.baseline is not None:
+            kind = f"{noise.baseline.factor:g} times the group's usual share"
+        else:
+            kind = f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
         resolved = (
             "; a resolved message follows when it stops holding" if noise.send_resolved else ""
         )

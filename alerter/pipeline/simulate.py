@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from alerter.models import CallEnded, LogEntry, Outcome
+from alerter.pipeline.baseline_replay import BaselineReplay
 from alerter.pipeline.evaluate import call_matches, evaluate
 from alerter.pipeline.signatures import signature
 from alerter.rules.model import Rule, RuleSet
@@ -133,6 +134,7 @@ def simulate(
     tallies = {rule.name: _Tally() for rule in chosen}
     groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
     ended = _ended_calls(chosen, ordered)
+    baselines = BaselineReplay(chosen, ordered)
     signatures: dict[str, tuple[float, str]] = {}  # digest → (last seen, by which call)
     names = {rule.name for rule in chosen}
 
@@ -151,7 +153,9 @@ def simulate(
             outcome = _before_counting(rule, past, first, fired_names, silences, signatures)
             if outcome is None:
                 state = groups[(rule.name, key.digest)]
-                outcome = _count_and_send(rule, past.at, key.digest, state, ended, tally)
+                outcome = _count_and_send(
+                    rule, past.at, key.digest, state, ended, tally, baselines
+                )
             if outcome is not None:
                 tally.suppressed(past.at, outcome)
 
@@ -204,6 +208,7 @@ def _count_and_send(
     state: _Group,
     ended: dict[tuple[str, str], list[float]],
     tally: _Tally,
+    baselines: BaselineReplay,
 ) -> Outcome | None:
     """Windows, digests, throttling; an alert tallied, or why not."""
     noise = rule.noise
@@ -217,7 +222,11 @@ def _count_and_send(
             times = ended.get((rule.name, digest), [])
             total = bisect.bisect_right(times, at) - bisect.bisect_right(times, at - noise.within)
             total = max(total, len(state.matched))
-            holds = total >= noise.min_calls and len(state.matched) >= (noise.rate or 0) * total
+            if noise.baseline is not None:
+                window = (len(state.matched), total)
+                holds = baselines.holds(rule.name, noise.baseline, digest, at, window)
+            else:
+                holds = total >= noise.min_calls and len(state.matched) >= (noise.rate or 0) * total
         if not holds or at < state.fired_until:
             return Outcome.BELOW_THRESHOLD
         state.fired_until = at + noise.within
@@ -285,7 +294,7 @@ def _ended_calls(
     """Ended calls per (rate rule, group), by time: what intake counts live."""
     out: dict[tuple[str, str], list[float]] = defaultdict(list)
     for rule in rules:
-        if rule.noise.rate is None:
+        if rule.noise.rate is None and rule.noise.baseline is None:
             continue
         for past in ordered:
             if call_matches(rule, past.call):

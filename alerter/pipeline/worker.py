@@ -34,6 +34,7 @@ from alerter.pipeline.send import Send, deliver_send
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
+from alerter.store.baseline import Baselines
 from alerter.store.coalesce import Coalescer
 from alerter.store.connect import arq_settings, hiredis_packing
 from alerter.store.episodes import Episodes
@@ -110,6 +111,7 @@ def make_worker(
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
                 episodes=Episodes(ctx["redis"]),
+                baselines=Baselines(ctx["redis"]),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
             sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),

@@ -81,6 +81,11 @@ class RuleSet:
         return tuple(rule for rule in self.rules if rule.noise.rate is not None)
 
     @cached_property
+    def baseline_rules(self) -> tuple[Rule, ...]:
+        """Rules whose ended calls the api counts on intake, in hourly rings too."""
+        return tuple(rule for rule in self.rules if rule.noise.baseline is not None)
+
+    @cached_property
     def flatline_rules(self) -> tuple[Rule, ...]:
         """Rules that fire on the absence of calls: seen on intake, checked by the tick."""
         return tuple(rule for rule in self.rules if rule.noise.no_calls is not None)

@@ -14,8 +14,10 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
+from alerter.rules.baseline import Baseline
 from alerter.rules.noise import GroupKey, ended_key
 from alerter.store import lua
+from alerter.store.baseline import Baselines, ended_counter, ring_key
 from alerter.store.episodes import OUTBOX_KEY, Episodes, Note, flatline_note
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
@@ -37,6 +39,8 @@ COVERED = {
     "episode",  # included by frequency and rate, run through them
     "outbox_put",
     "failed_send",
+    "baseline",
+    "ring",  # included by enqueue and baseline, run through them
 }
 
 
@@ -338,3 +342,27 @@ async def test_a_frequency_fires_whatever_order_its_calls_are_decided_in(redis: 
     assert [r.window_end for r in results] == [1002.0, 1002.0, 1002.0]
     window = await windows.breakdown(name, key, 60, 1002.0, rate=False)
     assert sorted(window.calls) == ["c0", "c1", "c2"]
+
+
+async def test_baseline_rings_count_each_call_once_in_bounded_fields(redis: Redis) -> None:
+    name, key = rule(), GroupKey((("agent_id", "ag-1"),))
+    baseline = Baseline(factor=2, within=900, over=3 * 3600, min_calls=2)
+    clock = [1_795_000_000.0]
+    queue = CallQueue(redis, 0, queue_name=f"q-{uuid.uuid4().hex[:6]}", clock=lambda: clock[0])
+    counter = ended_counter(name, key, baseline)
+    for hour in range(12):  # a call an hour for 12 hours, each webhook sent twice
+        clock[0] = 1_795_000_000.0 + hour * 3600
+        call = CallEnded(call_id=f"c{hour}", fields={"agent_id": "ag-1"})
+        for _ in range(2):
+            await queue.enqueue(call, baseline_counters=[counter])
+    ring = await redis.hgetall(ring_key(name, key.digest, "ended"))
+    assert len(ring) == baseline.slots  # bounded: older hours were overwritten
+    assert all(value.endswith(b":1") for value in ring.values())  # duplicates counted once
+    baselines = Baselines(redis)
+    judged = await baselines.judge(name, key, "c11", baseline, clock[0])
+    again = await baselines.judge(name, key, "c11", baseline, clock[0])
+    assert judged == again  # the decision is kept: nothing counted twice
+    # The window holds one ended call (c11, matched); `over` 3 hours of one call each.
+    assert (judged.shares.matched, judged.shares.ended) == (1, 1)
+    assert (judged.shares.base_matched, judged.shares.base_ended) == (0, 3)
+    assert not judged.fire  # one ended call in the window is under min_calls
