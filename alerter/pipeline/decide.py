@@ -20,6 +20,7 @@ from alerter.rules import baseline
 from alerter.rules.noise import GroupKey, format_duration, group_key, labels_of, muted
 from alerter.store.baseline import Baselines
 from alerter.store.episodes import Episodes
+from alerter.store.incidents import Incidents
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
 from alerter.store.windows import Breakdown, DigestSlot, Windows
@@ -34,6 +35,7 @@ class NoiseStores:
     signatures: SignatureCounts
     episodes: Episodes
     baselines: Baselines | None = None  # needed by baseline rules only
+    incidents: Incidents | None = None  # needed by correlating rules only
 
 
 @dataclass(frozen=True, slots=True)

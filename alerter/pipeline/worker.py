@@ -38,6 +38,7 @@ from alerter.store.baseline import Baselines
 from alerter.store.coalesce import Coalescer
 from alerter.store.connect import arq_settings, hiredis_packing
 from alerter.store.episodes import Episodes
+from alerter.store.incidents import Incidents
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
@@ -112,6 +113,7 @@ def make_worker(
                 signatures=SignatureCounts(ctx["redis"]),
                 episodes=Episodes(ctx["redis"]),
                 baselines=Baselines(ctx["redis"]),
+                incidents=Incidents(ctx["redis"]),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
             sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),

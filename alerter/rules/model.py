@@ -8,6 +8,7 @@ from functools import cached_property
 
 from alerter.models import Severity
 from alerter.rules.conditions import Condition, Predicate
+from alerter.rules.correlate import Correlate
 from alerter.rules.noise import Noise
 from alerter.rules.redact import Redactor
 from alerter.rules.templates import LinkTemplate, Template
@@ -63,6 +64,7 @@ class Rule:
     title: Template | None = None
     summary: Template | None = None
     links: tuple[LinkTemplate, ...] = ()
+    correlate: Correlate | None = None  # one incident when many groups fail alike
 
 
 @dataclass(frozen=True)

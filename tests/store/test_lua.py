@@ -19,6 +19,7 @@ from alerter.rules.noise import GroupKey, ended_key
 from alerter.store import lua
 from alerter.store.baseline import Baselines, ended_counter, ring_key
 from alerter.store.episodes import OUTBOX_KEY, Episodes, Note, flatline_note
+from alerter.store.incidents import Incidents
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
@@ -41,6 +42,7 @@ COVERED = {
     "failed_send",
     "baseline",
     "ring",  # included by enqueue and baseline, run through them
+    "correlate",
 }
 
 
@@ -366,3 +368,25 @@ async def test_baseline_rings_count_each_call_once_in_bounded_fields(redis: Redi
     assert (judged.shares.matched, judged.shares.ended) == (1, 1)
     assert (judged.shares.base_matched, judged.shares.base_ended) == (0, 3)
     assert not judged.fire  # one ended call in the window is under min_calls
+
+
+async def test_correlate_opens_at_min_groups_then_folds_and_counts_each_call_once(
+    redis: Redis,
+) -> None:
+    name, incidents, at = rule(), Incidents(redis), 1_795_000_000.0
+    labels = (("incident", "transfer_failed: busy"),)
+
+    async def join(call: str, group: str, t: float) -> tuple[str, int]:
+        joined = await incidents.join(
+            name, "sig", group, labels, call, t, within=600, min_groups=3
+        )
+        return joined.kind, joined.groups
+
+    assert await join("c1", "ag-1", at) == ("single", 1)
+    assert await join("c2", "ag-1", at + 1) == ("single", 1)  # the same group again
+    assert await join("c2", "ag-1", at + 1) == ("single", 1)  # the same call: kept
+    assert await join("c3", "ag-2", at + 300) == ("single", 2)
+    assert await join("c4", "ag-3", at + 602) == ("single", 2)  # ag-1 left the window
+    assert await join("c5", "ag-4", at + 603) == ("open", 3)
+    assert await join("c6", "ag-1", at + 604) == ("fold", 4)
+    assert await redis.zscore(DUE_KEY, f"{name}\x1fsig") == (at + 604 + 600) * 1000

@@ -35,6 +35,7 @@ SUPPRESSED = (
     Outcome.THROTTLED,
     Outcome.KNOWN_SIGNATURE,
     Outcome.INHIBITED,
+    Outcome.CORRELATED,
 )
 # The rules page's columns, in order.
 RULE_COUNT_COLUMNS = (
@@ -47,6 +48,7 @@ RULE_COUNT_COLUMNS = (
     "below_threshold",
     "known_signature",
     "inhibited",
+    "correlated",
     "shadow",
     "failed",
 )
