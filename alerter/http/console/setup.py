@@ -18,7 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
 
-from alerter.http.console import api, pages
+from alerter.http.console import api, pages, signature_rule
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig, bearer_request
 from alerter.rules.reload import RulesHolder
@@ -84,7 +84,12 @@ def console_routes(secret: str) -> list[Router]:
     static = create_static_files_router(
         path="/ui/static", directories=[STATIC], router_class=Secured, include_in_schema=False
     )
-    return [*pages.routers(Secured), api.router(Secured), static]
+    return [
+        *pages.routers(Secured),
+        api.router(Secured),
+        *signature_rule.routers(Secured),
+        static,
+    ]
 
 
 def console_error(
