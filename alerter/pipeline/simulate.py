@@ -2,8 +2,9 @@
 
 The live decide stage keeps its state in Redis; here the same decisions are taken in memory,
 in the order the calls ended and at the times they ended: inhibition, mute windows,
-silences (as they stood then), new signatures, frequency and rate windows, digests,
-throttling, and flatline silences. What a replay cannot know is said in `Backtest.notes`.
+silences (as they stood then), new signatures, frequency, rate and baseline windows, digests,
+throttling, correlated incidents and flatline silences. What a replay cannot know is said in
+`Backtest.notes`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.baseline_replay import BaselineReplay
+from alerter.pipeline.correlate_replay import CorrelateReplay
 from alerter.pipeline.evaluate import call_matches, evaluate
 from alerter.pipeline.signatures import signature
 from alerter.rules.model import Rule, RuleSet
@@ -135,6 +138,7 @@ def simulate(
     groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
     ended = _ended_calls(chosen, ordered)
     baselines = BaselineReplay(chosen, ordered)
+    correlations = CorrelateReplay()
     signatures: dict[str, tuple[float, str]] = {}  # digest → (last seen, by which call)
     names = {rule.name for rule in chosen}
 
@@ -153,8 +157,11 @@ def simulate(
             outcome = _before_counting(rule, past, first, fired_names, silences, signatures)
             if outcome is None:
                 state = groups[(rule.name, key.digest)]
+                incident = partial(
+                    correlations.outcome, rule, signature(first).digest, key.digest, past.at
+                )
                 outcome = _count_and_send(
-                    rule, past.at, key.digest, state, ended, tally, baselines
+                    rule, past.at, key.digest, state, ended, tally, baselines, incident
                 )
             if outcome is not None:
                 tally.suppressed(past.at, outcome)
@@ -209,6 +216,7 @@ def _count_and_send(
     ended: dict[tuple[str, str], list[float]],
     tally: _Tally,
     baselines: BaselineReplay,
+    incident: Callable[[], Outcome | None],
 ) -> Outcome | None:
     """Windows, digests, throttling; an alert tallied, or why not."""
     noise = rule.noise
@@ -244,6 +252,9 @@ def _count_and_send(
         if state.last_sent is not None and at - state.last_sent < noise.repeat_interval:
             return Outcome.THROTTLED
         state.last_sent = at
+    folded = incident()  # a correlating rule's alert may fold into an open incident
+    if folded is not None:
+        return folded
     tally.alert(at)  # a shadow rule's too: what it would send is what a backtest asks
     return None
 

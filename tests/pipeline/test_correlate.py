@@ -124,3 +124,25 @@ async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_singl
     assert len(resolved) == 1
     assert all(f"agent_id={agent}" in resolved[0]["title"] for agent in AGENTS), resolved
     assert (await tick(rules, redis_url, diga, clock)).startswith("0 resolved")
+
+
+def test_the_backtest_replays_an_incident_as_the_live_scripts_decide(tmp_path: Path) -> None:
+    from alerter.models import CallEnded, parse_logs
+    from alerter.pipeline.simulate import PastCall, simulate
+
+    rules = rules_from(tmp_path, RULES, {"HOOKS": "json://127.0.0.1:9/x"})
+    day = 1_795_000_000.0
+
+    def call(agent: str, at: float) -> PastCall:
+        call_id = str(uuid.uuid4())
+        fields = {"agent_id": agent}
+        return PastCall(
+            CallEnded(call_id=call_id, fields=fields), at, parse_logs([make_log(call_id)])
+        )
+
+    calls = [call(agent, day + i) for i, agent in enumerate(AGENTS)]
+    calls.append(call("ag-1", day + 11 * 60))  # the incident resolved: its own alert again
+    (result, _) = simulate(rules, calls, (), day, day + 3600)
+    (today,) = result.days
+    assert (today.matched, today.alerts) == (6, 4)  # two own alerts, the incident, one more
+    assert dict(today.suppressed) == {"correlated": 2}
