@@ -34,6 +34,7 @@ REPORT_COLUMNS = (
     ("silenced", "silenced"),
     ("muted", "muted"),
     ("below_threshold", "below"),
+    ("correlated", "correlated"),
     ("shadow", "would send"),
     ("failed", "failed"),
 )

@@ -59,6 +59,15 @@ async def test_a_rule_from_a_signature_checks_and_backtests_the_calls_that_made_
     assert missing.status_code == 404 and missing.json()["error_code"] == "SIGNATURE_NOT_FOUND"
     text = answer.json()["yaml"]
     (rule,) = yaml.safe_load(text)["rules"]
+    # The API's Backtest takes it as it is: beside the rules in force.
+    operator = {"Authorization": f"Bearer {await token(redis_url, 'ops-api', 'operator')}"}
+    async with httpx.AsyncClient(base_url=api.url, headers=operator, timeout=30) as client:
+        backtested = await client.post(
+            "/api/v1/rules/backtest", json={"since": "1h", "rules": text}
+        )
+    assert backtested.status_code == 200, backtested.text
+    (replayed,) = backtested.json()["rules"]
+    assert sum(day["matched"] for day in replayed["days"]) == 3
     assert rule["mode"] == "shadow" and rule["notify"] == ["hook"]
     # Beside the rules in force, as a file of its own.
     folder = write_rules(tmp_path, RULES.format(port=hook.httpd.server_address[1]))

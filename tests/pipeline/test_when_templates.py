@@ -108,3 +108,23 @@ async def test_rules_test_by_call_id_uses_the_fields_kept_for_the_call(
     diga.add_call(other, [make_log(other)])
     assert await asyncio.to_thread(main, ["rules", "test", "--call-id", other]) == 0
     assert "Transfer failed for an unknown agent" in capsys.readouterr().out
+
+
+async def test_the_consoles_test_uses_the_fields_kept_for_the_call(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, redis_url: str
+) -> None:
+    from tests.http.console_kit import token
+
+    rules = rules_from(tmp_path, RUNBOOK_RULES)
+    api = api_for(rules, ALERTER_CONSOLE_AUTH="token")
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    body = {"event": "call.ended", "call": {"id": call_id, "agent_id": "sales-es"}}
+    operator = {"Authorization": f"Bearer {await token(redis_url, 'ops', 'operator')}"}
+    async with httpx.AsyncClient(base_url=api.url, headers=operator, timeout=30) as client:
+        assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+        await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+        answer = await client.post("/api/v1/rules/transfer-failed/test", json={"call_id": call_id})
+    assert answer.status_code == 200, answer.text
+    (trial,) = answer.json()["trials"]
+    assert trial["renderings"][0]["title"].endswith("Transfer failed for sales-es")

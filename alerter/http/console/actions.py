@@ -6,6 +6,7 @@ with a message that says what to fix.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from alerter.pipeline.backtest import BacktestRequest, backtest, parse_rate
 from alerter.pipeline.dryrun import DryRun, dry_run, notify_test, stored_call
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
+from alerter.rules.from_signature import candidate_beside
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
@@ -314,6 +316,9 @@ def parse_backtest(body: Mapping[str, Any], rule: str | None = None) -> Backtest
     )
 
 
+DESTINATIONS = re.compile(r"^destinations\s*:", re.M)
+
+
 def candidate_rules(console: Console, text: object) -> RuleSet:
     """The rules to replay: a rule file's text when given, else those in force."""
     if text in (None, ""):
@@ -321,7 +326,10 @@ def candidate_rules(console: Console, text: object) -> RuleSet:
     if not isinstance(text, str):
         raise ActionError(422, "INVALID_RULES", "rules: a rule file's YAML, as text")
     try:
-        return load_rules_text(text)
+        if DESTINATIONS.search(text):
+            return load_rules_text(text)
+        # Rules only (a rule from a signature): they notify the destinations in force.
+        return candidate_beside(console.require_rules(), text)
     except RulesInvalid as exc:
         detail = "; ".join(f"line {e.line}: {e.message}" for e in exc.errors[:10])
         raise ActionError(422, "INVALID_RULES", f"rules: {detail}") from None
