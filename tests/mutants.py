@@ -295,6 +295,13 @@ MUTANTS = (
         'if joined.kind in ("single", "fold"):',
         CORRELATE_TESTS,
     ),
+    Mutant(
+        "correlate: an open incident inhibits nothing",
+        "alerter/pipeline/correlate.py",
+        "if correlating and await incidents.open(name, key.digest):",
+        "if correlating and not await incidents.open(name, key.digest):",
+        CORRELATE_TESTS,
+    ),
 )
 
 COPIED = ("alerter", "tests", "rules", "README.md", "pyproject.toml")
