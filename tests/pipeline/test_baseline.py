@@ -177,3 +177,34 @@ async def test_the_replay_fires_a_baseline_when_intake_and_the_live_script_do(
     (result,) = simulate(ruleset, past, (), DAY, at_ms / 1000 + 1)
     event(f"alerts={min(live, 3)}")
     assert result.alerts == live
+
+
+def test_the_replay_fires_at_exactly_factor_times_the_usual_share_and_asks_the_fleet(
+    tmp_path: Path,
+) -> None:
+    """Ag-jump's 6 of 20 is exactly 3 x its 10 %; ag-new, with no normal of its own, 18 of
+    20 is exactly 3 x the fleet's 30 %; ag-steady's 60 % is not 3 x its 50 %."""
+    ruleset = noise_rules(tmp_path, BASELINE)
+
+    def calls(agent: str, start: float, count: int, failing: int) -> list[PastCall]:
+        out = []
+        for i in range(count):  # the good calls first: the last failing one sees them all
+            call_id = str(uuid.uuid4())
+            logs = parse_logs([make_log(call_id)]) if i >= count - failing else ()
+            call = CallEnded(call_id=call_id, fields={"agent_id": agent})
+            out.append(PastCall(call, start + i, logs))
+        return out
+
+    before, now = DAY - 3 * 3600, DAY
+    past = [
+        *calls("ag-jump", before, 40, 4),
+        *calls("ag-steady", before + 100, 40, 20),
+        *calls("ag-jump", now, 20, 6),
+        *calls("ag-steady", now + 100, 20, 12),
+        *calls("ag-new", now + 200, 20, 18),
+    ]
+    (result,) = simulate(ruleset, past, (), before, now + 3600)
+    (today,) = result.days
+    assert today.alerts == 2
+    # Below threshold: 4 + 20 failing before (no normal yet), then all but the two firings.
+    assert dict(today.suppressed) == {"below_threshold": 4 + 20 + 6 + 12 + 18 - 2}
