@@ -42,6 +42,7 @@ class Outcome(StrEnum):
     KNOWN_SIGNATURE = "known_signature"
     SHADOW = "shadow"  # a shadow rule's alert: recorded, not sent
     INHIBITED = "inhibited"  # a rule named in its `inhibited_by` fired on the same call
+    CORRELATED = "correlated"  # folded into an open incident of its failure signature
     DROPPED = "dropped"  # a send or digest abandoned because its rule changed or went away
     # Slack, both ways: an operator's acknowledgement; an unacknowledged alert escalated
     ACKNOWLEDGED = "acknowledged"

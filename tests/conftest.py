@@ -194,7 +194,11 @@ class ApiServer:
     """The api on a real port, served by uvicorn in a thread."""
 
     def __init__(
-        self, settings: Settings, redis_url: str, rules: RuleSet | RulesHolder | None
+        self,
+        settings: Settings,
+        redis_url: str,
+        rules: RuleSet | RulesHolder | None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.port = free_port()
         if not isinstance(rules, RulesHolder):
@@ -202,7 +206,7 @@ class ApiServer:
         self.rules = rules
         # The server as `alerter serve` configures it (which forwarding headers it believes).
         self.redis_url = redis_url
-        self.app = create_app(settings, redis_url, rules)
+        self.app = create_app(settings, redis_url, rules, clock)
         config = server_config(self.app, settings, "127.0.0.1", self.port)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -235,8 +239,9 @@ def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Callable[..., ApiServ
     """Start an api on given rules (and settings overrides); all stopped after the test."""
     started: list[ApiServer] = []
 
-    def start(rules: RuleSet, **settings: Any) -> ApiServer:
-        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules)
+    def start(rules: RuleSet, clock: Callable[[], float] = time.time, **settings: Any) -> ApiServer:
+        """`clock`: when the webhooks' calls ended, as intake stamps them."""
+        server = ApiServer(make_settings(diga.url, **settings), redis_url, rules, clock)
         server.start()
         started.append(server)
         return server

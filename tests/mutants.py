@@ -61,6 +61,10 @@ ALERT = "alerter/pipeline/alert.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 JOB = "alerter/pipeline/job.py"
+BASELINE_LUA = "alerter/store/baseline.lua"
+BASELINE = "alerter/rules/baseline.py"
+BASELINE_TESTS = ("tests/pipeline/test_baseline.py",)
+CORRELATE_TESTS = ("tests/pipeline/test_correlate.py",)
 SLACK_HTTP = "alerter/http/slack.py"
 SLACK_APP = "alerter/pipeline/slack_app.py"
 LINKS = "alerter/pipeline/render_links.py"
@@ -844,6 +848,62 @@ MUTANTS = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then",
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then",
         MARKER_TESTS,
+    ),
+    Mutant(
+        "baseline: the live script fires only above factor times the usual share",
+        BASELINE_LUA,
+        "m * be * 1000 >= tonumber(ARGV[5]) * bm * e",
+        "m * be * 1000 > tonumber(ARGV[5]) * bm * e",
+        BASELINE_TESTS,
+    ),
+    Mutant(
+        "baseline: the live script never falls back to the fleet's share",
+        BASELINE_LUA,
+        "if be < min then",
+        "if false then",
+        BASELINE_TESTS,
+    ),
+    Mutant(
+        "baseline: the live script falls back to the fleet whenever the group has any history",
+        BASELINE_LUA,
+        "if be < min then",
+        "if be > 0 then",
+        BASELINE_TESTS,
+    ),
+    Mutant(
+        "baseline: the replay fires only above factor times the usual share",
+        BASELINE,
+        "matched * base_e * FACTOR_SCALE >= baseline.factor_milli * base_m * ended",
+        "matched * base_e * FACTOR_SCALE > baseline.factor_milli * base_m * ended",
+        BASELINE_TESTS,
+    ),
+    Mutant(
+        "baseline: the replay never falls back to the fleet's share",
+        BASELINE,
+        "use_fleet = base_e < baseline.min_calls",
+        "use_fleet = False",
+        BASELINE_TESTS,
+    ),
+    Mutant(
+        "correlate: an incident opens one group after min_groups",
+        "alerter/store/correlate.lua",
+        "if n >= tonumber(ARGV[4]) then",
+        "if n > tonumber(ARGV[4]) then",
+        CORRELATE_TESTS,
+    ),
+    Mutant(
+        "correlate: later alerts of an open incident go out on their own",
+        "alerter/pipeline/correlate.py",
+        'if joined.kind == "single":',
+        'if joined.kind in ("single", "fold"):',
+        CORRELATE_TESTS,
+    ),
+    Mutant(
+        "correlate: an open incident inhibits nothing",
+        "alerter/pipeline/correlate.py",
+        "if correlating and await incidents.open(name, key.digest):",
+        "if correlating and not await incidents.open(name, key.digest):",
+        CORRELATE_TESTS,
     ),
 )
 

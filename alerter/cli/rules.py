@@ -24,6 +24,7 @@ from alerter.rules.advice import group_by_warnings
 from alerter.rules.load import unset_variables
 from alerter.rules.spec import rules_schema
 from alerter.settings import Settings
+from alerter.store.embedded import recorded_url
 from alerter.store.ops import rules_report
 
 REPORT_COLUMNS = (
@@ -34,6 +35,7 @@ REPORT_COLUMNS = (
     ("silenced", "silenced"),
     ("muted", "muted"),
     ("below_threshold", "below"),
+    ("correlated", "correlated"),
     ("shadow", "would send"),
     ("failed", "failed"),
 )
@@ -109,7 +111,9 @@ def _test(settings: Settings, args: argparse.Namespace) -> int:
     try:
         call = _call(args.call_id, args.call_json, settings)
         logs = _read_logs(args.logs) if args.logs else None
-        report = asyncio.run(run_dry(settings, rules, call, logs))
+        # Without a saved webhook: the fields alerter kept when the call ended, if any.
+        kept = None if args.call_json else settings.redis_url or recorded_url(settings.state_dir)
+        report = asyncio.run(run_dry(settings, rules, call, logs, kept))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -37,7 +37,7 @@ from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.slack import SlackInteractions, slack_interactions
 from alerter.http.webhook_auth import AuthError, verify
 from alerter.metrics import Metrics
-from alerter.pipeline.evaluate import ended_counters, flatline_marks
+from alerter.pipeline.evaluate import baseline_counters, ended_counters, flatline_marks
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
@@ -200,8 +200,9 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
             rules = intake.rules.current
             counters = ended_counters(rules, parsed) if rules else ()
             marks = flatline_marks(rules, parsed) if rules else ()
+            baselines = baseline_counters(rules, parsed) if rules else ()
             queued = await intake.queue.enqueue(
-                parsed, ended_counters=counters, flatline_marks=marks
+                parsed, ended_counters=counters, flatline_marks=marks, baseline_counters=baselines
             )
         except (RedisError, OSError):
             log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
@@ -302,9 +303,14 @@ def invalid_fields(exc: ValidationException) -> str:
     return ("; ".join(said) or "the request does not match its schema")[:300]
 
 
-def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litestar:
+def create_app(
+    settings: Settings,
+    redis_url: str,
+    rules: RulesHolder,
+    clock: Callable[[], float] = time.time,
+) -> Litestar:
     """The api: the webhook, health, readiness and metrics, and the console (`/ui/`) with
-    its JSON API (`/api/v1/`)."""
+    its JSON API (`/api/v1/`). `clock`: when a webhook's call ended (tests drive it)."""
     console_secret = (
         settings.console_secret.get_secret_value()
         if settings.console_secret
@@ -323,7 +329,7 @@ def create_app(settings: Settings, redis_url: str, rules: RulesHolder) -> Litest
         )
         app.state.intake = Intake(
             settings=settings,
-            queue=CallQueue(redis, settings.settle_seconds),
+            queue=CallQueue(redis, settings.settle_seconds, clock=clock),
             redis=redis,
             rules=rules,
             metrics=rules.metrics,

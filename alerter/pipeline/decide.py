@@ -16,8 +16,11 @@ from alerter.pipeline.evaluate import RuleMatch
 from alerter.pipeline.render import excerpt
 from alerter.pipeline.render_digest import DigestCall
 from alerter.pipeline.signatures import signature
+from alerter.rules import baseline
 from alerter.rules.noise import GroupKey, format_duration, group_key, labels_of, muted
+from alerter.store.baseline import Baselines
 from alerter.store.episodes import Episodes
+from alerter.store.incidents import Incidents
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silence, Silences
 from alerter.store.windows import Breakdown, DigestSlot, Windows
@@ -31,6 +34,28 @@ class NoiseStores:
     silences: Silences
     signatures: SignatureCounts
     episodes: Episodes
+    baselines: Baselines | None = None  # needed by baseline rules only
+    incidents: Incidents | None = None  # needed by correlating rules only
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What a `when` rule's window counted when it fired, for its templates (`window.*`):
+    `count` matching calls; `calls` ended calls and `rate` their share (rate rules)."""
+
+    count: int
+    calls: int | None = None
+    rate: float | None = None
+
+    def seen(self) -> dict[str, int | float]:
+        """For templates: what a frequency window does not know (ended calls) is left out,
+        so it renders empty."""
+        out: dict[str, int | float] = {"count": self.count}
+        if self.calls is not None:
+            out["calls"] = self.calls
+        if self.rate is not None:
+            out["rate"] = self.rate
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +67,7 @@ class Decision:
     digest: DigestSlot | None = None
     headline: str | None = None  # frequency and rate alerts: titled by the group, not the call
     episode: str | None = None  # the group's open episode (rules with resolved messages)
+    window: Window | None = None  # `when` rules: what the window that fired counted
 
 
 BREAKDOWN_CALL_IDS = 5
@@ -90,6 +116,7 @@ async def decide(
     key = await stores.windows.admit(rule.name, group_key(noise.group_by, call, first), noise, now)
     reason = str((first.data or {}).get("failure_reason") or "")
     note = headline = episode = None
+    counts: Window | None = None
     window_end = ended
     if noise.within is not None and noise.count is not None:
         counted = await stores.windows.frequency(
@@ -110,6 +137,7 @@ async def decide(
                 f"{counted.counted} of {noise.count} calls within {format_duration(noise.within)}",
                 key=key,
             )
+        counts = Window(counted.counted)
         headline = (
             f"{counted.counted} calls within {format_duration(noise.within)} ({key.describe()})"
         )
@@ -134,11 +162,34 @@ async def decide(
         )
         if not rated.fire:
             return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
+        counts = Window(rated.counted, rated.total, share)
         headline = f"{summary} ({key.describe()})"
+    elif noise.baseline is not None:
+        if stores.baselines is None:
+            raise RuntimeError("a baseline rule needs NoiseStores.baselines")
+        judged = await stores.baselines.judge(
+            rule.name,
+            key,
+            call.call_id,
+            noise.baseline,
+            ended,
+            (first.event, reason),
+            track=noise.episodes,
+        )
+        episode, window_end = judged.episode or None, judged.window_end or ended
+        shares = judged.shares
+        group = ", ".join(value for _, value in key.labels) or "all calls"
+        summary = baseline.headline(
+            noise.baseline, group, shares, format_duration(noise.baseline.within)
+        )
+        if not judged.fire:
+            return Decision(Outcome.BELOW_THRESHOLD, summary, key=key)
+        counts = Window(shares.matched, shares.ended, shares.share)
+        headline = summary
     if headline is not None and noise.within is not None:
         # About the group, not the call that tipped it: what the counted window's calls were.
         window = await stores.windows.breakdown(
-            rule.name, key, noise.within, window_end, rate=noise.rate is not None
+            rule.name, key, noise.within, window_end, rate=noise.count is None
         )
         note = "\n".join([f"{headline}: {rule.name} fired for the group", *_lines(window)])
 
@@ -174,6 +225,7 @@ async def decide(
         key=key,
         headline=headline,
         episode=episode,
+        window=counts,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver, render
 from alerter.pipeline.evaluate import RuleMatch, evaluate
@@ -12,6 +14,8 @@ from alerter.pipeline.fetch import DigaClient, DigaError
 from alerter.pipeline.slack_app import send_once
 from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
+from alerter.store import connect
+from alerter.store.calls import CallRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +93,37 @@ async def dry_run(
     return DryRun(call.call_id, len(logs), ignored, len(rules.rules), tuple(trials))
 
 
+async def stored_call(records: CallRecords, call: CallEnded) -> CallEnded:
+    """The call as alerter kept it when it ended (its webhook's fields), when only its id was
+    given and a record is kept; else the call as given."""
+    if call.fields:
+        return call
+    story = await records.story(call.call_id)
+    return story.call if story.call is not None else call
+
+
+async def stored_call_at(redis_url: str | None, call: CallEnded) -> CallEnded:
+    """`stored_call` for the CLI, which has no client of its own; without Redis (none set,
+    none reachable) the call stays as given."""
+    if not redis_url or call.fields:
+        return call
+    try:
+        async with connect.client(redis_url) as redis:
+            return await stored_call(CallRecords(redis), call)
+    except (OSError, ConnectionError, RedisError):
+        return call
+
+
 async def run_dry(
-    settings: Settings, rules: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...] | None
+    settings: Settings,
+    rules: RuleSet,
+    call: CallEnded,
+    logs: tuple[LogEntry, ...] | None,
+    kept_in: str | None = None,
 ) -> str:
-    """`alerter rules test`: the dry run as text."""
+    """`alerter rules test`: the dry run as text. `kept_in`: the Redis holding the call's
+    record, whose fields stand in for a call given by id alone."""
+    call = await stored_call_at(kept_in, call)
     dry = await dry_run(settings, rules, call, logs)
     out = [f"call {dry.call_id}: {dry.logs} ERROR/CRITICAL logs, {dry.rules} rules"]
     if dry.ignored:
@@ -124,12 +155,13 @@ def _verdict(match: RuleMatch) -> str:
     noise = match.rule.noise
     if not match.fired:
         return "below min_matches"
-    if noise.count is not None or noise.rate is not None:
-        kind = (
-            f"{noise.count} matching calls"
-            if noise.count is not None
-            else f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
-        )
+    if noise.count is not None or noise.rate is not None or noise.baseline is not None:
+        if noise.count is not None:
+            kind = f"{noise.count} matching calls"
+        elif noise.baseline is not None:
+            kind = f"{noise.baseline.factor:g} times the group's usual share"
+        else:
+            kind = f"{noise.rate:.0%} of at least {noise.min_calls} ended calls"
         resolved = (
             "; a resolved message follows when it stops holding" if noise.send_resolved else ""
         )

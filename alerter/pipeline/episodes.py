@@ -116,13 +116,16 @@ async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
     rules = deps.rules.require()
     rule = rules.by_name.get(note.rule)
     episodes = deps.noise.episodes
-    if rule is None or not rule.noise.episodes:
+    # A correlated incident is kept as an episode of its rule (`pipeline.correlate`).
+    incident = rule is not None and rule.correlate is not None and note.labels[:1] != ()
+    incident = incident and note.labels[0][0] == "incident"
+    if rule is None or not (rule.noise.episodes or incident):
         why = "the rule is gone" if rule is None else "the rule no longer keeps episodes"
         await deps.state.record(subject, Outcome.DROPPED, rule=note.rule, detail=why)
         return Outcome.DROPPED.value
     kind = EpisodeEnd(note.kind)
     if kind is EpisodeEnd.RESOLVED:
-        if not rule.noise.send_resolved:
+        if not (rule.noise.send_resolved or incident):
             return "resolved, not sent (send_resolved: false)"
         if not await episodes.notified(rule.name, note.digest, note.id):
             # Silenced, muted or throttled when it fired: there is nothing to close.

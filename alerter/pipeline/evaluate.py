@@ -11,6 +11,7 @@ from itertools import chain
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import ended_key, flatline_key, group_key
+from alerter.store.baseline import EndedCounter, ended_counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,17 @@ def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]
                     rule.noise.within,
                 )
             )
+    return out
+
+
+def baseline_counters(ruleset: RuleSet, call: CallEnded) -> list[EndedCounter]:
+    """What every baseline rule this call is a call of counts for it, as an ended call."""
+    out = []
+    for rule in ruleset.baseline_rules:
+        baseline = rule.noise.baseline
+        if baseline is not None and call_matches(rule, call):
+            key = group_key(rule.noise.group_by, call, None)
+            out.append(ended_counter(rule.name, key, baseline))
     return out
 
 

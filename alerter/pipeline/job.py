@@ -21,6 +21,7 @@ from arq.connections import ArqRedis
 from alerter.logs import bind
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline import render
+from alerter.pipeline.correlate import correlated, inhibiting_incident
 from alerter.pipeline.decide import Decision, decide
 from alerter.pipeline.deps import Deps
 from alerter.pipeline.escalate import schedule as schedule_escalation
@@ -106,11 +107,21 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         # Inhibition comes first: a symptom whose cause fired on this call is not counted
         # in any window either.
         inhibitor = next((n for n in match.rule.inhibited_by if n in fired_names), None)
+        open_incident = None
+        if inhibitor is None and match.rule.inhibited_by and deps.noise.incidents is not None:
+            open_incident = await inhibiting_incident(deps.noise.incidents, rules, match)
         if inhibitor is not None:
             why = f"inhibited by {inhibitor}, which fired on this call"
             decision = Decision(Outcome.INHIBITED, why)
+        elif open_incident is not None:
+            why = f"inhibited by {open_incident}, whose incident of this failure is open"
+            decision = Decision(Outcome.INHIBITED, why)
         else:
             decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
+            if decision.outcome is Outcome.SENT and deps.noise.incidents is not None:
+                decision = await correlated(
+                    deps.noise.incidents, match, decision, call.call_id, ended_at
+                )
         if decision.outcome is not Outcome.SENT:
             for name in match.rule.notify:
                 deps.metrics.alerts.labels(match.rule.name, name, decision.outcome.value).inc()
@@ -145,6 +156,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
                 deps.public_url, call.call_id, match.rule, labels[match.rule.name]
             ),
             key=incident,
+            window=decision.window.seen() if decision.window else None,
         )
         detail = f"{alert.match_count} matching logs" + (
             f" ({fetched.capped})" if fetched.capped else ""

@@ -24,7 +24,7 @@ from alerter.pipeline.backtest import (
     BacktestTimedOut,
     backtest,
 )
-from alerter.pipeline.dryrun import DryRun, dry_run, notify_test
+from alerter.pipeline.dryrun import DryRun, dry_run, notify_test, stored_call
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.simulate import Backtest
 from alerter.rules.model import RuleSet
@@ -168,6 +168,8 @@ class OperatorActions:
         if rule is None:
             raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {rule_name[:100]!r}")
         only = RuleSet((rule,), rules.destinations, rules.version)
+        records = CallRecords(self.redis, self.settings.call_retention_seconds)
+        call = await stored_call(records, call)  # the fields kept when it ended, if none given
         try:
             result = await dry_run(self.settings, only, call, logs)
         except ValueError as exc:

@@ -111,8 +111,12 @@ def message(alert: Alert) -> Message:
     )
 
 
-def template_context(match: RuleMatch, call: CallEnded) -> dict[str, Any]:
-    """What a rule's templates see (rules.templates.NAMES): plain values, no objects."""
+def template_context(
+    match: RuleMatch, call: CallEnded, window: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a rule's templates see (rules.templates.NAMES): plain values, no objects.
+    `window`: what a `when` rule's window counted; `count` is then its matching calls (the
+    number the alert's title and body speak of), not the logs of the call that tipped it."""
     rule, first = match.rule, match.logs[0]
     labels = labels_of(call, first)
     return {
@@ -131,9 +135,10 @@ def template_context(match: RuleMatch, call: CallEnded) -> dict[str, Any]:
             "text": first.text() or "",
             "data": dict(first.data or {}),
         },
-        "count": len(match.logs),
+        "count": window["count"] if window else len(match.logs),
         "signature": signature(first).text,
         "group": {name: labels.get(name, "") for name in rule.noise.group_by},
+        "window": dict(window or {}),
     }
 
 
@@ -147,6 +152,7 @@ def build_alert(
     headline: str | None = None,
     links: tuple[Link, ...] = (),
     key: str | None = None,
+    window: Mapping[str, Any] | None = None,
 ) -> Alert:
     """The causal excerpt: WARNING context lines (when the rule asks), the call's first
     failure (when the rule did not match it), then the matching logs with repeats collapsed."""
@@ -156,7 +162,7 @@ def build_alert(
     rule = match.rule
     description = rule.description
     if rule.title or rule.summary or rule.links:
-        seen = template_context(match, call)
+        seen = template_context(match, call, window)
         headline = (rule.title.render(seen) if rule.title else "") or headline
         description = (rule.summary.render(seen) if rule.summary else "") or description
         links = (*templated_links(rule, seen), *links)

@@ -2,8 +2,9 @@
 
 The live decide stage keeps its state in Redis; here the same decisions are taken in memory,
 in the order the calls ended and at the times they ended: inhibition, mute windows,
-silences (as they stood then), new signatures, frequency and rate windows, digests,
-throttling, and flatline silences. What a replay cannot know is said in `Backtest.notes`.
+silences (as they stood then), new signatures, frequency, rate and baseline windows, digests,
+throttling, correlated incidents and flatline silences. What a replay cannot know is said in
+`Backtest.notes`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from alerter.models import CallEnded, LogEntry, Outcome
+from alerter.pipeline.baseline_replay import BaselineReplay
+from alerter.pipeline.correlate_replay import CorrelateReplay
 from alerter.pipeline.evaluate import call_matches, evaluate
 from alerter.pipeline.signatures import signature
 from alerter.rules.model import Rule, RuleSet
@@ -153,6 +157,8 @@ def simulate(
     tallies = {rule.name: _Tally() for rule in chosen}
     groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
     ended = _ended_calls(chosen, ordered)
+    baselines = BaselineReplay(chosen, ordered)
+    correlations = CorrelateReplay()
     signatures: dict[str, tuple[float, str]] = {}  # digest → (last seen, by which call)
     names = {rule.name for rule in chosen}
 
@@ -172,7 +178,12 @@ def simulate(
             outcome = _before_counting(rule, past, first, fired_names, silences, signatures)
             if outcome is None:
                 state = groups[(rule.name, key.digest)]
-                outcome = _count_and_send(rule, past.at, key.digest, state, ended, tally)
+                incident = partial(
+                    correlations.outcome, rule, signature(first).digest, key.digest, past.at
+                )
+                outcome = _count_and_send(
+                    rule, past.at, key.digest, state, ended, tally, baselines, incident
+                )
             if outcome is not None:
                 tally.suppressed(past.at, outcome)
 
@@ -225,6 +236,8 @@ def _count_and_send(
     state: _Group,
     ended: dict[tuple[str, str], list[float]],
     tally: _Tally,
+    baselines: BaselineReplay,
+    incident: Callable[[], Outcome | None],
 ) -> Outcome | None:
     """Windows, digests, throttling; an alert tallied, or why not."""
     noise = rule.noise
@@ -238,7 +251,11 @@ def _count_and_send(
             times = ended.get((rule.name, digest), [])
             total = bisect.bisect_right(times, at) - bisect.bisect_right(times, at - noise.within)
             total = max(total, len(state.matched))
-            holds = total >= noise.min_calls and len(state.matched) >= (noise.rate or 0) * total
+            if noise.baseline is not None:
+                window = (len(state.matched), total)
+                holds = baselines.holds(rule.name, noise.baseline, digest, at, window)
+            else:
+                holds = total >= noise.min_calls and len(state.matched) >= (noise.rate or 0) * total
         if not holds or at < state.fired_until:
             return Outcome.BELOW_THRESHOLD
         state.fired_until = at + noise.within
@@ -256,6 +273,9 @@ def _count_and_send(
         if state.last_sent is not None and at - state.last_sent < noise.repeat_interval:
             return Outcome.THROTTLED
         state.last_sent = at
+    folded = incident()  # a correlating rule's alert may fold into an open incident
+    if folded is not None:
+        return folded
     tally.alert(at)  # a shadow rule's too: what it would send is what a backtest asks
     return None
 
@@ -308,7 +328,7 @@ def _ended_calls(
     """Ended calls per (rate rule, group), by time: what intake counts live."""
     out: dict[tuple[str, str], list[float]] = defaultdict(list)
     for rule in rules:
-        if rule.noise.rate is None:
+        if rule.noise.rate is None and rule.noise.baseline is None:
             continue
         for past in ordered:
             if call_matches(rule, past.call):

@@ -35,9 +35,11 @@ from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
+from alerter.store.baseline import Baselines
 from alerter.store.coalesce import Coalescer
 from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
 from alerter.store.episodes import Episodes
+from alerter.store.incidents import Incidents
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
 from alerter.store.queue import (
     JOB_FUNCTION,
@@ -112,6 +114,8 @@ def make_worker(
                 silences=Silences(ctx["redis"]),
                 signatures=SignatureCounts(ctx["redis"]),
                 episodes=Episodes(ctx["redis"], settings.call_retention_seconds),
+                baselines=Baselines(ctx["redis"]),
+                incidents=Incidents(ctx["redis"]),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
             sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),

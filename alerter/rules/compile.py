@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerter.rules.conditions import Condition, Predicate, compile_condition, compile_event_pattern
+from alerter.rules.correlate import compile_correlate
 from alerter.rules.messages import did_you_mean
 from alerter.rules.model import (
     SLACK_APP_SCHEME,
@@ -189,6 +190,11 @@ def _compile_rule(
     except ValueError as exc:
         ok = False
         errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
+    try:
+        correlate = compile_correlate(rule.correlate, rule.group_by)
+    except ValueError as exc:
+        ok, correlate = False, None
+        errors.append(RuleError(file, lines.get(("rules", index), 1), f"rule {rule.name!r}: {exc}"))
     if rule.when is not None and rule.when.no_calls is not None:
         ok = _flatline_fits(rule, file, lines.get(("rules", index), 1), errors) and ok
     templates = _templates(rule, file, lines, index, errors)  # reported with the rest
@@ -215,6 +221,7 @@ def _compile_rule(
         escalate=(
             Escalation(rule.escalate.after, tuple(rule.escalate.notify)) if rule.escalate else None
         ),
+        correlate=correlate,
         **templates,
     )
 

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from alerter.models import Severity
 from alerter.rules.conditions import Condition, Predicate
+from alerter.rules.correlate import Correlate
 from alerter.rules.noise import Noise
 from alerter.rules.redact import Redactor
 from alerter.rules.templates import LinkTemplate, Template
@@ -82,6 +83,7 @@ class Rule:
     summary: Template | None = None
     links: tuple[LinkTemplate, ...] = ()
     escalate: Escalation | None = None
+    correlate: Correlate | None = None  # one incident when many groups fail alike
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class RuleSet:
     def rate_rules(self) -> tuple[Rule, ...]:
         """Rules whose ended calls the api counts on intake."""
         return tuple(rule for rule in self.rules if rule.noise.rate is not None)
+
+    @cached_property
+    def baseline_rules(self) -> tuple[Rule, ...]:
+        """Rules whose ended calls the api counts on intake, in hourly rings too."""
+        return tuple(rule for rule in self.rules if rule.noise.baseline is not None)
 
     @cached_property
     def flatline_rules(self) -> tuple[Rule, ...]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from alerter.models import CallEnded, LogEntry
+from alerter.rules.baseline import Baseline
 from alerter.rules.conditions import MISSING, lookup
 
 # Names in `group_by` that are read from the first matching log; any other from the call.
@@ -58,24 +59,48 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class BaselineSpec(_Spec):
+    """`{factor: 3, within: 15m, over: 7d, min_calls: 20}`: see `rules.baseline`."""
+
+    factor: float = Field(gt=1)
+    within: Duration
+    over: Duration
+    min_calls: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _periods(self) -> BaselineSpec:
+        if self.over < 3600:
+            raise ValueError("`over` is counted in whole hours: give at least 1h")
+        if self.over < self.within:
+            raise ValueError("`over` is the normal to compare with: give at least `within`")
+        return self
+
+
 class WhenSpec(_Spec):
     """`{count: N, within: W}` (frequency), `{rate: R, within: W, min_calls: M}` (failure
-    rate) or `{no_calls: W}` (flatline: no call-ended webhook for W)."""
+    rate), `{no_calls: W}` (flatline: no call-ended webhook for W) or `{baseline: {...}}`
+    (a group against its own normal)."""
 
     within: Duration | None = None
     count: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0, le=1)
     min_calls: int | None = Field(default=None, ge=1)
     no_calls: Duration | None = None
+    baseline: BaselineSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WhenSpec:
-        kinds = [k for k in ("count", "rate", "no_calls") if getattr(self, k) is not None]
+        names = ("count", "rate", "no_calls", "baseline")
+        kinds = [k for k in names if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "give one of `count` (frequency), `rate` (failure rate) or `no_calls` (flatline)"
+                "give one of `count` (frequency), `rate` (failure rate), `no_calls` (flatline) "
+                "or `baseline`"
             )
-        if self.no_calls is not None:
+        if self.baseline is not None:
+            if self.within is not None or self.min_calls is not None:
+                raise ValueError("`baseline` has its own `within` and `min_calls`: give them there")
+        elif self.no_calls is not None:
             if self.within is not None:
                 raise ValueError("`no_calls` is its own window: drop `within`")
         elif self.within is None:
@@ -147,6 +172,7 @@ class Noise:
     mute_windows: tuple[MuteWindow, ...] = ()
     no_calls: float | None = None  # flatline: fires when no matching call ended for this long
     send_resolved: bool = False  # a "resolved" message when a `when` condition stops holding
+    baseline: Baseline | None = None  # a group against its own normal (`within` is its window)
 
     @property
     def digest(self) -> bool:
@@ -183,10 +209,12 @@ def compile_noise(
         )
     if when is not None and group_wait is not None:
         raise ValueError("`when` and `group_wait` cannot be combined")
-    if when is not None and (when.rate is not None or when.no_calls is not None):
+    counts_ended = when is not None and (when.rate, when.no_calls, when.baseline) != (None,) * 3
+    if when is not None and counts_ended:
         from_logs = [name for name in group_by if _from_log(name)]
         if from_logs:
-            kind = "rate" if when.rate is not None else "flatline"
+            kind = "flatline" if when.no_calls is not None else "rate"
+            kind = "baseline" if when.baseline is not None else kind
             raise ValueError(
                 f"a {kind} rule counts ended calls, which have no logs: group_by "
                 f"{from_logs[0]!r} must be a call field"
@@ -198,6 +226,7 @@ def compile_noise(
         start, end = _hours(spec.hours)
         days = frozenset(DAYS.index(day.lower()[:3]) for day in spec.days)
         windows.append(MuteWindow(days, start, end, ZoneInfo(spec.timezone)))
+    baseline = when.baseline if when else None
     return Noise(
         group_by=tuple(group_by),
         repeat_interval=repeat_interval,
@@ -205,11 +234,16 @@ def compile_noise(
         group_interval=group_interval,
         count=when.count if when else None,
         rate=when.rate if when else None,
-        min_calls=(when.min_calls or 1) if when else 1,
-        within=when.within if when else None,
+        min_calls=(when.min_calls or (baseline.min_calls if baseline else 1)) if when else 1,
+        within=(baseline.within if baseline else when.within) if when else None,
         mute_windows=tuple(windows),
         no_calls=when.no_calls if when else None,
         send_resolved=(True if send_resolved is None else send_resolved) if when else False,
+        baseline=(
+            Baseline(baseline.factor, baseline.within, baseline.over, baseline.min_calls)
+            if baseline
+            else None
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
+from alerter.rules.correlate import CorrelateSpec
 from alerter.rules.noise import Duration, MuteWindowSpec, WhenSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -93,6 +94,8 @@ class RuleSpec(_Spec):
     send_resolved: bool | None = None
     mute_windows: list[MuteWindowSpec] = Field(default_factory=list)
     escalate: EscalateSpec | None = None
+    # One incident when many groups fail alike (rules.correlate).
+    correlate: CorrelateSpec | None = None
 
 
 class SlackAppSpec(_Spec):

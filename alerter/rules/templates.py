@@ -2,8 +2,9 @@
 rendered to plain text that each medium then escapes like any other untrusted text.
 
 A template sees `rule`, `call` (its fields), `log` (the first matching log), `count`,
-`signature` and `group` (the rule's `group_by` labels). The sandbox refuses attribute tricks
-(`__class__`, `mro`, ...); a missing field renders empty; output is capped.
+`signature`, `group` (the rule's `group_by` labels) and `window` (`when` rules). The sandbox
+refuses attribute tricks (`__class__`, `mro`, ...); a missing field renders empty; output is
+capped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jinja2 import ChainableUndefined, TemplateError, meta
 
 from alerter.rules.sandbox import BoundedSandbox, constant_problem, render_bounded
 
-NAMES = frozenset({"rule", "call", "log", "count", "signature", "group"})
+NAMES = frozenset({"rule", "call", "log", "count", "signature", "group", "window"})
 TITLE_CHARS = 250
 SUMMARY_CHARS = 1000
 LINK_TEXT_CHARS = 75

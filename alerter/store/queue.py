@@ -10,7 +10,7 @@ call of a batch in one run.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded
 from alerter.store import lua
+from alerter.store.baseline import EndedCounter
 from alerter.store.coalesce import Batcher
 from alerter.store.windows import MAX_GROUPS
 
@@ -68,8 +69,15 @@ class _Entry:
 class CallQueue:
     """Enqueues call jobs; shared by every request of one api process."""
 
-    def __init__(self, redis: Redis, settle_seconds: float, queue_name: str = default_queue_name):
+    def __init__(
+        self,
+        redis: Redis,
+        settle_seconds: float,
+        queue_name: str = default_queue_name,
+        clock: Callable[[], float] = time.time,
+    ):
         self._redis = redis
+        self._clock = clock  # when a call ended: tests drive it
         self._settle_ms = round(settle_seconds * 1000)
         self._queue_name = queue_name
         # EVALSHA, and the script loaded again when a restarted server forgot it.
@@ -85,15 +93,17 @@ class CallQueue:
         defer_ms: int | None = None,
         ended_counters: Sequence[tuple[str, float]] = (),
         flatline_marks: Sequence[tuple[str, str, str]] = (),
+        baseline_counters: Sequence[EndedCounter] = (),
     ) -> bool:
         """Queue the call's job; False when that call is already queued, running or done.
 
         `ended_counters` (key, window in seconds) count the call as ended, in the same round
         trip, for failure-rate rules; `flatline_marks` (key, group, labels) record it as its
-        group's last call, for flatline rules.
+        group's last call, for flatline rules; `baseline_counters` count it as ended in a
+        baseline rule's window and hourly rings.
         """
         job_id = job_id_for(call.call_id)
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self._clock() * 1000)
         score = now_ms + (self._settle_ms if defer_ms is None else defer_ms)
         payload = serialize_job(
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
@@ -109,6 +119,7 @@ class CallQueue:
             job_id,
             now_ms,
             call.call_id,
+            len(baseline_counters),
         ]
         for key, window in ended_counters:
             # Two windows kept: a call decided late (a backlog) still finds its own window.
@@ -118,6 +129,10 @@ class CallQueue:
         for key, group, labels in flatline_marks:
             keys.append(key)
             args += [group, labels, MAX_GROUPS]
+        for counter in baseline_counters:
+            window_ms = round(counter.within * 1000)
+            keys += [counter.window_key, counter.group_ring, counter.fleet_ring]
+            args += [now_ms - 2 * window_ms, 3 * window_ms, counter.slots, counter.keep_ms]
         return await self._batches.submit(_Entry(keys, args))
 
     async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:

@@ -93,6 +93,15 @@ class SignatureCounts:
         kind, hour = raw.decode().split()
         return kind == "new", int(hour)
 
+    async def known(self, digest: str) -> tuple[str, Mapping[str, str]] | None:
+        """(signature text, labels) of a signature seen in the last `seen_days`, else None."""
+        raw = await self._redis.get(f"{PREFIX}sig:example:{digest}")
+        if not raw:
+            return None
+        known = json.loads(raw)
+        labels = {str(k): str(v) for k, v in (known.get("labels") or {}).items()}
+        return str(known.get("signature", "")), labels
+
     async def top(self, since: float, now: float, limit: int = 20) -> list[tuple[str, int, str]]:
         """(signature, calls, an example) most frequent first, over the days since `since`."""
         totals: dict[str, float] = {}

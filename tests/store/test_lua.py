@@ -14,9 +14,12 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
+from alerter.rules.baseline import Baseline
 from alerter.rules.noise import GroupKey, Noise, ended_key, flatline_key
 from alerter.store import lua
+from alerter.store.baseline import Baselines, ended_counter, ring_key
 from alerter.store.episodes import OUTBOX_KEY, WHOLE_RULE, Episodes, Note, flatline_note
+from alerter.store.incidents import Incidents
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
@@ -39,6 +42,9 @@ COVERED = {
     "episode",  # included by frequency and rate, run through them
     "outbox_put",
     "failed_send",
+    "baseline",
+    "ring",  # included by enqueue and baseline, run through them
+    "correlate",
 }
 
 
@@ -396,3 +402,47 @@ async def test_a_rule_keeps_state_for_at_most_max_groups_then_counts_the_rest_to
     later = now + 3600 + 7 * 86_400 + 1
     assert await windows.admit(name, extra, noise, later) == extra
     assert await windows.admit(name, extra, Noise(group_by=("agent_id",)), now) == extra
+
+
+async def test_baseline_rings_count_each_call_once_in_bounded_fields(redis: Redis) -> None:
+    name, key = rule(), GroupKey((("agent_id", "ag-1"),))
+    baseline = Baseline(factor=2, within=900, over=3 * 3600, min_calls=2)
+    clock = [1_795_000_000.0]
+    queue = CallQueue(redis, 0, queue_name=f"q-{uuid.uuid4().hex[:6]}", clock=lambda: clock[0])
+    counter = ended_counter(name, key, baseline)
+    for hour in range(12):  # a call an hour for 12 hours, each webhook sent twice
+        clock[0] = 1_795_000_000.0 + hour * 3600
+        call = CallEnded(call_id=f"c{hour}", fields={"agent_id": "ag-1"})
+        for _ in range(2):
+            await queue.enqueue(call, baseline_counters=[counter])
+    ring = await redis.hgetall(ring_key(name, key.digest, "ended"))
+    assert len(ring) == baseline.slots  # bounded: older hours were overwritten
+    assert all(value.endswith(b":1") for value in ring.values())  # duplicates counted once
+    baselines = Baselines(redis)
+    judged = await baselines.judge(name, key, "c11", baseline, clock[0])
+    again = await baselines.judge(name, key, "c11", baseline, clock[0])
+    assert judged == again  # the decision is kept: nothing counted twice
+    # The window holds one ended call (c11, matched); `over` 3 hours of one call each.
+    assert (judged.shares.matched, judged.shares.ended) == (1, 1)
+    assert (judged.shares.base_matched, judged.shares.base_ended) == (0, 3)
+    assert not judged.fire  # one ended call in the window is under min_calls
+
+
+async def test_correlate_opens_at_min_groups_then_folds_and_counts_each_call_once(
+    redis: Redis,
+) -> None:
+    name, incidents, at = rule(), Incidents(redis), 1_795_000_000.0
+    labels = (("incident", "transfer_failed: busy"),)
+
+    async def join(call: str, group: str, t: float) -> tuple[str, int]:
+        joined = await incidents.join(name, "sig", group, labels, call, t, within=600, min_groups=3)
+        return joined.kind, joined.groups
+
+    assert await join("c1", "ag-1", at) == ("single", 1)
+    assert await join("c2", "ag-1", at + 1) == ("single", 1)  # the same group again
+    assert await join("c2", "ag-1", at + 1) == ("single", 1)  # the same call: kept
+    assert await join("c3", "ag-2", at + 300) == ("single", 2)
+    assert await join("c4", "ag-3", at + 602) == ("single", 2)  # ag-1 left the window
+    assert await join("c5", "ag-4", at + 603) == ("open", 3)
+    assert await join("c6", "ag-1", at + 604) == ("fold", 4)
+    assert await redis.zscore(DUE_KEY, f"{name}\x1fsig") == (at + 604 + 600) * 1000

@@ -5,6 +5,7 @@ that asks. A bad input raises `ActionError` with a message that says what to fix
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from alerter.pipeline.operations import (
     silence_end,
 )
 from alerter.pipeline.simulate import Backtest
+from alerter.rules.from_signature import candidate_beside
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet, RulesInvalid
 from alerter.rules.noise import parse_duration
@@ -306,12 +308,18 @@ def parse_backtest(
     )
 
 
+DESTINATIONS = re.compile(r"^destinations\s*:", re.M)
+
+
 def candidate_rules(console: Console, text: str | None) -> RuleSet:
     """The rules to replay: a rule file's text when given, else those in force."""
     if text in (None, ""):
         return console.require_rules()
     try:
-        return load_rules_text(text)
+        if DESTINATIONS.search(text):
+            return load_rules_text(text)
+        # Rules only (a rule from a signature): they notify the destinations in force.
+        return candidate_beside(console.require_rules(), text)
     except RulesInvalid as exc:
         detail = "; ".join(f"line {e.line}: {e.message}" for e in exc.errors[:10])
         raise ActionError(422, "INVALID_RULES", f"rules: {detail}") from None

@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
 
-from alerter.http.console import acks, api, pages
+from alerter.http.console import acks, api, pages, signature_rule
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
 from alerter.http.console.gate import CSRF_EXEMPT_KEY, ConsoleGate
@@ -92,7 +92,13 @@ def console_routes(secret: str, secure_cookies: bool = False) -> list[Router]:
         middleware=[DefineMiddleware(ConsoleGate, static=True)],
         include_in_schema=False,
     )
-    return [*pages.routers(Secured), api.router(Secured), *acks.routers(Secured), static]
+    return [
+        *pages.routers(Secured),
+        api.router(Secured),
+        *acks.routers(Secured),
+        *signature_rule.routers(Secured),
+        static,
+    ]
 
 
 def console_error(

@@ -32,6 +32,7 @@ SUPPRESSED = (
     Outcome.THROTTLED,
     Outcome.KNOWN_SIGNATURE,
     Outcome.INHIBITED,
+    Outcome.CORRELATED,
 )
 # The rules page's columns, in order.
 RULE_COUNT_COLUMNS = (
@@ -44,6 +45,7 @@ RULE_COUNT_COLUMNS = (
     "below_threshold",
     "known_signature",
     "inhibited",
+    "correlated",
     "shadow",
     "failed",
 )

@@ -1,0 +1,119 @@
+"""Baselines, the Redis half: one script (`baseline.lua`) per decision, hourly rings for
+`over` (bounded memory per group), the window counted like a failure-rate rule's.
+
+Keys: the window's matched calls and their kinds share the rate layout
+(`alerter:rate:{rule}:{group}:matched|calls|ended`, so an alert's breakdown reads them as a
+rate rule's); the rings are `alerter:baseline:{rule}:{group|fleet}:{matched|ended}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from alerter.rules.baseline import HOUR_MS, Baseline, Shares
+from alerter.rules.noise import GroupKey, ended_key
+from alerter.store import lua
+from alerter.store.windows import (
+    DECISION_TTL_SECONDS,
+    KEEP_AFTER_MS,
+    PREFIX,
+    _episode,
+    _kind,
+    millis,
+)
+
+FLEET = "fleet"
+
+
+def ring_key(rule: str, group: str, what: str) -> str:
+    """An hourly ring: `group` is a group's digest or FLEET; `what` matched or ended."""
+    return f"{PREFIX}baseline:{rule}:{group}:{what}"
+
+
+def ring_keep_ms(baseline: Baseline) -> int:
+    return baseline.slots * HOUR_MS + KEEP_AFTER_MS
+
+
+@dataclass(frozen=True, slots=True)
+class EndedCounter:
+    """What intake counts for a baseline rule's group, in the enqueue's round trip: the
+    window's ended calls (a sorted set, like a rate rule's) and the hourly rings."""
+
+    window_key: str
+    group_ring: str
+    fleet_ring: str
+    within: float
+    slots: int
+    keep_ms: int
+
+
+def ended_counter(rule: str, key: GroupKey, baseline: Baseline) -> EndedCounter:
+    return EndedCounter(
+        ended_key(rule, key),
+        ring_key(rule, key.digest, "ended"),
+        ring_key(rule, FLEET, "ended"),
+        baseline.within,
+        baseline.slots,
+        ring_keep_ms(baseline),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    fire: bool
+    shares: Shares
+    episode: str = ""
+    window_end: float | None = None
+
+
+class Baselines:
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(lua.source("baseline"))
+
+    async def judge(
+        self,
+        rule: str,
+        key: GroupKey,
+        call_id: str,
+        baseline: Baseline,
+        now: float,
+        kind: tuple[str, str] = ("", ""),
+        *,
+        track: bool = False,
+    ) -> Judged:
+        base = f"{PREFIX}rate:{rule}:{key.digest}"
+        episode_keys, episode_args = _episode(rule, key, baseline.within, track)
+        raw: bytes = await self._script(
+            keys=[
+                f"{base}:matched",
+                ended_key(rule, key),
+                f"{PREFIX}baseline:{rule}:{key.digest}:fired",
+                f"{PREFIX}decision:{call_id}:{rule}:when",
+                f"{base}:calls",
+                ring_key(rule, key.digest, "matched"),
+                ring_key(rule, key.digest, "ended"),
+                ring_key(rule, FLEET, "matched"),
+                ring_key(rule, FLEET, "ended"),
+                *episode_keys,
+            ],
+            args=[
+                millis(now),
+                0,
+                call_id,
+                millis(baseline.within),
+                baseline.factor_milli,
+                baseline.min_calls,
+                DECISION_TTL_SECONDS,
+                _kind(kind),
+                baseline.hours,
+                baseline.slots,
+                ring_keep_ms(baseline),
+                *episode_args,
+            ],
+        )
+        fired, m, e, bm, be, fleet, *rest = raw.decode().split()
+        end = int(rest.pop()[1:]) / 1000 if rest and rest[-1].startswith("@") else None
+        shares = Shares(int(m), int(e), int(bm), int(be), fleet == "1")
+        return Judged(fired == "fire", shares, "".join(rest), end)
