@@ -48,7 +48,24 @@ SEND = "alerter/pipeline/send.py"
 STATE = "alerter/store/state.py"
 JOB = "alerter/pipeline/job.py"
 
+COMPAT_APPRISE = "alerter/compat/apprise.py"
+COMPAT_TESTS = ("tests/compat/test_apprise.py",)
+
 MUTANTS = (
+    Mutant(
+        "compat: a kept session carries one destination's cookies to the next",
+        COMPAT_APPRISE,
+        "        session.cookies.clear()",
+        "        pass",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: only requests.request routed (requests.post and the rest not)",
+        COMPAT_APPRISE,
+        '    setattr(requests.api, "request", _request)  # noqa: B010\n',
+        "",
+        COMPAT_TESTS,
+    ),
     Mutant(
         "auth: compare only a prefix of the signature",
         AUTH,
