@@ -51,7 +51,32 @@ JOB = "alerter/pipeline/job.py"
 COMPAT_APPRISE = "alerter/compat/apprise.py"
 COMPAT_TESTS = ("tests/compat/test_apprise.py",)
 
+FETCH = "alerter/pipeline/fetch.py"
+FIRST_PAGE = "alerter/pipeline/first_page.py"
+FIRST_PAGE_TESTS = ("tests/pipeline/test_first_page.py",)
+
 MUTANTS = (
+    Mutant(
+        "first page: a call past one page evaluated on its first page alone",
+        FETCH,
+        "        if page.has_more:\n            return None\n",
+        "",
+        FIRST_PAGE_TESTS,
+    ),
+    Mutant(
+        "first page: INFO and WARNING logs of a whole page kept",
+        FETCH,
+        "kept = [log for log in page.data if log.level in _FETCHED]",
+        "kept = list(page.data)",
+        FIRST_PAGE_TESTS,
+    ),
+    Mutant(
+        "first page: adaptive never leaves the whole first page",
+        FIRST_PAGE,
+        "return PROBE_WEIGHT if self.calls % PROBE_EVERY == 0 else 0.0",
+        "return LEARN_WEIGHT",
+        FIRST_PAGE_TESTS,
+    ),
     Mutant(
         "compat: a kept session carries one destination's cookies to the next",
         COMPAT_APPRISE,
