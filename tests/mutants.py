@@ -57,6 +57,13 @@ FIRST_PAGE_TESTS = ("tests/pipeline/test_first_page.py",)
 
 MUTANTS = (
     Mutant(
+        "claim: the lock of a job that is not runnable is kept",
+        "alerter/store/claim.lua",
+        "      redis.call('DEL', in_progress)\n",
+        "",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
         "first page: a call past one page evaluated on its first page alone",
         FETCH,
         "        if page.has_more:\n            return None\n",
