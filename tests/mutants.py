@@ -57,6 +57,13 @@ FIRST_PAGE_TESTS = ("tests/pipeline/test_first_page.py",)
 
 MUTANTS = (
     Mutant(
+        "story: a call's first events (in its record) not merged in time order",
+        "alerter/store/calls.py",
+        "events = sorted(first + [CallEvent.from_json(e) for e in later], key=_to_the_ms)",
+        "events = first + [CallEvent.from_json(e) for e in later]",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
         "claim: the lock of a job that is not runnable is kept",
         "alerter/store/claim.lua",
         "      redis.call('DEL', in_progress)\n",
