@@ -57,6 +57,13 @@ FIRST_PAGE_TESTS = ("tests/pipeline/test_first_page.py",)
 
 MUTANTS = (
     Mutant(
+        "claim: a later try counted as a first",
+        "alerter/store/claim.lua",
+        "      tries = redis.call('INCR', retry)\n",
+        "",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
         "story: a call's first events (in its record) not merged in time order",
         "alerter/store/calls.py",
         "events = sorted(first + [CallEvent.from_json(e) for e in later], key=_to_the_ms)",

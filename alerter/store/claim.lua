@@ -1,6 +1,7 @@
 -- Claim queued jobs for this worker, many in one script: arq's start of a job (WATCH,
 -- EXISTS, ZSCORE, MULTI, PSETEX, EXEC; here SET NX and ZSCORE) and its first read of the
--- job (GET, INCR, EXPIRE of the try counter) for each, atomically. KEYS: the queue, then per job its in-progress,
+-- job (GET, INCR, EXPIRE of the try counter; here SET NX, or INCR after the first) for
+-- each, atomically. KEYS: the queue, then per job its in-progress,
 -- job and retry keys; ARGV: now (ms), the lock's life (ms), then the job ids.
 -- Returns per job {score, job, try}, or {false} when it runs elsewhere, left the queue, or
 -- was deferred since it was read.
@@ -19,8 +20,12 @@ for i = 3, #ARGV do
     end
   end
   if score then
-    local tries = redis.call('INCR', retry)
-    redis.call('EXPIRE', retry, 88400)
+    -- arq's INCR and EXPIRE of the try counter; a first try (most) in one command, a later
+    -- one keeps the expiry its first try set.
+    local tries = 1
+    if not redis.call('SET', retry, '1', 'EX', 88400, 'NX') then
+      tries = redis.call('INCR', retry)
+    end
     claimed[#claimed + 1] = {score, redis.call('GET', job) or false, tries}
   else
     claimed[#claimed + 1] = {false}
