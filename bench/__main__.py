@@ -1,4 +1,4 @@
-"""`python -m bench [intake] [worker] [diga] [rules] [redis] [console]`: run benchmarks (all by default),
+"""`python -m bench [intake] [worker] [diga] [sends] [rules] [redis] [console]`: run benchmarks (all by default),
 print their tables, and write docs/performance.md. `python -m bench report` writes it again
 from the last full run's tables (kept in .alerter/bench-tables.json), after its prose changed."""
 
@@ -14,11 +14,12 @@ from typing import Any
 from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
-SECTIONS = ("intake", "worker", "diga", "rules", "redis", "console")
+SECTIONS = ("intake", "worker", "diga", "sends", "rules", "redis", "console")
 MODULES = {
     "intake": "intake",
     "worker": "worker",
     "diga": "diga_requests",
+    "sends": "sends",
     "rules": "rules_eval",
     "redis": "redis_cost",
     "console": "console",
