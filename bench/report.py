@@ -162,8 +162,13 @@ alerting row, before and after in turns (`/tmp` script: `BENCH_WORKER_ROWS=every
 BENCH_CALLS=2000 BENCH_FLOOR_CALLS=2000 BENCH_FLOOR_TRANSPORTS=aiohttp python -m bench worker`,
 the old `deliver.py` and the new one alternately, load 4.1–6.3): worker CPU a call 4.21 and
 5.00 ms before, 3.79 and 5.70 after; calls/s × floor 0.39, 0.30 before, 0.45, 0.39 after.
-The machine moved more than the change: **the every-call-alerting row is 0.13–0.45 × its
-floor, not the 0.6 asked**. Where its time goes (py-spy `--gil`, 100 Hz, 12 s, every call
+The machine moved more than the change. Again at load 2.3–2.7 (same command, two pairs in
+turns): 138 and 198 calls/s before, 192 and 245 after (1.39 and 1.24 × in each pair); worker
+CPU a call 6.04 and 3.90 ms before, 4.81 and 3.59 after (0.80 and 0.92 ×). Against the floor
+as it now asks (whole first page, 930–995 calls/s, 0.82–0.99 ms a call) that is 0.19–0.20
+before and 0.20–0.26 after; against the per-level floor issue 30 measured with (about half as
+fast), about twice that. **The every-call-alerting row is 0.2–0.45 × its floor, not the 0.6
+asked.** Where its time goes (py-spy `--gil`, 100 Hz, 12 s, every call
 alerting): the send jobs (`deliver_send`: claim, send, mark) 35 % of the GIL, the sending
 threads inside apprise 30 % (its `NotifyJSON.send`, `requests`' session, urllib3), the call
 jobs' fetch and decide the rest. An alerting call is now two arq jobs (the call, then its
@@ -223,6 +228,10 @@ counts the rest.
 BENCH_RSS_CALLS=4000 BENCH_CALLS=3000 BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp
 python -m bench worker`, load 9.3–10.3): 1.71 ms of worker CPU a call on the mix against the
 floor's 1.24 (0.73 by CPU; 234 calls/s, 0.45 of the floor's 522 by throughput on a loaded
-machine), 5.28 ms a call every call alerting (0.24 by CPU). The floor now asks as the worker
+machine), 5.28 ms a call every call alerting (0.24 by CPU). At load 2.1–3.0
+(`BENCH_WORKER_ROWS=mix BENCH_WORKERS=1,2 BENCH_RSS_CALLS=5000 BENCH_CALLS=5000
+BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp`): **one worker 724 calls/s on the mix**
+(1.31 ms a call; the floor 1,024 calls/s and 0.93 ms: 0.71 either way); two processes 482
+(the two cores shared with the api, the stand-in and Redis: not a scaling figure). The floor now asks as the worker
 does by default (whole first page): 1.08 Diga requests a call.
 """
