@@ -224,6 +224,25 @@ line (1), the failure cleared (1) and the scripts (1.2). Alerting: 50.8 against 
 met; the send job is a second arq job (about 10 commands), and its claim, mark, history and
 counts the rest.
 
+**The api's server** (a first look, not adopted). `python -m bench server` (the bare handler,
+uvicorn with httptools and uvloop against Granian 2.8.9's ASGI interface with uvloop, one and
+two processes, wrk as in `bench intake`, 2 rounds in turns, each server's CPU over all its
+processes; Granian installed by hand, it is not a dependency), load 2.4–3.7:
+
+| server | requests/s | server CPU µs a request | p99 |
+|---|---|---|---|
+| uvicorn, 1 process | 6,867 / 6,320 | 141 / 143 | 16.44ms / 20.95ms |
+| uvicorn, 2 processes | 7,759 / 14,926 | 145 / 108 | 40.94ms / 25.16ms |
+| granian, 1 process | 8,905 / 8,758 | 146 / 131 | 39.94ms / 43.08ms |
+| granian, 2 processes | 12,192 / 9,692 | 144 / 163 | 34.36ms / 50.05ms |
+
+An earlier pair of rounds (load 2.4–3.2) had uvicorn 5,819 / 7,889 and Granian 9,741 /
+6,660 with one process, 10,361 / 10,939 and 11,680 / 9,525 with two. One Granian process
+answered more requests in three rounds of four, for the same CPU a request and twice the p99;
+two processes of either did 1.4–2 × one, on two cores shared with wrk. Not a clear win: the
+api stays on one uvicorn process; `ALERTER_API_PROCESSES` and the intake (not only the bare
+handler) under Granian are still to be measured and built.
+
 **Worker on the mix, by CPU** (`BENCH_WORKER_ROWS=mix,every BENCH_WORKERS=1
 BENCH_RSS_CALLS=4000 BENCH_CALLS=3000 BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp
 python -m bench worker`, load 9.3–10.3): 1.71 ms of worker CPU a call on the mix against the
