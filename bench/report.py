@@ -26,7 +26,7 @@ operator console"):
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
 | ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
-| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.13–0.45 by throughput, 0.24 by CPU, on a loaded machine; a kept connection a sending thread saves 4–10 % of a send's CPU (same section) |
+| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.13–0.45 by throughput, 0.24 by CPU, on a loaded machine; a kept connection a sending thread saves 4–30 % of a send's CPU (same section) |
 | intake ≥ 0.8 × the bare handler | Intake | yes: 0.85 by throughput, 0.97 by the server's own CPU, the two measured in turns; 0.90 and 1.05 in a second run of `python -m bench intake` (0.70 and 0.74 in the run before the handler's last two changes) |
 | rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
@@ -155,7 +155,9 @@ session (and TCP connection) a send; each sending thread now keeps one session
 | new a send (before) | 1.630 / 1.823 / 2.148 | 0.278 / 0.317 / 0.362 |
 | kept a thread (now) | 1.572 / 1.636 / 1.645 | 0.184 / 0.184 / 0.188 |
 
-A first run (500 sends, load 4.4) gave 1.637 → 1.479 (0.90). The saving is real but small on
+Again at load 2.4–3.8: 1.458 / 1.690 / 1.782 new a send, 1.023 / 1.421 / 1.441 kept (best
+0.70 ×, medians 0.84 ×), the receiver 0.25–0.28 → 0.13–0.17 ms. A first run (500 sends, load
+4.4) gave 1.637 → 1.479 (0.90). The saving is real but small on
 127.0.0.1 (no TLS: a TLS handshake a send, to Slack, costs far more than a local connect);
 most of a send's CPU is apprise's own work and `requests`' preparation. The every-call-
 alerting row, before and after in turns (`/tmp` script: `BENCH_WORKER_ROWS=every
