@@ -166,7 +166,8 @@ the old `deliver.py` and the new one alternately, load 4.1–6.3): worker CPU a 
 5.00 ms before, 3.79 and 5.70 after; calls/s × floor 0.39, 0.30 before, 0.45, 0.39 after.
 The machine moved more than the change. Again at load 2.3–2.7 (same command, two pairs in
 turns): 138 and 198 calls/s before, 192 and 245 after (1.39 and 1.24 × in each pair); worker
-CPU a call 6.04 and 3.90 ms before, 4.81 and 3.59 after (0.80 and 0.92 ×). Against the floor
+CPU a call 6.04 and 3.90 ms before, 4.81 and 3.59 after (0.80 and 0.92 ×). A third pair
+(3,000 calls; load 1.6 before, 3.7 after): 173 → 141 calls/s, 4.23 → 3.94 ms a call (0.93 ×). Against the floor
 as it now asks (whole first page, 930–995 calls/s, 0.82–0.99 ms a call) that is 0.19–0.20
 before and 0.20–0.26 after; against the per-level floor issue 30 measured with (about half as
 fast), about twice that. **The every-call-alerting row is 0.2–0.45 × its floor, not the 0.6
