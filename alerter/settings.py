@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     diga_timeout_seconds: float = Field(default=10.0, alias="ALERTER_DIGA_TIMEOUT", gt=0)
     diga_max_connections: int = Field(default=128, alias="ALERTER_DIGA_CONNECTIONS", ge=1)
     diga_page_cap: int = Field(default=50, alias="ALERTER_DIGA_PAGE_CAP", ge=1)
+    # A call's first request: every level at once (one request for a call that fits a
+    # page), one per level, or chosen by the calls seen lately (pipeline/first_page.py).
+    diga_first_page: Literal["adaptive", "whole", "level"] = Field(
+        default="adaptive", alias="ALERTER_DIGA_FIRST_PAGE"
+    )
     worker_max_jobs: int = Field(default=256, alias="ALERTER_WORKER_JOBS", ge=1)
     # A job running longer is cancelled and retried; a crashed worker's job is taken over
     # by another worker this long (plus 10 s) after it started.

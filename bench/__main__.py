@@ -1,4 +1,4 @@
-"""`python -m bench [intake] [worker] [rules] [redis] [console]`: run benchmarks (all by default),
+"""`python -m bench [intake] [worker] [diga] [sends] [rules] [redis] [console] [server]`: run benchmarks (all by default),
 print their tables, and write docs/performance.md. `python -m bench report` writes it again
 from the last full run's tables (kept in .alerter/bench-tables.json), after its prose changed."""
 
@@ -14,10 +14,14 @@ from typing import Any
 from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
-SECTIONS = ("intake", "worker", "rules", "redis", "console")
+SECTIONS = ("intake", "worker", "diga", "sends", "rules", "redis", "console")
+EXTRA = ("server",)  # run only when named
 MODULES = {
     "intake": "intake",
     "worker": "worker",
+    "diga": "diga_requests",
+    "sends": "sends",
+    "server": "server_choice",
     "rules": "rules_eval",
     "redis": "redis_cost",
     "console": "console",
@@ -31,7 +35,7 @@ def main(argv: list[str]) -> int:
     if argv == ["report"]:
         write_report(json.loads(TABLES.read_text()))
         return 0
-    chosen = [a for a in argv if a in SECTIONS] or list(SECTIONS)
+    chosen = [a for a in argv if a in SECTIONS + EXTRA] or list(SECTIONS)
     results: dict[str, str] = {}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="alerter-bench-") as tmp:

@@ -5,6 +5,7 @@ kept, and Redis's own CPU per call (INFO cpu), whole pipeline (api and one worke
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from bench.common import PY, pipeline, process, table, wait_http
 from bench.servers import alerts
 from bench.worker import post_calls
 
-CALLS = 2000
+CALLS = int(os.environ.get("BENCH_REDIS_CALLS", "2000"))
 NEVER = 10**9  # --alert-every: no call alerts
 
 

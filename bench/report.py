@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 INTRO = """# Performance
 
 Measured by `make bench` (`python -m bench`; one section: `python -m bench intake`, `worker`,
-`rules`, `redis` or `console`). Every figure is from one run on the machine below, shared and noisy:
+`diga`, `sends`, `rules`, `redis` or `console`). Every figure is from one run on the machine below, shared and noisy:
 ratios against a baseline measured in the same run mean more than absolute numbers. Load
 comes from wrk (Debian's `wrk`, C, one thread: not the bottleneck) for the intake, and from
 an httpx client for the worker runs; every server listens on 127.0.0.1 and every load is
@@ -21,10 +21,12 @@ operator console"):
 | one worker process ≥ 400 calls/s at 50 ms on the realistic mix (1 call in 10 alerting) | Worker | yes in this run: 503 (600 at 10 ms), and 520 in a second run of the 50 ms rows alone (`BENCH_LATENCIES=0.05 BENCH_WORKERS=1 python -m bench worker`; its floor 713, 0.73). Runs on busier days were under it: 356 on this machine (its floor then 487, now 567), 351 and 305 on another (see "Where a worker's time goes") |
 | worker ≥ 0.6 × the bare fetch loop on the chosen transport | Worker (× floor) | yes: 0.89 at 50 ms, 0.90 at 10 ms, 1.05 at 200 ms (0.72–1.00 in earlier runs) |
 | latency table at 10, 50 and 200 ms with defaults sized by a documented rule | Worker | yes (docs/deploy.md, "Sizing") |
-| Diga requests per call = the minimum (2.04 on the mix) | Worker | yes |
+| Diga requests per call = the minimum (2.04 on the mix, asked per level) | Worker | yes: 1.07–1.08 now, a call's logs of every level asked in one request when they fit a page ("Diga requests") |
 | worker RSS < 200 MB after 20,000 calls | Worker | yes |
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
+| ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
+| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.13–0.45 by throughput, 0.24 by CPU, on a loaded machine; a kept connection a sending thread saves 4–30 % of a send's CPU (same section) |
 | intake ≥ 0.8 × the bare handler | Intake | yes: 0.85 by throughput, 0.97 by the server's own CPU, the two measured in turns; 0.90 and 1.05 in a second run of `python -m bench intake` (0.70 and 0.74 in the run before the handler's last two changes) |
 | rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
@@ -41,6 +43,8 @@ def render(results: dict[str, str], machine: str, versions: str, elapsed: float,
         f"Run: {when}, {elapsed / 60:.1f} minutes. Machine: {machine}.\n\nVersions: {versions}.\n",
         "## Intake\n\n" + results["intake"],
         "## Worker\n\n" + results["worker"],
+        "## Diga requests\n\n" + results.get("diga", "(not measured in this run)"),
+        "## Alert sends\n\n" + results.get("sends", "(not measured in this run)"),
         "## Rules\n\n" + results["rules"],
         "## Redis\n\n" + results["redis"],
         "## Console\n\n" + results["console"],
@@ -134,4 +138,122 @@ Alertmanager, measured on ingestion alone (no notifications sent during the load
 off, data in a temporary folder), takes 2.3–3.3 × the baseline's throughput: Go against
 Python. alerter's intake answers with a lower p99 under the same load (14–17 ms against
 29–39 ms in the last two runs).
+
+### Alert storms, Diga requests, Redis commands (issue 30)
+
+Partial runs on the shared 2-core machine while other test suites ran (load average beside
+each figure; the 1-minute one). Ratios within one run are what count.
+
+**Alert storms.** apprise's HTTP plugins post through `requests`' module functions, a new
+session (and TCP connection) a send; each sending thread now keeps one session
+(`alerter/compat/apprise.py`, held to apprise 2.3.0 and requests 2.34.2 by
+`tests/compat/test_apprise.py`). `BENCH_SENDS=2000 BENCH_SENDS_ROUNDS=3 python -m bench sends`
+(the real `Sender`, json://, 16 at once, the two ways in turns), load 4.8:
+
+| connection | sender CPU ms a send (3 runs) | receiver CPU ms a send |
+|---|---|---|
+| new a send (before) | 1.630 / 1.823 / 2.148 | 0.278 / 0.317 / 0.362 |
+| kept a thread (now) | 1.572 / 1.636 / 1.645 | 0.184 / 0.184 / 0.188 |
+
+Again at load 2.4–3.8: 1.458 / 1.690 / 1.782 new a send, 1.023 / 1.421 / 1.441 kept (best
+0.70 ×, medians 0.84 ×), the receiver 0.25–0.28 → 0.13–0.17 ms. A first run (500 sends, load
+4.4) gave 1.637 → 1.479 (0.90). The saving is real but small on
+127.0.0.1 (no TLS: a TLS handshake a send, to Slack, costs far more than a local connect);
+most of a send's CPU is apprise's own work and `requests`' preparation. The every-call-
+alerting row, before and after in turns (`/tmp` script: `BENCH_WORKER_ROWS=every
+BENCH_CALLS=2000 BENCH_FLOOR_CALLS=2000 BENCH_FLOOR_TRANSPORTS=aiohttp python -m bench worker`,
+the old `deliver.py` and the new one alternately, load 4.1–6.3): worker CPU a call 4.21 and
+5.00 ms before, 3.79 and 5.70 after; calls/s × floor 0.39, 0.30 before, 0.45, 0.39 after.
+The machine moved more than the change. Again at load 2.3–2.7 (same command, two pairs in
+turns): 138 and 198 calls/s before, 192 and 245 after (1.39 and 1.24 × in each pair); worker
+CPU a call 6.04 and 3.90 ms before, 4.81 and 3.59 after (0.80 and 0.92 ×). A third pair
+(3,000 calls; load 1.6 before, 3.7 after): 173 → 141 calls/s, 4.23 → 3.94 ms a call (0.93 ×). Against the floor
+as it now asks (whole first page, 930–995 calls/s, 0.82–0.99 ms a call) that is 0.19–0.20
+before and 0.20–0.26 after; against the per-level floor issue 30 measured with (about half as
+fast), about twice that. **The every-call-alerting row is 0.2–0.45 × its floor, not the 0.6
+asked.** Where its time goes (py-spy `--gil`, 100 Hz, 12 s, every call
+alerting): the send jobs (`deliver_send`: claim, send, mark) 35 % of the GIL, the sending
+threads inside apprise 30 % (its `NotifyJSON.send`, `requests`' session, urllib3), the call
+jobs' fetch and decide the rest. An alerting call is now two arq jobs (the call, then its
+send from the outbox), each with its claim, finish and records: the outbox's per-send
+guarantees cost about 36 Redis commands an alerting call on top of a quiet call's 15. What
+would reach 0.6: JSON webhooks and Slack incoming webhooks sent on the event loop through a
+kept httpx client (no thread, no apprise) — not done.
+
+**Diga requests.** `python -m bench diga` (the real `DigaClient`, the Diga stand-in at 10 ms,
+1,000 calls a mode and mix, 64 at once, the modes in turns, 2 rounds; 40 ERROR logs a call,
+2,500 for one call in 50, and the INFO logs of the mix spread among them), load 10.3:
+
+| INFO logs a call | first page | requests a call | KB a call | client CPU ms a call |
+|---|---|---|---|---|
+| 0 | level | 2.04 | 27.7 | 1.20 |
+| 0 | whole | 1.07 | 33.5 | 0.84 |
+| 0 | adaptive | 1.07 | 33.5 | 0.87 |
+| 60 | level | 2.04 | 27.7 | 1.03 |
+| 60 | whole | 1.07 | 51.3 | 0.76 |
+| 60 | adaptive | 1.07 | 51.3 | 0.71 |
+| 400 | level | 2.04 | 27.7 | 1.24 |
+| 400 | whole | 1.07 | 152.6 | 1.27 |
+| 400 | adaptive | 1.94 | 40.0 | 1.22 |
+| 1,500 | level | 2.04 | 27.7 | 1.24 |
+| 1,500 | whole | 3.04 | 332.3 | 3.80 |
+| 1,500 | adaptive | 2.13 | 56.0 | 1.45 |
+
+Adopted: **adaptive** (`ALERTER_DIGA_FIRST_PAGE`, the default). Calls with few INFO logs take
+one request instead of two (1.07 a call on the mix, 0.52 × the requests) for 1.2–1.9 × the
+bytes, and less client CPU (one response instead of two). Where calls carry many logs alerter
+drops (400 INFO a call: 5.5 × the bytes for the same request saving) or mostly pass a page
+(1,500: 3.04 requests and 12 × the bytes), the client goes back to one request per level
+within a few dozen calls and probes every 32nd call whole; the remaining cost there (1.94 and
+2.13 requests against 2.04) is the first 64 calls in flight, asked whole before anything was
+learned, and the probes. A cursor from the whole sequence is never used for a level's pages
+(the API does not say a level's cursor may be another level's log), so a call past one page
+is asked per level from its start.
+
+**Redis commands.** `python -m bench redis` (2,000 calls of each kind), before (the outbox
+branch) load 5.3 with 500 calls, after load 6.2 with 2,000 calls:
+
+| per call | before: quiet | before: alerting | now: quiet | now: alerting |
+|---|---|---|---|---|
+| commands | 19.0 | 56.5 | 15.1 | 50.8 |
+| memory kept | 1,491 B | 3,681 B | 1,147 B | 2,716 B |
+| Redis CPU µs | 281 | 479 | 216 | 328 |
+
+From: the claim's lock taken with SET NX (arq's EXISTS and PSETEX), a first try counted with
+one SET NX EX (arq's INCR and EXPIRE), and a call's first events kept inside its record
+instead of a list of their own (RPUSH and EXPIRE). Quiet: 15.1 against the ≤ 15 asked — the
+rest is arq's protocol (enqueue 3, claim 4, finish 3), the story and index (2), the history
+line (1), the failure cleared (1) and the scripts (1.2). Alerting: 50.8 against ≤ 30: not
+met; the send job is a second arq job (about 10 commands), and its claim, mark, history and
+counts the rest.
+
+**The api's server** (a first look, not adopted). `python -m bench server` (the bare handler,
+uvicorn with httptools and uvloop against Granian 2.8.9's ASGI interface with uvloop, one and
+two processes, wrk as in `bench intake`, 2 rounds in turns, each server's CPU over all its
+processes; Granian installed by hand, it is not a dependency), load 2.4–3.7:
+
+| server | requests/s | server CPU µs a request | p99 |
+|---|---|---|---|
+| uvicorn, 1 process | 6,867 / 6,320 | 141 / 143 | 16.44ms / 20.95ms |
+| uvicorn, 2 processes | 7,759 / 14,926 | 145 / 108 | 40.94ms / 25.16ms |
+| granian, 1 process | 8,905 / 8,758 | 146 / 131 | 39.94ms / 43.08ms |
+| granian, 2 processes | 12,192 / 9,692 | 144 / 163 | 34.36ms / 50.05ms |
+
+An earlier pair of rounds (load 2.4–3.2) had uvicorn 5,819 / 7,889 and Granian 9,741 /
+6,660 with one process, 10,361 / 10,939 and 11,680 / 9,525 with two. One Granian process
+answered more requests in three rounds of four, for the same CPU a request and twice the p99;
+two processes of either did 1.4–2 × one, on two cores shared with wrk. Not a clear win: the
+api stays on one uvicorn process; `ALERTER_API_PROCESSES` and the intake (not only the bare
+handler) under Granian are still to be measured and built.
+
+**Worker on the mix, by CPU** (`BENCH_WORKER_ROWS=mix,every BENCH_WORKERS=1
+BENCH_RSS_CALLS=4000 BENCH_CALLS=3000 BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp
+python -m bench worker`, load 9.3–10.3): 1.71 ms of worker CPU a call on the mix against the
+floor's 1.24 (0.73 by CPU; 234 calls/s, 0.45 of the floor's 522 by throughput on a loaded
+machine), 5.28 ms a call every call alerting (0.24 by CPU). At load 2.1–3.0
+(`BENCH_WORKER_ROWS=mix BENCH_WORKERS=1,2 BENCH_RSS_CALLS=5000 BENCH_CALLS=5000
+BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp`): **one worker 724 calls/s on the mix**
+(1.31 ms a call; the floor 1,024 calls/s and 0.93 ms: 0.71 either way); two processes 482
+(the two cores shared with the api, the stand-in and Redis: not a scaling figure). The floor now asks as the worker
+does by default (whole first page): 1.08 Diga requests a call.
 """

@@ -2,7 +2,7 @@
 
 python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
 python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
-                                     [--alert-every 1]
+                                     [--alert-every 1] [--info 0]
 python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
 """
 
@@ -45,34 +45,51 @@ def alerts(call_id: str, alert_every: int) -> bool:
     return call_kind("alert:" + call_id, alert_every)
 
 
-def _log(i: int, alerting: bool = True) -> dict[str, Any]:
+def _log(i: int, alerting: bool = True, level: str = "ERROR") -> dict[str, Any]:
+    if level != "ERROR":
+        category, event, text = "CALL_LIFECYCLE", "turn_completed", f"agent turn {i} completed"
+    elif alerting:
+        category, event = "TRANSFER", "transfer_failed"
+        text = f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout"
+    else:
+        category, event = "LLM", "llm_timeout"
+        text = f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout"
     return {
         "id": f"00000000-0000-4000-8000-{i:012d}",
         "timestamp": f"2026-11-25T12:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z",
-        "level": "ERROR",
-        "category": "TRANSFER" if alerting else "LLM",
-        "event": "transfer_failed" if alerting else "llm_timeout",
+        "level": level,
+        "category": category,
+        "event": event,
         "call_id": None,
         "trace_id": f"{i:032x}",
-        "data": {
-            "message_text": f"transfer to +34 600 000 {i % 1000:03d} failed: SIP 408 timeout",
-            "failure_reason": "timeout",
-        },
+        "data": {"message_text": text, "failure_reason": "timeout"},
     }
 
 
 class DigaStandIn:
-    """Pages are the same bytes for every call (only their count matters to the worker),
-    built once, so the stand-in spends next to no CPU of the machine it shares."""
+    """Pages are the same bytes for every call of a kind (only their count matters to the
+    worker), built once, so the stand-in spends next to no CPU of the machine it shares.
+
+    A call holds `logs` ERROR logs (`big_logs` for one call in `big_every`) and `info` INFO
+    logs spread among them, oldest first; `level` filters (ERROR, or every level when
+    absent), `after` is a cursor in the filtered sequence, `limit` the page size."""
 
     def __init__(
-        self, latency: float, logs: int, big_every: int, alert_every: int = 1, big_logs: int = 2500
+        self,
+        latency: float,
+        logs: int,
+        big_every: int,
+        alert_every: int = 1,
+        big_logs: int = 2500,
+        info: int = 0,
     ) -> None:
         self.latency, self.logs, self.big_every, self.big_logs = latency, logs, big_every, big_logs
-        self.alert_every = alert_every
-        self.pages: dict[tuple[int, str | None, bool], bytes] = {}
+        self.alert_every, self.info = alert_every, info
+        self.calls: dict[tuple[int, bool], list[dict[str, Any]]] = {}
+        self.pages: dict[tuple[int, bool, str | None, str | None, int], bytes] = {}
         self.empty = self._page([], False)
         self.requests = 0
+        self.bytes = 0
 
     @staticmethod
     def _page(rows: list[dict[str, Any]], more: bool) -> bytes:
@@ -85,35 +102,53 @@ class DigaStandIn:
             }
         ).encode()
 
-    def page(self, total: int, after: str | None, alerting: bool) -> bytes:
-        key = (total, after, alerting)
+    def _call(self, errors: int, alerting: bool) -> list[dict[str, Any]]:
+        key = (errors, alerting)
+        if key not in self.calls:
+            total = errors + self.info
+            at = {k * total // errors for k in range(errors)} if errors else set()
+            self.calls[key] = [
+                _log(i, alerting, "ERROR" if i in at else "INFO") for i in range(total)
+            ]
+        return self.calls[key]
+
+    def page(
+        self, errors: int, alerting: bool, level: str | None, after: str | None, limit: int
+    ) -> bytes:
+        key = (errors, alerting, level, after, limit)
         if key not in self.pages:
-            start = int(after.rsplit("-", 1)[1]) + 1 if after else 0
-            rows = [_log(i, alerting) for i in range(start, min(total, start + 1000))]
-            self.pages[key] = self._page(rows, start + 1000 < total)
+            rows = [r for r in self._call(errors, alerting) if level in (None, r["level"])]
+            ids = [r["id"] for r in rows]
+            start = ids.index(after) + 1 if after in ids else (len(ids) if after else 0)
+            self.pages[key] = self._page(rows[start : start + limit], start + limit < len(rows))
         return self.pages[key]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         if scope["path"] == "/stats":
-            await _answer(send, 200, json.dumps({"requests": self.requests}).encode())
+            stats = {"requests": self.requests, "bytes": self.bytes}
+            await _answer(send, 200, json.dumps(stats).encode())
             return
         self.requests += 1
         call_id = scope["path"].rsplit("/", 1)[-1]
         query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
         if self.latency:
             await asyncio.sleep(self.latency)
-        if query.get("level") != "ERROR":
-            await _answer(send, 200, self.empty)
-            return
-        big = call_kind(call_id, self.big_every)
-        page = self.page(
-            self.big_logs if big else self.logs,
-            query.get("after"),
-            alerts(call_id, self.alert_every),
-        )
-        await _answer(send, 200, page)
+        level = query.get("level")
+        if level not in (None, "ERROR", "INFO"):
+            body = self.empty
+        else:
+            big = call_kind(call_id, self.big_every)
+            body = self.page(
+                self.big_logs if big else self.logs,
+                alerts(call_id, self.alert_every),
+                level,
+                query.get("after"),
+                int(query.get("limit", "100")),
+            )
+        self.bytes += len(body)
+        await _answer(send, 200, body)
 
 
 class Receiver:
@@ -168,10 +203,13 @@ def main() -> None:
     parser.add_argument("--logs", type=int, default=40)
     parser.add_argument("--big-every", type=int, default=50)
     parser.add_argument("--alert-every", type=int, default=1)
+    parser.add_argument("--info", type=int, default=0, help="INFO logs a call, among its errors")
     args = parser.parse_args()
     app: Any = {
         "bare": bare_app,
-        "diga": lambda: DigaStandIn(args.latency, args.logs, args.big_every, args.alert_every),
+        "diga": lambda: DigaStandIn(
+            args.latency, args.logs, args.big_every, args.alert_every, info=args.info
+        ),
         "receiver": Receiver,
     }[args.kind]()
     uvicorn.run(

@@ -9,7 +9,8 @@ are timed from the first call recorded (the floors, too, start with their client
 the processes' start-up (imports, rules, connections) is its own column.
 
 Floors, measured in the same run: a bare loop in this process that only fetches each call's
-pages (both levels at once, following `has_more`), as many calls at once as the worker's
+pages as the worker asks by default (the first page of every level, then each
+level apart, following `has_more`, when a call's logs go past it), as many calls at once as the worker's
 jobs, on the same number of connections, with httpx on its default transport (httpcore)
 and on the one the worker uses (aiohttp, through `httpx-aiohttp`).
 """
@@ -28,7 +29,17 @@ import redis
 from httpx_aiohttp import AiohttpTransport
 
 from alerter.settings import Settings
-from bench.common import PY, free_port, peak_rss_mb, percentile, pipeline, process, table, wait_http
+from bench.common import (
+    PY,
+    cpu_seconds,
+    free_port,
+    peak_rss_mb,
+    percentile,
+    pipeline,
+    process,
+    table,
+    wait_http,
+)
 from bench.servers import alerts
 
 CALLS = int(os.environ.get("BENCH_CALLS", "5000"))
@@ -37,6 +48,9 @@ SCALING = tuple(int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(","
 LATENCIES = tuple(float(n) for n in os.environ.get("BENCH_LATENCIES", "0.01,0.05,0.2").split(","))
 LATENCY_RUN_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 MIX_ALERT_EVERY = 10
+# Which rows to run (a part of the section, for a before/after pair): mix (the scaling rows),
+# every (every call alerting), latency (the 10 and 200 ms rows), e2e (webhook → alert).
+ROWS = set(os.environ.get("BENCH_WORKER_ROWS", "mix,every,latency,e2e").split(","))
 DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
 
 
@@ -75,6 +89,7 @@ class Drained:
     rss_mb: float
     alerts: int
     startup: float  # seconds from starting the worker processes to their first call recorded
+    cpu_ms: float  # the worker processes' CPU a call, from the first call recorded to the last
 
 
 def drain(
@@ -124,13 +139,14 @@ def drain(
         ]
         running = [p.__enter__() for p in procs]
         recorded_at = None
-        first_at, done_at_first = 0.0, 0
+        first_at, done_at_first, cpu_at_first = 0.0, 0, 0.0
         try:
             while True:
                 done = int(client.zcard("alerter:calls")) if recorded_at is None else calls  # type: ignore[arg-type]
                 if not first_at and done:
                     # Throughput is timed from here: a process's start-up is reported apart.
                     first_at, done_at_first = time.time(), done
+                    cpu_at_first = sum(cpu_seconds(p.pid) for p in running)
                 if recorded_at is None and done >= calls:
                     recorded_at = time.time()
                 stats = receiver_stats(hook)
@@ -142,16 +158,21 @@ def drain(
             arrivals: dict[str, float] = stats["arrivals"]  # type: ignore[assignment]
             finished = max([recorded_at, *arrivals.values()])
             rss = max(peak_rss_mb(p.pid) for p in running)
+            cpu = sum(cpu_seconds(p.pid) for p in running) - cpu_at_first
         finally:
             for p in procs:
                 p.__exit__(None, None, None)
         requests = int(httpx.get(f"{diga}/stats").json()["requests"])
     rate = (calls - done_at_first) / (finished - first_at)
-    return Drained(rate, requests / calls, rss, expected_alerts, first_at - started)
+    cpu_ms = cpu * 1000 / max(1, calls - done_at_first)
+    return Drained(rate, requests / calls, rss, expected_alerts, first_at - started, cpu_ms)
 
 
-async def _floor_loop(base: str, transport: str, calls: int, jobs: int, connections: int) -> float:
-    """Calls/s of a loop that only fetches each call's pages, like the worker does."""
+async def _floor_loop(
+    base: str, transport: str, calls: int, jobs: int, connections: int
+) -> tuple[float, float]:
+    """Calls/s of a loop that only fetches each call's pages, like the worker does, and its
+    CPU a call in ms (this process's: the loop is all it runs then)."""
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     chosen = AiohttpTransport(limits=limits) if transport == "aiohttp" else None
     async with httpx.AsyncClient(
@@ -162,10 +183,14 @@ async def _floor_loop(base: str, transport: str, calls: int, jobs: int, connecti
         for _ in range(calls):
             queue.put_nowait(str(uuid.uuid4()))
 
-        async def level(call_id: str, name: str) -> None:
+        async def level(call_id: str, name: str | None) -> bool:
+            """Every page of one level (None: the first page of every level); whether the
+            call's logs went past that page."""
             after = None
             while True:
-                params = {"level": name, "order": "asc", "limit": "1000"}
+                params = {"order": "asc", "limit": "1000"}
+                if name:
+                    params["level"] = name
                 if after:
                     params["after"] = after
                 for attempt in range(3):  # as the worker does: a dropped connection is asked again
@@ -177,32 +202,44 @@ async def _floor_loop(base: str, transport: str, calls: int, jobs: int, connecti
                         if attempt == 2:
                             raise
                 page = answer.json()
-                if not page["has_more"]:
-                    return
+                if not page["has_more"] or name is None:
+                    return bool(page["has_more"])
                 after = page["last_id"]
 
         async def job() -> None:
+            # As the worker asks by default: the first page of every level, then each level
+            # apart when the call's logs go past it (FirstPage; 2 requests a call by level).
             while not queue.empty():
                 call_id = queue.get_nowait()
+                if FLOOR_WHOLE_FIRST and not await level(call_id, None):
+                    continue
                 await asyncio.gather(level(call_id, "ERROR"), level(call_id, "CRITICAL"))
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*(job() for _ in range(jobs)))
-        return calls / (time.perf_counter() - started)
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / calls
+        return calls / (time.perf_counter() - started), cpu_ms
 
 
-def floors(latency: float, calls: int = 4000) -> dict[str, float]:
+# The floor asks as the worker's default does (whole first page); 0: one request per level.
+FLOOR_WHOLE_FIRST = os.environ.get("BENCH_FLOOR_WHOLE_FIRST", "1") == "1"
+FLOOR_CALLS = int(os.environ.get("BENCH_FLOOR_CALLS", "4000"))
+# httpcore's floor is the slow one (a minute at 50 ms): a partial run may leave it out.
+FLOOR_TRANSPORTS = tuple(os.environ.get("BENCH_FLOOR_TRANSPORTS", "httpcore,aiohttp").split(","))
+
+
+def floors(latency: float, calls: int = FLOOR_CALLS) -> dict[str, float]:
     port = free_port()
     command = [PY, "-m", "bench.servers", "diga", "--port", str(port), "--latency", str(latency)]
     jobs, connections = DEFAULTS.worker_max_jobs, DEFAULTS.diga_max_connections
     with process(command):
         wait_http(f"http://127.0.0.1:{port}/stats")
-        return {
-            name: asyncio.run(
-                _floor_loop(f"http://127.0.0.1:{port}", name, calls, jobs, connections)
-            )
-            for name in ("httpcore", "aiohttp")
-        }
+        measured: dict[str, float] = {}
+        for name in FLOOR_TRANSPORTS:
+            base = f"http://127.0.0.1:{port}"
+            rate, cpu_ms = asyncio.run(_floor_loop(base, name, calls, jobs, connections))
+            measured[name], measured[f"{name} cpu ms"] = rate, cpu_ms
+        return measured
 
 
 def run(redis_url: str, workdir: Path) -> str:
@@ -210,18 +247,19 @@ def run(redis_url: str, workdir: Path) -> str:
     floor_rows = []
     latency_rows = []
     floor_at: dict[float, dict[str, float]] = {}
-    for latency in LATENCIES:
+    for latency in LATENCIES if "latency" in ROWS else (0.05,):
         floor_at[latency] = floors(latency)
         floor_rows.append(
             [
                 f"{latency * 1000:.0f}",
-                f"{floor_at[latency]['httpcore']:,.0f}",
+                f"{floor_at[latency].get('httpcore', 0):,.0f}",
                 f"{floor_at[latency]['aiohttp']:,.0f}",
+                f"{floor_at[latency]['aiohttp cpu ms']:.2f}",
             ]
         )
     mix = f"1 in {MIX_ALERT_EVERY} alerting"
     one_worker_rate = 0.0
-    for workers in SCALING:
+    for workers in SCALING if "mix" in ROWS else ():
         calls = RSS_CALLS if workers == 1 else CALLS
         result = drain(
             redis_url,
@@ -233,10 +271,17 @@ def run(redis_url: str, workdir: Path) -> str:
         )
         if workers == 1:
             one_worker_rate = result.rate
-        rows.append(_row(mix, workers, calls, result, floor_at[0.05]["aiohttp"] * workers))
-    every = drain(redis_url, workdir, latency=0.05, alert_every=1, workers=1, calls=CALLS)
-    rows.append(_row("every call alerting", 1, CALLS, every, floor_at[0.05]["aiohttp"]))
-    for latency in LATENCIES:
+        floor = floor_at[0.05]
+        rows.append(
+            _row(mix, workers, calls, result, floor["aiohttp"] * workers, floor["aiohttp cpu ms"])
+        )
+    if "every" in ROWS:
+        every = drain(redis_url, workdir, latency=0.05, alert_every=1, workers=1, calls=CALLS)
+        floor = floor_at[0.05]
+        rows.append(
+            _row("every call alerting", 1, CALLS, every, floor["aiohttp"], floor["aiohttp cpu ms"])
+        )
+    for latency in LATENCIES if "latency" in ROWS else ():
         result = (
             drain(
                 redis_url,
@@ -254,7 +299,11 @@ def run(redis_url: str, workdir: Path) -> str:
         latency_rows.append(
             [f"{latency * 1000:.0f}", f"{rate:,.0f}", f"{floor:,.0f}", f"{rate / floor:.2f}"]
         )
-    latency_row = measure_latency(redis_url, workdir, one_worker_rate / 2)
+    latency_row = (
+        measure_latency(redis_url, workdir, one_worker_rate / 2)
+        if "e2e" in ROWS and one_worker_rate
+        else ["-", 0, "-", "-", "-"]
+    )
     jobs, connections = DEFAULTS.worker_max_jobs, DEFAULTS.diga_max_connections
     minimum = (49 * 2 + 4) / 50
     return (
@@ -271,6 +320,8 @@ def run(redis_url: str, workdir: Path) -> str:
                 "Diga requests per call",
                 "peak RSS MB (each)",
                 "start-up s",
+                "worker CPU ms a call",
+                "× floor by CPU",
             ],
             rows,
         )
@@ -278,7 +329,10 @@ def run(redis_url: str, workdir: Path) -> str:
         "1,000 logs a page). Peak RSS of the one-worker run is after "
         f"{RSS_CALLS:,} calls.\n\n**Floors**: the bare fetch loop, {jobs} calls at once on "
         f"{connections} connections, calls/s.\n\n"
-        + table(["Diga latency ms", "httpx + httpcore", "httpx + aiohttp"], floor_rows)
+        + table(
+            ["Diga latency ms", "httpx + httpcore", "httpx + aiohttp", "aiohttp CPU ms a call"],
+            floor_rows,
+        )
         + "\n\n**Latency**: one worker process on the mix, defaults untouched.\n\n"
         + table(["Diga latency ms", "calls/s", "floor (aiohttp)", "worker / floor"], latency_rows)
         + "\n\n"
@@ -289,7 +343,9 @@ def run(redis_url: str, workdir: Path) -> str:
     )
 
 
-def _row(name: str, workers: int, calls: int, result: Drained, floor: float) -> list[object]:
+def _row(
+    name: str, workers: int, calls: int, result: Drained, floor: float, floor_cpu_ms: float
+) -> list[object]:
     return [
         name,
         workers,
@@ -299,6 +355,8 @@ def _row(name: str, workers: int, calls: int, result: Drained, floor: float) -> 
         f"{result.requests_per_call:.2f}",
         f"{result.rss_mb:.0f}",
         f"{result.startup:.1f}",
+        f"{result.cpu_ms:.2f}",
+        f"{floor_cpu_ms / result.cpu_ms:.2f}" if result.cpu_ms else "-",
     ]
 
 

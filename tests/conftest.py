@@ -163,6 +163,9 @@ def make_settings(diga_url: str, **overrides: Any) -> Settings:
         "DIGA_API_KEY": DIGA_KEY,
         "ALERTER_SETTLE_SECONDS": 0,
         "ALERTER_DIGA_TIMEOUT": 2,
+        # The per-level protocol, whose requests most pipeline tests count; the default
+        # (adaptive: a call's first page of every level) has tests of its own.
+        "ALERTER_DIGA_FIRST_PAGE": "level",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

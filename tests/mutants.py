@@ -61,6 +61,13 @@ ALERT = "alerter/pipeline/alert.py"
 DIGEST = "alerter/pipeline/render_digest.py"
 SEND = "alerter/pipeline/send.py"
 JOB = "alerter/pipeline/job.py"
+COMPAT_APPRISE = "alerter/compat/apprise.py"
+COMPAT_TESTS = ("tests/compat/test_apprise.py",)
+
+FETCH = "alerter/pipeline/fetch.py"
+FIRST_PAGE = "alerter/pipeline/first_page.py"
+FIRST_PAGE_TESTS = ("tests/pipeline/test_first_page.py",)
+
 BASELINE_LUA = "alerter/store/baseline.lua"
 BASELINE = "alerter/rules/baseline.py"
 BASELINE_TESTS = ("tests/pipeline/test_baseline.py",)
@@ -82,6 +89,62 @@ ACTIONS = "alerter/http/console/actions.py"
 OPERATIONS = "alerter/pipeline/operations.py"
 
 MUTANTS = (
+    Mutant(
+        "claim: a later try counted as a first",
+        "alerter/store/claim.lua",
+        "      tries = redis.call('INCR', retry)\n",
+        "",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "story: a call's first events (in its record) not merged in time order",
+        "alerter/store/calls.py",
+        "events = sorted(first + [CallEvent.from_json(e) for e in later], key=_to_the_ms)",
+        "events = first + [CallEvent.from_json(e) for e in later]",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "claim: the lock of a job that is not runnable is kept",
+        "alerter/store/claim.lua",
+        "      redis.call('DEL', in_progress)\n",
+        "",
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "first page: a call past one page evaluated on its first page alone",
+        FETCH,
+        "        if page.has_more:\n            return None\n",
+        "",
+        FIRST_PAGE_TESTS,
+    ),
+    Mutant(
+        "first page: INFO and WARNING logs of a whole page kept",
+        FETCH,
+        "kept = [log for log in page.data if log.level in _FETCHED]",
+        "kept = list(page.data)",
+        FIRST_PAGE_TESTS,
+    ),
+    Mutant(
+        "first page: adaptive never leaves the whole first page",
+        FIRST_PAGE,
+        "return PROBE_WEIGHT if self.calls % PROBE_EVERY == 0 else 0.0",
+        "return LEARN_WEIGHT",
+        FIRST_PAGE_TESTS,
+    ),
+    Mutant(
+        "compat: a kept session carries one destination's cookies to the next",
+        COMPAT_APPRISE,
+        "        session.cookies.clear()",
+        "        pass",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: only requests.request routed (requests.post and the rest not)",
+        COMPAT_APPRISE,
+        '    setattr(requests.api, "request", _request)  # noqa: B010\n',
+        "",
+        COMPAT_TESTS,
+    ),
     Mutant(
         "escalation: an episode escalated again",
         "alerter/pipeline/escalate.py",

@@ -223,11 +223,14 @@ class _DigaHandler(BaseHTTPRequestHandler):
 
 
 class Receiver(_Server):
-    """Accepts POSTs (Slack incoming webhooks, JSON webhooks); records each body."""
+    """Accepts POSTs (Slack incoming webhooks, JSON webhooks); records each body and its
+    headers, and counts the connections it accepted. `keep_alive`: HTTP/1.1, connections
+    kept open between requests as real receivers do (else one connection a request)."""
 
-    def __init__(self, ok_body: bytes = b"ok") -> None:
-        super().__init__(_ReceiverHandler)
+    def __init__(self, ok_body: bytes = b"ok", keep_alive: bool = False) -> None:
+        super().__init__(_KeepAliveReceiverHandler if keep_alive else _ReceiverHandler)
         self.ok_body = ok_body
+        self.connections = 0
         self.received: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self._changed = threading.Condition(self.lock)
@@ -251,7 +254,11 @@ class Receiver(_Server):
                 self._changed.wait(left)
             return [r["json"] for r in self.received]
 
-    def take(self, path: str, raw: bytes) -> Fault | None:
+    def headers(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [r["headers"] for r in self.received]
+
+    def take(self, path: str, raw: bytes, headers: dict[str, str] | None = None) -> Fault | None:
         """The next injected answer, if any; a message answered 2xx counts as received
         (a slow acceptance is injected as `Fault(200, delay=...)`)."""
         with self._changed:
@@ -262,7 +269,7 @@ class Receiver(_Server):
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            self.received.append({"path": path, "json": body})
+            self.received.append({"path": path, "json": body, "headers": headers or {}})
             self._changed.notify_all()
         return fault
 
@@ -271,10 +278,16 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        owner: Receiver = self.server.owner  # type: ignore[attr-defined]
+        with owner.lock:
+            owner.connections += 1
+
     def do_POST(self) -> None:
         owner: Receiver = self.server.owner  # type: ignore[attr-defined]
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        fault = owner.take(self.path, raw)
+        fault = owner.take(self.path, raw, {k.lower(): v for k, v in self.headers.items()})
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -378,6 +391,10 @@ class _SlackHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
+
+
+class _KeepAliveReceiverHandler(_ReceiverHandler):
+    protocol_version = "HTTP/1.1"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:

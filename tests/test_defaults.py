@@ -28,6 +28,7 @@ FIELDS = {  # README variable → Settings attribute
     "ALERTER_DIGA_TIMEOUT": "diga_timeout_seconds",
     "ALERTER_DIGA_CONNECTIONS": "diga_max_connections",
     "ALERTER_DIGA_PAGE_CAP": "diga_page_cap",
+    "ALERTER_DIGA_FIRST_PAGE": "diga_first_page",
     "ALERTER_WORKER_JOBS": "worker_max_jobs",
     "ALERTER_JOB_TIMEOUT": "job_timeout_seconds",
     "ALERTER_SHUTDOWN_GRACE": "shutdown_grace_seconds",

@@ -30,6 +30,7 @@ from apprise.plugins.opsgenie import NotifyOpsgenie
 from apprise.plugins.pagerduty import NotifyPagerDuty
 from apprise.plugins.slack import NotifySlack
 
+from alerter.compat.apprise import KeptSessions
 from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.pipeline.render import Message
 from alerter.rules.model import Destination
@@ -77,10 +78,17 @@ def slack_template_json(payload: dict[str, Any]) -> str:
 
 class Sender:
     """Sends on threads of its own, as many as the jobs in flight: a slow destination never
-    waits behind the default pool's few threads (shared with rule reloads and DNS)."""
+    waits behind the default pool's few threads (shared with rule reloads and DNS). Each
+    thread keeps its HTTP connections from one send to the next (`compat.apprise`): a new
+    connection a send was most of an alert storm's cost."""
 
     def __init__(self, threads: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alerter-send")
+        self._sessions = KeptSessions()
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="alerter-send",
+            initializer=self._sessions.bind_thread,
+        )
         self._late: set[asyncio.Task[None]] = set()
 
     async def send(
@@ -123,6 +131,7 @@ class Sender:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._sessions.close()
 
 
 async def _when_accepted(

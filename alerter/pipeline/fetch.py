@@ -28,6 +28,7 @@ from alerter.models import (
     parse_page,
 )
 from alerter.pipeline.failure import described, error_kind, host_of, http_answer
+from alerter.pipeline.first_page import FirstPage, FirstPagePolicy
 from alerter.settings import Settings
 
 PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
@@ -40,6 +41,7 @@ CONTEXT_PAGE_LIMIT = 100
 
 
 _LOG_ORDER = operator.attrgetter("timestamp", "id")  # oldest first; C, not a lambda a log
+_FETCHED = frozenset(level.value for level in FETCHED_LEVELS)
 
 
 class DigaError(Exception):
@@ -124,6 +126,7 @@ class DigaClient:
         max_response_bytes: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Callable[[str, float], None] | None = None,
+        first_page: FirstPage = FirstPage.ADAPTIVE,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "alerter"}
         if api_key:
@@ -152,6 +155,7 @@ class DigaClient:
         self._max_bytes = max_response_bytes or MAX_RESPONSE_BYTES
         # (status or error kind, seconds) of every request, for metrics.
         self._observe = observe or (lambda status, seconds: None)
+        self._first_page = FirstPagePolicy(first_page)
 
     @classmethod
     def from_settings(
@@ -166,6 +170,7 @@ class DigaClient:
             max_connections=settings.diga_max_connections,
             page_cap=settings.diga_page_cap,
             observe=observe,
+            first_page=FirstPage(settings.diga_first_page),
         )
 
     async def aclose(self) -> None:
@@ -177,7 +182,18 @@ class DigaClient:
         Paging stops early, and says why in `capped`, at the page cap, at the logs cap, at a
         response over the byte cap, or at `deadline` (the event loop's clock): a call whose
         logs are huge or whose Diga is slow is still evaluated on what was fetched.
+
+        Diga counts requests, so a call whose logs fit one page of every level is one
+        request, not two (`FirstPage`); the rest are asked per level from their start (a
+        cursor from the whole sequence is not one of a level's).
         """
+        asked = 0
+        weight = self._first_page.whole()
+        if weight:
+            whole = await self._whole_first_page(call_id, weight)
+            if whole is not None:
+                return whole
+            asked = 1
         results = await asyncio.gather(
             *(self._fetch_level(call_id, level, deadline=deadline) for level in FETCHED_LEVELS)
         )
@@ -188,9 +204,24 @@ class DigaClient:
         capped = "; ".join(sorted({r.capped for r in results if r.capped}))
         return FetchResult(
             logs=tuple(logs),
-            requests=sum(r.requests for r in results),
+            requests=asked + sum(r.requests for r in results),
             capped=capped or None,
         )
+
+    async def _whole_first_page(self, call_id: str, weight: float) -> FetchResult | None:
+        """A call's first page of every level: its ERROR and CRITICAL logs when they are all
+        there, else None (the call is asked per level)."""
+        params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT}
+        try:
+            page = await self._get_page(call_id, params)
+        except _TooLarge:
+            self._first_page.learn(weight, True, PAGE_LIMIT)
+            return None
+        kept = [log for log in page.data if log.level in _FETCHED]
+        self._first_page.learn(weight, page.has_more, len(page.data) - len(kept))
+        if page.has_more:
+            return None
+        return FetchResult(logs=tuple(sorted(kept, key=_LOG_ORDER)), requests=1)
 
     async def fetch_context(
         self, call_id: str, before: datetime, count: int, category: str | None

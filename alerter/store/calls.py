@@ -56,6 +56,26 @@ def _event_text(event: CallEvent) -> str:
     return json.dumps(event.to_json(), separators=(",", ":"))
 
 
+RECORD_EVENTS = "story"  # the record's field for its first events (not a call field)
+
+
+def _story(raw: bytes | None, later: Sequence[bytes]) -> CallStory:
+    """A call's story from its record (with its first events) and its events list, in time
+    order (a failure of an earlier try is in the list before the record is written), at
+    most MAX_EVENTS."""
+    record = json.loads(raw) if raw else None
+    first = [CallEvent.from_value(e) for e in (record or {}).pop(RECORD_EVENTS, [])]
+    events = sorted(first + [CallEvent.from_json(e) for e in later], key=_to_the_ms)
+    call = CallEnded.from_job(record) if record else None
+    return CallStory(call, tuple(events[-MAX_EVENTS:]))  # the newest, as the list keeps
+
+
+def _to_the_ms(event: CallEvent) -> float:
+    """History entries keep milliseconds: within one, a record's events come first (the
+    sort is stable), as they were written before any later event."""
+    return round(event.at, 3)
+
+
 def bucket_of(at: float) -> int:
     return int(at // BUCKET_SECONDS)
 
@@ -82,7 +102,10 @@ class CallEvent:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CallEvent:
-        value = json.loads(raw)
+        return cls.from_value(json.loads(raw))
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any]) -> CallEvent:
         return cls(
             at=float(value.get("at", 0)),
             outcome=str(value.get("outcome", "")),
@@ -109,16 +132,15 @@ class CallRecords:
     def write_call(
         self, pipe: Pipeline, call: CallEnded, now: float, events: Sequence[CallEvent]
     ) -> None:
-        """The call's record and its first events (a new list: no trim needed)."""
+        """The call's record with its first events in it: a call that does not alert (most
+        calls) has no events list, two commands fewer. Later events go to the list."""
         accepted = call.accepted_at or now
-        pipe.set(record_key(call.call_id), json.dumps(call.to_job()), ex=self.retention)
+        record = {**call.to_job(), RECORD_EVENTS: [e.to_json() for e in events]}
+        pipe.set(record_key(call.call_id), json.dumps(record), ex=self.retention)
         pipe.zadd(CALLS_INDEX, {call.call_id: accepted})
         if _trims_index(call.call_id):  # one call in TRIM_EVERY keeps the index bounded
             pipe.zremrangebyscore(CALLS_INDEX, "-inf", now - self.retention)
             pipe.zremrangebyrank(CALLS_INDEX, 0, -MAX_INDEXED_CALLS - 1)
-        key = events_key(call.call_id)
-        pipe.rpush(key, *(_event_text(e) for e in events))
-        pipe.expire(key, self.retention)
 
     def write_event(self, pipe: Pipeline, call_id: str, event: CallEvent) -> None:
         key = events_key(call_id)
@@ -147,8 +169,7 @@ class CallRecords:
             pipe.get(record_key(call_id))
             pipe.lrange(events_key(call_id), 0, -1)
             raw, events = await pipe.execute()
-        call = CallEnded.from_job(json.loads(raw)) if raw else None
-        return CallStory(call, tuple(CallEvent.from_json(e) for e in events))
+        return _story(raw, events)
 
     async def fields_of(self, call_ids: Sequence[str]) -> dict[str, Mapping[str, str]]:
         """Each known call's fields as text (`agent_id` ...), in one round trip: what the
@@ -177,9 +198,7 @@ class CallRecords:
             raw = await pipe.execute()
         out = {}
         for i, call_id in enumerate(call_ids):
-            record, events = raw[2 * i], raw[2 * i + 1]
-            call = CallEnded.from_job(json.loads(record)) if record else None
-            out[call_id] = CallStory(call, tuple(CallEvent.from_json(e) for e in events))
+            out[call_id] = _story(raw[2 * i], raw[2 * i + 1])
         return out
 
     async def ended_recently(

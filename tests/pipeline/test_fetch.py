@@ -16,13 +16,15 @@ from alerter.pipeline.fetch import (
     DigaUnavailable,
     parse_retry_after,
 )
+from alerter.pipeline.first_page import FirstPage
 from tests.conftest import DIGA_KEY
 from tests.standins import DigaStandIn, Fault, make_log, make_logs
 
 
 @pytest.fixture
 async def client(diga: DigaStandIn) -> AsyncIterator[DigaClient]:
-    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=5)
+    # The per-level protocol (paging, cursors, caps); the whole first page has its own tests.
+    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=5, first_page=FirstPage.LEVEL)
     yield client
     await client.aclose()
 
@@ -208,7 +210,7 @@ async def test_the_logs_cap_stops_paging_and_says_so(
     monkeypatch.setattr(fetch, "MAX_LOGS_PER_CALL", 1500)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, make_logs(call_id, 3500))
-    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=10)
+    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=10, first_page=FirstPage.LEVEL)
     try:
         result = await client.fetch_call_logs(call_id)
     finally:

@@ -12,7 +12,14 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
 from alerter.store.audit import Audit
-from alerter.store.calls import CALLS_INDEX, MAX_EVENTS, _trims_index, events_key, record_key
+from alerter.store.calls import (
+    CALLS_INDEX,
+    MAX_EVENTS,
+    CallEvent,
+    _trims_index,
+    events_key,
+    record_key,
+)
 from alerter.store.console_auth import TOKENS_KEY, ConsoleAuth
 from alerter.store.state import State
 
@@ -121,3 +128,27 @@ async def test_last_fired_is_when_a_rule_sent_not_when_it_was_decided(redis: Red
         "r": pytest.approx(start, abs=0.001),
         "shadowed": pytest.approx(start + 5, abs=0.001),
     }
+
+
+async def test_a_quiet_calls_story_is_its_record_alone_and_reads_in_time_order(
+    redis: Redis,
+) -> None:
+    state = State(redis, retention_seconds=3600)
+    quiet = CallEnded(call_id=str(uuid.uuid4()), accepted_at=time.time())
+    await state.evaluated(quiet, 3, 1, None, {})
+    assert await redis.exists(events_key(quiet.call_id)) == 0  # no list for a quiet call
+    outcomes = [e.outcome for e in (await state.calls.story(quiet.call_id)).events]
+    assert outcomes == ["fetched", "no_match"]
+
+    call = CallEnded(call_id=str(uuid.uuid4()), accepted_at=time.time() - 5)
+    # A failure of an earlier try (two seconds before) is written before the call's record.
+    async with redis.pipeline(transaction=False) as pipe:
+        earlier = CallEvent(at=time.time() - 2, outcome="retrying", detail="Diga: timeout")
+        state.calls.write_event(pipe, call.call_id, earlier)
+        await pipe.execute()
+    await state.evaluated(call, 3, 2, None, {"r": {"agent_id": "ag-1"}})
+    await state.record(call.call_id, Outcome.SENT, rule="r", destination="hook")
+    [story] = (await state.calls.stories([call.call_id])).values()
+    assert story.call == call
+    assert [e.outcome for e in story.events] == ["retrying", "fetched", "matched", "sent"]
+    assert story.events[2].labels == {"agent_id": "ag-1"}
