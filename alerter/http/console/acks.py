@@ -13,11 +13,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerter import acks
 from alerter.http.console.actions import ActionError, Console
-from alerter.http.console.auth import identity_of, operator_only, signed_in_api, signed_in_page
+from alerter.http.console.auth import identity_of, operator_only, signed_in_page
 from alerter.http.console.views import call_view
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey
@@ -45,28 +45,11 @@ def group_digest(rule: Rule, group: str | Mapping[str, str]) -> str:
     return GroupKey(tuple((name, group.get(name, "")) for name in rule.noise.group_by)).digest
 
 
-def _rule(console: Console, name: str) -> Rule:
+def rule_named(console: Console, name: str) -> Rule:
     rule = console.require_rules().by_name.get(name)
     if rule is None:
         raise ActionError(404, "RULE_NOT_FOUND", f"no rule {name[:100]!r}")
     return rule
-
-
-@post("/acks", guards=[operator_only], status_code=201)
-async def create_ack(request: Request[Any, Any, AppState]) -> dict[str, Any]:
-    console: Console = request.app.state.console
-    try:
-        wanted = AckRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        raise ActionError(422, "INVALID_ACK", f"{where}: {error['msg']}") from None
-    rule = _rule(console, wanted.rule)
-    digest = group_digest(rule, wanted.group)
-    who = identity_of(request).name
-    now = time.time()
-    first = await acks.acknowledge(console.redis, rule.name, digest, who, now, wanted.call_id)
-    return {"rule": rule.name, "group": digest, "acknowledged_by": who, "at": now, "first": first}
 
 
 @post("/calls/{call_id:str}/ack", guards=[operator_only])
@@ -75,7 +58,7 @@ async def acknowledge_call(
 ) -> Redirect:
     """The call page's **Acknowledge**: the episode of the rule and group this call fired in."""
     console: Console = request.app.state.console
-    rule = _rule(console, data.get("rule", ""))
+    rule = rule_named(console, data.get("rule", ""))
     view = await call_view(console.redis, console.state, call_id)
     labels = next((story.labels for story in view.rules if story.rule == rule.name), None)
     if labels is None:
@@ -88,6 +71,5 @@ async def acknowledge_call(
 
 def routers(router_class: type[Router] = Router) -> list[Router]:
     return [
-        router_class(path="/api/v1", route_handlers=[create_ack], guards=[signed_in_api]),
         router_class(path="/ui", route_handlers=[acknowledge_call], guards=[signed_in_page]),
     ]

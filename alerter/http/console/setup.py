@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
 
-from alerter.http.console import acks, api, pages, signature_rule
+from alerter.http.console import acks, api, api_followup, pages, signature_rule
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
 from alerter.http.console.gate import CSRF_EXEMPT_KEY, ConsoleGate
@@ -95,6 +95,7 @@ def console_routes(secret: str, secure_cookies: bool = False) -> list[Router]:
     return [
         *pages.routers(Secured),
         api.router(Secured),
+        api_followup.router(Secured),
         *acks.routers(Secured),
         *signature_rule.routers(Secured),
         static,

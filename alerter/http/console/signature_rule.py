@@ -13,7 +13,7 @@ from litestar.response import Template
 
 from alerter.http.console import actions
 from alerter.http.console.actions import ActionError, Console
-from alerter.http.console.auth import identity_of, operator_only, signed_in_api, signed_in_page
+from alerter.http.console.auth import identity_of, operator_only, signed_in_page
 from alerter.http.console.templating import Form, console_of, page
 from alerter.rules.from_signature import candidate_beside, rule_for_signature
 from alerter.rules.model import RulesInvalid
@@ -29,13 +29,6 @@ async def signature_rule(console: Console, digest: str) -> str:
         )
     text, labels = known
     return rule_for_signature(digest, text, labels, console.require_rules())
-
-
-@get("/signatures/{digest:str}/rule")
-async def signature_rule_api(
-    request: Request[Any, Any, AppState], digest: FromPath[str]
-) -> dict[str, str]:
-    return {"yaml": await signature_rule(console_of(request), digest)}
 
 
 @get("/signatures/{digest:str}/rule")
@@ -73,5 +66,4 @@ def routers(router_class: type[Router] = Router) -> list[Router]:
             route_handlers=[signature_rule_page, signature_rule_backtest],
             guards=[signed_in_page],
         ),
-        router_class(path="/api/v1", route_handlers=[signature_rule_api], guards=[signed_in_api]),
     ]
