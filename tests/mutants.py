@@ -589,7 +589,7 @@ MUTANTS = (
     ),
     Mutant(
         "marker: one marker per rule, not per destination",
-        STATE,
+        "alerter/store/markers.py",
         'key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
         'key = f"{PREFIX}sent:{call_id}:{rule}"',
         MARKER_TESTS,

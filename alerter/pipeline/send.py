@@ -33,8 +33,9 @@ from alerter.pipeline.render import Message
 from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Destination, Rule, RuleSet
 from alerter.rules.redact import Redactor
+from alerter.store.markers import marker_key, url_id
 from alerter.store.queue import put_sends, send_payload
-from alerter.store.state import Claim, FailedSend, history_entry, marker_key, url_id
+from alerter.store.state import Claim, FailedSend, history_entry
 
 log = logging.getLogger(__name__)
 

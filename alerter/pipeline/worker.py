@@ -41,6 +41,7 @@ from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
 from alerter.store.episodes import Episodes
 from alerter.store.incidents import Incidents
 from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
+from alerter.store.markers import MarkerWriter
 from alerter.store.queue import (
     JOB_FUNCTION,
     RESULT_KEEP_SECONDS,
@@ -53,7 +54,7 @@ from alerter.store.queue import (
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.slack import SlackStore
-from alerter.store.state import FailedSend, MarkerWriter, State
+from alerter.store.state import FailedSend, State
 from alerter.store.windows import Windows
 
 WORKER_HEALTH_SECONDS = 30

@@ -16,10 +16,11 @@ import yaml
 from pydantic import ValidationError
 
 from alerter.rules.bounds import TextRefused, check_size, check_values, compose
-from alerter.rules.compile import VARIABLE, build
+from alerter.rules.compile import build
 from alerter.rules.messages import message, yaml_problem
 from alerter.rules.model import RuleError, RuleSet, RulesInvalid
 from alerter.rules.spec import ParsedFile, RuleFileSpec, RuleSpec
+from alerter.rules.targets import VARIABLE
 from alerter.settings import rules_environment
 
 __all__ = ["RuleError", "RuleSet", "RulesInvalid", "load_rules", "rule_files"]

@@ -9,7 +9,6 @@ is possible in that one case, a loss never.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-import redis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -26,9 +24,10 @@ from alerter.models import CallEnded, Outcome
 from alerter.store import lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
 from alerter.store.coalesce import Coalescer, Fill
+from alerter.store.markers import SENT as _SENT
+from alerter.store.markers import SENT_TTL_SECONDS
 
 PREFIX = "alerter:"
-SENT_TTL_SECONDS = 7 * 86_400
 CLAIM_LEASE_SECONDS = 120
 HISTORY_KEY = PREFIX + "history"
 HISTORY_MAX = 100_000
@@ -38,7 +37,6 @@ FAILED_KEY = PREFIX + "failed"
 # Per destination: the last delivery's result, for the console.
 DESTINATIONS_KEY = PREFIX + "destinations:last"
 
-_SENT = b"sent"
 _DELIVERY_RESULTS = (Outcome.SENT, Outcome.RETRYING, Outcome.FAILED)
 
 
@@ -81,35 +79,6 @@ def history_entry(
         "detail": detail[:500],
         "at": f"{time.time():.3f}",
     }
-
-
-def url_id(url: str) -> str:
-    """A URL's short name in keys (never the URL: it holds secrets)."""
-    return hashlib.sha256(url.encode()).hexdigest()[:12]
-
-
-def marker_key(call_id: str, rule: str, destination: str, url: str | None = None) -> str:
-    """One marker per (call, rule, destination), and per URL (`url_id`) when a destination
-    has several (a URL that accepted is never sent again while another is retried)."""
-    key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"
-    if url is None:
-        return key
-    return f"{key}:{url}"
-
-
-class MarkerWriter:
-    """Marks sends `sent` from the sending threads, on a blocking client of their own: the
-    moment a destination accepts, not when the busy event loop gets to it (a worker killed
-    in between sends again). The event loop's mark, with the history entry, follows."""
-
-    def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def __call__(self, key: str) -> None:
-        self._redis.set(key, _SENT, ex=SENT_TTL_SECONDS)
-
-    def close(self) -> None:
-        self._redis.close()
 
 
 class State:

@@ -9,7 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
-from alerter.store.state import FAILED_KEY, Claim, State, history_entry, marker_key
+from alerter.store.markers import marker_key
+from alerter.store.state import FAILED_KEY, Claim, State, history_entry
 
 
 @pytest.fixture
