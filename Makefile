@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 DEPS := pyproject.toml constraints.txt
+# axe-core for the console's accessibility test, pinned in its package.json (no lock file).
+AXE := tests/http/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint bench clean
 
@@ -26,7 +28,12 @@ $(STAMP_TEST): $(BIN)/python $(DEPS)
 run: $(STAMP_RUN)
 	$(BIN)/alerter serve
 
-test: $(STAMP_TEST)
+$(AXE): tests/http/axe/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --prefix tests/http/axe --no-package-lock --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the console's accessibility test will skip (apt-get install npm)"; fi
+
+test: $(STAMP_TEST) $(AXE)
 	$(BIN)/ruff check alerter tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
@@ -39,4 +46,4 @@ bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .alerter .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/http/axe/node_modules .alerter .pytest_cache .mypy_cache .ruff_cache
