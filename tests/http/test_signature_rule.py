@@ -97,4 +97,4 @@ async def test_a_rule_from_a_signature_checks_and_backtests_the_calls_that_made_
             data={"yaml": text, "since": "1h", "_csrf_token": csrf_of(shown.text)},
         )
     assert replayed.status_code == 200, replayed.text
-    assert "<tfoot><tr><th>total</th><th>3</th>" in replayed.text  # of the five calls
+    assert "<tfoot><tr><th>total</th><td>3</td>" in replayed.text  # of the five calls
