@@ -1,4 +1,5 @@
 --#include episode
+--#include match_window
 --#include ring
 -- A baseline rule's call matched at ARGV[1] (its event time, ms). The window of ARGV[4] ms
 -- ending there counts matched (KEYS[1]) and ended (KEYS[2], written on intake) calls like
@@ -10,16 +11,7 @@
 local d = redis.call('GET', KEYS[4]); if d then return d end
 local t, w = tonumber(ARGV[1]), tonumber(ARGV[4])
 local min, slots = tonumber(ARGV[6]), tonumber(ARGV[10])
-redis.call('ZADD', KEYS[1], t, ARGV[3])
-redis.call('HSET', KEYS[5], ARGV[3], ARGV[8])
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t - 2 * w, 'LIMIT', 0, 500)
-if #old > 0 then
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[5], unpack(old))
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t - 2 * w)
-redis.call('PEXPIRE', KEYS[1], 2 * w)
-redis.call('PEXPIRE', KEYS[5], 2 * w)
+record_match(t, w)
 local hour = math.floor(t / 3600000)
 for _, ring in ipairs({KEYS[6], KEYS[8]}) do
   ring_add(ring, hour, slots)

@@ -1,4 +1,5 @@
 --#include episode
+--#include match_window
 -- Matched calls (KEYS[1]) against ended calls (KEYS[2], written on intake), both by the
 -- time the call's webhook was accepted, over a window of ARGV[4] ms. Calls are decided out
 -- of order (concurrent jobs, retries, backlogs), so two windows are checked: the one ending
@@ -6,16 +7,7 @@
 -- than a window after it. KEYS[5] keeps each matched call's "event<US>reason".
 local d = redis.call('GET', KEYS[4]); if d then return d end
 local t, w = tonumber(ARGV[1]), tonumber(ARGV[4])
-redis.call('ZADD', KEYS[1], t, ARGV[3])
-redis.call('HSET', KEYS[5], ARGV[3], ARGV[8])
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t - 2 * w, 'LIMIT', 0, 500)
-if #old > 0 then
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[5], unpack(old))
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t - 2 * w)
-redis.call('PEXPIRE', KEYS[1], 2 * w)
-redis.call('PEXPIRE', KEYS[5], 2 * w)
+record_match(t, w)
 local function window(hi)
   local m = redis.call('ZCOUNT', KEYS[1], '(' .. (hi - w), hi)
   local e = redis.call('ZCOUNT', KEYS[2], '(' .. (hi - w), hi)

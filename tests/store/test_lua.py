@@ -44,6 +44,7 @@ COVERED = {
     "failed_send",
     "baseline",
     "ring",  # included by enqueue and baseline, run through them
+    "match_window",  # included by rate and baseline, run through them
     "correlate",
 }
 
