@@ -89,7 +89,7 @@ ACT = READ | {
 }
 
 
-def _with(base: dict[int, ResponseSpec], **more: str) -> dict[int, ResponseSpec]:
+def with_errors(base: dict[int, ResponseSpec], **more: str) -> dict[int, ResponseSpec]:
     return base | {int(status.removeprefix("e")): _spec(text) for status, text in more.items()}
 
 
@@ -117,7 +117,7 @@ def since_seconds(value: str | None) -> float | None:
 # ---------------------------------------------------------------- reads
 
 
-@get("/calls/{call_id:str}", responses=_with(READ, e404="No record of that call"))
+@get("/calls/{call_id:str}", responses=with_errors(READ, e404="No record of that call"))
 async def get_call(console: ConsoleIn, call_id: CallId) -> CallOut:
     """One call's timeline: accepted, fetched, each rule's decision and each send."""
     view = await views.call_view(console.redis, console.state, str(call_id))
@@ -169,7 +169,7 @@ async def list_silences(console: ConsoleIn) -> SilencesOut:
     return SilencesOut([SilenceOut.of(s, now) for s in await console.silences.all()])
 
 
-@get("/silences/{silence_id:str}", responses=_with(READ, e404="No such silence"))
+@get("/silences/{silence_id:str}", responses=with_errors(READ, e404="No such silence"))
 async def get_silence(console: ConsoleIn, silence_id: SilenceId) -> SilenceOut:
     silence = await console.silences.get(silence_id)
     if silence is None:
@@ -229,7 +229,7 @@ async def whoami(who: Who) -> IdentityOut:
     "/silences",
     guards=[operator_only],
     status_code=201,
-    responses=_with(ACT, e422="A wrong type, an unknown rule, no matcher, a bad end"),
+    responses=with_errors(ACT, e422="A wrong type, an unknown rule, no matcher, a bad end"),
 )
 async def create_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn]) -> SilenceOut:
     """`created_by` is the identity that asks, whatever the body says."""
@@ -252,7 +252,7 @@ async def preview_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn
     "/silences/{silence_id:str}",
     guards=[operator_only],
     status_code=200,
-    responses=_with(ACT, e404="No such silence"),
+    responses=with_errors(ACT, e404="No such silence"),
 )
 async def expire_silence(console: ConsoleIn, who: Who, silence_id: SilenceId) -> SilenceOut:
     """Expires the silence (it stays listed, as expired)."""
@@ -264,7 +264,7 @@ async def expire_silence(console: ConsoleIn, who: Who, silence_id: SilenceId) ->
     "/silences/{silence_id:str}/extend",
     guards=[operator_only],
     status_code=200,
-    responses=_with(ACT, e404="No such silence"),
+    responses=with_errors(ACT, e404="No such silence"),
 )
 async def extend_silence(
     console: ConsoleIn,
@@ -280,7 +280,7 @@ async def extend_silence(
     "/rules/{name:str}/test",
     guards=[operator_only],
     status_code=200,
-    responses=_with(ACT, e404="No such rule"),
+    responses=with_errors(ACT, e404="No such rule"),
 )
 async def test_rule(
     console: ConsoleIn,
@@ -297,7 +297,7 @@ async def test_rule(
     "/rules/backtest",
     guards=[operator_only],
     status_code=200,
-    responses=_with(
+    responses=with_errors(
         ACT,
         e404="No such rule",
         e429="Another backtest is running in this process (see Retry-After)",
@@ -318,7 +318,7 @@ async def backtest_rules(console: ConsoleIn, who: Who, data: JSONBody[BacktestIn
     "/failed/{call_id:str}/retry",
     guards=[operator_only],
     status_code=202,
-    responses=_with(ACT, e404="Not a failed call"),
+    responses=with_errors(ACT, e404="Not a failed call"),
 )
 async def retry_failed(console: ConsoleIn, who: Who, call_id: CallId) -> RetryOut:
     return RetryOut("queued", await actions.retry(console, who, str(call_id)))
@@ -333,7 +333,7 @@ async def retry_all_failed(console: ConsoleIn, who: Who) -> RetryOut:
     "/destinations/{name:str}/test",
     guards=[operator_only],
     status_code=200,
-    responses=_with(ACT, e404="No such destination"),
+    responses=with_errors(ACT, e404="No such destination"),
 )
 async def test_destination(console: ConsoleIn, who: Who, name: PathName) -> SendTestOut:
     """A sample alert through one destination: sent, or why not."""

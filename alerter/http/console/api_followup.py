@@ -21,9 +21,9 @@ from alerter.http.console.api import (
     READ,
     ConsoleIn,
     Who,
-    _with,
     provide_console,
     provide_identity,
+    with_errors,
 )
 from alerter.http.console.auth import operator_only, signed_in_api
 from alerter.http.console.schema import Frozen, Name, Text
@@ -52,7 +52,12 @@ class SignatureRuleOut(Frozen, frozen=True):
     yaml: str  # a shadow rule matching the signature, that `rules check` accepts
 
 
-@post("/acks", guards=[operator_only], status_code=201, responses=_with(ACT, e404="No such rule"))
+@post(
+    "/acks",
+    guards=[operator_only],
+    status_code=201,
+    responses=with_errors(ACT, e404="No such rule"),
+)
 async def create_ack(console: ConsoleIn, who: Who, data: JSONBody[AckIn]) -> AckOut:
     """Acknowledge a (rule, group) episode: it escalates no more; audited."""
     rule = rule_named(console, data.rule)
@@ -63,7 +68,7 @@ async def create_ack(console: ConsoleIn, who: Who, data: JSONBody[AckIn]) -> Ack
     return AckOut(rule.name, digest, who.name, now, first)
 
 
-@get("/signatures/{digest:str}/rule", responses=_with(READ, e404="No such signature seen"))
+@get("/signatures/{digest:str}/rule", responses=with_errors(READ, e404="No such signature seen"))
 async def signature_rule_api(console: ConsoleIn, digest: Digest) -> SignatureRuleOut:
     """A rule (shadow mode) matching the signature, to backtest before committing it."""
     return SignatureRuleOut(await signature_rule(console, digest))
