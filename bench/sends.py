@@ -13,7 +13,7 @@ from pathlib import Path
 from alerter.compat.apprise import KeptSessions
 from alerter.models import Severity
 from alerter.pipeline.deliver import Sender
-from alerter.pipeline.render import Message
+from alerter.render.alert import Message
 from bench.common import PY, cpu_seconds, free_port, process, table, wait_http
 
 SENDS = int(os.environ.get("BENCH_SENDS", "2000"))

@@ -28,14 +28,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.cli.serve import server_config
 from alerter.http.app import create_app
-from alerter.pipeline import guard as guard_module
-from alerter.pipeline import job as job_module
-from alerter.pipeline.worker import make_worker
 from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.embedded import EmbeddedServer, free_port
+from alerter.worker import call as job_module
+from alerter.worker import guard as guard_module
+from alerter.worker.app import make_worker
 from tests.standins import DigaStandIn, Receiver
 
 # Property tests: bounded by default; HYPOTHESIS_PROFILE=long runs many more examples.

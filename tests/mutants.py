@@ -24,13 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH_TESTS = ("tests/http/test_webhook_auth.py",)
-REDACTION_TESTS = ("tests/pipeline/test_redact_shadow.py", "tests/pipeline/test_render.py")
-LINK_TESTS = ("tests/pipeline/test_render_links.py", "tests/pipeline/test_render.py")
-TEXT_TESTS = ("tests/pipeline/test_render_text.py",)
+REDACTION_TESTS = ("tests/pipeline/test_redact_shadow.py", "tests/render/test_alert.py")
+LINK_TESTS = ("tests/render/test_links.py", "tests/render/test_alert.py")
+TEXT_TESTS = ("tests/render/test_text.py",)
 MARKER_TESTS = (
     "tests/store/test_lua.py",
     "tests/store/test_state.py",
-    "tests/pipeline/test_job.py",
+    "tests/worker/test_call.py",
 )
 CONSOLE_TESTS = (
     "tests/http/test_console_attacks.py",
@@ -42,7 +42,7 @@ TEMPLATE_TESTS = ("tests/rules/test_templates.py",)
 API_TESTS = ("tests/http/test_api_contract.py",)
 ACTOR_TESTS = ("tests/cli/test_cli.py", "tests/http/test_api_contract.py")
 SLACK_TESTS = ("tests/http/test_slack_interactions.py",)
-SLACK_SEND_TESTS = ("tests/pipeline/test_slack_app.py", "tests/pipeline/test_slack_blocks.py")
+SLACK_SEND_TESTS = ("tests/pipeline/test_slack_app.py", "tests/render/test_slack_blocks.py")
 PER_MUTANT_TIMEOUT = 300
 
 
@@ -56,11 +56,11 @@ class Mutant:
 
 
 AUTH = "alerter/http/webhook_auth.py"
-RENDER = "alerter/pipeline/render.py"
-ALERT = "alerter/pipeline/alert.py"
-DIGEST = "alerter/pipeline/render_digest.py"
-SEND = "alerter/pipeline/send.py"
-JOB = "alerter/pipeline/job.py"
+RENDER = "alerter/render/alert.py"
+ALERT = "alerter/render/model.py"
+DIGEST = "alerter/render/digest.py"
+SEND = "alerter/worker/send.py"
+JOB = "alerter/worker/call.py"
 COMPAT_APPRISE = "alerter/compat/apprise.py"
 COMPAT_TESTS = ("tests/compat/test_apprise.py",)
 
@@ -74,9 +74,9 @@ BASELINE_TESTS = ("tests/pipeline/test_baseline.py",)
 CORRELATE_TESTS = ("tests/pipeline/test_correlate.py",)
 SLACK_HTTP = "alerter/http/slack.py"
 SLACK_APP = "alerter/pipeline/slack_app.py"
-LINKS = "alerter/pipeline/render_links.py"
-TEXT = "alerter/pipeline/render_text.py"
-EPISODE = "alerter/pipeline/render_episode.py"
+LINKS = "alerter/render/links.py"
+TEXT = "alerter/render/text.py"
+EPISODE = "alerter/render/episode.py"
 SILENCES = "alerter/store/silences.py"
 STATE = "alerter/store/state.py"
 GATE = "alerter/http/console/gate.py"
@@ -84,9 +84,9 @@ CONSOLE_AUTH = "alerter/http/console/auth.py"
 SIGN_INS = "alerter/store/console_auth.py"
 BOUNDS = "alerter/rules/bounds.py"
 SANDBOX = "alerter/rules/sandbox.py"
-BACKTEST = "alerter/pipeline/backtest.py"
+BACKTEST = "alerter/replay/backtest.py"
 ACTIONS = "alerter/http/console/actions.py"
-OPERATIONS = "alerter/pipeline/operations.py"
+OPERATIONS = "alerter/operations.py"
 
 MUTANTS = (
     Mutant(
@@ -147,17 +147,17 @@ MUTANTS = (
     ),
     Mutant(
         "escalation: an episode escalated again",
-        "alerter/pipeline/escalate.py",
+        "alerter/worker/escalate.py",
         "if not await store.escalate_once(key, life):",
         "if not await store.escalate_once(key + str(now), life):",
-        ("tests/pipeline/test_escalate.py",),
+        ("tests/worker/test_escalate.py",),
     ),
     Mutant(
         "escalation: an acknowledged alert escalates",
-        "alerter/pipeline/escalate.py",
+        "alerter/worker/escalate.py",
         "if ack is not None:",
         "if ack is not None and False:",
-        ("tests/pipeline/test_escalate.py",),
+        ("tests/worker/test_escalate.py",),
     ),
     Mutant(
         "slack: compare only a prefix of the signature",
@@ -410,7 +410,7 @@ MUTANTS = (
         EPISODE,
         "description=r(episode.description), group=r(episode.group)",
         "description=r(episode.description)",
-        ("tests/pipeline/test_render_episode.py",),
+        ("tests/render/test_episode.py",),
     ),
     Mutant(
         "links: no check after rendering",
@@ -599,7 +599,7 @@ MUTANTS = (
         SEND,
         "url=url_id(url) if several else None,",
         "url=None,",
-        ("tests/pipeline/test_stress.py",),
+        ("tests/worker/test_stress.py",),
     ),
     Mutant(
         "marker: the release deletes another sender's claim",
@@ -683,7 +683,7 @@ MUTANTS = (
         BACKTEST,
         "        if self._since is not None:\n            left",
         "        if False:\n            left",
-        ("tests/pipeline/test_backtest.py", *LIMITS_API_TESTS),
+        ("tests/replay/test_backtest.py", *LIMITS_API_TESTS),
     ),
     Mutant(
         "limits: the rate cap off (3600/m passes)",
@@ -701,10 +701,10 @@ MUTANTS = (
     ),
     Mutant(
         "limits: the replay's deadline ignored",
-        "alerter/pipeline/simulate.py",
+        "alerter/replay/simulate.py",
         "if self.at is not None and self.clock() > self.at:",
         "if self.at is not None and self.clock() > self.at + 3600:",
-        ("tests/pipeline/test_simulate.py",),
+        ("tests/replay/test_simulate.py",),
     ),
     Mutant(
         "limits: flatline groups never pruned",
@@ -869,31 +869,31 @@ MUTANTS = (
     ),
     Mutant(
         "call page: the matching log lines not kept",
-        "alerter/pipeline/job.py",
+        "alerter/worker/call.py",
         "fetched.capped, labels, lines",
         "fetched.capped, labels",
         ("tests/http/test_console_oncall.py",),
     ),
     Mutant(
         "outbox: an accepted send marked from the event loop only",
-        "alerter/pipeline/worker.py",
+        "alerter/worker/app.py",
         "mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,",
         "mark_now=None,",
-        ("tests/pipeline/test_stress.py",),
+        ("tests/worker/test_stress.py",),
     ),
     Mutant(
         "outbox: a send's retry cap raised tenfold",
         SEND,
         "DELIVERY_TRIES = 8  #",
         "DELIVERY_TRIES = 80  #",
-        ("tests/pipeline/test_job.py",),
+        ("tests/worker/test_call.py",),
     ),
     Mutant(
         "outbox: a resolved message for a firing that was never sent",
-        "alerter/pipeline/episodes.py",
+        "alerter/worker/episodes.py",
         "if not await episodes.notified(rule.name, note.digest, note.id):",
         "if False:",
-        ("tests/pipeline/test_episodes.py",),
+        ("tests/worker/test_episodes.py",),
     ),
     Mutant(
         "outbox: inhibited calls counted in frequency and rate windows",
@@ -903,7 +903,7 @@ MUTANTS = (
         "        decided = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)\n"
         "        if inhibitor is None:\n"
         "            decision = decided",
-        ("tests/pipeline/test_job.py",),
+        ("tests/worker/test_call.py",),
     ),
     Mutant(
         "marker: the release deletes another sender's claim",

@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerter.pipeline import guard, job, send
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store import queue, state
+from alerter.worker import call as job
+from alerter.worker import guard, send
 from tests.conftest import ApiServer, rules_from
 
 README = (Path(__file__).parents[1] / "README.md").read_text()

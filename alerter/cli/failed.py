@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
-from alerter.pipeline.operations import ActionError, OperatorActions
+from alerter.operations import ActionError, OperatorActions
 from alerter.settings import Settings
 from alerter.store.ops import failed_calls
 

@@ -11,8 +11,8 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from alerter.cli.common import actor_of, add_actor, load_rules_or_exit
-from alerter.pipeline.dryrun import notify_test
-from alerter.pipeline.operations import OperatorActions
+from alerter.operations import OperatorActions
+from alerter.replay.dryrun import notify_test
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store.embedded import recorded_url

@@ -18,8 +18,8 @@ from alerter.cli.common import (
 )
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs, parse_page
-from alerter.pipeline.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
-from alerter.pipeline.dryrun import run_dry
+from alerter.replay.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
+from alerter.replay.dryrun import run_dry
 from alerter.rules.advice import group_by_warnings
 from alerter.rules.load import unset_variables
 from alerter.rules.spec import rules_schema

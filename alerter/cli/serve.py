@@ -24,8 +24,6 @@ from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
 from alerter.logs import configure
 from alerter.metrics import Metrics, Role
-from alerter.pipeline.runner import run_worker, stop_on_signals
-from alerter.pipeline.worker import health_key, make_worker
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings, is_loopback
 from alerter.store.connect import arq_settings
@@ -36,6 +34,8 @@ from alerter.store.embedded import (
     state_dir_lock,
     write_private,
 )
+from alerter.worker.app import health_key, make_worker
+from alerter.worker.runner import run_worker, stop_on_signals
 
 log = logging.getLogger("alerter")
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
-from alerter.pipeline.operations import ActionError, OperatorActions, SilenceRequest, silence_end
+from alerter.operations import ActionError, OperatorActions, SilenceRequest, silence_end
 from alerter.rules.load import load_rules
 from alerter.rules.messages import did_you_mean
 from alerter.rules.model import RuleSet, RulesInvalid

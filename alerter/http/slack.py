@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerter import acks
-from alerter.pipeline.slack_blocks import (
+from alerter.render.slack_blocks import (
     ACK_ACTION,
     SILENCE_ACTION,
     SILENCE_SECONDS,

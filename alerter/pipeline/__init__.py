@@ -1,5 +1,5 @@
-"""The worker side: `job` is where the stages meet; one module per stage.
+"""The stages a call goes through, one module each; `alerter.worker.call` is where they meet.
 
-fetch (Diga client) → evaluate (rules on logs) → decide (noise control) → render (Slack,
-e-mail, text; digests) → deliver (apprise). `signatures` and `dryrun` serve them.
+fetch (Diga client) → evaluate (rules on logs) → decide (noise control; `correlate`) →
+`alerter.render` (Slack, e-mail, text) → deliver (apprise; `slack_app` for Slack's Web API).
 """

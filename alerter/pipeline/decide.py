@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from alerter.models import CallEnded, Outcome
 from alerter.pipeline.evaluate import RuleMatch
-from alerter.pipeline.render import excerpt
-from alerter.pipeline.render_digest import DigestCall
 from alerter.pipeline.signatures import signature
+from alerter.render.alert import excerpt
+from alerter.render.digest import DigestCall
 from alerter.rules import baseline
 from alerter.rules.noise import GroupKey, format_duration, group_key, labels_of, muted
 from alerter.store.baseline import Baselines

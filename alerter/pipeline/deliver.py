@@ -32,7 +32,7 @@ from apprise.plugins.slack import NotifySlack
 
 from alerter.compat.apprise import KeptSessions
 from alerter.pipeline.failure import described, error_kind, host_of, http_answer
-from alerter.pipeline.render import Message
+from alerter.render.alert import Message
 from alerter.rules.model import Destination
 
 log = logging.getLogger(__name__)

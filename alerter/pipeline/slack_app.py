@@ -20,8 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from alerter.pipeline.deliver import Delivery, Sent
 from alerter.pipeline.failure import described, error_kind, host_of, http_answer
-from alerter.pipeline.render import Message
-from alerter.pipeline.slack_blocks import Thread, alert_payload, resolved_update
+from alerter.render.alert import Message
+from alerter.render.slack_blocks import Thread, alert_payload, resolved_update
 from alerter.rules.model import SlackApp
 from alerter.store.slack import (
     EPISODE_THREAD_SECONDS,

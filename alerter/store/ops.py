@@ -1,7 +1,7 @@
 """The store's side of operator commands: reads for `alerter failed`, `history`,
 `silence list`, `signatures` and `rules report`, and the queueing a retry does.
 
-Changes an operator makes go through `alerter.pipeline.operations` (audited, with the actor);
+Changes an operator makes go through `alerter.operations` (audited, with the actor);
 `Operations` works on a client the caller owns, the functions below open one for a single
 CLI command.
 """

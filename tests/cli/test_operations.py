@@ -90,7 +90,7 @@ async def test_metrics_after_a_pipeline_run(
 
 def test_json_and_text_log_lines_carry_the_call() -> None:
     record = logging.LogRecord(
-        "alerter.pipeline.job", logging.WARNING, __file__, 1, "page cap %s", ("hit",), None
+        "alerter.worker.call", logging.WARNING, __file__, 1, "page cap %s", ("hit",), None
     )
     with bind(call_id="c-1", job_id="call:c-1", rule="r"):
         from alerter.logs import _ContextFilter

@@ -14,7 +14,7 @@ from apprise.plugins.slack import NotifySlack
 from alerter.compat import apprise as compat
 from alerter.models import Severity
 from alerter.pipeline.deliver import Sender
-from alerter.pipeline.render import Message
+from alerter.render.alert import Message
 from tests.standins import Fault, Receiver
 
 MESSAGE = Message(

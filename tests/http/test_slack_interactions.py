@@ -17,15 +17,15 @@ import pytest
 import redis.asyncio as aioredis
 from slack_sdk.signature import SignatureVerifier
 
-from alerter.pipeline.render import message
-from alerter.pipeline.slack_blocks import Thread, alert_payload
+from alerter.render.alert import message
+from alerter.render.slack_blocks import Thread, alert_payload
 from alerter.rules.model import RuleSet
 from alerter.store.audit import Audit
 from alerter.store.silences import Silences
 from alerter.store.slack import SlackStore
 from alerter.store.state import State
 from tests.conftest import ApiServer, rules_from
-from tests.pipeline.test_render import alert_for, log
+from tests.render.test_alert import alert_for, log
 from tests.standins import SlackApiStandIn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

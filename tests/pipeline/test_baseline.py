@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded, parse_logs
 from alerter.pipeline.evaluate import baseline_counters
-from alerter.pipeline.simulate import PastCall, simulate
+from alerter.replay.simulate import PastCall, simulate
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RulesInvalid
 from alerter.rules.noise import group_key
@@ -26,7 +26,7 @@ from alerter.store.baseline import Baselines
 from alerter.store.queue import CallQueue
 from tests.conftest import make_settings, rules_from, run_worker_until_idle
 from tests.pipeline.test_decide import noise_rules
-from tests.pipeline.test_simulate import DAY
+from tests.replay.test_simulate import DAY
 from tests.standins import DigaStandIn, Receiver, make_log
 
 BASELINE = (

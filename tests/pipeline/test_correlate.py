@@ -16,8 +16,6 @@ from arq.connections import ArqRedis
 from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
-from alerter.pipeline.deps import Deps
-from alerter.pipeline.episodes import episode_tick
 from alerter.pipeline.fetch import DigaClient
 from alerter.rules.reload import RulesHolder
 from alerter.store.episodes import Episodes
@@ -26,9 +24,11 @@ from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.state import State
 from alerter.store.windows import Windows
+from alerter.worker.deps import Deps
+from alerter.worker.episodes import episode_tick
 from tests.conftest import DIGA_KEY, make_settings, rules_from, run_worker_until_idle
-from tests.pipeline.test_episodes import hook_url, messages
 from tests.standins import DigaStandIn, Receiver, make_log
+from tests.worker.test_episodes import hook_url, messages
 
 RULES = """
 destinations:
@@ -128,7 +128,7 @@ async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_singl
 
 def test_the_backtest_replays_an_incident_as_the_live_scripts_decide(tmp_path: Path) -> None:
     from alerter.models import CallEnded, parse_logs
-    from alerter.pipeline.simulate import PastCall, simulate
+    from alerter.replay.simulate import PastCall, simulate
 
     rules = rules_from(tmp_path, RULES, {"HOOKS": "json://127.0.0.1:9/x"})
     day = 1_795_000_000.0

@@ -14,13 +14,13 @@ import httpx
 import pytest
 import redis
 
-from alerter.pipeline.dryrun import notify_test
+from alerter.replay.dryrun import notify_test
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
-from tests.pipeline.test_episodes import running_worker, until
 from tests.standins import DigaStandIn, Fault, SlackApiStandIn, make_log
+from tests.worker.test_episodes import running_worker, until
 
 TOKEN = "xoxb-0000-slackbottoken7c1"
 RULES = """

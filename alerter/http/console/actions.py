@@ -1,5 +1,5 @@
 """The console's and the API's side of the operator actions: their input (a form's fields,
-a typed JSON body) parsed into the requests `alerter.pipeline.operations` acts on, as the identity
+a typed JSON body) parsed into the requests `alerter.operations` acts on, as the identity
 that asks. A bad input raises `ActionError` with a message that says what to fix.
 """
 
@@ -19,16 +19,16 @@ from redis.asyncio import Redis
 from alerter.http.console.auth import AuthConfig
 from alerter.http.console.schema import BacktestIn, SilenceIn, TrialIn
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
-from alerter.pipeline.backtest import BacktestRequest, parse_rate
-from alerter.pipeline.dryrun import DryRun
-from alerter.pipeline.operations import (
+from alerter.operations import (
     MAX_SILENCE_SECONDS,
     ActionError,
     OperatorActions,
     SilenceRequest,
     silence_end,
 )
-from alerter.pipeline.simulate import Backtest
+from alerter.replay.backtest import BacktestRequest, parse_rate
+from alerter.replay.dryrun import DryRun
+from alerter.replay.simulate import Backtest
 from alerter.rules.from_signature import candidate_beside
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet, RulesInvalid

@@ -55,7 +55,7 @@ from alerter.http.console.schema import (
     SilencesOut,
     TrialIn,
 )
-from alerter.pipeline.backtest import as_json, audited_failure
+from alerter.replay.backtest import as_json, audited_failure
 from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import Identity
 

@@ -17,8 +17,8 @@ from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import identity_of, operator_only
 from alerter.http.console.templating import Form, console_of, page, see_other
-from alerter.pipeline.backtest import audited_failure
-from alerter.pipeline.render_links import matchers_text, silence_path
+from alerter.render.links import matchers_text, silence_path
+from alerter.replay.backtest import audited_failure
 from alerter.rules.noise import parse_duration
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 
 from alerter.http.console import views
-from alerter.pipeline.dryrun import DryRun
+from alerter.replay.dryrun import DryRun
 from alerter.store.audit import AuditEntry
 from alerter.store.calls import CallEvent
 from alerter.store.console_auth import Identity

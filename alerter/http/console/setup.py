@@ -21,7 +21,7 @@ from alerter.http.console import acks, api, api_followup, pages, signature_rule
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
 from alerter.http.console.gate import CSRF_EXEMPT_KEY, ConsoleGate
-from alerter.pipeline.operations import OperatorActions
+from alerter.operations import OperatorActions
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit

@@ -1,0 +1,1 @@
+"""Offline replay: dry runs, noise control simulated on past calls, and the backtest."""

@@ -1,0 +1,196 @@
+"""The backtest's replay of noise control (pure), and a check that it decides as the live
+Redis scripts do for the same calls at the same times."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from alerter.models import CallEnded, parse_logs
+from alerter.replay.simulate import PastCall, ReplayTimedOut, RuleResult, simulate
+from alerter.rules.model import RuleSet
+from alerter.rules.noise import GroupKey, ended_key
+from alerter.store.silences import Silence, parse_matcher
+from alerter.store.windows import Windows
+from tests.conftest import rules_from
+from tests.standins import make_log
+
+DAY = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC, a Wednesday
+RULE = """
+destinations: {ops: json://127.0.0.1/hook}
+rules:
+  - name: r
+    match: {category: TRANSFER}
+    notify: [ops]
+"""
+
+
+QUIET = """
+destinations: {ops: json://127.0.0.1/hook}
+rules:
+  - name: quiet
+    when: {no_calls: 20m}
+    notify: [ops]
+"""
+
+
+def rules(tmp_path: Path, noise: str, base: str = RULE) -> RuleSet:
+    return rules_from(tmp_path, base + "".join(f"    {line}\n" for line in noise.splitlines()))
+
+
+def call(at: float, agent: str = "ag-1", failing: bool = True) -> PastCall:
+    call_id = str(uuid.uuid4())
+    logs = parse_logs([make_log(call_id)]) if failing else ()
+    return PastCall(CallEnded(call_id=call_id, fields={"agent_id": agent}), at, logs)
+
+
+def only(results: list[RuleResult]) -> tuple[int, int, dict[str, int]]:
+    (result,) = results
+    suppressed: dict[str, int] = {}
+    for day in result.days:
+        for outcome, n in day.suppressed:
+            suppressed[outcome] = suppressed.get(outcome, 0) + n
+    return result.matched, result.alerts, suppressed
+
+
+def test_every_matching_call_alerts_without_noise_control(tmp_path: Path) -> None:
+    calls = [call(DAY + i * 60) for i in range(5)] + [call(DAY + 400, failing=False)]
+    assert only(simulate(rules(tmp_path, ""), calls, (), DAY, DAY + 3600)) == (5, 5, {})
+
+
+def test_a_throttle_sends_once_per_interval_per_group(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, "group_by: [agent_id]\nrepeat_interval: 1h")
+    calls = [call(DAY + i * 600) for i in range(8)] + [call(DAY + 60, agent="ag-2")]
+    matched, alerts, suppressed = only(simulate(ruleset, calls, (), DAY, DAY + 86400))
+    # ag-1 at 0, 10, ... 70 min: sent at 0 and 60; ag-2 once.
+    assert (matched, alerts, suppressed) == (9, 3, {"throttled": 6})
+
+
+def test_a_frequency_window_fires_once_per_window(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, "when: {count: 3, within: 10m}")
+    times = [0, 60, 120, 180, 240, 1500, 1560, 1620]
+    matched, alerts, suppressed = only(
+        simulate(ruleset, [call(DAY + t) for t in times], (), DAY, DAY + 3600)
+    )
+    assert (matched, alerts, suppressed) == (8, 2, {"below_threshold": 6})
+
+
+def test_a_rate_counts_ended_calls_that_did_not_fail(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, "when: {rate: 0.5, within: 10m, min_calls: 4}")
+    calls = [call(DAY + i, failing=i % 2 == 0) for i in range(8)]  # half fail
+    assert only(simulate(ruleset, calls, (), DAY, DAY + 3600))[:2] == (4, 1)
+    calm = [call(DAY + i, failing=i % 4 == 0) for i in range(8)]  # a quarter fail
+    assert only(simulate(ruleset, calm, (), DAY, DAY + 3600))[:2] == (2, 0)
+
+
+def test_a_digest_sends_one_message_per_window(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, "group_wait: 5m")
+    times = [0, 60, 120, 900, 960]  # two windows: [0, 300) and [900, 1200)
+    matched, alerts, suppressed = only(
+        simulate(ruleset, [call(DAY + t) for t in times], (), DAY, DAY + 3600)
+    )
+    assert (matched, alerts, suppressed) == (5, 2, {"grouped": 5})
+    # A window still open when the period ends has sent nothing yet.
+    assert only(simulate(ruleset, [call(DAY)], (), DAY, DAY + 60))[:2] == (1, 0)
+
+
+def test_mute_windows_and_silences_apply_at_each_calls_own_time(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, 'mute_windows: [{hours: "00:00-07:00", timezone: UTC}]')
+    at_night = DAY - 7 * 3600  # 04:06 UTC
+    silence = Silence(
+        id="s1",
+        rule="r",
+        matchers=(parse_matcher("agent_id=ag-2"),),
+        starts=DAY,
+        ends=DAY + 600,
+        comment="maintenance",
+    )
+    calls = [call(at_night), call(DAY + 60, agent="ag-2"), call(DAY + 700, agent="ag-2")]
+    matched, alerts, suppressed = only(simulate(ruleset, calls, [silence], at_night, DAY + 3600))
+    assert (matched, alerts, suppressed) == (3, 1, {"muted": 1, "silenced": 1})
+
+
+def test_a_flatline_fires_once_per_gap_longer_than_no_calls(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, "group_by: [agent_id]", base=QUIET)
+    times = [0, 600, 1200, 5000, 5300]  # a 63-minute gap after 1200; then to the end
+    calls = [call(DAY + t, failing=False) for t in times]
+    assert only(simulate(ruleset, calls, (), DAY, DAY + 5400))[:2] == (1, 1)
+    assert only(simulate(ruleset, calls, (), DAY, DAY + 7000))[:2] == (2, 2)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gaps=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30))
+async def test_the_replay_fires_a_frequency_window_when_the_live_script_does(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, gaps: list[int]
+) -> None:
+    ruleset = rules(tmp_path_factory.mktemp("r"), "when: {count: 3, within: 10m}")
+    times, at = [], DAY
+    for gap in gaps:
+        at += gap
+        times.append(at)
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        windows, live = Windows(client), 0
+        for i, t in enumerate(times):
+            counted = await windows.frequency("r", GroupKey(()), f"c{i}", 600, 3, t)
+            live += counted.fire
+    finally:
+        await client.aclose()
+    replayed = only(simulate(ruleset, [call(t) for t in times], (), DAY, at + 1))[1]
+    assert replayed == live
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    calls=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=300), st.booleans()), min_size=1, max_size=40
+    )
+)
+async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, calls: list[tuple[int, bool]]
+) -> None:
+    ruleset = rules(tmp_path_factory.mktemp("r"), "when: {rate: 0.4, within: 10m, min_calls: 5}")
+    past, at = [], DAY
+    for gap, failing in calls:
+        at += gap
+        past.append(call(at, failing=failing))
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        windows, key, live = Windows(client), GroupKey(()), 0
+        for i, item in enumerate(past):
+            # As intake counts every ended call, then the worker decides the failing ones.
+            await client.zadd(ended_key("r", key), {item.call.call_id: round(item.at * 1000)})
+            if item.logs:
+                counted = await windows.rate("r", key, f"c{i}", 600, 0.4, 5, item.at)
+                live += counted.fire
+    finally:
+        await client.aclose()
+    assert only(simulate(ruleset, past, (), DAY, at + 1))[1] == live
+
+
+def test_a_flatline_counts_its_silence_from_the_end_of_a_mute_window(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, 'mute_windows: [{hours: "00:00-07:00", timezone: UTC}]', base=QUIET)
+    night, morning = DAY - 8 * 3600, DAY - 14_200  # 03:06:40 and 07:10 UTC
+    calls = [call(night, failing=False), call(morning, failing=False)]
+    # Silent for four hours, but only ten minutes of them outside the mute window.
+    assert only(simulate(ruleset, calls, (), night, morning + 60))[:2] == (0, 0)
+    # Then silent from 07:10: fires at 07:30.
+    assert only(simulate(ruleset, calls, (), night, morning + 1260))[:2] == (1, 1)
+
+
+def test_the_replay_stops_at_its_deadline(tmp_path: Path) -> None:
+    """A backtest has 120 s in all: the replay checks the clock call by call."""
+    ruleset = rules(tmp_path, "")
+    calls = [call(DAY + i) for i in range(10)]
+    ticks = iter(range(100))
+    clock = lambda: float(next(ticks))  # noqa: E731  # one second a look
+    with pytest.raises(ReplayTimedOut):
+        simulate(ruleset, calls, [], DAY, DAY + 60, deadline=5.0, clock=clock)
+    assert only(simulate(ruleset, calls, [], DAY, DAY + 60, deadline=1e9))[:2] == (10, 10)

@@ -1,0 +1,155 @@
+"""Escalation on real servers, time driven by the worker's injected clock: an alert not
+acknowledged within `after` goes to the escalation's destinations once per episode; an
+acknowledged one never does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from alerter import acks
+from alerter.rules.model import RuleSet
+from alerter.settings import Settings
+from alerter.store.state import State
+from alerter.worker.app import make_worker
+from alerter.worker.runner import run_worker
+from tests.conftest import ApiServer, make_settings, rules_from
+from tests.standins import DigaStandIn, Receiver, SlackApiStandIn, make_log
+from tests.worker.test_episodes import hook_url, more_ticks, until
+
+RULES = """
+destinations:
+  ops-slack:
+    slack_app: {channel: C0123456789, token: "xoxb-1-bot"}
+  pager: ${PAGER}
+rules:
+  - name: transfer-failed
+    match: {category: TRANSFER}
+    group_by: [agent_id]
+    escalate: {after: 15m, notify: [pager]}
+    notify: [ops-slack]
+"""
+
+
+class Clock:
+    """The worker's clock: real time plus what the test has moved it on."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.time() + self.ahead
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackApiStandIn]:
+    server = SlackApiStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
+    return rules_from(tmp_path, RULES, {"PAGER": hook_url(hook)})
+
+
+@asynccontextmanager
+async def worker_on(
+    settings: Settings, rules: RuleSet, redis_url: str, clock: Clock
+) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def post_call(api: ApiServer, diga: DigaStandIn, agent: str) -> str:
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        answer = await client.post(
+            "/webhooks/diga", json={"call": {"id": call_id, "agent_id": agent}}
+        )
+        assert answer.status_code == 202
+    return call_id
+
+
+def paged(hook: Receiver) -> list[dict[str, Any]]:
+    return [b for b in hook.bodies() if isinstance(b, dict)]
+
+
+async def outcomes(redis_url: str, call_id: str) -> list[str]:
+    async with aioredis.Redis.from_url(redis_url) as client:
+        return [row["outcome"] for row in await State(client).history(call_id)]
+
+
+async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
+    rules: RuleSet,
+    diga: DigaStandIn,
+    slack_api: SlackApiStandIn,
+    hook: Receiver,
+    redis_url: str,
+    api_for: Callable[..., ApiServer],
+) -> None:
+    settings = make_settings(
+        diga.url,
+        ALERTER_SLACK_API_URL=slack_api.api_url,
+        ALERTER_TICK_SECONDS=1,
+        ALERTER_WORKER_METRICS_PORT=0,
+    )
+    api = api_for(rules, ALERTER_TICK_SECONDS=1)
+    clock = Clock()
+    async with worker_on(settings, rules, redis_url, clock):
+        first = await post_call(api, diga, "ag-1")
+        second = await post_call(api, diga, "ag-1")  # the same episode: still one escalation
+        calm = await post_call(api, diga, "ag-2")
+        assert await until(lambda: len(slack_api.of("chat.postMessage")) == 3)
+        async with aioredis.Redis.from_url(redis_url) as client:
+            await acks.acknowledge(client, "transfer-failed", group_of(slack_api, "ag-2"), "ann", 0)
+        await more_ticks(redis_url, 2)
+        assert paged(hook) == [], "nothing escalates before `after`"
+        clock.ahead = 16 * 60
+        assert await until(lambda: len(paged(hook)) >= 1)
+        # A later alert of the escalated episode, and its time passing again: no second page.
+        await post_call(api, diga, "ag-1")
+        assert await until(lambda: len(slack_api.of("chat.postMessage")) == 4)
+        clock.ahead = 32 * 60
+        await more_ticks(redis_url, 3)
+    [page] = paged(hook)
+    assert "Escalated (not acknowledged within 15m)" in page["title"]
+    assert "ag-1" in page["message"]
+    stories = [await outcomes(redis_url, call_id) for call_id in (first, second)]
+    assert sum(story.count("escalated") for story in stories) == 1, stories
+    assert "escalated" not in await outcomes(redis_url, calm)
+
+
+def group_of(slack_api: SlackApiStandIn, agent: str) -> str:
+    """The group digest an alert's Acknowledge button names, for the given agent."""
+    import json
+
+    from alerter.render.slack_blocks import ButtonValue
+
+    for post in slack_api.of("chat.postMessage"):
+        for block in post["attachments"][0]["blocks"]:
+            for element in block.get("elements") or []:
+                if element.get("action_id") == "alerter_ack":
+                    value = ButtonValue.decode(element["value"])
+                    if dict(value.labels).get("agent_id") == agent:
+                        return value.group
+    raise AssertionError(json.dumps(slack_api.of("chat.postMessage"))[:500])
