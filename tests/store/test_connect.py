@@ -10,10 +10,11 @@ import pytest
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
+from alerter.compat.redis import hiredis_packing
 from alerter.pipeline.worker import make_worker
 from alerter.rules.load import load_rules_text
 from alerter.store import connect
-from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
+from alerter.store.connect import arq_settings, parse_sentinel
 from tests.conftest import make_settings
 
 COMMANDS: list[tuple[Any, ...]] = [
