@@ -151,6 +151,7 @@ async def test_a_try_is_counted_once_the_first_being_one(redis_url: str, pool: A
     await run_until_idle(worker)
     assert tries == [1, 2, 3]
     assert (worker.jobs_retried, worker.jobs_complete, worker.jobs_failed) == (2, 1, 0)
+    assert worker.job_counter == 0  # every run gave its place back
     assert await pool.exists("arq:retry:flaky-1", "arq:in-progress:flaky-1", "arq:job:flaky-1") == 0
     result = await pool.get("arq:result:flaky-1")
     assert result is not None and deserialize_job(result)["r"] == "third time"
