@@ -1178,7 +1178,54 @@ CONSOLE_MUTANTS = (
     ),
 )
 
-MUTANTS = MUTANTS + CONSOLE_MUTANTS
+COMPAT_ARQ = "alerter/compat/arq.py"
+COMPAT_TESTS = ("tests/compat/test_arq.py", "tests/compat/test_redis.py")
+COMPAT_MUTANTS = (
+    Mutant(
+        "compat: arq's first read of a claimed job not answered by the claim (tries counted twice)",
+        COMPAT_ARQ,
+        "return self._claimed.pop(job_id, None)",
+        "return None",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a transaction on the worker's pool sent as a plain batch",
+        COMPAT_ARQ,
+        "            True,\n            shard_hint,\n            claimed=self.claimed,",
+        "            False,\n            shard_hint,\n            claimed=self.claimed,",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a finished job's place in arq's counters not given back",
+        COMPAT_ARQ,
+        "            del self._claimed[job_id]\n        self._release_sem_dec_counter_on_complete()",
+        "            del self._claimed[job_id]",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a job arq found expired recorded as an error",
+        COMPAT_ARQ,
+        'if "expired" in text:',
+        'if "expire!" in text:',
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a retried job's lock kept (it runs again only when the lock expires)",
+        "alerter/store/jobs.py",
+        "pipe.delete(in_progress_key_prefix + job_id)",
+        "pipe.exists(in_progress_key_prefix + job_id)",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: redis-py's connections not packed by hiredis",
+        "alerter/compat/redis.py",
+        "pool.connection_class = _PACKING[base]",
+        "_PACKING[base] = base",
+        COMPAT_TESTS,
+    ),
+)
+
+MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 

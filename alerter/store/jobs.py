@@ -3,10 +3,6 @@ with fewer commands than arq's own (the enqueue side is `queue`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from arq.connections import ArqRedis
 from arq.constants import (
     in_progress_key_prefix,
     job_key_prefix,
@@ -16,6 +12,7 @@ from arq.constants import (
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from alerter.compat.arq import Claimed
 from alerter.store import lua
 from alerter.store.coalesce import Coalescer
 
@@ -34,16 +31,6 @@ async def beat(redis: Redis, name: str, now: float) -> None:
 async def live_workers(redis: Redis, now: float, within: float) -> list[str]:
     names = await redis.zrangebyscore(WORKERS_KEY, now - within, "+inf")
     return sorted(name.decode() for name in names)
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A job this worker now holds: its queue score, and what arq's run of it reads first
-    (the job, its try number), read in the claim's round trip."""
-
-    score: int
-    job: bytes | None
-    tries: int
 
 
 class JobBook:
@@ -92,47 +79,17 @@ class JobBook:
 
         await self._coalescer.execute(fill)  # with other jobs' finishes and records
 
+    async def retry(self, job_id: str, incr_score_ms: int | None, keep_lock_ms: int | None) -> None:
+        """A job to run again (it asked to, or the worker is stopping): its lock released
+        (or kept `keep_lock_ms`), its queue score moved on `incr_score_ms`. As `finish`, one
+        shared round trip and no MULTI/EXEC: at worst a half-applied retry runs sooner."""
 
-class LeanArqRedis(ArqRedis):
-    """The worker's pool: arq wraps its reads and writes of a job whose lock it already holds
-    in MULTI/EXEC (two more commands a job); here a pipeline is a plain batch unless its
-    user calls `multi()`, as arq's `enqueue_job` and every transaction of ours do. And arq's
-    first read of a job it runs (GET, INCR, EXPIRE) is answered from the claim, which read
-    the same in its round trip (`claimed`, filled by the worker, emptied here)."""
+        def fill(pipe: Pipeline) -> None:
+            if keep_lock_ms is None:
+                pipe.delete(in_progress_key_prefix + job_id)
+            else:
+                pipe.pexpire(in_progress_key_prefix + job_id, keep_lock_ms)
+            if incr_score_ms:
+                pipe.zincrby(self._queue, incr_score_ms, job_id)
 
-    claimed: dict[str, Claimed]
-
-    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-        return _ClaimAwarePipeline(
-            self.connection_pool,
-            self.response_callbacks,
-            False,
-            shard_hint,
-            claimed=self.claimed,
-        )
-
-
-class _ClaimAwarePipeline(Pipeline):
-    def __init__(self, *args: Any, claimed: dict[str, Claimed]) -> None:
-        super().__init__(*args)
-        self._claimed = claimed
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        held = self._read_by_claim()
-        if held is not None:
-            self.command_stack.clear()
-            return [held.job, held.tries, True]
-        return await super().execute(raise_on_error)
-
-    def _read_by_claim(self) -> Claimed | None:
-        """The claim's answer when these are exactly arq's first read of a claimed job."""
-        if len(self.command_stack) != 3:
-            return None
-        stack: list[tuple[Any, ...]] = [args for args, _ in self.command_stack]
-        get, incr, expire = stack
-        if get[0] != "GET" or incr[0] != "INCRBY" or expire[0] != "EXPIRE":
-            return None
-        job_id = str(get[1]).removeprefix(job_key_prefix)
-        if incr[1:] != (retry_key_prefix + job_id, 1) or expire[1] != incr[1]:
-            return None
-        return self._claimed.pop(job_id, None)
+        await self._coalescer.execute(fill)

@@ -351,7 +351,6 @@ class Windows:
     async def finish_digest(self, rule: str, key_digest: str, window: str, now: float) -> None:
         closed_key = f"{self._digest_key(rule, key_digest)}:closed:{window}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.multi()  # type: ignore[no-untyped-call]  # explicit: see store.jobs.LeanArqRedis
             pipe.delete(closed_key)
             pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", millis(now), px=KEEP_AFTER_MS)
             await pipe.execute()

@@ -12,15 +12,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from arq.connections import create_pool
 from arq.constants import default_queue_name
 from arq.cron import CronJob, cron
-from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
 
+from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, read_failure
+from alerter.compat.redis import hiredis_packing
 from alerter.models import CallEnded
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
@@ -31,10 +30,10 @@ from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.baseline import Baselines
 from alerter.store.coalesce import Coalescer
-from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
+from alerter.store.connect import arq_settings, parse_sentinel
 from alerter.store.episodes import Episodes
 from alerter.store.incidents import Incidents
-from alerter.store.jobs import Claimed, JobBook, LeanArqRedis, beat
+from alerter.store.jobs import JobBook, beat
 from alerter.store.markers import MarkerWriter
 from alerter.store.queue import (
     JOB_FUNCTION,
@@ -167,36 +166,24 @@ def make_worker(
     )
 
 
-class RecordingWorker(Worker):
+class RecordingWorker(ClaimingWorker):
     """arq's worker, recording every call job that arq itself ends failed, and starting and
-    finishing jobs in fewer round trips (`store.jobs`: one script claims and reads every job
-    a poll found; finishes go in pipelines shared with other jobs' writes)."""
+    finishing jobs in fewer round trips (`compat.arq`, `store.jobs`: one script claims and
+    reads every job a poll found; finishes go in pipelines shared with other jobs' writes)."""
 
     _coalescer: Coalescer | None
-
-    async def main(self) -> None:
-        if self._pool is None:
-            self._pool = await create_pool(
-                self.redis_settings,
-                job_deserializer=self.job_deserializer,
-                job_serializer=self.job_serializer,
-                default_queue_name=self.queue_name,
-                expires_extra_ms=self.expires_extra_ms,
-            )
-        self._pool.__class__ = LeanArqRedis  # the same client, plain pipelines (see there)
-        hiredis_packing(self._pool)
-        cast(LeanArqRedis, self._pool).claimed = self._claimed
-        # Calls' records and jobs' finishes share round trips (`store.coalesce`).
-        self._coalescer = Coalescer(self._pool)
-        self.ctx["coalescer"] = self._coalescer
-        await super().main()
 
     def __init__(self, *args: Any, worker_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.worker_name = worker_name
         self._jobs: JobBook | None = None
         self._coalescer = None
-        self._claimed: dict[str, Claimed] = {}  # claimed, not yet read by arq's run_job
+
+    async def pool_ready(self, pool: LeanArqRedis) -> None:
+        hiredis_packing(pool)
+        # Calls' records and jobs' finishes share round trips (`store.coalesce`).
+        self._coalescer = Coalescer(pool)
+        self.ctx["coalescer"] = self._coalescer
 
     @property
     def jobs(self) -> JobBook:
@@ -205,84 +192,25 @@ class RecordingWorker(Worker):
         return self._jobs
 
     async def record_health(self) -> None:
-        due = time.time() - self._last_health_check >= self.health_check_interval
+        due = self.health_due()
         await super().record_health()
         if due and self.worker_name:
             await beat(self.pool, self.worker_name, time.time())
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's `start_jobs`, with every job a poll found claimed in one script (instead of
-        WATCH/MULTI/EXEC for each) that also reads what arq's run of the job reads first."""
-        wanted: list[str] = []
-        for job_id_b in job_ids:
-            await self.sem.acquire()
-            if self.job_counter >= self.max_jobs:
-                self.sem.release()
-                break
-            job_id = job_id_b.decode()
-            running = self.tasks.get(job_id)
-            if job_id in wanted or (running is not None and not running.done()):
-                self.sem.release()  # running here: nothing to claim
-                continue
-            self.job_counter += 1
-            wanted.append(job_id)
-        in_progress_ms = int(self.in_progress_timeout_s * 1000)
-        try:
-            claims = await self.jobs.claim(wanted, timestamp_ms(), in_progress_ms)
-        except BaseException:
-            for _ in wanted:
-                self.job_counter -= 1
-                self.sem.release()
-            raise
-        for job_id, claimed in zip(wanted, claims, strict=True):
-            if claimed is None:  # running elsewhere, gone, or deferred since it was read
-                self.job_counter -= 1
-                self.sem.release()
-                continue
-            self._claimed[job_id] = claimed
-            task = self.loop.create_task(self.run_job(job_id, claimed.score))
-            task.add_done_callback(partial(self._job_done, job_id, claimed))
-            self.tasks[job_id] = task
+    async def claim_jobs(
+        self, job_ids: list[str], now_ms: int, in_progress_ms: int
+    ) -> list[Claimed | None]:
+        return await self.jobs.claim(job_ids, now_ms, in_progress_ms)
 
-    def _job_done(self, job_id: str, claimed: Claimed, _: object) -> None:
-        # Left when the run ended before arq read it; a newer claim of the job (a retry
-        # claimed before this callback ran) is not this run's to drop.
-        if self._claimed.get(job_id) is claimed:
-            del self._claimed[job_id]
-        self._release_sem_dec_counter_on_complete()
-
-    async def finish_job(
-        self,
-        job_id: str,
-        finish: bool,
-        result_data: bytes | None,
-        result_timeout_s: float | None,
-        keep_result_forever: bool,
-        incr_score: int | None,
-        keep_in_progress: float | None,
+    async def finish_done(
+        self, job_id: str, result: bytes | None, keep_ms: int | None, keep_lock_ms: int | None
     ) -> None:
-        if not finish:  # a retry: arq's own way (rare)
-            await super().finish_job(
-                job_id,
-                finish,
-                result_data,
-                result_timeout_s,
-                keep_result_forever,
-                incr_score,
-                keep_in_progress,
-            )
-            return
-        keep_ms = (
-            None
-            if keep_result_forever or result_timeout_s is None
-            else (int(result_timeout_s * 1000))
-        )
-        await self.jobs.finish(
-            job_id,
-            result_data,
-            keep_ms,
-            None if keep_in_progress is None else int(keep_in_progress * 1000),
-        )
+        await self.jobs.finish(job_id, result, keep_ms, keep_lock_ms)
+
+    async def finish_retry(
+        self, job_id: str, incr_score_ms: int | None, keep_lock_ms: int | None
+    ) -> None:
+        await self.jobs.retry(job_id, incr_score_ms, keep_lock_ms)
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         if job_id.startswith(SEND_PREFIX):
@@ -302,21 +230,20 @@ class RecordingWorker(Worker):
     async def _record_failed_send(self, result_data: bytes | None) -> None:
         """A send that arq itself ended: recorded against its rule and destination, with
         the send, so `failed retry` can queue it again."""
-        _, kind, reason, tries = _failed_call(SEND_PREFIX, result_data)
+        failure = read_failure(result_data, deserialize_job)
         try:
-            result = deserialize_job(result_data) if result_data else {}
-            send = Send.from_job(result["a"][0])
+            send = Send.from_job(failure.args[0])
         except (ValueError, KeyError, IndexError, TypeError):
             return  # nothing left to say which send it was
         failed = FailedSend(
             rule=send.rule,
             destination=send.destination,
-            reason=f"{send.destination}: {kind}: {reason}",
+            reason=f"{send.destination}: {failure.kind}: {failure.reason}",
             job_id=send.job_id,
             payload=send_payload(send.to_job(), int(time.time() * 1000)).decode(),
         )
         call = send.call or CallEnded(call_id=send.subject)
-        await State(self.pool).record_send_failure(call, failed, tries)
+        await State(self.pool).record_send_failure(call, failed, failure.tries)
 
 
 JOB_PREFIX = job_id_for("")
@@ -325,23 +252,9 @@ SEND_PREFIX = "send:"
 
 def _failed_call(job_id: str, result_data: bytes | None) -> tuple[CallEnded, str, str, int]:
     """What arq's failure result says of the call: its fields when arq still had them."""
+    failure = read_failure(result_data, deserialize_job)
     call = CallEnded(call_id=job_id.removeprefix(JOB_PREFIX))
-    kind, reason, tries = "error", "ended by the queue", 0
-    try:
-        result = deserialize_job(result_data) if result_data else {}
-    except ValueError:
-        result = {}
-    args = result.get("a") or []
+    args = failure.args
     if args and isinstance(args[0], dict) and "call_id" in args[0]:
         call = CallEnded.from_job(args[0])
-    text = str(result.get("r", ""))
-    tries = int(result.get("t") or 0)
-    if "expired" in text:
-        kind, reason = "expired", "the job expired in the queue before it ran"
-    elif "retries exceeded" in text:
-        kind, reason = "lost", "arq's try cap was reached"
-    elif "TimeoutError" in text:
-        kind, reason = "timeout", "the job ran past the worker's job timeout"
-    elif text:
-        kind, reason = "error", text[:200]
-    return call, kind, reason, tries
+    return call, failure.kind, failure.reason, failure.tries

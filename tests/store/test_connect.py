@@ -10,9 +10,10 @@ import pytest
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
+from alerter.compat.redis import hiredis_packing
 from alerter.rules.load import load_rules_text
 from alerter.store import connect
-from alerter.store.connect import arq_settings, hiredis_packing, parse_sentinel
+from alerter.store.connect import arq_settings, parse_sentinel
 from alerter.worker.app import make_worker
 from tests.conftest import make_settings
 

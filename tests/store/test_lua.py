@@ -173,7 +173,8 @@ async def test_claim_takes_due_jobs_once_reads_them_and_finish_clears_them(redis
         retry_key_prefix,
     )
 
-    from alerter.store.jobs import Claimed, JobBook
+    from alerter.compat.arq import Claimed
+    from alerter.store.jobs import JobBook
 
     queue = f"q-{uuid.uuid4().hex[:6]}"
     jobs = JobBook(redis, queue)

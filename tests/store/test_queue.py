@@ -56,38 +56,6 @@ def test_a_failed_jobs_result_is_stored_readable() -> None:
     assert deserialize_job(raw)["r"] == "TimeoutError: the job ran too long"
 
 
-async def test_arqs_first_read_of_a_claimed_job_is_answered_by_the_claim(redis_url: str) -> None:
-    """The worker's claim reads the job and counts its try; arq's run of the job then asks
-    the same (GET, INCR, EXPIRE in one pipeline) and is answered without a round trip, once."""
-    from arq.connections import RedisSettings, create_pool
-
-    from alerter.store.jobs import Claimed, LeanArqRedis
-
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    pool.__class__ = LeanArqRedis
-    pool.claimed = {"held": Claimed(5, b"the job", 4)}  # type: ignore[attr-defined]
-
-    async def arqs_first_read(job_id: str) -> list[object]:
-        async with pool.pipeline(transaction=True) as pipe:
-            pipe.get(f"arq:job:{job_id}")
-            pipe.incr(f"arq:retry:{job_id}")
-            pipe.expire(f"arq:retry:{job_id}", 88400)
-            return await pipe.execute()  # type: ignore[no-any-return]
-
-    try:
-        assert await arqs_first_read("held") == [b"the job", 4, True]
-        assert await pool.exists("arq:retry:held") == 0  # Redis was not asked
-        assert pool.claimed == {}  # type: ignore[attr-defined]
-        assert await arqs_first_read("held") == [None, 1, True]  # no claim left: Redis answers
-        async with pool.pipeline() as pipe:  # any other pipeline runs as it is
-            pipe.get("arq:job:held")
-            pipe.incr("arq:retry:held")
-            assert await pipe.execute() == [None, 2]
-    finally:
-        await pool.delete("arq:retry:held")
-        await pool.aclose()
-
-
 async def test_enqueue_after_the_server_forgot_its_script(redis: Redis) -> None:
     """A restarted Redis has no scripts: the batch's calls are sent again once it is loaded."""
     queue = CallQueue(redis, settle_seconds=0, queue_name=f"q-{uuid.uuid4().hex[:6]}")
