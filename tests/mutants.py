@@ -589,9 +589,9 @@ MUTANTS = (
     ),
     Mutant(
         "marker: one marker per rule, not per destination",
-        "alerter/store/markers.py",
-        'key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
-        'key = f"{PREFIX}sent:{call_id}:{rule}"',
+        "alerter/store/keys.py",
+        'key = f"{SENT_PREFIX}{call_id}:{rule}:{destination}"',
+        'key = f"{SENT_PREFIX}{call_id}:{rule}"',
         MARKER_TESTS,
     ),
     Mutant(

@@ -29,8 +29,8 @@ from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
+from alerter.store import keys
 from alerter.store.episodes import Episodes, Note, flatline_note
-from alerter.store.slack import ack_key
 from alerter.store.windows import millis
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
     render_for, detail = partial(_message, episode), render_episode.summary(episode)
     await queue_sends(deps, rules, subject, rule, render_for, detail, thread=thread)
     if kind is EpisodeEnd.RESOLVED:
-        await deps.state.redis.delete(ack_key(rule.name, note.digest))  # next one starts anew
+        await deps.state.redis.delete(keys.ack(rule.name, note.digest))  # next one starts anew
     else:
         await schedule_escalation(deps, rules, subject, rule, render_for, detail, thread)
     return Outcome.SENT.value

@@ -33,6 +33,7 @@ from alerter.pipeline.render import Message
 from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Destination, Rule, RuleSet
 from alerter.rules.redact import Redactor
+from alerter.store import keys
 from alerter.store.markers import marker_key, url_id
 from alerter.store.queue import put_sends, send_payload
 from alerter.store.state import Claim, FailedSend, history_entry
@@ -63,7 +64,7 @@ class Send:
 
     @property
     def job_id(self) -> str:
-        return "send:" + self.marker.removeprefix("alerter:sent:")
+        return keys.send_job(self.marker)
 
     def to_job(self) -> dict[str, Any]:
         m = self.message

@@ -13,23 +13,17 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from alerter.rules.baseline import HOUR_MS, Baseline, Shares
-from alerter.rules.noise import GroupKey, ended_key
-from alerter.store import lua
+from alerter.rules.noise import GroupKey
+from alerter.store import keys, lua
 from alerter.store.windows import (
     DECISION_TTL_SECONDS,
     KEEP_AFTER_MS,
-    PREFIX,
     _episode,
     _kind,
     millis,
 )
 
 FLEET = "fleet"
-
-
-def ring_key(rule: str, group: str, what: str) -> str:
-    """An hourly ring: `group` is a group's digest or FLEET; `what` matched or ended."""
-    return f"{PREFIX}baseline:{rule}:{group}:{what}"
 
 
 def ring_keep_ms(baseline: Baseline) -> int:
@@ -51,9 +45,9 @@ class EndedCounter:
 
 def ended_counter(rule: str, key: GroupKey, baseline: Baseline) -> EndedCounter:
     return EndedCounter(
-        ended_key(rule, key),
-        ring_key(rule, key.digest, "ended"),
-        ring_key(rule, FLEET, "ended"),
+        keys.rate_ended(rule, key.digest),
+        keys.baseline_ring(rule, key.digest, "ended"),
+        keys.baseline_ring(rule, FLEET, "ended"),
         baseline.within,
         baseline.slots,
         ring_keep_ms(baseline),
@@ -83,19 +77,18 @@ class Baselines:
         *,
         track: bool = False,
     ) -> Judged:
-        base = f"{PREFIX}rate:{rule}:{key.digest}"
         episode_keys, episode_args = _episode(rule, key, baseline.within, track)
         raw: bytes = await self._script(
             keys=[
-                f"{base}:matched",
-                ended_key(rule, key),
-                f"{PREFIX}baseline:{rule}:{key.digest}:fired",
-                f"{PREFIX}decision:{call_id}:{rule}:when",
-                f"{base}:calls",
-                ring_key(rule, key.digest, "matched"),
-                ring_key(rule, key.digest, "ended"),
-                ring_key(rule, FLEET, "matched"),
-                ring_key(rule, FLEET, "ended"),
+                keys.rate_matched(rule, key.digest),
+                keys.rate_ended(rule, key.digest),
+                keys.baseline_fired(rule, key.digest),
+                keys.decision(call_id, rule, "when"),
+                keys.rate_kinds(rule, key.digest),
+                keys.baseline_ring(rule, key.digest, "matched"),
+                keys.baseline_ring(rule, key.digest, "ended"),
+                keys.baseline_ring(rule, FLEET, "matched"),
+                keys.baseline_ring(rule, FLEET, "ended"),
                 *episode_keys,
             ],
             args=[

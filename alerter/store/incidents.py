@@ -12,14 +12,11 @@ from typing import Literal, cast
 
 from redis.asyncio import Redis
 
-from alerter.store import lua
+from alerter.store import keys, lua
 from alerter.store.windows import (
     DECISION_TTL_SECONDS,
-    DUE_KEY,
     KEEP_AFTER_MS,
-    PREFIX,
     SEP,
-    episode_key,
     millis,
 )
 
@@ -31,10 +28,6 @@ class Joined:
     kind: Kind
     incident: str  # the incident's id ('' for a single alert)
     groups: int  # groups that alerted with the signature in the window (or the incident)
-
-
-def groups_key(rule: str, digest: str) -> str:
-    return f"{PREFIX}incident:{rule}:{digest}:groups"
 
 
 class Incidents:
@@ -57,10 +50,10 @@ class Incidents:
         """`digest`: the incident's (rule, signature) key; `group`: the alerting group."""
         raw: bytes = await self._script(
             keys=[
-                groups_key(rule, digest),
-                episode_key(rule, digest),
-                DUE_KEY,
-                f"{PREFIX}decision:{call_id}:{rule}:correlate",
+                keys.incident_groups(rule, digest),
+                keys.episode(rule, digest),
+                keys.EPISODES_DUE,
+                keys.decision(call_id, rule, "correlate"),
             ],
             args=[
                 millis(at),
@@ -79,10 +72,10 @@ class Incidents:
     async def groups(self, rule: str, digest: str) -> list[str]:
         """The groups of the incident, in the order they alerted."""
         raw = await cast(
-            Awaitable[list[bytes]], self._redis.zrange(groups_key(rule, digest), 0, 99)
+            Awaitable[list[bytes]], self._redis.zrange(keys.incident_groups(rule, digest), 0, 99)
         )
         return [member.decode() for member in raw]
 
     async def open(self, rule: str, digest: str) -> bool:
         """Whether an incident of (rule, signature) is open."""
-        return bool(await self._redis.exists(episode_key(rule, digest)))
+        return bool(await self._redis.exists(keys.episode(rule, digest)))

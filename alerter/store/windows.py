@@ -16,11 +16,10 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.rules.noise import GroupKey, Noise, ended_key
-from alerter.store import lua
+from alerter.rules.noise import GroupKey, Noise
+from alerter.store import keys, lua
 
 log = logging.getLogger(__name__)
-PREFIX = "alerter:"
 DECISION_TTL_SECONDS = 7 * 86_400
 KEEP_AFTER_MS = 7 * 86_400_000  # throttle and digest state outlive their windows by this
 DIGEST_CALLS_CAP = 20
@@ -67,22 +66,16 @@ class DigestContents:
 
 BREAKDOWN_CALLS = 200  # calls of a window read for its breakdown, newest first
 SEP = "\x1f"
-DUE_KEY = f"{PREFIX}episodes:due"  # open episodes by when they would resolve
-
-
-def episode_key(rule: str, digest: str) -> str:
-    """The open episode of a (rule, group): see `episodes`."""
-    return f"{PREFIX}episode:{rule}:{digest}"
 
 
 def _episode(rule: str, key: GroupKey, within: float, track: bool) -> tuple[list[str], list[Any]]:
     """Keys and arguments the window scripts keep an episode with (`track`: the rule sends
     resolved messages)."""
-    keys = [episode_key(rule, key.digest), DUE_KEY]
+    names = [keys.episode(rule, key.digest), keys.EPISODES_DUE]
     if not track:
-        return keys, ["0", "", "", 0]
+        return names, ["0", "", "", 0]
     member = f"{rule}{SEP}{key.digest}"
-    return keys, ["1", json.dumps(key.labels), member, millis(within) + KEEP_AFTER_MS]
+    return names, ["1", json.dumps(key.labels), member, millis(within) + KEEP_AFTER_MS]
 
 
 def _kind(kind: tuple[str, str]) -> str:
@@ -144,7 +137,7 @@ class Windows:
         if not key.labels or keep is None:
             return key  # one group, or no state kept per group
         admitted = await self._group_admit(
-            keys=[f"{PREFIX}groups:{rule}"],
+            keys=[keys.rule_groups(rule)],
             args=[key.digest, millis(now), millis(keep), MAX_GROUPS],
         )
         if admitted:
@@ -152,17 +145,13 @@ class Windows:
         log.warning("rule %s keeps state for %d groups already: counted in one", rule, MAX_GROUPS)
         return OVERFLOW
 
-    @staticmethod
-    def _decision(call_id: str, rule: str, step: str) -> str:
-        return f"{PREFIX}decision:{call_id}:{rule}:{step}"
-
     async def throttle(
         self, rule: str, key: GroupKey, call_id: str, interval: float, now: float
     ) -> Throttle:
         raw = await self._throttle(
             keys=[
-                f"{PREFIX}throttle:{rule}:{key.digest}",
-                self._decision(call_id, rule, "throttle"),
+                keys.throttle(rule, key.digest),
+                keys.decision(call_id, rule, "throttle"),
             ],
             args=[
                 millis(now),
@@ -189,14 +178,13 @@ class Windows:
     ) -> Counted:
         """`kind`: the call's (event, failure reason), kept for the window's breakdown;
         `track`: keep the group's episode (the rule sends resolved messages)."""
-        base = f"{PREFIX}freq:{rule}:{key.digest}"
         episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._frequency(
             keys=[
-                base,
-                base + ":fired",
-                self._decision(call_id, rule, "when"),
-                base + ":calls",
+                keys.frequency_window(rule, key.digest),
+                keys.frequency_fired(rule, key.digest),
+                keys.decision(call_id, rule, "when"),
+                keys.frequency_kinds(rule, key.digest),
                 *episode_keys,
             ],
             args=[
@@ -228,11 +216,11 @@ class Windows:
         episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._rate(
             keys=[
-                f"{PREFIX}rate:{rule}:{key.digest}:matched",
-                ended_key(rule, key),
-                f"{PREFIX}rate:{rule}:{key.digest}:fired",
-                self._decision(call_id, rule, "when"),
-                f"{PREFIX}rate:{rule}:{key.digest}:calls",
+                keys.rate_matched(rule, key.digest),
+                keys.rate_ended(rule, key.digest),
+                keys.rate_fired(rule, key.digest),
+                keys.decision(call_id, rule, "when"),
+                keys.rate_kinds(rule, key.digest),
                 *episode_keys,
             ],
             args=[
@@ -254,8 +242,14 @@ class Windows:
     ) -> Breakdown:
         """What the calls counted in the window (`within` before `now`) were: read when a
         frequency or rate rule fires, for an alert about the group rather than one call."""
-        base = f"{PREFIX}rate:{rule}:{key.digest}" if rate else f"{PREFIX}freq:{rule}:{key.digest}"
-        members_key = f"{base}:matched" if rate else base
+        if rate:
+            members_key, kinds_key = (
+                keys.rate_matched(rule, key.digest),
+                keys.rate_kinds(rule, key.digest),
+            )
+        else:
+            members_key = keys.frequency_window(rule, key.digest)
+            kinds_key = keys.frequency_kinds(rule, key.digest)
         members: list[bytes] = await cast(
             Awaitable[list[bytes]],
             self._redis.zrevrangebyscore(
@@ -264,9 +258,7 @@ class Windows:
         )
         if not members:
             return Breakdown((), (), ())
-        kinds = await cast(
-            Awaitable[list[bytes | None]], self._redis.hmget(f"{base}:calls", members)
-        )
+        kinds = await cast(Awaitable[list[bytes | None]], self._redis.hmget(kinds_key, members))
         events: dict[str, int] = {}
         reasons: dict[str, int] = {}
         for raw in kinds:
@@ -283,10 +275,6 @@ class Windows:
 
     # -- digests
 
-    @staticmethod
-    def _digest_key(rule: str, key_digest: str) -> str:
-        return f"{PREFIX}digest:{rule}:{key_digest}"
-
     async def add_to_digest(
         self,
         rule: str,
@@ -299,7 +287,7 @@ class Windows:
         now: float,
     ) -> DigestSlot:
         raw = await self._digest_add(
-            keys=[self._digest_key(rule, key.digest), self._decision(call_id, rule, "digest")],
+            keys=[keys.digest_open(rule, key.digest), keys.decision(call_id, rule, "digest")],
             args=[
                 millis(now),
                 uuid.uuid4().hex[:12],
@@ -317,13 +305,13 @@ class Windows:
         return DigestSlot(window, opened == "1", int(count))
 
     async def last_digest_sent(self, rule: str, key_digest: str) -> float | None:
-        raw = await self._redis.get(f"{PREFIX}digest-sent:{rule}:{key_digest}")
+        raw = await self._redis.get(keys.digest_sent(rule, key_digest))
         return int(raw) / 1000 if raw else None
 
     async def take_digest(self, rule: str, key_digest: str, window: str) -> DigestContents | None:
         """The closed window's contents (the same ones again if a flush is retried)."""
-        open_key = self._digest_key(rule, key_digest)
-        closed_key = f"{open_key}:closed:{window}"
+        open_key = keys.digest_open(rule, key_digest)
+        closed_key = keys.digest_closed(rule, key_digest, window)
         if not await self._digest_take(keys=[open_key, closed_key], args=[window]):
             return None
         raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(closed_key))
@@ -349,11 +337,11 @@ class Windows:
         )
 
     async def finish_digest(self, rule: str, key_digest: str, window: str, now: float) -> None:
-        closed_key = f"{self._digest_key(rule, key_digest)}:closed:{window}"
+        closed_key = keys.digest_closed(rule, key_digest, window)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # type: ignore[no-untyped-call]  # explicit: see store.jobs.LeanArqRedis
             pipe.delete(closed_key)
-            pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", millis(now), px=KEEP_AFTER_MS)
+            pipe.set(keys.digest_sent(rule, key_digest), millis(now), px=KEEP_AFTER_MS)
             await pipe.execute()
 
     async def drop_digest(self, rule: str, key_digest: str, window: str) -> int:
@@ -361,5 +349,5 @@ class Windows:
         contents = await self.take_digest(rule, key_digest, window)
         if contents is None:
             return 0
-        await self._redis.delete(f"{self._digest_key(rule, key_digest)}:closed:{window}")
+        await self._redis.delete(keys.digest_closed(rule, key_digest, window))
         return contents.count

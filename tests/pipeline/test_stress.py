@@ -19,8 +19,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from alerter.models import CallEnded
 from alerter.pipeline import deliver, guard
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from alerter.store import state as state_module
-from alerter.store.queue import CallQueue, job_id_for
+from alerter.store.queue import CallQueue
 from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.standins import DigaStandIn, Fault, Receiver, make_log
@@ -151,11 +152,11 @@ async def test_a_job_that_arq_ends_itself_is_recorded_and_can_run_again(
     rules = rules_to(tmp_path, hook_url(hook))
     call_id = str(uuid.uuid4())
     async with aioredis.Redis.from_url(redis_url) as client:
-        await client.zadd(default_queue_name, {job_id_for(call_id): int(time.time() * 1000)})
+        await client.zadd(default_queue_name, {keys.call_job(call_id): int(time.time() * 1000)})
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
-        assert await client.exists(result_key_prefix + job_id_for(call_id)) == 0
+        assert await client.exists(result_key_prefix + keys.call_job(call_id)) == 0
     assert failed is not None and failed.kind == "expired"
     api = api_for(rules)
     diga.add_call(call_id, [make_log(call_id)])
@@ -371,7 +372,7 @@ async def _run_try(
         budget=30,
     )
     try:
-        ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": job_id_for(call_id)}
+        ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": keys.call_job(call_id)}
         if digest is not None:
             return await flush_digest(ctx, *digest)
         return await process_call(ctx, CallEnded(call_id=call_id).to_job())

@@ -9,8 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
+from alerter.store import keys
 from alerter.store.markers import marker_key
-from alerter.store.state import FAILED_KEY, Claim, State, history_entry
+from alerter.store.state import Claim, State, history_entry
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
     await state.record_failure(call, "delivery", "kept failing", 8)
     assert await state.failure(call.call_id) is not None
     await state.record(call.call_id, Outcome.NO_MATCH, clear_failure=True)
-    assert await redis.hexists(FAILED_KEY, call.call_id) == 0
+    assert await redis.hexists(keys.FAILED, call.call_id) == 0
 
     await state.record_failure(call, "delivery", "kept failing", 8)
     key = marker_key(call.call_id, "rule", "dest")

@@ -16,7 +16,8 @@ from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
-from alerter.store.calls import CALLS_INDEX, CallEvent
+from alerter.store import keys
+from alerter.store.calls import CallEvent
 from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import QueueState, queue_state
 from alerter.store.silences import Silence
@@ -87,7 +88,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         queue = await queue_state(redis)
         workers = await live_workers(redis, now, WORKER_SEEN_SECONDS)
         latest = tuple(await state.history(count=15))
-        ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
+        ended_day = await redis.zcount(keys.CALLS, now - DAY, now)
         failed_now = len(await state.failures())
         per_hour = tuple(await state.calls.sent_per_hour(now))
         redis_ok = True
@@ -196,7 +197,7 @@ def _latest_per(sends: Sequence[CallEvent]) -> list[CallEvent]:
 async def call_view(redis: Redis, state: State, call_id: str) -> CallView:
     story = await state.calls.story(call_id)
     failed = await state.failure(call_id)
-    queued = await redis.zscore("arq:queue", f"call:{call_id}") is not None
+    queued = await redis.zscore(keys.ARQ_QUEUE, keys.call_job(call_id)) is not None
     call = story.call or (failed.call if failed else None)
     return CallView(
         call_id=call_id,
