@@ -31,6 +31,7 @@ from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
 from alerter.store import keys
 from alerter.store.episodes import Episodes, Note, flatline_note
+from alerter.store.history import episode_subject
 from alerter.store.windows import millis
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
     deps: Deps = ctx["deps"]
     job_try: int = ctx.get("job_try", 1)
     note = Note.parse(raw_note)
-    subject = f"{note.key}-{note.kind}"
+    subject = episode_subject(note.key, note.kind)
 
     async def give_up(ended: GiveUp) -> str:
         await deps.state.record(subject, Outcome.FAILED, rule=note.rule, detail=ended.reason)

@@ -34,9 +34,10 @@ from alerter.pipeline.slack_blocks import Thread
 from alerter.rules.model import Destination, Rule, RuleSet
 from alerter.rules.redact import Redactor
 from alerter.store import keys
+from alerter.store.history import history_entry
 from alerter.store.markers import marker_key, url_id
 from alerter.store.queue import put_sends, send_payload
-from alerter.store.state import Claim, FailedSend, history_entry
+from alerter.store.state import Claim, FailedSend
 
 log = logging.getLogger(__name__)
 

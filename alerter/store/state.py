@@ -24,6 +24,7 @@ from alerter.models import CallEnded, Outcome
 from alerter.store import keys, lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
 from alerter.store.coalesce import Coalescer, Fill
+from alerter.store.history import HistoryEntry, history_entry, subject_kind
 from alerter.store.markers import SENT as _SENT
 from alerter.store.markers import SENT_TTL_SECONDS
 
@@ -61,19 +62,6 @@ class FailedCall:
     at: float
     attempts: int
     sends: tuple[FailedSend, ...] = ()  # kind "delivery": the sends that gave up
-
-
-def history_entry(
-    call_id: str, outcome: Outcome, *, rule: str = "", destination: str = "", detail: str = ""
-) -> dict[str, str]:
-    return {
-        "call_id": call_id,
-        "outcome": outcome.value,
-        "rule": rule,
-        "destination": destination,
-        "detail": detail[:500],
-        "at": f"{time.time():.3f}",
-    }
 
 
 class State:
@@ -235,17 +223,17 @@ class State:
         since: float | None = None,
         scan_max: int = HISTORY_SCAN_MAX,
         before: str | None = None,
-    ) -> list[dict[str, str]]:
+    ) -> list[HistoryEntry]:
         """Newest first, at most `count`. A call id reads that call's own story (no scan);
         other filters read the stream back from its newest entry (or from just before the
         entry `before`, a cursor), `scan_max` entries at most, down to `since` (seconds since
         the epoch) when given. Rows read from the stream carry their entry's `id`."""
 
-        def holds(row: Mapping[str, str]) -> bool:
+        def holds(row: HistoryEntry) -> bool:
             return (
-                (rule is None or row.get("rule") == rule)
-                and (outcome is None or row.get("outcome") == outcome)
-                and (destination is None or destination in row.get("destination", ""))
+                (rule is None or row.rule == rule)
+                and (outcome is None or row.outcome == outcome)
+                and (destination is None or destination in row.destination)
             )
 
         if call_id is not None:
@@ -259,15 +247,14 @@ class State:
         low = f"{int(since * 1000)}-0" if since is not None else "-"
         filtering = rule is not None or outcome is not None or destination is not None
         size = 1000 if filtering else count  # unfiltered: exactly what is asked for
-        out: list[dict[str, str]] = []
+        out: list[HistoryEntry] = []
         high, scanned = (f"({before}" if before else "+"), 0
         while len(out) < count and scanned < scan_max:
             batch = await self._redis.xrevrange(
                 keys.HISTORY, max=high, min=low, count=min(size, scan_max - scanned)
             )
             for entry_id, raw in batch:
-                row = {k.decode(): v.decode() for k, v in raw.items()}
-                row["id"] = entry_id.decode()
+                row = HistoryEntry.from_stream(entry_id, raw)
                 if holds(row):
                     out.append(row)
                     if len(out) >= count:
@@ -278,11 +265,11 @@ class State:
             scanned += len(batch)
         return out
 
-    async def history_since(self, since: float) -> list[dict[str, str]]:
+    async def history_since(self, since: float) -> list[HistoryEntry]:
         entries = await self._redis.xrange(
             keys.HISTORY, min=f"{int(since * 1000)}-0", count=HISTORY_MAX
         )
-        return [{k.decode(): v.decode() for k, v in raw.items()} for _, raw in entries]
+        return [HistoryEntry.from_stream(entry_id, raw) for entry_id, raw in entries]
 
     # -- failed calls: what an operator sees and retries
 
@@ -370,13 +357,14 @@ async def destination_results(redis: Redis) -> dict[str, dict[str, Any]]:
     return {name.decode(): json.loads(value) for name, value in raw.items()}
 
 
-def _story_row(call_id: str, event: CallEvent) -> dict[str, str]:
+def _story_row(call_id: str, event: CallEvent) -> HistoryEntry:
     """An event of a call's story as the history entry it was written with."""
-    return {
-        "call_id": call_id,
-        "outcome": event.outcome,
-        "rule": event.rule,
-        "destination": event.destination,
-        "detail": event.detail,
-        "at": f"{event.at:.3f}",
-    }
+    return HistoryEntry(
+        subject=call_id,
+        kind=subject_kind(call_id),
+        outcome=event.outcome,
+        rule=event.rule,
+        destination=event.destination,
+        detail=event.detail,
+        at=round(event.at, 3),
+    )

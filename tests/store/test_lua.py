@@ -120,7 +120,7 @@ async def test_failed_send_keeps_every_send_of_a_call_that_gave_up_once_each(
     assert failed.reason == "mail (m): refused; slack-ops (h): HTTP 503 down"
     # Each give-up is one `failed` decision against its rule and destination.
     rows = await state.history(call.call_id)
-    assert [(r["outcome"], r["destination"]) for r in rows] == [
+    assert [(r.outcome, r.destination) for r in rows] == [
         ("failed", "slack-ops"),
         ("failed", "mail"),
         ("failed", "slack-ops"),
