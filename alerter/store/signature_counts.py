@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from alerter.store import keys, lua
+from alerter.store import scripts as s
 from alerter.store.windows import DECISION_TTL_SECONDS, millis
 
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
@@ -45,10 +46,16 @@ class SignatureRow:
         return sum(self.per_day)
 
 
+def _seen(raw: bytes) -> tuple[bool, int]:
+    """signature.lua's answer: `new|known CALLS_IN_THE_HOUR`."""
+    kind, hour = raw.decode().split()
+    return kind == "new", int(hour)
+
+
 class SignatureCounts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._signature = redis.register_script(lua.source("signature"))
+        self._signature = lua.Script[s.SignatureKeys, s.SignatureArgs](redis, "signature")
 
     async def seen(
         self,
@@ -65,21 +72,21 @@ class SignatureCounts:
         starts from them."""
         day = time.strftime("%Y%m%d", time.gmtime(now))
         raw = await self._signature(
-            keys=[
-                keys.signature_seen(digest),
-                keys.signature_calls(digest),
-                keys.signatures_of_day(day),
-                keys.signature_example(digest),
-                keys.decision(call_id, "sig", digest),
-            ],
-            args=[
-                millis(now),
-                millis(now - 3600),
-                call_id,
-                int(seen_days * 86400),
-                digest,
-                SIGNATURES_PER_DAY,
-                json.dumps(
+            s.SignatureKeys(
+                seen=keys.signature_seen(digest),
+                calls=keys.signature_calls(digest),
+                day=keys.signatures_of_day(day),
+                example=keys.signature_example(digest),
+                decision=keys.decision(call_id, "sig", digest),
+            ),
+            s.SignatureArgs(
+                now_ms=millis(now),
+                hour_ago_ms=millis(now - 3600),
+                call_id=call_id,
+                seen_seconds=int(seen_days * 86400),
+                digest=digest,
+                per_day=SIGNATURES_PER_DAY,
+                example=json.dumps(
                     {
                         "signature": text,
                         "example": example[:200],
@@ -87,11 +94,10 @@ class SignatureCounts:
                         "labels": dict(labels or {}),
                     }
                 ),
-                DECISION_TTL_SECONDS,
-            ],
+                decision_seconds=DECISION_TTL_SECONDS,
+            ),
         )
-        kind, hour = raw.decode().split()
-        return kind == "new", int(hour)
+        return _seen(raw)
 
     async def known(self, digest: str) -> tuple[str, Mapping[str, str]] | None:
         """(signature text, labels) of a signature seen in the last `seen_days`, else None."""
