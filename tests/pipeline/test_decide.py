@@ -323,7 +323,7 @@ async def test_history_explains_every_decision(
     for call_id, outcome in ((sent, "sent"), (throttled, "throttled"), (quiet, "no_match")):
         assert await asyncio.to_thread(main, ["history", "--call-id", call_id]) == 0
         rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert [row.outcome for row in rows] == [outcome]
+        assert [row["outcome"] for row in rows] == [outcome]
     assert await asyncio.to_thread(main, ["history", "--rule", "transfer-failed"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
