@@ -17,8 +17,9 @@ import httpx
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
+from alerter.store import keys
 from alerter.store.silences import Silences
-from alerter.store.state import HISTORY_KEY, State
+from alerter.store.state import State
 from bench.common import PY, free_port, process, table, wait_http
 
 HISTORY_ENTRIES = 100_000
@@ -57,7 +58,7 @@ async def fill(redis_url: str) -> list[str]:
         async with redis.pipeline(transaction=False) as pipe:
             for i in range(HISTORY_ENTRIES - CALLS):
                 pipe.xadd(
-                    HISTORY_KEY,
+                    keys.HISTORY,
                     {
                         "call_id": str(uuid.uuid4()),
                         "outcome": random.choice(OUTCOMES).value,

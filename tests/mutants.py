@@ -589,9 +589,9 @@ MUTANTS = (
     ),
     Mutant(
         "marker: one marker per rule, not per destination",
-        "alerter/store/markers.py",
-        'key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"',
-        'key = f"{PREFIX}sent:{call_id}:{rule}"',
+        "alerter/store/keys.py",
+        'key = f"{SENT_PREFIX}{call_id}:{rule}:{destination}"',
+        'key = f"{SENT_PREFIX}{call_id}:{rule}"',
         MARKER_TESTS,
     ),
     Mutant(
@@ -1175,6 +1175,34 @@ CONSOLE_MUTANTS = (
         "middleware=[DefineMiddleware(ConsoleGate, static=True)],",
         "middleware=[],",
         CONSOLE_TESTS,
+    ),
+    Mutant(
+        "keys: a Redis key renamed (a running deployment's state read as empty)",
+        "alerter/store/keys.py",
+        'return f"{ROOT}rate:{rule}:{digest}"',
+        'return f"{ROOT}rates:{rule}:{digest}"',
+        ("tests/store/test_keys.py",),
+    ),
+    Mutant(
+        "history: an episode's entry read as a call's",
+        "alerter/store/history.py",
+        "        return Subject.EPISODE\n",
+        "        return Subject.CALL\n",
+        ("tests/http/test_console_preview.py",),
+    ),
+    Mutant(
+        "history: the silence preview counts episodes and digests as calls looked at",
+        "alerter/http/console/views.py",
+        "row.rule and row.subject and row.is_call and",
+        "row.rule and row.subject and",
+        ("tests/http/test_console_preview.py",),
+    ),
+    Mutant(
+        "scripts: a script's named keys declared out of the order it reads them",
+        "alerter/store/scripts.py",
+        "class RateKeys:\n    matched: str\n    ended: str\n",
+        "class RateKeys:\n    ended: str\n    matched: str\n",
+        ("tests/store/test_lua.py",),
     ),
 )
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from alerter.cli.common import since_seconds, state_redis_url, terminal_safe
 from alerter.settings import Settings
+from alerter.store.history import HistoryEntry
 from alerter.store.ops import history
 
 COLUMNS = (("at", 20), ("outcome", 16), ("rule", 22), ("destination", 14), ("call_id", 36))
@@ -41,20 +42,21 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if as_json:
         for row in rows:
-            fields = {k: v for k, v in row.items() if v and k != "at"}
+            fields = {k: v for k, v in row.fields().items() if v and k != "at"}
             print(json.dumps({"at": _when(row), **fields}))
         return 0
     print("  ".join(title.ljust(width) for title, width in COLUMNS) + "  detail")
     for row in rows:
-        cells = [_when(row), *(row.get(name, "") for name, _ in COLUMNS[1:])]
+        shown = row.fields()
+        cells = [_when(row), *(shown.get(name, "") for name, _ in COLUMNS[1:])]
         line = "  ".join(
             terminal_safe(cell)[:width].ljust(width)
             for cell, (_, width) in zip(cells, COLUMNS, strict=True)
         )
-        print(f"{line}  {terminal_safe(row.get('detail', ''))}")
+        print(f"{line}  {terminal_safe(row.detail)}")
     return 0
 
 
-def _when(row: dict[str, str]) -> str:
-    at = datetime.fromtimestamp(float(row.get("at", 0)), UTC)
+def _when(row: HistoryEntry) -> str:
+    at = datetime.fromtimestamp(row.at, UTC)
     return at.strftime("%Y-%m-%d %H:%M:%S") + "Z"

@@ -10,7 +10,8 @@ from itertools import chain
 
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import ended_key, flatline_key, group_key
+from alerter.rules.noise import group_key
+from alerter.store import keys
 from alerter.store.baseline import EndedCounter, ended_counter
 
 
@@ -97,7 +98,7 @@ def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]
         if rule.noise.within is not None and call_matches(rule, call):
             out.append(
                 (
-                    ended_key(rule.name, group_key(rule.noise.group_by, call, None)),
+                    keys.rate_ended(rule.name, group_key(rule.noise.group_by, call, None).digest),
                     rule.noise.within,
                 )
             )
@@ -122,5 +123,5 @@ def flatline_marks(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, str, st
     for rule in ruleset.flatline_rules:
         if call_matches(rule, call):
             key = group_key(rule.noise.group_by, call, None)
-            out.append((flatline_key(rule.name), key.digest, json.dumps(key.labels)))
+            out.append((keys.flatline_seen(rule.name), key.digest, json.dumps(key.labels)))
     return out

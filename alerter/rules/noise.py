@@ -309,14 +309,3 @@ def incident_key(rule: str, digest: str, episode: str) -> str:
     """Stable per (rule, group, episode): an episode's firing and resolved messages share it,
     so a destination that keeps incidents (PagerDuty, Opsgenie) closes the one it opened."""
     return f"alerter-{rule}-{digest}-{episode}"
-
-
-def flatline_key(rule: str) -> str:
-    """The Redis hash of a flatline rule's groups: when each last had a call, written on
-    intake."""
-    return f"alerter:flatline:{rule}:seen"
-
-
-def ended_key(rule: str, key: GroupKey) -> str:
-    """The Redis key counting calls ended per (rate rule, group), written on intake."""
-    return f"alerter:rate:{rule}:{key.digest}:ended"

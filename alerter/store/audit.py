@@ -9,7 +9,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-AUDIT_KEY = "alerter:audit"
+from alerter.store import keys
+
 AUDIT_MAX = 100_000
 
 
@@ -45,11 +46,11 @@ class Audit:
             "target": target[:200],
             "detail": json.dumps(detail or {})[:2000],
         }
-        await self._redis.xadd(AUDIT_KEY, fields, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
+        await self._redis.xadd(keys.AUDIT, fields, maxlen=AUDIT_MAX, approximate=True)  # type: ignore[arg-type]
 
     async def latest(self, count: int = 200) -> list[AuditEntry]:
         out = []
-        for _, raw in await self._redis.xrevrange(AUDIT_KEY, count=count):
+        for _, raw in await self._redis.xrevrange(keys.AUDIT, count=count):
             row = {k.decode(): v.decode() for k, v in raw.items()}
             try:
                 detail = json.loads(row.get("detail", "{}"))

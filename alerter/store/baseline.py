@@ -13,23 +13,18 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from alerter.rules.baseline import HOUR_MS, Baseline, Shares
-from alerter.rules.noise import GroupKey, ended_key
-from alerter.store import lua
+from alerter.rules.noise import GroupKey
+from alerter.store import keys, lua
+from alerter.store import scripts as s
 from alerter.store.windows import (
     DECISION_TTL_SECONDS,
     KEEP_AFTER_MS,
-    PREFIX,
     _episode,
     _kind,
     millis,
 )
 
 FLEET = "fleet"
-
-
-def ring_key(rule: str, group: str, what: str) -> str:
-    """An hourly ring: `group` is a group's digest or FLEET; `what` matched or ended."""
-    return f"{PREFIX}baseline:{rule}:{group}:{what}"
 
 
 def ring_keep_ms(baseline: Baseline) -> int:
@@ -51,9 +46,9 @@ class EndedCounter:
 
 def ended_counter(rule: str, key: GroupKey, baseline: Baseline) -> EndedCounter:
     return EndedCounter(
-        ended_key(rule, key),
-        ring_key(rule, key.digest, "ended"),
-        ring_key(rule, FLEET, "ended"),
+        keys.rate_ended(rule, key.digest),
+        keys.baseline_ring(rule, key.digest, "ended"),
+        keys.baseline_ring(rule, FLEET, "ended"),
         baseline.within,
         baseline.slots,
         ring_keep_ms(baseline),
@@ -70,7 +65,7 @@ class Judged:
 
 class Baselines:
     def __init__(self, redis: Redis) -> None:
-        self._script = redis.register_script(lua.source("baseline"))
+        self._script = lua.Script[s.BaselineKeys, s.BaselineArgs](redis, "baseline")
 
     async def judge(
         self,
@@ -83,37 +78,41 @@ class Baselines:
         *,
         track: bool = False,
     ) -> Judged:
-        base = f"{PREFIX}rate:{rule}:{key.digest}"
         episode_keys, episode_args = _episode(rule, key, baseline.within, track)
         raw: bytes = await self._script(
-            keys=[
-                f"{base}:matched",
-                ended_key(rule, key),
-                f"{PREFIX}baseline:{rule}:{key.digest}:fired",
-                f"{PREFIX}decision:{call_id}:{rule}:when",
-                f"{base}:calls",
-                ring_key(rule, key.digest, "matched"),
-                ring_key(rule, key.digest, "ended"),
-                ring_key(rule, FLEET, "matched"),
-                ring_key(rule, FLEET, "ended"),
-                *episode_keys,
-            ],
-            args=[
-                millis(now),
-                0,
-                call_id,
-                millis(baseline.within),
-                baseline.factor_milli,
-                baseline.min_calls,
-                DECISION_TTL_SECONDS,
-                _kind(kind),
-                baseline.hours,
-                baseline.slots,
-                ring_keep_ms(baseline),
-                *episode_args,
-            ],
+            s.BaselineKeys(
+                matched=keys.rate_matched(rule, key.digest),
+                ended=keys.rate_ended(rule, key.digest),
+                fired=keys.baseline_fired(rule, key.digest),
+                decision=keys.decision(call_id, rule, "when"),
+                kinds=keys.rate_kinds(rule, key.digest),
+                group_matched=keys.baseline_ring(rule, key.digest, "matched"),
+                group_ended=keys.baseline_ring(rule, key.digest, "ended"),
+                fleet_matched=keys.baseline_ring(rule, FLEET, "matched"),
+                fleet_ended=keys.baseline_ring(rule, FLEET, "ended"),
+                episode=episode_keys,
+            ),
+            s.BaselineArgs(
+                now_ms=millis(now),
+                unused=0,
+                call_id=call_id,
+                within_ms=millis(baseline.within),
+                factor_milli=baseline.factor_milli,
+                min_calls=baseline.min_calls,
+                decision_seconds=DECISION_TTL_SECONDS,
+                kind=_kind(kind),
+                hours=baseline.hours,
+                slots=baseline.slots,
+                ring_keep_ms=ring_keep_ms(baseline),
+                episode=episode_args,
+            ),
         )
-        fired, m, e, bm, be, fleet, *rest = raw.decode().split()
-        end = int(rest.pop()[1:]) / 1000 if rest and rest[-1].startswith("@") else None
-        shares = Shares(int(m), int(e), int(bm), int(be), fleet == "1")
-        return Judged(fired == "fire", shares, "".join(rest), end)
+        return _judged(raw)
+
+
+def _judged(raw: bytes) -> Judged:
+    """baseline.lua's answer: `fire|below M E BM BE FLEET [EPISODE] @END`."""
+    fired, m, e, bm, be, fleet, *rest = raw.decode().split()
+    end = int(rest.pop()[1:]) / 1000 if rest and rest[-1].startswith("@") else None
+    shares = Shares(int(m), int(e), int(bm), int(be), fleet == "1")
+    return Judged(fired == "fire", shares, "".join(rest), end)

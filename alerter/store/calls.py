@@ -25,24 +25,14 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from alerter.models import CallEnded
+from alerter.store import keys
 
-PREFIX = "alerter:"
-CALLS_INDEX = PREFIX + "calls"
-LAST_FIRED_KEY = PREFIX + "rules:last_fired"  # hash: rule -> when it last sent (or would have)
 FIRED_OUTCOMES = ("sent", "shadow")  # a destination accepted; a shadow rule's would-send
 MAX_EVENTS = 200
 MAX_INDEXED_CALLS = 2_000_000
 BUCKET_SECONDS = 600
 COUNTS_TTL_SECONDS = 26 * 3600  # a day of buckets, plus room for the oldest one read
 DEFAULT_RETENTION_SECONDS = 14 * 86_400
-
-
-def record_key(call_id: str) -> str:
-    return f"{PREFIX}call:{call_id}"
-
-
-def events_key(call_id: str) -> str:
-    return f"{PREFIX}call:{call_id}:events"
 
 
 TRIM_EVERY = 64
@@ -136,29 +126,29 @@ class CallRecords:
         calls) has no events list, two commands fewer. Later events go to the list."""
         accepted = call.accepted_at or now
         record = {**call.to_job(), RECORD_EVENTS: [e.to_json() for e in events]}
-        pipe.set(record_key(call.call_id), json.dumps(record), ex=self.retention)
-        pipe.zadd(CALLS_INDEX, {call.call_id: accepted})
+        pipe.set(keys.call_record(call.call_id), json.dumps(record), ex=self.retention)
+        pipe.zadd(keys.CALLS, {call.call_id: accepted})
         if _trims_index(call.call_id):  # one call in TRIM_EVERY keeps the index bounded
-            pipe.zremrangebyscore(CALLS_INDEX, "-inf", now - self.retention)
-            pipe.zremrangebyrank(CALLS_INDEX, 0, -MAX_INDEXED_CALLS - 1)
+            pipe.zremrangebyscore(keys.CALLS, "-inf", now - self.retention)
+            pipe.zremrangebyrank(keys.CALLS, 0, -MAX_INDEXED_CALLS - 1)
 
     def write_event(self, pipe: Pipeline, call_id: str, event: CallEvent) -> None:
-        key = events_key(call_id)
+        key = keys.call_events(call_id)
         pipe.rpush(key, _event_text(event))
         pipe.ltrim(key, -MAX_EVENTS, -1)
         pipe.expire(key, self.retention)
 
     def count(self, pipe: Pipeline, rule: str, outcome: str, at: float) -> None:
-        key = f"{PREFIX}counts:{bucket_of(at)}"
+        key = keys.outcome_counts(bucket_of(at))
         pipe.hincrby(key, f"{rule}|{outcome}", 1)
         pipe.expire(key, COUNTS_TTL_SECONDS)
         if rule and outcome in FIRED_OUTCOMES:
-            pipe.hset(LAST_FIRED_KEY, rule, f"{at:.3f}")
+            pipe.hset(keys.LAST_FIRED, rule, f"{at:.3f}")
 
     def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:
         bucket = bucket_of(at)
         for rule in rules:
-            key = f"{PREFIX}matched:{rule}:{bucket}"
+            key = keys.matched_calls(rule, bucket)
             pipe.pfadd(key, call_id)
             pipe.expire(key, COUNTS_TTL_SECONDS)
 
@@ -166,8 +156,8 @@ class CallRecords:
 
     async def story(self, call_id: str) -> CallStory:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(record_key(call_id))
-            pipe.lrange(events_key(call_id), 0, -1)
+            pipe.get(keys.call_record(call_id))
+            pipe.lrange(keys.call_events(call_id), 0, -1)
             raw, events = await pipe.execute()
         return _story(raw, events)
 
@@ -178,7 +168,7 @@ class CallRecords:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for call_id in call_ids:
-                pipe.get(record_key(call_id))
+                pipe.get(keys.call_record(call_id))
             raw = await pipe.execute()
         out: dict[str, Mapping[str, str]] = {}
         for call_id, record in zip(call_ids, raw, strict=True):
@@ -193,8 +183,8 @@ class CallRecords:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for call_id in call_ids:
-                pipe.get(record_key(call_id))
-                pipe.lrange(events_key(call_id), 0, -1)
+                pipe.get(keys.call_record(call_id))
+                pipe.lrange(keys.call_events(call_id), 0, -1)
             raw = await pipe.execute()
         out = {}
         for i, call_id in enumerate(call_ids):
@@ -206,12 +196,12 @@ class CallRecords:
     ) -> list[tuple[str, float]]:
         """The newest `limit` calls that ended in [since, until], oldest first (a backtest)."""
         rows = await self._redis.zrevrangebyscore(
-            CALLS_INDEX, until, since, start=0, num=limit, withscores=True
+            keys.CALLS, until, since, start=0, num=limit, withscores=True
         )
         return [(member.decode(), float(score)) for member, score in reversed(rows)]
 
     async def last_fired(self) -> dict[str, float]:
-        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(LAST_FIRED_KEY))
+        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(keys.LAST_FIRED))
         return {rule.decode(): float(at) for rule, at in raw.items()}
 
     async def counts(self, since: float, now: float) -> dict[str, dict[str, int]]:
@@ -221,7 +211,7 @@ class CallRecords:
         buckets = range(first, last + 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
-                pipe.hgetall(f"{PREFIX}counts:{bucket}")
+                pipe.hgetall(keys.outcome_counts(bucket))
             raw: list[Mapping[bytes, bytes]] = await pipe.execute()
         out: dict[str, dict[str, int]] = {}
         for bucket_counts in raw:
@@ -233,7 +223,7 @@ class CallRecords:
         if rules:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for rule in rules:
-                    pipe.pfcount(*[f"{PREFIX}matched:{rule}:{b}" for b in buckets])
+                    pipe.pfcount(*[keys.matched_calls(rule, b) for b in buckets])
                 matched = await pipe.execute()
             for rule, count in zip(rules, matched, strict=True):
                 out[rule]["matched"] = int(count)
@@ -249,7 +239,7 @@ class CallRecords:
         buckets = range(bucket_of(start) + 1, bucket_of(now) + 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
-                pipe.hgetall(f"{PREFIX}counts:{bucket}")
+                pipe.hgetall(keys.outcome_counts(bucket))
             raw: list[Mapping[bytes, bytes]] = await pipe.execute()
         out = [0] * hours
         for bucket, bucket_counts in zip(buckets, raw, strict=True):

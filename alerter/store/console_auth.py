@@ -17,12 +17,11 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-TOKENS_KEY = "alerter:console:tokens"  # hash: token digest -> {name, role, created}
-SESSION_PREFIX = "alerter:console:session:"
+from alerter.store import keys
+
 SESSION_SECONDS = 12 * 3600
 # Failed sign-ins and bearer tokens per client address: at most FAILURE_LIMIT in a window of
 # FAILURE_WINDOW_SECONDS that opens at the first failure (a counter that expires).
-FAILURES_PREFIX = "alerter:console:failures:"
 FAILURE_LIMIT = 20
 FAILURE_WINDOW_SECONDS = 60
 TOKEN_PREFIX = "alt_"
@@ -56,7 +55,7 @@ class ConsoleAuth:
         self._redis = redis
 
     async def _all(self) -> dict[str, TokenInfo]:
-        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(TOKENS_KEY))
+        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(keys.CONSOLE_TOKENS))
         out = {}
         for key, value in raw.items():
             data = json.loads(value)
@@ -72,7 +71,7 @@ class ConsoleAuth:
         await self.revoke(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         value = json.dumps({"name": name, "role": role, "created": time.time()})
-        await cast(Awaitable[int], self._redis.hset(TOKENS_KEY, digest(token), value))
+        await cast(Awaitable[int], self._redis.hset(keys.CONSOLE_TOKENS, digest(token), value))
         return token
 
     async def tokens(self) -> list[TokenInfo]:
@@ -81,11 +80,13 @@ class ConsoleAuth:
     async def revoke(self, name: str) -> bool:
         gone = [key for key, info in (await self._all()).items() if info.name == name]
         if gone:
-            await cast(Awaitable[int], self._redis.hdel(TOKENS_KEY, *gone))
+            await cast(Awaitable[int], self._redis.hdel(keys.CONSOLE_TOKENS, *gone))
         return bool(gone)
 
     async def by_token(self, token: str) -> Identity | None:
-        raw = await cast(Awaitable[bytes | None], self._redis.hget(TOKENS_KEY, digest(token)))
+        raw = await cast(
+            Awaitable[bytes | None], self._redis.hget(keys.CONSOLE_TOKENS, digest(token))
+        )
         if raw is None:
             return None
         data = json.loads(raw)
@@ -96,15 +97,17 @@ class ConsoleAuth:
         if await self.by_token(token) is None:
             return None
         session = secrets.token_urlsafe(32)
-        await self._redis.set(SESSION_PREFIX + digest(session), digest(token), ex=SESSION_SECONDS)
+        await self._redis.set(
+            keys.console_session(digest(session)), digest(token), ex=SESSION_SECONDS
+        )
         return session
 
     async def by_session(self, session: str) -> Identity | None:
-        token_digest = await self._redis.get(SESSION_PREFIX + digest(session))
+        token_digest = await self._redis.get(keys.console_session(digest(session)))
         if token_digest is None:
             return None
         raw = await cast(
-            Awaitable[bytes | None], self._redis.hget(TOKENS_KEY, token_digest.decode())
+            Awaitable[bytes | None], self._redis.hget(keys.CONSOLE_TOKENS, token_digest.decode())
         )
         if raw is None:  # the token was revoked
             return None
@@ -112,11 +115,11 @@ class ConsoleAuth:
         return Identity(str(data["name"]), str(data["role"]), "session")
 
     async def close_session(self, session: str) -> None:
-        await self._redis.delete(SESSION_PREFIX + digest(session))
+        await self._redis.delete(keys.console_session(digest(session)))
 
     async def refused_for(self, address: str) -> int:
         """Seconds until `address` may try a token again (0: it may now)."""
-        key = FAILURES_PREFIX + address
+        key = keys.console_failures(address)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(key)
             pipe.ttl(key)
@@ -127,7 +130,7 @@ class ConsoleAuth:
 
     async def failed(self, address: str) -> None:
         """Count a token that did not sign in, from `address`."""
-        key = FAILURES_PREFIX + address
+        key = keys.console_failures(address)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, FAILURE_WINDOW_SECONDS, nx=True)

@@ -3,7 +3,7 @@ resolves, and a flatline rule's silences.
 
 Frequency and rate episodes are opened and extended by their window scripts
 (`frequency.lua`, `rate.lua`) and listed by when they would resolve; flatline groups are
-written on intake (`flatline_key`). The tick (`pipeline.episodes`) resolves what is due
+written on intake (`keys.flatline_seen`). The tick (`pipeline.episodes`) resolves what is due
 and opens or closes flatlines; each change puts a note in an outbox in the same script, and
 each note becomes one send job with an id of its own: a tick that runs twice, crashes half
 way, or runs after a restart sends nothing twice and loses nothing.
@@ -18,11 +18,10 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.rules.noise import GroupKey, flatline_key, incident_key
-from alerter.store import lua
-from alerter.store.windows import DUE_KEY, PREFIX, SEP, episode_key, millis
+from alerter.rules.noise import GroupKey, incident_key
+from alerter.store import keys, lua
+from alerter.store.windows import SEP, millis
 
-OUTBOX_KEY = f"{PREFIX}episodes:outbox"
 NOTIFIED_SECONDS = 30 * 86_400
 BATCH = 200  # due episodes or outbox notes handled per tick, at most
 WHOLE_RULE = GroupKey(()).digest  # a rule that groups nothing: its one group is kept
@@ -45,7 +44,7 @@ class Note:
 
     @property
     def job_id(self) -> str:
-        return f"episode:{self.rule}:{self.digest}:{self.id}:{self.kind}"
+        return keys.episode_job(self.rule, self.digest, self.id, self.kind)
 
     @property
     def key(self) -> str:
@@ -113,13 +112,13 @@ class Episodes:
         """Episodes whose condition has not held for a whole window: into the outbox."""
         members: list[bytes] = await cast(
             Awaitable[list[bytes]],
-            self._redis.zrangebyscore(DUE_KEY, "-inf", millis(now), start=0, num=BATCH),
+            self._redis.zrangebyscore(keys.EPISODES_DUE, "-inf", millis(now), start=0, num=BATCH),
         )
         moved = 0
         for member in members:
             rule, _, digest = member.decode().partition(SEP)
             note = await self._close(
-                keys=[episode_key(rule, digest), DUE_KEY, OUTBOX_KEY],
+                keys=[keys.episode(rule, digest), keys.EPISODES_DUE, keys.EPISODES_OUTBOX],
                 args=[millis(now), member, rule, digest],
             )
             moved += bool(note)
@@ -129,7 +128,9 @@ class Episodes:
 
     async def seen(self, rule: str, now: float) -> dict[str, Seen]:
         """The rule's groups; those unseen for the retention are dropped, episode and all."""
-        raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(flatline_key(rule)))
+        raw = await cast(
+            Awaitable[dict[bytes, bytes]], self._redis.hgetall(keys.flatline_seen(rule))
+        )
         out, stale = {}, []
         cutoff = millis(now) - self._retention_ms
         for digest, value in raw.items():
@@ -141,7 +142,7 @@ class Episodes:
         for start in range(0, len(stale), BATCH):
             chunk = stale[start : start + BATCH]
             await self._prune(
-                keys=[flatline_key(rule), *(episode_key(rule, d) for d in chunk)],
+                keys=[keys.flatline_seen(rule), *(keys.episode(rule, d) for d in chunk)],
                 args=[cutoff, *chunk],
             )
         return out
@@ -149,14 +150,15 @@ class Episodes:
     async def baseline(self, rule: str, digest: str, now: float) -> None:
         """A group watched before any call of it arrived counts from now."""
         await cast(
-            Awaitable[int], self._redis.hsetnx(flatline_key(rule), digest, f"{millis(now)} []")
+            Awaitable[int],
+            self._redis.hsetnx(keys.flatline_seen(rule), digest, f"{millis(now)} []"),
         )
 
     async def open_ids(self, rule: str, digests: list[str]) -> dict[str, str]:
         """The open flatline episode of each group, by digest (groups without one left out)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for digest in digests:
-                pipe.hget(episode_key(rule, digest), "id")
+                pipe.hget(keys.episode(rule, digest), "id")
             ids: list[bytes | None] = await pipe.execute()
         return {d: i.decode() for d, i in zip(digests, ids, strict=True) if i is not None}
 
@@ -165,37 +167,33 @@ class Episodes:
     ) -> bool:
         """'open' or 'close' a flatline episode with its note, once."""
         done = await self._flatline(
-            keys=[episode_key(rule, digest), OUTBOX_KEY],
+            keys=[keys.episode(rule, digest), keys.EPISODES_OUTBOX],
             args=[action, episode, note, millis(now)],
         )
         return bool(done)
 
     async def muted_at(self, rule: str) -> int:
-        raw = await self._redis.get(f"{PREFIX}flatline:{rule}:muted")
+        raw = await self._redis.get(keys.flatline_muted(rule))
         return int(raw) if raw else 0
 
     async def mark_muted(self, rule: str, now: float) -> None:
         """Inside a mute window: the silence a flatline measures starts again after it."""
-        await self._redis.set(f"{PREFIX}flatline:{rule}:muted", millis(now), ex=NOTIFIED_SECONDS)
+        await self._redis.set(keys.flatline_muted(rule), millis(now), ex=NOTIFIED_SECONDS)
 
     # -- the outbox and notified episodes
 
     async def outbox(self) -> list[Note]:
         raw: list[bytes] = await cast(
-            Awaitable[list[bytes]], self._redis.zrange(OUTBOX_KEY, 0, BATCH - 1)
+            Awaitable[list[bytes]], self._redis.zrange(keys.EPISODES_OUTBOX, 0, BATCH - 1)
         )
         return [Note.parse(item.decode()) for item in raw]
 
     async def taken(self, note: Note) -> None:
-        await cast(Awaitable[int], self._redis.zrem(OUTBOX_KEY, note.raw))
-
-    @staticmethod
-    def _notified_key(rule: str, digest: str, episode: str) -> str:
-        return f"{episode_key(rule, digest)}:{episode}:notified"
+        await cast(Awaitable[int], self._redis.zrem(keys.EPISODES_OUTBOX, note.raw))
 
     async def mark_notified(self, rule: str, digest: str, episode: str) -> None:
         """The episode's firing went out: its resolved message is due when it ends."""
-        await self._redis.set(self._notified_key(rule, digest, episode), 1, ex=NOTIFIED_SECONDS)
+        await self._redis.set(keys.episode_notified(rule, digest, episode), 1, ex=NOTIFIED_SECONDS)
 
     async def notified(self, rule: str, digest: str, episode: str) -> bool:
-        return bool(await self._redis.exists(self._notified_key(rule, digest, episode)))
+        return bool(await self._redis.exists(keys.episode_notified(rule, digest, episode)))

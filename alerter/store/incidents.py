@@ -12,14 +12,12 @@ from typing import Literal, cast
 
 from redis.asyncio import Redis
 
-from alerter.store import lua
+from alerter.store import keys, lua
+from alerter.store import scripts as s
 from alerter.store.windows import (
     DECISION_TTL_SECONDS,
-    DUE_KEY,
     KEEP_AFTER_MS,
-    PREFIX,
     SEP,
-    episode_key,
     millis,
 )
 
@@ -33,14 +31,16 @@ class Joined:
     groups: int  # groups that alerted with the signature in the window (or the incident)
 
 
-def groups_key(rule: str, digest: str) -> str:
-    return f"{PREFIX}incident:{rule}:{digest}:groups"
+def _joined(raw: bytes) -> Joined:
+    """correlate.lua's answer: `single 0 N`, `open ID N` or `fold ID N`."""
+    kind, incident, groups = raw.decode().split()
+    return Joined(cast(Kind, kind), "" if incident == "0" else incident, int(groups))
 
 
 class Incidents:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._script = redis.register_script(lua.source("correlate"))
+        self._script = lua.Script[s.CorrelateKeys, s.CorrelateArgs](redis, "correlate")
 
     async def join(
         self,
@@ -56,33 +56,32 @@ class Incidents:
     ) -> Joined:
         """`digest`: the incident's (rule, signature) key; `group`: the alerting group."""
         raw: bytes = await self._script(
-            keys=[
-                groups_key(rule, digest),
-                episode_key(rule, digest),
-                DUE_KEY,
-                f"{PREFIX}decision:{call_id}:{rule}:correlate",
-            ],
-            args=[
-                millis(at),
-                group,
-                millis(within),
-                min_groups,
-                DECISION_TTL_SECONDS,
-                json.dumps(labels),
-                f"{rule}{SEP}{digest}",
-                millis(within) + KEEP_AFTER_MS,
-            ],
+            s.CorrelateKeys(
+                groups=keys.incident_groups(rule, digest),
+                incident=keys.episode(rule, digest),
+                due=keys.EPISODES_DUE,
+                decision=keys.decision(call_id, rule, "correlate"),
+            ),
+            s.CorrelateArgs(
+                now_ms=millis(at),
+                group=group,
+                within_ms=millis(within),
+                min_groups=min_groups,
+                decision_seconds=DECISION_TTL_SECONDS,
+                labels=json.dumps(labels),
+                due_member=f"{rule}{SEP}{digest}",
+                keep_ms=millis(within) + KEEP_AFTER_MS,
+            ),
         )
-        kind, incident, groups = raw.decode().split()
-        return Joined(cast(Kind, kind), "" if incident == "0" else incident, int(groups))
+        return _joined(raw)
 
     async def groups(self, rule: str, digest: str) -> list[str]:
         """The groups of the incident, in the order they alerted."""
         raw = await cast(
-            Awaitable[list[bytes]], self._redis.zrange(groups_key(rule, digest), 0, 99)
+            Awaitable[list[bytes]], self._redis.zrange(keys.incident_groups(rule, digest), 0, 99)
         )
         return [member.decode() for member in raw]
 
     async def open(self, rule: str, digest: str) -> bool:
         """Whether an incident of (rule, signature) is open."""
-        return bool(await self._redis.exists(episode_key(rule, digest)))
+        return bool(await self._redis.exists(keys.episode(rule, digest)))

@@ -13,23 +13,22 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from alerter.compat.arq import Claimed
-from alerter.store import lua
+from alerter.store import keys, lua
 from alerter.store.coalesce import Coalescer
 
-WORKERS_KEY = "alerter:workers"  # sorted set: worker name -> its last heartbeat
 WORKER_SEEN_SECONDS = 75  # a worker is live within this of its heartbeat (every 30 s)
 
 
 async def beat(redis: Redis, name: str, now: float) -> None:
     """A worker's heartbeat, where the console finds live workers without scanning keys."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(WORKERS_KEY, {name: now})
-        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 86_400)
+        pipe.zadd(keys.WORKERS, {name: now})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now - 86_400)
         await pipe.execute()
 
 
 async def live_workers(redis: Redis, now: float, within: float) -> list[str]:
-    names = await redis.zrangebyscore(WORKERS_KEY, now - within, "+inf")
+    names = await redis.zrangebyscore(keys.WORKERS, now - within, "+inf")
     return sorted(name.decode() for name in names)
 
 

@@ -1,14 +1,23 @@
 """Lua scripts, kept as `.lua` files beside this module and read once per process.
 
 A line `--#include NAME` stands for the text of `NAME.lua` (functions two scripts share:
-Redis scripts cannot load one another).
+Redis scripts cannot load one another). `Script` calls one with named keys and arguments
+(`store.scripts`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import fields, is_dataclass
 from functools import cache
 from importlib.resources import files
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _INCLUDE = re.compile(r"^--#include (\w+)$", re.M)
 
@@ -18,3 +27,36 @@ def source(name: str) -> str:
     """The text of `alerter/store/<name>.lua`, its includes expanded."""
     text = files("alerter.store").joinpath(f"{name}.lua").read_text(encoding="utf-8")
     return _INCLUDE.sub(lambda match: source(match.group(1)), text)
+
+
+ScriptKeys = TypeVar("ScriptKeys", bound="DataclassInstance")
+ScriptArgs = TypeVar("ScriptArgs", bound="DataclassInstance")
+
+
+class Script(Generic[ScriptKeys, ScriptArgs]):
+    """A script called with named keys and arguments: a frozen dataclass each, whose fields,
+    in their declared order, are the script's KEYS and ARGV (a nested dataclass or a tuple
+    stands for its items in place). Replies are the caller's to parse."""
+
+    def __init__(self, redis: Redis, name: str) -> None:
+        # EVALSHA, and the script loaded again when a restarted server forgot it.
+        self._script = redis.register_script(source(name))
+
+    async def __call__(
+        self, keys: ScriptKeys, args: ScriptArgs, client: Redis | Pipeline | None = None
+    ) -> Any:
+        return await self._script(keys=flat(keys), args=flat(args), client=client)
+
+
+def flat(value: object) -> list[Any]:
+    """A dataclass's fields in declared order, nested dataclasses and tuples spread."""
+    out: list[Any] = []
+    for field in fields(cast("DataclassInstance", value)):
+        item = getattr(value, field.name)
+        if is_dataclass(item):
+            out += flat(item)
+        elif isinstance(item, tuple | list):
+            out += item
+        else:
+            out.append(item)
+    return out

@@ -8,7 +8,7 @@ import hashlib
 
 import redis
 
-from alerter.store.calls import PREFIX
+from alerter.store import keys
 
 SENT = b"sent"
 SENT_TTL_SECONDS = 7 * 86_400
@@ -24,10 +24,7 @@ def url_id(url: str) -> str:
 def marker_key(call_id: str, rule: str, destination: str, url: str | None = None) -> str:
     """One marker per (call, rule, destination), and per URL (`url_id`) when a destination
     has several (a URL that accepted is never sent again while another is retried)."""
-    key = f"{PREFIX}sent:{call_id}:{rule}:{destination}"
-    if url is None:
-        return key
-    return f"{key}:{url}"
+    return keys.sent_marker(call_id, rule, destination, url)
 
 
 class MarkerWriter:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from redis.asyncio import Redis
 
 from alerter.store import connect
+from alerter.store.history import HistoryEntry
 from alerter.store.queue import CallQueue, put_sends
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Matcher, Silence, Silences
@@ -56,15 +57,13 @@ class Operations:
         calls: dict[str, set[str]] = {}
         counts: dict[str, dict[str, int]] = {}
         for row in rows:
-            rule = row.get("rule")
-            if not rule:
+            if not row.rule:
                 continue
-            outcome = row.get("outcome", "")
-            per_rule = counts.setdefault(rule, {})
-            if not row.get("call_id", "").startswith("digest-"):
-                calls.setdefault(rule, set()).add(row.get("call_id", ""))
-            if outcome != "retrying":
-                per_rule[outcome] = per_rule.get(outcome, 0) + 1
+            per_rule = counts.setdefault(row.rule, {})
+            if row.is_call:  # a digest's or an episode's entries are not a call matched
+                calls.setdefault(row.rule, set()).add(row.subject)
+            if row.outcome != "retrying":
+                per_rule[row.outcome] = per_rule.get(row.outcome, 0) + 1
         for rule, seen in calls.items():
             counts[rule]["matched"] = len(seen)
         return counts
@@ -82,7 +81,7 @@ async def retry_failed(redis_url: str, call_id: str | None) -> tuple[list[str], 
 
 async def history(
     redis_url: str, call_id: str | None, rule: str | None, limit: int, since: float | None = None
-) -> list[dict[str, str]]:
+) -> list[HistoryEntry]:
     async with connect.client(redis_url) as redis:
         return await State(redis).history(call_id, limit, rule=rule, since=since)
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
-from alerter.store import lua
+from alerter.store import keys, lua
 from alerter.store.baseline import EndedCounter
 from alerter.store.coalesce import Batcher
 from alerter.store.windows import MAX_GROUPS
@@ -29,10 +28,6 @@ JOB_FUNCTION = "process_call"
 JOB_EXPIRES_EXTRA_MS = 86_400_000
 # A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
 RESULT_KEEP_SECONDS = 86_400
-
-
-def job_id_for(call_id: str) -> str:
-    return f"call:{call_id}"
 
 
 def _readable(value: object) -> str:
@@ -73,7 +68,7 @@ class CallQueue:
         self,
         redis: Redis,
         settle_seconds: float,
-        queue_name: str = default_queue_name,
+        queue_name: str = keys.ARQ_QUEUE,
         clock: Callable[[], float] = time.time,
     ):
         self._redis = redis
@@ -102,14 +97,14 @@ class CallQueue:
         group's last call, for flatline rules; `baseline_counters` count it as ended in a
         baseline rule's window and hourly rings.
         """
-        job_id = job_id_for(call.call_id)
+        job_id = keys.call_job(call.call_id)
         now_ms = int(self._clock() * 1000)
         score = now_ms + (self._settle_ms if defer_ms is None else defer_ms)
         payload = serialize_job(
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
         )
         expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
-        keys = [job_key_prefix + job_id, result_key_prefix + job_id]
+        names = [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]
         args: list[str | int | bytes] = [
             len(ended_counters),
             len(flatline_marks),
@@ -124,26 +119,26 @@ class CallQueue:
         for key, window in ended_counters:
             # Two windows kept: a call decided late (a backlog) still finds its own window.
             window_ms = round(window * 1000)
-            keys.append(key)
+            names.append(key)
             args += [now_ms - 2 * window_ms, 3 * window_ms]
         for key, group, labels in flatline_marks:
-            keys.append(key)
+            names.append(key)
             args += [group, labels, MAX_GROUPS]
         for counter in baseline_counters:
             window_ms = round(counter.within * 1000)
-            keys += [counter.window_key, counter.group_ring, counter.fleet_ring]
+            names += [counter.window_key, counter.group_ring, counter.fleet_ring]
             args += [now_ms - 2 * window_ms, 3 * window_ms, counter.slots, counter.keep_ms]
-        return await self._batches.submit(_Entry(keys, args))
+        return await self._batches.submit(_Entry(names, args))
 
     async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:
-        keys = [self._queue_name, *(key for entry in entries for key in entry.keys)]
+        names = [self._queue_name, *(key for entry in entries for key in entry.keys)]
         args = [len(entries), *(arg for entry in entries for arg in entry.args)]
-        queued = await self._script(keys=keys, args=args)
+        queued = await self._script(keys=names, args=args)
         return [bool(one) for one in queued]
 
     async def forget_result(self, call_id: str) -> None:
         """Drop a finished job's result so the call can be queued again (operator retry)."""
-        await self._redis.delete(result_key_prefix + job_id_for(call_id))
+        await self._redis.delete(keys.ARQ_RESULT + keys.call_job(call_id))
 
 
 SEND_FUNCTION = "deliver_send"
@@ -159,7 +154,7 @@ async def put_sends(
     sends: Sequence[tuple[str, bytes]],
     *,
     defer_ms: int = 0,
-    queue_name: str = default_queue_name,
+    queue_name: str = keys.ARQ_QUEUE,
 ) -> int:
     """Sends into the outbox: (job id, payload) each queued as its own job, in one round
     trip, unless that send is already queued or running (its job key is there). Answers how
@@ -167,13 +162,13 @@ async def put_sends(
     if not sends:
         return 0
     now_ms = int(time.time() * 1000)
-    keys = [queue_name]
+    names = [queue_name]
     args: list[str | int | bytes] = [defer_ms + JOB_EXPIRES_EXTRA_MS, now_ms + defer_ms]
     for job_id, payload in sends:
-        keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+        names += [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]
         args += [job_id, payload]
     script = redis.register_script(lua.source("outbox_put"))
-    return int(await script(keys=keys, args=args))
+    return int(await script(keys=names, args=args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +186,7 @@ class QueueState:
         return self.due + self.waiting
 
 
-async def queue_state(redis: Redis, queue_name: str = default_queue_name) -> QueueState:
+async def queue_state(redis: Redis, queue_name: str = keys.ARQ_QUEUE) -> QueueState:
     now_ms = time.time() * 1000
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now_ms)

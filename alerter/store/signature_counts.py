@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from alerter.store import lua
-from alerter.store.windows import DECISION_TTL_SECONDS, PREFIX, millis
+from alerter.store import keys, lua
+from alerter.store import scripts as s
+from alerter.store.windows import DECISION_TTL_SECONDS, millis
 
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
 
@@ -45,10 +46,16 @@ class SignatureRow:
         return sum(self.per_day)
 
 
+def _seen(raw: bytes) -> tuple[bool, int]:
+    """signature.lua's answer: `new|known CALLS_IN_THE_HOUR`."""
+    kind, hour = raw.decode().split()
+    return kind == "new", int(hour)
+
+
 class SignatureCounts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._signature = redis.register_script(lua.source("signature"))
+        self._signature = lua.Script[s.SignatureKeys, s.SignatureArgs](redis, "signature")
 
     async def seen(
         self,
@@ -65,21 +72,21 @@ class SignatureCounts:
         starts from them."""
         day = time.strftime("%Y%m%d", time.gmtime(now))
         raw = await self._signature(
-            keys=[
-                f"{PREFIX}sig:seen:{digest}",
-                f"{PREFIX}sig:calls:{digest}",
-                f"{PREFIX}sigs:{day}",
-                f"{PREFIX}sig:example:{digest}",
-                f"{PREFIX}decision:{call_id}:sig:{digest}",
-            ],
-            args=[
-                millis(now),
-                millis(now - 3600),
-                call_id,
-                int(seen_days * 86400),
-                digest,
-                SIGNATURES_PER_DAY,
-                json.dumps(
+            s.SignatureKeys(
+                seen=keys.signature_seen(digest),
+                calls=keys.signature_calls(digest),
+                day=keys.signatures_of_day(day),
+                example=keys.signature_example(digest),
+                decision=keys.decision(call_id, "sig", digest),
+            ),
+            s.SignatureArgs(
+                now_ms=millis(now),
+                hour_ago_ms=millis(now - 3600),
+                call_id=call_id,
+                seen_seconds=int(seen_days * 86400),
+                digest=digest,
+                per_day=SIGNATURES_PER_DAY,
+                example=json.dumps(
                     {
                         "signature": text,
                         "example": example[:200],
@@ -87,15 +94,14 @@ class SignatureCounts:
                         "labels": dict(labels or {}),
                     }
                 ),
-                DECISION_TTL_SECONDS,
-            ],
+                decision_seconds=DECISION_TTL_SECONDS,
+            ),
         )
-        kind, hour = raw.decode().split()
-        return kind == "new", int(hour)
+        return _seen(raw)
 
     async def known(self, digest: str) -> tuple[str, Mapping[str, str]] | None:
         """(signature text, labels) of a signature seen in the last `seen_days`, else None."""
-        raw = await self._redis.get(f"{PREFIX}sig:example:{digest}")
+        raw = await self._redis.get(keys.signature_example(digest))
         if not raw:
             return None
         known = json.loads(raw)
@@ -107,12 +113,12 @@ class SignatureCounts:
         totals: dict[str, float] = {}
         day = since - since % 86400
         while day <= now:
-            key = f"{PREFIX}sigs:{time.strftime('%Y%m%d', time.gmtime(day))}"
+            key = keys.signatures_of_day(time.strftime("%Y%m%d", time.gmtime(day)))
             for member, score in await self._redis.zrange(key, 0, -1, withscores=True):
                 totals[member.decode()] = totals.get(member.decode(), 0) + score
             day += 86400
         top = sorted(totals.items(), key=lambda kv: -kv[1])[:limit]
-        texts = await self._redis.mget([f"{PREFIX}sig:example:{d}" for d, _ in top]) if top else []
+        texts = await self._redis.mget([keys.signature_example(d) for d, _ in top]) if top else []
         out = []
         for (_, count), raw in zip(top, texts, strict=True):
             known = json.loads(raw) if raw else {}
@@ -123,7 +129,7 @@ class SignatureCounts:
         """The most frequent kinds over `days`, with per-day counts (a sparkline), the last
         hour's calls, and first and last seen."""
         day_keys = [
-            f"{PREFIX}sigs:{time.strftime('%Y%m%d', time.gmtime(now - d * 86400))}"
+            keys.signatures_of_day(time.strftime("%Y%m%d", time.gmtime(now - d * 86400)))
             for d in reversed(range(days))
         ]
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -141,10 +147,10 @@ class SignatureCounts:
         hour_ago = millis(now - 3600)
         async with self._redis.pipeline(transaction=False) as pipe:
             for digest in top:
-                pipe.get(f"{PREFIX}sig:example:{digest}")
-                pipe.zcount(f"{PREFIX}sig:calls:{digest}", hour_ago, "+inf")
-                pipe.get(f"{PREFIX}sig:seen:{digest}")
-                pipe.zrevrange(f"{PREFIX}sig:calls:{digest}", 0, LATEST_CALLS - 1)
+                pipe.get(keys.signature_example(digest))
+                pipe.zcount(keys.signature_calls(digest), hour_ago, "+inf")
+                pipe.get(keys.signature_seen(digest))
+                pipe.zrevrange(keys.signature_calls(digest), 0, LATEST_CALLS - 1)
             raw = await pipe.execute()
         out = []
         for i, digest in enumerate(top):

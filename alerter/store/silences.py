@@ -14,8 +14,8 @@ from typing import cast
 from redis.asyncio import Redis
 
 from alerter.rules.regex import compile_re2
+from alerter.store import keys
 
-PREFIX = "alerter:"
 log = logging.getLogger(__name__)
 
 
@@ -156,7 +156,7 @@ class Silences:
             created_by=created_by,
         )
         await self._save(silence)
-        await cast(Awaitable[int], self._redis.sadd(f"{PREFIX}silences", silence.id))
+        await cast(Awaitable[int], self._redis.sadd(keys.SILENCES, silence.id))
         return silence
 
     async def _save(self, silence: Silence) -> None:
@@ -175,17 +175,17 @@ class Silences:
         )
         # Kept a week past its end, so `silence list --all` can still show what it stopped.
         keep_until = int(silence.ends + 7 * 86_400)
-        await self._redis.set(f"{PREFIX}silence:{silence.id}", value, exat=keep_until)
+        await self._redis.set(keys.silence(silence.id), value, exat=keep_until)
 
     async def all(self) -> list[Silence]:
         ids = sorted(
             m.decode()
-            for m in await cast(Awaitable[set[bytes]], self._redis.smembers(f"{PREFIX}silences"))
+            for m in await cast(Awaitable[set[bytes]], self._redis.smembers(keys.SILENCES))
         )
         if not ids:
             return []
-        values = await self._redis.mget([f"{PREFIX}silence:{i}" for i in ids])
-        hits = await self._redis.mget([f"{PREFIX}silence:{i}:hits" for i in ids])
+        values = await self._redis.mget([keys.silence(i) for i in ids])
+        hits = await self._redis.mget([keys.silence_hits(i) for i in ids])
         out, gone = [], []
         for silence_id, value, hit in zip(ids, values, hits, strict=True):
             if value is None:
@@ -214,12 +214,12 @@ class Silences:
                 )
             )
         if gone:
-            await cast(Awaitable[int], self._redis.srem(f"{PREFIX}silences", *gone))
+            await cast(Awaitable[int], self._redis.srem(keys.SILENCES, *gone))
         return out
 
     async def count_stopped(self, silence: Silence) -> None:
         """One more alert stopped by this silence (shown by `alerter silence list`)."""
-        key = f"{PREFIX}silence:{silence.id}:hits"
+        key = keys.silence_hits(silence.id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expireat(key, int(silence.ends + 7 * 86_400))

@@ -1,4 +1,4 @@
-"""Slack threads and acknowledgements in Redis: every key name of both, and their lives.
+"""Slack threads and acknowledgements in Redis, and their lives (key names: `store.keys`).
 
 A thread is one (rule, group) episode's conversation in one Slack app destination: its
 first post's channel and `ts`, and that post's payload (so it can be updated, marked
@@ -14,28 +14,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-PREFIX = "alerter:slack:"
-ACK_PREFIX = "alerter:ack:"
+from alerter.store import keys
+
 EPISODE_THREAD_SECONDS = 7 * 86_400  # an episode's thread: until it resolves, at most this
 IDLE_THREAD_SECONDS = 4 * 3600  # a rule without episodes: a thread until this long quiet
 FIRST_POST_LEASE_SECONDS = 30  # one sender posts a thread's first message at a time
 ACK_SECONDS = 7 * 86_400
-
-
-def thread_key(thread: str, destination: str) -> str:
-    return f"{PREFIX}thread:{thread}:{destination}"
-
-
-def first_post_key(thread: str, destination: str) -> str:
-    return f"{PREFIX}posting:{thread}:{destination}"
-
-
-def ack_key(rule: str, group: str) -> str:
-    return f"{ACK_PREFIX}{rule}:{group}"
-
-
-def escalated_key(thread: str) -> str:
-    return f"{PREFIX}escalated:{thread}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +42,7 @@ class SlackStore:
         self._redis = redis
 
     async def posted(self, thread: str, destination: str) -> Posted | None:
-        raw = await self._redis.get(thread_key(thread, destination))
+        raw = await self._redis.get(keys.slack_thread(thread, destination))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -66,29 +50,31 @@ class SlackStore:
 
     async def keep(self, thread: str, destination: str, posted: Posted, seconds: float) -> None:
         value = json.dumps({"channel": posted.channel, "ts": posted.ts, "payload": posted.payload})
-        await self._redis.set(thread_key(thread, destination), value, ex=max(1, int(seconds)))
+        await self._redis.set(
+            keys.slack_thread(thread, destination), value, ex=max(1, int(seconds))
+        )
 
     async def refresh(self, thread: str, destination: str, seconds: float) -> None:
-        await self._redis.expire(thread_key(thread, destination), max(1, int(seconds)))
+        await self._redis.expire(keys.slack_thread(thread, destination), max(1, int(seconds)))
 
     async def end(self, thread: str, destination: str) -> None:
-        await self._redis.delete(thread_key(thread, destination))
+        await self._redis.delete(keys.slack_thread(thread, destination))
 
     async def take_first_post(self, thread: str, destination: str) -> bool:
         """Whether this sender may post the thread's first message (others wait for its ts)."""
-        key = first_post_key(thread, destination)
+        key = keys.slack_first_post(thread, destination)
         return bool(await self._redis.set(key, "1", nx=True, ex=FIRST_POST_LEASE_SECONDS))
 
     async def first_post_done(self, thread: str, destination: str) -> None:
-        await self._redis.delete(first_post_key(thread, destination))
+        await self._redis.delete(keys.slack_first_post(thread, destination))
 
     async def acknowledge(self, rule: str, group: str, by: str, at: float) -> bool:
         """Record an acknowledgement; False when the episode already had one (kept)."""
         value = json.dumps({"by": by, "at": at})
-        return bool(await self._redis.set(ack_key(rule, group), value, nx=True, ex=ACK_SECONDS))
+        return bool(await self._redis.set(keys.ack(rule, group), value, nx=True, ex=ACK_SECONDS))
 
     async def ack(self, rule: str, group: str) -> Ack | None:
-        raw = await self._redis.get(ack_key(rule, group))
+        raw = await self._redis.get(keys.ack(rule, group))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -96,19 +82,12 @@ class SlackStore:
 
     async def clear_ack(self, rule: str, group: str) -> None:
         """The episode is over: the next one starts unacknowledged."""
-        await self._redis.delete(ack_key(rule, group))
+        await self._redis.delete(keys.ack(rule, group))
 
     async def escalate_once(self, thread: str, seconds: float = EPISODE_THREAD_SECONDS) -> bool:
         """True for the first caller only: an episode escalates once (`seconds`: its life)."""
-        key = escalated_key(thread)
+        key = keys.slack_escalated(thread)
         return bool(await self._redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
-
-
-ESCALATIONS_KEY = f"{PREFIX}escalations"  # sorted set: episode key -> when it is due
-
-
-def escalation_key(thread: str) -> str:
-    return f"{PREFIX}escalation:{thread}"
 
 
 class Escalations:
@@ -119,20 +98,22 @@ class Escalations:
 
     async def wait(self, thread: str, due: float, sends: list[dict[str, Any]]) -> bool:
         """Leave the episode's escalation waiting; False when it already waits or escalated."""
-        if await self._redis.exists(escalated_key(thread)):
+        if await self._redis.exists(keys.slack_escalated(thread)):
             return False
-        await self._redis.set(escalation_key(thread), json.dumps(sends), ex=EPISODE_THREAD_SECONDS)
-        added = await self._redis.zadd(ESCALATIONS_KEY, {thread: due}, nx=True)
+        await self._redis.set(
+            keys.slack_escalation(thread), json.dumps(sends), ex=EPISODE_THREAD_SECONDS
+        )
+        added = await self._redis.zadd(keys.SLACK_ESCALATIONS, {thread: due}, nx=True)
         return bool(added)
 
     async def due(self, now: float) -> list[tuple[str, list[dict[str, Any]]]]:
         """The escalations due by `now`, each taken by one caller only."""
         out: list[tuple[str, list[dict[str, Any]]]] = []
-        for raw_key in await self._redis.zrangebyscore(ESCALATIONS_KEY, "-inf", now):
+        for raw_key in await self._redis.zrangebyscore(keys.SLACK_ESCALATIONS, "-inf", now):
             thread = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-            if not await self._redis.zrem(ESCALATIONS_KEY, thread):
+            if not await self._redis.zrem(keys.SLACK_ESCALATIONS, thread):
                 continue  # another worker's tick took it
-            raw = await self._redis.getdel(escalation_key(thread))
+            raw = await self._redis.getdel(keys.slack_escalation(thread))
             if raw is not None:
                 out.append((thread, list(json.loads(raw))))
         return out

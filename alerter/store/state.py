@@ -21,21 +21,17 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from alerter.models import CallEnded, Outcome
-from alerter.store import lua
+from alerter.store import keys, lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
 from alerter.store.coalesce import Coalescer, Fill
+from alerter.store.history import HistoryEntry, history_entry, subject_kind
 from alerter.store.markers import SENT as _SENT
 from alerter.store.markers import SENT_TTL_SECONDS
 
-PREFIX = "alerter:"
 CLAIM_LEASE_SECONDS = 120
-HISTORY_KEY = PREFIX + "history"
 HISTORY_MAX = 100_000
 HISTORY_SCAN_MAX = 10_000  # entries one filtered read looks at, at most (the newest)
 STORY_ONLY = ("fetched", "matched")  # a call's story holds these; the history stream not
-FAILED_KEY = PREFIX + "failed"
-# Per destination: the last delivery's result, for the console.
-DESTINATIONS_KEY = PREFIX + "destinations:last"
 
 _DELIVERY_RESULTS = (Outcome.SENT, Outcome.RETRYING, Outcome.FAILED)
 
@@ -66,19 +62,6 @@ class FailedCall:
     at: float
     attempts: int
     sends: tuple[FailedSend, ...] = ()  # kind "delivery": the sends that gave up
-
-
-def history_entry(
-    call_id: str, outcome: Outcome, *, rule: str = "", destination: str = "", detail: str = ""
-) -> dict[str, str]:
-    return {
-        "call_id": call_id,
-        "outcome": outcome.value,
-        "rule": rule,
-        "destination": destination,
-        "detail": detail[:500],
-        "at": f"{time.time():.3f}",
-    }
 
 
 class State:
@@ -113,7 +96,7 @@ class State:
 
     def _log(self, pipe: Pipeline, entry: dict[str, str]) -> None:
         """The history entry, its timeline event and its count, added to `pipe`."""
-        pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+        pipe.xadd(keys.HISTORY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
         at = float(entry["at"])
         event = CallEvent(
             at=at,
@@ -127,7 +110,7 @@ class State:
             self.calls.count(pipe, entry["rule"], entry["outcome"], at)
         if entry["destination"] and entry["outcome"] in _DELIVERY_RESULTS:
             result = {"at": at, "ok": entry["outcome"] == Outcome.SENT, "detail": entry["detail"]}
-            pipe.hset(DESTINATIONS_KEY, entry["destination"], json.dumps(result))
+            pipe.hset(keys.DESTINATIONS_LAST, entry["destination"], json.dumps(result))
 
     async def evaluated(
         self,
@@ -161,8 +144,8 @@ class State:
                 no_match = f"{logs} logs, no rule fired" + (f" ({capped})" if capped else "")
                 entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match)
                 events.append(CallEvent(at=now, outcome=Outcome.NO_MATCH.value, detail=no_match))
-                pipe.xadd(HISTORY_KEY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-            pipe.hdel(FAILED_KEY, call.call_id)  # decided: a failure an earlier try recorded ends
+                pipe.xadd(keys.HISTORY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
+            pipe.hdel(keys.FAILED, call.call_id)  # decided: a failure an earlier try recorded ends
             self.calls.write_call(pipe, call, now, events)
             self.calls.count_matched(pipe, fired, call.call_id, now)
 
@@ -202,7 +185,7 @@ class State:
             if history is not None:
                 self._log(pipe, {**history, "at": f"{time.time():.3f}"})
             if clear_failure is not None:
-                pipe.hdel(FAILED_KEY, clear_failure)
+                pipe.hdel(keys.FAILED, clear_failure)
             await pipe.execute()
 
     async def release(self, key: str, token: str) -> None:
@@ -226,7 +209,7 @@ class State:
         async with self._redis.pipeline(transaction=False) as pipe:
             self._log(pipe, fields)
             if clear_failure:
-                pipe.hdel(FAILED_KEY, call_id)
+                pipe.hdel(keys.FAILED, call_id)
             await pipe.execute()
 
     async def history(
@@ -240,17 +223,17 @@ class State:
         since: float | None = None,
         scan_max: int = HISTORY_SCAN_MAX,
         before: str | None = None,
-    ) -> list[dict[str, str]]:
+    ) -> list[HistoryEntry]:
         """Newest first, at most `count`. A call id reads that call's own story (no scan);
         other filters read the stream back from its newest entry (or from just before the
         entry `before`, a cursor), `scan_max` entries at most, down to `since` (seconds since
         the epoch) when given. Rows read from the stream carry their entry's `id`."""
 
-        def holds(row: Mapping[str, str]) -> bool:
+        def holds(row: HistoryEntry) -> bool:
             return (
-                (rule is None or row.get("rule") == rule)
-                and (outcome is None or row.get("outcome") == outcome)
-                and (destination is None or destination in row.get("destination", ""))
+                (rule is None or row.rule == rule)
+                and (outcome is None or row.outcome == outcome)
+                and (destination is None or destination in row.destination)
             )
 
         if call_id is not None:
@@ -264,15 +247,14 @@ class State:
         low = f"{int(since * 1000)}-0" if since is not None else "-"
         filtering = rule is not None or outcome is not None or destination is not None
         size = 1000 if filtering else count  # unfiltered: exactly what is asked for
-        out: list[dict[str, str]] = []
+        out: list[HistoryEntry] = []
         high, scanned = (f"({before}" if before else "+"), 0
         while len(out) < count and scanned < scan_max:
             batch = await self._redis.xrevrange(
-                HISTORY_KEY, max=high, min=low, count=min(size, scan_max - scanned)
+                keys.HISTORY, max=high, min=low, count=min(size, scan_max - scanned)
             )
             for entry_id, raw in batch:
-                row = {k.decode(): v.decode() for k, v in raw.items()}
-                row["id"] = entry_id.decode()
+                row = HistoryEntry.from_stream(entry_id, raw)
                 if holds(row):
                     out.append(row)
                     if len(out) >= count:
@@ -283,11 +265,11 @@ class State:
             scanned += len(batch)
         return out
 
-    async def history_since(self, since: float) -> list[dict[str, str]]:
+    async def history_since(self, since: float) -> list[HistoryEntry]:
         entries = await self._redis.xrange(
-            HISTORY_KEY, min=f"{int(since * 1000)}-0", count=HISTORY_MAX
+            keys.HISTORY, min=f"{int(since * 1000)}-0", count=HISTORY_MAX
         )
-        return [{k.decode(): v.decode() for k, v in raw.items()} for _, raw in entries]
+        return [HistoryEntry.from_stream(entry_id, raw) for entry_id, raw in entries]
 
     # -- failed calls: what an operator sees and retries
 
@@ -301,7 +283,7 @@ class State:
         }
         entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(FAILED_KEY, call.call_id, json.dumps(value))
+            pipe.hset(keys.FAILED, call.call_id, json.dumps(value))
             self._log(pipe, entry)
             await pipe.execute()
 
@@ -328,22 +310,22 @@ class State:
         async with self._redis.pipeline(transaction=False) as pipe:
             self._log(pipe, entry)
             await self._send_failed(
-                keys=[FAILED_KEY],
+                keys=[keys.FAILED],
                 args=[call.call_id, json.dumps(call.to_job()), sent, time.time(), attempts],
                 client=pipe,
             )
             await pipe.execute()
 
     async def clear_failure(self, call_id: str) -> None:
-        await cast(Awaitable[int], self._redis.hdel(FAILED_KEY, call_id))
+        await cast(Awaitable[int], self._redis.hdel(keys.FAILED, call_id))
 
     async def failures(self) -> list[FailedCall]:
-        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(FAILED_KEY))
+        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(keys.FAILED))
         out = [_failed(value) for value in raw.values()]
         return sorted(out, key=lambda failed: failed.at)
 
     async def failure(self, call_id: str) -> FailedCall | None:
-        raw = await cast(Awaitable[bytes | None], self._redis.hget(FAILED_KEY, call_id))
+        raw = await cast(Awaitable[bytes | None], self._redis.hget(keys.FAILED, call_id))
         return _failed(raw) if raw is not None else None
 
 
@@ -371,17 +353,18 @@ def _failed(raw: bytes | str) -> FailedCall:
 
 async def destination_results(redis: Redis) -> dict[str, dict[str, Any]]:
     """Per destination: the last delivery's result (at, ok, detail)."""
-    raw = await cast(Awaitable[Mapping[bytes, bytes]], redis.hgetall(DESTINATIONS_KEY))
+    raw = await cast(Awaitable[Mapping[bytes, bytes]], redis.hgetall(keys.DESTINATIONS_LAST))
     return {name.decode(): json.loads(value) for name, value in raw.items()}
 
 
-def _story_row(call_id: str, event: CallEvent) -> dict[str, str]:
+def _story_row(call_id: str, event: CallEvent) -> HistoryEntry:
     """An event of a call's story as the history entry it was written with."""
-    return {
-        "call_id": call_id,
-        "outcome": event.outcome,
-        "rule": event.rule,
-        "destination": event.destination,
-        "detail": event.detail,
-        "at": f"{event.at:.3f}",
-    }
+    return HistoryEntry(
+        subject=call_id,
+        kind=subject_kind(call_id),
+        outcome=event.outcome,
+        rule=event.rule,
+        destination=event.destination,
+        detail=event.detail,
+        at=round(event.at, 3),
+    )

@@ -16,11 +16,11 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from alerter.rules.noise import GroupKey, Noise, ended_key
-from alerter.store import lua
+from alerter.rules.noise import GroupKey, Noise
+from alerter.store import keys, lua
+from alerter.store import scripts as s
 
 log = logging.getLogger(__name__)
-PREFIX = "alerter:"
 DECISION_TTL_SECONDS = 7 * 86_400
 KEEP_AFTER_MS = 7 * 86_400_000  # throttle and digest state outlive their windows by this
 DIGEST_CALLS_CAP = 20
@@ -67,22 +67,18 @@ class DigestContents:
 
 BREAKDOWN_CALLS = 200  # calls of a window read for its breakdown, newest first
 SEP = "\x1f"
-DUE_KEY = f"{PREFIX}episodes:due"  # open episodes by when they would resolve
 
 
-def episode_key(rule: str, digest: str) -> str:
-    """The open episode of a (rule, group): see `episodes`."""
-    return f"{PREFIX}episode:{rule}:{digest}"
-
-
-def _episode(rule: str, key: GroupKey, within: float, track: bool) -> tuple[list[str], list[Any]]:
+def _episode(
+    rule: str, key: GroupKey, within: float, track: bool
+) -> tuple[s.EpisodeKeys, s.EpisodeArgs]:
     """Keys and arguments the window scripts keep an episode with (`track`: the rule sends
     resolved messages)."""
-    keys = [episode_key(rule, key.digest), DUE_KEY]
+    names = s.EpisodeKeys(keys.episode(rule, key.digest), keys.EPISODES_DUE)
     if not track:
-        return keys, ["0", "", "", 0]
+        return names, s.EpisodeArgs("0", "", "", 0)
     member = f"{rule}{SEP}{key.digest}"
-    return keys, ["1", json.dumps(key.labels), member, millis(within) + KEEP_AFTER_MS]
+    return names, s.EpisodeArgs("1", json.dumps(key.labels), member, millis(within) + KEEP_AFTER_MS)
 
 
 def _kind(kind: tuple[str, str]) -> str:
@@ -110,6 +106,19 @@ def _counted(raw: bytes, *, totals: bool) -> Counted:
     return Counted(fired == "fire", int(counted), total, "".join(rest), end)
 
 
+def _throttled(raw: bytes) -> Throttle:
+    """throttle.lua's answer: `send SUPPRESSED [LAST]` or `throttled COUNT LAST` (ms)."""
+    kind, count, last = (raw.decode() + " ").split(" ", 2)
+    last = last.strip()
+    return Throttle(kind == "send", int(count), int(last) / 1000 if last else None)
+
+
+def _digest_slot(raw: bytes) -> DigestSlot:
+    """digest_add.lua's answer: `WINDOW OPENED(0|1) COUNT`."""
+    window, opened, count = raw.decode().split()
+    return DigestSlot(window, opened == "1", int(count))
+
+
 def millis(seconds: float) -> int:
     return round(seconds * 1000)
 
@@ -129,12 +138,12 @@ def _state_seconds(noise: Noise) -> float | None:
 class Windows:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._throttle = redis.register_script(lua.source("throttle"))
-        self._frequency = redis.register_script(lua.source("frequency"))
-        self._rate = redis.register_script(lua.source("rate"))
-        self._digest_add = redis.register_script(lua.source("digest_add"))
+        self._throttle = lua.Script[s.ThrottleKeys, s.ThrottleArgs](redis, "throttle")
+        self._frequency = lua.Script[s.FrequencyKeys, s.FrequencyArgs](redis, "frequency")
+        self._rate = lua.Script[s.RateKeys, s.RateArgs](redis, "rate")
+        self._digest_add = lua.Script[s.DigestAddKeys, s.DigestAddArgs](redis, "digest_add")
         self._digest_take = redis.register_script(lua.source("digest_take"))
-        self._group_admit = redis.register_script(lua.source("group_admit"))
+        self._group_admit = lua.Script[s.GroupAdmitKeys, s.GroupAdmitArgs](redis, "group_admit")
 
     async def admit(self, rule: str, key: GroupKey, noise: Noise, now: float) -> GroupKey:
         """The group to keep this call's noise state in: its own while the rule keeps state
@@ -144,36 +153,30 @@ class Windows:
         if not key.labels or keep is None:
             return key  # one group, or no state kept per group
         admitted = await self._group_admit(
-            keys=[f"{PREFIX}groups:{rule}"],
-            args=[key.digest, millis(now), millis(keep), MAX_GROUPS],
+            s.GroupAdmitKeys(keys.rule_groups(rule)),
+            s.GroupAdmitArgs(key.digest, millis(now), millis(keep), MAX_GROUPS),
         )
         if admitted:
             return key
         log.warning("rule %s keeps state for %d groups already: counted in one", rule, MAX_GROUPS)
         return OVERFLOW
 
-    @staticmethod
-    def _decision(call_id: str, rule: str, step: str) -> str:
-        return f"{PREFIX}decision:{call_id}:{rule}:{step}"
-
     async def throttle(
         self, rule: str, key: GroupKey, call_id: str, interval: float, now: float
     ) -> Throttle:
         raw = await self._throttle(
-            keys=[
-                f"{PREFIX}throttle:{rule}:{key.digest}",
-                self._decision(call_id, rule, "throttle"),
-            ],
-            args=[
-                millis(now),
-                millis(interval),
-                DECISION_TTL_SECONDS,
-                millis(interval) + KEEP_AFTER_MS,
-            ],
+            s.ThrottleKeys(
+                state=keys.throttle(rule, key.digest),
+                decision=keys.decision(call_id, rule, "throttle"),
+            ),
+            s.ThrottleArgs(
+                now_ms=millis(now),
+                interval_ms=millis(interval),
+                decision_seconds=DECISION_TTL_SECONDS,
+                keep_ms=millis(interval) + KEEP_AFTER_MS,
+            ),
         )
-        kind, count, last = (raw.decode() + " ").split(" ", 2)
-        last = last.strip()
-        return Throttle(kind == "send", int(count), int(last) / 1000 if last else None)
+        return _throttled(raw)
 
     async def frequency(
         self,
@@ -189,26 +192,25 @@ class Windows:
     ) -> Counted:
         """`kind`: the call's (event, failure reason), kept for the window's breakdown;
         `track`: keep the group's episode (the rule sends resolved messages)."""
-        base = f"{PREFIX}freq:{rule}:{key.digest}"
         episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._frequency(
-            keys=[
-                base,
-                base + ":fired",
-                self._decision(call_id, rule, "when"),
-                base + ":calls",
-                *episode_keys,
-            ],
-            args=[
-                millis(now),
-                millis(now - within),
-                call_id,
-                millis(within),
-                count,
-                DECISION_TTL_SECONDS,
-                _kind(kind),
-                *episode_args,
-            ],
+            s.FrequencyKeys(
+                window=keys.frequency_window(rule, key.digest),
+                fired=keys.frequency_fired(rule, key.digest),
+                decision=keys.decision(call_id, rule, "when"),
+                kinds=keys.frequency_kinds(rule, key.digest),
+                episode=episode_keys,
+            ),
+            s.FrequencyArgs(
+                now_ms=millis(now),
+                since_ms=millis(now - within),
+                call_id=call_id,
+                within_ms=millis(within),
+                count=count,
+                decision_seconds=DECISION_TTL_SECONDS,
+                kind=_kind(kind),
+                episode=episode_args,
+            ),
         )
         return _counted(raw, totals=False)
 
@@ -227,25 +229,25 @@ class Windows:
     ) -> Counted:
         episode_keys, episode_args = _episode(rule, key, within, track)
         raw = await self._rate(
-            keys=[
-                f"{PREFIX}rate:{rule}:{key.digest}:matched",
-                ended_key(rule, key),
-                f"{PREFIX}rate:{rule}:{key.digest}:fired",
-                self._decision(call_id, rule, "when"),
-                f"{PREFIX}rate:{rule}:{key.digest}:calls",
-                *episode_keys,
-            ],
-            args=[
-                millis(now),
-                millis(now - within),
-                call_id,
-                millis(within),
-                round(rate * 1_000_000),
-                min_calls,
-                DECISION_TTL_SECONDS,
-                _kind(kind),
-                *episode_args,
-            ],
+            s.RateKeys(
+                matched=keys.rate_matched(rule, key.digest),
+                ended=keys.rate_ended(rule, key.digest),
+                fired=keys.rate_fired(rule, key.digest),
+                decision=keys.decision(call_id, rule, "when"),
+                kinds=keys.rate_kinds(rule, key.digest),
+                episode=episode_keys,
+            ),
+            s.RateArgs(
+                now_ms=millis(now),
+                since_ms=millis(now - within),
+                call_id=call_id,
+                within_ms=millis(within),
+                rate_ppm=round(rate * 1_000_000),
+                min_calls=min_calls,
+                decision_seconds=DECISION_TTL_SECONDS,
+                kind=_kind(kind),
+                episode=episode_args,
+            ),
         )
         return _counted(raw, totals=True)
 
@@ -254,8 +256,14 @@ class Windows:
     ) -> Breakdown:
         """What the calls counted in the window (`within` before `now`) were: read when a
         frequency or rate rule fires, for an alert about the group rather than one call."""
-        base = f"{PREFIX}rate:{rule}:{key.digest}" if rate else f"{PREFIX}freq:{rule}:{key.digest}"
-        members_key = f"{base}:matched" if rate else base
+        if rate:
+            members_key, kinds_key = (
+                keys.rate_matched(rule, key.digest),
+                keys.rate_kinds(rule, key.digest),
+            )
+        else:
+            members_key = keys.frequency_window(rule, key.digest)
+            kinds_key = keys.frequency_kinds(rule, key.digest)
         members: list[bytes] = await cast(
             Awaitable[list[bytes]],
             self._redis.zrevrangebyscore(
@@ -264,9 +272,7 @@ class Windows:
         )
         if not members:
             return Breakdown((), (), ())
-        kinds = await cast(
-            Awaitable[list[bytes | None]], self._redis.hmget(f"{base}:calls", members)
-        )
+        kinds = await cast(Awaitable[list[bytes | None]], self._redis.hmget(kinds_key, members))
         events: dict[str, int] = {}
         reasons: dict[str, int] = {}
         for raw in kinds:
@@ -283,10 +289,6 @@ class Windows:
 
     # -- digests
 
-    @staticmethod
-    def _digest_key(rule: str, key_digest: str) -> str:
-        return f"{PREFIX}digest:{rule}:{key_digest}"
-
     async def add_to_digest(
         self,
         rule: str,
@@ -299,31 +301,32 @@ class Windows:
         now: float,
     ) -> DigestSlot:
         raw = await self._digest_add(
-            keys=[self._digest_key(rule, key.digest), self._decision(call_id, rule, "digest")],
-            args=[
-                millis(now),
-                uuid.uuid4().hex[:12],
-                json.dumps(entry),
-                event[:120],
-                reason[:200],
-                DIGEST_CALLS_CAP,
-                DECISION_TTL_SECONDS,
-                json.dumps(key.labels),
-                DIGEST_COUNTS_CAP,
-                millis(window_seconds) + KEEP_AFTER_MS,
-            ],
+            s.DigestAddKeys(
+                keys.digest_open(rule, key.digest), keys.decision(call_id, rule, "digest")
+            ),
+            s.DigestAddArgs(
+                now_ms=millis(now),
+                new_window=uuid.uuid4().hex[:12],
+                entry=json.dumps(entry),
+                event=event[:120],
+                reason=reason[:200],
+                calls_cap=DIGEST_CALLS_CAP,
+                decision_seconds=DECISION_TTL_SECONDS,
+                labels=json.dumps(key.labels),
+                counts_cap=DIGEST_COUNTS_CAP,
+                keep_ms=millis(window_seconds) + KEEP_AFTER_MS,
+            ),
         )
-        window, opened, count = raw.decode().split()
-        return DigestSlot(window, opened == "1", int(count))
+        return _digest_slot(raw)
 
     async def last_digest_sent(self, rule: str, key_digest: str) -> float | None:
-        raw = await self._redis.get(f"{PREFIX}digest-sent:{rule}:{key_digest}")
+        raw = await self._redis.get(keys.digest_sent(rule, key_digest))
         return int(raw) / 1000 if raw else None
 
     async def take_digest(self, rule: str, key_digest: str, window: str) -> DigestContents | None:
         """The closed window's contents (the same ones again if a flush is retried)."""
-        open_key = self._digest_key(rule, key_digest)
-        closed_key = f"{open_key}:closed:{window}"
+        open_key = keys.digest_open(rule, key_digest)
+        closed_key = keys.digest_closed(rule, key_digest, window)
         if not await self._digest_take(keys=[open_key, closed_key], args=[window]):
             return None
         raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(closed_key))
@@ -349,10 +352,10 @@ class Windows:
         )
 
     async def finish_digest(self, rule: str, key_digest: str, window: str, now: float) -> None:
-        closed_key = f"{self._digest_key(rule, key_digest)}:closed:{window}"
+        closed_key = keys.digest_closed(rule, key_digest, window)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(closed_key)
-            pipe.set(f"{PREFIX}digest-sent:{rule}:{key_digest}", millis(now), px=KEEP_AFTER_MS)
+            pipe.set(keys.digest_sent(rule, key_digest), millis(now), px=KEEP_AFTER_MS)
             await pipe.execute()
 
     async def drop_digest(self, rule: str, key_digest: str, window: str) -> int:
@@ -360,5 +363,5 @@ class Windows:
         contents = await self.take_digest(rule, key_digest, window)
         if contents is None:
             return 0
-        await self._redis.delete(f"{self._digest_key(rule, key_digest)}:closed:{window}")
+        await self._redis.delete(keys.digest_closed(rule, key_digest, window))
         return contents.count

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arq.constants import default_queue_name
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
@@ -28,6 +27,7 @@ from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
+from alerter.store import keys
 from alerter.store.baseline import Baselines
 from alerter.store.coalesce import Coalescer
 from alerter.store.connect import arq_settings, parse_sentinel
@@ -40,7 +40,6 @@ from alerter.store.queue import (
     RESULT_KEEP_SECONDS,
     SEND_FUNCTION,
     deserialize_job,
-    job_id_for,
     send_payload,
     serialize_job,
 )
@@ -62,7 +61,7 @@ SENDER_THREADS = 64
 
 def health_key(worker_name: str) -> str:
     """One heartbeat key per worker (arq's default is one for every worker of a queue)."""
-    return f"{default_queue_name}:health-check:{worker_name}"
+    return keys.arq_health_check(worker_name)
 
 
 def worker_functions() -> list[Function]:
@@ -246,8 +245,8 @@ class RecordingWorker(ClaimingWorker):
         await State(self.pool).record_send_failure(call, failed, failure.tries)
 
 
-JOB_PREFIX = job_id_for("")
-SEND_PREFIX = "send:"
+JOB_PREFIX = keys.CALL_JOB_PREFIX
+SEND_PREFIX = keys.SEND_JOB_PREFIX
 
 
 def _failed_call(job_id: str, result_data: bytes | None) -> tuple[CallEnded, str, str, int]:

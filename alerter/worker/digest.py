@@ -17,6 +17,7 @@ from alerter.render.alert import Message
 from alerter.render.digest import Digest, DigestCall
 from alerter.rules.noise import GroupKey
 from alerter.rules.redact import Redactor
+from alerter.store.history import digest_subject
 from alerter.worker.deps import Deps
 from alerter.worker.guard import GiveUp, guarded, measured
 from alerter.worker.send import queue_sends
@@ -29,7 +30,7 @@ DIGEST_FUNCTION = "flush_digest"
 async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, window: str) -> str:
     deps: Deps = ctx["deps"]
     job_try: int = ctx.get("job_try", 1)
-    subject = f"digest-{window}"
+    subject = digest_subject(window)
 
     async def give_up(ended: GiveUp) -> str:
         await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=ended.reason)
@@ -50,7 +51,7 @@ async def _flush_digest(deps: Deps, rule_name: str, key_digest: str, window: str
     (the sends retry on their own: a destination that is down never reopens the window)."""
     rules = deps.rules.require()
     rule = rules.by_name.get(rule_name)
-    subject = f"digest-{window}"
+    subject = digest_subject(window)
     if rule is None or rule.noise.group_wait is None:
         calls = await deps.noise.windows.drop_digest(rule_name, key_digest, window)
         await deps.state.record(

@@ -24,8 +24,9 @@ from alerter.render.slack_blocks import Thread
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey, muted
 from alerter.rules.redact import Redactor
+from alerter.store import keys
 from alerter.store.episodes import Episodes, Note, flatline_note
-from alerter.store.slack import ack_key
+from alerter.store.history import episode_subject
 from alerter.store.windows import millis
 from alerter.worker.deps import Deps
 from alerter.worker.escalate import escalate_due
@@ -94,7 +95,7 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
     deps: Deps = ctx["deps"]
     job_try: int = ctx.get("job_try", 1)
     note = Note.parse(raw_note)
-    subject = f"{note.key}-{note.kind}"
+    subject = episode_subject(note.key, note.kind)
 
     async def give_up(ended: GiveUp) -> str:
         await deps.state.record(subject, Outcome.FAILED, rule=note.rule, detail=ended.reason)
@@ -164,7 +165,7 @@ async def _send_episode(deps: Deps, note: Note, subject: str) -> str:
     render_for, detail = partial(_message, episode), render_episode.summary(episode)
     await queue_sends(deps, rules, subject, rule, render_for, detail, thread=thread)
     if kind is EpisodeEnd.RESOLVED:
-        await deps.state.redis.delete(ack_key(rule.name, note.digest))  # next one starts anew
+        await deps.state.redis.delete(keys.ack(rule.name, note.digest))  # next one starts anew
     else:
         await schedule_escalation(deps, rules, subject, rule, render_for, detail, thread)
     return Outcome.SENT.value

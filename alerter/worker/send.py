@@ -31,9 +31,11 @@ from alerter.render.alert import Message
 from alerter.render.slack_blocks import Thread
 from alerter.rules.model import Destination, Rule, RuleSet
 from alerter.rules.redact import Redactor
+from alerter.store import keys
+from alerter.store.history import history_entry
 from alerter.store.markers import marker_key, url_id
 from alerter.store.queue import put_sends, send_payload
-from alerter.store.state import Claim, FailedSend, history_entry
+from alerter.store.state import Claim, FailedSend
 from alerter.worker.deps import Deps
 from alerter.worker.guard import GiveUp, backoff, guarded
 
@@ -63,7 +65,7 @@ class Send:
 
     @property
     def job_id(self) -> str:
-        return "send:" + self.marker.removeprefix("alerter:sent:")
+        return keys.send_job(self.marker)
 
     def to_job(self) -> dict[str, Any]:
         m = self.message

@@ -78,5 +78,5 @@ async def test_the_call_pages_acknowledge_button_acknowledges_its_group(
         assert refused.status_code == 403  # no CSRF token
     assert await acked_by(redis_url) == "olga"
     async with aioredis.Redis.from_url(redis_url) as client:
-        story = [row["outcome"] for row in await State(client).history(call_id)]
+        story = [row.outcome for row in await State(client).history(call_id)]
     assert "acknowledged" in story

@@ -114,7 +114,7 @@ async def recorded(redis_url: str) -> tuple[Any, list[Any], list[str], list[Any]
     async with aioredis.Redis.from_url(redis_url) as client:
         ack = await SlackStore(client).ack("transfer-failed", "g1")
         audit = await Audit(client).latest()
-        story = [row["outcome"] for row in await State(client).history(CALL_ID)]
+        story = [row.outcome for row in await State(client).history(CALL_ID)]
         silences = await Silences(client).all()
     return ack, audit, story, silences
 

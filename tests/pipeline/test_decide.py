@@ -179,7 +179,7 @@ async def test_throttle_counts_suppressed_calls_exactly(
     assert f"and 37 more calls since {first_sent} UTC" in json.dumps(bodies[-1], ensure_ascii=False)
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         history = await State(client).history(rule="transfer-failed", count=1000)
-    assert sum(1 for row in history if row["outcome"] == "throttled") == 37 + 1
+    assert sum(1 for row in history if row.outcome == "throttled") == 37 + 1
 
 
 async def test_frequency_rule_fires_at_the_20th_call_not_the_19th(

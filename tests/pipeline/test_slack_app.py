@@ -136,9 +136,9 @@ async def test_ratelimited_delays_and_never_drops(
     await run_worker_until_idle(settings_for(diga, slack_api), rules, redis_url)
     assert len(slack_api.of("chat.postMessage")) == 1
     rows = await history(redis_url, call_id)
-    outcomes = [row["outcome"] for row in rows]
+    outcomes = [row.outcome for row in rows]
     assert outcomes.count("sent") == 1 and "failed" not in outcomes
-    waits = [row["detail"] for row in rows if row["outcome"] == "retrying"]
+    waits = [row.detail for row in rows if row.outcome == "retrying"]
     assert len(waits) == 12 and all("ratelimited" in w and "as asked" in w for w in waits)
 
 

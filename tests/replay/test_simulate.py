@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from alerter.models import CallEnded, parse_logs
 from alerter.replay.simulate import PastCall, ReplayTimedOut, RuleResult, simulate
 from alerter.rules.model import RuleSet
-from alerter.rules.noise import GroupKey, ended_key
+from alerter.rules.noise import GroupKey
+from alerter.store import keys
 from alerter.store.silences import Silence, parse_matcher
 from alerter.store.windows import Windows
 from tests.conftest import rules_from
@@ -166,7 +167,9 @@ async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
         windows, key, live = Windows(client), GroupKey(()), 0
         for i, item in enumerate(past):
             # As intake counts every ended call, then the worker decides the failing ones.
-            await client.zadd(ended_key("r", key), {item.call.call_id: round(item.at * 1000)})
+            await client.zadd(
+                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
+            )
             if item.logs:
                 counted = await windows.rate("r", key, f"c{i}", 600, 0.4, 5, item.at)
                 live += counted.fire

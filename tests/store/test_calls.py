@@ -11,16 +11,14 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
+from alerter.store import keys
 from alerter.store.audit import Audit
 from alerter.store.calls import (
-    CALLS_INDEX,
     MAX_EVENTS,
     CallEvent,
     _trims_index,
-    events_key,
-    record_key,
 )
-from alerter.store.console_auth import TOKENS_KEY, ConsoleAuth
+from alerter.store.console_auth import ConsoleAuth
 from alerter.store.state import State
 
 
@@ -42,9 +40,9 @@ async def test_a_call_story_is_kept_for_the_retention_and_bounded(redis: Redis) 
     assert story.call == call
     assert len(story.events) == MAX_EVENTS  # the newest kept
     assert all(e.outcome == "throttled" for e in story.events)
-    assert 3500 < await redis.ttl(record_key(call.call_id)) <= 3600
-    assert 3500 < await redis.ttl(events_key(call.call_id)) <= 3600
-    assert await redis.zscore(CALLS_INDEX, call.call_id) == accepted
+    assert 3500 < await redis.ttl(keys.call_record(call.call_id)) <= 3600
+    assert 3500 < await redis.ttl(keys.call_events(call.call_id)) <= 3600
+    assert await redis.zscore(keys.CALLS, call.call_id) == accepted
 
 
 async def test_the_index_forgets_calls_older_than_the_retention(redis: Redis) -> None:
@@ -89,7 +87,7 @@ async def test_the_audit_stream_is_newest_first(redis: Redis) -> None:
 async def test_tokens_are_stored_only_as_hashes_and_revoking_ends_sessions(redis: Redis) -> None:
     auth = ConsoleAuth(redis)
     secret = await auth.add_token("olga", "operator")
-    stored = await redis.hgetall(TOKENS_KEY)
+    stored = await redis.hgetall(keys.CONSOLE_TOKENS)
     assert secret.encode() not in b"".join([*stored, *stored.values()])
     identity = await auth.by_token(secret)
     assert identity is not None and (identity.name, identity.role) == ("olga", "operator")
@@ -136,7 +134,7 @@ async def test_a_quiet_calls_story_is_its_record_alone_and_reads_in_time_order(
     state = State(redis, retention_seconds=3600)
     quiet = CallEnded(call_id=str(uuid.uuid4()), accepted_at=time.time())
     await state.evaluated(quiet, 3, 1, None, {})
-    assert await redis.exists(events_key(quiet.call_id)) == 0  # no list for a quiet call
+    assert await redis.exists(keys.call_events(quiet.call_id)) == 0  # no list for a quiet call
     outcomes = [e.outcome for e in (await state.calls.story(quiet.call_id)).events]
     assert outcomes == ["fetched", "no_match"]
 

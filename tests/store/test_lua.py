@@ -15,15 +15,15 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded
 from alerter.rules.baseline import Baseline
-from alerter.rules.noise import GroupKey, Noise, ended_key, flatline_key
-from alerter.store import lua
-from alerter.store.baseline import Baselines, ended_counter, ring_key
-from alerter.store.episodes import OUTBOX_KEY, WHOLE_RULE, Episodes, Note, flatline_note
+from alerter.rules.noise import GroupKey, Noise
+from alerter.store import keys, lua
+from alerter.store.baseline import Baselines, ended_counter
+from alerter.store.episodes import WHOLE_RULE, Episodes, Note, flatline_note
 from alerter.store.incidents import Incidents
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.state import Claim, State
-from alerter.store.windows import DUE_KEY, MAX_GROUPS, OVERFLOW, Windows, episode_key
+from alerter.store.windows import MAX_GROUPS, OVERFLOW, Windows
 
 COVERED = {
     "enqueue",
@@ -75,7 +75,7 @@ def test_every_script_has_a_test_here() -> None:
 async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
     queue = CallQueue(redis, settle_seconds=0, queue_name=f"q-{uuid.uuid4().hex[:6]}")
     call = CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={})
-    counter = ended_key(rule(), GroupKey(()))
+    counter = keys.rate_ended(rule(), GroupKey(()).digest)
     assert await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert not await queue.enqueue(call, ended_counters=[(counter, 60.0)])
     assert await redis.zcard(counter) == 1  # the same call counted once however often it comes
@@ -120,7 +120,7 @@ async def test_failed_send_keeps_every_send_of_a_call_that_gave_up_once_each(
     assert failed.reason == "mail (m): refused; slack-ops (h): HTTP 503 down"
     # Each give-up is one `failed` decision against its rule and destination.
     rows = await state.history(call.call_id)
-    assert [(r["outcome"], r["destination"]) for r in rows] == [
+    assert [(r.outcome, r.destination) for r in rows] == [
         ("failed", "slack-ops"),
         ("failed", "mail"),
         ("failed", "slack-ops"),
@@ -135,7 +135,7 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
     queue_name = f"q-{uuid.uuid4().hex[:6]}"
     queue = CallQueue(redis, settle_seconds=0, queue_name=queue_name)
     calls = [CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={}) for _ in range(3)]
-    counters = [ended_key(rule(), GroupKey(())) for _ in range(2)]
+    counters = [keys.rate_ended(rule(), GroupKey(()).digest) for _ in range(2)]
     groups = [f"flatline-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     batch = [
         queue.enqueue(calls[0], ended_counters=[(counters[0], 60.0), (counters[1], 10.0)]),
@@ -238,7 +238,7 @@ async def test_rate_compares_matched_with_ended(redis: Redis) -> None:
     windows, name, key = Windows(redis), rule(), GroupKey(())
     now = time.time()
     for i in range(10):
-        await redis.zadd(ended_key(name, key), {f"e{i}": int(now * 1000)})
+        await redis.zadd(keys.rate_ended(name, key.digest), {f"e{i}": int(now * 1000)})
     below = await windows.rate(name, key, "m1", 60, 0.2, 5, now)
     fired = await windows.rate(name, key, "m2", 60, 0.2, 5, now)
     assert (below.fire, below.counted, below.total) == (False, 1, 10)
@@ -252,7 +252,7 @@ async def test_a_rate_episode_opens_counts_its_calls_and_resolves_a_window_after
     key = GroupKey((("agent_id", "a"),))
     now = time.time()
     for i in range(4):
-        await redis.zadd(ended_key(name, key), {f"e{i}": int(now * 1000)})
+        await redis.zadd(keys.rate_ended(name, key.digest), {f"e{i}": int(now * 1000)})
     opened = await windows.rate(name, key, "m1", 60, 0.2, 2, now, track=True)
     again = await windows.rate(name, key, "m1", 60, 0.2, 2, now, track=True)  # a retry
     later = await windows.rate(name, key, "m2", 60, 0.2, 2, now + 5, track=True)
@@ -260,7 +260,8 @@ async def test_a_rate_episode_opens_counts_its_calls_and_resolves_a_window_after
     assert later.episode == opened.episode  # the same episode, one more call covered
     assert await episodes.resolve_due(now + 64) == 0  # held at now + 5: due at now + 65
     assert (
-        await redis.zscore(DUE_KEY, f"{name}\x1f{key.digest}") == round((now + 5) * 1000) + 60_000
+        await redis.zscore(keys.EPISODES_DUE, f"{name}\x1f{key.digest}")
+        == round((now + 5) * 1000) + 60_000
     )
     assert await episodes.resolve_due(now + 66) == 1
     assert await episodes.resolve_due(now + 67) == 0  # resolved once
@@ -271,9 +272,9 @@ async def test_a_rate_episode_opens_counts_its_calls_and_resolves_a_window_after
         opened.episode,
         (("agent_id", "a"),),
     )
-    assert await redis.exists(episode_key(name, key.digest)) == 0
+    assert await redis.exists(keys.episode(name, key.digest)) == 0
     await episodes.taken(note)
-    assert await redis.zcard(OUTBOX_KEY) == 0
+    assert await redis.zcard(keys.EPISODES_OUTBOX) == 0
     untracked = await windows.rate(name, GroupKey(()), "m3", 60, 0.01, 1, now, track=False)
     assert untracked.fire and untracked.episode == ""
 
@@ -332,7 +333,7 @@ async def test_a_rate_fires_whatever_order_its_calls_are_decided_in(redis: Redis
     windows, name, key = Windows(redis), rule(), GroupKey(())
     base = 1_000_000.0
     for i in range(40):
-        await redis.zadd(ended_key(name, key), {f"e{i}": int((base + i) * 1000)})
+        await redis.zadd(keys.rate_ended(name, key.digest), {f"e{i}": int((base + i) * 1000)})
     order = [39, 38, 37, 36, 35, 34]  # six failing calls, decided newest first
     results = [await windows.rate(name, key, f"m{i}", 900, 0.15, 40, base + i) for i in order]
     assert [r.fire for r in results] == [False] * 5 + [True]
@@ -357,7 +358,7 @@ async def mark(redis: Redis, rule: str, group: str) -> bool:
     """A call-ended webhook of `group`, as the intake records it."""
     call = CallEnded(call_id=str(uuid.uuid4()), fields={})
     return await CallQueue(redis, 0).enqueue(
-        call, flatline_marks=[(flatline_key(rule), group, "[]")]
+        call, flatline_marks=[(keys.flatline_seen(rule), group, "[]")]
     )
 
 
@@ -369,10 +370,10 @@ async def test_groups_unseen_for_the_retention_are_dropped_with_their_episodes(
         await mark(redis, "quiet", group)
     await episodes.flatline("open", "quiet", "old", "1", "{}", time.time())
     later = time.time() + 61
-    await redis.hset(flatline_key("quiet"), "fresh", f"{int(later * 1000)} []")
+    await redis.hset(keys.flatline_seen("quiet"), "fresh", f"{int(later * 1000)} []")
     assert set(await episodes.seen("quiet", later)) == {"fresh", WHOLE_RULE}
-    assert set(await redis.hkeys(flatline_key("quiet"))) == {b"fresh", WHOLE_RULE.encode()}
-    assert not await redis.exists(episode_key("quiet", "old"))
+    assert set(await redis.hkeys(keys.flatline_seen("quiet"))) == {b"fresh", WHOLE_RULE.encode()}
+    assert not await redis.exists(keys.episode("quiet", "old"))
     # Within the retention nothing is dropped.
     assert set(await Episodes(redis, retention_seconds=600).seen("quiet", later)) == {
         "fresh",
@@ -381,7 +382,7 @@ async def test_groups_unseen_for_the_retention_are_dropped_with_their_episodes(
 
 
 async def test_a_rule_keeps_at_most_max_groups(redis: Redis) -> None:
-    key = flatline_key("per-caller")
+    key = keys.flatline_seen("per-caller")
     await redis.hset(key, mapping={f"g{i}": "1 []" for i in range(MAX_GROUPS)})
     await mark(redis, "per-caller", "one-too-many")
     assert await redis.hlen(key) == MAX_GROUPS
@@ -420,7 +421,7 @@ async def test_baseline_rings_count_each_call_once_in_bounded_fields(redis: Redi
         call = CallEnded(call_id=f"c{hour}", fields={"agent_id": "ag-1"})
         for _ in range(2):
             await queue.enqueue(call, baseline_counters=[counter])
-    ring = await redis.hgetall(ring_key(name, key.digest, "ended"))
+    ring = await redis.hgetall(keys.baseline_ring(name, key.digest, "ended"))
     assert len(ring) == baseline.slots  # bounded: older hours were overwritten
     assert all(value.endswith(b":1") for value in ring.values())  # duplicates counted once
     baselines = Baselines(redis)
@@ -450,4 +451,4 @@ async def test_correlate_opens_at_min_groups_then_folds_and_counts_each_call_onc
     assert await join("c4", "ag-3", at + 602) == ("single", 2)  # ag-1 left the window
     assert await join("c5", "ag-4", at + 603) == ("open", 3)
     assert await join("c6", "ag-1", at + 604) == ("fold", 4)
-    assert await redis.zscore(DUE_KEY, f"{name}\x1fsig") == (at + 604 + 600) * 1000
+    assert await redis.zscore(keys.EPISODES_DUE, f"{name}\x1fsig") == (at + 604 + 600) * 1000

@@ -11,7 +11,8 @@ from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
-from alerter.store.queue import CallQueue, deserialize_job, job_id_for
+from alerter.store import keys
+from alerter.store.queue import CallQueue, deserialize_job
 
 
 @pytest.fixture
@@ -25,12 +26,12 @@ async def test_enqueue_is_an_arq_job_deferred_by_the_settle_time(redis: Redis) -
     call = CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={"agent_id": "a"})
     before = time.time()
     assert await CallQueue(redis, settle_seconds=5).enqueue(call)
-    job = Job(job_id_for(call.call_id), redis, _deserializer=deserialize_job)  # type: ignore[arg-type]
+    job = Job(keys.call_job(call.call_id), redis, _deserializer=deserialize_job)  # type: ignore[arg-type]
     assert await job.status() == JobStatus.deferred
     info = await job.info()
     assert info is not None and info.function == "process_call"
     assert CallEnded.from_job(info.args[0]) == call
-    score = await redis.zscore("arq:queue", job_id_for(call.call_id))
+    score = await redis.zscore("arq:queue", keys.call_job(call.call_id))
     assert score is not None and before + 4.99 <= score / 1000 <= time.time() + 5
 
 
@@ -40,9 +41,9 @@ async def test_duplicate_while_queued_or_result_kept(redis: Redis) -> None:
     assert await queue.enqueue(call)
     assert not await queue.enqueue(call)
     # Done: arq deleted the job and kept the result.
-    await redis.delete(f"arq:job:{job_id_for(call.call_id)}")
-    await redis.zrem("arq:queue", job_id_for(call.call_id))
-    await redis.set(f"arq:result:{job_id_for(call.call_id)}", b"{}", ex=60)
+    await redis.delete(f"arq:job:{keys.call_job(call.call_id)}")
+    await redis.zrem("arq:queue", keys.call_job(call.call_id))
+    await redis.set(f"arq:result:{keys.call_job(call.call_id)}", b"{}", ex=60)
     assert not await queue.enqueue(call)
     await queue.forget_result(call.call_id)
     assert await queue.enqueue(call)

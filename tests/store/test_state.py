@@ -9,8 +9,10 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
+from alerter.store import keys
+from alerter.store.history import history_entry
 from alerter.store.markers import marker_key
-from alerter.store.state import FAILED_KEY, Claim, State, history_entry
+from alerter.store.state import Claim, State
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
     await state.record_failure(call, "delivery", "kept failing", 8)
     assert await state.failure(call.call_id) is not None
     await state.record(call.call_id, Outcome.NO_MATCH, clear_failure=True)
-    assert await redis.hexists(FAILED_KEY, call.call_id) == 0
+    assert await redis.hexists(keys.FAILED, call.call_id) == 0
 
     await state.record_failure(call, "delivery", "kept failing", 8)
     key = marker_key(call.call_id, "rule", "dest")
@@ -52,7 +54,7 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
     await state.mark_sent(key, entry, clear_failure=call.call_id)
     assert await state.failure(call.call_id) is None
     rows = await state.history(call.call_id)
-    assert [row["outcome"] for row in rows] == ["sent", "failed", "no_match", "failed"]
+    assert [row.outcome for row in rows] == ["sent", "failed", "no_match", "failed"]
 
 
 async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
@@ -66,12 +68,12 @@ async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
     await state.record(mine, Outcome.SENT, rule="r", destination="slack-ops")
     # A call's own entries, newest first, however far back the stream they lie (no scan).
     rows = await state.history(mine, scan_max=1)
-    assert [(r["outcome"], r["destination"]) for r in rows] == [
+    assert [(r.outcome, r.destination) for r in rows] == [
         ("sent", "slack-ops"),
         ("throttled", ""),
     ]
-    assert [r["outcome"] for r in await state.history(mine, outcome="throttled")] == ["throttled"]
+    assert [r.outcome for r in await state.history(mine, outcome="throttled")] == ["throttled"]
     # Other filters read the stream back from its newest entry, scan_max entries at most.
-    assert [r["call_id"] for r in await state.history(outcome="throttled")] == [mine]
+    assert [r.subject for r in await state.history(outcome="throttled")] == [mine]
     assert await state.history(outcome="throttled", scan_max=3) == []
-    assert [r["call_id"] for r in await state.history(destination="slack")] == [mine]
+    assert [r.subject for r in await state.history(destination="slack")] == [mine]

@@ -88,7 +88,7 @@ async def failure_of(redis_url: str, call_id: str) -> FailedCall | None:
 
 async def outcomes_of(redis_url: str, call_id: str) -> list[str]:
     async with redis.asyncio.Redis.from_url(redis_url) as client:
-        return [row["outcome"] for row in await State(client).history(call_id)]
+        return [row.outcome for row in await State(client).history(call_id)]
 
 
 def texts(payload: dict[str, Any]) -> str:
@@ -267,8 +267,8 @@ async def test_unknown_call_is_retried_then_recorded_unresolved(
     # The minute of retries shows in the history, each try with its reason.
     async with aioredis.Redis.from_url(redis_url) as client:
         rows = await State(client).history(call_id)
-    assert [r["outcome"] for r in rows] == ["failed", "retrying", "retrying", "retrying"]
-    assert all("CALL_NOT_FOUND" in r["detail"] for r in rows[1:])
+    assert [r.outcome for r in rows] == ["failed", "retrying", "retrying", "retrying"]
+    assert all("CALL_NOT_FOUND" in r.detail for r in rows[1:])
 
 
 async def test_bad_credentials_are_not_retried(
@@ -495,9 +495,9 @@ async def test_a_rule_is_inhibited_on_a_call_where_its_inhibitor_fired(
     assert len(titles) == 2 and sum("agent-down" in t for t in titles) == 1
     async with aioredis.Redis.from_url(redis_url) as client:
         rows = await State(client).history(both)
-    decided = {(row["rule"], row["outcome"]) for row in rows if row["rule"]}
+    decided = {(row.rule, row.outcome) for row in rows if row.rule}
     assert decided == {("agent-down", "sent"), ("transfer-failed", "inhibited")}
-    detail = next(r["detail"] for r in rows if r["outcome"] == "inhibited")
+    detail = next(r.detail for r in rows if r.outcome == "inhibited")
     assert detail == "inhibited by agent-down, which fired on this call"
     # Without its cause, the symptom alerts as usual.
     assert await outcomes_of(redis_url, transfer_only) == ["sent"]
@@ -658,7 +658,7 @@ async def test_an_inhibited_call_counts_in_no_frequency_or_rate_window(
     async with aioredis.Redis.from_url(redis_url) as client:
         rows = await State(client).history(transfer_only)
     # Counted, the inhibited call would make 2 of 2 (count 2, rate 100 %): both would fire.
-    assert sorted((r["rule"], r["outcome"]) for r in rows) == [
+    assert sorted((r.rule, r.outcome) for r in rows) == [
         ("transfer-burst", "below_threshold"),
         ("transfer-rate", "below_threshold"),
     ]

@@ -96,7 +96,7 @@ def paged(hook: Receiver) -> list[dict[str, Any]]:
 
 async def outcomes(redis_url: str, call_id: str) -> list[str]:
     async with aioredis.Redis.from_url(redis_url) as client:
-        return [row["outcome"] for row in await State(client).history(call_id)]
+        return [row.outcome for row in await State(client).history(call_id)]
 
 
 async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(

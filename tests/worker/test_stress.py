@@ -19,8 +19,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from alerter.models import CallEnded
 from alerter.pipeline import deliver
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from alerter.store import state as state_module
-from alerter.store.queue import CallQueue, job_id_for
+from alerter.store.queue import CallQueue
 from alerter.store.state import State
 from alerter.worker import guard
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
@@ -88,7 +89,7 @@ async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_rep
     # The first send landed but its marker did not: the marker is written again in place, so
     # neither a loss nor a repeat (a retry would resend once the claim's lease ended).
     assert len(hook.wait_for(1)) == 1
-    outcomes = [row["outcome"] for row in await history(redis_url, call_id)]
+    outcomes = [row.outcome for row in await history(redis_url, call_id)]
     assert outcomes == ["sent"]
     assert calls["n"] == 2
 
@@ -141,7 +142,7 @@ async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
     assert failed is not None and failed.kind == "timeout" and failed.attempts == 2
-    assert [r["outcome"] for r in await history(redis_url, call_id)] == ["failed"]
+    assert [r.outcome for r in await history(redis_url, call_id)] == ["failed"]
 
 
 async def test_a_job_that_arq_ends_itself_is_recorded_and_can_run_again(
@@ -152,11 +153,11 @@ async def test_a_job_that_arq_ends_itself_is_recorded_and_can_run_again(
     rules = rules_to(tmp_path, hook_url(hook))
     call_id = str(uuid.uuid4())
     async with aioredis.Redis.from_url(redis_url) as client:
-        await client.zadd(default_queue_name, {job_id_for(call_id): int(time.time() * 1000)})
+        await client.zadd(default_queue_name, {keys.call_job(call_id): int(time.time() * 1000)})
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
-        assert await client.exists(result_key_prefix + job_id_for(call_id)) == 0
+        assert await client.exists(result_key_prefix + keys.call_job(call_id)) == 0
     assert failed is not None and failed.kind == "expired"
     api = api_for(rules)
     diga.add_call(call_id, [make_log(call_id)])
@@ -205,11 +206,11 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     await asyncio.sleep(0.5)  # nothing else may arrive
     assert len(hook.received) == 1
     rows = await history(redis_url, call_id)
-    assert rows[0]["outcome"] == "sent"
+    assert rows[0].outcome == "sent"
     assert any(
-        "timeout; not resent before its claim's lease ends" in r["detail"]
+        "timeout; not resent before its claim's lease ends" in r.detail
         for r in rows
-        if r["outcome"] == "retrying"
+        if r.outcome == "retrying"
     )
 
 
@@ -300,8 +301,8 @@ async def test_pages_over_the_byte_cap_stop_paging_and_the_cap_is_recorded(
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     assert len(hook.wait_for(1)) == 1  # alerted on the three pages fetched before the cap
     rows = await history(redis_url, call_id)
-    assert [r["outcome"] for r in rows] == ["sent"]
-    assert "30 matching logs" in rows[0]["detail"] and "over 65536 bytes" in rows[0]["detail"]
+    assert [r.outcome for r in rows] == ["sent"]
+    assert "30 matching logs" in rows[0].detail and "over 65536 bytes" in rows[0].detail
 
 
 async def test_context_lines_come_newest_first_in_a_few_small_pages(
@@ -372,7 +373,7 @@ async def _run_try(
         budget=30,
     )
     try:
-        ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": job_id_for(call_id)}
+        ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": keys.call_job(call_id)}
         if digest is not None:
             return await flush_digest(ctx, *digest)
         return await process_call(ctx, CallEnded(call_id=call_id).to_job())
@@ -427,10 +428,8 @@ async def test_a_send_queued_before_a_reload_goes_out_as_decided_or_is_recorded_
     await run_worker_until_idle(make_settings(diga.url), fresh, redis_url)  # type: ignore[arg-type]
     assert len(hook.received) == 1
     rows = await history(redis_url, other)
-    assert [(r["outcome"], r["rule"], r["destination"]) for r in rows] == [
-        ("dropped", "new-name", "hooks")
-    ]
-    assert "no longer in the rules" in rows[0]["detail"]
+    assert [(r.outcome, r.rule, r.destination) for r in rows] == [("dropped", "new-name", "hooks")]
+    assert "no longer in the rules" in rows[0].detail
 
 
 async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(
@@ -455,6 +454,6 @@ async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(
     )
     assert outcome == "dropped" and hook.received == []
     rows = await history(redis_url, f"digest-{slot.window}")
-    assert rows[0]["outcome"] == "dropped" and "1 call(s) not sent" in rows[0]["detail"]
+    assert rows[0].outcome == "dropped" and "1 call(s) not sent" in rows[0].detail
     async with aioredis.Redis.from_url(redis_url) as client:
         assert await client.exists(f"alerter:digest:renamed-away:{key.digest}") == 0

@@ -160,7 +160,7 @@ async def get_history(
             count=limit or 100,
         ),
     )
-    return HistoryOut([dict(row) for row in found.rows], found.next)
+    return HistoryOut([row.fields() for row in found.rows], found.next)
 
 
 @get("/silences", responses=READ)

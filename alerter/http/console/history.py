@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerter.http.console.views import SCAN_MAX
+from alerter.store.history import HistoryEntry
 from alerter.store.state import State
 
 PAGE_SIZE = 200
@@ -32,7 +33,7 @@ class HistoryQuery:
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
-    rows: tuple[Mapping[str, str], ...]
+    rows: tuple[HistoryEntry, ...]
     next: str | None  # the cursor of the following page; None: no more (within the scan)
 
 
@@ -58,25 +59,25 @@ async def read_history(state: State, query: HistoryQuery) -> HistoryPage:
         rows = await _read(state, query, query.count + 1, query.before)
         more = len(rows) > query.count
         shown = rows[: query.count]
-        return HistoryPage(tuple(shown), shown[-1]["id"] if more and shown else None)
+        return HistoryPage(tuple(shown), shown[-1].id if more and shown else None)
     return await _by_fields(state, query)
 
 
 async def _by_fields(state: State, query: HistoryQuery) -> HistoryPage:
     """Reads the stream in batches, keeps entries whose call has the fields asked for."""
-    out: list[Mapping[str, str]] = []
+    out: list[HistoryEntry] = []
     cursor, scanned = query.before, 0
     while scanned < SCAN_MAX:
         batch = await _read(state, query, FIELD_BATCH, cursor)
         if not batch:
             return HistoryPage(tuple(out), None)
-        known = await state.calls.fields_of(sorted({row["call_id"] for row in batch}))
+        known = await state.calls.fields_of(sorted({row.subject for row in batch if row.is_call}))
         for row in batch:
-            if _holds(known.get(row["call_id"]), query.fields):
+            if _holds(known.get(row.subject), query.fields):
                 out.append(row)
                 if len(out) == query.count:
-                    return HistoryPage(tuple(out), row["id"])
-        cursor, scanned = batch[-1]["id"], scanned + len(batch)
+                    return HistoryPage(tuple(out), row.id)
+        cursor, scanned = batch[-1].id, scanned + len(batch)
         if len(batch) < FIELD_BATCH:
             return HistoryPage(tuple(out), None)
     return HistoryPage(tuple(out), cursor)  # more may match further back: carry on from here
@@ -84,7 +85,7 @@ async def _by_fields(state: State, query: HistoryQuery) -> HistoryPage:
 
 async def _read(
     state: State, query: HistoryQuery, count: int, before: str | None
-) -> list[dict[str, str]]:
+) -> list[HistoryEntry]:
     return await state.history(
         query.call_id or None,
         count,

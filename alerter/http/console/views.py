@@ -16,7 +16,9 @@ from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
-from alerter.store.calls import CALLS_INDEX, CallEvent
+from alerter.store import keys
+from alerter.store.calls import CallEvent
+from alerter.store.history import HistoryEntry
 from alerter.store.jobs import WORKER_SEEN_SECONDS, live_workers
 from alerter.store.queue import QueueState, queue_state
 from alerter.store.silences import Silence
@@ -75,7 +77,7 @@ class Overview:
     workers: tuple[str, ...]
     rules_version: str | None
     failed_now: int
-    latest: tuple[Mapping[str, str], ...]
+    latest: tuple[HistoryEntry, ...]
     rule_errors: tuple[str, ...] = ()  # why the rule files are invalid (the last good set runs)
     sent_per_hour: tuple[int, ...] = ()  # alerts sent in each of the last 24 hours, oldest first
 
@@ -87,7 +89,7 @@ async def overview(redis: Redis, state: State, holder: RulesHolder, now: float) 
         queue = await queue_state(redis)
         workers = await live_workers(redis, now, WORKER_SEEN_SECONDS)
         latest = tuple(await state.history(count=15))
-        ended_day = await redis.zcount(CALLS_INDEX, now - DAY, now)
+        ended_day = await redis.zcount(keys.CALLS, now - DAY, now)
         failed_now = len(await state.failures())
         per_hour = tuple(await state.calls.sent_per_hour(now))
         redis_ok = True
@@ -196,7 +198,7 @@ def _latest_per(sends: Sequence[CallEvent]) -> list[CallEvent]:
 async def call_view(redis: Redis, state: State, call_id: str) -> CallView:
     story = await state.calls.story(call_id)
     failed = await state.failure(call_id)
-    queued = await redis.zscore("arq:queue", f"call:{call_id}") is not None
+    queued = await redis.zscore(keys.ARQ_QUEUE, keys.call_job(call_id)) is not None
     call = story.call or (failed.call if failed else None)
     return CallView(
         call_id=call_id,
@@ -344,14 +346,9 @@ async def preview_silence(state: State, silence: Silence, now: float) -> tuple[i
     rows = await state.history(count=SCAN_MAX, since=now - DAY)
     seen: dict[str, None] = {}  # the calls, in order, once each
     for row in rows:
-        call_id = row.get("call_id", "")
-        if (
-            row.get("rule")
-            and call_id
-            and not call_id.startswith("digest-")
-            and (silence.rule is None or row.get("rule") == silence.rule)
-        ):
-            seen[call_id] = None
+        # Digests and episodes are no calls: a call of theirs has its own entries.
+        if row.rule and row.subject and row.is_call and silence.rule in (None, row.rule):
+            seen[row.subject] = None
     stopped = 0
     calls = list(seen)
     for start in range(0, len(calls), 500):
