@@ -335,8 +335,8 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
     from redis.asyncio import Redis
 
     from alerter.models import CallEnded, LogEntry
-    from alerter.pipeline.decide import NoiseStores, Outcome, decide
-    from alerter.pipeline.evaluate import evaluate
+    from alerter.pipeline.decide import CallContext, NoiseStores, Outcome, decide
+    from alerter.pipeline.evaluate import evaluate, fired_rules
     from alerter.rules.load import load_rules_text
     from alerter.store.episodes import Episodes
     from alerter.store.signature_counts import SignatureCounts
@@ -365,8 +365,8 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
                 data={"failure_reason": f"reason-{i}"},
             )
             call = CallEnded(call_id=str(uuid.uuid4()))
-            (match,) = evaluate(rules, call, (log,))
-            decisions.append(await decide(stores, match, call, time.time(), ended_at=base + i))
+            (fired,) = fired_rules(evaluate(rules, call, (log,)), call)
+            decisions.append(await decide(stores, fired, CallContext(time.time(), base + i)))
     finally:
         await client.aclose()
     assert [d.outcome for d in decisions[:2]] == [Outcome.BELOW_THRESHOLD] * 2
