@@ -61,6 +61,8 @@ ALERT = "alerter/render/model.py"
 DIGEST = "alerter/render/digest.py"
 SEND = "alerter/worker/send.py"
 JOB = "alerter/worker/call.py"
+DECIDE = "alerter/pipeline/decide.py"
+DECIDE_TESTS = ("tests/pipeline/test_decide.py",)
 COMPAT_APPRISE = "alerter/compat/apprise.py"
 COMPAT_TESTS = ("tests/compat/test_apprise.py",)
 
@@ -896,13 +898,52 @@ MUTANTS = (
         ("tests/worker/test_episodes.py",),
     ),
     Mutant(
-        "outbox: inhibited calls counted in frequency and rate windows",
+        "decide: inhibition after the windows (inhibited calls counted in them)",
+        DECIDE,
+        "    _inhibit,\n    _mute,\n    _silence,\n    _signature,\n    _group,\n    _threshold,\n",
+        "    _mute,\n    _silence,\n    _signature,\n    _group,\n    _threshold,\n    _inhibit,\n",
+        ("tests/worker/test_call.py", *DECIDE_TESTS),
+    ),
+    Mutant(
+        "decide: inhibition after the signature (inhibited calls count their signature)",
+        DECIDE,
+        "    _inhibit,\n    _mute,\n    _silence,\n    _signature,\n",
+        "    _mute,\n    _silence,\n    _signature,\n    _inhibit,\n",
+        DECIDE_TESTS,
+    ),
+    Mutant(
+        "decide: silences before mute windows (a muted call counted by a silence)",
+        DECIDE,
+        "    _mute,\n    _silence,\n",
+        "    _silence,\n    _mute,\n",
+        DECIDE_TESTS,
+    ),
+    Mutant(
+        "decide: windows before the signature (known signatures counted in windows)",
+        DECIDE,
+        "    _signature,\n    _group,\n    _threshold,\n",
+        "    _group,\n    _threshold,\n    _signature,\n",
+        DECIDE_TESTS,
+    ),
+    Mutant(
+        "decide: throttle before the windows",
+        DECIDE,
+        "    _threshold,\n    _digest,\n    _throttle,\n",
+        "    _throttle,\n    _threshold,\n    _digest,\n",
+        DECIDE_TESTS,
+    ),
+    Mutant(
+        "record: a call's decisions recorded out of rule order",
+        STATE,
+        "            for fields in entries:\n",
+        "            for fields in reversed(entries):\n",
+        ("tests/worker/test_call.py",),
+    ),
+    Mutant(
+        "record: a shadow rule's would-have-sent not recorded",
         JOB,
-        "        else:\n"
-        "            decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)",
-        "        decided = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)\n"
-        "        if inhibitor is None:\n"
-        "            decision = decided",
+        "        elif rule.shadow:\n",
+        "        elif False:\n",
         ("tests/worker/test_call.py",),
     ),
     Mutant(

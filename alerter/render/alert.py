@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from alerter.models import CallEnded, FieldValue, LogEntry
-from alerter.pipeline.evaluate import RuleMatch
-from alerter.pipeline.signatures import signature
+from alerter.pipeline.evaluate import FiredRule, RuleMatch
 from alerter.render.links import (
     Link,
     checked_links,
@@ -56,7 +55,6 @@ from alerter.render.slack import (
     slack_payload,
 )
 from alerter.render.text import indented
-from alerter.rules.noise import labels_of
 from alerter.rules.redact import Redactor
 
 # Where the pipeline, the console and the other renderers find what an alert is made of.
@@ -112,13 +110,18 @@ def message(alert: Alert) -> Message:
 
 
 def template_context(
-    match: RuleMatch, call: CallEnded, window: Mapping[str, Any] | None = None
+    match: RuleMatch,
+    call: CallEnded,
+    window: Mapping[str, Any] | None = None,
+    fired: FiredRule | None = None,
 ) -> dict[str, Any]:
     """What a rule's templates see (rules.templates.NAMES): plain values, no objects.
     `window`: what a `when` rule's window counted; `count` is then its matching calls (the
-    number the alert's title and body speak of), not the logs of the call that tipped it."""
+    number the alert's title and body speak of), not the logs of the call that tipped it.
+    `fired`: the rule's labels and signature, as the call job worked them out."""
     rule, first = match.rule, match.logs[0]
-    labels = labels_of(call, first)
+    fired = fired or FiredRule.of(match, call)
+    labels = fired.labels
     return {
         "rule": {
             "name": rule.name,
@@ -136,7 +139,7 @@ def template_context(
             "data": dict(first.data or {}),
         },
         "count": window["count"] if window else len(match.logs),
-        "signature": signature(first).text,
+        "signature": fired.signature.text,
         "group": {name: labels.get(name, "") for name in rule.noise.group_by},
         "window": dict(window or {}),
     }
@@ -153,16 +156,18 @@ def build_alert(
     links: tuple[Link, ...] = (),
     key: str | None = None,
     window: Mapping[str, Any] | None = None,
+    fired: FiredRule | None = None,
 ) -> Alert:
     """The causal excerpt: WARNING context lines (when the rule asks), the call's first
-    failure (when the rule did not match it), then the matching logs with repeats collapsed."""
+    failure (when the rule did not match it), then the matching logs with repeats collapsed.
+    `fired`: `match` on `call` as the call job worked it out (else worked out here)."""
     lead = [dataclasses.replace(x, role="context") for x in collapsed(context, len(context))]
     if first_failure is not None and first_failure.id != match.logs[0].id:
         lead.append(dataclasses.replace(excerpt(first_failure), role="first"))
     rule = match.rule
     description = rule.description
     if rule.title or rule.summary or rule.links:
-        seen = template_context(match, call, window)
+        seen = template_context(match, call, window, fired)
         headline = (rule.title.render(seen) if rule.title else "") or headline
         description = (rule.summary.render(seen) if rule.summary else "") or description
         links = (*templated_links(rule, seen), *links)

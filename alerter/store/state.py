@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -206,10 +206,18 @@ class State:
         """One history entry; `clear_failure` also ends the call's recorded failure (a later
         try got this far), in the same round trip."""
         fields = history_entry(call_id, outcome, rule=rule, destination=destination, detail=detail)
+        await self.record_entries([fields], clear_failure=call_id if clear_failure else None)
+
+    async def record_entries(
+        self, entries: Sequence[dict[str, str]], *, clear_failure: str | None = None
+    ) -> None:
+        """History entries (`history_entry`), in their order, in one round trip;
+        `clear_failure`: a call id whose recorded failure they end, in that trip too."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            self._log(pipe, fields)
-            if clear_failure:
-                pipe.hdel(keys.FAILED, call_id)
+            for fields in entries:
+                self._log(pipe, fields)
+            if clear_failure is not None:
+                pipe.hdel(keys.FAILED, clear_failure)
             await pipe.execute()
 
     async def history(

@@ -1,6 +1,7 @@
 """The call job, where the stages meet, read top to bottom.
 
-fetch → evaluate → decide → render → the outbox (`send`: one job per due send, each with
+fetch → evaluate → decide (every fired rule, in rule order) → record what was decided, in
+one round trip → render what is sent → the outbox (`send`: one job per due send, each with
 its own tries). The call is fetched and decided once: a destination that is down retries
 its send, never this job. `guard` turns every other end of a try into a retry or a recorded
 failure; `flush` is the digest job; the arq wiring (clients made once, tries, timeouts) is
@@ -20,27 +21,29 @@ from arq.connections import ArqRedis
 
 from alerter.logs import bind
 from alerter.models import CallEnded, LogEntry, Outcome
-from alerter.pipeline.correlate import correlated, inhibiting_incident
-from alerter.pipeline.decide import Decision, decide
-from alerter.pipeline.evaluate import RuleMatch, evaluate, match_lines
+from alerter.pipeline.decide import CallContext, Decision, decide
+from alerter.pipeline.evaluate import FiredRule, RuleMatch, evaluate, fired_rules, match_lines
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
     DigaError,
     DigaUnavailable,
+    FetchResult,
 )
 from alerter.render import alert as render
-from alerter.render.alert import Alert, Message, build_alert
+from alerter.render.alert import Alert, Message, build_alert, excerpt
+from alerter.render.digest import DigestCall
 from alerter.render.slack_blocks import Thread
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import GroupKey, incident_key, labels_of
+from alerter.rules.noise import GroupKey, incident_key
 from alerter.rules.redact import Redactor
+from alerter.store.history import history_entry
 from alerter.store.state import State
 from alerter.worker.deps import Deps
 from alerter.worker.digest import DIGEST_FUNCTION
 from alerter.worker.escalate import schedule as schedule_escalation
 from alerter.worker.guard import GiveUp, backoff, guarded, measured
-from alerter.worker.send import queue_sends
+from alerter.worker.send import queue_sends, shadowed
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,10 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     if fetched.capped:
         log.warning("%s: evaluating the %d logs fetched", fetched.capped, len(fetched.logs))
 
-    fired = [match for match in evaluate(rules, call, fetched.logs) if match.fired]
+    fired = fired_rules(evaluate(rules, call, fetched.logs), call)
     # What silences match, per fired rule: kept in the call's story, and in the alert's links.
-    labels = {m.rule.name: labels_of(call, m.logs[0]) for m in fired}
-    lines = {m.rule.name: match_lines(m.logs) for m in fired}  # the call page shows them
+    labels = {one.rule.name: one.labels for one in fired}
+    lines = {one.rule.name: match_lines(one.match.logs) for one in fired}  # the call page
     await deps.state.evaluated(
         call, len(fetched.logs), fetched.requests, fetched.capped, labels, lines
     )
@@ -100,73 +103,108 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
         ended_at += now - time.time()
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
-    queued = 0
-    fired_names = {match.rule.name for match in fired}
-    for match in fired:
-        deps.metrics.rule_matches.labels(match.rule.name).inc()
-        # Inhibition comes first: a symptom whose cause fired on this call is not counted
-        # in any window either.
-        inhibitor = next((n for n in match.rule.inhibited_by if n in fired_names), None)
-        open_incident = None
-        if inhibitor is None and match.rule.inhibited_by and deps.noise.incidents is not None:
-            open_incident = await inhibiting_incident(deps.noise.incidents, rules, match)
-        if inhibitor is not None:
-            why = f"inhibited by {inhibitor}, which fired on this call"
-            decision = Decision(Outcome.INHIBITED, why)
-        elif open_incident is not None:
-            why = f"inhibited by {open_incident}, whose incident of this failure is open"
-            decision = Decision(Outcome.INHIBITED, why)
-        else:
-            decision = await decide(deps.noise, match, call, now, silences, ended_at=ended_at)
-            if decision.outcome is Outcome.SENT and deps.noise.incidents is not None:
-                decision = await correlated(
-                    deps.noise.incidents, match, decision, call.call_id, ended_at
-                )
-        if decision.outcome is not Outcome.SENT:
-            for name in match.rule.notify:
-                deps.metrics.alerts.labels(match.rule.name, name, decision.outcome.value).inc()
-            await deps.state.record(
-                call.call_id,
-                decision.outcome,
-                rule=match.rule.name,
-                detail=decision.detail,
-                clear_failure=True,
-            )
-            if decision.digest is not None and decision.key is not None:
-                # Every grouped call may schedule the flush (one job id per window): a window
-                # whose opening call failed still closes.
-                await _schedule_flush(ctx, deps, match.rule, decision.key, decision.digest.window)
-            continue
-        context = await _context(deps, call, match, fetched.logs[0]) if match.rule.context else ()
-        incident = None
-        if decision.episode and decision.key is not None:
-            # Its resolved message goes out when the episode ends, with the same key.
-            incident = incident_key(match.rule.name, decision.key.digest, decision.episode)
-            await deps.noise.episodes.mark_notified(
-                match.rule.name, decision.key.digest, decision.episode
-            )
-        alert = build_alert(
-            match,
-            call,
-            note=decision.note,
-            first_failure=fetched.logs[0],
-            context=context,
-            headline=decision.headline,
-            links=render.console_links(
-                deps.public_url, call.call_id, match.rule, labels[match.rule.name]
-            ),
-            key=incident,
-            window=decision.window.seen() if decision.window else None,
-        )
-        detail = f"{alert.match_count} matching logs" + (
-            f" ({fetched.capped})" if fetched.capped else ""
-        )
-        thread = _thread(match.rule, decision.key, incident, call.call_id)
-        with bind(rule=match.rule.name, trace_id=match.logs[0].trace_id):
-            queued += await _queue_alert(deps, rules, call, match.rule, alert, detail, thread)
+    names = frozenset(one.rule.name for one in fired)
+    decided = await _decide_all(deps, fired, CallContext(now, ended_at, silences, names, rules))
+    await _record(ctx, deps, call, decided, fetched.capped)
+    sent = [(one, decision) for one, decision in decided if decision.outcome is Outcome.SENT]
+    queued = await _alert_and_send(deps, rules, call, fetched, sent)
     # Decided: what is due is in the outbox; what becomes of it is the sends' to record.
     log.debug("%d send(s) queued", queued)
     return Outcome.SENT.value
+
+
+Decided = list[tuple[FiredRule, Decision]]
+
+
+async def _decide_all(deps: Deps, fired: list[FiredRule], at: CallContext) -> Decided:
+    """Every fired rule decided, in rule order, before any alert is rendered."""
+    decided = []
+    for one in fired:
+        deps.metrics.rule_matches.labels(one.rule.name).inc()
+        decision = await decide(deps.noise, one, at, _digest_entry(one))
+        decided.append((one, decision))
+    return decided
+
+
+def _digest_entry(fired: FiredRule) -> dict[str, Any] | None:
+    """The call as its group's digest will list it (rules with `group_wait` only)."""
+    if fired.rule.noise.group_wait is None:
+        return None
+    return DigestCall(fired.call.call_id, len(fired.match.logs), excerpt(fired.first)).to_entry()
+
+
+async def _record(
+    ctx: dict[str, Any], deps: Deps, call: CallEnded, decided: Decided, capped: str | None
+) -> None:
+    """What was decided, in rule order and one round trip: each decision not to send, and
+    what each shadow rule would have sent (a send records itself once it is done). Then
+    every grouped call schedules its digest's flush (one job id per window): a window whose
+    opening call failed still closes."""
+    entries = []
+    for fired, decision in decided:
+        rule = fired.rule
+        if decision.outcome is not Outcome.SENT:
+            for name in rule.notify:
+                deps.metrics.alerts.labels(rule.name, name, decision.outcome.value).inc()
+            entry = history_entry(
+                call.call_id, decision.outcome, rule=rule.name, detail=decision.detail
+            )
+            entries.append(entry)
+        elif rule.shadow:
+            entries.append(shadowed(deps, call.call_id, rule, _sent_detail(fired, capped)))
+    if entries:
+        await deps.state.record_entries(entries, clear_failure=call.call_id)
+    for fired, decision in decided:
+        if decision.digest is not None and decision.key is not None:
+            await _schedule_flush(ctx, deps, fired.rule, decision.key, decision.digest.window)
+
+
+async def _alert_and_send(
+    deps: Deps, rules: RuleSet, call: CallEnded, fetched: FetchResult, sent: Decided
+) -> int:
+    """Each alert to send rendered and put in the outbox; answers how many sends."""
+    queued = 0
+    for fired, decision in sent:
+        rule, incident = fired.rule, None
+        if decision.episode and decision.key is not None:
+            # Its resolved message goes out when the episode ends, with the same key.
+            incident = incident_key(rule.name, decision.key.digest, decision.episode)
+            await deps.noise.episodes.mark_notified(
+                rule.name, decision.key.digest, decision.episode
+            )
+        if rule.shadow:  # recorded with the decisions: it sends nothing
+            continue
+        alert = await _alert(deps, fired, decision, incident, fetched.logs[0])
+        thread = _thread(rule, decision.key, incident, call.call_id)
+        detail = _sent_detail(fired, fetched.capped)
+        with bind(rule=rule.name, trace_id=fired.first.trace_id):
+            queued += await _queue_alert(deps, rules, call, rule, alert, detail, thread)
+    return queued
+
+
+def _sent_detail(fired: FiredRule, capped: str | None) -> str:
+    """The `sent` (or `shadow`) history entry's detail."""
+    return f"{len(fired.match.logs)} matching logs" + (f" ({capped})" if capped else "")
+
+
+async def _alert(
+    deps: Deps, fired: FiredRule, decision: Decision, incident: str | None, first: LogEntry
+) -> Alert:
+    """The alert of a SENT decision; `first`: the call's first failure."""
+    rule, call = fired.rule, fired.call
+    context = await _context(deps, call, fired.match, first) if rule.context else ()
+    return build_alert(
+        fired.match,
+        call,
+        note=decision.note,
+        first_failure=first,
+        context=context,
+        headline=decision.headline,
+        links=render.console_links(deps.public_url, call.call_id, rule, fired.labels),
+        key=incident,
+        window=decision.window.seen() if decision.window else None,
+        fired=fired,
+    )
 
 
 async def _schedule_flush(

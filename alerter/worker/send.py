@@ -128,21 +128,28 @@ async def queue_sends(
     A shadow rule sends nothing and records what it would have sent."""
     targets = rule.notify
     if rule.shadow:
-        for name in targets:
-            deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
-        await deps.state.record(
-            subject,
-            Outcome.SHADOW,
-            rule=rule.name,
-            destination=",".join(targets),
-            detail=f"would have sent: {detail}",
-            clear_failure=True,
+        await deps.state.record_entries(
+            [shadowed(deps, subject, rule, detail)], clear_failure=subject
         )
         return 0
     sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
     now_ms = int(time.time() * 1000)
     jobs = [(send.job_id, send_payload(send.to_job(), now_ms)) for send in sends]
     return await put_sends(deps.state.redis, jobs)
+
+
+def shadowed(deps: Deps, subject: str, rule: Rule, detail: str) -> dict[str, str]:
+    """A shadow rule's alert, which sends nothing: counted, and the history entry of what it
+    would have sent (`detail`: the `sent` entry's)."""
+    for name in rule.notify:
+        deps.metrics.alerts.labels(rule.name, name, "shadow").inc()
+    return history_entry(
+        subject,
+        Outcome.SHADOW,
+        rule=rule.name,
+        destination=",".join(rule.notify),
+        detail=f"would have sent: {detail}",
+    )
 
 
 def rendered_sends(

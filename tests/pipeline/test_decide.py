@@ -335,8 +335,8 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
     from redis.asyncio import Redis
 
     from alerter.models import CallEnded, LogEntry
-    from alerter.pipeline.decide import NoiseStores, Outcome, decide
-    from alerter.pipeline.evaluate import evaluate
+    from alerter.pipeline.decide import CallContext, NoiseStores, Outcome, decide
+    from alerter.pipeline.evaluate import evaluate, fired_rules
     from alerter.rules.load import load_rules_text
     from alerter.store.episodes import Episodes
     from alerter.store.signature_counts import SignatureCounts
@@ -365,10 +365,126 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
                 data={"failure_reason": f"reason-{i}"},
             )
             call = CallEnded(call_id=str(uuid.uuid4()))
-            (match,) = evaluate(rules, call, (log,))
-            decisions.append(await decide(stores, match, call, time.time(), ended_at=base + i))
+            (fired,) = fired_rules(evaluate(rules, call, (log,)), call)
+            decisions.append(await decide(stores, fired, CallContext(time.time(), base + i)))
     finally:
         await client.aclose()
     assert [d.outcome for d in decisions[:2]] == [Outcome.BELOW_THRESHOLD] * 2
     assert decisions[2].outcome is Outcome.SENT
     assert "Failure reasons: reason-0 ×1, reason-1 ×1, reason-2 ×1" in decisions[2].note
+
+
+# -- the steps' order, on the stores themselves: what a call is counted in, by where it stops
+
+STEPS_RULES = """
+destinations: {d: 'json://127.0.0.1:9/x'}
+rules:
+  - {name: cause, match: {category: AGENT}, notify: [d]}
+  - name: symptom
+    match: {category: TRANSFER}
+    inhibited_by: [cause]
+    when: {count: 2, within: 1h}
+    notify: [d]
+  - name: muted
+    match: {category: TRANSFER}
+    mute_windows: [{hours: '00:00-24:00'}]
+    notify: [d]
+  - name: new-burst
+    match: {category: TRANSFER}
+    new_signature: true
+    when: {count: 2, within: 1h}
+    notify: [d]
+  - name: throttled-burst
+    match: {category: TRANSFER}
+    when: {count: 2, within: 1h}
+    repeat_interval: 1h
+    notify: [d]
+"""
+
+
+async def decide_on(
+    redis_url: str, rule: str, calls: list[tuple[str, ...]], silenced: bool = False
+) -> tuple[list[Any], list[bool], int]:
+    """`rule` decided on calls with logs of these categories, one after the other: (the
+    decisions, whether the TRANSFER log's signature was counted by then, the silence's
+    hits)."""
+    from redis.asyncio import Redis
+
+    from alerter.models import CallEnded, LogEntry
+    from alerter.pipeline.decide import CallContext, NoiseStores, decide
+    from alerter.pipeline.evaluate import evaluate, fired_rules
+    from alerter.rules.load import load_rules_text
+    from alerter.store.episodes import Episodes
+    from alerter.store.signature_counts import SignatureCounts
+    from alerter.store.silences import Silences
+    from alerter.store.windows import Windows
+
+    rules = load_rules_text(STEPS_RULES)
+    client = Redis.from_url(redis_url)
+    stores = NoiseStores(
+        Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+    )
+    text = f"transfer {uuid.uuid4().hex} failed"  # a signature of this test's own
+    decisions: list[Any] = []
+    counted: list[bool] = []
+    try:
+        silences = []
+        if silenced:
+            silence = await stores.silences.add(None, {}, time.time() - 60, time.time() + 600, "")
+            silences.append(silence)
+        for categories in calls:
+            call, now = CallEnded(call_id=str(uuid.uuid4())), time.time()
+            logs = tuple(
+                LogEntry(
+                    id=f"l{i}",
+                    timestamp=datetime.fromtimestamp(now, UTC),
+                    level="ERROR",
+                    category=category,
+                    event="failed",
+                    data={"message_text": text},
+                )
+                for i, category in enumerate(categories)
+            )
+            fired = fired_rules(evaluate(rules, call, logs), call)
+            names = frozenset(one.rule.name for one in fired)
+            (one,) = (f for f in fired if f.rule.name == rule)
+            digest = one.signature.digest
+            at = CallContext(now, now, tuple(silences), names, rules)
+            decisions.append(await decide(stores, one, at, {"call_id": call.call_id}))
+            counted.append(await stores.signatures.known(digest) is not None)
+        hits = [s.hits for s in await stores.silences.all()]
+    finally:
+        await client.aclose()
+    return decisions, counted, sum(hits)
+
+
+async def test_an_inhibited_call_counts_in_no_signature_and_no_window(redis_url: str) -> None:
+    decisions, counted, _ = await decide_on(
+        redis_url, "symptom", [("TRANSFER", "AGENT"), ("TRANSFER",)]
+    )
+    assert [d.outcome.value for d in decisions] == ["inhibited", "below_threshold"]
+    assert decisions[1].detail == "1 of 2 calls within 1h"  # the inhibited call not among them
+    assert counted == [False, True]
+
+
+async def test_a_muted_call_is_not_counted_by_a_silence_or_its_signature(redis_url: str) -> None:
+    decisions, counted, hits = await decide_on(redis_url, "muted", [("TRANSFER",)], silenced=True)
+    assert [d.outcome.value for d in decisions] == ["muted"]
+    assert (counted, hits) == ([False], 0)
+
+
+async def test_a_silenced_call_is_counted_by_the_silence_only(redis_url: str) -> None:
+    decisions, counted, hits = await decide_on(redis_url, "symptom", [("TRANSFER",)], True)
+    assert [d.outcome.value for d in decisions] == ["silenced"]
+    assert (counted, hits) == ([False], 1)
+
+
+async def test_a_known_signature_is_counted_in_no_window(redis_url: str) -> None:
+    decisions, _, _ = await decide_on(redis_url, "new-burst", [("TRANSFER",)] * 2)
+    assert [d.outcome.value for d in decisions] == ["below_threshold", "known_signature"]
+
+
+async def test_a_throttle_counts_only_alerts_past_the_threshold(redis_url: str) -> None:
+    # Throttled first, the first call would be the one let through, and the second throttled.
+    decisions, _, _ = await decide_on(redis_url, "throttled-burst", [("TRANSFER",)] * 2)
+    assert [d.outcome.value for d in decisions] == ["below_threshold", "sent"]

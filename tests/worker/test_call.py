@@ -663,3 +663,50 @@ async def test_an_inhibited_call_counts_in_no_frequency_or_rate_window(
         ("transfer-rate", "below_threshold"),
     ]
     assert len(hook.received) == 1
+
+
+STORY_RULES = """
+destinations:
+  hook: ${HOOK_URL}
+rules:
+  - name: quiet-burst
+    match: {category: TRANSFER}
+    when: {count: 5, within: 1h}
+    notify: [hook]
+  - name: trial
+    mode: shadow
+    match: {category: TRANSFER}
+    notify: [hook]
+  - name: symptom
+    match: {category: TRANSFER}
+    inhibited_by: [quiet-burst]
+    notify: [hook]
+  - name: pager
+    match: {category: TRANSFER}
+    notify: [hook]
+"""
+
+
+async def test_a_calls_story_tells_its_decisions_in_rule_order_then_its_sends(
+    diga: DigaStandIn, hook: Receiver, tmp_path: Path, redis_url: str
+) -> None:
+    rules = rules_from(tmp_path, STORY_RULES, {"HOOK_URL": hook.url.replace("http", "json", 1)})
+    api = ApiServer(make_settings(diga.url), redis_url, rules)
+    api.start()
+    try:
+        call_id = str(uuid.uuid4())
+        diga.add_call(call_id, [make_log(call_id)])
+        assert (await post_call(api, call_id)).status_code == 202
+        await process(diga, rules, redis_url)
+    finally:
+        api.stop()
+    hook.wait_for(1)
+    async with aioredis.Redis.from_url(redis_url) as client:
+        rows = list(reversed(await State(client).history(call_id)))
+    assert [(r["rule"], r["outcome"], r["destination"], r["detail"]) for r in rows] == [
+        ("quiet-burst", "below_threshold", "", "1 of 5 calls within 1h"),
+        ("trial", "shadow", "hook", "would have sent: 1 matching logs"),
+        ("symptom", "inhibited", "", "inhibited by quiet-burst, which fired on this call"),
+        ("pager", "sent", "hook", "1 matching logs"),
+    ]
+    assert len(hook.received) == 1
