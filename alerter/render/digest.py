@@ -9,22 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.models import Severity
-from alerter.render.alert import (
+from alerter.render.model import (
     EXCERPT_TEXT_CHARS,
     SEVERITY_COLOURS,
     TITLE_CHARS,
     Excerpt,
     Message,
-    add_within_limits,
     bound,
-    context,
     defuse_mentions,
     fallback,
     finished,
+    one_line,
+)
+from alerter.render.redaction import redacted_excerpt
+from alerter.render.slack import (
+    add_within_limits,
+    context,
     header_block,
     inline_code,
-    one_line,
-    redacted_excerpt,
     section,
     slack_escape,
     slack_excerpt,

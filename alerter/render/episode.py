@@ -11,21 +11,18 @@ from enum import StrEnum
 from typing import Any
 
 from alerter.models import Severity
-from alerter.render.alert import (
+from alerter.render.model import (
     SEVERITY_COLOURS,
     SLACK_HEADER_CHARS,
     TITLE_CHARS,
     Message,
     bound,
-    context,
     defuse_mentions,
     fallback,
     finished,
-    header_block,
     one_line,
-    section,
-    slack_escape,
 )
+from alerter.render.slack import context, header_block, section, slack_escape
 from alerter.render.text import indented
 from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
