@@ -995,6 +995,13 @@ MUTANTS = (
         EMAIL_TESTS,
     ),
     Mutant(
+        "console urls: a call id put into its page's address unescaped",
+        CONSOLE_URLS,
+        "return f\"/ui/calls/{quote(call_id, safe='')}\"",
+        'return f"/ui/calls/{call_id}"',
+        ("tests/http/test_console.py",),
+    ),
+    Mutant(
         "packaging: the e-mail template left out of the wheel",
         "pyproject.toml",
         '"alerter.render" = ["templates/*.html"]\n',
