@@ -1002,6 +1002,20 @@ MUTANTS = (
         ("tests/http/test_console.py",),
     ),
     Mutant(
+        "e-mail: a digest's call id marked safe in the template",
+        "alerter/render/templates/digest_email.html",
+        "<li><code>{{ call.call_id }}</code>",
+        "<li><code>{{ call.call_id | safe }}</code>",
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "e-mail: an episode's description marked safe in the template",
+        "alerter/render/templates/episode_email.html",
+        "<p>{{ episode.description }}</p>",
+        "<p>{{ episode.description | safe }}</p>",
+        EMAIL_TESTS,
+    ),
+    Mutant(
         "packaging: the e-mail template left out of the wheel",
         "pyproject.toml",
         '"alerter.render" = ["templates/*.html"]\n',

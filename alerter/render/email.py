@@ -1,4 +1,4 @@
-"""An alert as e-mail HTML, from a Jinja2 template (templates/alert_email.html). Pure.
+"""E-mail HTML from Jinja2 templates (templates/): an alert's, a digest's, an episode's. Pure.
 
 Autoescape is on for every template here: text from logs, calls and rule templates is
 escaped wherever the template puts it, element or attribute, without a call to forget.
@@ -7,6 +7,7 @@ escaped wherever the template puts it, element or attribute, without a call to f
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -22,14 +23,15 @@ def environment() -> Environment:
     )
 
 
+def render_email(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
 def email_html(alert: Alert) -> str:
-    return (
-        environment()
-        .get_template("alert_email.html")
-        .render(
-            alert=alert,
-            colour=SEVERITY_COLOURS[alert.severity],
-            roles=TEXT_ROLES,
-            more=more_line(alert.more),
-        )
+    return render_email(
+        "alert_email.html",
+        alert=alert,
+        colour=SEVERITY_COLOURS[alert.severity],
+        roles=TEXT_ROLES,
+        more=more_line(alert.more),
     )

@@ -129,3 +129,41 @@ def test_email_layout_is_the_one_alerts_always_had() -> None:
         '<p><a href="https://a.example/c">Open</a> · <a href="https://b">B</a></p></div>'
     ) in html
     assert "\n" not in html
+
+
+def test_hostile_text_stays_text_in_digest_and_episode_emails() -> None:
+    from alerter.render import digest as render_digest
+    from alerter.render import episode as render_episode
+
+    excerpt = Excerpt(HOSTILE, HOSTILE, HOSTILE, HOSTILE, HOSTILE, HOSTILE)
+    digest = render_digest.Digest(
+        rule=HOSTILE,
+        description=HOSTILE,
+        severity=Severity.WARNING,
+        group=HOSTILE,
+        opened=0.0,
+        closed=60.0,
+        count=3,
+        calls=(render_digest.DigestCall(HOSTILE, 2, excerpt),),
+        events=((HOSTILE, 2),),
+        reasons=((HOSTILE, 1),),
+    )
+    episode = render_episode.Episode(
+        rule=HOSTILE,
+        description=HOSTILE,
+        severity=Severity.CRITICAL,
+        group=HOSTILE,
+        kind=render_episode.EpisodeEnd.RESOLVED,
+        started=0.0,
+        ended=600.0,
+        calls=4,
+        key=HOSTILE,
+    )
+    for html, fields in (
+        (render_digest.email_html(digest), 8),
+        (render_episode.email_html(episode), 4),
+    ):
+        assert "<script" not in html and '"onmouseover=' not in html
+        seen = parsed(html)
+        assert seen.tags <= TAGS | {"ul"} and {name for name, _ in seen.attributes} <= ATTRIBUTES
+        assert "".join(seen.text).count(HOSTILE) >= fields
