@@ -57,7 +57,16 @@ class Metrics:
         worker = self.registry if Role.WORKER in role else None
         # Families of the other process are still made (the code that fills them runs
         # anywhere) but left out of this process's registry.
-        r = self.registry
+        self._add_call_families(api, worker)
+        self._add_diga_and_alert_families(worker)
+        self._add_rule_families(self.registry)
+        self._add_queue_families(api)
+
+    # Each family is made once, in this order (the order a scrape lists them in).
+
+    def _add_call_families(
+        self, api: CollectorRegistry | None, worker: CollectorRegistry | None
+    ) -> None:
         self.webhooks = Counter(
             "alerter_webhooks", "Webhooks received, by outcome.", ["outcome"], registry=api
         )
@@ -76,6 +85,8 @@ class Metrics:
             buckets=JOB_BUCKETS,
             registry=worker,
         )
+
+    def _add_diga_and_alert_families(self, worker: CollectorRegistry | None) -> None:
         self.diga_requests = Counter(
             "alerter_diga_requests",
             "Requests to the Diga logs API, by status.",
@@ -108,6 +119,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=worker,
         )
+
+    def _add_rule_families(self, r: CollectorRegistry) -> None:
         self.rule_reloads = Counter(
             "alerter_rule_reloads", "Rule reloads, by outcome.", ["outcome"], registry=r
         )
@@ -117,6 +130,8 @@ class Metrics:
             "1 while the rule files are invalid (the last good set, if any, stays in force).",
             registry=r,
         )
+
+    def _add_queue_families(self, api: CollectorRegistry | None) -> None:
         self.queue_depth = Gauge(
             "alerter_queue_depth", "Jobs queued or deferred (calls, sends, digests).", registry=api
         )

@@ -27,6 +27,7 @@ AUTH_TESTS = ("tests/http/test_webhook_auth.py",)
 REDACTION_TESTS = ("tests/pipeline/test_redact_shadow.py", "tests/render/test_alert.py")
 LINK_TESTS = ("tests/render/test_links.py", "tests/render/test_alert.py")
 TEXT_TESTS = ("tests/render/test_text.py",)
+EMAIL_TESTS = ("tests/render/test_email.py", "tests/render/test_alert.py")
 MARKER_TESTS = (
     "tests/store/test_lua.py",
     "tests/store/test_state.py",
@@ -56,7 +57,11 @@ class Mutant:
 
 
 AUTH = "alerter/http/webhook_auth.py"
-RENDER = "alerter/render/alert.py"
+BUILD = "alerter/render/build.py"
+REDACTION = "alerter/render/redaction.py"
+PLAIN = "alerter/render/plain.py"
+EMAIL = "alerter/render/email.py"
+CONSOLE_URLS = "alerter/render/console_urls.py"
 ALERT = "alerter/render/model.py"
 DIGEST = "alerter/render/digest.py"
 SEND = "alerter/worker/send.py"
@@ -311,28 +316,28 @@ MUTANTS = (
     ),
     Mutant(
         "redaction: excerpts left as they are",
-        RENDER,
+        REDACTION,
         "excerpts=tuple(redacted_excerpt(x, r) for x in alert.excerpts),",
         "excerpts=alert.excerpts,",
         REDACTION_TESTS,
     ),
     Mutant(
         "redaction: call fields left as they are",
-        RENDER,
+        REDACTION,
         "call_fields=tuple((r(key), r(value)) for key, value in alert.call_fields),",
         "call_fields=alert.call_fields,",
         REDACTION_TESTS,
     ),
     Mutant(
         "redaction: an excerpt's text left as it is",
-        RENDER,
+        REDACTION,
         "text=r(x.text) if x.text else None",
         "text=x.text",
         REDACTION_TESTS,
     ),
     Mutant(
         "redaction: the note left as it is",
-        RENDER,
+        REDACTION,
         "note=r(alert.note) if alert.note else None,",
         "note=alert.note,",
         REDACTION_TESTS,
@@ -346,7 +351,7 @@ MUTANTS = (
     ),
     Mutant(
         "redaction: a templated title left as it is",
-        RENDER,
+        REDACTION,
         "headline=r(alert.headline) if alert.headline else None,",
         "headline=alert.headline,",
         REDACTION_TESTS,
@@ -381,21 +386,21 @@ MUTANTS = (
     ),
     Mutant(
         "redaction: links not redacted at all",
-        RENDER,
+        REDACTION,
         "links=checked_links(alert.rule, (redacted_link(link, r) for link in alert.links)),",
         "links=alert.links,",
         (*REDACTION_TESTS, *LINK_TESTS),
     ),
     Mutant(
         "redaction: a redacted url not checked again",
-        RENDER,
+        REDACTION,
         "links=checked_links(alert.rule, (redacted_link(link, r) for link in alert.links)),",
         "links=tuple(redacted_link(link, r) for link in alert.links),",
         LINK_TESTS,
     ),
     Mutant(
         "redaction: the call id in titles and urls redacted too",
-        RENDER,
+        REDACTION,
         "r = redactor.keeping(alert.call_id)",
         "r = redactor",
         (*REDACTION_TESTS, *LINK_TESTS),
@@ -416,7 +421,7 @@ MUTANTS = (
     ),
     Mutant(
         "links: no check after rendering",
-        RENDER,
+        BUILD,
         "links=checked_links(rule.name, links),",
         "links=links,",
         LINK_TESTS,
@@ -465,7 +470,7 @@ MUTANTS = (
     ),
     Mutant(
         "prefill: values written as they are",
-        LINKS,
+        CONSOLE_URLS,
         'return "\\n".join(f"{name}={literal(value)}" for name, value in pairs)',
         'return "\\n".join(f"{name}={value}" for name, value in pairs)',
         LINK_TESTS,
@@ -528,21 +533,21 @@ MUTANTS = (
     ),
     Mutant(
         "indent: an excerpt's text indented on its first line only",
-        RENDER,
+        PLAIN,
         "lines.append(indented(d(x.text)))",
         'lines.append(f"    {d(x.text)}")',
         TEXT_TESTS,
     ),
     Mutant(
         "indent: a group's note kept at the margin",
-        RENDER,
+        PLAIN,
         "lines.append(indented(d(alert.note)))",
         "lines.append(d(alert.note))",
         TEXT_TESTS,
     ),
     Mutant(
         "indent: a call field may break its line",
-        RENDER,
+        PLAIN,
         'lines += [f"{d(one_line(k))}: {d(one_line(v))}" for k, v in alert.call_fields]',
         'lines += [f"{d(k)}: {d(v)}" for k, v in alert.call_fields]',
         TEXT_TESTS,
@@ -1008,6 +1013,55 @@ MUTANTS = (
         "if correlating and await incidents.open(name, key.digest):",
         "if correlating and not await incidents.open(name, key.digest):",
         CORRELATE_TESTS,
+    ),
+    Mutant(
+        "e-mail: autoescape off",
+        EMAIL,
+        "autoescape=True,",
+        "autoescape=False,",
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "e-mail: an excerpt's text marked safe in the template",
+        "alerter/render/templates/alert_email.html",
+        '<pre style="white-space:pre-wrap">{{ x.text }}</pre>',
+        '<pre style="white-space:pre-wrap">{{ x.text | safe }}</pre>',
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "e-mail: a link's url marked safe in the template",
+        "alerter/render/templates/alert_email.html",
+        '<a href="{{ link.url }}">',
+        '<a href="{{ link.url | safe }}">',
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "console urls: a call id put into its page's address unescaped",
+        CONSOLE_URLS,
+        "return f\"/ui/calls/{quote(call_id, safe='')}\"",
+        'return f"/ui/calls/{call_id}"',
+        ("tests/http/test_console.py",),
+    ),
+    Mutant(
+        "e-mail: a digest's call id marked safe in the template",
+        "alerter/render/templates/digest_email.html",
+        "<li><code>{{ call.call_id }}</code>",
+        "<li><code>{{ call.call_id | safe }}</code>",
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "e-mail: an episode's description marked safe in the template",
+        "alerter/render/templates/episode_email.html",
+        "<p>{{ episode.description }}</p>",
+        "<p>{{ episode.description | safe }}</p>",
+        EMAIL_TESTS,
+    ),
+    Mutant(
+        "packaging: the e-mail template left out of the wheel",
+        "pyproject.toml",
+        '"alerter.render" = ["templates/*.html"]\n',
+        "",
+        ("tests/test_packaging.py",),
     ),
 )
 

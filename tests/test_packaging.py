@@ -103,3 +103,22 @@ def test_compose_never_publishes_an_unsigned_intake() -> None:
     assert "ALERTER_ALLOW_UNSIGNED" not in api["environment"]
     worker = compose["services"]["worker"]
     assert worker["environment"]["ALERTER_WORKER_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_every_data_file_of_the_package_is_in_its_package_data() -> None:
+    """A wheel (the image installs one) holds only the files package-data names: a template,
+    Lua script or static file left out of it works from the checkout and fails installed."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    shipped = {
+        path
+        for package, patterns in config["package-data"].items()
+        for pattern in patterns
+        for path in (ROOT / package.replace(".", "/")).glob(pattern)
+    }
+    data = {
+        path
+        for path in (ROOT / "alerter").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    }
+    assert data - shipped == set(), sorted(str(p.relative_to(ROOT)) for p in data - shipped)
+    assert (ROOT / "alerter/render/templates/alert_email.html") in shipped

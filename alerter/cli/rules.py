@@ -16,9 +16,11 @@ from alerter.cli.common import (
     state_redis_url,
     terminal_safe,
 )
+from alerter.cli.replay_text import backtest_text, dry_run_text
+from alerter.http.console.schema import backtest_json
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs, parse_page
-from alerter.replay.backtest import BacktestRequest, as_json, as_text, parse_rate, run_backtest
+from alerter.replay.backtest import BacktestRequest, parse_rate, run_backtest
 from alerter.replay.dryrun import run_dry
 from alerter.rules.advice import group_by_warnings
 from alerter.rules.load import unset_variables
@@ -113,11 +115,11 @@ def _test(settings: Settings, args: argparse.Namespace) -> int:
         logs = _read_logs(args.logs) if args.logs else None
         # Without a saved webhook: the fields alerter kept when the call ended, if any.
         kept = None if args.call_json else settings.redis_url or recorded_url(settings.state_dir)
-        report = asyncio.run(run_dry(settings, rules, call, logs, kept))
+        dry = asyncio.run(run_dry(settings, rules, call, logs, kept))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(terminal_safe(report, lines=True))
+    print(terminal_safe(dry_run_text(dry, rules), lines=True))
     return 0
 
 
@@ -189,7 +191,7 @@ def _backtest(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(as_json(report), indent=2))
+        print(json.dumps(backtest_json(report), indent=2))
     else:
-        print(terminal_safe(as_text(report), lines=True))
+        print(terminal_safe(backtest_text(report), lines=True))
     return 0

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from alerter.models import Severity
-from alerter.render.alert import (
+from alerter.render.email import render_email
+from alerter.render.model import (
     EXCERPT_TEXT_CHARS,
     SEVERITY_COLOURS,
     TITLE_CHARS,
     Excerpt,
     Message,
-    add_within_limits,
     bound,
-    context,
     defuse_mentions,
     fallback,
     finished,
+    one_line,
+)
+from alerter.render.redaction import redacted_excerpt
+from alerter.render.slack import (
+    add_within_limits,
+    context,
     header_block,
     inline_code,
-    one_line,
-    redacted_excerpt,
     section,
     slack_escape,
     slack_excerpt,
@@ -168,33 +170,15 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
 
 
 def email_html(digest: Digest) -> str:
-    e = html.escape
-
-    def counts(heading: str, pairs: tuple[tuple[str, int], ...]) -> str:
-        if not pairs:
-            return ""
-        rows = "".join(f"<li><code>{e(k)}</code> × {n}</li>" for k, n in _counts(pairs))
-        return f"<h3>{heading}</h3><ul>{rows}</ul>"
-
-    def call_item(position: int, call: DigestCall) -> str:
-        text = call.excerpt.text if position < EXCERPTS else None
-        pre = f'<pre style="white-space:pre-wrap">{e(text)}</pre>' if text else ""
-        return (
-            f"<li><code>{e(call.call_id)}</code> · {call.match_count} "
-            f"log{'s' if call.match_count != 1 else ''} · "
-            f"<code>{e(call.excerpt.event)}</code>{pre}</li>"
-        )
-
-    calls = "".join(call_item(i, c) for i, c in enumerate(digest.calls[:LISTED_CALLS]))
-    more = f"<p>and {digest.more_calls} more calls</p>" if digest.more_calls > 0 else ""
-    colour = SEVERITY_COLOURS[digest.severity]
-    return (
-        f'<div style="border-left:4px solid {colour};padding-left:12px;font-family:sans-serif">'
-        f"<h2>{e(digest.severity.upper())} · {e(digest.rule)} · {digest.count} calls</h2>"
-        f"<p>{e(digest.group)} · {e(_window(digest))}</p>"
-        f"{f'<p>{e(digest.description)}</p>' if digest.description else ''}"
-        f"{counts('Events', digest.events)}{counts('Failure reasons', digest.reasons)}"
-        f"<h3>Calls</h3><ol>{calls}</ol>{more}</div>"
+    return render_email(
+        "digest_email.html",
+        digest=digest,
+        colour=SEVERITY_COLOURS[digest.severity],
+        window=_window(digest),
+        events=_counts(digest.events),
+        reasons=_counts(digest.reasons),
+        calls=digest.calls[:LISTED_CALLS],
+        excerpts=EXCERPTS,  # the first calls show their excerpt's text
     )
 
 

@@ -4,28 +4,25 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from alerter.models import Severity
-from alerter.render.alert import (
+from alerter.render.email import render_email
+from alerter.render.model import (
     SEVERITY_COLOURS,
     SLACK_HEADER_CHARS,
     TITLE_CHARS,
     Message,
     bound,
-    context,
     defuse_mentions,
     fallback,
     finished,
-    header_block,
     one_line,
-    section,
-    slack_escape,
 )
+from alerter.render.slack import context, header_block, section, slack_escape
 from alerter.render.text import indented
 from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
@@ -123,14 +120,13 @@ def slack_payload(episode: Episode) -> dict[str, Any]:
 
 
 def email_html(episode: Episode) -> str:
-    e = html.escape
     state = "RESOLVED" if episode.kind is EpisodeEnd.RESOLVED else episode.severity.upper()
-    description = f"<p>{e(episode.description)}</p>" if episode.description else ""
-    return (
-        f'<div style="border-left:4px solid {_colour(episode)};padding-left:12px;'
-        f'font-family:sans-serif"><h2>{e(state)} · {e(episode.rule)}</h2>'
-        f"<p>{e(summary(episode))}</p>{description}"
-        f'<p style="color:#666">Key: <code>{e(episode.key)}</code></p></div>'
+    return render_email(
+        "episode_email.html",
+        episode=episode,
+        colour=_colour(episode),
+        state=state,
+        summary=summary(episode),
     )
 
 

@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
+from alerter.render.console_urls import SilencePrefill, call_path, silence_prefill
 from alerter.rules.model import Rule
-from alerter.store.silences import literal
 
 log = logging.getLogger(__name__)
 
@@ -29,45 +29,10 @@ _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True, slots=True)
-class SilencePrefill:
-    """The **Silence…** form's address in parts: a destination that redacts gets it built
-    again from redacted values (a redactor cannot read a value once it is percent-escaped)."""
-
-    base: str  # ALERTER_PUBLIC_URL + "/ui/silences/new"
-    rule: str
-    matchers: tuple[tuple[str, str], ...]  # (field, value): each value matched literally
-
-    @property
-    def url(self) -> str:
-        return self.base + "?" + prefill_query(self.rule, self.matchers)
-
-
-@dataclass(frozen=True, slots=True)
 class Link:
     text: str
     url: str  # http(s) only: see `checked_links`
     prefill: SilencePrefill | None = None
-
-
-def group_labels(rule: Rule, labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The (field, value) pairs that pick out one alert's group: the rule's `group_by`
-    fields, else the failing event (one failure of one rule, not all of them)."""
-    fields = list(rule.noise.group_by) or ["event"]
-    return tuple((name, labels[name]) for name in fields if name in labels)
-
-
-def matchers_text(pairs: Iterable[tuple[str, str]]) -> str:
-    """The silence form's Matchers field, one `field=value` a line, every value literal."""
-    return "\n".join(f"{name}={literal(value)}" for name, value in pairs)
-
-
-def prefill_query(rule: str, pairs: Iterable[tuple[str, str]]) -> str:
-    return urlencode({"rule": rule, "matchers": matchers_text(pairs)})
-
-
-def silence_path(rule: Rule, labels: Mapping[str, str]) -> str:
-    """The console's silence form, prefilled for this alert's rule and group."""
-    return "/ui/silences/new?" + prefill_query(rule.name, group_labels(rule, labels))
 
 
 def console_links(
@@ -76,9 +41,9 @@ def console_links(
     """With `ALERTER_PUBLIC_URL`: the call's page and the prefilled silence form."""
     if not public_url:
         return ()
-    prefill = SilencePrefill(public_url + "/ui/silences/new", rule.name, group_labels(rule, labels))
+    prefill = silence_prefill(public_url, rule, labels)
     return (
-        Link("Open in alerter", f"{public_url}/ui/calls/{quote(call_id, safe='')}"),
+        Link("Open in alerter", public_url + call_path(call_id)),
         Link("Silence…", prefill.url, prefill),
     )
 

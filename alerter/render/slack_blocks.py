@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from alerter.render.alert import Message, bound, context, fallback, one_line, slack_escape
+from alerter.render.model import Message, bound, fallback, one_line
+from alerter.render.slack import context, slack_escape
 
 ACK_ACTION = "alerter_ack"
 SILENCE_ACTION = "alerter_silence"

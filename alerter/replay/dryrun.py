@@ -121,35 +121,10 @@ async def run_dry(
     call: CallEnded,
     logs: tuple[LogEntry, ...] | None,
     kept_in: str | None = None,
-) -> str:
-    """`alerter rules test`: the dry run as text. `kept_in`: the Redis holding the call's
-    record, whose fields stand in for a call given by id alone."""
-    call = await stored_call_at(kept_in, call)
-    dry = await dry_run(settings, rules, call, logs)
-    out = [f"call {dry.call_id}: {dry.logs} ERROR/CRITICAL logs, {dry.rules} rules"]
-    if dry.ignored:
-        out.append(f"({dry.ignored} logs of other levels ignored: the service never fetches them)")
-    if rules.flatline_rules:
-        names = ", ".join(rule.name for rule in rules.flatline_rules)
-        out.append(f"(flatline rules watch call-ended webhooks, not logs: {names})")
-    if not dry.trials:
-        out.append("no rule matched")
-    for trial in dry.trials:
-        out.append(
-            f"\n== {trial.rule}: {trial.matched_logs} matching logs "
-            f"(min_matches {trial.min_matches}) → {trial.verdict}"
-        )
-        if not trial.fired:
-            continue
-        if trial.shadow:
-            out.append(f"shadow rule: recorded as would-send to {', '.join(trial.notify)}")
-        else:
-            out.append(f"would notify: {', '.join(trial.notify)}")
-        for rendering in trial.renderings:
-            out.append(f"-- as {', '.join(rendering.receivers)} would see it:")
-            out.append(rendering.title)
-            out.append(rendering.text)
-    return "\n".join(out)
+) -> DryRun:
+    """`alerter rules test`'s dry run. `kept_in`: the Redis holding the call's record, whose
+    fields stand in for a call given by id alone."""
+    return await dry_run(settings, rules, await stored_call_at(kept_in, call), logs)
 
 
 def _verdict(match: RuleMatch) -> str:

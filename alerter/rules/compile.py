@@ -36,6 +36,16 @@ def build(
 ) -> RuleSet:
     """`unset_ok`: a URL naming an unset `${VAR}` is left out instead of an error (`rules
     check --env-optional`, for CI without the real secrets)."""
+    destinations, seen_destinations = _build_destinations(parsed, env, errors, unset_ok)
+    rules, seen_rules = _build_rules(parsed, seen_destinations, errors)
+    _check_inhibitors(parsed, seen_rules, errors)
+    return RuleSet(rules=tuple(rules), destinations=destinations, version=version)
+
+
+def _build_destinations(
+    parsed: list[ParsedFile], env: Mapping[str, str], errors: list[RuleError], unset_ok: bool
+) -> tuple[dict[str, Destination], dict[str, str]]:
+    """Every file's destinations, and where each name was first defined ("file:line")."""
     destinations: dict[str, Destination] = {}
     seen_destinations: dict[str, str] = {}
     for spec in parsed:
@@ -66,32 +76,49 @@ def build(
                     continue
                 raw = raw.url or []
             values = [raw] if isinstance(raw, str) else raw
-            urls: list[str] = []
-            for value in values:
-                expanded, missing = expand(value, env)
-                if missing and unset_ok:
-                    continue
-                for var in missing:
-                    errors.append(
-                        RuleError(name, at, f"destination {dest_name!r}: ${{{var}}} is not set")
-                    )
-                if not missing:
-                    if not expanded.strip():
-                        errors.append(RuleError(name, at, f"destination {dest_name!r} is empty"))
-                    elif (refusal := apprise_refusal(expanded)) is not None:
-                        errors.append(
-                            RuleError(
-                                name,
-                                at,
-                                f"destination {dest_name!r}: not a URL apprise can send to: "
-                                + refusal,
-                            )
-                        )
-                    urls.append(expanded)
+            urls = _destination_urls(dest_name, values, env, (name, at), errors, unset_ok)
             if not values:
                 errors.append(RuleError(name, at, f"destination {dest_name!r} has no URL"))
             destinations[dest_name] = Destination(dest_name, tuple(urls), redactor)
+    return destinations, seen_destinations
 
+
+def _destination_urls(
+    dest_name: str,
+    values: list[str],
+    env: Mapping[str, str],
+    where: tuple[str, int],
+    errors: list[RuleError],
+    unset_ok: bool,
+) -> list[str]:
+    """A destination's URLs with `${VAR}`s expanded, each checked against apprise."""
+    name, at = where
+    urls: list[str] = []
+    for value in values:
+        expanded, missing = expand(value, env)
+        if missing and unset_ok:
+            continue
+        for var in missing:
+            errors.append(RuleError(name, at, f"destination {dest_name!r}: ${{{var}}} is not set"))
+        if not missing:
+            if not expanded.strip():
+                errors.append(RuleError(name, at, f"destination {dest_name!r} is empty"))
+            elif (refusal := apprise_refusal(expanded)) is not None:
+                errors.append(
+                    RuleError(
+                        name,
+                        at,
+                        f"destination {dest_name!r}: not a URL apprise can send to: " + refusal,
+                    )
+                )
+            urls.append(expanded)
+    return urls
+
+
+def _build_rules(
+    parsed: list[ParsedFile], seen_destinations: Mapping[str, str], errors: list[RuleError]
+) -> tuple[list[Rule], dict[str, str]]:
+    """Every file's rules compiled, and where each name was first defined ("file:line")."""
     rules: list[Rule] = []
     seen_rules: dict[str, str] = {}
     for spec in parsed:
@@ -111,8 +138,7 @@ def build(
             compiled = _compile_rule(rule, f"{name}:{at}", name, lines, index, errors)
             if compiled is not None:
                 rules.append(compiled)
-    _check_inhibitors(parsed, seen_rules, errors)
-    return RuleSet(rules=tuple(rules), destinations=destinations, version=version)
+    return rules, seen_rules
 
 
 def _check_inhibitors(

@@ -336,3 +336,16 @@ def test_console_token_commands(
         assert cli_main(["console", "token", "revoke", "grafana"]) == 0
         assert client.get("/api/v1/whoami").status_code == 401
     assert cli_main(["console", "token", "revoke", "grafana"]) == 1
+
+
+async def test_finding_a_call_escapes_its_id_into_the_page_address(
+    token_api: ApiServer, redis_url: str
+) -> None:
+    """An id with `?`, `#` or `/` in it names that call's page, never another page or query."""
+    viewer = await token(redis_url, "vera", "viewer")
+    async with signed_in(token_api.url, viewer) as browser:
+        found = await browser.get("/ui/calls", params={"call_id": " a?b=1#c/d "})
+        assert found.status_code == 303
+        assert found.headers["location"] == "/ui/calls/a%3Fb%3D1%23c%2Fd"
+        page = await browser.get("/ui/calls/x%3Fy")
+        assert page.status_code == 404 and "x?y" in page.text  # the call asked for, unknown

@@ -13,18 +13,18 @@ from hypothesis import strategies as st
 from alerter.models import CallEnded, LogEntry, Severity
 from alerter.pipeline.deliver import slack_template_json
 from alerter.pipeline.evaluate import RuleMatch
-from alerter.render.alert import (
+from alerter.render.build import build_alert
+from alerter.render.email import email_html
+from alerter.render.model import (
     SLACK_HEADER_CHARS,
     SLACK_MAX_BLOCKS,
     SLACK_PAYLOAD_CHARS,
     SLACK_SECTION_CHARS,
     Alert,
-    build_alert,
-    email_html,
-    plain_text,
-    slack_payload,
     title,
 )
+from alerter.render.plain import plain_text
+from alerter.render.slack import slack_payload
 from alerter.rules.model import Rule
 
 CALL = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "ag-1", "status": "failed"})
@@ -294,7 +294,7 @@ def test_one_log_says_log_not_logs_in_a_digest() -> None:
 
 
 def test_console_links_become_slack_url_buttons_email_links_and_text_lines() -> None:
-    from alerter.render.alert import console_links
+    from alerter.render.links import console_links
     from alerter.rules.noise import Noise
 
     grouped = rule(noise=Noise(group_by=("agent_id",)))

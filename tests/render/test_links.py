@@ -21,8 +21,13 @@ from hypothesis import strategies as st
 from alerter.http.console.actions import parse_matchers
 from alerter.models import CallEnded
 from alerter.pipeline.evaluate import RuleMatch
-from alerter.render.alert import build_alert, email_html, plain_text, redacted, slack_payload
-from alerter.render.links import URL_CHARS, console_links, matchers_text
+from alerter.render.build import build_alert
+from alerter.render.console_urls import matchers_text
+from alerter.render.email import email_html
+from alerter.render.links import URL_CHARS, console_links
+from alerter.render.plain import plain_text
+from alerter.render.redaction import redacted
+from alerter.render.slack import slack_payload
 from alerter.rules.noise import Noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.templates import compile_link

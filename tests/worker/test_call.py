@@ -703,7 +703,7 @@ async def test_a_calls_story_tells_its_decisions_in_rule_order_then_its_sends(
     hook.wait_for(1)
     async with aioredis.Redis.from_url(redis_url) as client:
         rows = list(reversed(await State(client).history(call_id)))
-    assert [(r["rule"], r["outcome"], r["destination"], r["detail"]) for r in rows] == [
+    assert [(r.rule, r.outcome, r.destination, r.detail) for r in rows] == [
         ("quiet-burst", "below_threshold", "", "1 of 5 calls within 1h"),
         ("trial", "shadow", "hook", "would have sent: 1 matching logs"),
         ("symptom", "inhibited", "", "inhibited by quiet-burst, which fired on this call"),

@@ -19,6 +19,7 @@ from alerter import acks
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_page
 from alerter.http.console.views import call_view
+from alerter.render.console_urls import call_path
 from alerter.rules.model import Rule
 from alerter.rules.noise import GroupKey
 
@@ -66,7 +67,7 @@ async def acknowledge_call(
     digest = group_digest(rule, labels)
     who = identity_of(request).name
     await acks.acknowledge(console.redis, rule.name, digest, who, time.time(), call_id)
-    return Redirect(f"/ui/calls/{call_id}?acknowledged=1", status_code=HTTP_303_SEE_OTHER)
+    return Redirect(f"{call_path(call_id)}?acknowledged=1", status_code=HTTP_303_SEE_OTHER)
 
 
 def routers(router_class: type[Router] = Router) -> list[Router]:

@@ -54,8 +54,9 @@ from alerter.http.console.schema import (
     SilenceOut,
     SilencesOut,
     TrialIn,
+    backtest_json,
 )
-from alerter.replay.backtest import as_json, audited_failure
+from alerter.replay.backtest import audited_failure
 from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import Identity
 
@@ -311,7 +312,7 @@ async def backtest_rules(console: ConsoleIn, who: Who, data: JSONBody[BacktestIn
         rules = await asyncio.to_thread(actions.candidate_rules, console, data.rules)
         wanted = actions.parse_backtest(data)
         report = await actions.run_backtest(console, who, rules, wanted)
-    return msgspec.convert(as_json(report), BacktestOut)
+    return msgspec.convert(backtest_json(report), BacktestOut)
 
 
 @post(

@@ -17,7 +17,7 @@ from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import identity_of, operator_only
 from alerter.http.console.templating import Form, console_of, page, see_other
-from alerter.render.links import matchers_text, silence_path
+from alerter.render.console_urls import call_path, silence_form_path, silence_path
 from alerter.replay.backtest import audited_failure
 from alerter.rules.noise import parse_duration
 
@@ -32,7 +32,7 @@ async def overview(request: Request[Any, Any, AppState]) -> Template:
 @get("/calls")
 async def find_call(request: Request[Any, Any, AppState], call_id: FromQuery[str] = "") -> Any:
     if call_id.strip():
-        return see_other(f"/ui/calls/{call_id.strip()}")
+        return see_other(call_path(call_id.strip()))
     return see_other("/ui/history")
 
 
@@ -44,7 +44,7 @@ async def call_page(request: Request[Any, Any, AppState], call_id: FromPath[str]
     silence_links = {
         story.rule: silence_path(rules.by_name[story.rule], story.labels)
         if rules and story.rule in rules.by_name
-        else "/ui/silences/new?" + urlencode({"rule": story.rule})
+        else silence_form_path(rule=story.rule)
         for story in view.rules
     }
     return page(
@@ -60,7 +60,7 @@ async def call_page(request: Request[Any, Any, AppState], call_id: FromPath[str]
 @post("/calls/{call_id:str}/retry", guards=[operator_only])
 async def retry_call(request: Request[Any, Any, AppState], call_id: FromPath[str]) -> Redirect:
     await actions.retry(console_of(request), identity_of(request), call_id)
-    return see_other(f"/ui/calls/{call_id}", retried="1")
+    return see_other(call_path(call_id), retried="1")
 
 
 @get("/history")
@@ -198,8 +198,7 @@ async def signatures_page(request: Request[Any, Any, AppState]) -> Template:
     console = console_of(request)
     rows = await console.signatures.report(time.time(), days=7)
     links = {
-        row.digest: "/ui/silences/new?"
-        + urlencode({"matchers": matchers_text((k, v) for k, v in row.labels.items() if v)})
+        row.digest: silence_form_path(matchers=((k, v) for k, v in row.labels.items() if v))
         for row in rows
     }
     return page(request, "signatures.html", rows=rows, links=links)

@@ -11,6 +11,7 @@ import msgspec
 
 from alerter.http.console import views
 from alerter.replay.dryrun import DryRun
+from alerter.replay.simulate import Backtest
 from alerter.store.audit import AuditEntry
 from alerter.store.calls import CallEvent
 from alerter.store.console_auth import Identity
@@ -275,6 +276,37 @@ class BacktestOut(Frozen, frozen=True):
     unfetched: int
     rules: list[BacktestRuleOut]
     notes: list[str]
+
+
+def backtest_json(report: Backtest) -> dict[str, object]:
+    """The report as the JSON API answers it (`BacktestOut`) and `rules backtest --json`
+    prints it."""
+    return {
+        "since": report.since,
+        "until": report.until,
+        "calls": report.calls,
+        "fetched": report.fetched,
+        "unfetched": report.unfetched,
+        "rules": [
+            {
+                "rule": result.rule,
+                "matched": result.matched,
+                "alerts": result.alerts,
+                "days": [
+                    {
+                        "day": day.day,
+                        "matched": day.matched,
+                        "alerts": day.alerts,
+                        "suppressed": dict(day.suppressed),
+                        "top_groups": [{"group": g, "calls": n} for g, n in day.top_groups],
+                    }
+                    for day in result.days
+                ],
+            }
+            for result in report.rules
+        ],
+        "notes": list(report.notes),
+    }
 
 
 class SignatureOut(Frozen, frozen=True):

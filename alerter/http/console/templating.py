@@ -22,6 +22,7 @@ from alerter.http.console import views
 from alerter.http.console.actions import Console
 from alerter.http.console.charts import hour_chart
 from alerter.models import Outcome
+from alerter.render.console_urls import call_path
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 OUTCOMES = tuple(o.value for o in Outcome)
@@ -92,6 +93,7 @@ def environment() -> Environment:
     env.filters["sparkline"] = sparkline
     env.filters["detail_text"] = detail_text
     env.filters["hour_chart"] = hour_chart
+    env.filters["call_path"] = call_path  # the one builder of a call page's address
     env.globals["outcomes"] = OUTCOMES
     env.globals["suppressed"] = views.RuleCounts.suppressed
     env.globals["rule_columns"] = views.RULE_COUNT_COLUMNS
