@@ -183,10 +183,15 @@ def rules_from(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> 
 
 
 async def run_worker_until_idle(
-    settings: Settings, rules: RuleSet, redis_url: str, clock: Callable[[], float] = time.time
+    settings: Settings,
+    rules: RuleSet,
+    redis_url: str,
+    clock: Callable[[], float] = time.time,
+    **options: Any,
 ) -> None:
-    """The real arq worker, in burst mode: runs every due and deferred job, then returns."""
-    worker = make_worker(settings, rules, redis_url, burst=True, clock=clock)
+    """The real arq worker, in burst mode: runs every due and deferred job, then returns.
+    `options`: more of `make_worker`'s parameters (budgets such as `claim_lease_seconds`)."""
+    worker = make_worker(settings, rules, redis_url, burst=True, clock=clock, **options)
     try:
         await asyncio.wait_for(worker.main(), timeout=60)
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from functools import partial
 from typing import Any
 
@@ -62,7 +61,7 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
         await deps.state.record_failure(call, ended.kind, ended.reason, job_try)
         return Outcome.FAILED.value
 
-    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps.metrics) as out:
+    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps) as out:
         out.value = await guarded(
             partial(_process_call, ctx, deps, call, job_try),
             give_up,
@@ -76,6 +75,8 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     rules = deps.rules.require()
 
     try:
+        # The event loop's clock: a timeout for awaits only, never stored or compared
+        # with the injected clock.
         deadline = asyncio.get_running_loop().time() + deps.budget * FETCH_SHARE
         fetched = await deps.diga.fetch_call_logs(call.call_id, deadline=deadline)
     except DigaError as exc:
@@ -96,9 +97,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
 
     now = deps.clock()
     # The call's event time: noise windows count it when it ended, not when a backlog drains.
-    ended_at = call.accepted_at or now
-    if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
-        ended_at += now - time.time()
+    ended_at = call.accepted_at or now  # stamped by the api's queue, on the same clock
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
     queued = 0
     fired_names = {match.rule.name for match in fired}

@@ -3,7 +3,6 @@ message, later alerts fold into it, and it resolves once its window passes (inje
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from alerter.store.windows import Windows
 from alerter.worker.deps import Deps
 from alerter.worker.episodes import episode_tick
 from tests.conftest import DIGA_KEY, make_settings, rules_from, run_worker_until_idle
+from tests.kit.clock import AheadClock
 from tests.standins import DigaStandIn, Receiver, make_log
 from tests.worker.test_episodes import hook_url, messages
 
@@ -94,11 +94,8 @@ async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_singl
     tmp_path: Path, api_for: Any, diga: DigaStandIn, hook: Receiver, redis_url: str
 ) -> None:
     rules = rules_from(tmp_path, RULES, {"HOOKS": hook_url(hook)})
-    api = api_for(rules)
-    offset = [0.0]
-
-    def clock() -> float:
-        return time.time() + offset[0]
+    clock = AheadClock()
+    api = api_for(rules, clock=clock)
 
     settings = make_settings(diga.url)
     await post_failing(api, diga, AGENTS)
@@ -117,7 +114,7 @@ async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_singl
     assert outcomes(redis_url, "transfers-elsewhere") == ["inhibited"]
     # Once the window passes with no alert of the signature, the incident resolves, once,
     # naming every group that folded into it.
-    offset[0] += 11 * 60
+    clock.advance(11 * 60)
     assert (await tick(rules, redis_url, diga, clock)).startswith("1 resolved")
     await run_worker_until_idle(settings, rules, redis_url, clock=clock)
     resolved = [m for m in messages(hook) if "RESOLVED" in m["title"]]

@@ -31,17 +31,10 @@ from tests.conftest import (
     run_worker_until_idle,
     write_rules,
 )
+from tests.kit.clock import DrivenClock
 from tests.standins import DigaStandIn, Receiver, make_log, wait_until
 
 AGENTS = ("ag-north", "ag-south", "ag-east")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def rule_yaml(extra: str, destination: str = "${SLACK_URL}") -> str:
@@ -161,8 +154,8 @@ async def test_throttle_counts_suppressed_calls_exactly(
     tmp_path: Path, api_for: Any, diga: DigaStandIn, slack: Receiver, redis_url: str
 ) -> None:
     rules = noise_rules(tmp_path, "group_by: [agent_id]\nrepeat_interval: 30m")
-    api = api_for(rules)
-    clock = Clock()
+    clock = DrivenClock()
+    api = api_for(rules, clock=clock)  # the calls end on the worker's clock
     settings = make_settings(diga.url)
     await send_calls(api, diga, 1, agent="ag-north")
     await run_worker_until_idle(settings, rules, redis_url, clock)
@@ -246,8 +239,8 @@ async def test_silence_stops_sends_and_expires_on_time(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rules = noise_rules(tmp_path, "")
-    api = api_for(rules)
-    clock = Clock()
+    clock = DrivenClock()
+    api = api_for(rules, clock=clock)
     settings = make_settings(diga.url)
     monkeypatch.setenv("REDIS_URL", redis_url)
     # Stamped with the injected clock (the CLI's `silence add` stamps with the real one).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -48,7 +49,9 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
 
     await state.record_failure(call, "delivery", "kept failing", 8)
     key = marker_key(call.call_id, "rule", "dest")
-    entry = history_entry(call.call_id, Outcome.SENT, rule="rule", destination="dest")
+    entry = history_entry(
+        call.call_id, Outcome.SENT, rule="rule", destination="dest", at=time.time()
+    )
     await state.mark_sent(key, entry, clear_failure=call.call_id)
     assert await state.failure(call.call_id) is None
     rows = await state.history(call.call_id)

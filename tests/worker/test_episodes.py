@@ -4,11 +4,11 @@ tick that runs once per period whatever the number of workers, across restarts."
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,14 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from alerter.clock import Clock, system_clock
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.worker import app as worker_module
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
 from tests.conftest import ApiServer, make_settings, rules_from
+from tests.kit.clock import AheadClock
 from tests.standins import DigaStandIn, Receiver, make_log, wait_until
 
 RULES = """
@@ -62,10 +64,13 @@ def settings(diga: DigaStandIn) -> Settings:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, rules: RuleSet, redis_url: str) -> AsyncIterator[None]:
+async def running_worker(
+    settings: Settings, rules: RuleSet, redis_url: str, clock: Clock = system_clock
+) -> AsyncIterator[None]:
     """The real arq worker, not in burst mode (the tick is a cron job), until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(lambda: make_worker(settings, rules, redis_url), stop))
+    made = partial(make_worker, settings, rules, redis_url, clock=clock)
+    task = asyncio.create_task(run_worker(made, stop))
     try:
         yield
     finally:
@@ -180,16 +185,17 @@ async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
         return await real_tick(ctx)
 
     monkeypatch.setattr(worker_module, "episode_tick", counted_tick)
-    api = api_for(rules)
+    clock = AheadClock()
+    api = api_for(rules, clock=clock)
     await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
-    await asyncio.sleep(2.5)  # silent past `no_calls` while no worker runs
+    clock.advance(2.5)  # silent past `no_calls` while no worker runs
     async with (
-        running_worker(settings, rules, redis_url),
-        running_worker(settings, rules, redis_url),
+        running_worker(settings, rules, redis_url, clock),
+        running_worker(settings, rules, redis_url, clock),
     ):
         assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
         await more_ticks(redis_url, 3)
-    async with running_worker(settings, rules, redis_url):  # a restart
+    async with running_worker(settings, rules, redis_url, clock):  # a restart
         await more_ticks(redis_url, 3)
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # not missed, not repeated
     assert len(runs) >= 5 and set(runs.values()) == {1}, runs
@@ -265,29 +271,29 @@ async def test_an_episode_whose_firing_was_throttled_resolves_without_a_message(
     from tests.conftest import DIGA_KEY, run_worker_until_idle
 
     rules = rules_from(tmp_path, THROTTLED, {"HOOKS": hook_url(hook)})
-    offset = [0.0]
-
-    def clock() -> float:
-        return time.time() + offset[0]
+    clock = AheadClock()
 
     async def calls_then_tick(count: int) -> None:
         async with aioredis.Redis.from_url(redis_url) as client:
             for _ in range(count):
                 call_id = str(uuid.uuid4())
                 diga.add_call(call_id, [make_log(call_id)])
-                assert await CallQueue(client, 0).enqueue(CallEnded(call_id=call_id))
+                assert await CallQueue(client, 0, clock=clock).enqueue(CallEnded(call_id=call_id))
         settings = make_settings(diga.url)
         await run_worker_until_idle(settings, rules, redis_url, clock=clock)
-        offset[0] += 120  # past the window: the episode resolves at the next tick
+        clock.advance(120)  # past the window: the episode resolves at the next tick
         client = ArqRedis(
             connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url),
             job_serializer=serialize_job,
         )
         deps = Deps(
             diga=DigaClient(diga.url, DIGA_KEY),
-            state=State(client),
+            state=State(client, clock=clock),
             noise=NoiseStores(
-                Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+                Windows(client),
+                Silences(client, clock=clock),
+                SignatureCounts(client),
+                Episodes(client),
             ),
             sender=Sender(threads=1),
             rules=RulesHolder.of(rules),
@@ -306,6 +312,6 @@ async def test_an_episode_whose_firing_was_throttled_resolves_without_a_message(
 
     await calls_then_tick(2)
     assert [("RESOLVED" in m["title"]) for m in messages(hook)] == [False, True]
-    offset[0] += 600  # a second episode, well within the hour's throttle
+    clock.advance(600)  # a second episode, well within the hour's throttle
     await calls_then_tick(2)
     assert len(messages(hook)) == 2, messages(hook)  # its firing was throttled: no resolve

@@ -22,6 +22,7 @@ from alerter.store.state import State
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
 from tests.conftest import ApiServer, make_settings, rules_from
+from tests.kit.clock import AheadClock
 from tests.standins import DigaStandIn, Receiver, SlackApiStandIn, make_log
 from tests.worker.test_episodes import hook_url, more_ticks, until
 
@@ -39,18 +40,6 @@ rules:
 """
 
 
-class Clock:
-    """The worker's clock: real time plus what the test has moved it on."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __call__(self) -> float:
-        import time
-
-        return time.time() + self.ahead
-
-
 @pytest.fixture
 def slack_api() -> Iterator[SlackApiStandIn]:
     server = SlackApiStandIn()
@@ -66,7 +55,7 @@ def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
 
 @asynccontextmanager
 async def worker_on(
-    settings: Settings, rules: RuleSet, redis_url: str, clock: Clock
+    settings: Settings, rules: RuleSet, redis_url: str, clock: AheadClock
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -113,8 +102,8 @@ async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
         ALERTER_TICK_SECONDS=1,
         ALERTER_WORKER_METRICS_PORT=0,
     )
-    api = api_for(rules, ALERTER_TICK_SECONDS=1)
-    clock = Clock()
+    clock = AheadClock()  # real waits (a running worker's polls), driven windows
+    api = api_for(rules, clock=clock, ALERTER_TICK_SECONDS=1)
     async with worker_on(settings, rules, redis_url, clock):
         first = await post_call(api, diga, "ag-1")
         second = await post_call(api, diga, "ag-1")  # the same episode: still one escalation
@@ -124,12 +113,12 @@ async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
             await acks.acknowledge(client, "transfer-failed", group_of(slack_api, "ag-2"), "ann", 0)
         await more_ticks(redis_url, 2)
         assert paged(hook) == [], "nothing escalates before `after`"
-        clock.ahead = 16 * 60
+        clock.advance(16 * 60)
         assert await until(lambda: len(paged(hook)) >= 1)
         # A later alert of the escalated episode, and its time passing again: no second page.
         await post_call(api, diga, "ag-1")
         assert await until(lambda: len(slack_api.of("chat.postMessage")) == 4)
-        clock.ahead = 32 * 60
+        clock.advance(16 * 60)
         await more_ticks(redis_url, 3)
     [page] = paged(hook)
     assert "Escalated (not acknowledged within 15m)" in page["title"]

@@ -19,7 +19,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from alerter.models import CallEnded
 from alerter.pipeline import deliver
 from alerter.rules.model import RuleSet
-from alerter.store import state as state_module
 from alerter.store.queue import CallQueue, job_id_for
 from alerter.store.state import State
 from alerter.worker import guard
@@ -82,9 +81,8 @@ async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_rep
         await real(self, *args, **kwargs)
 
     monkeypatch.setattr(State, "mark_sent", flaky)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
     assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, claim_lease_seconds=1)
     # The first send landed but its marker did not: the marker is written again in place, so
     # neither a loss nor a repeat (a retry would resend once the claim's lease ended).
     assert len(hook.wait_for(1)) == 1
@@ -113,9 +111,9 @@ async def test_an_accepted_send_is_marked_on_its_sending_thread_before_the_event
         raise RedisConnectionError("the worker is gone")
 
     monkeypatch.setattr(State, "mark_sent", never)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
     assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
+    settings = make_settings(diga.url, ALERTER_JOB_TIMEOUT=2)
+    await run_worker_until_idle(settings, rules, redis_url, claim_lease_seconds=1)
     assert len(hook.wait_for(1)) == 1
     async with aioredis.Redis.from_url(redis_url) as client:
         markers = [await client.get(key) async for key in client.scan_iter("alerter:sent:*")]
@@ -194,15 +192,17 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(deliver, "SEND_TIMEOUT_SECONDS", 0.3)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 3)  # the retry waits it out
     hook.inject(Fault(200, delay=1.0))  # accepted, after the worker stopped waiting
     rules = rules_to(tmp_path, hook_url(hook))
     api = api_for(rules)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
-    await asyncio.sleep(0.5)  # nothing else may arrive
+    # The retry waits out the claim's lease, then finds the send marked by its late accept.
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, claim_lease_seconds=3)
+    # No wait for "nothing else": a destination's accept is received before the send counts
+    # (marked), and the burst worker ends only once no send is left to retry, so a resend
+    # would be here already.
     assert len(hook.received) == 1
     rows = await history(redis_url, call_id)
     assert rows[0]["outcome"] == "sent"
