@@ -206,15 +206,12 @@ async def test_a_later_page_that_fails_is_asked_again_in_place(
     assert len(error_pages) == 3  # the answered ones: each page once
 
 
-async def test_the_logs_cap_stops_paging_and_says_so(
-    diga: DigaStandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from alerter.pipeline import fetch
-
-    monkeypatch.setattr(fetch, "MAX_LOGS_PER_CALL", 1500)
+async def test_the_logs_cap_stops_paging_and_says_so(diga: DigaStandIn) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, make_logs(call_id, 3500))
-    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=10, first_page=FirstPage.LEVEL)
+    client = DigaClient(
+        diga.url, DIGA_KEY, timeout=1.0, page_cap=10, max_logs=1500, first_page=FirstPage.LEVEL
+    )
     try:
         result = await client.fetch_call_logs(call_id)
     finally:
