@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.models import CallEnded, LogEntry
 from alerter.pipeline.fetch import DigaClient
 from alerter.replay.backtest import (
@@ -74,13 +75,14 @@ def silence_end(now: float, seconds: float) -> float:
 class OperatorActions:
     """The actions on one Redis client the caller owns (the console's, or one CLI command's)."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: Redis, *, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.redis = redis
-        self.silences = Silences(redis)
-        self.audit = Audit(redis)
-        self.tokens = ConsoleAuth(redis)
-        self._store = Operations(redis)
+        self.clock = clock
+        self.silences = Silences(redis, clock=clock)
+        self.audit = Audit(redis, clock=clock)
+        self.tokens = ConsoleAuth(redis, clock=clock)
+        self._store = Operations(redis, clock=clock)
         self.backtests = BacktestGate()  # one at a time per process
 
     @classmethod
@@ -95,12 +97,13 @@ class OperatorActions:
     async def add_silence(self, actor: str, request: SilenceRequest) -> Silence:
         if request.rule is None and not request.matchers:
             raise ActionError(422, "TOO_BROAD", "give a rule or at least one matcher")
-        if (problem := end_problem(request.ends, time.time())) is not None:
+        now = self.clock()
+        if (problem := end_problem(request.ends, now)) is not None:
             raise ActionError(422, "INVALID_END", problem)
         silence = await self.silences.add(
             request.rule,
             request.matchers,
-            time.time(),
+            now,
             request.ends,
             request.comment,
             created_by=actor,
@@ -131,7 +134,7 @@ class OperatorActions:
         found = await self.silences.get(silence_id)
         if found is None:
             raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-        ends = silence_end(max(time.time(), found.ends), seconds)
+        ends = silence_end(max(self.clock(), found.ends), seconds)
         changed = await self.silences.set_end(silence_id, ends)
         if changed is None:  # expired and dropped between the two reads
             raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
@@ -185,10 +188,12 @@ class OperatorActions:
     async def backtest(self, actor: str, rules: RuleSet, request: BacktestRequest) -> Backtest:
         try:
             async with self.backtests.slot():
-                diga = DigaClient.from_settings(self.settings)
+                diga = DigaClient.from_settings(self.settings, clock=self.clock)
                 try:
                     records = CallRecords(self.redis, self.settings.call_retention_seconds)
-                    report = await backtest(rules, request, records, self.silences, diga)
+                    report = await backtest(
+                        rules, request, records, self.silences, diga, clock=self.clock
+                    )
                 finally:
                     await diga.aclose()
         except BacktestBusy as busy:

@@ -28,7 +28,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.cli.serve import server_config
 from alerter.http.app import create_app
-from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
@@ -36,15 +35,16 @@ from alerter.store.embedded import EmbeddedServer, free_port
 from alerter.worker import call as job_module
 from alerter.worker import guard as guard_module
 from alerter.worker.app import make_worker
-from tests.standins import DigaStandIn, Receiver
+from tests.kit.build import SLACK_URL, rules_from, write_rules  # noqa: F401  # shared
+from tests.kit.poll import wait_until
+from tests.kit.redis import redis_client  # noqa: F401  # the `redis` fixture
+from tests.standins import DIGA_KEY, DigaStandIn, Receiver, SlackApiStandIn
 
 # Property tests: bounded by default; HYPOTHESIS_PROFILE=long runs many more examples.
 hypothesis_settings.register_profile("default", max_examples=150, deadline=None)
 hypothesis_settings.register_profile("long", max_examples=20_000, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-DIGA_KEY = "diga-secret-key-7f3a9c"
-SLACK_URL = "slack://T0ALERTER/B0ALERTER/slacksecrettoken9d2e"
 # One rule to one destination; ${SLACK_URL} is given by each test (Slack, or a JSON hook).
 TRANSFER_RULES = """
 destinations:
@@ -102,6 +102,15 @@ def hook() -> Iterator[Receiver]:
     server.stop()
 
 
+@pytest.fixture
+def slack_api() -> Iterator[SlackApiStandIn]:
+    """Slack's Web API (`slack_app` destinations), answering as Slack does."""
+    server = SlackApiStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[Message] = []
@@ -117,9 +126,7 @@ class SmtpSink:
         return "250 OK"
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.messages) < count:
-            time.sleep(0.02)
+        wait_until(lambda: len(self.messages) >= count, timeout)
         return list(self.messages)
 
 
@@ -171,22 +178,16 @@ def make_settings(diga_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def write_rules(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
-    folder = tmp_path / "rules"
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_text(text)
-    return folder
-
-
-def rules_from(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> RuleSet:
-    return load_rules(write_rules(tmp_path, text), env or {})
-
-
 async def run_worker_until_idle(
-    settings: Settings, rules: RuleSet, redis_url: str, clock: Callable[[], float] = time.time
+    settings: Settings,
+    rules: RuleSet,
+    redis_url: str,
+    clock: Callable[[], float] = time.time,
+    **options: Any,
 ) -> None:
-    """The real arq worker, in burst mode: runs every due and deferred job, then returns."""
-    worker = make_worker(settings, rules, redis_url, burst=True, clock=clock)
+    """The real arq worker, in burst mode: runs every due and deferred job, then returns.
+    `options`: more of `make_worker`'s parameters (budgets such as `claim_lease_seconds`)."""
+    worker = make_worker(settings, rules, redis_url, burst=True, clock=clock, **options)
     try:
         await asyncio.wait_for(worker.main(), timeout=60)
     finally:

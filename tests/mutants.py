@@ -569,8 +569,8 @@ MUTANTS = (
     Mutant(
         "marker: a claim taken even when one exists",
         STATE,
-        "if await self._redis.set(key, token, nx=True, ex=CLAIM_LEASE_SECONDS):",
-        "if await self._redis.set(key, token, ex=CLAIM_LEASE_SECONDS):",
+        "if await self._redis.set(key, token, nx=True, ex=self._lease):",
+        "if await self._redis.set(key, token, ex=self._lease):",
         MARKER_TESTS,
     ),
     Mutant(
@@ -712,6 +712,20 @@ MUTANTS = (
         "if self.at is not None and self.clock() > self.at:",
         "if self.at is not None and self.clock() > self.at + 3600:",
         ("tests/replay/test_simulate.py",),
+    ),
+    Mutant(
+        "clock: the call job counts a call when it is decided, not when it ended",
+        "alerter/worker/call.py",
+        "ended_at = call.accepted_at or now",
+        "ended_at = now",
+        ("tests/pipeline/test_baseline.py",),
+    ),
+    Mutant(
+        "clock: the history stamped by the system clock, not the one given",
+        STATE,
+        "self.clock = clock  # every stamp",
+        "self.clock = system_clock  # every stamp",
+        ("tests/store/test_state.py",),
     ),
     Mutant(
         "limits: flatline groups never pruned",

@@ -6,13 +6,13 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+DIGA_KEY = "diga-secret-key-7f3a9c"  # the key the Diga stand-in of the fixtures takes
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CATEGORIES = (
     "CALL_LIFECYCLE USER AGENT CALL_TOOLS INTEGRATION_TOOLS CONVERSATIONAL_PATHS TRANSFER "
@@ -395,15 +395,6 @@ class _SlackHandler(BaseHTTPRequestHandler):
 
 class _KeepAliveReceiverHandler(_ReceiverHandler):
     protocol_version = "HTTP/1.1"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def _demo() -> None:

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from alerter.clock import Clock, system_clock
 from alerter.http import openapi
 from alerter.http.console import pages
 from alerter.http.console.actions import ActionError
@@ -72,6 +73,7 @@ class Intake:
     redis: Redis
     rules: RulesHolder
     metrics: Metrics
+    clock: Clock = system_clock  # the process's one clock: the queue stamps calls with it
 
     # The counter's child per outcome, found once: prometheus's `labels()` lookup cost 1.5 %
     # of a busy api's time.
@@ -256,7 +258,7 @@ async def metrics_endpoint(intake: InjectedIntake) -> Response[bytes]:
     # Without Redis the queue gauges keep their last reading; /ready says Redis is down.
     with contextlib.suppress(RedisError, OSError):
         queue = await queue_state(intake.redis)
-        workers = await live_workers(intake.redis, time.time(), WORKER_SEEN_SECONDS)
+        workers = await live_workers(intake.redis, intake.clock(), WORKER_SEEN_SECONDS)
         intake.metrics.set_queue(queue, len(workers))
     return Response(intake.metrics.render(), media_type=METRICS_TYPE)
 
@@ -307,10 +309,11 @@ def create_app(
     settings: Settings,
     redis_url: str,
     rules: RulesHolder,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = system_clock,
 ) -> Litestar:
     """The api: the webhook, health, readiness and metrics, and the console (`/ui/`) with
-    its JSON API (`/api/v1/`). `clock`: when a webhook's call ended (tests drive it)."""
+    its JSON API (`/api/v1/`). `clock`: the process's one clock, which every store is given
+    (when a webhook's call ended, what each record says when; tests drive it)."""
     console_secret = (
         settings.console_secret.get_secret_value()
         if settings.console_secret
@@ -333,8 +336,9 @@ def create_app(
             redis=redis,
             rules=rules,
             metrics=rules.metrics,
+            clock=clock,
         )
-        app.state.console = make_console(settings, redis, rules)
+        app.state.console = make_console(settings, redis, rules, clock=clock)
         app.state.slack = SlackInteractions(settings, redis, rules)
         try:
             yield

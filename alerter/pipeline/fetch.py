@@ -9,7 +9,6 @@ import asyncio
 import email.utils
 import json
 import operator
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.models import (
     FETCHED_LEVELS,
     LogEntry,
@@ -127,7 +127,11 @@ class DigaClient:
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Callable[[str, float], None] | None = None,
         first_page: FirstPage = FirstPage.ADAPTIVE,
+        clock: Clock = system_clock,
+        monotonic: Monotonic = system_monotonic,
     ) -> None:
+        self._clock = clock  # an HTTP-date Retry-After is counted from it
+        self._monotonic = monotonic  # request durations, for metrics
         headers = {"Accept": "application/json", "User-Agent": "alerter"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -159,7 +163,12 @@ class DigaClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, observe: Callable[[str, float], None] | None = None
+        cls,
+        settings: Settings,
+        observe: Callable[[str, float], None] | None = None,
+        *,
+        clock: Clock = system_clock,
+        monotonic: Monotonic = system_monotonic,
     ) -> DigaClient:
         """The client as the worker makes it: one for a worker, a dry run or a backtest."""
         key = settings.diga_api_key.get_secret_value() if settings.diga_api_key else None
@@ -171,6 +180,8 @@ class DigaClient:
             page_cap=settings.diga_page_cap,
             observe=observe,
             first_page=FirstPage(settings.diga_first_page),
+            clock=clock,
+            monotonic=monotonic,
         )
 
     async def aclose(self) -> None:
@@ -261,6 +272,7 @@ class DigaClient:
         after: str | None = None
         loop = asyncio.get_running_loop()
         for page_number in range(1, self._page_cap + 1):
+            # The event loop's clock, as `deadline` is: a timeout only, never stored.
             if deadline is not None and page_number > 1 and loop.time() >= deadline:
                 return FetchResult(tuple(logs), page_number - 1, "time budget for fetching spent")
             params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT, "level": level}
@@ -300,7 +312,7 @@ class DigaClient:
         return await self._get_page(call_id, params)  # the last attempt's error is the try's
 
     async def _get_page(self, call_id: str, params: dict[str, str | int]) -> LogPage:
-        started = time.monotonic()
+        started = self._monotonic()
         try:
             request = httpx.Request(
                 "GET",
@@ -317,17 +329,17 @@ class DigaClient:
             # aiohttp errors the transport does not map to httpx's are caught here too.
             kind = error_kind(exc)
             self._observe(
-                "timeout" if kind == "timeout" else "unreachable", time.monotonic() - started
+                "timeout" if kind == "timeout" else "unreachable", self._monotonic() - started
             )
             raise DigaUnavailable(described("Diga", self._host, kind)) from None
-        self._observe(str(response.status_code), time.monotonic() - started)
+        self._observe(str(response.status_code), self._monotonic() - started)
         if response.status_code == 200:
             try:
                 return parse_page(body)
             except LogsInvalid:
                 why = http_answer(200, "a body that is not a page of logs")
                 raise DigaUnavailable(described("Diga", self._host, why), status=200) from None
-        raise _error_for(response, body, self._host)
+        raise _error_for(response, body, self._host, self._clock())
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")
@@ -343,12 +355,14 @@ class DigaClient:
         return b"".join(chunks)
 
 
-def _error_for(response: httpx.Response, body: bytes, host: str) -> DigaError:
+def _error_for(response: httpx.Response, body: bytes, host: str, now: float) -> DigaError:
     status = response.status_code
     code, _ = _error_body(body)
     why = described("Diga", host, http_answer(status, body))
     if status == 429 or status >= 500:
-        return DigaUnavailable(why, status=status, retry_after=parse_retry_after(response.headers))
+        return DigaUnavailable(
+            why, status=status, retry_after=parse_retry_after(response.headers, now)
+        )
     if status == 404:
         return CallNotFound(why, status=status, code=code or "CALL_NOT_FOUND")
     if status in (401, 403):
@@ -372,8 +386,8 @@ def _error_body(raw: bytes) -> tuple[str | None, str | None]:
     )
 
 
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP date."""
+def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
+    """`Retry-After` as seconds from `now`: delta-seconds or an HTTP date."""
     value = headers.get("retry-after")
     if not value:
         return None
@@ -386,4 +400,4 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - now)

@@ -10,14 +10,13 @@ refusal with the wait Slack asked for: the outbox tries again then, it never dro
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from alerter.clock import Clock, system_clock
 from alerter.pipeline.deliver import Delivery, Sent
 from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.render.alert import Message
@@ -46,7 +45,7 @@ class SlackApps:
         self,
         api_url: str,
         store: SlackStore | None,
-        clock: Callable[[], float],
+        clock: Clock,
         public_url: str | None = None,
     ) -> None:
         self._session = aiohttp.ClientSession()
@@ -161,7 +160,7 @@ async def send_once(
 ) -> tuple[bool, str]:
     """One post outside the pipeline (`alerter notify test`, **Send test**): no thread, no
     Redis; why it failed when it did."""
-    apps = SlackApps(api_url, store=None, clock=time.time)
+    apps = SlackApps(api_url, store=None, clock=system_clock)
     try:
         delivery = await apps.send(app, destination, message, thread=None)
     finally:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.models import CallEnded, LogEntry
 from alerter.pipeline.evaluate import call_matches
 from alerter.pipeline.fetch import DigaClient, DigaError
@@ -68,7 +68,7 @@ class BacktestGate:
     """One backtest at a time per api process: each holds Diga's key, Redis and a core for
     up to `MAX_SECONDS`, so a second one waits its turn (429) instead of adding to them."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Monotonic = system_monotonic) -> None:
         self._clock = clock
         self._since: float | None = None
 
@@ -114,14 +114,20 @@ async def backtest(
     records: CallRecords,
     silences: Silences,
     diga: DigaClient,
-    now: float | None = None,
+    *,
+    clock: Clock = system_clock,
+    monotonic: Monotonic = system_monotonic,
 ) -> Backtest:
     """Raises `BacktestTimedOut` past `request.total_seconds` (fetching stops in time by
-    itself: the calls not fetched are said so in the notes)."""
-    deadline = time.monotonic() + request.total_seconds
+    itself: the calls not fetched are said so in the notes). `clock`: when the replayed
+    span ends; `monotonic`: the replay's deadline."""
+    deadline = monotonic() + request.total_seconds
     try:
+        # asyncio's own clock bounds the awaits; `deadline` stops the replay's thread.
         async with asyncio.timeout(request.total_seconds):
-            return await _backtest(rules, request, records, silences, diga, now, deadline)
+            return await _backtest(
+                rules, request, records, silences, diga, clock(), deadline, monotonic
+            )
     except (TimeoutError, ReplayTimedOut):
         raise BacktestTimedOut(
             f"the backtest took over {request.total_seconds:g} s: ask for fewer calls "
@@ -135,10 +141,10 @@ async def _backtest(
     records: CallRecords,
     silences: Silences,
     diga: DigaClient,
-    now: float | None,
+    until: float,
     deadline: float,
+    monotonic: Monotonic,
 ) -> Backtest:
-    until = time.time() if now is None else now
     start = until - request.since
     if request.rule is not None and request.rule not in rules.by_name:
         raise ValueError(f"no rule {request.rule!r} in these rules")
@@ -163,7 +169,15 @@ async def _backtest(
     known = await silences.all()
     # Off the event loop: the api answers meanwhile; the replay stops itself at the deadline.
     results = await asyncio.to_thread(
-        simulate, rules, past, known, start, until, request.rule, deadline=deadline
+        simulate,
+        rules,
+        past,
+        known,
+        start,
+        until,
+        request.rule,
+        deadline=deadline,
+        clock=monotonic,
     )
     got = sum(1 for item in fetched if item is not None)
     notes = _notes(len(ended), request, len(needed) - got)
@@ -178,6 +192,7 @@ async def _fetch_logs(
 ) -> list[Logs | None]:
     """Each call's logs (None when Diga would not give them), no faster than the rate, for
     `seconds` at most."""
+    # The event loop's clock: pacing and a timeout for awaits, never stored.
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + seconds
     out: list[Logs | None] = [None] * len(call_ids)

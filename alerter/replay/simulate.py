@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import math
-import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+from alerter.clock import Monotonic, system_monotonic
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.evaluate import call_matches, evaluate
 from alerter.pipeline.signatures import signature
@@ -38,7 +38,7 @@ class ReplayTimedOut(Exception):
 @dataclass(frozen=True, slots=True)
 class _Deadline:
     at: float | None
-    clock: Callable[[], float]
+    clock: Monotonic
 
     def check(self) -> None:
         if self.at is not None and self.clock() > self.at:
@@ -147,7 +147,7 @@ def simulate(
     only: str | None = None,
     *,
     deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Monotonic = system_monotonic,
 ) -> list[RuleResult]:
     """Each rule's days, replaying `calls` (any order) as the pipeline would have; raises
     `ReplayTimedOut` once `clock()` passes `deadline` (checked call by call)."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.store import keys
 
 AUDIT_MAX = 100_000
@@ -33,14 +33,15 @@ class AuditEntry:
 
 
 class Audit:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, clock: Clock = system_clock) -> None:
         self._redis = redis
+        self._clock = clock
 
     async def write(
         self, who: str, action: str, target: str, detail: dict[str, Any] | None = None
     ) -> None:
         fields = {
-            "at": f"{time.time():.3f}",
+            "at": f"{self._clock():.3f}",
             "who": who[:200],
             "action": action,
             "target": target[:200],

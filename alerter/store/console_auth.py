@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.store import keys
 
 SESSION_SECONDS = 12 * 3600
@@ -51,8 +51,9 @@ class TokenInfo:
 
 
 class ConsoleAuth:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, clock: Clock = system_clock) -> None:
         self._redis = redis
+        self._clock = clock
 
     async def _all(self) -> dict[str, TokenInfo]:
         raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(keys.CONSOLE_TOKENS))
@@ -70,7 +71,7 @@ class ConsoleAuth:
             raise ValueError("a token name is 1 to 100 printable characters")
         await self.revoke(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        value = json.dumps({"name": name, "role": role, "created": time.time()})
+        value = json.dumps({"name": name, "role": role, "created": self._clock()})
         await cast(Awaitable[int], self._redis.hset(keys.CONSOLE_TOKENS, digest(token), value))
         return token
 

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import redis
 
+from alerter.clock import Monotonic, system_monotonic
+
 URL_FILE = "redis-url"
 
 
@@ -67,7 +69,7 @@ class EmbeddedServer:
         """Where it listens, for logs (the URL holds the password)."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, monotonic: Monotonic = system_monotonic) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         args = [server_binary()]
@@ -98,7 +100,7 @@ class EmbeddedServer:
         client = redis.Redis(
             host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1
         )
-        deadline = time.monotonic() + timeout
+        deadline = monotonic() + timeout
         try:
             while True:
                 if self._process.poll() is not None:
@@ -111,7 +113,7 @@ class EmbeddedServer:
                         break
                 except redis.RedisError:
                     pass
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     self.stop()
                     raise EmbeddedServerError("valkey-server did not answer in time")
                 time.sleep(0.02)

@@ -9,7 +9,6 @@ calls have a page, fields, or count as calls.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -103,14 +102,20 @@ class HistoryEntry:
 
 
 def history_entry(
-    call_id: str, outcome: Outcome, *, rule: str = "", destination: str = "", detail: str = ""
+    call_id: str,
+    outcome: Outcome,
+    *,
+    rule: str = "",
+    destination: str = "",
+    detail: str = "",
+    at: float,
 ) -> dict[str, str]:
-    """A new entry's stream fields, stamped now."""
+    """A new entry's stream fields, stamped `at` (the caller's clock)."""
     return {
         "call_id": call_id,
         "outcome": outcome.value,
         "rule": rule,
         "destination": destination,
         "detail": detail[:DETAIL_CHARS],
-        "at": f"{time.time():.3f}",
+        "at": f"{at:.3f}",
     }

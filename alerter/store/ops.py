@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.store import connect
 from alerter.store.history import HistoryEntry
 from alerter.store.queue import CallQueue, put_sends
@@ -21,14 +22,15 @@ from alerter.store.state import FailedCall, State
 
 
 class Operations:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, clock: Clock = system_clock) -> None:
         self._redis = redis
-        self.state = State(redis)
+        self._clock = clock
+        self.state = State(redis, clock=clock)
 
     async def retry_failed(self, call_id: str | None) -> tuple[list[str], list[str]]:
         """Queue failed calls again (now, without the settle delay); (queued, not found).
         A call whose sends gave up queues only those sends (its decision stands)."""
-        queue = CallQueue(self._redis, settle_seconds=0)
+        queue = CallQueue(self._redis, settle_seconds=0, clock=self._clock)
         if call_id is None:
             targets = await self.state.failures()
             missing: list[str] = []

@@ -9,14 +9,14 @@ call of a batch in one run.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, arq_clock, system_clock
 from alerter.models import CallEnded
 from alerter.store import keys, lua
 from alerter.store.baseline import EndedCounter
@@ -69,7 +69,7 @@ class CallQueue:
         redis: Redis,
         settle_seconds: float,
         queue_name: str = keys.ARQ_QUEUE,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ):
         self._redis = redis
         self._clock = clock  # when a call ended: tests drive it
@@ -98,12 +98,13 @@ class CallQueue:
         baseline rule's window and hourly rings.
         """
         job_id = keys.call_job(call.call_id)
-        now_ms = int(self._clock() * 1000)
-        score = now_ms + (self._settle_ms if defer_ms is None else defer_ms)
+        now_ms = int(self._clock() * 1000)  # when the call ended: its windows count from it
+        due_ms = int(arq_clock() * 1000)
+        score = due_ms + (self._settle_ms if defer_ms is None else defer_ms)
         payload = serialize_job(
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
         )
-        expires_ms = score - now_ms + JOB_EXPIRES_EXTRA_MS
+        expires_ms = score - due_ms + JOB_EXPIRES_EXTRA_MS
         names = [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]
         args: list[str | int | bytes] = [
             len(ended_counters),
@@ -161,7 +162,7 @@ async def put_sends(
     many were queued."""
     if not sends:
         return 0
-    now_ms = int(time.time() * 1000)
+    now_ms = int(arq_clock() * 1000)
     names = [queue_name]
     args: list[str | int | bytes] = [defer_ms + JOB_EXPIRES_EXTRA_MS, now_ms + defer_ms]
     for job_id, payload in sends:
@@ -187,7 +188,7 @@ class QueueState:
 
 
 async def queue_state(redis: Redis, queue_name: str = keys.ARQ_QUEUE) -> QueueState:
-    now_ms = time.time() * 1000
+    now_ms = arq_clock() * 1000
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now_ms)
         pipe.zrangebyscore(queue_name, "-inf", now_ms, start=0, num=1, withscores=True)

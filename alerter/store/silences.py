@@ -13,6 +13,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.rules.regex import compile_re2
 from alerter.store import keys
 
@@ -131,8 +132,9 @@ class Silence:
 
 
 class Silences:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, clock: Clock = system_clock) -> None:
         self._redis = redis
+        self._clock = clock  # "from now" in the 90-day bound; an expiry's default end
 
     async def add(
         self,
@@ -144,7 +146,7 @@ class Silences:
         created_by: str = "",
     ) -> Silence:
         """Raises ValueError when it would end more than 90 days from now."""
-        if (problem := end_problem(ends, time.time())) is not None:
+        if (problem := end_problem(ends, self._clock())) is not None:
             raise ValueError(problem)
         silence = Silence(
             uuid.uuid4().hex[:8],
@@ -231,7 +233,7 @@ class Silences:
     async def set_end(self, silence_id: str, ends: float) -> Silence | None:
         """End the silence at `ends` (earlier: expire it; later: extend it); raises
         ValueError when that is more than 90 days from now."""
-        if (problem := end_problem(ends, time.time())) is not None:
+        if (problem := end_problem(ends, self._clock())) is not None:
             raise ValueError(problem)
         silence = await self.get(silence_id)
         if silence is None:
@@ -252,6 +254,6 @@ class Silences:
         silence = await self.get(silence_id)
         if silence is None:
             return False
-        at = now if now is not None else time.time()
+        at = now if now is not None else self._clock()
         await self.set_end(silence_id, min(silence.ends, at))
         return True

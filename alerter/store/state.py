@@ -10,7 +10,6 @@ is possible in that one case, a loss never.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from alerter.clock import Clock, system_clock
 from alerter.models import CallEnded, Outcome
 from alerter.store import keys, lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
@@ -73,8 +73,13 @@ class State:
         redis: Redis,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         coalescer: Coalescer | None = None,
+        *,
+        clock: Clock = system_clock,
+        claim_lease_seconds: int = CLAIM_LEASE_SECONDS,
     ) -> None:
         self._redis = redis
+        self.clock = clock  # every stamp this store writes (history, failures)
+        self._lease = claim_lease_seconds
         # A worker's calls share round trips for their records (`Coalescer`); elsewhere
         # (api, console, CLI) each write is its own pipeline.
         self._coalescer = coalescer
@@ -128,7 +133,7 @@ class State:
         A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
         the same round trip, with as few commands as its story allows. A failure recorded by
         an earlier try ends here: the call is decided."""
-        now = time.time()
+        now = self.clock()
         detail = f"{logs} ERROR/CRITICAL logs in {requests} requests"
         if capped:
             detail += f" ({capped})"
@@ -142,7 +147,7 @@ class State:
         def fill(pipe: Pipeline) -> None:
             if not fired:
                 no_match = f"{logs} logs, no rule fired" + (f" ({capped})" if capped else "")
-                entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match)
+                entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match, at=now)
                 events.append(CallEvent(at=now, outcome=Outcome.NO_MATCH.value, detail=no_match))
                 pipe.xadd(keys.HISTORY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
             pipe.hdel(keys.FAILED, call.call_id)  # decided: a failure an earlier try recorded ends
@@ -155,7 +160,7 @@ class State:
 
     async def claim(self, key: str) -> tuple[Claim, str]:
         token = f"sending:{uuid.uuid4().hex}"
-        if await self._redis.set(key, token, nx=True, ex=CLAIM_LEASE_SECONDS):
+        if await self._redis.set(key, token, nx=True, ex=self._lease):
             return Claim.MINE, token
         current = await self._redis.get(key)
         if current == _SENT:
@@ -183,7 +188,7 @@ class State:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
             if history is not None:
-                self._log(pipe, {**history, "at": f"{time.time():.3f}"})
+                self._log(pipe, {**history, "at": f"{self.clock():.3f}"})
             if clear_failure is not None:
                 pipe.hdel(keys.FAILED, clear_failure)
             await pipe.execute()
@@ -205,7 +210,9 @@ class State:
     ) -> None:
         """One history entry; `clear_failure` also ends the call's recorded failure (a later
         try got this far), in the same round trip."""
-        fields = history_entry(call_id, outcome, rule=rule, destination=destination, detail=detail)
+        fields = history_entry(
+            call_id, outcome, rule=rule, destination=destination, detail=detail, at=self.clock()
+        )
         await self.record_entries([fields], clear_failure=call_id if clear_failure else None)
 
     async def record_entries(
@@ -282,14 +289,15 @@ class State:
     # -- failed calls: what an operator sees and retries
 
     async def record_failure(self, call: CallEnded, kind: str, reason: str, attempts: int) -> None:
+        at = self.clock()
         value = {
             "call": call.to_job(),
             "kind": kind,
             "reason": reason[:500],
-            "at": time.time(),
+            "at": at,
             "attempts": attempts,
         }
-        entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}")
+        entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}", at=at)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.FAILED, call.call_id, json.dumps(value))
             self._log(pipe, entry)
@@ -299,12 +307,14 @@ class State:
         """A send that gave up: one `failed` decision against its rule and destination (the
         rule's FAILED count), and the send added to its call's failed record (with any other
         send of the call that gave up), in one round trip."""
+        at = self.clock()
         entry = history_entry(
             call.call_id,
             Outcome.FAILED,
             rule=send.rule,
             destination=send.destination,
             detail=send.reason,
+            at=at,
         )
         sent = json.dumps(
             {
@@ -319,7 +329,7 @@ class State:
             self._log(pipe, entry)
             await self._send_failed(
                 keys=[keys.FAILED],
-                args=[call.call_id, json.dumps(call.to_job()), sent, time.time(), attempts],
+                args=[call.call_id, json.dumps(call.to_job()), sent, at, attempts],
                 client=pipe,
             )
             await pipe.execute()

@@ -10,13 +10,12 @@ ended with nothing to show.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
+from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, read_failure
 from alerter.compat.redis import hiredis_packing
 from alerter.models import CallEnded
@@ -46,7 +45,7 @@ from alerter.store.queue import (
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.slack import SlackStore
-from alerter.store.state import FailedSend, State
+from alerter.store.state import CLAIM_LEASE_SECONDS, FailedSend, State
 from alerter.store.windows import Windows
 from alerter.worker.call import process_call
 from alerter.worker.deps import Deps
@@ -97,20 +96,32 @@ def make_worker(
     redis_url: str,
     *,
     burst: bool = False,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = system_clock,
+    monotonic: Monotonic = system_monotonic,
+    claim_lease_seconds: int = CLAIM_LEASE_SECONDS,
 ) -> Worker:
-    """An arq worker; signals are left to `runner`, which paces shutdown."""
+    """An arq worker; signals are left to `runner`, which paces shutdown. `clock` and
+    `monotonic` are the process's one clock pair: every store and job reads them.
+    `claim_lease_seconds`: how long a send's claim outlives a sender that died mid-send."""
 
     holder = rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules)
     worker_metrics = holder.metrics
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["deps"] = Deps(
-            diga=DigaClient.from_settings(settings, observe=worker_metrics.observe_diga),
-            state=State(ctx["redis"], settings.call_retention_seconds, ctx.get("coalescer")),
+            diga=DigaClient.from_settings(
+                settings, worker_metrics.observe_diga, clock=clock, monotonic=monotonic
+            ),
+            state=State(
+                ctx["redis"],
+                settings.call_retention_seconds,
+                ctx.get("coalescer"),
+                clock=clock,
+                claim_lease_seconds=claim_lease_seconds,
+            ),
             noise=NoiseStores(
                 windows=Windows(ctx["redis"]),
-                silences=Silences(ctx["redis"]),
+                silences=Silences(ctx["redis"], clock=clock),
                 signatures=SignatureCounts(ctx["redis"]),
                 episodes=Episodes(ctx["redis"], settings.call_retention_seconds),
                 baselines=Baselines(ctx["redis"]),
@@ -122,6 +133,7 @@ def make_worker(
             metrics=worker_metrics,
             budget=time_budget(settings.job_timeout_seconds),
             clock=clock,
+            monotonic=monotonic,
             public_url=settings.public_url,
             # Sentinel URLs: marked from the event loop only (a blocking client per thread
             # pool would need the sentinel dance again).
@@ -153,6 +165,7 @@ def make_worker(
         job_deserializer=deserialize_job,
         burst=burst,
         handle_signals=False,
+        clock=clock,
         job_timeout=settings.job_timeout_seconds,
         job_completion_wait=math.ceil(settings.shutdown_grace_seconds),
         poll_delay=0.02,
@@ -172,9 +185,12 @@ class RecordingWorker(ClaimingWorker):
 
     _coalescer: Coalescer | None
 
-    def __init__(self, *args: Any, worker_name: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, worker_name: str = "", clock: Clock = system_clock, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.worker_name = worker_name
+        self.clock = clock
         self._jobs: JobBook | None = None
         self._coalescer = None
 
@@ -194,7 +210,7 @@ class RecordingWorker(ClaimingWorker):
         due = self.health_due()
         await super().record_health()
         if due and self.worker_name:
-            await beat(self.pool, self.worker_name, time.time())
+            await beat(self.pool, self.worker_name, self.clock())
 
     async def claim_jobs(
         self, job_ids: list[str], now_ms: int, in_progress_ms: int
@@ -220,7 +236,7 @@ class RecordingWorker(ClaimingWorker):
             await super().finish_failed_job(job_id, result_data)
             return
         call, kind, reason, tries = _failed_call(job_id, result_data)
-        state = State(self.pool)
+        state = State(self.pool, clock=self.clock)
         await state.record_failure(call, kind, reason, tries)
         # No result kept: a redelivered webhook runs the call again (send markers stop a
         # second alert) instead of being answered `duplicate`.
@@ -239,10 +255,10 @@ class RecordingWorker(ClaimingWorker):
             destination=send.destination,
             reason=f"{send.destination}: {failure.kind}: {failure.reason}",
             job_id=send.job_id,
-            payload=send_payload(send.to_job(), int(time.time() * 1000)).decode(),
+            payload=send_payload(send.to_job(), int(self.clock() * 1000)).decode(),
         )
         call = send.call or CallEnded(call_id=send.subject)
-        await State(self.pool).record_send_failure(call, failed, failure.tries)
+        await State(self.pool, clock=self.clock).record_send_failure(call, failed, failure.tries)
 
 
 JOB_PREFIX = keys.CALL_JOB_PREFIX

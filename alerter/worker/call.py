@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from functools import partial
 from typing import Any
 
@@ -65,7 +64,7 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
         await deps.state.record_failure(call, ended.kind, ended.reason, job_try)
         return Outcome.FAILED.value
 
-    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps.metrics) as out:
+    with bind(call_id=call.call_id, job_id=ctx.get("job_id")), measured(ctx, deps) as out:
         out.value = await guarded(
             partial(_process_call, ctx, deps, call, job_try),
             give_up,
@@ -79,6 +78,8 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     rules = deps.rules.require()
 
     try:
+        # The event loop's clock: a timeout for awaits only, never stored or compared
+        # with the injected clock.
         deadline = asyncio.get_running_loop().time() + deps.budget * FETCH_SHARE
         fetched = await deps.diga.fetch_call_logs(call.call_id, deadline=deadline)
     except DigaError as exc:
@@ -99,9 +100,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
 
     now = deps.clock()
     # The call's event time: noise windows count it when it ended, not when a backlog drains.
-    ended_at = call.accepted_at or now
-    if deps.clock is not time.time:  # an injected clock (tests): shifted like the clock
-        ended_at += now - time.time()
+    ended_at = call.accepted_at or now  # stamped by the api's queue, on the same clock
     silences = await deps.noise.silences.all()  # once per call, not per fired rule
     names = frozenset(one.rule.name for one in fired)
     decided = await _decide_all(deps, fired, CallContext(now, ended_at, silences, names, rules))
@@ -147,7 +146,11 @@ async def _record(
             for name in rule.notify:
                 deps.metrics.alerts.labels(rule.name, name, decision.outcome.value).inc()
             entry = history_entry(
-                call.call_id, decision.outcome, rule=rule.name, detail=decision.detail
+                call.call_id,
+                decision.outcome,
+                rule=rule.name,
+                detail=decision.detail,
+                at=deps.clock(),
             )
             entries.append(entry)
         elif rule.shadow:

@@ -3,10 +3,10 @@ worker's `on_startup` (see `worker`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
 from alerter.pipeline.deliver import Sender
@@ -27,7 +27,10 @@ class Deps:
     rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
     metrics: Metrics
     budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
-    clock: Callable[[], float] = time.time  # injected by tests of time windows
+    # The process's one clock (epoch seconds: windows, stamps, due times) and its
+    # monotonic counterpart (durations for metrics); tests drive their own.
+    clock: Clock = system_clock
+    monotonic: Monotonic = system_monotonic
     public_url: str | None = None  # the console's address: alerts link to it when set
     # Writes a send's marker from the sending thread the moment the destination accepts
     # (`store.state.MarkerWriter`); None: marked from the event loop only.

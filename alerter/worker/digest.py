@@ -36,7 +36,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
         await deps.state.record(subject, Outcome.FAILED, rule=rule_name, detail=ended.reason)
         return Outcome.FAILED.value
 
-    with bind(rule=rule_name, digest=window), measured(ctx, deps.metrics) as out:
+    with bind(rule=rule_name, digest=window), measured(ctx, deps) as out:
         out.value = await guarded(
             partial(_flush_digest, deps, rule_name, key_digest, window),
             give_up,

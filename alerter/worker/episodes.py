@@ -101,7 +101,7 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
         await deps.state.record(subject, Outcome.FAILED, rule=note.rule, detail=ended.reason)
         return Outcome.FAILED.value
 
-    with bind(rule=note.rule, episode=note.key), measured(ctx, deps.metrics) as out:
+    with bind(rule=note.rule, episode=note.key), measured(ctx, deps) as out:
         out.value = await guarded(
             partial(_send_episode, deps, note, subject),
             give_up,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -93,8 +92,9 @@ async def escalate_due(deps: Deps, redis: Redis, now: float) -> int:
         life = EPISODE_THREAD_SECONDS if thread.episode else IDLE_THREAD_SECONDS
         if not await store.escalate_once(key, life):
             continue
-        now_ms = int(time.time() * 1000)
-        await put_sends(redis, [(s.job_id, send_payload(s.to_job(), now_ms)) for s in sends])
+        now = deps.clock()
+        jobs = [(s.job_id, send_payload(s.to_job(), int(now * 1000))) for s in sends]
+        await put_sends(redis, jobs)
         await deps.state.record(
             first.subject,
             Outcome.ESCALATED,

@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq import Retry
 from redis.exceptions import RedisError
 
-from alerter.metrics import Metrics
+from alerter.clock import arq_clock
+
+if TYPE_CHECKING:
+    from alerter.worker.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +103,12 @@ class JobOutcome:
 
 
 @contextmanager
-def measured(ctx: dict[str, Any], metrics: Metrics) -> Iterator[JobOutcome]:
+def measured(ctx: dict[str, Any], deps: Deps) -> Iterator[JobOutcome]:
     """Counts the job by outcome (retry and error included) and times it."""
-    started = time.monotonic()
-    if "score" in ctx:
-        metrics.job_age.observe(max(0.0, time.time() - ctx["score"] / 1000))
+    metrics = deps.metrics
+    started = deps.monotonic()
+    if "score" in ctx:  # when the job was due, on arq's clock
+        metrics.job_age.observe(max(0.0, arq_clock() - ctx["score"] / 1000))
     outcome = JobOutcome()
     try:
         yield outcome
@@ -114,4 +117,4 @@ def measured(ctx: dict[str, Any], metrics: Metrics) -> Iterator[JobOutcome]:
         raise
     finally:
         metrics.jobs.labels(outcome.value).inc()
-        metrics.job_seconds.observe(time.monotonic() - started)
+        metrics.job_seconds.observe(deps.monotonic() - started)

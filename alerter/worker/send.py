@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -133,8 +132,8 @@ async def queue_sends(
         )
         return 0
     sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
-    now_ms = int(time.time() * 1000)
-    jobs = [(send.job_id, send_payload(send.to_job(), now_ms)) for send in sends]
+    now = deps.clock()
+    jobs = [(send.job_id, send_payload(send.to_job(), int(now * 1000))) for send in sends]
     return await put_sends(deps.state.redis, jobs)
 
 
@@ -149,6 +148,7 @@ def shadowed(deps: Deps, subject: str, rule: Rule, detail: str) -> dict[str, str
         rule=rule.name,
         destination=",".join(rule.notify),
         detail=f"would have sent: {detail}",
+        at=deps.clock(),
     )
 
 
@@ -226,10 +226,15 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
         why = f"{send.destination}: another sender holds this send's claim"
         return await _again(deps, send, job_try, why, wait=held)
     entry = history_entry(
-        send.subject, Outcome.SENT, rule=send.rule, destination=send.destination, detail=send.detail
+        send.subject,
+        Outcome.SENT,
+        rule=send.rule,
+        destination=send.destination,
+        detail=send.detail,
+        at=deps.clock(),  # mark_sent stamps it again when the destination accepts
     )
     mark = partial(deps.state.mark_sent, send.marker, entry)
-    started = time.monotonic()
+    started = deps.monotonic()
     if destination.slack_app is not None and deps.slack is not None:
         app = destination.slack_app
         delivery = await deps.slack.send(app, send.destination, send.message, send.thread)
@@ -240,10 +245,10 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
         )
     if delivery.accepted:
         await _mark_surely(mark)  # again, with the history entry (the thread marked it first)
-        deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
+        deps.metrics.delivery_seconds.labels(send.destination).observe(deps.monotonic() - started)
         deps.metrics.alerts.labels(send.rule, send.destination, Outcome.SENT.value).inc()
         return Outcome.SENT.value
-    deps.metrics.delivery_seconds.labels(send.destination).observe(time.monotonic() - started)
+    deps.metrics.delivery_seconds.labels(send.destination).observe(deps.monotonic() - started)
     if delivery.sent is Sent.REFUSED:
         await deps.state.release(send.marker, token)
         if delivery.rate_limited:  # delayed as asked, never given up for it
@@ -324,7 +329,7 @@ async def _gave_up(deps: Deps, send: Send, why: str, job_try: int) -> str:
         destination=send.destination,
         reason=why,
         job_id=send.job_id,
-        payload=send_payload(send.to_job(), int(time.time() * 1000)).decode(),
+        payload=send_payload(send.to_job(), int(deps.clock() * 1000)).decode(),
     )
     await deps.state.record_send_failure(call, failed, job_try)
     deps.metrics.alerts.labels(send.rule, send.destination, Outcome.FAILED.value).inc()

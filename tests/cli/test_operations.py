@@ -32,7 +32,8 @@ from tests.conftest import (
     run_worker_until_idle,
     write_rules,
 )
-from tests.standins import DigaStandIn, Fault, Receiver, make_log, wait_until
+from tests.kit.poll import wait_until
+from tests.standins import DigaStandIn, Fault, Receiver, make_log
 
 
 async def test_metrics_after_a_pipeline_run(

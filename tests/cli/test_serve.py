@@ -15,7 +15,8 @@ import redis
 
 from alerter.store.embedded import free_port
 from tests.conftest import DIGA_KEY, child_env
-from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+from tests.kit.poll import wait_until
+from tests.standins import DigaStandIn, Receiver, make_log
 
 
 class Served:

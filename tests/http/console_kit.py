@@ -3,7 +3,6 @@ call through the real pipeline, tokens, and a signed-in browser-like client."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -78,15 +77,6 @@ async def signed_in(base_url: str, secret: str) -> AsyncIterator[httpx.AsyncClie
         )
         assert answer.status_code == 303, answer.text
         yield client
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.05)
 
 
 # A silence as the API takes it, and as the console's form does.

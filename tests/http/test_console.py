@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,8 @@ from alerter.cli.serve import console_exposure
 from alerter.rules.model import RuleSet
 from tests.conftest import ApiServer, make_settings
 from tests.http.console_kit import (
+    assert_error,
+    bearer,
     console_rules,
     csrf_of,
     process,
@@ -36,17 +37,6 @@ def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
 @pytest.fixture
 async def token_api(api_for: Callable[..., ApiServer], rules: RuleSet) -> AsyncIterator[ApiServer]:
     yield api_for(rules, ALERTER_CONSOLE_AUTH="token")
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def assert_error(answer: httpx.Response, status: int) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    body: dict[str, Any] = answer.json()
-    assert set(body) == {"status", "error_code", "message"} and body["status"] == "error"
-    return body
 
 
 async def test_unauthenticated_pages_redirect_to_login_and_api_answers_401(
@@ -271,7 +261,7 @@ async def test_rule_test_on_pasted_logs_and_destinations_without_urls(
         assert "transfer to +34 600 failed" in trial["renderings"][0]["text"]
         assert hook.received == []  # a dry run sends nothing
         bad = await client.post("/api/v1/rules/transfer-failed/test", json={"logs": [{"id": 1}]})
-        assert "logs.0" in assert_error(bad, 422)["message"]
+        assert "logs.0" in assert_error(bad, 422)
         assert_error(await client.post("/api/v1/rules/nope/test", json={"logs": []}), 404)
 
         listed = (await client.get("/api/v1/destinations")).json()["destinations"]

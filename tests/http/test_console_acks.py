@@ -14,8 +14,16 @@ from alerter.store.audit import Audit
 from alerter.store.slack import SlackStore
 from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings
-from tests.http.console_kit import console_rules, csrf_of, process, send_call, signed_in, token
-from tests.http.test_console import assert_error, bearer
+from tests.http.console_kit import (
+    assert_error,
+    bearer,
+    console_rules,
+    csrf_of,
+    process,
+    send_call,
+    signed_in,
+    token,
+)
 from tests.standins import DigaStandIn, Receiver
 
 AG1 = GroupKey((("agent_id", "ag-1"),)).digest

@@ -15,7 +15,7 @@ import pytest
 from alerter.store.embedded import free_port
 from tests.conftest import child_env, metric_samples, write_rules
 from tests.http.console_kit import csrf_of, token
-from tests.standins import wait_until
+from tests.kit.poll import wait_until
 
 RULES = """
 destinations:

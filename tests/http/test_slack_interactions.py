@@ -25,7 +25,7 @@ from alerter.store.silences import Silences
 from alerter.store.slack import SlackStore
 from alerter.store.state import State
 from tests.conftest import ApiServer, rules_from
-from tests.render.test_alert import alert_for, log
+from tests.kit.build import alert_for, log
 from tests.standins import SlackApiStandIn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -25,8 +24,8 @@ from alerter.rules.noise import group_key
 from alerter.store.baseline import Baselines
 from alerter.store.queue import CallQueue
 from tests.conftest import make_settings, rules_from, run_worker_until_idle
-from tests.pipeline.test_decide import noise_rules
-from tests.replay.test_simulate import DAY
+from tests.kit.build import DAY, noise_rules
+from tests.kit.webhook import post_calls
 from tests.standins import DigaStandIn, Receiver, make_log
 
 BASELINE = (
@@ -44,14 +43,15 @@ class Clock:
         return self.now
 
 
-async def post_calls(api: Any, diga: DigaStandIn, agent: str, calls: int, failing: int) -> None:
+async def post_agent_calls(
+    api: Any, diga: DigaStandIn, agent: str, calls: int, failing: int
+) -> None:
     """`calls` call-ended webhooks of one agent, the first `failing` with a TRANSFER error."""
-    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-        for i in range(calls):
-            call_id = str(uuid.uuid4())
-            diga.add_call(call_id, [make_log(call_id)] if i < failing else [])
-            body = {"event": "call.ended", "call": {"id": call_id, "agent_id": agent}}
-            assert (await client.post("/webhooks/diga", json=body)).status_code == 202
+
+    def logs(call_id: str, index: int) -> list[dict[str, Any]]:
+        return [make_log(call_id)] if index < failing else []
+
+    await post_calls(api.url, diga, [agent] * calls, logs=logs)
 
 
 def titles(slack: Receiver) -> list[str]:
@@ -66,15 +66,15 @@ async def test_an_agent_three_times_worse_than_usual_fires_a_steady_one_does_not
     clock = Clock(now - 3 * 3600)  # the usual: three hours ago
     api = api_for(rules, clock=clock)
     worker_settings = make_settings(diga.url)
-    await post_calls(api, diga, "ag-jump", 40, 4)  # 10 %
-    await post_calls(api, diga, "ag-steady", 40, 20)  # 50 %
+    await post_agent_calls(api, diga, "ag-jump", 40, 4)  # 10 %
+    await post_agent_calls(api, diga, "ag-steady", 40, 20)  # 50 %
     await run_worker_until_idle(worker_settings, rules, redis_url)
     assert slack.received == []  # no normal known yet: nothing to compare with
     clock.now = now
-    await post_calls(api, diga, "ag-jump", 20, 12)  # 60 %
-    await post_calls(api, diga, "ag-steady", 20, 12)  # 60 %, not 3 x 50 %
+    await post_agent_calls(api, diga, "ag-jump", 20, 12)  # 60 %
+    await post_agent_calls(api, diga, "ag-steady", 20, 12)  # 60 %, not 3 x 50 %
     # A new agent has no normal of its own: the fleet's (24 of 80, 30 %) stands in.
-    await post_calls(api, diga, "ag-new", 20, 19)
+    await post_agent_calls(api, diga, "ag-new", 20, 19)
     await run_worker_until_idle(worker_settings, rules, redis_url)
     await asyncio.to_thread(slack.wait_for, 2)
     assert titles(slack) == [

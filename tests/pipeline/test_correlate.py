@@ -3,32 +3,19 @@ message, later alerts fold into it, and it resolves once its window passes (inje
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
-import redis.asyncio as aioredis
-from arq.connections import ArqRedis
 
-from alerter.metrics import Metrics
-from alerter.pipeline.decide import NoiseStores
-from alerter.pipeline.deliver import Sender
-from alerter.pipeline.fetch import DigaClient
-from alerter.rules.reload import RulesHolder
-from alerter.store.episodes import Episodes
-from alerter.store.queue import serialize_job
-from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Silences
-from alerter.store.state import State
-from alerter.store.windows import Windows
-from alerter.worker.deps import Deps
 from alerter.worker.episodes import episode_tick
-from tests.conftest import DIGA_KEY, make_settings, rules_from, run_worker_until_idle
+from tests.conftest import make_settings, rules_from, run_worker_until_idle
+from tests.kit.build import hook_url, messages
+from tests.kit.clock import AheadClock
+from tests.kit.stores import worker_deps
+from tests.kit.webhook import post_calls
 from tests.standins import DigaStandIn, Receiver, make_log
-from tests.worker.test_episodes import hook_url, messages
 
 RULES = """
 destinations:
@@ -49,16 +36,6 @@ rules:
 AGENTS = ("ag-1", "ag-2", "ag-3", "ag-4", "ag-5")
 
 
-async def post_failing(api: Any, diga: DigaStandIn, agents: tuple[str, ...]) -> None:
-    """One call per agent, all failing with the same signature."""
-    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-        for agent in agents:
-            call_id = str(uuid.uuid4())
-            diga.add_call(call_id, [make_log(call_id)])
-            body = {"event": "call.ended", "call": {"id": call_id, "agent_id": agent}}
-            assert (await client.post("/webhooks/diga", json=body)).status_code == 202
-
-
 def outcomes(redis_url: str, rule: str = "tts-down") -> list[str]:
     with redis.Redis.from_url(redis_url) as client:
         rows = client.xrange("alerter:history")
@@ -66,42 +43,19 @@ def outcomes(redis_url: str, rule: str = "tts-down") -> list[str]:
 
 
 async def tick(rules: Any, redis_url: str, diga: DigaStandIn, clock: Any) -> str:
-    client = ArqRedis(
-        connection_pool=aioredis.ConnectionPool.from_url(redis_url), job_serializer=serialize_job
-    )
-    deps = Deps(
-        diga=DigaClient(diga.url, DIGA_KEY),
-        state=State(client),
-        noise=NoiseStores(
-            Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
-        ),
-        sender=Sender(threads=1),
-        rules=RulesHolder.of(rules),
-        metrics=Metrics(),
-        budget=30,
-        clock=clock,
-    )
-    try:
+    async with worker_deps(redis_url, diga.url, rules, clock) as (deps, client):
         return await episode_tick({"deps": deps, "redis": client})
-    finally:
-        await deps.diga.aclose()
-        deps.sender.close()
-        await client.aclose()
-        await client.connection_pool.disconnect()
 
 
 async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_single_alerts(
     tmp_path: Path, api_for: Any, diga: DigaStandIn, hook: Receiver, redis_url: str
 ) -> None:
     rules = rules_from(tmp_path, RULES, {"HOOKS": hook_url(hook)})
-    api = api_for(rules)
-    offset = [0.0]
-
-    def clock() -> float:
-        return time.time() + offset[0]
+    clock = AheadClock()
+    api = api_for(rules, clock=clock)
 
     settings = make_settings(diga.url)
-    await post_failing(api, diga, AGENTS)
+    await post_calls(api.url, diga, AGENTS)
     await run_worker_until_idle(settings, rules, redis_url, clock=clock)
     sent = messages(hook)
     incidents = [m for m in sent if "incident: 3 groups fail alike" in m["title"]]
@@ -112,12 +66,12 @@ async def test_five_agents_failing_alike_give_one_incident_and_at_most_two_singl
     assert len(named) >= 3 and singles <= set(named)  # every group that alerted by then
     assert outcomes(redis_url).count("correlated") == 2  # the later groups folded into it
     # A rule inhibited by the incident's rule is quiet on the same failure while it is open.
-    await post_failing(api, diga, ("ag-6",))
+    await post_calls(api.url, diga, ["ag-6"])
     await run_worker_until_idle(settings, rules, redis_url, clock=clock)
     assert outcomes(redis_url, "transfers-elsewhere") == ["inhibited"]
     # Once the window passes with no alert of the signature, the incident resolves, once,
     # naming every group that folded into it.
-    offset[0] += 11 * 60
+    clock.advance(11 * 60)
     assert (await tick(rules, redis_url, diga, clock)).startswith("1 resolved")
     await run_worker_until_idle(settings, rules, redis_url, clock=clock)
     resolved = [m for m in messages(hook) if "RESOLVED" in m["title"]]

@@ -12,73 +12,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
 from alerter.cli import main
 from alerter.rules.load import load_rules
-from alerter.rules.model import RuleSet
 from alerter.store.ops import add_silence
 from alerter.store.state import State
 from tests.conftest import (
     DIGA_KEY,
-    SLACK_URL,
-    ApiServer,
     child_env,
     make_settings,
-    rules_from,
     run_worker_until_idle,
     write_rules,
 )
-from tests.standins import DigaStandIn, Receiver, make_log, wait_until
-
-AGENTS = ("ag-north", "ag-south", "ag-east")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def rule_yaml(extra: str, destination: str = "${SLACK_URL}") -> str:
-    body = "".join(f"    {line}\n" for line in extra.strip().splitlines())
-    return (
-        f"destinations:\n  slack-ops: {destination}\nrules:\n"
-        "  - name: transfer-failed\n    severity: critical\n"
-        "    match: {category: TRANSFER}\n    notify: [slack-ops]\n" + body
-    )
-
-
-def noise_rules(tmp_path: Path, extra: str) -> RuleSet:
-    return rules_from(tmp_path, rule_yaml(extra), {"SLACK_URL": SLACK_URL})
-
-
-async def send_calls(
-    api: ApiServer, diga: DigaStandIn, count: int, *, failing: bool = True, agent: str | None = None
-) -> list[str]:
-    """`count` call-ended webhooks (concurrently); failing calls carry a TRANSFER error."""
-    ids = []
-    for i in range(count):
-        call_id = str(uuid.uuid4())
-        agent_id = agent or AGENTS[i % len(AGENTS)]
-        logs = [make_log(call_id, data={"failure_reason": f"busy-{i % 2}"})] if failing else []
-        diga.add_call(call_id, logs)
-        ids.append((call_id, agent_id))
-    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-        semaphore = asyncio.Semaphore(16)
-
-        async def post(call_id: str, agent_id: str) -> None:
-            async with semaphore:
-                body = {"event": "call.ended", "call": {"id": call_id, "agent_id": agent_id}}
-                answer = await client.post("/webhooks/diga", json=body)
-                assert answer.status_code == 202
-
-        await asyncio.gather(*(post(c, a) for c, a in ids))
-    return [c for c, _ in ids]
+from tests.kit.build import noise_rules, rule_yaml
+from tests.kit.clock import DrivenClock
+from tests.kit.poll import wait_until
+from tests.kit.webhook import AGENTS, send_calls
+from tests.standins import DigaStandIn, Receiver
 
 
 def digest_summaries(bodies: list[Any]) -> list[tuple[str, int]]:
@@ -161,8 +113,8 @@ async def test_throttle_counts_suppressed_calls_exactly(
     tmp_path: Path, api_for: Any, diga: DigaStandIn, slack: Receiver, redis_url: str
 ) -> None:
     rules = noise_rules(tmp_path, "group_by: [agent_id]\nrepeat_interval: 30m")
-    api = api_for(rules)
-    clock = Clock()
+    clock = DrivenClock()
+    api = api_for(rules, clock=clock)  # the calls end on the worker's clock
     settings = make_settings(diga.url)
     await send_calls(api, diga, 1, agent="ag-north")
     await run_worker_until_idle(settings, rules, redis_url, clock)
@@ -246,8 +198,8 @@ async def test_silence_stops_sends_and_expires_on_time(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rules = noise_rules(tmp_path, "")
-    api = api_for(rules)
-    clock = Clock()
+    clock = DrivenClock()
+    api = api_for(rules, clock=clock)
     settings = make_settings(diga.url)
     monkeypatch.setenv("REDIS_URL", redis_url)
     # Stamped with the injected clock (the CLI's `silence add` stamps with the real one).

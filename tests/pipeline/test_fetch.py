@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -170,10 +171,13 @@ async def test_connection_refused_is_retryable() -> None:
 
 
 def test_retry_after_forms() -> None:
-    assert parse_retry_after(httpx.Headers({"Retry-After": "12"})) == 12.0
-    assert parse_retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
-    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"})) is None
-    assert parse_retry_after(httpx.Headers({})) is None
+    assert parse_retry_after(httpx.Headers({"Retry-After": "12"}), 0.0) == 12.0
+    date = httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    minute_before = datetime(2015, 10, 21, 7, 27, tzinfo=UTC).timestamp()
+    assert parse_retry_after(date, minute_before) == 60.0  # counted from the given clock
+    assert parse_retry_after(date, minute_before + 3600) == 0.0  # a date gone by: now
+    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"}), 0.0) is None
+    assert parse_retry_after(httpx.Headers({}), 0.0) is None
 
 
 async def test_a_later_page_that_fails_is_asked_again_in_place(
@@ -202,15 +206,12 @@ async def test_a_later_page_that_fails_is_asked_again_in_place(
     assert len(error_pages) == 3  # the answered ones: each page once
 
 
-async def test_the_logs_cap_stops_paging_and_says_so(
-    diga: DigaStandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from alerter.pipeline import fetch
-
-    monkeypatch.setattr(fetch, "MAX_LOGS_PER_CALL", 1500)
+async def test_the_logs_cap_stops_paging_and_says_so(diga: DigaStandIn) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, make_logs(call_id, 3500))
-    client = DigaClient(diga.url, DIGA_KEY, timeout=1.0, page_cap=10, first_page=FirstPage.LEVEL)
+    client = DigaClient(
+        diga.url, DIGA_KEY, timeout=1.0, page_cap=10, max_logs=1500, first_page=FirstPage.LEVEL
+    )
     try:
         result = await client.fetch_call_logs(call_id)
     finally:

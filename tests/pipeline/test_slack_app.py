@@ -5,12 +5,10 @@ post updated on resolve, `ratelimited` delaying and never dropping, failure reas
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
@@ -19,8 +17,11 @@ from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store.state import State
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
+from tests.kit.poll import until
+from tests.kit.redis import history
+from tests.kit.webhook import post_calls
+from tests.kit.worker import running_worker
 from tests.standins import DigaStandIn, Fault, SlackApiStandIn, make_log
-from tests.worker.test_episodes import running_worker, until
 
 TOKEN = "xoxb-0000-slackbottoken7c1"
 RULES = """
@@ -47,14 +48,6 @@ rules:
 """
 
 
-@pytest.fixture
-def slack_api() -> Iterator[SlackApiStandIn]:
-    server = SlackApiStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
 def settings_for(diga: DigaStandIn, slack_api: SlackApiStandIn, **over: Any) -> Settings:
     return make_settings(
         diga.url,
@@ -64,23 +57,9 @@ def settings_for(diga: DigaStandIn, slack_api: SlackApiStandIn, **over: Any) -> 
     )
 
 
-async def post_calls(api: ApiServer, diga: DigaStandIn, agent: str, count: int) -> list[str]:
-    ids = []
-    async with httpx.AsyncClient(base_url=api.url) as client:
-        for _ in range(count):
-            call_id = str(uuid.uuid4())
-            text = "transfer to +34 600 123 456 failed"
-            diga.add_call(call_id, [make_log(call_id, data={"message_text": text})])
-            body = {"call": {"id": call_id, "agent_id": agent}}
-            answer = await client.post("/webhooks/diga", json=body)
-            assert answer.status_code == 202
-            ids.append(call_id)
-    return ids
-
-
-async def history(redis_url: str, call_id: str) -> list[dict[str, str]]:
-    async with redis.asyncio.Redis.from_url(redis_url) as client:
-        return await State(client).history(call_id)
+def with_phone(call_id: str, index: int) -> list[dict[str, Any]]:
+    """A failed transfer whose text carries a phone number (redacted in the alert)."""
+    return [make_log(call_id, data={"message_text": "transfer to +34 600 123 456 failed"})]
 
 
 @pytest.fixture
@@ -96,7 +75,7 @@ async def test_a_groups_alerts_are_one_post_and_replies_in_its_thread_with_the_b
     api_for: Callable[..., ApiServer],
 ) -> None:
     api = api_for(rules)
-    await post_calls(api, diga, "ag-1", 3)
+    await post_calls(api.url, diga, ["ag-1"] * 3, logs=with_phone)
     await run_worker_until_idle(settings_for(diga, slack_api), rules, redis_url)
     posts = slack_api.of("chat.postMessage")
     assert len(posts) == 3, slack_api.methods()
@@ -132,7 +111,7 @@ async def test_ratelimited_delays_and_never_drops(
         *[Fault(200, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})] * 6,
     )
     api = api_for(rules)
-    [call_id] = await post_calls(api, diga, "ag-1", 1)
+    [call_id] = await post_calls(api.url, diga, ["ag-1"] * 1, logs=with_phone)
     await run_worker_until_idle(settings_for(diga, slack_api), rules, redis_url)
     assert len(slack_api.of("chat.postMessage")) == 1
     rows = await history(redis_url, call_id)
@@ -151,7 +130,7 @@ async def test_a_refusal_gives_up_after_its_tries_naming_destination_host_and_er
 ) -> None:
     slack_api.inject(*[Fault(200, {"ok": False, "error": "channel_not_found"})] * 8)
     api = api_for(rules)
-    [call_id] = await post_calls(api, diga, "ag-1", 1)
+    [call_id] = await post_calls(api.url, diga, ["ag-1"] * 1, logs=with_phone)
     await run_worker_until_idle(settings_for(diga, slack_api), rules, redis_url)
     assert slack_api.of("chat.postMessage") == []
     async with redis.asyncio.Redis.from_url(redis_url) as client:
@@ -172,7 +151,7 @@ async def test_an_episode_is_one_post_its_replies_then_the_post_updated_resolved
     settings = settings_for(diga, slack_api, ALERTER_TICK_SECONDS=1)
     api = api_for(rules, ALERTER_TICK_SECONDS=1)
     async with running_worker(settings, rules, redis_url):
-        await post_calls(api, diga, "ag-busy", 3)
+        await post_calls(api.url, diga, ["ag-busy"] * 3, logs=with_phone)
         assert await until(lambda: "chat.update" in slack_api.methods(), 15)
         assert await until(lambda: slack_api.methods()[-1] == "chat.postMessage", 5)
     methods = slack_api.methods()

@@ -14,7 +14,8 @@ import pytest
 
 from alerter.cli import main
 from tests.conftest import DIGA_KEY, SLACK_URL, make_settings, rules_from, run_worker_until_idle
-from tests.pipeline.test_decide import noise_rules, send_calls
+from tests.kit.build import noise_rules
+from tests.kit.webhook import send_calls
 from tests.standins import DigaStandIn, Receiver, make_log
 
 

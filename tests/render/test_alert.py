@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerter.models import CallEnded, LogEntry, Severity
+from alerter.models import CallEnded, Severity
 from alerter.pipeline.deliver import slack_template_json
 from alerter.pipeline.evaluate import RuleMatch
 from alerter.render.build import build_alert
@@ -20,50 +18,12 @@ from alerter.render.model import (
     SLACK_MAX_BLOCKS,
     SLACK_PAYLOAD_CHARS,
     SLACK_SECTION_CHARS,
-    Alert,
     title,
 )
 from alerter.render.plain import plain_text
 from alerter.render.slack import slack_payload
 from alerter.rules.model import Rule
-
-CALL = CallEnded(call_id=str(uuid.uuid4()), fields={"agent_id": "ag-1", "status": "failed"})
-
-
-def rule(name: str = "transfer-failed", **over: Any) -> Rule:
-    values: dict[str, Any] = {
-        "name": name,
-        "description": "Transfers that failed",
-        "severity": Severity.CRITICAL,
-        "levels": frozenset({"ERROR"}),
-        "categories": None,
-        "events": None,
-        "data": (),
-        "call": (),
-        "min_matches": 1,
-        "notify": ("ops",),
-        "source": "x.yaml:1",
-    }
-    values.update(over)
-    return Rule(**values)
-
-
-def log(text: str = "transfer failed", **over: Any) -> LogEntry:
-    values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "timestamp": datetime(2026, 11, 25, 12, 0, 1, 250000, tzinfo=UTC),
-        "level": "ERROR",
-        "category": "TRANSFER",
-        "event": "transfer_failed",
-        "trace_id": "4bf92f3577b34da6",
-        "data": {"message_text": text},
-    }
-    values.update(over)
-    return LogEntry(**values)
-
-
-def alert_for(logs: list[LogEntry], call: CallEnded = CALL) -> Alert:
-    return build_alert(RuleMatch(rule(), tuple(logs)), call)
+from tests.kit.build import CALL, alert_for, log, rule
 
 
 def all_texts(payload: dict[str, Any]) -> list[str]:

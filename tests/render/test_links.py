@@ -34,7 +34,7 @@ from alerter.rules.templates import compile_link
 from alerter.store.silences import Matcher, literal, parse_matcher
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.http.console_kit import token
-from tests.render.test_alert import CALL, log, rule
+from tests.kit.build import CALL, log, rule
 from tests.standins import DigaStandIn, Receiver, make_log
 
 HOSTILE_VALUES = ("~.*", "busy, event=~.*", "a\nevent=~.*", " padded ", '"quoted"', "x\u2028y")

@@ -22,7 +22,7 @@ from alerter.render.slack_blocks import (
     alert_payload,
     resolved_update,
 )
-from tests.render.test_alert import alert_for, log
+from tests.kit.build import alert_for, log
 
 THREAD = Thread(
     key="alerter-transfer-failed-abc",

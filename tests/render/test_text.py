@@ -17,7 +17,7 @@ from alerter.rules.noise import Noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.templates import TITLE_CHARS, compile_link, compile_template
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
-from tests.render.test_alert import CALL, log, rule
+from tests.kit.build import CALL, log, rule
 from tests.standins import DigaStandIn, Receiver, make_log
 
 # Every way a viewer may start a new line, then what alerter's own lines look like.

@@ -19,9 +19,9 @@ from alerter.store import keys
 from alerter.store.silences import Silence, parse_matcher
 from alerter.store.windows import Windows
 from tests.conftest import rules_from
+from tests.kit.build import DAY
 from tests.standins import make_log
 
-DAY = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC, a Wednesday
 RULE = """
 destinations: {ops: json://127.0.0.1/hook}
 rules:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -20,13 +19,6 @@ from alerter.store.calls import (
 )
 from alerter.store.console_auth import ConsoleAuth
 from alerter.store.state import State
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_call_story_is_kept_for_the_retention_and_bounded(redis: Redis) -> None:

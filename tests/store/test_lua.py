@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from importlib.resources import files
 
-import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
@@ -47,13 +45,6 @@ COVERED = {
     "match_window",  # included by rate and baseline, run through them
     "correlate",
 }
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def evalsha_calls(redis: Redis) -> int:

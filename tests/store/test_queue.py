@@ -6,20 +6,12 @@ import asyncio
 import time
 import uuid
 
-import pytest
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded
 from alerter.store import keys
 from alerter.store.queue import CallQueue, deserialize_job
-
-
-@pytest.fixture
-async def redis(redis_url: str):  # type: ignore[no-untyped-def]
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_enqueue_is_an_arq_job_deferred_by_the_settle_time(redis: Redis) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -34,13 +33,6 @@ def test_matcher_operators(text: str, labels: dict[str, str], holds: bool) -> No
 def test_bad_matchers_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_matcher(text)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_operators_survive_storage_and_equalities_stay_readable(redis: Redis) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, Outcome
@@ -13,13 +12,8 @@ from alerter.store import keys
 from alerter.store.history import history_entry
 from alerter.store.markers import marker_key
 from alerter.store.state import Claim, State
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+from tests.kit.build import DAY
+from tests.kit.clock import DrivenClock
 
 
 async def test_a_sent_marker_lasts_seven_days_and_blocks_a_second_send(redis: Redis) -> None:
@@ -50,7 +44,9 @@ async def test_success_writes_clear_a_recorded_failure_in_the_same_trip(redis: R
 
     await state.record_failure(call, "delivery", "kept failing", 8)
     key = marker_key(call.call_id, "rule", "dest")
-    entry = history_entry(call.call_id, Outcome.SENT, rule="rule", destination="dest")
+    entry = history_entry(
+        call.call_id, Outcome.SENT, rule="rule", destination="dest", at=time.time()
+    )
     await state.mark_sent(key, entry, clear_failure=call.call_id)
     assert await state.failure(call.call_id) is None
     rows = await state.history(call.call_id)
@@ -77,3 +73,17 @@ async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
     assert [r.subject for r in await state.history(outcome="throttled")] == [mine]
     assert await state.history(outcome="throttled", scan_max=3) == []
     assert [r.subject for r in await state.history(destination="slack")] == [mine]
+
+
+
+async def test_every_stamp_the_state_writes_reads_the_clock_it_was_given(redis: Redis) -> None:
+    clock = DrivenClock(DAY)
+    state = State(redis, clock=clock)
+    call = CallEnded(call_id=str(uuid.uuid4()), fields={})
+    await state.record(call.call_id, Outcome.NO_MATCH)
+    clock.advance(60)
+    await state.record_failure(call, "delivery", "kept failing", 8)
+    rows = await state.history(call.call_id)
+    assert sorted(row.at for row in rows) == [DAY, DAY + 60]
+    failed = await state.failure(call.call_id)
+    assert failed is not None and failed.at == DAY + 60

@@ -26,6 +26,7 @@ from tests.conftest import (
     rules_from,
     run_worker_until_idle,
 )
+from tests.kit.webhook import post_webhook
 from tests.standins import DigaStandIn, Fault, Receiver, make_log, make_logs
 
 RULES = """
@@ -52,6 +53,8 @@ rules:
     notify: [oncall-mail, slack-ops]
 """
 
+AGENT = "agent-7"  # the agent of every call posted here
+
 
 @pytest.fixture
 def rules(tmp_path: Path, smtp: tuple[SmtpSink, int]) -> RuleSet:
@@ -69,12 +72,6 @@ def api(diga: DigaStandIn, redis_url: str, rules: RuleSet) -> Iterator[ApiServer
     server.start()
     yield server
     server.stop()
-
-
-async def post_call(api: ApiServer, call_id: str, **extra: Any) -> httpx.Response:
-    body = {"event": "call.ended", "call": {"id": call_id, "agent_id": "agent-7", **extra}}
-    async with httpx.AsyncClient() as client:
-        return await client.post(f"{api.url}/webhooks/diga", json=body)
 
 
 async def process(diga: DigaStandIn, rules: RuleSet, redis_url: str) -> None:
@@ -107,7 +104,7 @@ async def test_one_matching_log_gives_one_slack_alert(
             make_log(call_id, data={"failure_reason": "no agent answered"}, trace_id="tr-42"),
         ],
     )
-    answer = await post_call(api, call_id, end_reason="error")
+    answer = await post_webhook(api.url, call_id, agent_id=AGENT, end_reason="error")
     assert answer.status_code == 202
     assert answer.json() == {"status": "queued", "call_id": call_id}
 
@@ -133,7 +130,7 @@ async def test_no_matching_log_records_no_match(
 ) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id, category="USER", event="user_hung_up")])
-    assert (await post_call(api, call_id)).status_code == 202
+    assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
     await process(diga, rules, redis_url)
     assert slack.received == []
     assert await outcomes_of(redis_url, call_id) == ["no_match"]
@@ -151,7 +148,7 @@ async def test_min_matches_threshold(
 ) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, make_logs(call_id, tool_errors, category="CALL_TOOLS", event="tool_x"))
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert len(slack.received) == alerts
     if alerts:
@@ -165,7 +162,7 @@ async def test_2500_logs_fetch_every_page_with_few_requests(
     logs = make_logs(call_id, 2500)
     logs.append(make_log(call_id, level="CRITICAL", category="AGENT", event="llm_down"))
     diga.add_call(call_id, logs)
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
 
     bodies = slack.wait_for(2)
@@ -185,7 +182,9 @@ async def test_five_concurrent_redeliveries_give_one_alert(
 ) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    answers = await asyncio.gather(*(post_call(api, call_id) for _ in range(5)))
+    answers = await asyncio.gather(
+        *(post_webhook(api.url, call_id, agent_id=AGENT) for _ in range(5))
+    )
     statuses = sorted(a.json()["status"] for a in answers)
     assert statuses == ["duplicate"] * 4 + ["queued"]
     assert {a.status_code for a in answers if a.json()["status"] == "duplicate"} == {200}
@@ -197,7 +196,7 @@ async def test_five_concurrent_redeliveries_give_one_alert(
         run_worker_until_idle(settings, rules, redis_url),
     )
     # Redelivered after processing: still a duplicate while the result is kept.
-    assert (await post_call(api, call_id)).json()["status"] == "duplicate"
+    assert (await post_webhook(api.url, call_id, agent_id=AGENT)).json()["status"] == "duplicate"
     assert len(slack.wait_for(1)) == 1
     assert len(slack.received) == 1
 
@@ -208,11 +207,11 @@ async def test_rerun_of_a_finished_call_does_not_alert_twice(
     """After the 24 h duplicate window the job runs again; the send markers stop a repeat."""
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         await client.delete(f"arq:result:call:{call_id}")  # the 24 h window has passed
-    assert (await post_call(api, call_id)).status_code == 202
+    assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
     await process(diga, rules, redis_url)
     assert len(diga.requests_for(call_id)) == 4  # it really ran twice
     assert len(slack.received) == 1
@@ -227,7 +226,7 @@ async def test_diga_5xx_then_success_still_alerts(
         Fault(503, {"status": "error", "error_code": "INTERNAL_SERVER_ERROR", "message": "x"}),
         Fault(500, {"status": "error", "error_code": "INTERNAL_SERVER_ERROR", "message": "y"}),
     )
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert len(slack.wait_for(1)) == 1
     assert len(diga.requests_for(call_id)) >= 4
@@ -245,7 +244,7 @@ async def test_429_retry_after_is_honoured(
             headers={"Retry-After": "1"},
         )
     )
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     started = time.monotonic()
     await process(diga, rules, redis_url)
     assert len(slack.wait_for(1)) == 1
@@ -257,7 +256,7 @@ async def test_unknown_call_is_retried_then_recorded_unresolved(
     api: ApiServer, diga: DigaStandIn, slack: Receiver, rules: RuleSet, redis_url: str
 ) -> None:
     call_id = str(uuid.uuid4())  # never added to the stand-in: 404 CALL_NOT_FOUND
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert slack.received == []
     assert len(diga.requests_for(call_id)) == 4 * 2  # 4 tries, both levels each time
@@ -276,7 +275,7 @@ async def test_bad_credentials_are_not_retried(
 ) -> None:
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     settings = make_settings(diga.url, DIGA_API_KEY="wrong-key")
     await run_worker_until_idle(settings, rules, redis_url)
     assert len(diga.requests_for(call_id)) == 2  # one try, both levels: no retry storm
@@ -291,7 +290,7 @@ async def test_log_text_cannot_mention_the_channel(
     call_id = str(uuid.uuid4())
     hostile = "<!channel> <!here> <@U024BE7LH> & <https://evil.example|click> ```"
     diga.add_call(call_id, [make_log(call_id, data={"message_text": hostile})])
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     [message] = slack.wait_for(1)
     for block in message["attachments"][0]["blocks"]:
@@ -332,7 +331,7 @@ async def test_critical_log_goes_to_email_and_slack_once_each(
             )
         ],
     )
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     [mail] = sink.wait_for(1)
     assert "critical-mail" in mail["Subject"]
@@ -366,7 +365,7 @@ async def test_failing_destination_is_retried_without_resending_the_others(
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id, level="CRITICAL", category="AGENT", event="x")])
     slack.inject(Fault(500), Fault(500))
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     # The worker has finished: every send it made has been received.
     assert len(slack.received) == 1
@@ -381,7 +380,7 @@ async def test_destination_that_keeps_failing_is_recorded_and_retryable(
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     slack.inject(*[Fault(500)] * 8)
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert slack.received == []
     failed = await failure_of(redis_url, call_id)
@@ -406,7 +405,7 @@ async def test_smtp_refusing_then_accepting_sends_one_email(
     sink.refuse = 2
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id, level="CRITICAL", category="AGENT", event="x")])
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert len(sink.wait_for(1)) == 1
     assert len(slack.received) == 1  # Slack accepted at once and was not resent
@@ -420,7 +419,7 @@ async def test_diga_down_for_good_is_recorded_as_failed(
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     diga.inject(*[Fault(503, raw=b"upstream down")] * 40)
-    await post_call(api, call_id)
+    await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     assert slack.received == []
     failed = await failure_of(redis_url, call_id)
@@ -446,7 +445,7 @@ async def test_context_lines_before_the_first_failure(
         logs += make_logs(call_id, 1)
         logs[-1]["timestamp"] = "2026-11-25T12:00:01+00:00"
         diga.add_call(call_id, logs)
-        await post_call(api, call_id)
+        await post_webhook(api.url, call_id, agent_id=AGENT)
         await process(diga, rules, redis_url)
     finally:
         api.stop()
@@ -487,7 +486,7 @@ async def test_a_rule_is_inhibited_on_a_call_where_its_inhibitor_fired(
         )
         diga.add_call(transfer_only, [make_log(transfer_only)])
         for call_id in (both, transfer_only):
-            assert (await post_call(api, call_id)).status_code == 202
+            assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
         await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     finally:
         api.stop()
@@ -524,7 +523,7 @@ rules:
     try:
         call_id = str(uuid.uuid4())
         diga.add_call(call_id, [make_log(call_id)])
-        assert (await post_call(api, call_id, agent_id="sales-es")).status_code == 202
+        assert (await post_webhook(api.url, call_id, agent_id="sales-es")).status_code == 202
         public = make_settings(diga.url, ALERTER_PUBLIC_URL="https://alerter.example.com")
         await run_worker_until_idle(public, rules, redis_url)
     finally:
@@ -579,7 +578,7 @@ async def test_a_destination_down_for_every_try_costs_diga_nothing_and_says_why(
         try:
             call_id = str(uuid.uuid4())
             diga.add_call(call_id, [make_log(call_id)])
-            assert (await post_call(api, call_id)).status_code == 202
+            assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
             holder = RulesHolder.of(rules)  # the worker's metrics, read below
             await run_worker_until_idle(make_settings(diga.url), holder, redis_url)  # type: ignore[arg-type]
 
@@ -650,7 +649,7 @@ async def test_an_inhibited_call_counts_in_no_frequency_or_rate_window(
         diga.add_call(both, [make_log(both), make_log(both, category="AGENT", event="down")])
         diga.add_call(transfer_only, [make_log(transfer_only)])
         for call_id in (both, transfer_only):  # one after the other: the windows see both
-            assert (await post_call(api, call_id)).status_code == 202
+            assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
             await process(diga, rules, redis_url)
     finally:
         api.stop()
@@ -696,7 +695,7 @@ async def test_a_calls_story_tells_its_decisions_in_rule_order_then_its_sends(
     try:
         call_id = str(uuid.uuid4())
         diga.add_call(call_id, [make_log(call_id)])
-        assert (await post_call(api, call_id)).status_code == 202
+        assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
         await process(diga, rules, redis_url)
     finally:
         api.stop()

@@ -3,16 +3,12 @@ tick that runs once per period whatever the number of workers, across restarts."
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -20,10 +16,13 @@ import redis.asyncio as aioredis
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.worker import app as worker_module
-from alerter.worker.app import make_worker
-from alerter.worker.runner import run_worker
 from tests.conftest import ApiServer, make_settings, rules_from
-from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+from tests.kit.build import hook_url, messages
+from tests.kit.clock import AheadClock
+from tests.kit.poll import until
+from tests.kit.webhook import accepted
+from tests.kit.worker import more_ticks, running_worker
+from tests.standins import DigaStandIn, Receiver, make_log
 
 RULES = """
 destinations:
@@ -47,10 +46,6 @@ rules:
 """
 
 
-def hook_url(receiver: Receiver) -> str:
-    return receiver.url.replace("http", "json", 1) + "/alerts"
-
-
 @pytest.fixture
 def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
     return rules_from(tmp_path, RULES, {"HOOKS": hook_url(hook)})
@@ -61,46 +56,8 @@ def settings(diga: DigaStandIn) -> Settings:
     return make_settings(diga.url, ALERTER_TICK_SECONDS=1, ALERTER_WORKER_METRICS_PORT=0)
 
 
-@asynccontextmanager
-async def running_worker(settings: Settings, rules: RuleSet, redis_url: str) -> AsyncIterator[None]:
-    """The real arq worker, not in burst mode (the tick is a cron job), until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(lambda: make_worker(settings, rules, redis_url), stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-async def post(api: ApiServer, call_id: str, **fields: Any) -> None:
-    async with httpx.AsyncClient(base_url=api.url) as client:
-        answer = await client.post("/webhooks/diga", json={"call": {"id": call_id, **fields}})
-        assert answer.status_code == 202, answer.text
-
-
-def messages(hook: Receiver) -> list[dict[str, Any]]:
-    return [body for body in hook.bodies() if isinstance(body, dict)]
-
-
 def titled(hook: Receiver, text: str) -> list[dict[str, Any]]:
     return [m for m in messages(hook) if text in m.get("title", "")]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20) -> bool:
-    return await asyncio.to_thread(wait_until, predicate, timeout)
-
-
-def ticks_run(redis_url: str) -> int:
-    """Ticks that have run (each keeps its result, under its period's job id)."""
-    with redis.Redis.from_url(redis_url) as client:
-        return sum(1 for _ in client.scan_iter("arq:result:episode_tick:*", count=1000))
-
-
-async def more_ticks(redis_url: str, count: int = 2) -> None:
-    """Wait for `count` more ticks: each is a chance to send what must not be sent."""
-    start = ticks_run(redis_url)
-    assert await until(lambda: ticks_run(redis_url) >= start + count)
 
 
 async def test_a_frequency_episode_fires_then_resolves_once_with_the_same_key(
@@ -116,7 +73,7 @@ async def test_a_frequency_episode_fires_then_resolves_once_with_the_same_key(
         for _ in range(3):
             call_id = str(uuid.uuid4())
             diga.add_call(call_id, [make_log(call_id, category="TRANSFER")])
-            await post(api, call_id, agent_id="ag-busy")
+            await accepted(api.url, call_id, agent_id="ag-busy")
         assert await until(lambda: bool(titled(hook, "transfer-burst")))
         assert await until(lambda: bool(titled(hook, "[RESOLVED] transfer-burst")), 15)
         await more_ticks(redis_url)  # nothing more to say
@@ -139,12 +96,12 @@ async def test_a_flatline_fires_once_per_silence_and_resolves_when_calls_resume(
 ) -> None:
     api = api_for(rules)
     async with running_worker(settings, rules, redis_url):
-        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
-        await post(api, str(uuid.uuid4()), agent_id="ag-night")
+        await accepted(api.url, str(uuid.uuid4()), agent_id="ag-quiet")
+        await accepted(api.url, str(uuid.uuid4()), agent_id="ag-night")
         assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 2)
         await more_ticks(redis_url)  # the silence goes on: no second alert for it
         assert len(titled(hook, "agent-quiet: no calls")) == 2
-        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+        await accepted(api.url, str(uuid.uuid4()), agent_id="ag-quiet")
         assert await until(lambda: bool(titled(hook, "[RESOLVED] agent-quiet")))
         await more_ticks(redis_url, 1)
     firing = titled(hook, "agent-quiet: no calls")
@@ -180,16 +137,17 @@ async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
         return await real_tick(ctx)
 
     monkeypatch.setattr(worker_module, "episode_tick", counted_tick)
-    api = api_for(rules)
-    await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
-    await asyncio.sleep(2.5)  # silent past `no_calls` while no worker runs
+    clock = AheadClock()
+    api = api_for(rules, clock=clock)
+    await accepted(api.url, str(uuid.uuid4()), agent_id="ag-quiet")
+    clock.advance(2.5)  # silent past `no_calls` while no worker runs
     async with (
-        running_worker(settings, rules, redis_url),
-        running_worker(settings, rules, redis_url),
+        running_worker(settings, rules, redis_url, clock),
+        running_worker(settings, rules, redis_url, clock),
     ):
         assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
         await more_ticks(redis_url, 3)
-    async with running_worker(settings, rules, redis_url):  # a restart
+    async with running_worker(settings, rules, redis_url, clock):  # a restart
         await more_ticks(redis_url, 3)
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # not missed, not repeated
     assert len(runs) >= 5 and set(runs.values()) == {1}, runs
@@ -216,7 +174,7 @@ async def test_a_flatline_group_unseen_for_the_retention_is_dropped(
     api = api_for(rules)
     groups_key = "alerter:flatline:agent-quiet:seen"
     async with running_worker(short, rules, redis_url):
-        await post(api, str(uuid.uuid4()), agent_id="ag-quiet")
+        await accepted(api.url, str(uuid.uuid4()), agent_id="ag-quiet")
         with redis.Redis.from_url(redis_url) as client:
             assert client.hlen(groups_key) == 1
             # It fires once silent for 2 s, then is dropped once unseen for 4 s.
@@ -246,66 +204,31 @@ async def test_an_episode_whose_firing_was_throttled_resolves_without_a_message(
     """Two episodes of one group an hour's throttle apart: the first fires and resolves; the
     second's firing is throttled (never sent), so its end sends nothing either. Time moves
     by the injected clock."""
-    from arq.connections import ArqRedis
-
-    from alerter.metrics import Metrics
     from alerter.models import CallEnded
-    from alerter.pipeline.decide import NoiseStores
-    from alerter.pipeline.deliver import Sender
-    from alerter.pipeline.fetch import DigaClient
-    from alerter.rules.reload import RulesHolder
-    from alerter.store.episodes import Episodes
-    from alerter.store.queue import CallQueue, serialize_job
-    from alerter.store.signature_counts import SignatureCounts
-    from alerter.store.silences import Silences
-    from alerter.store.state import State
-    from alerter.store.windows import Windows
-    from alerter.worker.deps import Deps
+    from alerter.store.queue import CallQueue
     from alerter.worker.episodes import episode_tick
-    from tests.conftest import DIGA_KEY, run_worker_until_idle
+    from tests.conftest import run_worker_until_idle
+    from tests.kit.stores import worker_deps
 
     rules = rules_from(tmp_path, THROTTLED, {"HOOKS": hook_url(hook)})
-    offset = [0.0]
-
-    def clock() -> float:
-        return time.time() + offset[0]
+    clock = AheadClock()
 
     async def calls_then_tick(count: int) -> None:
         async with aioredis.Redis.from_url(redis_url) as client:
             for _ in range(count):
                 call_id = str(uuid.uuid4())
                 diga.add_call(call_id, [make_log(call_id)])
-                assert await CallQueue(client, 0).enqueue(CallEnded(call_id=call_id))
+                assert await CallQueue(client, 0, clock=clock).enqueue(CallEnded(call_id=call_id))
         settings = make_settings(diga.url)
         await run_worker_until_idle(settings, rules, redis_url, clock=clock)
-        offset[0] += 120  # past the window: the episode resolves at the next tick
-        client = ArqRedis(
-            connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url),
-            job_serializer=serialize_job,
-        )
-        deps = Deps(
-            diga=DigaClient(diga.url, DIGA_KEY),
-            state=State(client),
-            noise=NoiseStores(
-                Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
-            ),
-            sender=Sender(threads=1),
-            rules=RulesHolder.of(rules),
-            metrics=Metrics(),
-            budget=30,
-            clock=clock,
-        )
-        try:
-            assert (await episode_tick({"deps": deps, "redis": client})).startswith("1 resolved")
-        finally:
-            await deps.diga.aclose()
-            deps.sender.close()
-            await client.aclose()
-            await client.connection_pool.disconnect()
+        clock.advance(120)  # past the window: the episode resolves at the next tick
+        async with worker_deps(redis_url, diga.url, rules, clock) as (deps, client):
+            ticked = await episode_tick({"deps": deps, "redis": client})
+        assert ticked.startswith("1 resolved")
         await run_worker_until_idle(settings, rules, redis_url, clock=clock)  # its message
 
     await calls_then_tick(2)
     assert [("RESOLVED" in m["title"]) for m in messages(hook)] == [False, True]
-    offset[0] += 600  # a second episode, well within the hour's throttle
+    clock.advance(600)  # a second episode, well within the hour's throttle
     await calls_then_tick(2)
     assert len(messages(hook)) == 2, messages(hook)  # its firing was throttled: no resolve

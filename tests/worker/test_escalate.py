@@ -5,25 +5,27 @@ acknowledged one never does."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from alerter import acks
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
-from alerter.store.state import State
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
 from tests.conftest import ApiServer, make_settings, rules_from
-from tests.standins import DigaStandIn, Receiver, SlackApiStandIn, make_log
-from tests.worker.test_episodes import hook_url, more_ticks, until
+from tests.kit.build import hook_url
+from tests.kit.clock import AheadClock
+from tests.kit.poll import until
+from tests.kit.redis import outcomes
+from tests.kit.webhook import post_calls
+from tests.kit.worker import more_ticks
+from tests.standins import DigaStandIn, Receiver, SlackApiStandIn
 
 RULES = """
 destinations:
@@ -39,26 +41,6 @@ rules:
 """
 
 
-class Clock:
-    """The worker's clock: real time plus what the test has moved it on."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __call__(self) -> float:
-        import time
-
-        return time.time() + self.ahead
-
-
-@pytest.fixture
-def slack_api() -> Iterator[SlackApiStandIn]:
-    server = SlackApiStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
     return rules_from(tmp_path, RULES, {"PAGER": hook_url(hook)})
@@ -66,7 +48,7 @@ def rules(tmp_path: Path, hook: Receiver) -> RuleSet:
 
 @asynccontextmanager
 async def worker_on(
-    settings: Settings, rules: RuleSet, redis_url: str, clock: Clock
+    settings: Settings, rules: RuleSet, redis_url: str, clock: AheadClock
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -79,24 +61,8 @@ async def worker_on(
         await asyncio.wait_for(task, 30)
 
 
-async def post_call(api: ApiServer, diga: DigaStandIn, agent: str) -> str:
-    call_id = str(uuid.uuid4())
-    diga.add_call(call_id, [make_log(call_id)])
-    async with httpx.AsyncClient(base_url=api.url) as client:
-        answer = await client.post(
-            "/webhooks/diga", json={"call": {"id": call_id, "agent_id": agent}}
-        )
-        assert answer.status_code == 202
-    return call_id
-
-
 def paged(hook: Receiver) -> list[dict[str, Any]]:
     return [b for b in hook.bodies() if isinstance(b, dict)]
-
-
-async def outcomes(redis_url: str, call_id: str) -> list[str]:
-    async with aioredis.Redis.from_url(redis_url) as client:
-        return [row.outcome for row in await State(client).history(call_id)]
 
 
 async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
@@ -113,23 +79,25 @@ async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
         ALERTER_TICK_SECONDS=1,
         ALERTER_WORKER_METRICS_PORT=0,
     )
-    api = api_for(rules, ALERTER_TICK_SECONDS=1)
-    clock = Clock()
+    clock = AheadClock()  # real waits (a running worker's polls), driven windows
+    api = api_for(rules, clock=clock, ALERTER_TICK_SECONDS=1)
     async with worker_on(settings, rules, redis_url, clock):
-        first = await post_call(api, diga, "ag-1")
-        second = await post_call(api, diga, "ag-1")  # the same episode: still one escalation
-        calm = await post_call(api, diga, "ag-2")
+        [first] = await post_calls(api.url, diga, ["ag-1"])
+        [second] = await post_calls(
+            api.url, diga, ["ag-1"]
+        )  # the same episode: still one escalation
+        [calm] = await post_calls(api.url, diga, ["ag-2"])
         assert await until(lambda: len(slack_api.of("chat.postMessage")) == 3)
         async with aioredis.Redis.from_url(redis_url) as client:
             await acks.acknowledge(client, "transfer-failed", group_of(slack_api, "ag-2"), "ann", 0)
         await more_ticks(redis_url, 2)
         assert paged(hook) == [], "nothing escalates before `after`"
-        clock.ahead = 16 * 60
+        clock.advance(16 * 60)
         assert await until(lambda: len(paged(hook)) >= 1)
         # A later alert of the escalated episode, and its time passing again: no second page.
-        await post_call(api, diga, "ag-1")
+        await post_calls(api.url, diga, ["ag-1"])
         assert await until(lambda: len(slack_api.of("chat.postMessage")) == 4)
-        clock.ahead = 32 * 60
+        clock.advance(16 * 60)
         await more_ticks(redis_url, 3)
     [page] = paged(hook)
     assert "Escalated (not acknowledged within 15m)" in page["title"]

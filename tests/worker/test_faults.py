@@ -29,7 +29,8 @@ from tests.conftest import (
     run_worker_until_idle,
     write_rules,
 )
-from tests.standins import DigaStandIn, Receiver, make_log, wait_until
+from tests.kit.poll import wait_until
+from tests.standins import DigaStandIn, Receiver, make_log
 
 
 @pytest.fixture

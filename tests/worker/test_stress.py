@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from arq.constants import default_queue_name, result_key_prefix
@@ -20,11 +19,13 @@ from alerter.models import CallEnded
 from alerter.pipeline import deliver
 from alerter.rules.model import RuleSet
 from alerter.store import keys
-from alerter.store import state as state_module
 from alerter.store.queue import CallQueue
 from alerter.store.state import State
 from alerter.worker import guard
-from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
+from tests.conftest import make_settings, rules_from, run_worker_until_idle
+from tests.kit.build import hook_url
+from tests.kit.redis import history
+from tests.kit.webhook import post_webhook
 from tests.standins import DigaStandIn, Fault, Receiver, make_log
 
 ONE_RULE = """
@@ -37,10 +38,6 @@ rules:
 """
 
 
-def hook_url(receiver: Receiver, path: str = "/alerts") -> str:
-    return receiver.url.replace("http", "json", 1) + path
-
-
 def rules_to(tmp_path: Path, *urls: str, text: str = ONE_RULE) -> RuleSet:
     if len(urls) == 1:
         return rules_from(tmp_path, text, {"HOOKS": urls[0]})
@@ -49,16 +46,6 @@ def rules_to(tmp_path: Path, *urls: str, text: str = ONE_RULE) -> RuleSet:
     return rules_from(
         tmp_path, text.replace("${HOOKS}", listed), dict(zip(names, urls, strict=True))
     )
-
-
-async def accept(api: ApiServer, call_id: str, **call: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=api.url) as client:
-        return await client.post("/webhooks/diga", json={"call": {"id": call_id, **call}})
-
-
-async def history(redis_url: str, call_id: str) -> list[dict[str, str]]:
-    async with aioredis.Redis.from_url(redis_url) as client:
-        return await State(client).history(call_id)
 
 
 async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_repeats_it(
@@ -83,9 +70,8 @@ async def test_a_redis_error_as_an_accepted_send_is_marked_neither_loses_nor_rep
         await real(self, *args, **kwargs)
 
     monkeypatch.setattr(State, "mark_sent", flaky)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
-    assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert (await post_webhook(api.url, call_id)).status_code == 202
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, claim_lease_seconds=1)
     # The first send landed but its marker did not: the marker is written again in place, so
     # neither a loss nor a repeat (a retry would resend once the claim's lease ended).
     assert len(hook.wait_for(1)) == 1
@@ -114,9 +100,9 @@ async def test_an_accepted_send_is_marked_on_its_sending_thread_before_the_event
         raise RedisConnectionError("the worker is gone")
 
     monkeypatch.setattr(State, "mark_sent", never)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 1)
-    assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
+    assert (await post_webhook(api.url, call_id)).status_code == 202
+    settings = make_settings(diga.url, ALERTER_JOB_TIMEOUT=2)
+    await run_worker_until_idle(settings, rules, redis_url, claim_lease_seconds=1)
     assert len(hook.wait_for(1)) == 1
     async with aioredis.Redis.from_url(redis_url) as client:
         markers = [await client.get(key) async for key in client.scan_iter("alerter:sent:*")]
@@ -137,7 +123,7 @@ async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     diga.latency = 1.5  # every page; the budget of a 2 s job timeout is 1 s
-    assert (await accept(api, call_id)).status_code == 202
+    assert (await post_webhook(api.url, call_id)).status_code == 202
     await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
@@ -161,7 +147,7 @@ async def test_a_job_that_arq_ends_itself_is_recorded_and_can_run_again(
     assert failed is not None and failed.kind == "expired"
     api = api_for(rules)
     diga.add_call(call_id, [make_log(call_id)])
-    answer = await accept(api, call_id)
+    answer = await post_webhook(api.url, call_id)
     assert answer.status_code == 202 and answer.json()["status"] == "queued"
     await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
     assert len(hook.wait_for(1)) == 1
@@ -178,7 +164,7 @@ async def test_a_destination_with_several_urls_never_resends_to_one_that_accepte
         api = api_for(rules)
         call_id = str(uuid.uuid4())
         diga.add_call(call_id, [make_log(call_id)])
-        assert (await accept(api, call_id)).status_code == 202
+        assert (await post_webhook(api.url, call_id)).status_code == 202
         await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
         assert len(second.wait_for(1)) == 1
         assert len(hook.received) == 1  # accepted on the first try, never sent again
@@ -195,15 +181,17 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(deliver, "SEND_TIMEOUT_SECONDS", 0.3)
-    monkeypatch.setattr(state_module, "CLAIM_LEASE_SECONDS", 3)  # the retry waits it out
     hook.inject(Fault(200, delay=1.0))  # accepted, after the worker stopped waiting
     rules = rules_to(tmp_path, hook_url(hook))
     api = api_for(rules)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
-    assert (await accept(api, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
-    await asyncio.sleep(0.5)  # nothing else may arrive
+    assert (await post_webhook(api.url, call_id)).status_code == 202
+    # The retry waits out the claim's lease, then finds the send marked by its late accept.
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, claim_lease_seconds=3)
+    # No wait for "nothing else": a destination's accept is received before the send counts
+    # (marked), and the burst worker ends only once no send is left to retry, so a resend
+    # would be here already.
     assert len(hook.received) == 1
     rows = await history(redis_url, call_id)
     assert rows[0].outcome == "sent"
@@ -223,7 +211,7 @@ async def test_a_digest_window_closes_though_its_opening_call_never_scheduled_it
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     for call_id in (first, second):
         diga.add_call(call_id, [make_log(call_id)])
-    assert (await accept(api, first)).status_code == 202
+    assert (await post_webhook(api.url, first)).status_code == 202
     worker_settings = make_settings(diga.url)
     await run_worker_until_idle(worker_settings, rules, redis_url)
     assert len(hook.wait_for(1)) == 1  # the first digest, one call
@@ -235,7 +223,7 @@ async def test_a_digest_window_closes_though_its_opening_call_never_scheduled_it
         await Windows(client).add_to_digest(
             "transfer-failed", GroupKey(()), "lost-call", {}, "transfer_failed", "", 1, time.time()
         )
-    assert (await accept(api, second)).status_code == 202
+    assert (await post_webhook(api.url, second)).status_code == 202
     await run_worker_until_idle(worker_settings, rules, redis_url)
     digests = hook.wait_for(2)
     assert len(digests) == 2 and "2 calls" in json.dumps(digests[1])
@@ -271,7 +259,7 @@ async def test_a_300kb_log_line_neither_stalls_other_calls_nor_escapes_the_cut(
     diga.add_call(huge, [make_log(huge, data={"message_text": crafted, "failure_reason": crafted})])
     diga.add_call(plain, [make_log(plain)])
     for call_id in (huge, plain):
-        assert (await accept(api, call_id)).status_code == 202
+        assert (await post_webhook(api.url, call_id)).status_code == 202
     # Before the cut, normalising this line alone blocked the event loop for over a minute.
     await asyncio.wait_for(run_worker_until_idle(make_settings(diga.url), rules, redis_url), 30)
     messages = hook.wait_for(2)

@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.http.console import acks, api, api_followup, pages, signature_rule
 from alerter.http.console.actions import Console
 from alerter.http.console.auth import SECURITY_HEADERS, AuthConfig
@@ -46,16 +47,18 @@ class ConsoleCSRF(CSRFMiddleware):
         await super().__call__(scope, receive, send)
 
 
-def make_console(settings: Settings, redis: Redis, rules: RulesHolder) -> Console:
+def make_console(
+    settings: Settings, redis: Redis, rules: RulesHolder, *, clock: Clock = system_clock
+) -> Console:
     return Console(
         settings=settings,
         redis=redis,
         rules=rules,
-        state=State(redis, settings.call_retention_seconds),
-        silences=Silences(redis),
-        auth=ConsoleAuth(redis),
-        audit=Audit(redis),
-        actions=OperatorActions(settings, redis),
+        state=State(redis, settings.call_retention_seconds, clock=clock),
+        silences=Silences(redis, clock=clock),
+        auth=ConsoleAuth(redis, clock=clock),
+        audit=Audit(redis, clock=clock),
+        actions=OperatorActions(settings, redis, clock=clock),
         signatures=SignatureCounts(redis),
         auth_config=AuthConfig.of(settings),
     )

@@ -1,0 +1,30 @@
+"""The Redis client a store test works on, and reads of what the pipeline wrote."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from alerter.store.history import HistoryEntry
+from alerter.store.state import State
+
+
+@pytest.fixture(name="redis")
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the test's flushed database (`redis_url`), closed after the test."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def history(redis_url: str, call_id: str) -> list[HistoryEntry]:
+    """One call's decision history, newest first."""
+    async with Redis.from_url(redis_url) as client:
+        return await State(client).history(call_id)
+
+
+async def outcomes(redis_url: str, call_id: str) -> list[str]:
+    """The outcomes in one call's history, newest first."""
+    return [row.outcome for row in await history(redis_url, call_id)]
