@@ -28,6 +28,7 @@ from alerter.replay.backtest import (
 )
 from alerter.replay.dryrun import DryRun, dry_run, notify_test, stored_call
 from alerter.replay.simulate import Backtest
+from alerter.rules.matchers import Matcher
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store import connect
@@ -35,7 +36,7 @@ from alerter.store.audit import Audit
 from alerter.store.calls import CallRecords
 from alerter.store.console_auth import ConsoleAuth
 from alerter.store.ops import Operations
-from alerter.store.silences import MAX_SILENCE_SECONDS, Matcher, Silence, Silences, end_problem
+from alerter.store.silences import MAX_SILENCE_SECONDS, Silence, Silences, end_problem
 
 __all__ = ["MAX_SILENCE_SECONDS", "ActionError", "OperatorActions", "SilenceRequest"]
 

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from alerter.durations import parse_duration
+
 DEFAULT_CALL_END_EVENTS = (
     "call.ended,call_ended,call.completed,call_completed,call.failed,call_failed"
 )
@@ -113,8 +115,6 @@ class Settings(BaseSettings):
     @field_validator("call_retention_seconds", mode="before")
     @classmethod
     def _retention(cls, value: object) -> object:
-        from alerter.rules.noise import parse_duration
-
         return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator(

@@ -85,6 +85,7 @@ LINKS = "alerter/render/links.py"
 TEXT = "alerter/render/text.py"
 EPISODE = "alerter/render/episode.py"
 SILENCES = "alerter/store/silences.py"
+MATCHERS = "alerter/rules/matchers.py"
 STATE = "alerter/store/state.py"
 GATE = "alerter/http/console/gate.py"
 CONSOLE_AUTH = "alerter/http/console/auth.py"
@@ -477,28 +478,28 @@ MUTANTS = (
     ),
     Mutant(
         "prefill: a comma left unescaped",
-        SILENCES,
+        MATCHERS,
         'c if c.isprintable() and c != "," else _json_escape(c)',
         "c if c.isprintable() else _json_escape(c)",
         LINK_TESTS,
     ),
     Mutant(
         "prefill: a leading ~ left as it is",
-        SILENCES,
+        MATCHERS,
         """if plain and not value.startswith(("~", '"')):""",
         "if plain:",
         LINK_TESTS,
     ),
     Mutant(
         "prefill: a quoted value not read back",
-        SILENCES,
+        MATCHERS,
         "return Matcher(name, op, _unquoted(value.strip()))",
         "return Matcher(name, op, value.strip())",
         LINK_TESTS,
     ),
     Mutant(
         "prefill: a recreated silence writes its values as they are",
-        SILENCES,
+        MATCHERS,
         'return f"{self.name}{self.op}{literal(self.value)}"',
         'return f"{self.name}{self.op}{self.value}"',
         LINK_TESTS,
@@ -666,7 +667,7 @@ MUTANTS = (
     ),
     Mutant(
         "limits: silence regexes back on Python's re",
-        SILENCES,
+        MATCHERS,
         "found = compile_re2(self.value).fullmatch(actual)",
         "found = re.fullmatch(self.value, actual) is not None",
         LIMITS_API_TESTS,

@@ -8,9 +8,9 @@ import re
 import sys
 from pathlib import Path
 
+from alerter.durations import parse_duration
 from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet, RulesInvalid
-from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
 from alerter.store.embedded import recorded_url
 

@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.durations import parse_duration
 from alerter.operations import ActionError, OperatorActions, SilenceRequest, silence_end
 from alerter.rules.load import load_rules
+from alerter.rules.matchers import parse_matcher
 from alerter.rules.messages import did_you_mean
 from alerter.rules.model import RuleSet, RulesInvalid
-from alerter.rules.noise import parse_duration
 from alerter.settings import Settings
 from alerter.store.ops import silences
-from alerter.store.silences import Silence, parse_matcher
+from alerter.store.silences import Silence
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

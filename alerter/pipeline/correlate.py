@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerter.pipeline.evaluate import FiredRule
+from alerter.rules.fired import FiredRule
 from alerter.rules.model import RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.store.incidents import Incidents

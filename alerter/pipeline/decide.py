@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alerter.durations import format_duration
 from alerter.models import Outcome
 from alerter.pipeline import correlate
-from alerter.pipeline.evaluate import FiredRule
 from alerter.rules import baseline
 from alerter.rules.baseline import Baseline
+from alerter.rules.fired import FiredRule
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import GroupKey, format_duration, muted
+from alerter.rules.noise import GroupKey, muted
 from alerter.store.baseline import Baselines
 from alerter.store.episodes import Episodes
 from alerter.store.incidents import Incidents

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerter.models import CallEnded, FieldValue, LogEntry
-from alerter.pipeline.evaluate import FiredRule, RuleMatch
 from alerter.render.links import Link, checked_links, templated_links
 from alerter.render.model import (
     EXCERPT_TEXT_CHARS,
@@ -18,6 +17,7 @@ from alerter.render.model import (
     Excerpt,
     bound,
 )
+from alerter.rules.fired import FiredRule, RuleMatch
 
 
 def template_context(

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from alerter.rules.matchers import literal
 from alerter.rules.model import Rule
-from alerter.store.silences import literal
 
 SILENCE_FORM = "/ui/silences/new"
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from alerter.durations import format_duration
 from alerter.models import Severity
 from alerter.render.email import render_email
 from alerter.render.model import (
@@ -24,7 +25,6 @@ from alerter.render.model import (
 )
 from alerter.render.slack import context, header_block, section, slack_escape
 from alerter.render.text import indented
-from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
 
 RESOLVED_COLOUR = "#2EB67D"  # Slack's green

@@ -9,10 +9,11 @@ from redis.exceptions import RedisError
 
 from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver
-from alerter.pipeline.evaluate import RuleMatch, evaluate
+from alerter.pipeline.evaluate import evaluate
 from alerter.pipeline.fetch import DigaClient, DigaError
 from alerter.pipeline.slack_app import send_once
 from alerter.render import alert as render
+from alerter.rules.fired import RuleMatch
 from alerter.rules.model import Destination, RuleSet
 from alerter.settings import Settings
 from alerter.store import connect

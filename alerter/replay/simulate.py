@@ -20,11 +20,11 @@ from functools import partial
 from alerter.clock import Monotonic, system_monotonic
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.evaluate import call_matches, evaluate
-from alerter.pipeline.signatures import signature
 from alerter.replay.baseline import BaselineReplay
 from alerter.replay.correlate import CorrelateReplay
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey, group_key, labels_of, muted
+from alerter.rules.signatures import signature
 from alerter.store.silences import Silence
 
 TOP_GROUPS = 3

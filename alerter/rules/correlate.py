@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerter.rules.noise import Duration
+from alerter.durations import Duration
 
 
 class CorrelateSpec(BaseModel):

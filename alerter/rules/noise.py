@@ -10,49 +10,18 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alerter.durations import Duration
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.baseline import Baseline
 from alerter.rules.conditions import MISSING, lookup
 
 # Names in `group_by` that are read from the first matching log; any other from the call.
 LOG_FIELDS = frozenset({"event", "category", "level", "trace_id"})
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def parse_duration(value: object) -> float:
-    """`30s`, `10m`, `2h`, `1d`, `500ms`, or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is like 30s, 10m, 2h or 1d")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (like 30s, 10m, 2h, 1d)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=str | float)]
-
-
-def format_duration(seconds: float) -> str:
-    """For people, the other way: `10m`, `1h 5m`, `12m 30s`, `45s`, `1.5s`."""
-    if seconds < 60 and seconds != int(seconds):
-        return f"{seconds:g}s"
-    hours, rest = divmod(max(0, round(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
-    return " ".join(parts) or "0s"
 
 
 class _Spec(BaseModel):

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from alerter.durations import Duration
 from alerter.models import FETCHED_LEVELS, LogCategory, LogLevel, Severity
 from alerter.rules.correlate import CorrelateSpec
-from alerter.rules.noise import Duration, MuteWindowSpec, WhenSpec
+from alerter.rules.noise import MuteWindowSpec, WhenSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 

@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping
 from redis.asyncio import Redis
 
 from alerter.clock import Clock, system_clock
+from alerter.rules.matchers import Matcher
 from alerter.store import connect
 from alerter.store.history import HistoryEntry
 from alerter.store.queue import CallQueue, put_sends
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Matcher, Silence, Silences
+from alerter.store.silences import Silence, Silences
 from alerter.store.state import FailedCall, State
 
 

@@ -21,7 +21,7 @@ from arq.connections import ArqRedis
 from alerter.logs import bind
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.decide import CallContext, Decision, decide
-from alerter.pipeline.evaluate import FiredRule, RuleMatch, evaluate, fired_rules, match_lines
+from alerter.pipeline.evaluate import evaluate, match_lines
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
@@ -33,6 +33,7 @@ from alerter.render import alert as render
 from alerter.render.alert import Alert, Message, build_alert, excerpt
 from alerter.render.digest import DigestCall
 from alerter.render.slack_blocks import Thread
+from alerter.rules.fired import FiredRule, RuleMatch, fired_rules
 from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey, incident_key
 from alerter.rules.redact import Redactor

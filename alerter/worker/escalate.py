@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from alerter.durations import format_duration
 from alerter.models import CallEnded, Outcome
 from alerter.render.alert import Message
 from alerter.render.slack_blocks import Thread
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import format_duration
 from alerter.rules.redact import Redactor
 from alerter.store.queue import put_sends, send_payload
 from alerter.store.slack import (

@@ -14,7 +14,7 @@ import yaml
 
 from alerter.cli import main
 from alerter.models import parse_logs
-from alerter.pipeline.signatures import signature
+from alerter.rules.signatures import signature
 from tests.conftest import make_settings, write_rules
 from tests.http.console_kit import (
     RULES,

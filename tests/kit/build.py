@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from alerter.models import CallEnded, LogEntry, Severity
-from alerter.pipeline.evaluate import RuleMatch
 from alerter.render.alert import Alert, build_alert
+from alerter.rules.fired import RuleMatch
 from alerter.rules.load import load_rules
 from alerter.rules.model import Rule, RuleSet
 from tests.standins import Receiver

@@ -288,7 +288,8 @@ async def test_a_group_alert_lists_the_calls_of_the_window_that_fired(redis_url:
 
     from alerter.models import CallEnded, LogEntry
     from alerter.pipeline.decide import CallContext, NoiseStores, Outcome, decide
-    from alerter.pipeline.evaluate import evaluate, fired_rules
+    from alerter.pipeline.evaluate import evaluate
+    from alerter.rules.fired import fired_rules
     from alerter.rules.load import load_rules_text
     from alerter.store.episodes import Episodes
     from alerter.store.signature_counts import SignatureCounts
@@ -364,7 +365,8 @@ async def decide_on(
 
     from alerter.models import CallEnded, LogEntry
     from alerter.pipeline.decide import CallContext, NoiseStores, decide
-    from alerter.pipeline.evaluate import evaluate, fired_rules
+    from alerter.pipeline.evaluate import evaluate
+    from alerter.rules.fired import fired_rules
     from alerter.rules.load import load_rules_text
     from alerter.store.episodes import Episodes
     from alerter.store.signature_counts import SignatureCounts

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from alerter.models import CallEnded, Severity
 from alerter.pipeline.deliver import slack_template_json
-from alerter.pipeline.evaluate import RuleMatch
 from alerter.render.build import build_alert
 from alerter.render.email import email_html
 from alerter.render.model import (
@@ -22,6 +21,7 @@ from alerter.render.model import (
 )
 from alerter.render.plain import plain_text
 from alerter.render.slack import slack_payload
+from alerter.rules.fired import RuleMatch
 from alerter.rules.model import Rule
 from tests.kit.build import CALL, alert_for, log, rule
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from alerter.models import CallEnded, LogEntry, Severity
-from alerter.pipeline.evaluate import RuleMatch
 from alerter.render.alert import message
 from alerter.render.build import build_alert
 from alerter.render.email import email_html
 from alerter.render.links import Link
 from alerter.render.model import Alert, Excerpt
+from alerter.rules.fired import RuleMatch
 from alerter.rules.model import Rule
 
 HOSTILE = "<script>alert(1)</script>\"onmouseover=\"alert(2)' x='<img src=x onerror=alert(3)>&amp;"

@@ -9,11 +9,11 @@ import json
 import pytest
 from apprise.plugins import opsgenie, pagerduty
 
+from alerter.durations import format_duration
 from alerter.models import Severity
 from alerter.pipeline import deliver
 from alerter.render import episode as render_episode
 from alerter.render.episode import Episode, EpisodeEnd
-from alerter.rules.noise import format_duration
 from alerter.rules.redact import compile_redactor
 from tests.standins import Receiver
 

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from alerter.http.console.actions import parse_matchers
 from alerter.models import CallEnded
-from alerter.pipeline.evaluate import RuleMatch
 from alerter.render.build import build_alert
 from alerter.render.console_urls import matchers_text
 from alerter.render.email import email_html
@@ -28,10 +27,11 @@ from alerter.render.links import URL_CHARS, console_links
 from alerter.render.plain import plain_text
 from alerter.render.redaction import redacted
 from alerter.render.slack import slack_payload
+from alerter.rules.fired import RuleMatch
+from alerter.rules.matchers import Matcher, literal, parse_matcher
 from alerter.rules.noise import Noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.templates import compile_link
-from alerter.store.silences import Matcher, literal, parse_matcher
 from tests.conftest import ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.http.console_kit import token
 from tests.kit.build import CALL, log, rule

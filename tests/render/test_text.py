@@ -8,11 +8,11 @@ import uuid
 from pathlib import Path
 
 from alerter.models import CallEnded, Severity
-from alerter.pipeline.evaluate import RuleMatch
 from alerter.render import digest as render_digest
 from alerter.render import episode as render_episode
 from alerter.render.alert import Message, build_alert, excerpt, message, plain_text, redacted
 from alerter.render.links import console_links
+from alerter.rules.fired import RuleMatch
 from alerter.rules.noise import Noise
 from alerter.rules.redact import compile_redactor
 from alerter.rules.templates import TITLE_CHARS, compile_link, compile_template

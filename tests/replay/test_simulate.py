@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 
 from alerter.models import CallEnded, parse_logs
 from alerter.replay.simulate import PastCall, ReplayTimedOut, RuleResult, simulate
+from alerter.rules.matchers import parse_matcher
 from alerter.rules.model import RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.store import keys
-from alerter.store.silences import Silence, parse_matcher
+from alerter.store.silences import Silence
 from alerter.store.windows import Windows
 from tests.conftest import rules_from
 from tests.kit.build import DAY

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alerter.durations import parse_duration
 from alerter.models import CallEnded, LogEntry
-from alerter.rules.noise import group_key, labels_of, muted, parse_duration
+from alerter.rules.noise import group_key, labels_of, muted
 from tests.conftest import rules_from
 
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from alerter.store.silences import Matcher, Silences, parse_matcher
+from alerter.rules.matchers import Matcher, parse_matcher
+from alerter.store.silences import Silences
 
 
 @pytest.mark.parametrize(

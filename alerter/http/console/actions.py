@@ -16,6 +16,7 @@ import msgspec
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from alerter.durations import parse_duration
 from alerter.http.console.auth import AuthConfig
 from alerter.http.console.schema import BacktestIn, SilenceIn, TrialIn
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs
@@ -31,14 +32,14 @@ from alerter.replay.dryrun import DryRun
 from alerter.replay.simulate import Backtest
 from alerter.rules.from_signature import candidate_beside
 from alerter.rules.load import load_rules_text
+from alerter.rules.matchers import Matcher, parse_matcher
 from alerter.rules.model import RuleSet, RulesInvalid
-from alerter.rules.noise import parse_duration
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.audit import Audit
 from alerter.store.console_auth import ConsoleAuth, Identity
 from alerter.store.signature_counts import SignatureCounts
-from alerter.store.silences import Matcher, Silence, Silences, parse_matcher
+from alerter.store.silences import Silence, Silences
 from alerter.store.state import State
 
 MAX_PASTED_LOGS = 5_000

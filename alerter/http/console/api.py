@@ -25,6 +25,7 @@ from litestar.params import (
     SkipValidation,
 )
 
+from alerter.durations import parse_duration
 from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError, Console
 from alerter.http.console.auth import identity_of, operator_only, signed_in_api
@@ -57,7 +58,6 @@ from alerter.http.console.schema import (
     backtest_json,
 )
 from alerter.replay.backtest import audited_failure
-from alerter.rules.noise import parse_duration
 from alerter.store.console_auth import Identity
 
 MAX_LIMIT = 1000

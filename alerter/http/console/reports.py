@@ -13,13 +13,13 @@ from litestar.datastructures import State as AppState
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from alerter.durations import parse_duration
 from alerter.http.console import actions, destinations, history, views
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import identity_of, operator_only
 from alerter.http.console.templating import Form, console_of, page, see_other
 from alerter.render.console_urls import call_path, silence_form_path, silence_path
 from alerter.replay.backtest import audited_failure
-from alerter.rules.noise import parse_duration
 
 
 @get("/")

@@ -12,9 +12,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from alerter.durations import format_duration
 from alerter.models import Outcome
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import format_duration
 from alerter.rules.reload import RulesHolder
 from alerter.store import keys
 from alerter.store.calls import CallEvent

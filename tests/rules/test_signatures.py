@@ -12,7 +12,7 @@ import pytest
 
 from alerter.cli import main
 from alerter.models import LogEntry
-from alerter.pipeline.signatures import normalise, signature
+from alerter.rules.signatures import normalise, signature
 from tests.conftest import SLACK_URL, ApiServer, make_settings, rules_from, run_worker_until_idle
 from tests.standins import DigaStandIn, Receiver, make_log
 
