@@ -178,7 +178,7 @@ class Metrics:
         if folder:
             # Several api processes: every one's samples of this process's families, summed.
             merged = CollectorRegistry()
-            MultiProcessCollector(merged, folder)
+            MultiProcessCollector(merged, folder)  # type: ignore[no-untyped-call]
             return generate_latest(_WithSamples(merged, _names(self.registry.collect())))
         return generate_latest(_WithSamples(self.registry))
 

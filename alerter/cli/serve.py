@@ -268,7 +268,9 @@ def api_processes(settings: Settings) -> int:
         codes = [child.wait() for child in children]
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0 if asked and not any(codes) else max(1, *codes)
+    # A process still starting when the signal came ends by it: stopped as asked, too.
+    clean = {0, *(-signum for signum in asked)}
+    return 0 if asked and all(code in clean for code in codes) else 1
 
 
 def _listen(host: str, port: int) -> socket.socket:
