@@ -161,10 +161,13 @@ def run(redis_url: str, workdir: Path) -> str:
     # different machine. Alertmanager takes its turn in the same rounds.
     with contextlib.ExitStack() as stack:
         rows: list[Row] = []
-        for processes in PROCESSES:
-            rows.append(_bare(stack, processes))
-        for processes in PROCESSES:
-            rows.extend(_alerter(stack, processes, redis_url, rules, workdir, redis_pid))
+        for server in SERVERS:
+            for processes in PROCESSES:
+                rows.append(_bare(stack, processes, server))
+            for processes in PROCESSES:
+                rows.extend(
+                    _alerter(stack, processes, redis_url, rules, workdir, redis_pid, server)
+                )
         if shutil.which("prometheus-alertmanager"):
             rows.append(_alertmanager(stack, workdir))
         for row in rows:
@@ -181,6 +184,8 @@ def run(redis_url: str, workdir: Path) -> str:
 
 PROCESSES = tuple(int(n) for n in os.environ.get("BENCH_INTAKE_PROCESSES", "1,2").split(","))
 AM_NAME = "Alertmanager, one alert per call"
+# Granian (not a dependency: `pip install granian`) beside uvicorn when installed.
+SERVERS = ("uvicorn",) + (("granian",) if (Path(PY).parent / "granian").exists() else ())
 
 
 @dataclass
@@ -199,9 +204,17 @@ def _plural(processes: int) -> str:
     return f"{processes} process{'es' if processes > 1 else ''}"
 
 
-def _bare(stack: contextlib.ExitStack, processes: int) -> Row:
+def _granian(processes: int, port: int, factory: str) -> list[str]:
+    return [str(Path(PY).parent / "granian"), "--interface", "asgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(processes), "--loop", "uvloop",
+            "--log-level", "warning", "--backlog", "2048", "--no-ws", "--factory", factory]  # fmt: skip
+
+
+def _bare(stack: contextlib.ExitStack, processes: int, server: str = "uvicorn") -> Row:
     port = free_port()
-    if processes == 1:
+    if server == "granian":
+        command = _granian(processes, port, "bench.servers:bare_app")
+    elif processes == 1:
         command = [PY, "-m", "bench.servers", "bare", "--port", str(port)]
     else:
         # uvicorn's own workers: one socket shared by forked processes, as the api's.
@@ -210,8 +223,12 @@ def _bare(stack: contextlib.ExitStack, processes: int) -> Row:
                    "--backlog", "2048", "--factory", "bench.servers:bare_app"]  # fmt: skip
     proc = stack.enter_context(process(command))
     url = f"http://127.0.0.1:{port}/webhooks/diga"
-    name = f"bare Litestar handler, {_plural(processes)}"
+    name = f"bare Litestar handler, {_plural(processes)}" + _on(server)
     return Row(name, url, WEBHOOK_LUA, proc.pid, "0000000", f"http://127.0.0.1:{port}/", processes)
+
+
+def _on(server: str) -> str:
+    return ", Granian" if server == "granian" else ""
 
 
 def _alerter(
@@ -221,6 +238,7 @@ def _alerter(
     rules: Path,
     workdir: Path,
     redis_pid: int,
+    server: str = "uvicorn",
 ) -> list[Row]:
     port = free_port()
     env = {
@@ -231,15 +249,18 @@ def _alerter(
         "ALERTER_SETTLE_SECONDS": "3600",
         "ALERTER_API_PROCESSES": str(processes),
     }
-    log = workdir / f"api-{processes}.log"
-    proc = stack.enter_context(process([PY, "-m", "alerter.cli", "api"], env=env, log=log))
+    log = workdir / f"api-{server}-{processes}.log"
+    command = [PY, "-m", "alerter.cli", "api"]
+    if server == "granian":
+        command = _granian(processes, port, "bench.servers:alerter_app")
+    proc = stack.enter_context(process(command, env=env, log=log))
     url, ready = f"http://127.0.0.1:{port}/webhooks/diga", f"http://127.0.0.1:{port}/health"
     unique = uuid.uuid4().hex[:7]
     rows = [
-        Row(f"alerter intake, unique call ids, {_plural(processes)}", url, WEBHOOK_LUA,
-            proc.pid, unique, ready, processes, redis_pid),
+        Row(f"alerter intake, unique call ids, {_plural(processes)}{_on(server)}", url,
+            WEBHOOK_LUA, proc.pid, unique, ready, processes, redis_pid),
     ]  # fmt: skip
-    if processes == 1:
+    if processes == 1 and server == "uvicorn":
         rows.append(
             Row(
                 "alerter intake, one call id repeated, 1 process",
@@ -273,10 +294,14 @@ def _alertmanager(stack: contextlib.ExitStack, workdir: Path) -> Row:
 
 
 def _report(rows: list[Row], loads: dict[str, Load], runs: dict[str, list[Load]]) -> str:
-    bare = {row.processes: loads[row.name] for row in rows if row.name.startswith("bare")}
+    bare = {
+        (row.processes, row.name.endswith("Granian")): loads[row.name]
+        for row in rows
+        if row.name.startswith("bare")
+    }
     lines = []
     for row in rows:
-        load, base = loads[row.name], bare[row.processes]
+        load, base = loads[row.name], bare[(row.processes, row.name.endswith("Granian"))]
         lines.append(
             [
                 row.name,
@@ -302,8 +327,9 @@ def _report(rows: list[Row], loads: dict[str, Load], runs: dict[str, list[Load]]
         f"wrk, 1 thread, {CONNECTIONS} connections, {SECONDS} s after a {WARMUP_SECONDS} s "
         f"warm-up; every row's server up at once and the rows run in turns, {ROUNDS} rounds, "
         "the best of each shown (every round's figure beside it); servers on 127.0.0.1, "
-        "uvicorn (httptools, uvloop); the api's processes by `ALERTER_API_PROCESSES`, the "
-        "bare handler's by uvicorn's `--workers`. The machine has two cores, shared by wrk, "
+        "uvicorn (httptools, uvloop) or Granian (uvloop, its ASGI interface, the same app "
+        "made by `bench.servers`); the api's processes by `ALERTER_API_PROCESSES`, the "
+        "bare handler's and Granian's by their `--workers`. The machine has two cores, shared by wrk, "
         "the server and (for alerter) Redis: the server's own CPU a request (all its "
         "processes, read from /proc) compares the handlers without their neighbours.\n\n"
         + text
@@ -320,7 +346,7 @@ def _against_alertmanager(rows: list[Row], loads: dict[str, Load]) -> str:
         if row.name.startswith("alerter intake, unique"):
             load = loads[row.name]
             out += (
-                f"| {_plural(row.processes)} | {load.rps / am.rps:.2f} × | "
+                f"| {row.name.removeprefix('alerter intake, unique call ids, ')} | {load.rps / am.rps:.2f} × | "
                 f"{am.cpu_us / load.cpu_us:.2f} × | {am.cpu_us / (load.cpu_us + load.redis_us):.2f} × |\n"
             )
     return out + "\n(above 1: alerter ahead.)\n"

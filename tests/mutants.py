@@ -1194,6 +1194,13 @@ API_PROCESSES_MUTANTS = (
         "            pass\n",
         API_PROCESSES_TESTS,
     ),
+    Mutant(
+        "api processes: one outlives the process that started it",
+        "alerter/cli/serve.py",
+        "if os.getppid() != parent:",
+        "if False:",
+        API_PROCESSES_TESTS,
+    ),
 )
 
 MUTANTS = MUTANTS + CONSOLE_MUTANTS + API_PROCESSES_MUTANTS

@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     api_cmd = sub.add_parser("api", help="the webhook api alone (needs REDIS_URL)")
     # A process of `alerter api` started by another on the socket it listens on (inherited).
     api_cmd.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    api_cmd.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # the one that started it
     api_cmd.set_defaults(handler=_api_command)
     worker_cmd = sub.add_parser("worker", help="the worker alone (needs REDIS_URL)")
     worker_cmd.add_argument(
@@ -74,7 +75,7 @@ def _api_command(settings: Settings, args: argparse.Namespace) -> int:
     redis_url = require_redis(settings)
     _long_running(settings)
     if args.listen_fd is not None:
-        return api(settings, redis_url, socket.socket(fileno=args.listen_fd))
+        return api(settings, redis_url, socket.socket(fileno=args.listen_fd), args.parent)
     if settings.api_processes > 1:
         return api_processes(settings)
     return api(settings, redis_url)
@@ -192,8 +193,13 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
     )
 
 
-def api(settings: Settings, redis_url: str, listening: socket.socket | None = None) -> int:
-    """One api process; on `listening` (a socket another process bound) when given."""
+def api(
+    settings: Settings,
+    redis_url: str,
+    listening: socket.socket | None = None,
+    parent: int | None = None,
+) -> int:
+    """One api process; on `listening` (a socket `parent` bound) when given."""
     if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
@@ -210,6 +216,7 @@ def api(settings: Settings, redis_url: str, listening: socket.socket | None = No
         await asyncio.gather(
             _until_done(server.serve(sockets=[listening] if listening else None), stop),
             rules.watch(stop, settings.rules_poll_seconds),
+            _while_parent_lives(parent, server, stop) if parent else asyncio.sleep(0),
         )
 
     run_fast(run())
@@ -238,6 +245,7 @@ def api_processes(settings: Settings) -> int:
         env["ALERTER_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     fd = listening.fileno()
     command = [sys.executable, "-m", "alerter.cli", "api", "--listen-fd", str(fd)]
+    command += ["--parent", str(os.getpid())]
     children = [
         subprocess.Popen(command, env=env, pass_fds=(fd,)) for _ in range(settings.api_processes)
     ]
@@ -271,6 +279,18 @@ def api_processes(settings: Settings) -> int:
     # A process still starting when the signal came ends by it: stopped as asked, too.
     clean = {0, *(-signum for signum in asked)}
     return 0 if asked and all(code in clean for code in codes) else 1
+
+
+async def _while_parent_lives(parent: int, server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """One of several api processes stops when the process that started them is gone
+    (killed, it could pass no signal on): none is left holding the port."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.error("the process that started this api process is gone: stopping")
+            server.should_exit = True
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -255,8 +256,12 @@ def api_processes(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.P
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGCONT)
         if process.poll() is None:
-            process.kill()
-            process.wait(10)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def test_api_processes_take_webhooks_on_one_port_and_scrapes_count_them_all(
@@ -313,3 +318,21 @@ def test_api_processes_stop_cleanly_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_api_processes_end_when_the_first_is_killed(
+    api_processes: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """Killed, the first process passes no signal on: the others notice and stop, and none
+    keeps the port."""
+    process, port = api_processes
+    children = _children(process.pid)
+    process.kill()
+    process.wait(10)
+    assert wait_until(lambda: not any(_running(pid) for pid in children), timeout=30)
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
