@@ -9,9 +9,10 @@ each call in the one its agent's crc32 names, the partitions run concurrently. T
 - per-agent rules (grouped by `agent_id`): every decision (outcome, why, group, headline,
   window) compared with the single partition's;
 - a fleet-wide rate rule: decided inside a partition it sees only its share of the fleet
-  (counted, to show why it cannot be decided there); the partitions also keep the model's
-  per-bucket counters (ended and matched calls a 10-second bucket, HINCRBY), and a fleet
-  evaluator's sum of them is compared with the counts the single partition decided on.
+  (counted, to show why it cannot be decided there). A fleet evaluator's read across the
+  partitions is compared with the counts the single partition decided on: ZCOUNT of the
+  rule's own window keys in each partition, summed (exact: each call is in one partition),
+  and per-bucket counters (ended and matched calls a 10-second bucket, HINCRBY), summed.
 
 BENCH_SCALE_PARTITIONS (4), BENCH_SCALE_CALLS (6000), BENCH_SCALE_AGENTS (200).
 """
@@ -36,12 +37,13 @@ from alerter.pipeline.decide import Decision, NoiseStores, decide
 from alerter.pipeline.evaluate import ended_counters, evaluate
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet
+from alerter.rules.noise import ended_key, group_key
 from alerter.store.embedded import EmbeddedServer
 from alerter.store.episodes import Episodes
 from alerter.store.queue import CallQueue
 from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
-from alerter.store.windows import Windows
+from alerter.store.windows import Windows, millis
 from bench.common import table
 from bench.intake import cpu_seconds
 
@@ -187,25 +189,39 @@ async def ingest(
             out[(item.call.call_id, match.rule.name)] = decision
 
 
+SLICE = 60.0  # simulated seconds the partitions ingest before the fleet evaluator reads
+
+
 async def world(
-    urls: list[str], calls: list[Call], rules: RuleSet, fleet: bool
+    urls: list[str], calls: list[Call], rules: RuleSet, check: FleetCheck | None = None
 ) -> tuple[dict[Key, Decision], list[Partition], float, list[float]]:
-    """Every call through its partition; answers the decisions, the partitions, the wall
-    time, and the partitions' Redis CPU over the run."""
+    """Every call through its partition, the partitions concurrently a minute of calls at a
+    time (the fleet evaluator, when given, reads after each minute: the window keys keep
+    only the last two windows); answers the decisions, the partitions, the time spent
+    ingesting, and each partition's Redis CPU over the run."""
     parts = []
     for url in urls:
         redis = Redis.from_url(url)
         parts.append(Partition(redis, int((await redis.info("server"))["process_id"])))
-    share: list[list[Call]] = [[] for _ in parts]
-    for item in calls:
-        share[partition_of(item.agent, len(parts))].append(item)
     out: dict[Key, Decision] = {}
     cpu = [cpu_seconds(p.pid) for p in parts]
-    started = time.perf_counter()
-    await asyncio.gather(
-        *(ingest(p, s, rules, out, fleet) for p, s in zip(parts, share, strict=True))
-    )
-    wall = time.perf_counter() - started
+    wall = 0.0
+    start = calls[0].at
+    for n in range(int(SPAN // SLICE) + 1):
+        now = [c for c in calls if start + n * SLICE <= c.at < start + (n + 1) * SLICE]
+        share: list[list[Call]] = [[] for _ in parts]
+        for item in now:
+            share[partition_of(item.agent, len(parts))].append(item)
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                ingest(p, s, rules, out, check is not None)
+                for p, s in zip(parts, share, strict=True)
+            )
+        )
+        wall += time.perf_counter() - started
+        if check is not None:
+            await check.read(parts, now)
     cpu = [cpu_seconds(p.pid) - before for p, before in zip(parts, cpu, strict=True)]
     return out, parts, wall, cpu
 
@@ -222,6 +238,20 @@ async def fleet_counts(parts: list[Partition], at: float) -> tuple[int, int]:
         matched += sum(int(v) for v in m if v)
         ended += sum(int(v) for v in e if v)
     return matched, ended
+
+
+async def fleet_counts_exact(
+    parts: list[Partition], at: float, keys: tuple[str, str]
+) -> tuple[int, int]:
+    """The same read from the rate rule's own window keys in each partition (its matched
+    calls, written by `decide`, and its ended calls, written on intake): ZCOUNT over the
+    window, summed. Each call is in one partition, so the sums are the fleet's counts."""
+    low, high = f"({millis(at - FLEET_WITHIN)}", millis(at)
+    matched = ended = 0
+    for part in parts:
+        matched += await part.redis.zcount(keys[0], low, high)
+        ended += await part.redis.zcount(keys[1], low, high)
+    return matched, max(ended, matched)  # as rate.lua counts: a matched call has ended
 
 
 COUNTS = re.compile(r"(\d+) of (\d+) ended calls")
@@ -241,9 +271,16 @@ async def measure(workdir: Path) -> str:
     for server in servers:
         server.start()
     try:
-        one, one_parts, one_wall, one_cpu = await world([servers[0].url], calls, rules, False)
-        many, parts, wall, cpu = await world([s.url for s in servers[1:]], calls, rules, True)
-        fleet = await _fleet_check(one, parts, calls)
+        one, one_parts, one_wall, one_cpu = await world([servers[0].url], calls, rules)
+        # Timed without the fleet evaluator, then again from empty servers with it.
+        urls = [s.url for s in servers[1:]]
+        timed, parts, wall, cpu = await world(urls, calls, rules)
+        for part in parts:
+            await part.redis.flushall()
+            await part.redis.aclose()
+        fleet = FleetCheck.of(one, rules, calls[0].call)
+        many, parts, _, _ = await world(urls, calls, rules, fleet)
+        assert all(summary(timed[k]) == summary(many[k]) for k in timed)
         for part in one_parts + parts:
             await part.redis.aclose()
     finally:
@@ -252,28 +289,44 @@ async def measure(workdir: Path) -> str:
     return _report(one, many, parts, fleet, (one_wall, one_cpu), (wall, cpu))
 
 
-async def _fleet_check(
-    one: dict[Key, Decision], parts: list[Partition], calls: list[Call]
-) -> tuple[int, int, int]:
-    """(decisions compared, equal counts, largest difference in ended calls)."""
-    compared = equal = worst = 0
-    for item in calls:
-        decision = one.get((item.call.call_id, FLEET_RULE))
-        counted = _counts(decision) if decision else None
-        if counted is None:
-            continue
-        summed = await fleet_counts(parts, item.at)
-        compared += 1
-        equal += summed == counted
-        worst = max(worst, abs(summed[1] - counted[1]), abs(summed[0] - counted[0]))
-    return compared, equal, worst
+@dataclass
+class FleetCheck:
+    """The fleet evaluator's reads, at each of the one partition's decisions of the fleet
+    rule, against the counts that partition decided on."""
+
+    one: dict[Key, Decision]
+    keys: tuple[str, str]  # the rule's matched and ended window keys
+    compared: int = 0
+    exact: int = 0
+    bucketed: int = 0
+    worst: int = 0  # the buckets' largest difference, in calls
+
+    @classmethod
+    def of(cls, one: dict[Key, Decision], rules: RuleSet, call: CallEnded) -> FleetCheck:
+        rule = next(rule for rule in rules.rules if rule.name == FLEET_RULE)
+        key = group_key(rule.noise.group_by, call, None)
+        matched = f"alerter:rate:{FLEET_RULE}:{key.digest}:matched"
+        return cls(one, (matched, ended_key(FLEET_RULE, key)))
+
+    async def read(self, parts: list[Partition], calls: list[Call]) -> None:
+        for item in calls:
+            decision = self.one.get((item.call.call_id, FLEET_RULE))
+            counted = _counts(decision) if decision else None
+            if counted is None:
+                continue
+            self.compared += 1
+            self.exact += await fleet_counts_exact(parts, item.at, self.keys) == counted
+            summed = await fleet_counts(parts, item.at)
+            self.bucketed += summed == counted
+            worst = max(abs(summed[1] - counted[1]), abs(summed[0] - counted[0]))
+            self.worst = max(self.worst, worst)
 
 
 def _report(
     one: dict[Key, Decision],
     many: dict[Key, Decision],
     parts: list[Partition],
-    fleet: tuple[int, int, int],
+    fleet: FleetCheck,
     one_run: tuple[float, list[float]],
     many_run: tuple[float, list[float]],
 ) -> str:
@@ -290,13 +343,15 @@ def _report(
          f"sent ({len(parts)})"],
         rows,
     )  # fmt: skip
-    compared, equal, worst = fleet
+    compared, exact, bucketed, worst = fleet.compared, fleet.exact, fleet.bucketed, fleet.worst
     sizes = sorted(part.calls for part in parts)
     text += (
-        f"\n\nFleet evaluator (the partitions' {BUCKET}-second buckets summed) against the one "
-        f"partition's counts, at each of its {compared:,} decisions of {FLEET_RULE}: "
-        f"{equal:,} equal (matched and ended calls); largest difference {worst} calls "
-        f"(the window's edge falls inside a bucket).\n\n"
+        f"\n\nThe fleet-wide rate read across the partitions, at each of the one partition's "
+        f"{compared:,} decisions of {FLEET_RULE} (its matched and ended calls):\n\n"
+        f"- the rule's own window keys in every partition, ZCOUNT over the window and summed: "
+        f"**{exact:,} of {compared:,} equal**;\n"
+        f"- {BUCKET}-second buckets (HINCRBY on intake), summed: {bucketed:,} equal, largest "
+        f"difference {worst} calls (the window's edge falls inside a bucket).\n\n"
         f"Calls per partition: {', '.join(f'{n:,}' for n in sizes)} "
         f"(largest {max(sizes) / (CALLS / len(parts)):.2f} × an even share).\n\n"
     )
