@@ -30,6 +30,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     ALERTER_PORT=8000 \
     ALERTER_RULES=/app/rules \
     ALERTER_STATE_DIR=/app/.alerter
+# `alerter api` serves from one process a CPU the container may use (its CPU limit counts:
+# `docker run --cpus 2` gives two); ALERTER_API_PROCESSES sets the number.
 USER 10001:10001
 EXPOSE 8000
 # Suits either command: the api answers /health; a worker (no port) is checked by its own

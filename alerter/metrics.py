@@ -9,7 +9,8 @@ rule and destination names come from the rule files. No call ids, no URLs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from enum import Flag
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -124,39 +126,54 @@ class Metrics:
         self.rule_reloads = Counter(
             "alerter_rule_reloads", "Rule reloads, by outcome.", ["outcome"], registry=r
         )
-        self.rules_loaded = Gauge("alerter_rules_loaded", "Rules in force.", registry=r)
+        # Gauges under several api processes (`ALERTER_API_PROCESSES`): the latest value
+        # set by any of them; invalid rules while any process has them.
+        self.rules_loaded = Gauge(
+            "alerter_rules_loaded", "Rules in force.", registry=r, multiprocess_mode="mostrecent"
+        )
         self.rules_invalid = Gauge(
             "alerter_rules_invalid",
             "1 while the rule files are invalid (the last good set, if any, stays in force).",
             registry=r,
+            multiprocess_mode="max",
         )
 
     def _add_queue_families(self, api: CollectorRegistry | None) -> None:
         self.queue_depth = Gauge(
-            "alerter_queue_depth", "Jobs queued or deferred (calls, sends, digests).", registry=api
+            "alerter_queue_depth",
+            "Jobs queued or deferred (calls, sends, digests).",
+            registry=api,
+            multiprocess_mode="mostrecent",
         )
         self.queue_due = Gauge(
-            "alerter_queue_due", "Jobs due now, waiting for a worker.", registry=api
+            "alerter_queue_due",
+            "Jobs due now, waiting for a worker.",
+            registry=api,
+            multiprocess_mode="mostrecent",
         )
         self.queue_waiting = Gauge(
             "alerter_queue_waiting",
             "Jobs deferred to a later time: retries backing off, calls settling, digests.",
             registry=api,
+            multiprocess_mode="mostrecent",
         )
         self.queue_age = Gauge(
             "alerter_queue_oldest_due_seconds",
             "How long the oldest due job has waited for a worker (0: none waiting).",
             registry=api,
+            multiprocess_mode="mostrecent",
         )
         self.workers_live = Gauge(
             "alerter_workers_live",
             "Workers whose heartbeat is recent (0: calls wait, nobody takes them).",
             registry=api,
+            multiprocess_mode="mostrecent",
         )
         self.queue_next_due = Gauge(
             "alerter_queue_next_due_seconds",
             "When the next waiting job is due, from now (0: none waiting).",
             registry=api,
+            multiprocess_mode="mostrecent",
         )
 
     def observe_diga(self, status: str, seconds: float) -> None:
@@ -172,6 +189,12 @@ class Metrics:
         self.workers_live.set(workers)
 
     def render(self) -> bytes:
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            # Several api processes: every one's samples of this process's families, summed.
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged, folder)  # type: ignore[no-untyped-call]
+            return generate_latest(_WithSamples(merged, _names(self.registry.collect())))
         return generate_latest(_WithSamples(self.registry))
 
     def serve(self, port: int, host: str) -> None:
@@ -182,8 +205,17 @@ class _WithSamples:
     """The registry without labelled families that have no sample yet (no rule has
     matched, no webhook came): an empty family says nothing a scrape could use."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, only: frozenset[str] | None = None) -> None:
         self._registry = registry
+        self._only = only
 
     def collect(self) -> Iterator[Metric]:
-        return (family for family in self._registry.collect() if family.samples)
+        return (
+            family
+            for family in self._registry.collect()
+            if family.samples and (self._only is None or family.name in self._only)
+        )
+
+
+def _names(families: Iterable[Metric]) -> frozenset[str]:
+    return frozenset(family.name for family in families)

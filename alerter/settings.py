@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     rules_path: Path = Field(default=Path("./rules"), alias="ALERTER_RULES")
     host: str = Field(default="127.0.0.1", alias="ALERTER_HOST")
     port: int = Field(default=8000, alias="ALERTER_PORT", ge=0, le=65535)
+    # `alerter api` serves from this many processes sharing one socket (docs/performance.md,
+    # "Intake"); unset, one a CPU this process may use.
+    api_processes: int = Field(
+        default_factory=lambda: usable_cpus(), alias="ALERTER_API_PROCESSES", ge=1
+    )
     webhook_secret: SecretStr | None = Field(default=None, alias="ALERTER_WEBHOOK_SECRET")
     # Off loopback, the api refuses to start without a webhook secret unless this is set.
     allow_unsigned: bool = Field(default=False, alias="ALERTER_ALLOW_UNSIGNED")
@@ -212,6 +217,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may run on: its affinity, capped by a cgroup v2 CPU quota (a
+    container's limit, which the affinity does not show)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            count = min(count or 1, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count or 1)
 
 
 def signing_key_of(secret: str) -> bytes:

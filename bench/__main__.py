@@ -1,4 +1,5 @@
-"""`python -m bench [intake] [worker] [diga] [sends] [rules] [redis] [console] [server]`: run benchmarks (all by default),
+"""`python -m bench [intake] [worker] [diga] [sends] [rules] [redis] [console] [server] [scale]`:
+run benchmarks (all but `server` and `scale` by default),
 print their tables, and write docs/performance.md. `python -m bench report` writes it again
 from the last full run's tables (kept in .alerter/bench-tables.json), after its prose changed."""
 
@@ -15,13 +16,14 @@ from alerter.store.embedded import EmbeddedServer
 from bench.common import ROOT, machine, versions
 
 SECTIONS = ("intake", "worker", "diga", "sends", "rules", "redis", "console")
-EXTRA = ("server",)  # run only when named
+EXTRA = ("server", "scale")  # run only when named
 MODULES = {
     "intake": "intake",
     "worker": "worker",
     "diga": "diga_requests",
     "sends": "sends",
     "server": "server_choice",
+    "scale": "scale",
     "rules": "rules_eval",
     "redis": "redis_cost",
     "console": "console",

@@ -27,7 +27,8 @@ operator console"):
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
 | ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
 | every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.13–0.45 by throughput, 0.24 by CPU, on a loaded machine; a kept connection a sending thread saves 4–30 % of a send's CPU (same section) |
-| intake ≥ 0.8 × the bare handler | Intake | yes: 0.85 by throughput, 0.97 by the server's own CPU, the two measured in turns; 0.90 and 1.05 in a second run of `python -m bench intake` (0.70 and 0.74 in the run before the handler's last two changes) |
+| intake ≥ 0.8 × the bare handler | Intake | mostly: one process 0.72–0.91 by throughput and 0.77–1.12 by the server's own CPU in four runs of `python -m bench intake` on 2026-12-02 (load 5–13), each measured in turns with its baseline (0.85 and 0.97 in the full run of 2026-11-30) |
+| intake ahead of Alertmanager by CPU a request and by throughput, in the same run (the performance issue) | Intake | **no**: 0.48–0.72 × Alertmanager's throughput and 0.58–0.74 × by the api's CPU a request (0.49–0.60 × with Redis's), best api row of each of four runs; the bare Litestar handler alone costs 65–83 µs a request against Alertmanager's 45–54 ("The api's server and its processes") |
 | rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
 """
@@ -135,9 +136,12 @@ baseline's CPU and the real intake 0.71–0.76 (a noisier hour than the run abov
 a webhook) comes out of the same two cores as wrk's and the server's.
 
 Alertmanager, measured on ingestion alone (no notifications sent during the load, gossip
-off, data in a temporary folder), takes 2.3–3.3 × the baseline's throughput: Go against
-Python. alerter's intake answers with a lower p99 under the same load (14–17 ms against
-29–39 ms in the last two runs).
+off, data in a temporary folder, one alert a request), now takes its turn in the same rounds
+as the other rows: 1.5–2.1 × the bare handler's throughput at 45–54 µs of CPU a request
+against the bare handler's 65–83, Go's HTTP server against uvicorn and Litestar. alerter's
+intake writes every webhook to Redis before its 202, Alertmanager keeps alerts in its own
+memory: its Redis's CPU (15–26 µs a webhook) is shown beside the api's and counted in the
+last ratio.
 
 ### Alert storms, Diga requests, Redis commands (issue 30)
 
@@ -227,24 +231,44 @@ line (1), the failure cleared (1) and the scripts (1.2). Alerting: 50.8 against 
 met; the send job is a second arq job (about 10 commands), and its claim, mark, history and
 counts the rest.
 
-**The api's server** (a first look, not adopted). `python -m bench server` (the bare handler,
-uvicorn with httptools and uvloop against Granian 2.8.9's ASGI interface with uvloop, one and
-two processes, wrk as in `bench intake`, 2 rounds in turns, each server's CPU over all its
-processes; Granian installed by hand, it is not a dependency), load 2.4–3.7:
+**The api's server and its processes** (`ALERTER_API_PROCESSES`). `python -m bench intake`
+now runs, all servers up at once and in turns, three rounds: the bare handler and the intake
+at one and two processes (the api's by `ALERTER_API_PROCESSES`, the bare handler's by
+uvicorn's `--workers`), the same two under Granian 2.8.9 (its ASGI interface, uvloop; the
+intake's app made by `bench.servers.alerter_app`, without the api's `gc.freeze()`; installed
+by hand, not a dependency), and Alertmanager. Four runs on 2026-12-02, load average 5–13
+(other test suites on the same two cores; the first run without Granian), best of three
+rounds each:
 
-| server | requests/s | server CPU µs a request | p99 |
-|---|---|---|---|
-| uvicorn, 1 process | 6,867 / 6,320 | 141 / 143 | 16.44ms / 20.95ms |
-| uvicorn, 2 processes | 7,759 / 14,926 | 145 / 108 | 40.94ms / 25.16ms |
-| granian, 1 process | 8,905 / 8,758 | 146 / 131 | 39.94ms / 43.08ms |
-| granian, 2 processes | 12,192 / 9,692 | 144 / 163 | 34.36ms / 50.05ms |
+| run (load) | intake, 1 process | 2 processes | Granian, 1 | Granian, 2 | Alertmanager |
+|---|---|---|---|---|---|
+| requests/s, A (5–10) | 7,392 | 10,485 | — | — | 14,663 |
+| B (6–13) | 8,381 | 6,812 | 4,458 | 7,747 | 13,741 |
+| C (13) | 6,430 | 6,879 | 5,687 | 8,192 | 14,294 |
+| D (6–9) | 8,024 | 12,238 | 7,925 | 10,643 | 23,148 |
+| server CPU µs a request, A / B / C / D | 81 / 73 / 94 / 74 | 76 / 127 / 90 / 79 | — / 130 / 120 / 111 | — / 126 / 123 / 111 | 51 / 54 / 52 / 45 |
+| p99 ms, A / B / C / D | 34 / 32 / 40 / 34 | 51 / 86 / 89 / 51 | — / 373 / 213 / 106 | — / 180 / 376 / 105 | 93 / 272 / 280 / 30 |
 
-An earlier pair of rounds (load 2.4–3.2) had uvicorn 5,819 / 7,889 and Granian 9,741 /
-6,660 with one process, 10,361 / 10,939 and 11,680 / 9,525 with two. One Granian process
-answered more requests in three rounds of four, for the same CPU a request and twice the p99;
-two processes of either did 1.4–2 × one, on two cores shared with wrk. Not a clear win: the
-api stays on one uvicorn process; `ALERTER_API_PROCESSES` and the intake (not only the bare
-handler) under Granian are still to be measured and built.
+Two api processes took 1.42, 0.81, 1.07 and 1.53 × one's webhooks, for about the same CPU a
+webhook except in the most loaded run (B), on two cores shared with wrk, Redis and other
+work; their p99 is higher (both processes and wrk contend for the two cores). **Adopted:**
+`alerter api` runs `ALERTER_API_PROCESSES` processes, by default one a CPU it may use (its
+affinity, capped by a cgroup v2 CPU limit): two here. They share one listening socket (the
+first process binds it and starts the others on it, so the kernel hands each connection to
+one), each has its own Redis connections and writes a webhook to Redis before its 202 as
+one process did, and their metrics are written to one folder (prometheus_client's
+multiprocess mode) and summed by whichever answers a scrape. The Dockerfile keeps the
+default (a container's CPU limit counts), compose.yaml sets 2, and the Kubernetes api pod
+sets 1: pods are what its autoscaler adds, and without a CPU limit the default would count
+the node's CPUs. `alerter serve` (`make run`) stays one process: api and worker share it.
+Granian, with the intake's app, spent 1.2–1.6 × uvicorn's CPU a webhook with 2–10 × the
+p99 in every run, and answered fewer webhooks with one process in all three: not adopted
+(`bench server` had measured the bare handler only). **Against Alertmanager the intake is
+not ahead**: 0.48–0.72 × its throughput and 0.58–0.74 × by the api's CPU a request (best api
+row of each run), 0.49–0.60 × counting Redis's CPU too. The bare Litestar handler on
+uvicorn alone costs 65–83 µs a request against Alertmanager's 45–54: a Python ASGI stack
+cannot get ahead of Go's HTTP server by tuning the handler; what could is a webhook path
+below ASGI (an HTTP parser protocol answering `POST /webhooks/diga` itself), not tried.
 
 **Worker on the mix, by CPU** (`BENCH_WORKER_ROWS=mix,every BENCH_WORKERS=1
 BENCH_RSS_CALLS=4000 BENCH_CALLS=3000 BENCH_FLOOR_CALLS=3000 BENCH_FLOOR_TRANSPORTS=aiohttp

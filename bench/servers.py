@@ -33,6 +33,22 @@ def bare_app() -> Any:
     return Litestar([hook], openapi_config=None, logging_config=None)
 
 
+def alerter_app() -> Any:
+    """The api's app as `alerter api` makes it (settings from the environment), for a server
+    other than uvicorn: `granian --interface asgi --factory bench.servers:alerter_app`."""
+    from alerter.http.app import create_app
+    from alerter.http.proxies import BehindProxies
+    from alerter.metrics import Metrics, Role
+    from alerter.rules.reload import RulesHolder
+    from alerter.settings import load_settings
+
+    settings = load_settings()
+    assert settings.redis_url, "REDIS_URL is needed"
+    rules = RulesHolder(settings.rules_path, Metrics(Role.API))
+    rules.reload("start")
+    return BehindProxies(create_app(settings, settings.redis_url, rules), settings.trusted_proxies)
+
+
 def call_kind(call_id: str, every: int) -> bool:
     """Whether a call is one of the 1 in `every` (by its id's hash): the benchmarks and the
     stand-in agree on which calls are big and which alert."""

@@ -161,6 +161,9 @@ def child_env() -> dict[str, str]:
     """The environment for alerter processes the tests start: none of this shell's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTER_", "REDIS_", "DIGA_"))}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    # One api process unless a test asks for more (tests/cli/test_serve.py does): the suite
+    # starts many apis on two cores.
+    env["ALERTER_API_PROCESSES"] = "1"
     return env
 
 

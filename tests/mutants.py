@@ -1363,7 +1363,33 @@ COMPAT_MUTANTS = (
     ),
 )
 
-MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS
+
+API_PROCESSES_TESTS = ("tests/cli/test_serve.py",)
+API_PROCESSES_MUTANTS = (
+    Mutant(
+        "api processes: a scrape counts only the process that answers it",
+        "alerter/metrics.py",
+        'folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")',
+        "folder = None",
+        API_PROCESSES_TESTS,
+    ),
+    Mutant(
+        "api processes: one ending leaves the others running",
+        "alerter/cli/serve.py",
+        "            pass_on(signal.SIGTERM, None)\n",
+        "            pass\n",
+        API_PROCESSES_TESTS,
+    ),
+    Mutant(
+        "api processes: one outlives the process that started it",
+        "alerter/cli/serve.py",
+        "if os.getppid() != parent:",
+        "if False:",
+        API_PROCESSES_TESTS,
+    ),
+)
+
+MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS + API_PROCESSES_MUTANTS
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 

@@ -169,3 +169,23 @@ def test_an_unreadable_secret_file_is_named_not_shown(
     monkeypatch.setenv("ALERTER_WEBHOOK_SECRET_FILE", str(tmp_path / "missing"))
     assert main(["rules", "schema"]) == 2
     assert "ALERTER_WEBHOOK_SECRET_FILE: cannot read" in capsys.readouterr().err
+
+
+def test_api_processes_default_to_the_usable_cpus(empty_env: Settings, tmp_path: Path) -> None:
+    """README: one api process a CPU this process may use, a container's CPU limit (cgroup
+    v2 `cpu.max`) included."""
+    import os
+
+    from alerter.settings import usable_cpus
+
+    assert "| `ALERTER_API_PROCESSES` | the usable CPUs |" in README
+    affinity = len(os.sched_getaffinity(0))
+    assert empty_env.api_processes == usable_cpus()
+    limit = tmp_path / "cpu.max"
+    limit.write_text("max 100000\n")
+    assert usable_cpus(limit) == affinity
+    limit.write_text("150000 100000\n")  # 1.5 CPUs: two processes
+    assert usable_cpus(limit) == min(affinity, 2)
+    limit.write_text("50000 100000\n")
+    assert usable_cpus(limit) == 1
+    assert usable_cpus(tmp_path / "absent") == affinity

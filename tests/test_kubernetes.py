@@ -253,3 +253,15 @@ def test_the_cluster_runs_the_projects_rules() -> None:
     env = {k: v for k, v in secret_example().items() if k in ("SLACK_OPS_URL", "ONCALL_MAIL_URL")}
     rules = load_rules(KUBE / "rules", env)
     assert len(rules.rules) == len(load_rules(ROOT / "rules", env).rules) > 2
+
+
+def test_the_api_pod_says_how_many_processes_it_runs() -> None:
+    """With no CPU limit the default would count the node's CPUs: the pod names its number,
+    and its memory limit holds that many api processes (about 110 MB each)."""
+    [container] = pod("alerter-api")["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    if "cpu" not in container["resources"].get("limits", {}):
+        assert "ALERTER_API_PROCESSES" in env
+    processes = Settings(ALERTER_API_PROCESSES=env["ALERTER_API_PROCESSES"]).api_processes
+    memory = container["resources"]["limits"]["memory"]
+    assert memory.endswith("Mi") and int(memory[:-2]) >= 128 * processes

@@ -11,7 +11,15 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -45,6 +53,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     serve_cmd = sub.add_parser("serve", help="api and worker in one process, for one machine")
     serve_cmd.set_defaults(handler=_serve_command)
     api_cmd = sub.add_parser("api", help="the webhook api alone (needs REDIS_URL)")
+    # A process of `alerter api` started by another on the socket it listens on (inherited).
+    api_cmd.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    api_cmd.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # the one that started it
     api_cmd.set_defaults(handler=_api_command)
     worker_cmd = sub.add_parser("worker", help="the worker alone (needs REDIS_URL)")
     worker_cmd.add_argument(
@@ -63,6 +74,10 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
 def _api_command(settings: Settings, args: argparse.Namespace) -> int:
     redis_url = require_redis(settings)
     _long_running(settings)
+    if args.listen_fd is not None:
+        return api(settings, redis_url, socket.socket(fileno=args.listen_fd), args.parent)
+    if settings.api_processes > 1:
+        return api_processes(settings)
     return api(settings, redis_url)
 
 
@@ -178,7 +193,13 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
     )
 
 
-def api(settings: Settings, redis_url: str) -> int:
+def api(
+    settings: Settings,
+    redis_url: str,
+    listening: socket.socket | None = None,
+    parent: int | None = None,
+) -> int:
+    """One api process; on `listening` (a socket `parent` bound) when given."""
     if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
@@ -193,11 +214,90 @@ def api(settings: Settings, redis_url: str) -> int:
         stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
         _settle_heap()
         await asyncio.gather(
-            _until_done(server.serve(), stop), rules.watch(stop, settings.rules_poll_seconds)
+            _until_done(server.serve(sockets=[listening] if listening else None), stop),
+            rules.watch(stop, settings.rules_poll_seconds),
+            _while_parent_lives(parent, server, stop) if parent else asyncio.sleep(0),
         )
 
     run_fast(run())
     return 0
+
+
+def api_processes(settings: Settings) -> int:
+    """`alerter api` as `ALERTER_API_PROCESSES` processes on one listening socket, the kernel
+    handing each connection to one of them (measured: docs/performance.md, "Intake"). Each
+    is a whole api: its own Redis connections (so a webhook is in Redis before its 202, as
+    with one), rules and /health; their metrics are written to one folder and summed by
+    whichever answers a scrape. This process only starts them, passes SIGTERM and SIGINT
+    on, and stops them all when one ends unasked (a container then restarts the lot)."""
+    if refused := unsigned_exposure(settings) or console_exposure(settings):
+        log.error("%s", refused)
+        return 2
+    try:
+        listening = _listen(settings.host, settings.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
+        return 1
+    metrics_dir = tempfile.mkdtemp(prefix="alerter-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    if settings.console_secret is None:
+        # One secret for all: a console form one process served is posted to any other.
+        env["ALERTER_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
+    fd = listening.fileno()
+    command = [sys.executable, "-m", "alerter.cli", "api", "--listen-fd", str(fd)]
+    command += ["--parent", str(os.getpid())]
+    children = [
+        subprocess.Popen(command, env=env, pass_fds=(fd,)) for _ in range(settings.api_processes)
+    ]
+    listening.close()
+    asked: list[int] = []
+
+    def pass_on(signum: int, _frame: object) -> None:
+        asked.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, pass_on)
+    signal.signal(signal.SIGINT, pass_on)
+    log.info(
+        "listening on http://%s:%d (%d processes)",
+        settings.host,
+        settings.port,
+        settings.api_processes,
+    )
+    try:
+        while not asked and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        if not asked:
+            ended = next(child for child in children if child.poll() is not None)
+            log.error("an api process ended (exit %s): stopping the others", ended.returncode)
+            pass_on(signal.SIGTERM, None)
+        codes = [child.wait() for child in children]
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    # A process still starting when the signal came ends by it: stopped as asked, too.
+    clean = {0, *(-signum for signum in asked)}
+    return 0 if asked and all(code in clean for code in codes) else 1
+
+
+async def _while_parent_lives(parent: int, server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """One of several api processes stops when the process that started them is gone
+    (killed, it could pass no signal on): none is left holding the port."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.error("the process that started this api process is gone: stopping")
+            server.should_exit = True
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.create_server((host, port), family=family, backlog=2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 def worker(settings: Settings, redis_url: str) -> int:

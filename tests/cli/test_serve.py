@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -14,7 +17,7 @@ import pytest
 import redis
 
 from alerter.store.embedded import free_port
-from tests.conftest import DIGA_KEY, child_env
+from tests.conftest import DIGA_KEY, child_env, metric_samples
 from tests.kit.poll import wait_until
 from tests.standins import DigaStandIn, Receiver, make_log
 
@@ -199,3 +202,138 @@ def test_unsigned_exposure_rules() -> None:
     secret = "whsec_" + "c2VjcmV0LWtleS0xMjM0NTY"  # base64 without its '=' padding
     signed = make_settings("http://x", ALERTER_HOST="0.0.0.0", ALERTER_WEBHOOK_SECRET=secret)
     assert unsigned_exposure(signed) is None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, NotADirectoryError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry.name))
+    return sorted(out)
+
+
+@pytest.fixture
+def api_processes(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "destinations: {d: 'json://127.0.0.1:9/x'}\n"
+        "rules:\n  - {name: r, match: {category: TRANSFER}, notify: [d]}\n"
+    )
+    port = free_port()
+    env = {
+        **child_env(),
+        "REDIS_URL": redis_url,
+        "ALERTER_PORT": str(port),
+        "ALERTER_RULES": str(rules),
+        "ALERTER_SETTLE_SECONDS": "3600",
+        "ALERTER_API_PROCESSES": "2",
+    }
+    log = tmp_path / "api.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alerter.cli", "api"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(ready, timeout=30), log.read_text()
+        assert wait_until(lambda: len(_children(process.pid)) == 2), log.read_text()
+        yield process, port
+    finally:
+        for child in _children(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGCONT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def test_api_processes_take_webhooks_on_one_port_and_scrapes_count_them_all(
+    api_processes: tuple[subprocess.Popen[bytes], int], redis_url: str
+) -> None:
+    """Each process writes the webhook to the shared Redis before its 202, and any one of
+    them answering a scrape counts every process's webhooks. Which process accepts a
+    connection is the kernel's choice: one is stopped while the other takes its share."""
+    from arq.constants import job_key_prefix
+
+    from alerter.store.queue import job_id_for
+
+    process, port = api_processes
+    first, second = _children(process.pid)
+    store = redis.Redis.from_url(redis_url)
+    url = f"http://127.0.0.1:{port}"
+    for stopped in (first, second):
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            for _ in range(5):
+                call_id = str(uuid.uuid4())
+                body = {"event": "call.ended", "call": {"id": call_id, "agent_id": "a"}}
+                answer = httpx.post(f"{url}/webhooks/diga", json=body, timeout=10)
+                assert answer.status_code == 202
+                assert store.exists(job_key_prefix + job_id_for(call_id))
+            # The stopped one cannot answer: this scrape is the other's.
+            scraped = metric_samples(httpx.get(f"{url}/metrics", timeout=10).text)
+            queued = scraped[("alerter_webhooks_total", (("outcome", "queued"),))]
+            assert queued == (5 if stopped == first else 10)
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+    store.close()
+
+
+def test_api_processes_stop_together(api_processes: tuple[subprocess.Popen[bytes], int]) -> None:
+    """One process ending unasked stops the others (a container restarts them all);
+    SIGTERM to the first stops every one cleanly."""
+    process, _ = api_processes
+    first, second = _children(process.pid)
+    os.kill(first, signal.SIGKILL)
+    assert process.wait(30) == 1
+    assert not Path(f"/proc/{second}").exists() or _state(second) == "Z"
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_api_processes_stop_cleanly_on_sigterm(
+    api_processes: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, _ = api_processes
+    children = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_api_processes_end_when_the_first_is_killed(
+    api_processes: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """Killed, the first process passes no signal on: the others notice and stop, and none
+    keeps the port."""
+    process, port = api_processes
+    children = _children(process.pid)
+    process.kill()
+    process.wait(10)
+    assert wait_until(lambda: not any(_running(pid) for pid in children), timeout=30)
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
