@@ -271,9 +271,7 @@ def test_api_processes_take_webhooks_on_one_port_and_scrapes_count_them_all(
     """Each process writes the webhook to the shared Redis before its 202, and any one of
     them answering a scrape counts every process's webhooks. Which process accepts a
     connection is the kernel's choice: one is stopped while the other takes its share."""
-    from arq.constants import job_key_prefix
-
-    from alerter.store.queue import job_id_for
+    from alerter.store import keys
 
     process, port = api_processes
     first, second = _children(process.pid)
@@ -287,7 +285,7 @@ def test_api_processes_take_webhooks_on_one_port_and_scrapes_count_them_all(
                 body = {"event": "call.ended", "call": {"id": call_id, "agent_id": "a"}}
                 answer = httpx.post(f"{url}/webhooks/diga", json=body, timeout=10)
                 assert answer.status_code == 202
-                assert store.exists(job_key_prefix + job_id_for(call_id))
+                assert store.exists(keys.ARQ_JOB + keys.call_job(call_id))
             # The stopped one cannot answer: this scrape is the other's.
             scraped = metric_samples(httpx.get(f"{url}/metrics", timeout=10).text)
             queued = scraped[("alerter_webhooks_total", (("outcome", "queued"),))]
