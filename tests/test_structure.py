@@ -126,3 +126,41 @@ def test_seamed_libraries_are_patched_and_subclassed_only_in_compat() -> None:
                     if ast.unparse(base_node).split(".")[0] in ours:
                         found.append(f"{where(path, node)} class {node.name}({ast.unparse(base_node)})")
     assert found == []
+
+
+# Lowest first: a module imports from its own layer or the ones below it, never above.
+LAYERS = (
+    ("models", "durations", "clock", "logs"),
+    ("settings", "metrics", "compat"),
+    ("rules",),
+    ("store",),
+    ("render",),
+    ("pipeline",),
+    ("worker", "replay"),
+    ("operations", "acks"),
+    ("http",),
+    ("cli",),
+)
+
+
+def test_imports_point_one_way() -> None:
+    rank = {name: level for level, names in enumerate(LAYERS) for name in names}
+    upward, unplaced = [], set()
+    for path, tree in modules():
+        parts = path.relative_to(ALERTER).with_suffix("").parts
+        me = parts[0]
+        if me == "__init__":
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if not node.module.startswith("alerter."):
+                continue
+            other = node.module.split(".")[1]
+            if other == me:
+                continue
+            unplaced |= {name for name in (me, other) if name not in rank}
+            if me in rank and other in rank and rank[other] > rank[me]:
+                upward.append(f"{where(path, node)} {me} imports {node.module}")
+    assert unplaced == set(), "place every package and top-level module in LAYERS"
+    assert upward == []
