@@ -22,7 +22,7 @@ import apprise
 import httpx
 
 from alerter.compat import apprise as compat
-from alerter.compat.apprise import KeptSessions, Plugin, slack_template_json
+from alerter.compat.apprise import KeptSessions, Plugin, Webhook, slack_template_json
 from alerter.pipeline.failure import described, host_of
 from alerter.pipeline.webhooks import Webhooks, notify_type, payload, webhook_client
 from alerter.render.alert import Message
@@ -106,8 +106,7 @@ class Sender:
         caller marks it next) and does not call it. `on_late_accept` runs when a send that
         timed out (UNKNOWN) is accepted after all, so its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
-        hook = self._webhooks.of(url) if self._webhooks is not None else None
-        body = payload(hook, message) if hook is not None else None
+        hook, body = self._on_loop(url, message)
         future: asyncio.Future[tuple[bool, tuple[str, str] | None]]
         if self._webhooks is not None and hook is not None and body is not None:
             future = loop.create_task(self._webhooks.post(hook, body))
@@ -139,6 +138,19 @@ class Sender:
             return Delivery(Sent.ACCEPTED)
         where, answer = why if why is not None else (host, "refused or failed")
         return Delivery(Sent.REFUSED, described(destination, where, answer))
+
+    def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
+        """The webhook and body to post on the event loop; (None, None): apprise sends it."""
+        if self._webhooks is None:
+            return None, None
+        try:
+            hook = self._webhooks.of(url)
+            return hook, payload(hook, message) if hook is not None else None
+        except Exception as exc:  # a bug of ours here must not lose the alert: apprise's turn
+            log.warning(
+                "a webhook's post not prepared (%s); sent through apprise", type(exc).__name__
+            )
+            return None, None
 
     def close(self) -> None:
         """The threads and their sessions (the http client is `aclose`'s)."""

@@ -249,3 +249,14 @@ def test_what_the_loop_does_not_cover_goes_through_apprise(receiver: RawReceiver
     assert hook is not None
     no_blocks = Message(title="t", severity=Severity.CRITICAL, slack={}, html="", text="t")
     assert webhooks.payload(hook, no_blocks) is None  # apprise refuses it its own way
+
+
+def test_a_post_that_cannot_be_prepared_goes_through_apprise(
+    receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> bytes:
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(deliver, "payload", broken)
+    [delivery] = _send(_urls(receiver)[0], MESSAGES[:1], on_loop=True)
+    assert delivery.accepted and len(receiver.raw) == 1
