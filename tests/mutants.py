@@ -228,6 +228,13 @@ MUTANTS = (
         WEBHOOK_TESTS,
     ),
     Mutant(
+        "webhooks: an accepted post's marker left to the event loop (a killed worker resends)",
+        DELIVER,
+        "            await loop.run_in_executor(self._pool, _marked, on_accept)",
+        "            pass",
+        ("tests/worker/test_stress.py",),
+    ),
+    Mutant(
         "webhooks: a send past the backstop, accepted late, never marked",
         DELIVER,
         "                self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))",

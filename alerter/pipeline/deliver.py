@@ -100,16 +100,16 @@ class Sender:
         on_late_accept: Callable[[], Awaitable[None]] | None = None,
         on_accept: Callable[[], None] | None = None,
     ) -> Delivery:
-        """`on_accept` runs on the sending thread the moment the destination accepts (the
-        marker, before the event loop hears of it: the window in which a killed worker
-        repeats a send is one Redis write); a send on the event loop has no such window (the
-        caller marks it next) and does not call it. `on_late_accept` runs when a send that
-        timed out (UNKNOWN) is accepted after all, so its marker can still say `sent`."""
+        """`on_accept` runs on a sending thread the moment the destination accepts (the
+        marker, before the caller hears of it: the window in which a killed worker repeats
+        a send is one Redis write; for a post on the event loop, the thread writes it before
+        the post returns). `on_late_accept` runs when a send that timed out (UNKNOWN) is
+        accepted after all, so its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
         hook, body = self._on_loop(url, message)
         future: asyncio.Future[tuple[bool, tuple[str, str] | None]]
         if self._webhooks is not None and hook is not None and body is not None:
-            future = loop.create_task(self._webhooks.post(hook, body))
+            future = loop.create_task(self._post_and_mark(self._webhooks, hook, body, on_accept))
             host = host_of(hook.url)
         else:
             # In the caller's context: apprise's log lines carry the call, rule, destination.
@@ -138,6 +138,20 @@ class Sender:
             return Delivery(Sent.ACCEPTED)
         where, answer = why if why is not None else (host, "refused or failed")
         return Delivery(Sent.REFUSED, described(destination, where, answer))
+
+    async def _post_and_mark(
+        self,
+        webhooks: Webhooks,
+        hook: Webhook,
+        body: bytes,
+        on_accept: Callable[[], None] | None,
+    ) -> tuple[bool, tuple[str, str] | None]:
+        accepted, why = await webhooks.post(hook, body)
+        if accepted and on_accept is not None:
+            # On a thread: the marker's client blocks (up to its timeout when Redis is away).
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._pool, _marked, on_accept)
+        return accepted, why
 
     def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
         """The webhook and body to post on the event loop; (None, None): apprise sends it."""
@@ -220,11 +234,15 @@ def _send_and_mark(
 ) -> tuple[bool, tuple[str, str] | None]:
     accepted, why = _send_one(url, message)
     if accepted and on_accept is not None:
-        try:
-            on_accept()
-        except Exception as exc:  # the caller marks it again, from the event loop
-            log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
+        _marked(on_accept)
     return accepted, why
+
+
+def _marked(on_accept: Callable[[], None]) -> None:
+    try:
+        on_accept()
+    except Exception as exc:  # the caller marks it again, from the event loop
+        log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
 
 
 def _send_one(url: str, message: Message) -> tuple[bool, tuple[str, str] | None]:
