@@ -26,7 +26,7 @@ operator console"):
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
 | ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
-| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.30–0.37 by CPU (0.19–0.26 before), 0.11–0.33 by throughput on a machine at load 9–16; JSON and Slack webhooks now go out on the event loop, 0.74 × the worker's CPU a call ("Alert storms": the figures, and where the rest goes) |
+| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.28–0.40 by CPU (0.19–0.26 before), 0.23–0.42 by throughput (0.18–0.30 before) at load 4–8; JSON and Slack webhooks now go out on the event loop, 0.70–0.92 × the worker's CPU a call ("Alert storms": the figures, and where the rest goes) |
 | intake ≥ 0.8 × the bare handler | Intake | yes: 0.85 by throughput, 0.97 by the server's own CPU, the two measured in turns; 0.90 and 1.05 in a second run of `python -m bench intake` (0.70 and 0.74 in the run before the handler's last two changes) |
 | rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
 | console pages p95 < 100 ms with 100,000 history entries and 1,000 silences | Console | yes (with hiredis: without it the filtered history took 464–559 ms) |
@@ -198,27 +198,32 @@ message apprise's template checks refuse) still goes through apprise. Sends alon
 
 (httpx over its own pool, httpcore, took 1.5–2.0 ms a send in the same script: hence
 aiohttp's pool, as for Diga.) The every-call-alerting row, the code before and after in
-turns, four pairs (`/tmp` copies of the two trees, each run with `BENCH_WORKER_ROWS=every
+turns, eight pairs (`/tmp` copies of the two trees, each run with `BENCH_WORKER_ROWS=every
 BENCH_CALLS=3000 BENCH_FLOOR_CALLS=2000 BENCH_FLOOR_TRANSPORTS=aiohttp BENCH_LATENCIES=0.05
-python -m bench worker`), load 9–16 (other suites running):
+python -m bench worker`); pairs 1–4 at load 9–16 (other suites running) with the post's
+marker still left to the event loop, pairs 5–8 at load 4–8 with the code as it is:
 
-| pair | calls/s before → after | worker CPU ms a call before → after | × floor by CPU before → after |
-|---|---|---|---|
-| 1 | 42 → 37 | 3.71 → 2.82 | 0.26 → 0.30 |
-| 2 | 61 → 109 | 3.40 → 2.62 | 0.25 → 0.30 |
-| 3 | 170 → 228 | 2.97 → 2.09 | 0.20 → 0.37 |
-| 4 | 131 → 168 | 3.46 → 2.53 | 0.19 → 0.33 |
+| pair | calls/s before → after | × floor before → after | worker CPU ms a call before → after | × floor by CPU before → after |
+|---|---|---|---|---|
+| 1 | 42 → 37 | 0.21 → 0.11 | 3.71 → 2.82 | 0.26 → 0.30 |
+| 2 | 61 → 109 | 0.37 → 0.27 | 3.40 → 2.62 | 0.25 → 0.30 |
+| 3 | 170 → 228 | 0.15 → 0.28 | 2.97 → 2.09 | 0.20 → 0.37 |
+| 4 | 131 → 168 | 0.10 → 0.33 | 3.46 → 2.53 | 0.19 → 0.33 |
+| 5 | 196 → 378 | 0.30 → 0.42 | 3.19 → 2.24 | 0.24 → 0.40 |
+| 6 | 209 → 121 | 0.21 → 0.23 | 3.06 → 2.80 | 0.23 → 0.28 |
+| 7 | 271 → 236 | 0.26 → 0.23 | 3.31 → 2.51 | 0.24 → 0.29 |
+| 8 | 150 → 255 | 0.18 → 0.37 | 3.50 → 2.64 | 0.22 → 0.34 |
 
-Worker CPU a call 0.70–0.77 × (0.9 ms less a call); throughput 1.3–1.8 × in the three calmer
-pairs. The floors measured in those runs went from 165 to 1,253 calls/s as the neighbours
-came and went, so the throughput ratios (0.10–0.37 before, 0.11–0.33 after) say little;
-by CPU the row is now 0.30–0.37 × its floor. **Still not the 0.6 asked.** Where the time
+Worker CPU a call 0.70–0.92 × (about 0.85 ms less a call, the median of the pairs); throughput up in
+five pairs of eight. The floors measured in the same runs went from 165 to 1,253 calls/s as
+the neighbours came and went, so the ratios by throughput say little; by CPU the row is now
+0.28–0.40 × its floor (0.19–0.26 before). **Still not the 0.6 asked.** Where the time
 goes now (cProfile of the worker, every call alerting, 2,000 calls, start-up left out):
 the call job's Diga fetch about 29 % (the floor's own work), rendering the alert 13 % (a
 third of it `bidi_free_json` walking the Slack payload), the posts themselves 8 %, the send
 jobs (claim, mark, history) 6 %, queueing the sends 3 %, decide 3 %, evaluate 2 %, and arq's
 polling and job bookkeeping, Redis round trips and the event loop the remaining third. To
-reach 0.6 by CPU a call would have to cost at most about 1.3 ms (the floor's 0.6–0.85 ms ÷
+reach 0.6 by CPU a call would have to cost at most about 1.3 ms (the floor's 0.6–0.9 ms ÷
 0.6), so the alerting path's own 1.5–2 ms would have to lose two thirds: the send made
 inside the call's job for destinations posted on the loop (no second arq job, its claim
 and records), and a cheaper render.
