@@ -124,7 +124,7 @@ class Pipeline:
 
 
 def pipeline(redis_url: str, workdir: Path, name: str) -> Pipeline:
-    """One rule alerting every TRANSFER failure to the receiver (apprise json://)."""
+    """One rule alerting every TRANSFER failure to the receiver (json://)."""
     diga_port, hook_port, api_port = free_port(), free_port(), free_port()
     rules = workdir / f"{name}-rules"
     rules.mkdir(exist_ok=True)

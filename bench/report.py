@@ -26,7 +26,7 @@ operator console"):
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
 | ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
-| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.13–0.45 by throughput, 0.24 by CPU, on a loaded machine; a kept connection a sending thread saves 4–30 % of a send's CPU (same section) |
+| every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.28–0.40 by CPU (0.19–0.26 before), 0.23–0.42 by throughput (0.18–0.30 before) at load 4–8; JSON and Slack webhooks now go out on the event loop, 0.70–0.92 × the worker's CPU a call ("Alert storms": the figures, and where the rest goes) |
 | intake ≥ 0.8 × the bare handler | Intake | mostly: one process 0.72–0.91 by throughput and 0.77–1.12 by the server's own CPU in four runs of `python -m bench intake` on 2026-12-02 (load 5–13), each measured in turns with its baseline (0.85 and 0.97 in the full run of 2026-11-30) |
 | intake ahead of Alertmanager by CPU a request and by throughput, in the same run (the performance issue) | Intake | **no**: 0.48–0.72 × Alertmanager's throughput and 0.58–0.74 × by the api's CPU a request (0.49–0.60 × with Redis's), best api row of each of four runs; the bare Litestar handler alone costs 65–83 µs a request against Alertmanager's 45–54 ("The api's server and its processes") |
 | rule evaluation < 10 × the floor | Rules | not on this machine: 13.2 × here, 12.5–15.8 × in four runs of `python -m bench rules` of this code and the code before it alternately (the floor loop runs relatively faster on this AMD machine); 6.3 × and 9.9 × on an Intel one |
@@ -111,11 +111,11 @@ does about 450 or more. More throughput comes from more worker processes, which 
 nothing but Redis (the two-process row above; docs/deploy.md for how many one Redis
 serves).
 
-Every call alerting (127–234 calls/s in the last two runs) is bound by apprise: each send
-runs on a thread of the worker's pool, and apprise's plugins post through `requests` with a
-new session (and connection) a send; the sending threads and the event loop share one
-interpreter lock. The alerting path's own Redis work (noise windows, send marker, history)
-is a small part.
+Every call alerting (127–234 calls/s in the last two full runs) was bound by apprise: each
+send ran on a thread of the worker's pool, posting through `requests`, the sending threads
+and the event loop sharing one interpreter lock. JSON and Slack incoming webhooks now go out
+on the event loop through one kept httpx client; what is left of that row is the alerting
+path's own work (two arq jobs a call, rendering, Redis): "Alert storms" below.
 
 The end-to-end p95 (278 ms at 251 calls/s here; 312 ms at 178 calls/s in the run before)
 is taken at half the measured rate: the api, the worker, the Diga stand-in, the receiver
@@ -182,7 +182,55 @@ jobs' fetch and decide the rest. An alerting call is now two arq jobs (the call,
 send from the outbox), each with its claim, finish and records: the outbox's per-send
 guarantees cost about 36 Redis commands an alerting call on top of a quiet call's 15. What
 would reach 0.6: JSON webhooks and Slack incoming webhooks sent on the event loop through a
-kept httpx client (no thread, no apprise) — not done.
+kept httpx client (no thread, no apprise) — done since, next paragraph.
+
+**Webhooks on the event loop.** `json://`, `jsons://` and Slack incoming webhooks
+(`slack://T/B/C`, `https://hooks.slack.com/services/...`) are posted by
+`alerter/pipeline/webhooks.py` through one httpx client over aiohttp's pool, made in the
+worker's `on_startup` and closed in `on_shutdown`; the body is apprise's own, byte for byte
+(`tests/pipeline/test_webhooks.py` posts both ways to one receiver and compares), and a URL
+or message it does not cover exactly (channels, `overflow=`, `format=`, `verify=no`, a Slack
+message apprise's template checks refuse) still goes through apprise. Sends alone,
+`BENCH_SENDS=1000 BENCH_SENDS_ROUNDS=3 python -m bench sends` (the real `Sender`, json://,
+16 at once, the three ways in turns), load 6–9:
+
+| way | sender CPU ms a send (3 runs) | receiver CPU ms a send |
+|---|---|---|
+| new a send (apprise alone) | 1.001 / 1.033 / 1.085 | 0.157 / 0.167 / 0.167 |
+| kept a thread (apprise) | 0.709 / 0.725 / 0.726 | 0.079 / 0.079 / 0.079 |
+| httpx on the event loop (now) | 0.263 / 0.329 / 0.330 | 0.049 / 0.059 / 0.059 |
+
+(httpx over its own pool, httpcore, took 1.5–2.0 ms a send in the same script: hence
+aiohttp's pool, as for Diga.) The every-call-alerting row, the code before and after in
+turns, eight pairs (`/tmp` copies of the two trees, each run with `BENCH_WORKER_ROWS=every
+BENCH_CALLS=3000 BENCH_FLOOR_CALLS=2000 BENCH_FLOOR_TRANSPORTS=aiohttp BENCH_LATENCIES=0.05
+python -m bench worker`); pairs 1–4 at load 9–16 (other suites running) with the post's
+marker still left to the event loop, pairs 5–8 at load 4–8 with the code as it is:
+
+| pair | calls/s before → after | × floor before → after | worker CPU ms a call before → after | × floor by CPU before → after |
+|---|---|---|---|---|
+| 1 | 42 → 37 | 0.21 → 0.11 | 3.71 → 2.82 | 0.26 → 0.30 |
+| 2 | 61 → 109 | 0.37 → 0.27 | 3.40 → 2.62 | 0.25 → 0.30 |
+| 3 | 170 → 228 | 0.15 → 0.28 | 2.97 → 2.09 | 0.20 → 0.37 |
+| 4 | 131 → 168 | 0.10 → 0.33 | 3.46 → 2.53 | 0.19 → 0.33 |
+| 5 | 196 → 378 | 0.30 → 0.42 | 3.19 → 2.24 | 0.24 → 0.40 |
+| 6 | 209 → 121 | 0.21 → 0.23 | 3.06 → 2.80 | 0.23 → 0.28 |
+| 7 | 271 → 236 | 0.26 → 0.23 | 3.31 → 2.51 | 0.24 → 0.29 |
+| 8 | 150 → 255 | 0.18 → 0.37 | 3.50 → 2.64 | 0.22 → 0.34 |
+
+Worker CPU a call 0.70–0.92 × (about 0.85 ms less a call, the median of the pairs); throughput up in
+five pairs of eight. The floors measured in the same runs went from 165 to 1,253 calls/s as
+the neighbours came and went, so the ratios by throughput say little; by CPU the row is now
+0.28–0.40 × its floor (0.19–0.26 before). **Still not the 0.6 asked.** Where the time
+goes now (cProfile of the worker, every call alerting, 2,000 calls, start-up left out):
+the call job's Diga fetch about 29 % (the floor's own work), rendering the alert 13 % (a
+third of it `bidi_free_json` walking the Slack payload), the posts themselves 8 %, the send
+jobs (claim, mark, history) 6 %, queueing the sends 3 %, decide 3 %, evaluate 2 %, and arq's
+polling and job bookkeeping, Redis round trips and the event loop the remaining third. To
+reach 0.6 by CPU a call would have to cost at most about 1.3 ms (the floor's 0.6–0.9 ms ÷
+0.6), so the alerting path's own 1.5–2 ms would have to lose two thirds: the send made
+inside the call's job for destinations posted on the loop (no second arq job, its claim
+and records), and a cheaper render.
 
 **Diga requests.** `python -m bench diga` (the real `DigaClient`, the Diga stand-in at 10 ms,
 1,000 calls a mode and mix, 64 at once, the modes in turns, 2 rounds; 40 ERROR logs a call,

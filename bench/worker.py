@@ -2,7 +2,7 @@
 
 A Diga stand-in answers after a latency with 40 error logs a call, 2,500 for one call in 50;
 on the realistic mix 1 call in 10 alerts (its logs are TRANSFER failures, the rest LLM
-errors no rule matches); a receiver counts alerts (apprise json://). Calls go through the
+errors no rule matches); a receiver counts alerts (json://). Calls go through the
 real api; the queue is filled first, then N worker processes drain it. A call is done when
 it is recorded (its story is written) and, when it alerts, its alert has arrived. Calls/s
 are timed from the first call recorded (the floors, too, start with their client made):
@@ -308,7 +308,7 @@ def run(redis_url: str, workdir: Path) -> str:
     minimum = (49 * 2 + 4) / 50
     return (
         f"Diga stand-in at 50 ms, 40 error logs a call and 2,500 for one call in 50; {mix} "
-        f"(the realistic mix) or every call alerting, to a local receiver (apprise json://). "
+        f"(the realistic mix) or every call alerting, to a local receiver (json://, posted on the event loop). "
         f"Worker defaults: {jobs} jobs, {connections} Diga connections.\n\n"
         + table(
             [

@@ -70,6 +70,11 @@ DECIDE = "alerter/pipeline/decide.py"
 DECIDE_TESTS = ("tests/pipeline/test_decide.py",)
 COMPAT_APPRISE = "alerter/compat/apprise.py"
 COMPAT_TESTS = ("tests/compat/test_apprise.py",)
+COMPAT_HTTPX = "alerter/compat/httpx.py"
+COMPAT_HTTPX_TESTS = ("tests/compat/test_httpx.py",)
+WEBHOOKS = "alerter/pipeline/webhooks.py"
+WEBHOOK_TESTS = ("tests/pipeline/test_webhooks.py",)
+DELIVER = "alerter/pipeline/deliver.py"
 
 FETCH = "alerter/pipeline/fetch.py"
 FIRST_PAGE = "alerter/pipeline/first_page.py"
@@ -149,9 +154,100 @@ MUTANTS = (
     Mutant(
         "compat: only requests.request routed (requests.post and the rest not)",
         COMPAT_APPRISE,
-        '    setattr(requests.api, "request", _request)  # noqa: B010\n',
+        '        setattr(requests.api, "request", _request)  # noqa: B010\n',
         "",
         COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a refused e-mail no longer named by its SMTP reply",
+        COMPAT_APPRISE,
+        "            setattr(smtplib.SMTP, name, _watched_smtp(name))",
+        "            pass",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: apprise's conversion written as the e-mail's plain part, not ours",
+        COMPAT_APPRISE,
+        "    if text is not None and to_format == apprise.NotifyFormat.TEXT:",
+        "    if False:",
+        COMPAT_TESTS,
+    ),
+    Mutant(
+        "compat: a Slack URL with channels posted on the loop (its channels lost)",
+        COMPAT_APPRISE,
+        "    if type(plugin) is NotifySlack and plugin.channels == [None]:",
+        "    if type(plugin) is NotifySlack:",
+        COMPAT_TESTS + WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "compat: httpx keeps and sends back an answer's cookies",
+        COMPAT_HTTPX,
+        '    setattr(client, "_cookies", _NoCookies())  # noqa: B010',
+        "    pass",
+        COMPAT_HTTPX_TESTS,
+    ),
+    Mutant(
+        "webhooks: a refusal (retried with backoff) read as unknown (not resent before a lease)",
+        DELIVER,
+        "        return Delivery(Sent.REFUSED, described(destination, where, answer))",
+        "        return Delivery(Sent.UNKNOWN, described(destination, where, answer))",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: a Slack answer other than `ok` read as accepted",
+        WEBHOOKS,
+        'if response.status_code == 200 and answer == b"ok":',
+        "if response.status_code == 200:",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: a connection error is a plugin bug's `error ...`, not its kind",
+        WEBHOOKS,
+        "            return False, (host_of(hook.url), error_kind(exc))",
+        "            raise",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: the JSON body is not apprise's (text not right-stripped)",
+        WEBHOOKS,
+        '        "message": message.text.rstrip(),',
+        '        "message": message.text,',
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: a Slack URL's user name left out of the post",
+        WEBHOOKS,
+        '        body["username"] = hook.username',
+        "        pass",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: aiohttp's jar keeps a destination's cookie for the next",
+        WEBHOOKS,
+        "connector=connector, cookie_jar=aiohttp.DummyCookieJar()",
+        "connector=connector",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: a refusal names the whole URL (a Slack token in it)",
+        WEBHOOKS,
+        "        host = host_of(str(response.url))",
+        "        host = str(response.url)",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "webhooks: an accepted post's marker left to the event loop (a killed worker resends)",
+        DELIVER,
+        "            await loop.run_in_executor(self._pool, _marked, on_accept)",
+        "            pass",
+        ("tests/worker/test_stress.py",),
+    ),
+    Mutant(
+        "webhooks: a send past the backstop, accepted late, never marked",
+        DELIVER,
+        "                self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))",
+        "                pass",
+        WEBHOOK_TESTS,
     ),
     Mutant(
         "escalation: an episode escalated again",

@@ -1,39 +1,42 @@
-"""The deliver stage: one rendered alert → one destination, through apprise.
+"""The deliver stage: one rendered alert → one destination.
 
-Slack gets the Block Kit attachment from `render.slack_payload` (through apprise's Slack
-template support); e-mail gets an HTML document with our own plain-text part; any other
-apprise URL gets plain text. Errors never carry the URL: it holds tokens and passwords.
+JSON and Slack incoming webhooks go out on the event loop through the worker's kept httpx
+client (`webhooks`) when it has one; every other apprise URL through apprise, on threads of
+the Sender's own. Slack gets the Block Kit attachment from `render.slack_payload`; e-mail an
+HTML document with our own plain-text part; any other URL plain text. Errors never carry
+the URL: it holds tokens and passwords.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
-import os
-import smtplib
-import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import apprise
-import requests
-from apprise.plugins.base import NotifyBase
-from apprise.plugins.email import base as email_base
-from apprise.plugins.email.base import NotifyEmail
-from apprise.plugins.opsgenie import NotifyOpsgenie
-from apprise.plugins.pagerduty import NotifyPagerDuty
-from apprise.plugins.slack import NotifySlack
+import httpx
 
-from alerter.compat.apprise import KeptSessions
-from alerter.pipeline.failure import described, error_kind, host_of, http_answer
+from alerter.compat import apprise as compat
+from alerter.compat.apprise import KeptSessions, Plugin, Webhook, slack_template_json
+from alerter.pipeline.failure import described, host_of
+from alerter.pipeline.webhooks import Webhooks, notify_type, payload, webhook_client
 from alerter.render.alert import Message
 from alerter.rules.model import Destination
+
+__all__ = [
+    "Delivery",
+    "Sender",
+    "Sent",
+    "html_document",
+    "send",
+    "slack_template_json",
+    "webhook_client",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +74,22 @@ class Delivery:
         return self.sent is Sent.ACCEPTED
 
 
-def slack_template_json(payload: dict[str, Any]) -> str:
-    """The payload as an apprise Slack template; `{{` is written so apprise substitutes nothing."""
-    return json.dumps(payload).replace("{{", "{\\u007b")
-
-
 class Sender:
-    """Sends on threads of its own, as many as the jobs in flight: a slow destination never
-    waits behind the default pool's few threads (shared with rule reloads and DNS). Each
-    thread keeps its HTTP connections from one send to the next (`compat.apprise`): a new
-    connection a send was most of an alert storm's cost."""
+    """Sends JSON and Slack incoming webhooks on the event loop through `http` (the worker's
+    one kept client) when given one, and everything else through apprise, on threads of its
+    own, as many as the jobs in flight: a slow destination never waits behind the default
+    pool's few threads (shared with rule reloads and DNS). Each thread keeps its HTTP
+    connections from one send to the next (`compat.apprise`): a new connection a send was
+    most of an alert storm's cost."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, http: httpx.AsyncClient | None = None) -> None:
         self._sessions = KeptSessions()
         self._pool = ThreadPoolExecutor(
             max_workers=threads,
             thread_name_prefix="alerter-send",
             initializer=self._sessions.bind_thread,
         )
+        self._webhooks = Webhooks(http) if http is not None else None
         self._late: set[asyncio.Task[None]] = set()
 
     async def send(
@@ -99,21 +100,30 @@ class Sender:
         on_late_accept: Callable[[], Awaitable[None]] | None = None,
         on_accept: Callable[[], None] | None = None,
     ) -> Delivery:
-        """`on_accept` runs on the sending thread the moment the destination accepts (the
-        marker, before the event loop hears of it: the window in which a killed worker
-        repeats a send is one Redis write). `on_late_accept` runs when a send that timed out
-        (UNKNOWN) is accepted after all, so its marker can still say `sent`."""
+        """`on_accept` runs on a sending thread the moment the destination accepts (the
+        marker, before the caller hears of it: the window in which a killed worker repeats
+        a send is one Redis write; for a post on the event loop, the thread writes it before
+        the post returns). `on_late_accept` runs when a send that timed out (UNKNOWN) is
+        accepted after all, so its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
-        # In the caller's context: apprise's own log lines carry the call, rule, destination.
-        context = contextvars.copy_context()
-        future = loop.run_in_executor(
-            self._pool, context.run, _send_and_mark, url, message, on_accept
-        )
+        hook, body = self._on_loop(url, message)
+        future: asyncio.Future[tuple[bool, tuple[str, str] | None]]
+        if self._webhooks is not None and hook is not None and body is not None:
+            future = loop.create_task(self._post_and_mark(self._webhooks, hook, body, on_accept))
+            host = host_of(hook.url)
+        else:
+            # In the caller's context: apprise's log lines carry the call, rule, destination.
+            context = contextvars.copy_context()
+            future = loop.run_in_executor(
+                self._pool, context.run, _send_and_mark, url, message, on_accept
+            )
+            host = _fallback_host(url)
         try:
             accepted, why = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
         except TimeoutError:
-            # The thread goes on (threads cannot be cancelled): the send may still land.
-            reason = described(destination, _fallback_host(url), "timeout")
+            # The send goes on (a thread cannot be cancelled; a post is left to end): it may
+            # still land.
+            reason = described(destination, host, "timeout")
             log.warning("send failed: %s (no answer in %g s)", reason, SEND_TIMEOUT_SECONDS)
             if on_late_accept is not None:
                 self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))
@@ -121,17 +131,50 @@ class Sender:
                     self._late.discard(task)
             return Delivery(Sent.UNKNOWN, reason)
         except Exception as exc:  # a plugin bug must not lose the alert: retried like a refusal
-            reason = described(destination, _fallback_host(url), f"error {type(exc).__name__}")
+            reason = described(destination, host, f"error {type(exc).__name__}")
             log.warning("send failed: %s", reason)
             return Delivery(Sent.REFUSED, reason)
         if accepted:
             return Delivery(Sent.ACCEPTED)
-        host, answer = why if why is not None else (_fallback_host(url), "refused or failed")
-        return Delivery(Sent.REFUSED, described(destination, host, answer))
+        where, answer = why if why is not None else (host, "refused or failed")
+        return Delivery(Sent.REFUSED, described(destination, where, answer))
+
+    async def _post_and_mark(
+        self,
+        webhooks: Webhooks,
+        hook: Webhook,
+        body: bytes,
+        on_accept: Callable[[], None] | None,
+    ) -> tuple[bool, tuple[str, str] | None]:
+        accepted, why = await webhooks.post(hook, body)
+        if accepted and on_accept is not None:
+            # On a thread: the marker's client blocks (up to its timeout when Redis is away).
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._pool, _marked, on_accept)
+        return accepted, why
+
+    def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
+        """The webhook and body to post on the event loop; (None, None): apprise sends it."""
+        if self._webhooks is None:
+            return None, None
+        try:
+            hook = self._webhooks.of(url)
+            return hook, payload(hook, message) if hook is not None else None
+        except Exception as exc:  # a bug of ours here must not lose the alert: apprise's turn
+            log.warning(
+                "a webhook's post not prepared (%s); sent through apprise", type(exc).__name__
+            )
+            return None, None
 
     def close(self) -> None:
+        """The threads and their sessions (the http client is `aclose`'s)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._sessions.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
 
 
 async def _when_accepted(
@@ -152,11 +195,11 @@ async def _when_accepted(
 async def send(destination: Destination, message: Message) -> tuple[bool, str]:
     """Every URL of a destination, once, outside the pipeline (`alerter notify test`);
     when one failed, why (each failed URL's reason)."""
-    sender = Sender(threads=1)
+    sender = Sender(threads=1, http=webhook_client())
     try:
         results = [await sender.send(url, message, destination.name) for url in destination.urls]
     finally:
-        sender.close()
+        await sender.aclose()
     failed = [result.reason for result in results if not result.accepted]
     if failed:
         return False, "; ".join(failed)
@@ -173,85 +216,16 @@ def _fallback_host(url: str) -> str:
     return url.split(":", 1)[0] or "?"
 
 
-# What the last request of a send answered, seen on the sending thread: apprise only says
-# yes or no. (host, "HTTP 503 <answer>" | "SMTP 451 <reply>" | a connection error's kind)
-_seen = threading.local()
-
-
-def _note(host: str, why: str) -> None:
-    if getattr(_seen, "on", False):
-        _seen.last = (host, why)
-
-
-_session_send = requests.Session.send
-
-
-def _watched_session_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
-    host = host_of(str(request.url))
-    try:
-        response = _session_send(self, request, **kwargs)
-    except Exception as exc:
-        _note(host, error_kind(exc))
-        raise
-    if not 200 <= response.status_code < 300:
-        _note(host, http_answer(response.status_code, response.content or b""))
-    return response
-
-
-setattr(requests.Session, "send", _watched_session_send)  # noqa: B010
-
-
-def _watched_smtp(name: str) -> None:
-    original = getattr(smtplib.SMTP, name)
-
-    def watched(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return original(self, *args, **kwargs)
-        except smtplib.SMTPResponseException as exc:
-            reply = (
-                exc.smtp_error.decode("utf-8", "replace")
-                if isinstance(exc.smtp_error, bytes)
-                else str(exc.smtp_error)
-            )
-            _note(_smtp_host(self, args), f"SMTP {exc.smtp_code} {reply[:200]}".rstrip())
-            raise
-        except smtplib.SMTPRecipientsRefused as exc:
-            _note(_smtp_host(self, args), f"SMTP recipients refused ({len(exc.recipients)})")
-            raise
-        except OSError as exc:
-            _note(_smtp_host(self, args), error_kind(exc))
-            raise
-
-    setattr(smtplib.SMTP, name, watched)
-
-
-def _smtp_host(smtp: smtplib.SMTP, args: tuple[Any, ...]) -> str:
-    host = getattr(smtp, "_host", "") or (args[0] if args and isinstance(args[0], str) else "")
-    return str(host) or "smtp"
-
-
-for _method in ("connect", "sendmail"):
-    _watched_smtp(_method)
-
-
 # Plugins parsed once per URL and per sending thread: a thread sends one message at a time,
 # so a plugin (and the Slack template set on it) is never shared by two sends at once.
 _plugins = threading.local()
 
 
-def _plugin(url: str) -> NotifyBase | None:
-    cache: dict[str, NotifyBase | None] = _plugins.__dict__.setdefault("by_url", {})
+def _plugin(url: str) -> Plugin | None:
+    cache: dict[str, Plugin | None] = _plugins.__dict__.setdefault("by_url", {})
     if url not in cache:
-        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-        if plugin is not None:
-            # apprise spaces sends on one instance by sleeping in the sending thread (1.2 s for
-            # Slack); a kept instance would stall every later send. Refusals are retried with
-            # backoff by the worker instead.
-            plugin.request_rate_per_sec = 0.0
-            # Bounded sockets: a send ends, one way or the other, well within the wait above.
-            plugin.socket_connect_timeout = CONNECT_TIMEOUT_SECONDS
-            plugin.socket_read_timeout = READ_TIMEOUT_SECONDS
-        cache[url] = plugin
+        # Bounded sockets: a send ends, one way or the other, well within the wait above.
+        cache[url] = compat.tuned_plugin(url, CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
     return cache[url]
 
 
@@ -260,66 +234,50 @@ def _send_and_mark(
 ) -> tuple[bool, tuple[str, str] | None]:
     accepted, why = _send_one(url, message)
     if accepted and on_accept is not None:
-        try:
-            on_accept()
-        except Exception as exc:  # the caller marks it again, from the event loop
-            log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
+        _marked(on_accept)
     return accepted, why
+
+
+def _marked(on_accept: Callable[[], None]) -> None:
+    try:
+        on_accept()
+    except Exception as exc:  # the caller marks it again, from the event loop
+        log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
 
 
 def _send_one(url: str, message: Message) -> tuple[bool, tuple[str, str] | None]:
     """Accepted or not, and when not, what the last request saw (host, why)."""
-    _seen.on, _seen.last = True, None
-    try:
+    with compat.watching() as seen:
         plugin = _plugin(url)
         if plugin is None:
             return False, (_fallback_host(url), "not a URL apprise can send to")
-        accepted = _send_with_key(plugin, message)
-        return accepted, None if accepted else _seen.last
-    finally:
-        _seen.on, _seen.last = False, None
+        # An episode's firing and resolved messages carry one key: PagerDuty's dedup key
+        # (its `action=map` resolves on our resolved message), Opsgenie's alias.
+        with compat.keyed(plugin, message.key):
+            accepted = _notify(plugin, message)
+        return accepted, None if accepted else seen.last
 
 
-def _send_with_key(plugin: NotifyBase, message: Message) -> bool:
-    # An episode's firing and resolved messages carry one key: PagerDuty's dedup key (its
-    # `action=map` resolves on our resolved message), Opsgenie's alias. A key in the URL wins.
-    slot = _KEY_SLOTS.get(type(plugin))
-    if message.key is None or slot is None or getattr(plugin, slot, None):
-        return _notify(plugin, message)
-    setattr(plugin, slot, message.key)
-    try:
-        return _notify(plugin, message)
-    finally:
-        setattr(plugin, slot, None)
-
-
-_KEY_SLOTS: dict[type[NotifyBase], str] = {NotifyPagerDuty: "dedup", NotifyOpsgenie: "alias"}
-
-
-def _notify(plugin: NotifyBase, message: Message) -> bool:
+def _notify(plugin: Plugin, message: Message) -> bool:
     # The plugin's own notify(): apprise's dispatcher would add a thread pool hop per send
     # (measured: 1.9 → 1.3 ms of CPU per alert).
-    if isinstance(plugin, NotifySlack):
-        return _send_slack(plugin, message)
-    if isinstance(plugin, NotifyEmail):
-        _own_text.value = message.text  # the plain part, instead of apprise's conversion
-        try:
-            return bool(
-                plugin.notify(
-                    body=html_document(message.html),
-                    title=message.title,
-                    body_format=apprise.NotifyFormat.HTML,
-                    notify_type=_notify_type(message),
-                )
-            )
-        finally:
-            _own_text.value = None
+    kind = compat.kind_of(plugin)
+    if kind == "slack":
+        with compat.slack_blocks(plugin, message.slack):
+            return _notify_as(plugin, message.title, "", apprise.NotifyFormat.TEXT, message)
+    if kind == "email":
+        with compat.own_plain_text(message.text):  # the plain part, not apprise's conversion
+            html = html_document(message.html)
+            return _notify_as(plugin, html, message.title, apprise.NotifyFormat.HTML, message)
+    return _notify_as(plugin, message.text, message.title, apprise.NotifyFormat.TEXT, message)
+
+
+def _notify_as(
+    plugin: Plugin, body: str, title: str, body_format: apprise.NotifyFormat, message: Message
+) -> bool:
     return bool(
         plugin.notify(
-            body=message.text,
-            title=message.title,
-            body_format=apprise.NotifyFormat.TEXT,
-            notify_type=_notify_type(message),
+            body=body, title=title, body_format=body_format, notify_type=notify_type(message)
         )
     )
 
@@ -332,50 +290,3 @@ def html_document(body: str) -> str:
         '<meta name="viewport" content="width=device-width">'
         f'</head><body style="overflow-wrap:anywhere;word-break:break-word">{body}</body></html>'
     )
-
-
-# apprise writes an e-mail's plain-text part by converting the HTML, which fragments it; the
-# sending thread sets our own plain text here and the converter apprise calls returns it.
-_own_text = threading.local()
-_convert_between: Callable[[Any, Any, str], Any] = getattr(email_base, "convert_between")  # noqa: B009
-
-
-def _plain_part(from_format: Any, to_format: Any, content: str) -> str:
-    text: str | None = getattr(_own_text, "value", None)
-    if text is not None and to_format == apprise.NotifyFormat.TEXT:
-        return text
-    return str(_convert_between(from_format, to_format, content))
-
-
-setattr(email_base, "convert_between", _plain_part)  # noqa: B010
-
-
-def _send_slack(plugin: NotifySlack, message: Message) -> bool:
-    fd, path = tempfile.mkstemp(prefix="alerter-slack-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(slack_template_json(message.slack))
-        template = apprise.AppriseAttachment(asset=plugin.asset)
-        template.add(path)
-        template[0].max_file_size = plugin.max_slack_template_size
-        plugin.template = template
-        plugin.use_blocks = True
-        return bool(
-            plugin.notify(
-                body=message.title,
-                title="",
-                body_format=apprise.NotifyFormat.TEXT,
-                notify_type=_notify_type(message),
-            )
-        )
-    finally:
-        os.unlink(path)
-
-
-def _notify_type(message: Message) -> apprise.NotifyType:
-    if message.resolved:
-        return apprise.NotifyType.SUCCESS
-    return {
-        "critical": apprise.NotifyType.FAILURE,
-        "warning": apprise.NotifyType.WARNING,
-    }.get(message.severity.value, apprise.NotifyType.INFO)

@@ -19,6 +19,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
+from alerter.compat.httpx import without_cookies
 from alerter.models import (
     FETCHED_LEVELS,
     LogEntry,
@@ -104,15 +105,6 @@ class _TooLarge(Exception):
     """A response body past the byte cap: read no further."""
 
 
-class _NoCookies(httpx.Cookies):
-    """Diga's API authenticates with a bearer token: no cookie is kept or sent back. (httpx
-    looks for cookies in every response through a urllib request it builds: ~5 % of a
-    worker's time, measured with py-spy.)"""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
 class DigaClient:
     def __init__(
         self,
@@ -147,7 +139,8 @@ class DigaClient:
             limits=limits,
             transport=transport or AiohttpTransport(limits=limits),
         )
-        self._http._cookies = _NoCookies()  # httpx's own attribute: its setter would copy
+        # Diga authenticates with a bearer token: no cookie kept (reading them costs ~5 %).
+        without_cookies(self._http)
         # Requests are built here from the merged headers: `build_request` with `params`
         # costs ~150 µs a request, a plain `httpx.Request` ~45 (measured with timeit).
         self._logs_url = f"{base_url.rstrip('/')}/v1/log/call/"

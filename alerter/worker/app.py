@@ -20,7 +20,7 @@ from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, read_failu
 from alerter.compat.redis import hiredis_packing
 from alerter.models import CallEnded
 from alerter.pipeline.decide import NoiseStores
-from alerter.pipeline.deliver import Sender
+from alerter.pipeline.deliver import Sender, webhook_client
 from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.model import RuleSet
@@ -128,7 +128,9 @@ def make_worker(
                 incidents=Incidents(ctx["redis"]),
             ),
             # Sends are a fraction of calls (those that alert): fewer threads than jobs.
-            sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS)),
+            sender=Sender(
+                threads=min(settings.worker_max_jobs, SENDER_THREADS), http=webhook_client()
+            ),
             rules=holder,
             metrics=worker_metrics,
             budget=time_budget(settings.job_timeout_seconds),
@@ -147,7 +149,7 @@ def make_worker(
         deps: Deps | None = ctx.get("deps")
         if deps is not None:
             await deps.diga.aclose()
-            deps.sender.close()
+            await deps.sender.aclose()
             if isinstance(deps.mark_now, MarkerWriter):
                 deps.mark_now.close()
             if deps.slack is not None:

@@ -1,0 +1,29 @@
+"""httpx clients that keep no cookies: neither stored from an answer nor sent back.
+
+Written against httpx 0.28.1 (`tests/compat/test_httpx.py` holds it to it). httpx reads
+every answer's `Set-Cookie` through a urllib request it builds (`Cookies.extract_cookies`,
+called on `client.cookies` after each send: ~5 % of a worker's time, measured with py-spy)
+and offers no switch to turn that off. Its `cookies` setter copies what it is given into a
+new `Cookies`, so the jar is replaced through the client's own `_cookies` attribute, the
+one the `cookies` property returns.
+
+Our clients need none: Diga authenticates with a bearer token, and a webhook's cookie must
+never reach another destination.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+WRITTEN_AGAINST = {"httpx": "0.28.1"}
+
+
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+def without_cookies(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client, made to keep no cookie from any answer (and so send none back)."""
+    setattr(client, "_cookies", _NoCookies())  # noqa: B010
+    return client
