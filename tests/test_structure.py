@@ -130,7 +130,7 @@ def test_seamed_libraries_are_patched_and_subclassed_only_in_compat() -> None:
 
 # Lowest first: a module imports from its own layer or the ones below it, never above.
 LAYERS = (
-    ("models", "durations", "clock", "logs"),
+    ("models", "durations", "clock", "logs", "failures"),
     ("settings", "metrics", "compat"),
     ("rules",),
     ("store",),

@@ -42,7 +42,7 @@ from apprise.plugins.opsgenie import NotifyOpsgenie
 from apprise.plugins.pagerduty import NotifyPagerDuty
 from apprise.plugins.slack import NotifySlack, SlackMode
 
-from alerter.pipeline.failure import error_kind, host_of, http_answer
+from alerter.failures import error_kind, host_of, http_answer
 
 WRITTEN_AGAINST = {"apprise": "2.3.0", "requests": "2.34.2"}
 

@@ -23,7 +23,7 @@ import httpx
 
 from alerter.compat import apprise as compat
 from alerter.compat.apprise import KeptSessions, Plugin, Webhook, slack_template_json
-from alerter.pipeline.failure import described, host_of
+from alerter.failures import described, host_of
 from alerter.pipeline.webhooks import Webhooks, notify_type, payload, webhook_client
 from alerter.render.alert import Message
 from alerter.rules.model import Destination

@@ -20,6 +20,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.compat.httpx import without_cookies
+from alerter.failures import described, error_kind, host_of, http_answer
 from alerter.models import (
     FETCHED_LEVELS,
     LogEntry,
@@ -28,7 +29,6 @@ from alerter.models import (
     LogsInvalid,
     parse_page,
 )
-from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.pipeline.first_page import FirstPage, FirstPagePolicy
 from alerter.settings import Settings
 

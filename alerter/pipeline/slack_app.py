@@ -17,8 +17,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerter.clock import Clock, system_clock
+from alerter.failures import described, error_kind, host_of, http_answer
 from alerter.pipeline.deliver import Delivery, Sent
-from alerter.pipeline.failure import described, error_kind, host_of, http_answer
 from alerter.render.alert import Message
 from alerter.render.slack_blocks import Thread, alert_payload, resolved_update
 from alerter.rules.model import SlackApp

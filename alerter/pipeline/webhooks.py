@@ -24,7 +24,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from alerter.compat.apprise import Webhook, slack_template_json, webhook_of
 from alerter.compat.httpx import without_cookies
-from alerter.pipeline.failure import error_kind, host_of, http_answer
+from alerter.failures import error_kind, host_of, http_answer
 from alerter.render.alert import Message
 
 # httpx's INFO line names each request's URL, a Slack webhook's token in it: never let it out.

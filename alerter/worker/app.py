@@ -14,6 +14,7 @@ from typing import Any
 
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
+from redis.asyncio import Redis
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, read_failure
@@ -105,55 +106,23 @@ def make_worker(
     `claim_lease_seconds`: how long a send's claim outlives a sender that died mid-send."""
 
     holder = rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules)
-    worker_metrics = holder.metrics
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["deps"] = Deps(
-            diga=DigaClient.from_settings(
-                settings, worker_metrics.observe_diga, clock=clock, monotonic=monotonic
-            ),
-            state=State(
-                ctx["redis"],
-                settings.call_retention_seconds,
-                ctx.get("coalescer"),
-                clock=clock,
-                claim_lease_seconds=claim_lease_seconds,
-            ),
-            noise=NoiseStores(
-                windows=Windows(ctx["redis"]),
-                silences=Silences(ctx["redis"], clock=clock),
-                signatures=SignatureCounts(ctx["redis"]),
-                episodes=Episodes(ctx["redis"], settings.call_retention_seconds),
-                baselines=Baselines(ctx["redis"]),
-                incidents=Incidents(ctx["redis"]),
-            ),
-            # Sends are a fraction of calls (those that alert): fewer threads than jobs.
-            sender=Sender(
-                threads=min(settings.worker_max_jobs, SENDER_THREADS), http=webhook_client()
-            ),
-            rules=holder,
-            metrics=worker_metrics,
-            budget=time_budget(settings.job_timeout_seconds),
+        ctx["deps"] = make_deps(
+            settings,
+            holder,
+            ctx["redis"],
+            ctx.get("coalescer"),
+            redis_url,
             clock=clock,
             monotonic=monotonic,
-            public_url=settings.public_url,
-            # Sentinel URLs: marked from the event loop only (a blocking client per thread
-            # pool would need the sentinel dance again).
-            mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,
-            slack=SlackApps(
-                settings.slack_api_url, SlackStore(ctx["redis"]), clock, settings.public_url
-            ),
+            claim_lease_seconds=claim_lease_seconds,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         deps: Deps | None = ctx.get("deps")
         if deps is not None:
-            await deps.diga.aclose()
-            await deps.sender.aclose()
-            if isinstance(deps.mark_now, MarkerWriter):
-                deps.mark_now.close()
-            if deps.slack is not None:
-                await deps.slack.close()
+            await close_deps(deps)
 
     return RecordingWorker(
         functions=worker_functions(),
@@ -178,6 +147,62 @@ def make_worker(
         # Results are plain strings; arq's result log line adds nothing to ours.
         log_results=False,
     )
+
+
+def make_deps(
+    settings: Settings,
+    holder: RulesHolder,
+    redis: Redis,
+    coalescer: Coalescer | None,
+    redis_url: str,
+    *,
+    clock: Clock,
+    monotonic: Monotonic,
+    claim_lease_seconds: int,
+) -> Deps:
+    """The worker's long-lived clients, made once in `on_startup`."""
+    return Deps(
+        diga=DigaClient.from_settings(
+            settings, holder.metrics.observe_diga, clock=clock, monotonic=monotonic
+        ),
+        state=State(
+            redis,
+            settings.call_retention_seconds,
+            coalescer,
+            clock=clock,
+            claim_lease_seconds=claim_lease_seconds,
+        ),
+        noise=NoiseStores(
+            windows=Windows(redis),
+            silences=Silences(redis, clock=clock),
+            signatures=SignatureCounts(redis),
+            episodes=Episodes(redis, settings.call_retention_seconds),
+            baselines=Baselines(redis),
+            incidents=Incidents(redis),
+        ),
+        # Sends are a fraction of calls (those that alert): fewer threads than jobs.
+        sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS), http=webhook_client()),
+        rules=holder,
+        metrics=holder.metrics,
+        budget=time_budget(settings.job_timeout_seconds),
+        clock=clock,
+        monotonic=monotonic,
+        public_url=settings.public_url,
+        # Sentinel URLs: marked from the event loop only (a blocking client per thread
+        # pool would need the sentinel dance again).
+        mark_now=MarkerWriter(redis_url) if parse_sentinel(redis_url) is None else None,
+        slack=SlackApps(settings.slack_api_url, SlackStore(redis), clock, settings.public_url),
+    )
+
+
+async def close_deps(deps: Deps) -> None:
+    """Closed in `on_shutdown`, each client once."""
+    await deps.diga.aclose()
+    await deps.sender.aclose()
+    if isinstance(deps.mark_now, MarkerWriter):
+        deps.mark_now.close()
+    if deps.slack is not None:
+        await deps.slack.close()
 
 
 class RecordingWorker(ClaimingWorker):
