@@ -126,3 +126,15 @@ def test_seamed_libraries_are_patched_and_subclassed_only_in_compat() -> None:
                     if ast.unparse(base_node).split(".")[0] in ours:
                         found.append(f"{where(path, node)} class {node.name}({ast.unparse(base_node)})")
     assert found == []
+
+
+def test_the_replay_decides_by_the_live_stages_steps_in_their_order() -> None:
+    """The backtest says what the pipeline would have done only while its steps are the live
+    stage's: a step dropped, added or moved in either fails here."""
+    from alerter.pipeline import decide as live
+    from alerter.pipeline.steps import ORDER, Step
+    from alerter.replay import decide as replayed
+
+    assert set(ORDER) == set(Step) and len(ORDER) == len(Step)
+    assert tuple(name for name, _ in live.STEPS) == ORDER
+    assert tuple(name for name, _ in replayed.STEPS) == ORDER

@@ -48,7 +48,8 @@ class Memory:
     ended: dict[tuple[str, str], list[float]]
     baselines: BaselineReplay
     correlations: CorrelateReplay = field(default_factory=CorrelateReplay)
-    signatures: dict[str, tuple[float, str]] = field(default_factory=dict)  # (at, call id)
+    # A signature's last call: (at, call id, whether it was new then).
+    signatures: dict[str, tuple[float, str, bool]] = field(default_factory=dict)
     groups: defaultdict[tuple[str, str], GroupState] = field(
         default_factory=lambda: defaultdict(GroupState)
     )
@@ -112,11 +113,15 @@ def _silence(d: _Replaying) -> Outcome | None:
 
 
 def _signature(d: _Replaying) -> Outcome | None:
-    """Every rule that gets here counts its signature, as `store/signature.lua` does."""
+    """Every rule that gets here counts its signature, as `store/signature.lua` does; the
+    rules of one call all get the first one's answer (the script keeps it per call)."""
     digest, call_id = d.fired.signature.digest, d.fired.call.call_id
     seen = d.memory.signatures.get(digest)
-    new = seen is None or seen[1] == call_id or d.at - seen[0] > d.rule.signature_days * 86_400
-    d.memory.signatures[digest] = (d.at, call_id)
+    if seen is not None and seen[1] == call_id:
+        new = seen[2]
+    else:
+        new = seen is None or d.at - seen[0] > d.rule.signature_days * 86_400
+    d.memory.signatures[digest] = (d.at, call_id, new)
     if d.rule.new_signature and not new:
         return Outcome.KNOWN_SIGNATURE
     return None
