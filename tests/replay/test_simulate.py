@@ -266,7 +266,10 @@ rules:
 # Every rule, in every place but the muted rule's, stops at ag-2's silence.
 PARITY_SILENCE = Silence("s1", None, (parse_matcher("agent_id=ag-2"),), DAY - 60, DAY + DAY, "")
 PARITY_CALLS = st.lists(
-    st.tuples(st.sampled_from([("TRANSFER",), ("TRANSFER", "AGENT"), ("AGENT",)]), st.booleans()),
+    st.tuples(
+        st.sampled_from([("TRANSFER",), ("TRANSFER", "AGENT"), ("AGENT",)]),
+        st.sampled_from(["ag-1", "ag-2", "ag-3"]),  # two groups, and the silenced agent
+    ),
     min_size=1,
     max_size=12,
 )
@@ -299,14 +302,14 @@ async def live_outcomes(
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=PARITY_CALLS)
 async def test_the_replay_stops_each_call_at_the_step_the_live_stage_does(
-    redis_url: str, calls: list[tuple[tuple[str, ...], bool]]
+    redis_url: str, calls: list[tuple[tuple[str, ...], str]]
 ) -> None:
     """Inhibition, mute windows, silences, signatures, groups, windows, digests and throttles:
     a step out of order in either counts a call where the other does not."""
     ruleset = load_rules_text(PARITY_RULES)
     text = f"transfer {uuid.uuid4().hex} failed"  # a signature of this example's own
     past = []
-    for i, (categories, second_agent) in enumerate(calls):
+    for i, (categories, agent) in enumerate(calls):
         at, call_id = DAY + 300 * i, str(uuid.uuid4())
         logs = tuple(
             LogEntry(
@@ -319,8 +322,7 @@ async def test_the_replay_stops_each_call_at_the_step_the_live_stage_does(
             )
             for j, category in enumerate(categories)
         )
-        fields = {"agent_id": "ag-2" if second_agent else "ag-1"}
-        past.append(PastCall(CallEnded(call_id=call_id, fields=fields), at, logs))
+        past.append(PastCall(CallEnded(call_id=call_id, fields={"agent_id": agent}), at, logs))
     live = await live_outcomes(redis_url, ruleset, past)
     # Until the last call: a digest still open has sent nothing, live or replayed.
     until = past[-1].at + 1
