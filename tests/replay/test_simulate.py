@@ -154,6 +154,27 @@ async def test_the_replay_fires_a_frequency_window_when_the_live_script_does(
     assert replayed == live
 
 
+async def live_rate_fires(
+    redis_url: str, past: list[PastCall], within: float, rate: float, min_calls: int
+) -> int:
+    """How often rule `r`'s rate window fires live on `past` (one group)."""
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        windows, key, live = Windows(client), GroupKey(()), 0
+        for i, item in enumerate(past):
+            # As intake counts every ended call, then the worker decides the failing ones.
+            await client.zadd(
+                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
+            )
+            if item.logs:
+                counted = await windows.rate("r", key, f"c{i}", within, rate, min_calls, item.at)
+                live += counted.fire
+    finally:
+        await client.aclose()
+    return live
+
+
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     calls=st.lists(
@@ -168,20 +189,7 @@ async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
     for gap, failing in calls:
         at += gap
         past.append(call(at, failing=failing))
-    client = Redis.from_url(redis_url)
-    try:
-        await client.flushdb()
-        windows, key, live = Windows(client), GroupKey(()), 0
-        for i, item in enumerate(past):
-            # As intake counts every ended call, then the worker decides the failing ones.
-            await client.zadd(
-                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
-            )
-            if item.logs:
-                counted = await windows.rate("r", key, f"c{i}", 600, 0.4, 5, item.at)
-                live += counted.fire
-    finally:
-        await client.aclose()
+    live = await live_rate_fires(redis_url, past, 600, 0.4, 5)
     assert only(simulate(ruleset, past, (), DAY, at + 1))[1] == live
 
 
@@ -191,19 +199,7 @@ async def test_the_replay_fires_a_rate_at_exactly_its_share_as_the_live_script_d
     """7 failing of 25 ended calls is 28%: a float product (0.28 * 25 > 7) would miss it."""
     ruleset = rules(tmp_path, "when: {rate: 0.28, within: 1h, min_calls: 25}")
     past = [call(DAY + i, failing=i >= 18) for i in range(25)]
-    client = Redis.from_url(redis_url)
-    try:
-        await client.flushdb()
-        windows, key, live = Windows(client), GroupKey(()), 0
-        for i, item in enumerate(past):
-            await client.zadd(
-                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
-            )
-            if item.logs:
-                live += (await windows.rate("r", key, f"c{i}", 3600, 0.28, 25, item.at)).fire
-    finally:
-        await client.aclose()
-    assert live == 1
+    assert await live_rate_fires(redis_url, past, 3600, 0.28, 25) == 1
     assert only(simulate(ruleset, past, (), DAY, DAY + 60))[:2] == (7, 1)
 
 
