@@ -68,6 +68,15 @@ SEND = "alerter/worker/send.py"
 JOB = "alerter/worker/call.py"
 DECIDE = "alerter/pipeline/decide.py"
 DECIDE_TESTS = ("tests/pipeline/test_decide.py",)
+REPLAY_DECIDE = "alerter/replay/decide.py"
+REPLAY_TESTS = ("tests/replay/test_simulate.py",)
+
+
+def steps(*names: str) -> str:
+    """Lines of a step table (`pipeline.decide.STEPS`, `replay.decide.STEPS`), in this order."""
+    return "".join(f"    (Step.{name.upper()}, _{name}),\n" for name in names)
+
+
 COMPAT_APPRISE = "alerter/compat/apprise.py"
 COMPAT_TESTS = ("tests/compat/test_apprise.py",)
 COMPAT_HTTPX = "alerter/compat/httpx.py"
@@ -1016,37 +1025,100 @@ MUTANTS = (
     Mutant(
         "decide: inhibition after the windows (inhibited calls counted in them)",
         DECIDE,
-        "    _inhibit,\n    _mute,\n    _silence,\n    _signature,\n    _group,\n    _threshold,\n",
-        "    _mute,\n    _silence,\n    _signature,\n    _group,\n    _threshold,\n    _inhibit,\n",
+        steps("inhibit", "mute", "silence", "signature", "group", "threshold"),
+        steps("mute", "silence", "signature", "group", "threshold", "inhibit"),
         ("tests/worker/test_call.py", *DECIDE_TESTS),
     ),
     Mutant(
         "decide: inhibition after the signature (inhibited calls count their signature)",
         DECIDE,
-        "    _inhibit,\n    _mute,\n    _silence,\n    _signature,\n",
-        "    _mute,\n    _silence,\n    _signature,\n    _inhibit,\n",
+        steps("inhibit", "mute", "silence", "signature"),
+        steps("mute", "silence", "signature", "inhibit"),
         DECIDE_TESTS,
     ),
     Mutant(
         "decide: silences before mute windows (a muted call counted by a silence)",
         DECIDE,
-        "    _mute,\n    _silence,\n",
-        "    _silence,\n    _mute,\n",
+        steps("mute", "silence"),
+        steps("silence", "mute"),
         DECIDE_TESTS,
     ),
     Mutant(
         "decide: windows before the signature (known signatures counted in windows)",
         DECIDE,
-        "    _signature,\n    _group,\n    _threshold,\n",
-        "    _group,\n    _threshold,\n    _signature,\n",
+        steps("signature", "group", "threshold"),
+        steps("group", "threshold", "signature"),
         DECIDE_TESTS,
     ),
     Mutant(
         "decide: throttle before the windows",
         DECIDE,
-        "    _threshold,\n    _digest,\n    _throttle,\n",
-        "    _throttle,\n    _threshold,\n    _digest,\n",
+        steps("threshold", "digest", "throttle"),
+        steps("throttle", "threshold", "digest"),
         DECIDE_TESTS,
+    ),
+    Mutant(
+        "replay: inhibition after the windows (inhibited calls counted in them)",
+        REPLAY_DECIDE,
+        steps("inhibit", "mute", "silence", "signature", "group", "threshold"),
+        steps("mute", "silence", "signature", "group", "threshold", "inhibit"),
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: silences before mute windows",
+        REPLAY_DECIDE,
+        steps("mute", "silence"),
+        steps("silence", "mute"),
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: windows before the signature (known signatures counted in windows)",
+        REPLAY_DECIDE,
+        steps("signature", "group", "threshold"),
+        steps("group", "threshold", "signature"),
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: windows before the group (every group counted in one window)",
+        REPLAY_DECIDE,
+        steps("group", "threshold"),
+        steps("threshold", "group"),
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: throttle before the windows",
+        REPLAY_DECIDE,
+        steps("threshold", "digest", "throttle"),
+        steps("throttle", "threshold", "digest"),
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: a step dropped from the replay",
+        REPLAY_DECIDE,
+        steps("throttle"),
+        "",
+        ("tests/test_structure.py",),
+    ),
+    Mutant(
+        "replay: the shared order changed under both step tables",
+        "alerter/pipeline/steps.py",
+        "    Step.MUTE,\n    Step.SILENCE,\n",
+        "    Step.SILENCE,\n    Step.MUTE,\n",
+        ("tests/test_structure.py",),
+    ),
+    Mutant(
+        "replay: a call's later rules judge its signature again (known turns new)",
+        REPLAY_DECIDE,
+        "        new = seen[2]\n",
+        "        new = True\n",
+        REPLAY_TESTS,
+    ),
+    Mutant(
+        "replay: a rate window judged with a float product, not the script's integers",
+        "alerter/rules/noise.py",
+        "matched * RATE_SCALE >= round(rate * RATE_SCALE) * ended",
+        "matched >= rate * ended",
+        REPLAY_TESTS,
     ),
     Mutant(
         "record: a call's decisions recorded out of rule order",

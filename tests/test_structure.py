@@ -124,7 +124,9 @@ def test_seamed_libraries_are_patched_and_subclassed_only_in_compat() -> None:
             if isinstance(node, ast.ClassDef):
                 for base_node in node.bases:
                     if ast.unparse(base_node).split(".")[0] in ours:
-                        found.append(f"{where(path, node)} class {node.name}({ast.unparse(base_node)})")
+                        found.append(
+                            f"{where(path, node)} class {node.name}({ast.unparse(base_node)})"
+                        )
     assert found == []
 
 
@@ -164,3 +166,15 @@ def test_imports_point_one_way() -> None:
                 upward.append(f"{where(path, node)} {me} imports {node.module}")
     assert unplaced == set(), "place every package and top-level module in LAYERS"
     assert upward == []
+
+
+def test_the_replay_decides_by_the_live_stages_steps_in_their_order() -> None:
+    """The backtest says what the pipeline would have done only while its steps are the live
+    stage's: a step dropped, added or moved in either fails here."""
+    from alerter.pipeline import decide as live
+    from alerter.pipeline.steps import ORDER, Step
+    from alerter.replay import decide as replayed
+
+    assert set(ORDER) == set(Step) and len(ORDER) == len(Step)
+    assert tuple(name for name, _ in live.STEPS) == ORDER
+    assert tuple(name for name, _ in replayed.STEPS) == ORDER

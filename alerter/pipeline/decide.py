@@ -1,9 +1,9 @@
 """The decide stage: a fired rule on one call → send now, or why not (noise control).
 
-A decision is the steps of `STEPS`, run in order: each ends it (a `Decision` saying why not)
-or lets the call go on, adding what it learnt (the group, what the window counted, notes).
-A call that goes through every step is SENT. The order is the contract, because of what
-each step counts:
+A decision is the steps of `STEPS`, run in order (`steps.ORDER`, which the backtest's replay
+follows too): each ends it (a `Decision` saying why not) or lets the call go on, adding
+what it learnt (the group, what the window counted, notes). A call that goes through every
+step is SENT. The order is the contract, because of what each step counts:
 
 1. inhibit: a symptom whose cause fired on this call, or whose cause has an incident of
    this failure open, is counted nowhere (no signature, no window);
@@ -32,6 +32,7 @@ from typing import Any
 from alerter.durations import format_duration
 from alerter.models import Outcome
 from alerter.pipeline import correlate
+from alerter.pipeline.steps import Step
 from alerter.rules import baseline
 from alerter.rules.baseline import Baseline
 from alerter.rules.fired import FiredRule
@@ -137,7 +138,7 @@ class _Deciding:
         )
 
 
-Step = Callable[[_Deciding], Awaitable[Decision | None]]  # None: the call goes on
+StepFn = Callable[[_Deciding], Awaitable[Decision | None]]  # None: the call goes on
 
 
 async def decide(
@@ -149,7 +150,7 @@ async def decide(
     """The first step's decision that ends it, else SENT. `digest_entry`: the call as its
     group's digest lists it (`render.digest.DigestCall`), for rules with `group_wait`."""
     deciding = _Deciding(stores, fired, at, digest_entry, window_end=at.ended_at)
-    for step in STEPS:
+    for _, step in STEPS:
         decision = await step(deciding)
         if decision is not None:
             return decision
@@ -351,17 +352,17 @@ async def _correlate(d: _Deciding) -> Decision | None:
     return None
 
 
-# The order is the contract: see the module's docstring.
-STEPS: tuple[Step, ...] = (
-    _inhibit,
-    _mute,
-    _silence,
-    _signature,
-    _group,
-    _threshold,
-    _digest,
-    _throttle,
-    _correlate,
+# The order is the contract (see the module's docstring), the replay's too: `steps.ORDER`.
+STEPS: tuple[tuple[Step, StepFn], ...] = (
+    (Step.INHIBIT, _inhibit),
+    (Step.MUTE, _mute),
+    (Step.SILENCE, _silence),
+    (Step.SIGNATURE, _signature),
+    (Step.GROUP, _group),
+    (Step.THRESHOLD, _threshold),
+    (Step.DIGEST, _digest),
+    (Step.THROTTLE, _throttle),
+    (Step.CORRELATE, _correlate),
 )
 
 

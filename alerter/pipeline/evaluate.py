@@ -11,7 +11,7 @@ from itertools import chain
 from alerter.models import CallEnded, LogEntry
 from alerter.rules.fired import RuleMatch
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import group_key
+from alerter.rules.noise import GroupKey, group_key
 from alerter.store import keys
 from alerter.store.baseline import EndedCounter, ended_counter
 
@@ -79,17 +79,21 @@ def evaluate(ruleset: RuleSet, call: CallEnded, logs: tuple[LogEntry, ...]) -> l
     return results
 
 
+def ended_group(rule: Rule, call: CallEnded) -> GroupKey | None:
+    """The group an ended call counts in for `rule` (rate, baseline and flatline rules count
+    every ended call of theirs, logs or not), or None when it is not one of the rule's calls.
+    Intake counts it so live; the backtest's replay, in memory."""
+    if not call_matches(rule, call):
+        return None
+    return group_key(rule.noise.group_by, call, None)
+
+
 def ended_counters(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, float]]:
     """(Redis key, window) of every rate rule this call counts for, as an ended call."""
     out = []
     for rule in ruleset.rate_rules:
-        if rule.noise.within is not None and call_matches(rule, call):
-            out.append(
-                (
-                    keys.rate_ended(rule.name, group_key(rule.noise.group_by, call, None).digest),
-                    rule.noise.within,
-                )
-            )
+        if rule.noise.within is not None and (key := ended_group(rule, call)) is not None:
+            out.append((keys.rate_ended(rule.name, key.digest), rule.noise.within))
     return out
 
 
@@ -98,8 +102,7 @@ def baseline_counters(ruleset: RuleSet, call: CallEnded) -> list[EndedCounter]:
     out = []
     for rule in ruleset.baseline_rules:
         baseline = rule.noise.baseline
-        if baseline is not None and call_matches(rule, call):
-            key = group_key(rule.noise.group_by, call, None)
+        if baseline is not None and (key := ended_group(rule, call)) is not None:
             out.append(ended_counter(rule.name, key, baseline))
     return out
 
@@ -109,7 +112,6 @@ def flatline_marks(ruleset: RuleSet, call: CallEnded) -> list[tuple[str, str, st
     had a call now."""
     out = []
     for rule in ruleset.flatline_rules:
-        if call_matches(rule, call):
-            key = group_key(rule.noise.group_by, call, None)
+        if (key := ended_group(rule, call)) is not None:
             out.append((keys.flatline_seen(rule.name), key.digest, json.dumps(key.labels)))
     return out

@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from alerter.models import CallEnded
-from alerter.pipeline.evaluate import call_matches
+from alerter.pipeline.evaluate import ended_group
 from alerter.rules.baseline import HOUR_MS, Baseline, judge, millis, over_hours
 from alerter.rules.model import Rule
-from alerter.rules.noise import group_key
 
 FLEET = ""  # the whole rule's counts, beside its groups' digests
 
@@ -38,9 +37,8 @@ class BaselineReplay:
             if rule.noise.baseline is None:
                 continue
             for past in ordered:
-                if call_matches(rule, past.call):
-                    digest = group_key(rule.noise.group_by, past.call, None).digest
-                    self._ended[(rule.name, digest)].append(hour_of(past.at))
+                if (key := ended_group(rule, past.call)) is not None:
+                    self._ended[(rule.name, key.digest)].append(hour_of(past.at))
                     self._ended[(rule.name, FLEET)].append(hour_of(past.at))
 
     def holds(

@@ -1,30 +1,29 @@
 """Noise control replayed on past calls, for the backtest. Pure: calls in, a report out.
 
-The live decide stage keeps its state in Redis; here the same decisions are taken in memory,
-in the order the calls ended and at the times they ended: inhibition, mute windows,
-silences (as they stood then), new signatures, frequency, rate and baseline windows, digests,
-throttling, correlated incidents and flatline silences. What a replay cannot know is said in
-`Backtest.notes`.
+The live decide stage keeps its state in Redis; here each call is evaluated into the same
+`FiredRule` values the call job decides, and they go through the same steps in the same
+order (`replay.decide`, in memory), in the order the calls ended and at the times they ended:
+inhibition, mute windows, silences (as they stood then), new signatures, frequency, rate and
+baseline windows, digests, throttling, correlated incidents; then flatline silences. What a
+replay cannot know is said in `Backtest.notes`.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 from alerter.clock import Monotonic, system_monotonic
 from alerter.models import CallEnded, LogEntry, Outcome
-from alerter.pipeline.evaluate import call_matches, evaluate
+from alerter.pipeline.evaluate import ended_group, evaluate
 from alerter.replay.baseline import BaselineReplay
-from alerter.replay.correlate import CorrelateReplay
+from alerter.replay.decide import Memory, decide
+from alerter.rules.fired import fired_rules
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.noise import GroupKey, group_key, labels_of, muted
-from alerter.rules.signatures import signature
+from alerter.rules.noise import GroupKey, muted
 from alerter.store.silences import Silence
 
 TOP_GROUPS = 3
@@ -127,17 +126,6 @@ class _Tally:
         return RuleResult(rule, days)
 
 
-@dataclass(slots=True)
-class _Group:
-    """One (rule, group)'s noise state, as the Redis scripts keep it live."""
-
-    matched: deque[float] = field(default_factory=deque)
-    fired_until: float = float("-inf")  # a `when` window fires once per window
-    last_sent: float | None = None  # repeat_interval
-    digest_close: float | None = None  # the open digest window closes then
-    digest_sent: float | None = None
-
-
 def simulate(
     rules: RuleSet,
     calls: Sequence[PastCall],
@@ -155,129 +143,31 @@ def simulate(
     chosen = [r for r in rules.rules if only is None or r.name == only]
     ordered = sorted(calls, key=lambda c: c.at)
     tallies = {rule.name: _Tally() for rule in chosen}
-    groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
-    ended = _ended_calls(chosen, ordered)
-    baselines = BaselineReplay(chosen, ordered)
-    correlations = CorrelateReplay()
-    signatures: dict[str, tuple[float, str]] = {}  # digest → (last seen, by which call)
-    names = {rule.name for rule in chosen}
-
+    memory = Memory(silences, _ended_calls(chosen, ordered), BaselineReplay(chosen, ordered))
     for past in ordered:
         stop.check()
         if past.logs is None:
             continue
-        fired = [m for m in evaluate(rules, past.call, past.logs) if m.fired]
-        fired_names = {m.rule.name for m in fired}
-        for match in fired:
-            rule = match.rule
-            if rule.name not in names:
+        fired = fired_rules(evaluate(rules, past.call, past.logs), past.call)
+        inhibitors = frozenset(f.rule.name for f in fired)
+        for one in fired:
+            tally = tallies.get(one.rule.name)
+            if tally is None:  # fired, so it inhibits; not replayed
                 continue
-            tally, first = tallies[rule.name], match.logs[0]
-            key = group_key(rule.noise.group_by, past.call, first)
-            tally.matched(past.at, key.describe())
-            outcome = _before_counting(rule, past, first, fired_names, silences, signatures)
-            if outcome is None:
-                state = groups[(rule.name, key.digest)]
-                incident = partial(
-                    correlations.outcome, rule, signature(first).digest, key.digest, past.at
-                )
-                outcome = _count_and_send(
-                    rule, past.at, key.digest, state, ended, tally, baselines, incident
-                )
+            tally.matched(past.at, one.group.describe())
+            outcome = decide(memory, one, past.at, inhibitors, tally.alert)
             if outcome is not None:
                 tally.suppressed(past.at, outcome)
 
     for rule in chosen:
         if rule.noise.digest:  # windows left open close as they would have
-            for (name, _), state in groups.items():
+            for (name, _), state in memory.groups.items():
                 close = state.digest_close
                 if name == rule.name and close is not None and close <= until:
                     tallies[name].alert(close)
         if rule.noise.no_calls is not None:
             _flatline(rule, ordered, silences, until, tallies[rule.name], stop)
     return [tallies[rule.name].result(rule.name) for rule in chosen]
-
-
-def _before_counting(
-    rule: Rule,
-    past: PastCall,
-    first: LogEntry,
-    fired_names: set[str],
-    silences: Sequence[Silence],
-    signatures: dict[str, tuple[float, str]],
-) -> Outcome | None:
-    """Inhibition, mute windows, silences, signatures, as `job` and `decide` order them;
-    None: the call goes on to be counted."""
-    if any(name in fired_names for name in rule.inhibited_by):
-        return Outcome.INHIBITED
-    if muted(rule.noise, past.at):
-        return Outcome.MUTED
-    if silences:
-        labels = labels_of(past.call, first)
-        if any(s.matches(rule.name, labels, past.at) for s in silences):
-            return Outcome.SILENCED
-    sig = signature(first)
-    seen = signatures.get(sig.digest)
-    new = (
-        seen is None
-        or seen[1] == past.call.call_id
-        or past.at - seen[0] > rule.signature_days * 86_400
-    )
-    signatures[sig.digest] = (past.at, past.call.call_id)
-    if rule.new_signature and not new:
-        return Outcome.KNOWN_SIGNATURE
-    return None
-
-
-def _count_and_send(
-    rule: Rule,
-    at: float,
-    digest: str,
-    state: _Group,
-    ended: dict[tuple[str, str], list[float]],
-    tally: _Tally,
-    baselines: BaselineReplay,
-    incident: Callable[[], Outcome | None],
-) -> Outcome | None:
-    """Windows, digests, throttling; an alert tallied, or why not."""
-    noise = rule.noise
-    if noise.within is not None:
-        state.matched.append(at)
-        while state.matched and state.matched[0] <= at - noise.within:
-            state.matched.popleft()
-        if noise.count is not None:
-            holds = len(state.matched) >= noise.count
-        else:
-            times = ended.get((rule.name, digest), [])
-            total = bisect.bisect_right(times, at) - bisect.bisect_right(times, at - noise.within)
-            total = max(total, len(state.matched))
-            if noise.baseline is not None:
-                window = (len(state.matched), total)
-                holds = baselines.holds(rule.name, noise.baseline, digest, at, window)
-            else:
-                holds = total >= noise.min_calls and len(state.matched) >= (noise.rate or 0) * total
-        if not holds or at < state.fired_until:
-            return Outcome.BELOW_THRESHOLD
-        state.fired_until = at + noise.within
-    if noise.group_wait is not None:
-        if state.digest_close is not None and at >= state.digest_close:
-            tally.alert(state.digest_close)  # the window closed before this call
-            state.digest_sent, state.digest_close = state.digest_close, None
-        if state.digest_close is None:
-            close = at + noise.group_wait
-            if noise.group_interval is not None and state.digest_sent is not None:
-                close = max(close, state.digest_sent + noise.group_interval)
-            state.digest_close = close
-        return Outcome.GROUPED
-    if noise.repeat_interval is not None:
-        if state.last_sent is not None and at - state.last_sent < noise.repeat_interval:
-            return Outcome.THROTTLED
-        state.last_sent = at
-    folded = incident()  # a correlating rule's alert may fold into an open incident
-    if folded is not None:
-        return folded
-    tally.alert(at)  # a shadow rule's too: what it would send is what a backtest asks
-    return None
 
 
 def _flatline(
@@ -296,8 +186,7 @@ def _flatline(
     times: dict[str, list[float]] = defaultdict(list)
     keys: dict[str, GroupKey] = {}
     for past in ordered:
-        if call_matches(rule, past.call):
-            key = group_key(rule.noise.group_by, past.call, None)
+        if (key := ended_group(rule, past.call)) is not None:
             times[key.digest].append(past.at)
             keys[key.digest] = key
     step = FLATLINE_STEP_SECONDS
@@ -331,7 +220,6 @@ def _ended_calls(
         if rule.noise.rate is None and rule.noise.baseline is None:
             continue
         for past in ordered:
-            if call_matches(rule, past.call):
-                key = group_key(rule.noise.group_by, past.call, None)
+            if (key := ended_group(rule, past.call)) is not None:
                 out[(rule.name, key.digest)].append(past.at)
     return out

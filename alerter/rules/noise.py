@@ -259,6 +259,16 @@ def _label(value: object) -> str:
     return str(value)[:120]
 
 
+RATE_SCALE = 1_000_000  # rates in parts per million: `store/rate.lua` compares integers
+
+
+def rate_holds(matched: int, ended: int, rate: float, min_calls: int) -> bool:
+    """Whether a rate window of `matched` of `ended` calls holds, with the live script's
+    integer arithmetic (a float product misses exact shares: 0.28 * 25 > 7)."""
+    ended = max(ended, matched)  # a matched call has ended, counted or not
+    return ended >= min_calls and matched * RATE_SCALE >= round(rate * RATE_SCALE) * ended
+
+
 def muted(noise: Noise, now: float) -> bool:
     return any(window.covers(now) for window in noise.mute_windows)
 

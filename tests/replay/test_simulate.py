@@ -4,6 +4,8 @@ Redis scripts do for the same calls at the same times."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from alerter.models import CallEnded, parse_logs
+from alerter.models import CallEnded, LogEntry, parse_logs
+from alerter.pipeline.decide import CallContext, NoiseStores, decide
+from alerter.pipeline.evaluate import evaluate
 from alerter.replay.simulate import PastCall, ReplayTimedOut, RuleResult, simulate
+from alerter.rules.fired import fired_rules
+from alerter.rules.load import load_rules_text
 from alerter.rules.matchers import parse_matcher
 from alerter.rules.model import RuleSet
 from alerter.rules.noise import GroupKey
 from alerter.store import keys
-from alerter.store.silences import Silence
+from alerter.store.episodes import Episodes
+from alerter.store.signature_counts import SignatureCounts
+from alerter.store.silences import Silence, Silences
 from alerter.store.windows import Windows
 from tests.conftest import rules_from
 from tests.kit.build import DAY
@@ -148,6 +156,27 @@ async def test_the_replay_fires_a_frequency_window_when_the_live_script_does(
     assert replayed == live
 
 
+async def live_rate_fires(
+    redis_url: str, past: list[PastCall], within: float, rate: float, min_calls: int
+) -> int:
+    """How often rule `r`'s rate window fires live on `past` (one group)."""
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        windows, key, live = Windows(client), GroupKey(()), 0
+        for i, item in enumerate(past):
+            # As intake counts every ended call, then the worker decides the failing ones.
+            await client.zadd(
+                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
+            )
+            if item.logs:
+                counted = await windows.rate("r", key, f"c{i}", within, rate, min_calls, item.at)
+                live += counted.fire
+    finally:
+        await client.aclose()
+    return live
+
+
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     calls=st.lists(
@@ -162,21 +191,18 @@ async def test_the_replay_fires_a_rate_window_when_the_live_script_does(
     for gap, failing in calls:
         at += gap
         past.append(call(at, failing=failing))
-    client = Redis.from_url(redis_url)
-    try:
-        await client.flushdb()
-        windows, key, live = Windows(client), GroupKey(()), 0
-        for i, item in enumerate(past):
-            # As intake counts every ended call, then the worker decides the failing ones.
-            await client.zadd(
-                keys.rate_ended("r", key.digest), {item.call.call_id: round(item.at * 1000)}
-            )
-            if item.logs:
-                counted = await windows.rate("r", key, f"c{i}", 600, 0.4, 5, item.at)
-                live += counted.fire
-    finally:
-        await client.aclose()
+    live = await live_rate_fires(redis_url, past, 600, 0.4, 5)
     assert only(simulate(ruleset, past, (), DAY, at + 1))[1] == live
+
+
+async def test_the_replay_fires_a_rate_at_exactly_its_share_as_the_live_script_does(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """7 failing of 25 ended calls is 28%: a float product (0.28 * 25 > 7) would miss it."""
+    ruleset = rules(tmp_path, "when: {rate: 0.28, within: 1h, min_calls: 25}")
+    past = [call(DAY + i, failing=i >= 18) for i in range(25)]
+    assert await live_rate_fires(redis_url, past, 3600, 0.28, 25) == 1
+    assert only(simulate(ruleset, past, (), DAY, DAY + 60))[:2] == (7, 1)
 
 
 def test_a_flatline_counts_its_silence_from_the_end_of_a_mute_window(tmp_path: Path) -> None:
@@ -198,3 +224,108 @@ def test_the_replay_stops_at_its_deadline(tmp_path: Path) -> None:
     with pytest.raises(ReplayTimedOut):
         simulate(ruleset, calls, [], DAY, DAY + 60, deadline=5.0, clock=clock)
     assert only(simulate(ruleset, calls, [], DAY, DAY + 60, deadline=1e9))[:2] == (10, 10)
+
+
+# -- the replay against the live decide stage, step by step: the same calls, the same outcomes
+
+PARITY_RULES = """
+destinations: {d: 'json://127.0.0.1:9/x'}
+rules:
+  - {name: cause, match: {category: AGENT}, notify: [d]}
+  - name: symptom
+    match: {category: TRANSFER}
+    inhibited_by: [cause]
+    group_by: [agent_id]
+    when: {count: 2, within: 1h}
+    notify: [d]
+  - name: muted
+    match: {category: TRANSFER}
+    mute_windows: [{hours: '00:00-24:00'}]
+    notify: [d]
+  - name: new-burst
+    match: {category: TRANSFER}
+    new_signature: true
+    when: {count: 2, within: 1h}
+    notify: [d]
+  - name: throttled-burst
+    match: {category: TRANSFER}
+    group_by: [agent_id]
+    when: {count: 2, within: 1h}
+    repeat_interval: 1h
+    notify: [d]
+  - name: grouped
+    match: {category: TRANSFER}
+    inhibited_by: [cause]
+    new_signature: true
+    group_by: [agent_id]
+    group_wait: 2h
+    notify: [d]
+"""
+# Every rule, in every place but the muted rule's, stops at ag-2's silence.
+PARITY_SILENCE = Silence("s1", None, (parse_matcher("agent_id=ag-2"),), DAY - 60, DAY + DAY, "")
+PARITY_CALLS = st.lists(
+    st.tuples(
+        st.sampled_from([("TRANSFER",), ("TRANSFER", "AGENT"), ("AGENT",)]),
+        st.sampled_from(["ag-1", "ag-2", "ag-3"]),  # two groups, and the silenced agent
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+async def live_outcomes(
+    redis_url: str, ruleset: RuleSet, past: list[PastCall]
+) -> dict[str, Counter[str]]:
+    """Each rule's outcomes as the live decide stage takes them on the stores, a call at a
+    time at its own time, as the call job does."""
+    client = Redis.from_url(redis_url)
+    stores = NoiseStores(
+        Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
+    )
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    try:
+        await client.flushdb()
+        for item in past:
+            fired = fired_rules(evaluate(ruleset, item.call, item.logs or ()), item.call)
+            names = frozenset(one.rule.name for one in fired)
+            at = CallContext(item.at, item.at, (PARITY_SILENCE,), names, ruleset)
+            for one in fired:
+                decision = await decide(stores, one, at, {"call_id": item.call.call_id})
+                out[one.rule.name][decision.outcome.value] += 1
+    finally:
+        await client.aclose()
+    return out
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=PARITY_CALLS)
+async def test_the_replay_stops_each_call_at_the_step_the_live_stage_does(
+    redis_url: str, calls: list[tuple[tuple[str, ...], str]]
+) -> None:
+    """Inhibition, mute windows, silences, signatures, groups, windows, digests and throttles:
+    a step out of order in either counts a call where the other does not."""
+    ruleset = load_rules_text(PARITY_RULES)
+    text = f"transfer {uuid.uuid4().hex} failed"  # a signature of this example's own
+    past = []
+    for i, (categories, agent) in enumerate(calls):
+        at, call_id = DAY + 300 * i, str(uuid.uuid4())
+        logs = tuple(
+            LogEntry(
+                id=f"l{j}",
+                timestamp=datetime.fromtimestamp(at, UTC),
+                level="ERROR",
+                category=category,
+                event="failed",
+                data={"message_text": text},
+            )
+            for j, category in enumerate(categories)
+        )
+        past.append(PastCall(CallEnded(call_id=call_id, fields={"agent_id": agent}), at, logs))
+    live = await live_outcomes(redis_url, ruleset, past)
+    # Until the last call: a digest still open has sent nothing, live or replayed.
+    until = past[-1].at + 1
+    for result in simulate(ruleset, past, [PARITY_SILENCE], DAY, until):
+        replayed = Counter({"sent": result.alerts})
+        for day in result.days:
+            replayed.update(dict(day.suppressed))
+        assert +replayed == live[result.rule], result.rule
