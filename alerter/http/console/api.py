@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.datastructures import State as AppState
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import (
     FromQuery,
@@ -365,10 +367,13 @@ HANDLERS = (
 )
 
 
-def router(router_class: type[Router] = Router) -> Router:
+def router(
+    router_class: type[Router] = Router, handlers: Sequence[HTTPRouteHandler] = HANDLERS
+) -> Router:
+    """/api/v1: signed in (a bearer token or the console's session), answered in JSON."""
     return router_class(
         path="/api/v1",
-        route_handlers=list(HANDLERS),
+        route_handlers=list(handlers),
         guards=[signed_in_api],
         dependencies={
             "console": Provide(provide_console, sync_to_thread=False),

@@ -10,22 +10,19 @@ from uuid import UUID
 
 import msgspec
 from litestar import Router, get, post
-from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter
 
 from alerter import acks
+from alerter.http.console import api
 from alerter.http.console.acks import group_digest, rule_named
 from alerter.http.console.api import (
     ACT,
-    BEARER,
     READ,
     ConsoleIn,
     Who,
-    provide_console,
-    provide_identity,
     with_errors,
 )
-from alerter.http.console.auth import operator_only, signed_in_api
+from alerter.http.console.auth import operator_only
 from alerter.http.console.schema import Frozen, Name, Text
 from alerter.http.console.signature_rule import signature_rule
 
@@ -75,15 +72,4 @@ async def signature_rule_api(console: ConsoleIn, digest: Digest) -> SignatureRul
 
 
 def router(router_class: type[Router] = Router) -> Router:
-    return router_class(
-        path="/api/v1",
-        route_handlers=[create_ack, signature_rule_api],
-        guards=[signed_in_api],
-        dependencies={
-            "console": Provide(provide_console, sync_to_thread=False),
-            "who": Provide(provide_identity, sync_to_thread=False),
-        },
-        security=[{BEARER: []}],
-        include_in_schema=True,
-        tags=["api"],
-    )
+    return api.router(router_class, (create_ack, signature_rule_api))
