@@ -1313,6 +1313,29 @@ CONSOLE_MUTANTS = (
         "class RateKeys:\n    ended: str\n    matched: str\n",
         ("tests/store/test_lua.py",),
     ),
+    Mutant(
+        "scripts: an enqueued call's baseline keys before its flatline groups",
+        "alerter/store/scripts.py",
+        "    flatline: tuple[str, ...]  # flatline rules' group hashes\n"
+        "    baseline: tuple[BaselineCounterKeys, ...]\n",
+        "    baseline: tuple[BaselineCounterKeys, ...]\n"
+        "    flatline: tuple[str, ...]  # flatline rules' group hashes\n",
+        ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
+    ),
+    Mutant(
+        "scripts: a batch's repeated parts passed whole, not spread",
+        "alerter/store/lua.py",
+        "            if is_dataclass(one):",
+        "            if is_dataclass(one) and one is item:",
+        ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
+    ),
+    Mutant(
+        "scripts: an enqueue batch's count not the number of its calls",
+        "alerter/store/scripts.py",
+        'object.__setattr__(self, "count", len(self.calls))',
+        'object.__setattr__(self, "count", min(len(self.calls), 1))',
+        ("tests/store/test_lua.py",),
+    ),
 )
 
 COMPAT_ARQ = "alerter/compat/arq.py"
