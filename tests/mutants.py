@@ -1333,7 +1333,7 @@ CONSOLE_MUTANTS = (
         "scripts: an enqueue batch's count not the number of its calls",
         "alerter/store/scripts.py",
         'object.__setattr__(self, "count", len(self.calls))',
-        'object.__setattr__(self, "count", min(len(self.calls), 1))',
+        'object.__setattr__(self, "count", len(self.calls) + 1)',
         ("tests/store/test_lua.py",),
     ),
 )
