@@ -1336,6 +1336,48 @@ CONSOLE_MUTANTS = (
         'object.__setattr__(self, "count", len(self.calls) + 1)',
         ("tests/store/test_lua.py",),
     ),
+    Mutant(
+        "clock: a webhook's signature age measured on the system clock, not the api's",
+        "alerter/http/app.py",
+        "secret.get_secret_value(), intake.clock())",
+        'secret.get_secret_value(), __import__("time").time())',
+        ("tests/http/test_webhook_auth.py",),
+    ),
+    Mutant(
+        "clock: a Slack click's age measured on the system clock, not the api's",
+        SLACK_HTTP,
+        "            interactions.clock(),",
+        '            __import__("time").time(),',
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "clock: an acknowledgement audited on the system clock",
+        "alerter/acks.py",
+        "audit = Audit(redis, clock=clock)",
+        "audit = Audit(redis)",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "clock: the console's pages say how long ago on the system clock",
+        "alerter/http/console/templating.py",
+        "now = console_of(request).clock()",
+        'now = __import__("time").time()',
+        ("tests/http/test_console.py",),
+    ),
+    Mutant(
+        "clock: a silence's 90-day bound counted from the system clock",
+        "alerter/operations.py",
+        "end_problem(ends, now)",
+        'end_problem(ends, __import__("time").time())',
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "clock: the CLI's commands on the system clock, not the one main was given",
+        "alerter/cli/main.py",
+        "result: int = handler(settings, args, clock)",
+        'result: int = handler(settings, args, __import__("time").time)',
+        ("tests/cli/test_cli.py",),
+    ),
 )
 
 COMPAT_ARQ = "alerter/compat/arq.py"
