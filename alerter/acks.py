@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from alerter.clock import Clock
 from alerter.models import Outcome
 from alerter.store.audit import Audit
 from alerter.store.silences import Silence, Silences
@@ -13,15 +14,25 @@ from alerter.store.state import State
 
 
 async def acknowledge(
-    redis: Redis, rule: str, group: str, who: str, now: float, call_id: str | None = None
+    redis: Redis,
+    rule: str,
+    group: str,
+    who: str,
+    now: float,
+    call_id: str | None = None,
+    *,
+    clock: Clock,
 ) -> bool:
-    """Record `who`'s acknowledgement of the (rule, group) episode: it escalates no more.
-    False when it was already acknowledged (the first one stands; this one is still audited)."""
+    """Record `who`'s acknowledgement of the (rule, group) episode at `now`: it escalates no
+    more. False when it was already acknowledged (the first one stands; this one is still
+    audited). `clock`: the process's, which the audit entry and the call's story read."""
     first = await SlackStore(redis).acknowledge(rule, group, who, now)
-    await Audit(redis).write(who, "ack", f"{rule} {group}", {"first": first, "call_id": call_id})
+    audit = Audit(redis, clock=clock)
+    await audit.write(who, "ack", f"{rule} {group}", {"first": first, "call_id": call_id})
     if call_id:
         detail = f"acknowledged by {who}" if first else f"acknowledged again by {who}"
-        await State(redis).record(call_id, Outcome.ACKNOWLEDGED, rule=rule, detail=detail)
+        state = State(redis, clock=clock)
+        await state.record(call_id, Outcome.ACKNOWLEDGED, rule=rule, detail=detail)
     return first
 
 
@@ -33,19 +44,21 @@ async def silence_group(
     now: float,
     seconds: float,
     call_id: str | None = None,
+    *,
+    clock: Clock,
 ) -> Silence:
-    """A silence of the rule for the group's labels (literal values), made by `who`."""
-    silence = await Silences(redis).add(
+    """A silence of the rule for the group's labels (literal values), made by `who` at `now`."""
+    silence = await Silences(redis, clock=clock).add(
         rule, dict(labels), now, now + seconds, f"silenced from Slack by {who}", created_by=who
     )
-    await Audit(redis).write(
+    await Audit(redis, clock=clock).write(
         who,
         "silence.create",
         silence.id,
         {"rule": rule, "match": [str(m) for m in silence.matchers], "ends_at": silence.ends},
     )
     if call_id:
-        await State(redis).record(
+        await State(redis, clock=clock).record(
             call_id, Outcome.SILENCED, rule=rule, detail=f"silence {silence.id} by {who}"
         )
     return silence

@@ -1,10 +1,12 @@
-"""The one source of time for the stores, the stages, the jobs and the replays.
+"""The one source of time for the stores, the stages, the jobs, the replays, the api's
+handlers and the CLI's commands.
 
 A `Clock` answers epoch seconds (what Redis keeps: windows, markers, history); a
 `Monotonic` answers seconds that only go forward, for durations and budgets (metrics,
 deadlines). Each process makes one of each at its start (the worker's `on_startup`, the
-api's lifespan) and passes them down; tests pass clocks they drive instead of patching
-modules or sleeping.
+api's `create_app`, the CLI's `main`) and passes them down; tests pass clocks they drive
+instead of patching modules or sleeping. Only this module and `alerter/compat/` read the
+system clock (tests/test_clock_reads.py).
 """
 
 from __future__ import annotations

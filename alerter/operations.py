@@ -9,7 +9,6 @@ whose status and code the API answers with and whose message the CLI prints.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,12 +62,13 @@ class SilenceRequest:
     ends: float
 
 
-def silence_end(now: float, seconds: float) -> float:
-    """The end of a silence `seconds` from `now`: after now, and 90 days from now at most."""
-    ends = now + seconds
-    if ends <= now:
+def silence_end(start: float, seconds: float, now: float) -> float:
+    """The end of a silence `seconds` after `start` (now, or the end it extends): after
+    `start`, and 90 days from `now` at most."""
+    ends = start + seconds
+    if ends <= start:
         raise ActionError(422, "INVALID_END", "the silence would end before it starts")
-    if (problem := end_problem(ends, time.time())) is not None:
+    if (problem := end_problem(ends, now)) is not None:
         raise ActionError(422, "INVALID_END", problem)
     return ends
 
@@ -88,10 +88,12 @@ class OperatorActions:
 
     @classmethod
     @asynccontextmanager
-    async def connected(cls, settings: Settings, redis_url: str) -> AsyncIterator[OperatorActions]:
-        """For one CLI command: a client of its own, closed after."""
+    async def connected(
+        cls, settings: Settings, redis_url: str, *, clock: Clock = system_clock
+    ) -> AsyncIterator[OperatorActions]:
+        """For one CLI command: a client of its own, closed after; `clock`: the command's."""
         async with connect.client(redis_url) as redis:
-            yield cls(settings, redis)
+            yield cls(settings, redis, clock=clock)
 
     # ------------------------------------------------------------ silences
 
@@ -135,7 +137,8 @@ class OperatorActions:
         found = await self.silences.get(silence_id)
         if found is None:
             raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-        ends = silence_end(max(self.clock(), found.ends), seconds)
+        now = self.clock()
+        ends = silence_end(max(now, found.ends), seconds, now)
         changed = await self.silences.set_end(silence_id, ends)
         if changed is None:  # expired and dropped between the two reads
             raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")

@@ -247,7 +247,7 @@ def api_for(redis_url: str, diga: DigaStandIn) -> Iterator[Callable[..., ApiServ
     started: list[ApiServer] = []
 
     def start(rules: RuleSet, clock: Callable[[], float] = time.time, **settings: Any) -> ApiServer:
-        """`clock`: when the webhooks' calls ended, as intake stamps them."""
+        """`clock`: the api's one clock (when calls ended, signatures' age, every stamp)."""
         server = ApiServer(make_settings(diga.url, **settings), redis_url, rules, clock)
         server.start()
         started.append(server)

@@ -752,8 +752,8 @@ MUTANTS = (
     Mutant(
         "limits: a template's render deadline never checked",
         SANDBOX,
-        "if time.monotonic() > deadline:",
-        "if time.monotonic() > deadline + 3600:",
+        "if monotonic() > deadline:",
+        "if monotonic() > deadline + 3600:",
         TEMPLATE_TESTS,
     ),
     Mutant(
@@ -787,8 +787,8 @@ MUTANTS = (
     Mutant(
         "limits: an extension's 90-day cap computed from the old end",
         OPERATIONS,
-        "if (problem := end_problem(ends, time.time())) is not None:",
         "if (problem := end_problem(ends, now)) is not None:",
+        "if (problem := end_problem(ends, start)) is not None:",
         LIMITS_API_TESTS,
     ),
     Mutant(
@@ -1481,6 +1481,71 @@ CONSOLE_MUTANTS = (
         "class RateKeys:\n    matched: str\n    ended: str\n",
         "class RateKeys:\n    ended: str\n    matched: str\n",
         ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "scripts: an enqueued call's baseline keys before its flatline groups",
+        "alerter/store/scripts.py",
+        "    flatline: tuple[str, ...]  # flatline rules' group hashes\n"
+        "    baseline: tuple[BaselineCounterKeys, ...]\n",
+        "    baseline: tuple[BaselineCounterKeys, ...]\n"
+        "    flatline: tuple[str, ...]  # flatline rules' group hashes\n",
+        ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
+    ),
+    Mutant(
+        "scripts: a batch's repeated parts passed whole, not spread",
+        "alerter/store/lua.py",
+        "            if is_dataclass(one):",
+        "            if is_dataclass(one) and one is item:",
+        ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
+    ),
+    Mutant(
+        "scripts: an enqueue batch's count not the number of its calls",
+        "alerter/store/scripts.py",
+        'object.__setattr__(self, "count", len(self.calls))',
+        'object.__setattr__(self, "count", len(self.calls) + 1)',
+        ("tests/store/test_lua.py",),
+    ),
+    Mutant(
+        "clock: a webhook's signature age measured on the system clock, not the api's",
+        "alerter/http/app.py",
+        "secret.get_secret_value(), intake.clock())",
+        'secret.get_secret_value(), __import__("time").time())',
+        ("tests/http/test_webhook_auth.py",),
+    ),
+    Mutant(
+        "clock: a Slack click's age measured on the system clock, not the api's",
+        SLACK_HTTP,
+        "            interactions.clock(),",
+        '            __import__("time").time(),',
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "clock: an acknowledgement audited on the system clock",
+        "alerter/acks.py",
+        "audit = Audit(redis, clock=clock)",
+        "audit = Audit(redis)",
+        SLACK_TESTS,
+    ),
+    Mutant(
+        "clock: the console's pages say how long ago on the system clock",
+        "alerter/http/console/templating.py",
+        "now = console_of(request).clock()",
+        'now = __import__("time").time()',
+        ("tests/http/test_console.py",),
+    ),
+    Mutant(
+        "clock: a silence's 90-day bound counted from the system clock",
+        "alerter/operations.py",
+        "end_problem(ends, now)",
+        'end_problem(ends, __import__("time").time())',
+        LIMITS_API_TESTS,
+    ),
+    Mutant(
+        "clock: the CLI's commands on the system clock, not the one main was given",
+        "alerter/cli/main.py",
+        "result: int = handler(settings, args, clock)",
+        'result: int = handler(settings, args, __import__("time").time)',
+        ("tests/cli/test_cli.py",),
     ),
 )
 

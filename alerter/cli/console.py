@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.clock import Clock
 from alerter.operations import OperatorActions
 from alerter.settings import Settings
 from alerter.store.console_auth import ROLES, TokenInfo
@@ -34,20 +35,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     revoke.set_defaults(handler=_revoke)
 
 
-def _acting(settings: Settings, work: Any) -> Any:
+def _acting(settings: Settings, clock: Clock, work: Any) -> Any:
     """Run `work(actions)` on the state's Redis (found first: exits 2 without one)."""
     url = state_redis_url(settings)
 
     async def run() -> Any:
-        async with OperatorActions.connected(settings, url) as actions:
+        async with OperatorActions.connected(settings, url, clock=clock) as actions:
             return await work(actions)
 
     return asyncio.run(run())
 
 
-def _add(settings: Settings, args: argparse.Namespace) -> int:
+def _add(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     try:
-        token = _acting(settings, lambda a: a.add_token(actor_of(args), args.name, args.role))
+        token = _acting(
+            settings, clock, lambda a: a.add_token(actor_of(args), args.name, args.role)
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -59,8 +62,8 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(settings: Settings, args: argparse.Namespace) -> int:
-    tokens: list[TokenInfo] = _acting(settings, lambda a: a.tokens.tokens())
+def _list(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
+    tokens: list[TokenInfo] = _acting(settings, clock, lambda a: a.tokens.tokens())
     if not tokens:
         print("no tokens")
     for info in tokens:
@@ -69,8 +72,8 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _revoke(settings: Settings, args: argparse.Namespace) -> int:
-    gone = _acting(settings, lambda a: a.revoke_token(actor_of(args), args.name))
+def _revoke(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
+    gone = _acting(settings, clock, lambda a: a.revoke_token(actor_of(args), args.name))
     if not gone:
         print(f"no token named {terminal_safe(args.name)!r}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.clock import Clock
 from alerter.operations import ActionError, OperatorActions
 from alerter.settings import Settings
 from alerter.store.ops import failed_calls
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     retry.set_defaults(handler=_retry)
 
 
-def _list(settings: Settings, args: argparse.Namespace) -> int:
+def _list(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     rows = asyncio.run(failed_calls(state_redis_url(settings)))
     if not rows:
         print("no failed calls")
@@ -50,14 +51,14 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _retry(settings: Settings, args: argparse.Namespace) -> int:
+def _retry(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     if not args.all and not args.call_id:
         print("give a call id or --all", file=sys.stderr)
         return 2
     url = state_redis_url(settings)
 
     async def retry() -> list[str]:
-        async with OperatorActions.connected(settings, url) as actions:
+        async with OperatorActions.connected(settings, url, clock=clock) as actions:
             return await actions.retry(actor_of(args), None if args.all else args.call_id)
 
     try:

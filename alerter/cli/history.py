@@ -9,11 +9,11 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import since_seconds, state_redis_url, terminal_safe
+from alerter.clock import Clock
 from alerter.settings import Settings
 from alerter.store.history import HistoryEntry
 from alerter.store.ops import history
@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=_history)
 
 
-def _history(settings: Settings, args: argparse.Namespace) -> int:
-    since = time.time() - since_seconds(args.since) if args.since else None
+def _history(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
+    since = clock() - since_seconds(args.since) if args.since else None
     rows = asyncio.run(
         history(state_redis_url(settings), args.call_id, args.rule, args.limit, since)
     )

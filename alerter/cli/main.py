@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from alerter.cli import console, failed, history, notify, rules, serve, signatures, silence, webhook
+from alerter.clock import Clock, system_clock
 from alerter.settings import load_settings
 
-# Each group adds its subcommands; a handler takes (settings, args) and returns the exit code.
+# Each group adds its subcommands; a handler takes (settings, args, clock) and returns the
+# exit code. The clock is the command's one clock (the system's; tests give one they drive).
 GROUPS = (serve, console, notify, rules, failed, silence, signatures, history, webhook)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock = system_clock) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Short commands print their results; long-running ones configure logging themselves.
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result: int = handler(settings, args)
+        result: int = handler(settings, args, clock)
     except SystemExit as exc:  # raised by helpers that already said why
         return exc.code if isinstance(exc.code, int) else 1
     return result

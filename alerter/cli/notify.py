@@ -11,6 +11,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from alerter.cli.common import actor_of, add_actor, load_rules_or_exit
+from alerter.clock import Clock
 from alerter.operations import OperatorActions
 from alerter.replay.dryrun import notify_test
 from alerter.rules.model import RuleSet
@@ -29,23 +30,25 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     test.set_defaults(handler=_notify_test)
 
 
-def _notify_test(settings: Settings, args: argparse.Namespace) -> int:
+def _notify_test(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     rules = load_rules_or_exit(settings, args.rules)
     if args.destination not in rules.destinations:
         known = ", ".join(sorted(rules.destinations)) or "none"
         print(f"no destination {args.destination!r} (defined: {known})", file=sys.stderr)
         return 2
-    ok, detail = asyncio.run(_send(settings, rules, args.destination, actor_of(args)))
+    ok, detail = asyncio.run(_send(settings, rules, args.destination, actor_of(args), clock))
     print(f"{args.destination}: {'sent' if ok else 'FAILED'}{f' ({detail})' if detail else ''}")
     return 0 if ok else 1
 
 
-async def _send(settings: Settings, rules: RuleSet, name: str, actor: str) -> tuple[bool, str]:
+async def _send(
+    settings: Settings, rules: RuleSet, name: str, actor: str, clock: Clock
+) -> tuple[bool, str]:
     """Through the operator actions (audited) when this machine's state is reachable; the
     test still goes out when it is not (it needs no state), saying it was not audited."""
     url = settings.redis_url or recorded_url(settings.state_dir)
     if url is not None:
-        async with OperatorActions.connected(settings, url) as actions:
+        async with OperatorActions.connected(settings, url, clock=clock) as actions:
             try:
                 await actions.redis.ping()
             except (RedisError, OSError):

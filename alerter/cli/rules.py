@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from alerter.cli.common import (
     terminal_safe,
 )
 from alerter.cli.replay_text import backtest_text, dry_run_text
+from alerter.clock import Clock
 from alerter.http.console.schema import backtest_json
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.models import CallEnded, LogEntry, LogsInvalid, parse_logs, parse_page
@@ -95,7 +95,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     backtest.set_defaults(handler=_backtest)
 
 
-def _check(settings: Settings, args: argparse.Namespace) -> int:
+def _check(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     rules = load_rules_or_exit(settings, args.path, unset_ok=args.env_optional)
     for warning in group_by_warnings(rules):
         print(warning, file=sys.stderr)
@@ -108,7 +108,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _test(settings: Settings, args: argparse.Namespace) -> int:
+def _test(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     rules = load_rules_or_exit(settings, args.rules)
     try:
         call = _call(args.call_id, args.call_json, settings)
@@ -158,14 +158,14 @@ def _read_logs(path: Path) -> tuple[LogEntry, ...]:
         raise ValueError(f"{path}: not a page or list of Diga logs ({exc})") from None
 
 
-def _schema(settings: Settings, args: argparse.Namespace) -> int:
+def _schema(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     print(json.dumps(rules_schema(), indent=2))
     return 0
 
 
-def _report(settings: Settings, args: argparse.Namespace) -> int:
+def _report(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     since = since_seconds(args.since)
-    counts = asyncio.run(rules_report(state_redis_url(settings), time.time() - since))
+    counts = asyncio.run(rules_report(state_redis_url(settings), clock() - since))
     if not counts:
         print(f"no rule decisions in the last {args.since}")
         return 0
@@ -177,7 +177,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+def _backtest(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     rules = load_rules_or_exit(settings, args.path)
     try:
         request = BacktestRequest(
@@ -186,7 +186,9 @@ def _backtest(settings: Settings, args: argparse.Namespace) -> int:
             rate=parse_rate(args.rate),
             rule=args.rule,
         )
-        report = asyncio.run(run_backtest(settings, state_redis_url(settings), rules, request))
+        report = asyncio.run(
+            run_backtest(settings, state_redis_url(settings), rules, request, clock)
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

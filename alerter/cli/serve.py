@@ -28,6 +28,7 @@ from litestar import Litestar
 from redis.exceptions import RedisError
 
 from alerter.cli.common import require_redis
+from alerter.clock import Clock
 from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
 from alerter.logs import configure
@@ -66,27 +67,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     worker_cmd.set_defaults(handler=_worker_command)
 
 
-def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
+def _serve_command(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     _long_running(settings)
-    return serve(settings)
+    return serve(settings, clock)
 
 
-def _api_command(settings: Settings, args: argparse.Namespace) -> int:
+def _api_command(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     redis_url = require_redis(settings)
     _long_running(settings)
     if args.listen_fd is not None:
-        return api(settings, redis_url, socket.socket(fileno=args.listen_fd), args.parent)
+        return api(
+            settings, redis_url, clock, socket.socket(fileno=args.listen_fd), args.parent
+        )
     if settings.api_processes > 1:
         return api_processes(settings)
-    return api(settings, redis_url)
+    return api(settings, redis_url, clock)
 
 
-def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
+def _worker_command(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     redis_url = require_redis(settings)
     if args.check:
         return worker_check(redis_url, settings.worker_name)
     _long_running(settings)
-    return worker(settings, redis_url)
+    return worker(settings, redis_url, clock)
 
 
 def _long_running(settings: Settings) -> None:
@@ -136,8 +139,8 @@ def warn_setup(settings: Settings, *, takes_webhooks: bool = True) -> None:
         log.warning("ALERTER_WEBHOOK_SECRET is not set: webhooks are accepted unsigned")
 
 
-def serve(settings: Settings) -> int:
-    """api + worker in one process; an embedded server when REDIS_URL is unset."""
+def serve(settings: Settings, clock: Clock) -> int:
+    """api + worker in one process (one clock); an embedded server when REDIS_URL is unset."""
     if refused := unsigned_exposure(settings) or console_exposure(settings):
         log.error("%s", refused)
         return 2
@@ -148,7 +151,7 @@ def serve(settings: Settings) -> int:
         log.error("webhooks are queued, not processed, until the rules are valid")
     warn_setup(settings)
     if settings.redis_url:
-        run_fast(_serve_both(settings, rules, settings.redis_url))
+        run_fast(_serve_both(settings, rules, settings.redis_url, clock))
         return 0
     url_file = settings.state_dir / URL_FILE
     try:
@@ -161,7 +164,7 @@ def serve(settings: Settings) -> int:
             log.info("embedded server at %s (data in %s)", server.address, server.data_dir)
             write_private(url_file, server.url + "\n")
             try:
-                run_fast(_serve_both(settings, rules, server.url))
+                run_fast(_serve_both(settings, rules, server.url, clock))
             finally:
                 url_file.unlink(missing_ok=True)
     except StateDirBusy as exc:
@@ -170,8 +173,8 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) -> None:
-    server = http_server(create_app(settings, redis_url, rules), settings)
+async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str, clock: Clock) -> None:
+    server = http_server(create_app(settings, redis_url, rules, clock), settings)
     stop = asyncio.Event()
     stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
 
@@ -182,7 +185,7 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
         loaded.cancel()
         stopped.cancel()
         if not stop.is_set():
-            await run_worker(lambda: make_worker(settings, rules, redis_url), stop)
+            await run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop)
 
     log.info("listening on http://%s:%d", settings.host, settings.port)
     _settle_heap()
@@ -196,6 +199,7 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str) ->
 def api(
     settings: Settings,
     redis_url: str,
+    clock: Clock,
     listening: socket.socket | None = None,
     parent: int | None = None,
 ) -> int:
@@ -209,7 +213,7 @@ def api(
     warn_setup(settings)
 
     async def run() -> None:
-        server = http_server(create_app(settings, redis_url, rules), settings)
+        server = http_server(create_app(settings, redis_url, rules, clock), settings)
         stop = asyncio.Event()
         stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
         _settle_heap()
@@ -300,7 +304,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return listening
 
 
-def worker(settings: Settings, redis_url: str) -> int:
+def worker(settings: Settings, redis_url: str, clock: Clock) -> int:
     # The queue's gauges are the api's (it reads the queue when scraped): not counted twice.
     rules = RulesHolder(settings.rules_path, Metrics(Role.WORKER))
     metrics = rules.metrics
@@ -325,7 +329,7 @@ def worker(settings: Settings, redis_url: str) -> int:
         stop_on_signals(stop)
         _settle_heap()
         await asyncio.gather(
-            run_worker(lambda: make_worker(settings, rules, redis_url), stop),
+            run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop),
             rules.watch(stop, settings.rules_poll_seconds),
         )
 

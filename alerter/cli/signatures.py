@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from typing import Any
 
 from alerter.cli.common import since_seconds, state_redis_url, terminal_safe
+from alerter.clock import Clock
 from alerter.settings import Settings
 from alerter.store.ops import top_signatures
 
@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=_signatures)
 
 
-def _signatures(settings: Settings, args: argparse.Namespace) -> int:
+def _signatures(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     since = since_seconds(args.since)
-    now = time.time()
+    now = clock()
     rows = asyncio.run(top_signatures(state_redis_url(settings), now - since, now, args.limit))
     if not rows:
         print("no failure signatures recorded")

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import re
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from alerter.cli.common import actor_of, add_actor, state_redis_url, terminal_safe
+from alerter.clock import Clock
 from alerter.durations import parse_duration
 from alerter.operations import ActionError, OperatorActions, SilenceRequest, silence_end
 from alerter.rules.load import load_rules
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     expire.set_defaults(handler=_expire)
 
 
-def _add(settings: Settings, args: argparse.Namespace) -> int:
+def _add(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     try:
         seconds = _duration(args.duration)
         matchers = [parse_matcher(text) for text in args.match]
@@ -81,11 +81,12 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                 )
     try:
         # The end is checked before Redis is looked for: a bad --for is the user's to fix.
+        now = clock()
         wanted = SilenceRequest(
-            args.rule, tuple(matchers), args.comment, silence_end(time.time(), seconds)
+            args.rule, tuple(matchers), args.comment, silence_end(now, seconds, now)
         )
         url = state_redis_url(settings)
-        silence = asyncio.run(_add_silence(settings, url, actor_of(args), wanted))
+        silence = asyncio.run(_add_silence(settings, url, actor_of(args), wanted, clock))
     except ActionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -94,8 +95,10 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _add_silence(settings: Settings, url: str, actor: str, wanted: SilenceRequest) -> Silence:
-    async with OperatorActions.connected(settings, url) as actions:
+async def _add_silence(
+    settings: Settings, url: str, actor: str, wanted: SilenceRequest, clock: Clock
+) -> Silence:
+    async with OperatorActions.connected(settings, url, clock=clock) as actions:
         return await actions.add_silence(actor, wanted)
 
 
@@ -121,8 +124,8 @@ def known_fields(rules: RuleSet) -> frozenset[str]:
     return frozenset({"event", "category", "level", "trace_id"} | CALL_FIELDS | named)
 
 
-def _list(settings: Settings, args: argparse.Namespace) -> int:
-    now = time.time()
+def _list(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
+    now = clock()
     rows = [s for s in asyncio.run(silences(state_redis_url(settings))) if args.all or s.ends > now]
     if not rows:
         print("no silences")
@@ -139,11 +142,11 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _expire(settings: Settings, args: argparse.Namespace) -> int:
+def _expire(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     url = state_redis_url(settings)
 
     async def expire() -> Silence:
-        async with OperatorActions.connected(settings, url) as actions:
+        async with OperatorActions.connected(settings, url, clock=clock) as actions:
             return await actions.expire_silence(actor_of(args), args.silence_id)
 
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from alerter.clock import Clock
 from alerter.http.webhook_auth import sign
 from alerter.settings import Settings
 
@@ -27,13 +27,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     signer.set_defaults(handler=_sign)
 
 
-def _sign(settings: Settings, args: argparse.Namespace) -> int:
+def _sign(settings: Settings, args: argparse.Namespace, clock: Clock) -> int:
     if settings.webhook_secret is None:
         print("ALERTER_WEBHOOK_SECRET is not set: nothing to sign with", file=sys.stderr)
         return 2
     body = args.body.read_bytes() if args.body else sys.stdin.buffer.read()
     msg_id = f"msg_{uuid.uuid4().hex}"
-    stamp = int(time.time())
+    stamp = int(clock())
     headers = {
         "webhook-id": msg_id,
         "webhook-timestamp": str(stamp),

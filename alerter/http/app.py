@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -186,7 +185,7 @@ async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
         secret = intake.settings.webhook_secret
         if secret is not None:
             try:
-                verify(request.headers, body, secret.get_secret_value(), time.time())
+                verify(request.headers, body, secret.get_secret_value(), intake.clock())
             except AuthError as exc:
                 raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
         if not _is_json(content_type):
@@ -339,7 +338,7 @@ def create_app(
             clock=clock,
         )
         app.state.console = make_console(settings, redis, rules, clock=clock)
-        app.state.slack = SlackInteractions(settings, redis, rules)
+        app.state.slack = SlackInteractions(settings, redis, rules, clock=clock)
         try:
             yield
         finally:

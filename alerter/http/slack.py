@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerter import acks
+from alerter.clock import Clock, system_clock
 from alerter.render.slack_blocks import (
     ACK_ACTION,
     SILENCE_ACTION,
@@ -114,8 +114,11 @@ def parse_click(body: bytes) -> Click | None:
 class SlackInteractions:
     """What the endpoint needs, made once per api process (its client closed at shutdown)."""
 
-    def __init__(self, settings: Settings, redis: Any, rules: RulesHolder) -> None:
+    def __init__(
+        self, settings: Settings, redis: Any, rules: RulesHolder, *, clock: Clock = system_clock
+    ) -> None:
         self._settings = settings
+        self.clock = clock  # the api's one clock: a request's age, an acknowledgement's time
         self._redis = redis
         self._rules = rules
         self._session = aiohttp.ClientSession()
@@ -135,8 +138,9 @@ class SlackInteractions:
     async def close(self) -> None:
         await self._session.close()
 
-    async def handle(self, click: Click, now: float) -> str:
+    async def handle(self, click: Click) -> str:
         """Act on one click; what was done (`acknowledged`, `silenced`, `refused`)."""
+        now = self.clock()
         app = self._app_for(click.channel)
         if not await self._is_operator(click.user_id, app):
             await self._tell(click, app, refusal_text())
@@ -144,11 +148,20 @@ class SlackInteractions:
         who = f"slack:{click.user_id}"
         value = click.value
         if click.action_id == ACK_ACTION:
-            await acks.acknowledge(self._redis, value.rule, value.group, who, now, value.call_id)
+            await acks.acknowledge(
+                self._redis, value.rule, value.group, who, now, value.call_id, clock=self.clock
+            )
             did = "Acknowledged"
         else:
             silence = await acks.silence_group(
-                self._redis, value.rule, value.labels, who, now, SILENCE_SECONDS, value.call_id
+                self._redis,
+                value.rule,
+                value.labels,
+                who,
+                now,
+                SILENCE_SECONDS,
+                value.call_id,
+                clock=self.clock,
             )
             did = f"Silenced for 1h (silence {silence.id})"
         await self._update(
@@ -227,7 +240,7 @@ async def slack_interactions(request: Request[Any, Any, AppState]) -> Response[A
             headers.get("x-slack-request-timestamp"),
             headers.get("x-slack-signature"),
             body,
-            time.time(),
+            interactions.clock(),
         )
     except SlackAuthError as exc:
         log.warning("Slack interaction refused: %s", exc)
@@ -239,7 +252,7 @@ async def slack_interactions(request: Request[Any, Any, AppState]) -> Response[A
     if click is None:
         return Response({"status": "ignored"}, status_code=200)
     try:
-        done = await interactions.handle(click, time.time())
+        done = await interactions.handle(click)
     except (RedisError, OSError):
         return _error(503, "STATE_UNAVAILABLE", "Redis is unavailable; click again later")
     return Response({"status": done}, status_code=200)

@@ -240,13 +240,19 @@ def _notes(found: int, request: BacktestRequest, unfetched: int) -> tuple[str, .
 
 
 async def run_backtest(
-    settings: Settings, redis_url: str, rules: RuleSet, request: BacktestRequest
+    settings: Settings,
+    redis_url: str,
+    rules: RuleSet,
+    request: BacktestRequest,
+    clock: Clock = system_clock,
 ) -> Backtest:
-    """`alerter rules backtest`: its own connections, closed at the end."""
-    diga = DigaClient.from_settings(settings)
+    """`alerter rules backtest`: its own connections, closed at the end; `clock`: the
+    command's (the span ends at its now)."""
+    diga = DigaClient.from_settings(settings, clock=clock)
     try:
         async with connect.client(redis_url) as redis:
             records = CallRecords(redis, settings.call_retention_seconds)
-            return await backtest(rules, request, records, Silences(redis), diga)
+            silences = Silences(redis, clock=clock)
+            return await backtest(rules, request, records, silences, diga, clock=clock)
     finally:
         await diga.aclose()

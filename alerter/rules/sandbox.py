@@ -13,7 +13,6 @@ from __future__ import annotations
 import operator
 import re
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
@@ -24,6 +23,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.nodes import Impossible
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+from alerter.clock import Monotonic, system_monotonic
 
 MAX_VALUE_CHARS = 10_000  # a string or list a template computes
 MAX_INT_BITS = 4_096  # about 1,200 decimal digits
@@ -225,14 +226,16 @@ def _fold(node: nodes.Node) -> Any:
     raise Impossible()
 
 
-def render_bounded(template: Any, context: Mapping[str, Any]) -> str:
+def render_bounded(
+    template: Any, context: Mapping[str, Any], monotonic: Monotonic = system_monotonic
+) -> str:
     """The template's text, stopped at `RENDER_CHARS` characters or `RENDER_SECONDS`
     (checked on every line the template's code runs: a loop that prints nothing stops
     too); raises `RenderStopped` when time ran out."""
-    deadline = time.monotonic() + RENDER_SECONDS
+    deadline = monotonic() + RENDER_SECONDS
 
     def tracer(frame: FrameType, event: str, arg: object) -> Any:
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise RenderStopped(f"rendering took over {RENDER_SECONDS * 1000:.0f} ms")
         return tracer
 

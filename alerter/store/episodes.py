@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from alerter.rules.noise import GroupKey, incident_key
 from alerter.store import keys, lua
+from alerter.store import scripts as s
 from alerter.store.windows import SEP, millis
 
 NOTIFIED_SECONDS = 30 * 86_400
@@ -102,9 +103,9 @@ class Episodes:
         (`ALERTER_CALL_RETENTION`): a group per caller must not grow forever."""
         self._redis = redis
         self._retention_ms = millis(retention_seconds)
-        self._close = redis.register_script(lua.source("episode_close"))
-        self._flatline = redis.register_script(lua.source("flatline"))
-        self._prune = redis.register_script(lua.source("flatline_prune"))
+        self._close = lua.Script[s.EpisodeCloseKeys, s.EpisodeCloseArgs](redis, "episode_close")
+        self._flatline = lua.Script[s.FlatlineKeys, s.FlatlineArgs](redis, "flatline")
+        self._prune = lua.Script[s.FlatlinePruneKeys, s.FlatlinePruneArgs](redis, "flatline_prune")
 
     # -- frequency and rate episodes
 
@@ -117,9 +118,11 @@ class Episodes:
         moved = 0
         for member in members:
             rule, _, digest = member.decode().partition(SEP)
-            note = await self._close(
-                keys=[keys.episode(rule, digest), keys.EPISODES_DUE, keys.EPISODES_OUTBOX],
-                args=[millis(now), member, rule, digest],
+            note = await self._close(  # the note moved to the outbox, or nil: not due yet
+                s.EpisodeCloseKeys(
+                    keys.episode(rule, digest), keys.EPISODES_DUE, keys.EPISODES_OUTBOX
+                ),
+                s.EpisodeCloseArgs(millis(now), member, rule, digest),
             )
             moved += bool(note)
         return moved
@@ -142,8 +145,10 @@ class Episodes:
         for start in range(0, len(stale), BATCH):
             chunk = stale[start : start + BATCH]
             await self._prune(
-                keys=[keys.flatline_seen(rule), *(keys.episode(rule, d) for d in chunk)],
-                args=[cutoff, *chunk],
+                s.FlatlinePruneKeys(
+                    keys.flatline_seen(rule), tuple(keys.episode(rule, d) for d in chunk)
+                ),
+                s.FlatlinePruneArgs(cutoff, tuple(chunk)),
             )
         return out
 
@@ -166,9 +171,9 @@ class Episodes:
         self, action: str, rule: str, digest: str, episode: str, note: str, now: float
     ) -> bool:
         """'open' or 'close' a flatline episode with its note, once."""
-        done = await self._flatline(
-            keys=[keys.episode(rule, digest), keys.EPISODES_OUTBOX],
-            args=[action, episode, note, millis(now)],
+        done = await self._flatline(  # 1: changed; 0: it already was
+            s.FlatlineKeys(keys.episode(rule, digest), keys.EPISODES_OUTBOX),
+            s.FlatlineArgs(action, episode, note, millis(now)),
         )
         return bool(done)
 

@@ -36,7 +36,7 @@ ScriptArgs = TypeVar("ScriptArgs", bound="DataclassInstance")
 class Script(Generic[ScriptKeys, ScriptArgs]):
     """A script called with named keys and arguments: a frozen dataclass each, whose fields,
     in their declared order, are the script's KEYS and ARGV (a nested dataclass or a tuple
-    stands for its items in place). Replies are the caller's to parse."""
+    stands for its items in place, a batch's repeated parts). Replies are the caller's to parse."""
 
     def __init__(self, redis: Redis, name: str) -> None:
         # EVALSHA, and the script loaded again when a restarted server forgot it.
@@ -49,14 +49,14 @@ class Script(Generic[ScriptKeys, ScriptArgs]):
 
 
 def flat(value: object) -> list[Any]:
-    """A dataclass's fields in declared order, nested dataclasses and tuples spread."""
+    """A dataclass's fields in declared order, nested dataclasses and tuples spread (a
+    tuple's dataclasses each spread in turn: a batch's repeated parts)."""
     out: list[Any] = []
     for field in fields(cast("DataclassInstance", value)):
         item = getattr(value, field.name)
-        if is_dataclass(item):
-            out += flat(item)
-        elif isinstance(item, tuple | list):
-            out += item
-        else:
-            out.append(item)
+        for one in item if isinstance(item, tuple | list) else (item,):
+            if is_dataclass(one):
+                out += flat(one)
+            else:
+                out.append(one)
     return out

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from alerter.clock import Clock, arq_clock, system_clock
 from alerter.models import CallEnded
 from alerter.store import keys, lua
+from alerter.store import scripts as s
 from alerter.store.baseline import EndedCounter
 from alerter.store.coalesce import Batcher
 from alerter.store.windows import MAX_GROUPS
@@ -55,10 +56,10 @@ def deserialize_job(raw: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """One call's keys and arguments in the batch script's layout (enqueue.lua)."""
+    """One call's part of a batch (enqueue.lua)."""
 
-    keys: list[str]
-    args: list[str | int | bytes]
+    keys: s.EnqueueCallKeys
+    args: s.EnqueueCallArgs
 
 
 class CallQueue:
@@ -76,7 +77,7 @@ class CallQueue:
         self._settle_ms = round(settle_seconds * 1000)
         self._queue_name = queue_name
         # EVALSHA, and the script loaded again when a restarted server forgot it.
-        self._script = redis.register_script(lua.source("enqueue"))
+        self._script = lua.Script[s.EnqueueKeys, s.EnqueueArgs](redis, "enqueue")
         # Calls that arrive while a batch is on the wire go out together in the next one, in
         # one run of the script: one command, one round trip, for many webhooks under load.
         self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch)
@@ -105,36 +106,43 @@ class CallQueue:
             {"t": None, "f": JOB_FUNCTION, "a": [call.to_job()], "k": {}, "et": now_ms}
         )
         expires_ms = score - due_ms + JOB_EXPIRES_EXTRA_MS
-        names = [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]
-        args: list[str | int | bytes] = [
-            len(ended_counters),
-            len(flatline_marks),
-            expires_ms,
-            payload,
-            score,
-            job_id,
-            now_ms,
-            call.call_id,
-            len(baseline_counters),
-        ]
-        for key, window in ended_counters:
-            # Two windows kept: a call decided late (a backlog) still finds its own window.
-            window_ms = round(window * 1000)
-            names.append(key)
-            args += [now_ms - 2 * window_ms, 3 * window_ms]
-        for key, group, labels in flatline_marks:
-            names.append(key)
-            args += [group, labels, MAX_GROUPS]
-        for counter in baseline_counters:
-            window_ms = round(counter.within * 1000)
-            names += [counter.window_key, counter.group_ring, counter.fleet_ring]
-            args += [now_ms - 2 * window_ms, 3 * window_ms, counter.slots, counter.keep_ms]
+        # Two windows kept: a call decided late (a backlog) still finds its own window.
+        ended = [(key, round(window * 1000)) for key, window in ended_counters]
+        baselines = [(counter, round(counter.within * 1000)) for counter in baseline_counters]
+        names = s.EnqueueCallKeys(
+            job=keys.ARQ_JOB + job_id,
+            result=keys.ARQ_RESULT + job_id,
+            ended=tuple(key for key, _ in ended),
+            flatline=tuple(key for key, _, _ in flatline_marks),
+            baseline=tuple(
+                s.BaselineCounterKeys(c.window_key, c.group_ring, c.fleet_ring)
+                for c, _ in baselines
+            ),
+        )
+        args = s.EnqueueCallArgs(
+            expires_ms=expires_ms,
+            payload=payload,
+            score=score,
+            job_id=job_id,
+            now_ms=now_ms,
+            call_id=call.call_id,
+            ended=tuple(s.EndedCounterArgs(now_ms - 2 * ms, 3 * ms) for _, ms in ended),
+            flatline=tuple(
+                s.FlatlineMarkArgs(group, labels, MAX_GROUPS) for _, group, labels in flatline_marks
+            ),
+            baseline=tuple(
+                s.BaselineCounterArgs(now_ms - 2 * ms, 3 * ms, c.slots, c.keep_ms)
+                for c, ms in baselines
+            ),
+        )
         return await self._batches.submit(_Entry(names, args))
 
     async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:
-        names = [self._queue_name, *(key for entry in entries for key in entry.keys)]
-        args = [len(entries), *(arg for entry in entries for arg in entry.args)]
-        queued = await self._script(keys=names, args=args)
+        """enqueue.lua's answer: 1 (queued) or 0 (a duplicate) per call, in order."""
+        queued = await self._script(
+            s.EnqueueKeys(self._queue_name, tuple(entry.keys for entry in entries)),
+            s.EnqueueArgs(tuple(entry.args for entry in entries)),
+        )
         return [bool(one) for one in queued]
 
     async def forget_result(self, call_id: str) -> None:

@@ -142,7 +142,7 @@ class Windows:
         self._frequency = lua.Script[s.FrequencyKeys, s.FrequencyArgs](redis, "frequency")
         self._rate = lua.Script[s.RateKeys, s.RateArgs](redis, "rate")
         self._digest_add = lua.Script[s.DigestAddKeys, s.DigestAddArgs](redis, "digest_add")
-        self._digest_take = redis.register_script(lua.source("digest_take"))
+        self._digest_take = lua.Script[s.DigestTakeKeys, s.DigestTakeArgs](redis, "digest_take")
         self._group_admit = lua.Script[s.GroupAdmitKeys, s.GroupAdmitArgs](redis, "group_admit")
 
     async def admit(self, rule: str, key: GroupKey, noise: Noise, now: float) -> GroupKey:
@@ -327,7 +327,10 @@ class Windows:
         """The closed window's contents (the same ones again if a flush is retried)."""
         open_key = keys.digest_open(rule, key_digest)
         closed_key = keys.digest_closed(rule, key_digest, window)
-        if not await self._digest_take(keys=[open_key, closed_key], args=[window]):
+        # 1: the closed window is there to read; 0: that window is not the one open.
+        if not await self._digest_take(
+            s.DigestTakeKeys(open_key, closed_key), s.DigestTakeArgs(window)
+        ):
             return None
         raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(closed_key))
         fields = {k.decode(): v.decode() for k, v in raw.items()}

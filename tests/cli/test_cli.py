@@ -335,3 +335,32 @@ def test_notify_test_goes_out_unaudited_when_redis_is_down(
     assert main(["notify", "test", "ops"]) == 1  # sent (and refused by the closed port)
     said = capsys.readouterr()
     assert "ops: FAILED" in said.out and "not audited" in said.err
+
+
+async def test_a_command_reads_the_one_clock_its_main_was_given(
+    env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A silence's start and end, its audit entry and whether `silence list` calls it active
+    all come from the clock `main` passes down, not from the system clock."""
+    import asyncio
+
+    from alerter.store.audit import Audit
+    from alerter.store.silences import Silences
+    from tests.kit.clock import DrivenClock
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    clock = DrivenClock(2_000_000_000.0)  # years ahead: Redis keeps the silence past it
+    comment = f"clock-{uuid.uuid4().hex[:6]}"
+    add = ["silence", "add", "--rule", "transfer-failed", "--for", "2h", "--comment", comment]
+    assert await asyncio.to_thread(main, add, clock) == 0
+    silence_id = capsys.readouterr().out.split()[1]
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        made = await Silences(client).get(silence_id)
+        [entry] = [e for e in await Audit(client).latest() if e.target == silence_id]
+    assert made is not None and (made.starts, made.ends) == (clock.now, clock.now + 7200)
+    assert entry.at == clock.now
+    assert await asyncio.to_thread(main, ["silence", "list", "--all"], clock) == 0
+    assert f"{silence_id}  active" in capsys.readouterr().out
+    clock.advance(7201)
+    assert await asyncio.to_thread(main, ["silence", "list", "--all"], clock) == 0
+    assert f"{silence_id}  expired" in capsys.readouterr().out

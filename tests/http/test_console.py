@@ -339,3 +339,31 @@ async def test_finding_a_call_escapes_its_id_into_the_page_address(
         assert found.headers["location"] == "/ui/calls/a%3Fb%3D1%23c%2Fd"
         page = await browser.get("/ui/calls/x%3Fy")
         assert page.status_code == 404 and "x?y" in page.text  # the call asked for, unknown
+
+
+async def test_pages_say_how_long_ago_on_the_apis_clock(
+    api_for: Callable[..., ApiServer], rules: RuleSet, redis_url: str
+) -> None:
+    """A silence made at the api's (driven) now and ending two hours later reads "in 2 h" on
+    the silences page, and "in 1 h" an hour on: the page's now is the api's clock."""
+    from tests.kit.clock import DrivenClock
+
+    clock = DrivenClock(2_000_000_000.0)
+    api = api_for(rules, clock=clock, ALERTER_CONSOLE_AUTH="token")
+    secret = await token(redis_url, "olga", "operator")
+    body = {"rule": "transfer-failed", "duration": "2h", "comment": f"c-{uuid.uuid4().hex}"}
+    async with httpx.AsyncClient(base_url=api.url, headers=bearer(secret)) as client:
+        made = await client.post("/api/v1/silences", json=body)
+        assert made.status_code == 201, made.text
+    async with signed_in(api.url, secret) as browser:
+        row = _row_of(await browser.get("/ui/silences"), body["comment"])
+        assert "(0 s ago)" in row and "(in 2 h)" in row
+        clock.advance(3600)
+        row = _row_of(await browser.get("/ui/silences"), body["comment"])
+        assert "(1 h ago)" in row and "(in 1 h)" in row
+
+
+def _row_of(page: httpx.Response, text: str) -> str:
+    assert page.status_code == 200, page.text
+    [row] = [r for r in page.text.split("<tr") if text in r]
+    return row

@@ -26,6 +26,7 @@ from alerter.store.slack import SlackStore
 from alerter.store.state import State
 from tests.conftest import ApiServer, rules_from
 from tests.kit.build import alert_for, log
+from tests.kit.clock import DrivenClock
 from tests.standins import SlackApiStandIn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -209,6 +210,30 @@ async def test_a_click_within_the_tolerance_is_accepted(
     body = click_body("alerter_ack", "U0OPS")
     answer = await click(api, body, signed(body, time.time() - 290))
     assert answer.status_code == 200
+
+
+async def test_a_clicks_age_and_its_acknowledgement_are_on_the_apis_clock(
+    tmp_path: Path, slack_api: SlackApiStandIn, api_for: Callable[..., ApiServer], redis_url: str
+) -> None:
+    """Signed at a time far from the wall clock's, yet within five minutes of the api's: the
+    api's own clock tells a replay, and stamps what the click did."""
+    clock = DrivenClock(1_700_000_000.0)
+    api = api_for(
+        rules_from(tmp_path, RULES),
+        clock=clock,
+        ALERTER_SLACK_API_URL=slack_api.api_url,
+        ALERTER_SLACK_SIGNING_SECRET=SECRET,
+        ALERTER_SLACK_OPERATORS="U0OPS",
+    )
+    body = click_body("alerter_ack", "U0OPS")
+    headers = signed(body, clock.now)
+    clock.advance(301)
+    assert (await click(api, body, headers)).status_code == 401  # stale by the api's clock
+    clock.advance(-2)
+    assert (await click(api, body, headers)).status_code == 200
+    ack, audit, _, _ = await recorded(redis_url)
+    assert ack is not None and ack.at == clock.now
+    assert [e.at for e in audit] == [clock.now]
 
 
 async def test_without_a_signing_secret_every_click_is_refused(

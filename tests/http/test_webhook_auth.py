@@ -16,6 +16,7 @@ import redis
 from alerter.http.webhook_auth import AuthError, sign, verify
 from alerter.rules.model import RuleSet
 from tests.conftest import ApiServer, make_settings, rules_from
+from tests.kit.clock import DrivenClock
 
 SECRET = "whsec_" + base64.b64encode(b"alerter-test-signing-key-0123456").decode()
 BODY = b'{"event":"call.ended","call_id":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}'
@@ -133,6 +134,33 @@ async def test_api_refuses_unsigned_before_parsing_or_queueing(
             url, json={"call_id": str(uuid.uuid4())}, headers={"Authorization": f"Bearer {SECRET}"}
         )
         assert bearer.status_code == 202
+
+
+async def test_a_webhooks_age_is_measured_on_the_apis_clock(redis_url: str, rules: RuleSet) -> None:
+    """Signed far from the wall clock's time, within five minutes of the api's: accepted;
+    the api's clock past five minutes: refused. Its call is stamped on that clock too."""
+    clock = DrivenClock(1_700_000_000.0)
+    settings = make_settings("http://127.0.0.1:9", ALERTER_WEBHOOK_SECRET=SECRET)
+    server = ApiServer(settings, redis_url, rules, clock)
+    server.start()
+    try:
+        stale, fresh = (str(uuid.uuid4()) for _ in range(2))
+        async with httpx.AsyncClient(base_url=server.url) as client:
+
+            async def post(call_id: str) -> int:
+                body = json.dumps({"event": "call.ended", "call_id": call_id}).encode()
+                sent = {"Content-Type": "application/json", **headers(body, at=1_700_000_000)}
+                return (await client.post("/webhooks/diga", content=body, headers=sent)).status_code
+
+            clock.advance(301)
+            assert await post(stale) == 401
+            clock.advance(-2)
+            assert await post(fresh) == 202
+    finally:
+        server.stop()
+    with redis.Redis.from_url(redis_url) as plain:
+        raw = plain.get(f"arq:job:call:{fresh}")
+        assert raw is not None and json.loads(raw)["et"] == 1_700_000_299_000
 
 
 def _flip_bit_in_the_middle(signature: str) -> str:

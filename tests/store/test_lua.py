@@ -128,9 +128,15 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
     calls = [CallEnded(call_id=str(uuid.uuid4()), event="call.ended", fields={}) for _ in range(3)]
     counters = [keys.rate_ended(rule(), GroupKey(()).digest) for _ in range(2)]
     groups = [f"flatline-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    baseline = Baseline(factor=2, within=900, over=3 * 3600, min_calls=2)
+    counter = ended_counter(rule(), GroupKey((("agent_id", "ag-1"),)), baseline)
     batch = [
         queue.enqueue(calls[0], ended_counters=[(counters[0], 60.0), (counters[1], 10.0)]),
-        queue.enqueue(calls[1], flatline_marks=[(groups[0], "ag-1", '{"agent_id":"ag-1"}')]),
+        queue.enqueue(
+            calls[1],
+            flatline_marks=[(groups[0], "ag-1", '{"agent_id":"ag-1"}')],
+            baseline_counters=[counter],
+        ),
         queue.enqueue(calls[0], ended_counters=[(counters[1], 10.0)]),  # the same call again
         queue.enqueue(
             calls[2],
@@ -154,6 +160,11 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
     assert set(marks) == {b"ag-1", b"ag-2"}
     assert marks[b"ag-1"].endswith(b' {"agent_id":"ag-1"}') and marks[b"ag-2"].endswith(b" {}")
     assert list(await redis.hgetall(groups[1])) == [b""]
+    # The baseline counter, between one call's group and the next call's counters.
+    assert await redis.zrange(counter.window_key, 0, -1) == [calls[1].call_id.encode()]
+    for ring in (counter.group_ring, counter.fleet_ring):
+        assert [v.split(b":")[1] for v in (await redis.hgetall(ring)).values()] == [b"1"]
+        assert 0 < await redis.pttl(ring) <= counter.keep_ms
 
 
 async def test_claim_takes_due_jobs_once_reads_them_and_finish_clears_them(redis: Redis) -> None:

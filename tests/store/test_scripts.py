@@ -38,3 +38,80 @@ def test_each_window_script_finds_the_episode_keys_where_it_reads_them() -> None
     ):
         assert flat.index("E") + 1 == at
         assert f"keep_episode(KEYS[{at}], KEYS[{at + 1}]" in lua.source(name)
+
+
+def _call(
+    n: int, ended: int, groups: int, baselines: int
+) -> tuple[s.EnqueueCallKeys, s.EnqueueCallArgs]:
+    names = s.EnqueueCallKeys(
+        f"job{n}",
+        f"result{n}",
+        tuple(f"ended{n}.{i}" for i in range(ended)),
+        tuple(f"seen{n}.{i}" for i in range(groups)),
+        tuple(
+            s.BaselineCounterKeys(f"w{n}.{i}", f"g{n}.{i}", f"f{n}.{i}") for i in range(baselines)
+        ),
+    )
+    args = s.EnqueueCallArgs(
+        expires_ms=100 + n,
+        payload=b"p",
+        score=200 + n,
+        job_id=f"id{n}",
+        now_ms=300 + n,
+        call_id=f"c{n}",
+        ended=tuple(s.EndedCounterArgs(10 + i, 20 + i) for i in range(ended)),
+        flatline=tuple(s.FlatlineMarkArgs(f"grp{i}", "[]", 9) for i in range(groups)),
+        baseline=tuple(s.BaselineCounterArgs(30 + i, 40 + i, 24, 50 + i) for i in range(baselines)),
+    )
+    return names, args
+
+
+def test_an_enqueue_batch_is_laid_out_call_after_call_as_enqueue_lua_reads_it() -> None:
+    """KEYS: the queue, then per call its job, result, counters, group hashes and three keys
+    per baseline counter; ARGV: the number of calls, then per call its three counts (in
+    their places) and values, then two per counter, three per group, four per baseline."""
+    first, second = (
+        _call(1, ended=2, groups=0, baselines=1),
+        _call(2, ended=0, groups=1, baselines=0),
+    )
+    keys = s.EnqueueKeys("queue", (first[0], second[0]))
+    args = s.EnqueueArgs((first[1], second[1]))
+    assert lua.flat(keys) == [
+        "queue",
+        *("job1", "result1", "ended1.0", "ended1.1", "w1.0", "g1.0", "f1.0"),
+        *("job2", "result2", "seen2.0"),
+    ]
+    assert lua.flat(args) == [
+        2,
+        *(2, 0, 101, b"p", 201, "id1", 301, "c1", 1, 10, 20, 11, 21, 30, 40, 24, 50),
+        *(0, 1, 102, b"p", 202, "id2", 302, "c2", 0, "grp0", "[]", 9),
+    ]
+    assert "for c = 1, tonumber(ARGV[1])" in lua.source("enqueue")
+    assert "k = k + 2 + counters + groups + 3 * baselines" in lua.source("enqueue")
+
+
+def test_the_counts_a_batch_script_reads_first_follow_its_parts() -> None:
+    """A count is computed from the parts it counts: no caller can send one that disagrees."""
+    _, args = _call(1, ended=3, groups=2, baselines=4)
+    assert (args.counters, args.groups, args.baselines) == (3, 2, 4)
+    assert s.EnqueueArgs((args, args, args)).count == 3
+    assert s.EnqueueArgs(()).count == 0
+
+
+def test_flatline_prune_pairs_each_episode_key_with_its_digest_by_position() -> None:
+    names = lua.flat(s.FlatlinePruneKeys("seen", ("episode-a", "episode-b")))
+    args = lua.flat(s.FlatlinePruneArgs(1000, ("a", "b")))
+    assert names == ["seen", "episode-a", "episode-b"]
+    assert args == [1000, "a", "b"]
+    assert "redis.call('DEL', KEYS[i])" in lua.source("flatline_prune")
+
+
+def test_the_episode_and_digest_scripts_get_their_values_where_they_read_them() -> None:
+    close = lua.flat(s.EpisodeCloseArgs(5, b"r\x1fd", "r", "d"))
+    assert close == [5, b"r\x1fd", "r", "d"]
+    assert "rule = ARGV[3], digest = ARGV[4]" in lua.source("episode_close")
+    flatline = lua.flat(s.FlatlineArgs("open", "1000", "{}", 7))
+    assert flatline == ["open", "1000", "{}", 7]
+    assert "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])" in lua.source("flatline")
+    assert lua.flat(s.DigestTakeKeys("open", "closed")) == ["open", "closed"]
+    assert "redis.call('RENAME', KEYS[1], KEYS[2])" in lua.source("digest_take")

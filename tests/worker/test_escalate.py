@@ -89,7 +89,8 @@ async def test_an_unacknowledged_alert_escalates_once_an_acknowledged_one_never(
         [calm] = await post_calls(api.url, diga, ["ag-2"])
         assert await until(lambda: len(slack_api.of("chat.postMessage")) == 3)
         async with aioredis.Redis.from_url(redis_url) as client:
-            await acks.acknowledge(client, "transfer-failed", group_of(slack_api, "ag-2"), "ann", 0)
+            ag_2 = group_of(slack_api, "ag-2")
+            await acks.acknowledge(client, "transfer-failed", ag_2, "ann", clock(), clock=clock)
         await more_ticks(redis_url, 2)
         assert paged(hook) == [], "nothing escalates before `after`"
         clock.advance(16 * 60)

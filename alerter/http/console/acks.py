@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -66,7 +65,9 @@ async def acknowledge_call(
         raise ActionError(404, "NOT_FIRED", f"{rule.name!r} did not fire on this call")
     digest = group_digest(rule, labels)
     who = identity_of(request).name
-    await acks.acknowledge(console.redis, rule.name, digest, who, time.time(), call_id)
+    await acks.acknowledge(
+        console.redis, rule.name, digest, who, console.clock(), call_id, clock=console.clock
+    )
     return Redirect(f"{call_path(call_id)}?acknowledged=1", status_code=HTTP_303_SEE_OTHER)
 
 

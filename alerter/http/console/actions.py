@@ -16,6 +16,7 @@ import msgspec
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from alerter.clock import Clock, system_clock
 from alerter.durations import parse_duration
 from alerter.http.console.auth import AuthConfig
 from alerter.http.console.schema import BacktestIn, SilenceIn, TrialIn
@@ -60,6 +61,7 @@ class Console:
     actions: OperatorActions
     signatures: SignatureCounts
     auth_config: AuthConfig
+    clock: Clock = system_clock  # the api's one clock: what the pages and the API call now
 
     def require_rules(self) -> RuleSet:
         rules = self.rules.current
@@ -98,9 +100,9 @@ def _seconds(duration: str) -> float:
 
 def _end_time(duration: str | None, ends_at: str | float | None, now: float) -> float:
     if duration not in (None, ""):
-        return silence_end(now, _seconds(duration))
+        return silence_end(now, _seconds(duration), now)
     if ends_at not in (None, ""):
-        return silence_end(now, _timestamp(ends_at) - now)
+        return silence_end(now, _timestamp(ends_at) - now, now)
     raise ActionError(422, "MISSING_END", "give a duration (like 2h) or an end time")
 
 

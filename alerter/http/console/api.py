@@ -8,7 +8,6 @@ writes them into `/openapi.json`; the console's objects and the identity come by
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
@@ -157,7 +156,7 @@ async def get_history(
             outcome=outcome or None,
             destination=destination or None,
             call_id=str(call_id) if call_id else None,
-            since=max(0.0, time.time() - back) if back else None,
+            since=max(0.0, console.clock() - back) if back else None,
             before=next or None,
             fields=history.call_fields(dict(request.query_params)),
             count=limit or 100,
@@ -168,7 +167,7 @@ async def get_history(
 
 @get("/silences", responses=READ)
 async def list_silences(console: ConsoleIn) -> SilencesOut:
-    now = time.time()
+    now = console.clock()
     return SilencesOut([SilenceOut.of(s, now) for s in await console.silences.all()])
 
 
@@ -177,13 +176,13 @@ async def get_silence(console: ConsoleIn, silence_id: SilenceId) -> SilenceOut:
     silence = await console.silences.get(silence_id)
     if silence is None:
         raise ActionError(404, "SILENCE_NOT_FOUND", f"no silence {silence_id[:40]!r}")
-    return SilenceOut.of(silence, time.time())
+    return SilenceOut.of(silence, console.clock())
 
 
 @get("/rules", responses=READ)
 async def list_rules(console: ConsoleIn) -> RulesOut:
     rules = console.require_rules()
-    listed = await views.rules_view(console.state, rules, time.time(), with_yaml=True)
+    listed = await views.rules_view(console.state, rules, console.clock(), with_yaml=True)
     return RulesOut(rules.version, [RuleOut.of(r) for r in listed])
 
 
@@ -192,7 +191,7 @@ async def list_signatures(console: ConsoleIn, since: Since = None) -> Signatures
     """Failure kinds by count over `since` (default 24h; whole days, 1 to 30)."""
     seconds = since_seconds(since) or 86400.0
     days = max(1, min(30, int(-(-min(seconds, 30 * 86400.0) // 86400))))
-    rows = await console.signatures.report(time.time(), days=days)
+    rows = await console.signatures.report(console.clock(), days=days)
     return SignaturesOut([SignatureOut.of(r) for r in rows])
 
 
@@ -236,15 +235,15 @@ async def whoami(who: Who) -> IdentityOut:
 )
 async def create_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn]) -> SilenceOut:
     """`created_by` is the identity that asks, whatever the body says."""
-    wanted = actions.parse_silence(data, console.require_rules(), time.time())
+    wanted = actions.parse_silence(data, console.require_rules(), console.clock())
     silence = await actions.create_silence(console, who, wanted)
-    return SilenceOut.of(silence, time.time())
+    return SilenceOut.of(silence, console.clock())
 
 
 @post("/silences/preview", guards=[operator_only], status_code=200, responses=ACT)
 async def preview_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn]) -> PreviewOut:
     """How many calls of the last 24 h the silence would have stopped (no comment needed)."""
-    now = time.time()
+    now = console.clock()
     wanted = actions.parse_silence(data, console.require_rules(), now, preview=True)
     draft = actions.draft(wanted, now, who.name)
     stopped, looked_at = await views.preview_silence(console.state, draft, now)
@@ -260,7 +259,7 @@ async def preview_silence(console: ConsoleIn, who: Who, data: JSONBody[SilenceIn
 async def expire_silence(console: ConsoleIn, who: Who, silence_id: SilenceId) -> SilenceOut:
     """Expires the silence (it stays listed, as expired)."""
     silence = await actions.expire_silence(console, who, silence_id)
-    return SilenceOut.of(silence, time.time())
+    return SilenceOut.of(silence, console.clock())
 
 
 @post(
@@ -276,7 +275,7 @@ async def extend_silence(
     data: JSONBody[ExtendIn],
 ) -> SilenceOut:
     silence = await actions.extend_silence(console, who, silence_id, data.duration)
-    return SilenceOut.of(silence, time.time())
+    return SilenceOut.of(silence, console.clock())
 
 
 @post(

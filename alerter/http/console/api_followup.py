@@ -4,7 +4,6 @@ signature into a rule (`GET /api/v1/signatures/{id}/rule`)."""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 from uuid import UUID
 
@@ -59,9 +58,11 @@ async def create_ack(console: ConsoleIn, who: Who, data: JSONBody[AckIn]) -> Ack
     """Acknowledge a (rule, group) episode: it escalates no more; audited."""
     rule = rule_named(console, data.rule)
     digest = group_digest(rule, data.group)
-    now = time.time()
+    now = console.clock()
     call_id = str(data.call_id) if data.call_id else None
-    first = await acks.acknowledge(console.redis, rule.name, digest, who.name, now, call_id)
+    first = await acks.acknowledge(
+        console.redis, rule.name, digest, who.name, now, call_id, clock=console.clock
+    )
     return AckOut(rule.name, digest, who.name, now, first)
 
 

@@ -5,7 +5,6 @@ failed calls, destination tests); the reading pages are in `reports`, what all s
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -90,7 +89,7 @@ async def silences_page(
     """Active silences ending soonest first, then expired ones most recent first; 100 a
     page (`?page_number=2`), so a thousand silences still make a quick page."""
     console = console_of(request)
-    now = time.time()
+    now = console.clock()
     listed = await console.silences.all()
     active = sorted((s for s in listed if s.starts <= now < s.ends), key=lambda s: s.ends)
     expired = sorted((s for s in listed if s.ends <= now), key=lambda s: -s.ends)
@@ -153,7 +152,7 @@ def _silence_form(
 @post("/silences/new", guards=[operator_only])
 async def new_silence(request: Request[Any, Any, AppState], data: Form) -> Any:
     console = console_of(request)
-    now = time.time()
+    now = console.clock()
     form = {k: data.get(k, "") for k in ("rule", "matchers", "comment", "duration")}
     try:
         preview = data.get("action") == "preview"

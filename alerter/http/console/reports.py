@@ -4,7 +4,6 @@ and Backtest), signatures, destinations and audit. Reads come from `views`."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +24,7 @@ from alerter.replay.backtest import audited_failure
 @get("/")
 async def overview(request: Request[Any, Any, AppState]) -> Template:
     console = console_of(request)
-    data = await views.overview(console.redis, console.state, console.rules, time.time())
+    data = await views.overview(console.redis, console.state, console.rules, console.clock())
     return page(request, "overview.html", o=data)
 
 
@@ -91,7 +90,7 @@ async def history_page(
             outcome=outcome or None,
             destination=destination or None,
             call_id=call_id.strip() or None,
-            since=time.time() - seconds if seconds else None,
+            since=console.clock() - seconds if seconds else None,
             before=next or None,
             fields=fields,
         ),
@@ -116,7 +115,7 @@ async def history_page(
 async def rules_page(request: Request[Any, Any, AppState]) -> Template:
     console = console_of(request)
     rules = console.require_rules()
-    listed = await views.rules_view(console.state, rules, time.time())
+    listed = await views.rules_view(console.state, rules, console.clock())
     return page(request, "rules.html", rules=listed, version=rules.version)
 
 
@@ -133,7 +132,7 @@ async def _rule_page(
     rules = console.require_rules()
     if name not in rules.by_name:
         raise ActionError(404, "RULE_NOT_FOUND", f"no rule named {name[:100]!r}")
-    now = time.time()
+    now = console.clock()
     (view,) = await views.rules_view(console.state, rules, now, only=name)
     recent = await history.read_history(console.state, history.HistoryQuery(rule=name, count=10))
     return page(
@@ -196,7 +195,7 @@ async def rule_backtest(
 @get("/signatures")
 async def signatures_page(request: Request[Any, Any, AppState]) -> Template:
     console = console_of(request)
-    rows = await console.signatures.report(time.time(), days=7)
+    rows = await console.signatures.report(console.clock(), days=7)
     links = {
         row.digest: silence_form_path(matchers=((k, v) for k, v in row.labels.items() if v))
         for row in rows

@@ -61,6 +61,7 @@ def make_console(
         actions=OperatorActions(settings, redis, clock=clock),
         signatures=SignatureCounts(redis),
         auth_config=AuthConfig.of(settings),
+        clock=clock,
     )
 
 

@@ -3,7 +3,6 @@ UTC text, sparklines, hourly charts), the page response, redirects."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -42,10 +41,11 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def ago(ts: float | None, now: float | None = None) -> str:
+def ago(ts: float | None, now: float) -> str:
+    """How long before `now` (the page's: its clock's) `ts` was, or how long after."""
     if not ts:
         return ""
-    delta = (time.time() if now is None else now) - ts
+    delta = now - ts
     future = delta < 0
     delta = abs(delta)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -108,9 +108,10 @@ def page(
     request: Request[Any, Any, AppState], name: str, status_code: int = 200, **context: Any
 ) -> Template:
     identity = getattr(request.state, "identity", None)
+    now = console_of(request).clock()
     return Template(
         template_name=name,
-        context={"me": identity, "path": request.url.path, "now": time.time(), **context},
+        context={"me": identity, "path": request.url.path, "now": now, **context},
         status_code=status_code,
         media_type=MediaType.HTML,
     )

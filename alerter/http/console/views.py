@@ -3,7 +3,6 @@ models, the pages render them. Reads only; changes go through `actions`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -321,23 +320,6 @@ async def rules_view(
 
 
 # ---------------------------------------------------------------- silences
-
-
-def silence_json(silence: Silence, now: float | None = None) -> dict[str, Any]:
-    at = time.time() if now is None else now
-    exact = {m.name: m.value for m in silence.matchers if m.op == "="}
-    return {
-        "id": silence.id,
-        "rule": silence.rule,
-        "matchers": exact,
-        "match": [str(m) for m in silence.matchers],
-        "starts_at": silence.starts,
-        "ends_at": silence.ends,
-        "created_by": silence.created_by,
-        "comment": silence.comment,
-        "stopped": silence.hits,
-        "active": silence.starts <= at < silence.ends,
-    }
 
 
 async def preview_silence(state: State, silence: Silence, now: float) -> tuple[int, int]:
