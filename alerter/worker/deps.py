@@ -3,7 +3,7 @@ worker's `on_startup` (see `worker`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
@@ -36,3 +36,6 @@ class Deps:
     # (`store.state.MarkerWriter`); None: marked from the event loop only.
     mark_now: Callable[[str], None] | None = None
     slack: SlackApps | None = None  # `slack_app` destinations' Web API client
+    # Puts sends (job id, payload) in the outbox, running those it has room for at once
+    # (`RecordingWorker.put_sends`); None: `store.queue.put_sends`, for any worker to poll.
+    outbox: Callable[[Sequence[tuple[str, bytes]]], Awaitable[int]] | None = None
