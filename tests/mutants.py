@@ -931,6 +931,13 @@ MUTANTS = (
         ("tests/worker/test_outbox.py",),
     ),
     Mutant(
+        "outbox marked: the sending thread's mark kept one second",
+        "alerter/store/markers.py",
+        "self._redis.set(key, SENT, ex=SENT_TTL_SECONDS)",
+        "self._redis.set(key, SENT, ex=1)",
+        ("tests/worker/test_outbox.py",),
+    ),
+    Mutant(
         "outbox marked: the event loop never writes the marker",
         "alerter/store/state.py",
         "            if not marked:\n",

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from alerter.store import keys
-from alerter.store.markers import MarkerWriter
+from alerter.store.markers import SENT_TTL_SECONDS, MarkerWriter
 from alerter.store.queue import serialize_job
 from alerter.worker.app import RecordingWorker, make_worker
 from tests.conftest import make_settings, rules_from, run_worker_until_idle
@@ -31,6 +31,24 @@ rules:
     match: {category: [TRANSFER]}
     notify: [hook]
 """
+
+
+async def test_a_send_marked_by_its_sending_thread_keeps_its_marker_seven_days(
+    tmp_path: Path, api_for: Any, diga: DigaStandIn, hook: Receiver, redis: Redis, redis_url: str
+) -> None:
+    """The thread's mark is the only one the marker gets (the event loop writes the history
+    alone after it): it must say `sent` for as long as a mark from the event loop would."""
+    rules = rules_from(tmp_path, ONE_RULE, {"HOOK": hook_url(hook)})
+    api = api_for(rules)
+    call_id = str(uuid.uuid4())
+    diga.add_call(call_id, [make_log(call_id)])
+    assert (await post_webhook(api.url, call_id)).status_code == 202
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    assert len(hook.wait_for(1)) == 1
+    marker = keys.sent_marker(call_id, "transfer-failed", "hook")
+    assert await redis.get(marker) == b"sent"
+    assert await redis.ttl(marker) > SENT_TTL_SECONDS - 600
+    assert await outcomes(redis_url, call_id) == ["sent"]
 
 
 async def test_a_send_its_thread_could_not_mark_is_marked_from_the_event_loop(
