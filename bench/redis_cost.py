@@ -1,11 +1,15 @@
 """Cost per call in Redis, for a call that does not alert (most calls) and one that does:
 commands by name (INFO commandstats: those run inside Lua scripts count too), bytes, memory
-kept, and Redis's own CPU per call (INFO cpu), whole pipeline (api and one worker)."""
+kept, and Redis's own CPU per call (INFO cpu), whole pipeline (api and one worker).
+
+`BENCH_REDIS_TRACE=1` also prints, per kind, every command one more call costs, in order
+(MONITOR; `lua` marks those a script ran), its call id elided: where the commands go."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +23,16 @@ from bench.worker import post_calls
 
 CALLS = int(os.environ.get("BENCH_REDIS_CALLS", "2000"))
 NEVER = 10**9  # --alert-every: no call alerts
+TRACE = os.environ.get("BENCH_REDIS_TRACE") == "1"
+# Polls and heartbeats, and the trace's own waiting: not the call's.
+IDLE = (
+    "ZRANGEBYSCORE",
+    "ZCARD alerter:calls",
+    "ZSCORE alerter:calls",
+    "PING",
+    "CLIENT SETINFO",
+    "PSETEX arq:queue:",
+)
 
 
 def run(redis_url: str, workdir: Path) -> str:
@@ -93,6 +107,9 @@ def _measure(client: redis.Redis, redis_url: str, workdir: Path, every: int) -> 
         elapsed = time.time() - started
         used = _delta(before, _stats(client))
         memory_after = client.info("memory")["used_memory"]
+        if TRACE:
+            api = f"http://127.0.0.1:{setup.api_port}"
+            print(_trace(client, redis_url, api, hook, every), flush=True)
     per_call = {k: (v - idle_per_second.get(k, 0) * elapsed) / CALLS for k, v in used.items()}
     per_call["memory"] = (memory_after - memory_before) / CALLS
     return per_call
@@ -113,3 +130,37 @@ def _stats(client: redis.Redis) -> dict[str, float]:
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in after}
+
+
+def _trace(client: redis.Redis, redis_url: str, api: str, hook: str, every: int) -> str:
+    """Every command one more call costs, in order, its call id elided (idle polls left
+    out): MONITOR, on a connection of its own."""
+    call_id = str(uuid.uuid4())
+    posts = httpx.get(hook).json()["posts"]
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis.from_url(redis_url).monitor() as monitor:
+            for one in monitor.listen():
+                if done.is_set():
+                    return
+                inner = "lua " if one.get("client_type") == "lua" else ""
+                seen.append(inner + str(one["command"]).replace(call_id, "<call>")[:110])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    time.sleep(0.5)
+    asyncio.run(post_calls(api, [call_id]))
+    alerting = alerts(call_id, every)
+    while client.zscore("alerter:calls", call_id) is None or (
+        alerting and httpx.get(hook).json()["posts"] <= posts
+    ):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    done.set()
+    client.ping()  # wakes the watcher
+    watcher.join(5)
+    lines = [line for line in seen if not line.removeprefix("lua ").startswith(IDLE)]
+    kind = "alerting" if alerting else "not alerting"
+    return f"One more call ({kind}), {len(lines)} commands:\n" + "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ operator console"):
 | worker RSS < 200 MB after 20,000 calls | Worker | yes |
 | p95 webhook → alert < 1 s at half the measured rate | Worker | yes |
 | ≤ 20 Redis commands for a call that does not alert | Redis | yes |
-| ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | not quite: 15.1 / 50.8 (from 19.0 / 56.5; "Alert storms, Diga requests, Redis commands") |
+| ≤ 15 / ≤ 30 Redis commands, quiet / alerting (issue 30) | Redis | quiet about met, alerting not: 15.1 / 48.3 (from 19.0 / 56.5, then 15.1 / 51.8; "Alert storms, Diga requests, Redis commands") |
 | every call alerting ≥ 0.6 × the floor (issue 30) | Worker | no: 0.28–0.40 by CPU (0.19–0.26 before), 0.23–0.42 by throughput (0.18–0.30 before) at load 4–8; JSON and Slack webhooks now go out on the event loop, 0.70–0.92 × the worker's CPU a call ("Alert storms": the figures, and where the rest goes) |
 | intake ≥ 0.8 × the bare handler | Intake | mostly: one process 0.72–0.91 by throughput and 0.77–1.12 by the server's own CPU in four runs of `python -m bench intake` on 2026-12-02 (load 5–13), each measured in turns with its baseline (0.85 and 0.97 in the full run of 2026-11-30) |
 | intake ahead of Alertmanager by CPU a request and by throughput, in the same run (the performance issue) | Intake | **no**: 0.48–0.72 × Alertmanager's throughput and 0.58–0.74 × by the api's CPU a request (0.49–0.60 × with Redis's), best api row of each of four runs; the bare Litestar handler alone costs 65–83 µs a request against Alertmanager's 45–54 ("The api's server and its processes") |
@@ -88,6 +88,7 @@ process, 50 ms Diga latency, 5,000 calls; "mix" is 1 call in 10 alerting, "all" 
 | bench: the intake's baseline and alerter rows measured in turns, three runs each with both servers up | the same code measured 0.64–0.89 × bare in four runs | — |
 | worker: logs not tracked by the cycle collector (`gc=False` on the struct: they cannot form cycles); the young generation of a worker with hundreds of calls in flight was mostly their logs (after the run below) | collections 13.4–13.7 % of the worker's CPU; mix 315–316 calls/s | 8.0–10.3 %; 333–383 (two pairs, alternating, 4,000 calls; timed with `gc.callbacks`) |
 | intake: the body read from the ASGI channel (the same limit, on Content-Length and on the bytes that arrive) and the answer sent as an `ASGIResponse`, not through `request.body()` and `Response` | in-process, enqueue stubbed: 44.5–82.0 µs a webhook (best 44.5) | 30.4–39.8 (best 30.4; alternating) |
+| outbox: the worker that queues a send claims it in the same script and runs it at once (no poll, claim or read of the job it wrote); a send's job key by SET NX; the marker written once when the sending thread wrote it; the mark and history in the worker's shared round trip | 51.8 Redis commands an alerting call, 7,005 bytes from Redis | 48.3, 2,968 (`BENCH_REDIS_CALLS=2000 python -m bench redis`, one after the other) |
 | intake: the answer a small ASGI app of its own (status, two headers, the JSON) | in-process: best 30.8, median ~42 µs | best 24.8, median ~29 (alternating); under wrk, with the row above: api CPU 173–213 → 114–177 µs a webhook (alternating), 0.70 → 0.85–0.90 × bare |
 
 The transport was chosen by measurement: on the bare fetch loop at 256 calls in flight and
@@ -278,6 +279,49 @@ rest is arq's protocol (enqueue 3, claim 4, finish 3), the story and index (2), 
 line (1), the failure cleared (1) and the scripts (1.2). Alerting: 50.8 against ≤ 30: not
 met; the send job is a second arq job (about 10 commands), and its claim, mark, history and
 counts the rest.
+
+**Redis commands, the alerting path.** `BENCH_REDIS_CALLS=2000 python -m bench redis`, the
+tree before and after, one after the other (load 3–5; command counts do not depend on it);
+`BENCH_REDIS_TRACE=1` adds the trace of one more call, command by command (MONITOR):
+
+| per call | before: quiet | before: alerting | now: quiet | now: alerting |
+|---|---|---|---|---|
+| commands | 15.1 | 51.8 | 15.1 | 48.3 |
+| bytes from Redis | 345 | 7,005 | 362 | 2,968 |
+| Redis CPU µs | 154 | 298 | 186 | 291 |
+
+(The quiet path did not change; its CPU moved with the machine.) Where one alerting call's
+49 commands go now (traced alone: no script shares a run with another call's):
+
+| stage | commands | before |
+|---|---|---|
+| intake: the call queued (enqueue.lua) | 4 | 4 |
+| call job: claimed with its try and payload (claim.lua) | 5 | 5 |
+| the call's record: story, index, matched count, failure cleared | 5 | 5 |
+| silences read once | 1 | 1 |
+| failure signature (signature.lua: new or known, hour and day counts, example, decision; a known one) | 14 | 14 |
+| outbox: the send put and claimed for this worker (outbox_put.lua) | 5 | 4, then 5 for the send job's claim |
+| call job finished (result, out of the queue, keys) | 3 | 3 |
+| send: the marker's claim, `sent` written by the sending thread | 2 | 3 (the event loop wrote it again) |
+| send: history line, the call's event (trim, expiry), count (expiry), last fired, destination's last result | 8 | 8 |
+| send job finished | 2 | 2 |
+
+From: the worker that queues a send has room for it (most of the time) claims it in the put
+script — its lock and first try, as claim.lua would — and starts arq's run of it at once
+from what it wrote (`RecordingWorker.put_sends`, `compat.arq.reserve_now`/`start_claimed`):
+no poll, no claim script, no read of the payload back (the 4 KB a send's job holds); a full
+worker, or one stopping, leaves the send to the queue as before. A send's job key is written
+with SET NX (arq's EXISTS and PSETEX): a send's job keeps no result, so there is none to look
+for. The event loop's mark writes only the history when the sending thread wrote the marker.
+Under load (2,000 calls posted at once) 4 sends in 10 found the worker full and were claimed
+by a poll (the 1.4 ZSCORE a call). **Alerting: 48.3 against ≤ 30, not met.** The send's own
+cost is now arq's protocol (put, lock, try, finish: 7), its marker (2) and its history (8);
+the call's side is 37, of which the signature script is 14. Within reach elsewhere, not done
+here: signature.lua with SET … GET for "seen" (−1), its day count's EXPIRE and ZCARD only for
+a signature new to the day (−2), the example's EXPIRE alone when it exists (−1); the history
+writes as one script that trims and sets expiries only when needed (−1 net). ≤ 30 needs more
+than trimming: the signature's counts off the alerting call's path, or a send that is not an
+arq job of its own.
 
 **The api's server and its processes** (`ALERTER_API_PROCESSES`). `python -m bench intake`
 now runs, all servers up at once and in turns, three rounds: the bare handler and the intake

@@ -10,6 +10,9 @@ running arq's own `run_job` against a real server). What is relied on, all arq's
   GET job, INCRBY retry 1, EXPIRE retry: the pool (`LeanArqRedis`) answers that transaction
   from the claim, which read the same. Should arq's first read change shape, the claim is not
   used and every try is counted twice: the contract test's job_try 1, 2, 3 then fails.
+- `reserve_now` takes places in those counters without waiting (`sem.locked()`, then an
+  `acquire` that returns at once) and not once `allow_pick_jobs` is off (a stopping worker),
+  for jobs the worker claims itself when it queues them (`start_claimed`).
 - `finish_job` is routed to the subclass's own finishes (`finish_done`, `finish_retry`);
   arq's `finish_failed_job` stays arq's, in a real MULTI/EXEC.
 - `_last_health_check` says when arq's `record_health` writes (`health_due`).
@@ -162,10 +165,33 @@ class ClaimingWorker(Worker):
             if claimed is None:  # running elsewhere, gone, or deferred since it was read
                 self._release_sem_dec_counter_on_complete()
                 continue
-            self._claimed[job_id] = claimed
-            task = self.loop.create_task(self.run_job(job_id, claimed.score))
-            task.add_done_callback(partial(self._job_done, job_id, claimed))
-            self.tasks[job_id] = task
+            self.start_claimed(job_id, claimed)
+
+    async def reserve_now(self, wanted: int) -> int:
+        """Places in arq's counters for up to `wanted` jobs this worker claims itself
+        (`start_claimed`), as many as are free now (none waited for; none while stopping).
+        Each is given back by its run's end, or by `give_back` when not used."""
+        got = 0
+        while got < wanted and self.allow_pick_jobs and self.job_counter < self.max_jobs:
+            if self.sem.locked():
+                break
+            await self.sem.acquire()  # free: it returns at once
+            self.job_counter += 1
+            got += 1
+        return got
+
+    def give_back(self, places: int) -> None:
+        """Places `reserve_now` gave that no job took."""
+        for _ in range(places):
+            self._release_sem_dec_counter_on_complete()
+
+    def start_claimed(self, job_id: str, claimed: Claimed) -> None:
+        """Run a job this worker holds (its lock taken, its try counted), on a place taken
+        by `start_jobs` or `reserve_now`; arq's first read of it is answered by `claimed`."""
+        self._claimed[job_id] = claimed
+        task = self.loop.create_task(self.run_job(job_id, claimed.score))
+        task.add_done_callback(partial(self._job_done, job_id, claimed))
+        self.tasks[job_id] = task
 
     async def _reserve(self, job_ids: list[bytes]) -> list[str]:
         """The jobs this worker has room for and does not run already, each now holding a

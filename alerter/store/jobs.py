@@ -3,6 +3,8 @@ with fewer commands than arq's own (the enqueue side is `queue`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from arq.constants import (
     in_progress_key_prefix,
     job_key_prefix,
@@ -15,6 +17,7 @@ from redis.asyncio.client import Pipeline
 from alerter.compat.arq import Claimed
 from alerter.store import keys, lua
 from alerter.store.coalesce import Coalescer
+from alerter.store.queue import put_outbox
 
 WORKER_SEEN_SECONDS = 75  # a worker is live within this of its heartbeat (every 30 s)
 
@@ -52,6 +55,15 @@ class JobBook:
             keys.append(retry_key_prefix + job_id)
         answers = await self._claim(keys=keys, args=[now_ms, in_progress_ms, *job_ids])
         return [Claimed(int(float(a[0])), a[1], int(a[2])) if a and a[0] else None for a in answers]
+
+    async def put_sends(
+        self, sends: Sequence[tuple[str, bytes]], claim: int, lock_ms: int
+    ) -> tuple[int, list[int]]:
+        """Sends into the outbox, the first `claim` claimed for this worker in the same
+        script (`queue.put_outbox`: the score, and per send its answer)."""
+        return await put_outbox(
+            self._redis, sends, queue_name=self._queue, claim=claim, lock_ms=lock_ms
+        )
 
     async def finish(
         self,

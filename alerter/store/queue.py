@@ -168,16 +168,38 @@ async def put_sends(
     """Sends into the outbox: (job id, payload) each queued as its own job, in one round
     trip, unless that send is already queued or running (its job key is there). Answers how
     many were queued."""
-    if not sends:
-        return 0
+    _, answers = await put_outbox(redis, sends, defer_ms=defer_ms, queue_name=queue_name)
+    return sum(1 for answer in answers if answer != NOT_QUEUED)
+
+
+NOT_QUEUED, QUEUED = 0, -1  # `put_outbox`'s answers; above 0: queued and claimed, at that try
+
+
+async def put_outbox(
+    redis: Redis,
+    sends: Sequence[tuple[str, bytes]],
+    *,
+    defer_ms: int = 0,
+    queue_name: str = keys.ARQ_QUEUE,
+    claim: int = 0,
+    lock_ms: int = 0,
+) -> tuple[int, list[int]]:
+    """`put_sends`, the first `claim` sends also claimed for the caller's worker (their
+    in-progress lock taken for `lock_ms`, their try counted), all in one script. Answers
+    the jobs' queue score, and per send NOT_QUEUED, QUEUED, or its try when queued and
+    claimed."""
     now_ms = int(arq_clock() * 1000)
+    if not sends:
+        return now_ms, []
     names = [queue_name]
     args: list[str | int | bytes] = [defer_ms + JOB_EXPIRES_EXTRA_MS, now_ms + defer_ms]
+    args += [lock_ms, claim if lock_ms > 0 else 0]
     for job_id, payload in sends:
-        names += [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]
+        names += [keys.ARQ_JOB + job_id, keys.ARQ_IN_PROGRESS + job_id, keys.ARQ_RETRY + job_id]
         args += [job_id, payload]
     script = redis.register_script(lua.source("outbox_put"))
-    return int(await script(keys=names, args=args))
+    answers = await script(keys=names, args=args)
+    return now_ms + defer_ms, [int(answer) for answer in answers]
 
 
 @dataclass(frozen=True, slots=True)

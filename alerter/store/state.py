@@ -180,18 +180,26 @@ class State:
         history: dict[str, str] | None = None,
         *,
         clear_failure: str | None = None,
+        marked: bool = False,
     ) -> None:
-        """Mark the send done, and record it in the history in the same round trip.
+        """Mark the send done, and record it in the history in the same round trip (shared
+        with other jobs' writes in a worker).
 
         `clear_failure`: a call id whose recorded failure this success ends, in that trip too.
+        `marked`: the marker says `sent` already (the sending thread wrote it the moment the
+        destination accepted): only the history is written.
         """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
+        at = f"{self.clock():.3f}"
+
+        def fill(pipe: Pipeline) -> None:
+            if not marked:
+                pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
             if history is not None:
-                self._log(pipe, {**history, "at": f"{self.clock():.3f}"})
+                self._log(pipe, {**history, "at": at})
             if clear_failure is not None:
                 pipe.hdel(keys.FAILED, clear_failure)
-            await pipe.execute()
+
+        await self._writes(fill)
 
     async def release(self, key: str, token: str) -> None:
         await self._release(keys=[key], args=[token])

@@ -10,6 +10,7 @@ ended with nothing to show.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from arq.cron import CronJob, cron
@@ -37,6 +38,7 @@ from alerter.store.jobs import JobBook, beat
 from alerter.store.markers import MarkerWriter
 from alerter.store.queue import (
     JOB_FUNCTION,
+    NOT_QUEUED,
     RESULT_KEEP_SECONDS,
     SEND_FUNCTION,
     deserialize_job,
@@ -49,7 +51,7 @@ from alerter.store.slack import SlackStore
 from alerter.store.state import CLAIM_LEASE_SECONDS, FailedSend, State
 from alerter.store.windows import Windows
 from alerter.worker.call import process_call
-from alerter.worker.deps import Deps
+from alerter.worker.deps import Deps, Outbox
 from alerter.worker.digest import DIGEST_FUNCTION, flush_digest
 from alerter.worker.episodes import EPISODE_FUNCTION, TICK_FUNCTION, episode_tick, send_episode
 from alerter.worker.guard import ARQ_MAX_TRIES, time_budget
@@ -114,6 +116,7 @@ def make_worker(
             ctx["redis"],
             ctx.get("coalescer"),
             redis_url,
+            outbox=ctx.get("outbox"),
             clock=clock,
             monotonic=monotonic,
             claim_lease_seconds=claim_lease_seconds,
@@ -156,6 +159,7 @@ def make_deps(
     coalescer: Coalescer | None,
     redis_url: str,
     *,
+    outbox: Outbox | None,
     clock: Clock,
     monotonic: Monotonic,
     claim_lease_seconds: int,
@@ -184,6 +188,7 @@ def make_deps(
         sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS), http=webhook_client()),
         rules=holder,
         metrics=holder.metrics,
+        outbox=outbox,
         budget=time_budget(settings.job_timeout_seconds),
         clock=clock,
         monotonic=monotonic,
@@ -226,12 +231,32 @@ class RecordingWorker(ClaimingWorker):
         # Calls' records and jobs' finishes share round trips (`store.coalesce`).
         self._coalescer = Coalescer(pool)
         self.ctx["coalescer"] = self._coalescer
+        self.ctx["outbox"] = self.put_sends
 
     @property
     def jobs(self) -> JobBook:
         if self._jobs is None:
             self._jobs = JobBook(self.pool, self.queue_name, self._coalescer)
         return self._jobs
+
+    async def put_sends(self, sends: Sequence[tuple[str, bytes]]) -> int:
+        """Sends (job id, payload) into the outbox; those this worker has room for are
+        claimed by it in the same script and run at once: no poll, claim or read of a job
+        it just wrote. Answers how many were queued."""
+        room = await self.reserve_now(len(sends))
+        lock_ms = int(self.in_progress_timeout_s * 1000)
+        try:
+            score, answers = await self.jobs.put_sends(sends, room, lock_ms)
+        except BaseException:
+            self.give_back(room)
+            raise
+        started = 0
+        for (job_id, payload), answer in zip(sends, answers, strict=True):
+            if answer > 0:  # queued and claimed: its try
+                self.start_claimed(job_id, Claimed(score, payload, answer))
+                started += 1
+        self.give_back(room - started)
+        return sum(1 for answer in answers if answer != NOT_QUEUED)
 
     async def record_health(self) -> None:
         due = self.health_due()

@@ -3,7 +3,7 @@ worker's `on_startup` (see `worker`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
@@ -14,6 +14,9 @@ from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.slack_app import SlackApps
 from alerter.rules.reload import RulesHolder
 from alerter.store.state import State
+
+# Puts sends (job id, payload) in the outbox; answers how many this worker runs at once.
+Outbox = Callable[[Sequence[tuple[str, bytes]]], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +39,6 @@ class Deps:
     # (`store.state.MarkerWriter`); None: marked from the event loop only.
     mark_now: Callable[[str], None] | None = None
     slack: SlackApps | None = None  # `slack_app` destinations' Web API client
+    # Puts sends (job id, payload) in the outbox, running those it has room for at once
+    # (`RecordingWorker.put_sends`); None: `store.queue.put_sends`, for any worker to poll.
+    outbox: Outbox | None = None

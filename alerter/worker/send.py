@@ -134,6 +134,8 @@ async def queue_sends(
     sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
     now = deps.clock()
     jobs = [(send.job_id, send_payload(send.to_job(), int(now * 1000))) for send in sends]
+    if deps.outbox is not None:
+        return await deps.outbox(jobs)
     return await put_sends(deps.state.redis, jobs)
 
 
@@ -233,18 +235,22 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
         detail=send.detail,
         at=deps.clock(),  # mark_sent stamps it again when the destination accepts
     )
-    mark = partial(deps.state.mark_sent, send.marker, entry)
+    marked = _MarkedNow(deps.mark_now, send.marker) if deps.mark_now is not None else None
+
+    async def mark() -> None:
+        # The history entry, and the marker unless the sending thread wrote it already.
+        await deps.state.mark_sent(send.marker, entry, marked=marked is not None and marked.done)
+
     started = deps.monotonic()
     if destination.slack_app is not None and deps.slack is not None:
         app = destination.slack_app
         delivery = await deps.slack.send(app, send.destination, send.message, send.thread)
     else:
-        now = partial(deps.mark_now, send.marker) if deps.mark_now is not None else None
         delivery = await deps.sender.send(
-            url, send.message, send.destination, on_late_accept=mark, on_accept=now
+            url, send.message, send.destination, on_late_accept=mark, on_accept=marked
         )
     if delivery.accepted:
-        await _mark_surely(mark)  # again, with the history entry (the thread marked it first)
+        await _mark_surely(mark)  # with the history entry (the thread marked it first)
         deps.metrics.delivery_seconds.labels(send.destination).observe(deps.monotonic() - started)
         deps.metrics.alerts.labels(send.rule, send.destination, Outcome.SENT.value).inc()
         return Outcome.SENT.value
@@ -258,6 +264,19 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
     held = await deps.state.lease_left(send.marker)
     why = f"{delivery.reason}; not resent before its claim's lease ends"
     return await _again(deps, send, job_try, why, wait=held)
+
+
+class _MarkedNow:
+    """The marker written from the sending thread the moment the destination accepts
+    (`deps.mark_now`); `done` once it was (a failed write leaves it to the event loop)."""
+
+    def __init__(self, write: Callable[[str], None], marker: str) -> None:
+        self._write, self._marker = write, marker
+        self.done = False
+
+    def __call__(self) -> None:
+        self._write(self._marker)
+        self.done = True  # read by the event loop after the send's future resolved
 
 
 async def _mark_surely(mark: Callable[[], Awaitable[None]]) -> None:

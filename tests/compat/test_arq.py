@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
@@ -180,6 +181,52 @@ async def test_a_job_costs_the_claim_and_one_finish_and_no_transaction(
         await worker.close()
     assert used == {"evalsha": 1, "set": 3, "zscore": 1, "get": 1, "zrem": 1, "del": 1}
     assert await pool.get("arq:result:counted") is not None
+
+
+async def test_a_job_the_worker_queues_and_claims_itself_runs_without_a_poll_or_a_read(
+    redis_url: str, pool: ArqRedis
+) -> None:
+    """A job put and claimed in one script (the outbox's `put_sends` with `claim`) runs on
+    places `reserve_now` took: arq's run reads try 1 from the claim, and the job costs the
+    script (SET NX job, ZADD, SET NX lock, SET NX try) and one finish (ZREM, DEL)."""
+    tries: list[int] = []
+
+    async def send(ctx: dict[str, Any]) -> str:
+        tries.append(ctx["job_try"])
+        return "sent"
+
+    worker = book_worker(redis_url, [func(send, name="send", keep_result=0)], max_jobs=2)
+    await asyncio.wait_for(worker.main(), timeout=30)  # an empty queue: the pool is made
+    book = JobBook(worker.pool, worker.queue_name)
+    payload = serialize_job({"t": None, "f": "send", "a": [], "k": {}, "et": 1})
+    await book.put_sends([("warm", payload)], claim=0, lock_ms=1000)  # loads the script
+
+    async def one_job() -> None:
+        room = await worker.reserve_now(1)
+        score, answers = await book.put_sends([("counted", payload)], room, 60_000)
+        assert (room, answers) == (1, [1])
+        worker.start_claimed("counted", Claimed(score, payload, answers[0]))
+        await worker.tasks["counted"]
+
+    try:
+        used = await commands_of(pool, one_job)
+    finally:
+        await worker.close()
+    assert used == {"evalsha": 1, "set": 3, "zadd": 1, "zrem": 1, "del": 1}
+    assert tries == [1] and worker.job_counter == 0 and worker.jobs_complete == 1
+    assert await pool.exists("arq:job:counted", "arq:retry:counted", "arq:in-progress:counted") == 0
+
+
+async def test_places_reserved_now_are_the_free_ones_and_none_once_stopping(
+    redis_url: str,
+) -> None:
+    worker = book_worker(redis_url, [func(_ok, name="ok")], max_jobs=3)
+    assert await worker.reserve_now(5) == 3  # no more than max_jobs, none waited for
+    assert worker.job_counter == 3 and await worker.reserve_now(1) == 0
+    worker.give_back(3)
+    assert worker.job_counter == 0 and not worker.sem.locked()
+    worker.handle_sig_wait_for_completion(signal.SIGTERM)  # stopping: takes no new job
+    assert not worker.allow_pick_jobs and await worker.reserve_now(1) == 0
 
 
 async def test_a_transaction_on_the_workers_pool_is_multi_exec(

@@ -75,7 +75,7 @@ async def test_enqueue_writes_once_and_counts_ended_calls(redis: Redis) -> None:
 async def test_outbox_put_queues_each_send_once_and_never_over_a_running_one(
     redis: Redis,
 ) -> None:
-    from arq.constants import job_key_prefix, result_key_prefix
+    from arq.constants import in_progress_key_prefix, job_key_prefix
 
     from alerter.store.queue import put_sends
 
@@ -85,11 +85,38 @@ async def test_outbox_put_queues_each_send_once_and_never_over_a_running_one(
     assert await put_sends(redis, sends, queue_name=queue_name) == 0  # a decision run twice
     assert sorted(await redis.zrange(queue_name, 0, -1)) == sorted(j.encode() for j, _ in sends)
     assert await redis.get(job_key_prefix + sends[0][0]) == b'{"f":"deliver_send"}'
-    # A send whose job finished with a result kept is not queued over it either.
+    assert await redis.exists(in_progress_key_prefix + sends[0][0]) == 0  # for any worker
+    # A send whose job finished (a send's job keeps no result) is queued again: its marker,
+    # not the queue, stops a second send.
     await redis.zrem(queue_name, sends[1][0])
     await redis.delete(job_key_prefix + sends[1][0])
-    await redis.set(result_key_prefix + sends[1][0], b"r")
-    assert await put_sends(redis, sends[1:], queue_name=queue_name) == 0
+    assert await put_sends(redis, sends[1:], queue_name=queue_name) == 1
+
+
+async def test_outbox_put_claims_the_sends_it_is_asked_to_for_the_worker_putting_them(
+    redis: Redis,
+) -> None:
+    """The first sends asked for are queued already claimed (the lock taken, try 1 counted,
+    as claim.lua would): no other worker can start them; the rest are queued for any."""
+    from arq.constants import in_progress_key_prefix, retry_key_prefix
+
+    from alerter.store.jobs import JobBook
+    from alerter.store.queue import NOT_QUEUED, QUEUED
+
+    queue_name = f"q-{uuid.uuid4().hex[:6]}"
+    book = JobBook(redis, queue_name)
+    sends = [(f"send:{uuid.uuid4().hex}", f"job {i}".encode()) for i in range(3)]
+    score, answers = await book.put_sends(sends, claim=2, lock_ms=60_000)
+    assert answers == [1, 1, QUEUED]
+    assert [await redis.zscore(queue_name, job_id) for job_id, _ in sends] == [score] * 3
+    ids = [job_id for job_id, _ in sends]
+    assert [await redis.get(retry_key_prefix + i) for i in ids] == [b"1", b"1", None]
+    assert [await redis.exists(in_progress_key_prefix + i) for i in ids] == [1, 1, 0]
+    # Polled by a worker: the claimed ones run here already; the third is its to claim.
+    claims = await book.claim(ids, score, 60_000)
+    assert claims[:2] == [None, None] and claims[2] is not None and claims[2].tries == 1
+    # Put again (a decision run twice): nothing queued, nothing claimed.
+    assert (await book.put_sends(sends, claim=3, lock_ms=60_000))[1] == [NOT_QUEUED] * 3
 
 
 async def test_failed_send_keeps_every_send_of_a_call_that_gave_up_once_each(
