@@ -49,6 +49,8 @@ class Batcher(Generic[Item, Answer]):
             batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
             try:
                 answers = await self._send([item for item, _ in batch])
+                if len(answers) != len(batch):  # else some callers would wait for ever
+                    raise RuntimeError(f"{len(answers)} answers for {len(batch)} items")
             except Exception as exc:  # every caller of the batch hears it
                 for _, done in batch:
                     if not done.done():
@@ -58,7 +60,7 @@ class Batcher(Generic[Item, Answer]):
                 for _, done in [*batch, *self._waiting]:
                     done.cancel()
                 raise
-            for answer, (_, done) in zip(answers, batch, strict=True):
+            for answer, (_, done) in zip(answers, batch, strict=True):  # counted above
                 if done.done():  # its caller was cancelled meanwhile
                     continue
                 if isinstance(answer, Exception):

@@ -13,7 +13,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from alerter.store.coalesce import Coalescer
+from alerter.store.coalesce import Batcher, Coalescer
 
 
 class CountingRedis(Redis):
@@ -77,3 +77,19 @@ async def test_a_lost_connection_fails_every_caller_of_the_batch() -> None:
     )
     assert all(isinstance(r, RedisConnectionError) for r in results)
     await unreachable.aclose()
+
+
+async def test_a_send_answering_too_few_items_fails_every_caller_instead_of_hanging() -> None:
+    """A batch answered with fewer answers than it had items (a script's reply cut short)
+    reaches every caller as an error: none waits for ever for an answer that never comes."""
+
+    async def short(items: list[int]) -> list[int | Exception]:
+        await asyncio.sleep(0)
+        return items[:-1]
+
+    batcher: Batcher[int, int] = Batcher(short)
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(n) for n in range(3)), return_exceptions=True), 10
+    )
+    assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+    assert "2 answers for 3 items" in str(outcomes[0])
