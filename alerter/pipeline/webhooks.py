@@ -17,13 +17,11 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
 import apprise
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from alerter.compat.apprise import Webhook, slack_template_json, webhook_of
-from alerter.compat.httpx import without_cookies
+from alerter.compat.httpx import aiohttp_transport, without_cookies
 from alerter.failures import error_kind, host_of, http_answer
 from alerter.render.alert import Message
 
@@ -46,16 +44,7 @@ def webhook_client() -> httpx.AsyncClient:
     )
     timeout = httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
 
-    def session() -> aiohttp.ClientSession:  # made on the first send, on the event loop
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
-        )
-        # No cookie jar: what one destination sets must never reach another.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    transport = AiohttpTransport(limits=limits, client=session)
+    transport = aiohttp_transport(limits)  # no cookie jar: none reaches another destination
     return without_cookies(httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport))
 
 
