@@ -20,6 +20,7 @@ from typing import Any
 import apprise
 import httpx
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.compat.apprise import Webhook, slack_template_json, webhook_of
 from alerter.compat.httpx import aiohttp_transport, without_cookies
 from alerter.failures import error_kind, host_of, http_answer
@@ -29,20 +30,19 @@ from alerter.render.alert import Message
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-CONNECT_TIMEOUT_SECONDS = 10.0
-READ_TIMEOUT_SECONDS = 20.0
 MAX_CONNECTIONS = 64  # as many as the sending threads apprise's sends use
 
 
-def webhook_client() -> httpx.AsyncClient:
+def webhook_client(budgets: Budgets = PRODUCTION) -> httpx.AsyncClient:
     """The worker's client for webhooks: made once at start-up, closed at shutdown. httpx's
     API over aiohttp's connection pool, as for Diga (`fetch`): 0.4 ms of CPU a send, where
     httpx's own pool took 1.5 and apprise 0.75 (measured in turns, `python -m bench sends`).
-    A proxy named in the environment is httpx's own to use (its `trust_env` mounts)."""
+    A proxy named in the environment is httpx's own to use (its `trust_env` mounts).
+    `budgets`: its connect and read timeouts, the same as apprise's sends."""
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
     )
-    timeout = httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+    timeout = httpx.Timeout(budgets.read_timeout, connect=budgets.connect_timeout)
 
     transport = aiohttp_transport(limits)  # no cookie jar: none reaches another destination
     return without_cookies(httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from alerter.budgets import Budgets
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
@@ -218,6 +219,25 @@ async def test_the_logs_cap_stops_paging_and_says_so(diga: DigaStandIn) -> None:
         await client.aclose()
     assert len(result.logs) == 1500 and result.capped == "1500 logs cap"
     assert len([r for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]) == 2
+
+
+async def test_the_page_size_and_the_answer_cap_are_the_clients_budgets(
+    diga: DigaStandIn,
+) -> None:
+    call_id = str(uuid.uuid4())
+    logs = [make_log(call_id, data={"message_text": "x" * 3000}) for _ in range(30)]
+    logs.append(make_log(call_id, data={"message_text": "y" * 80_000}))  # a page over the cap
+    diga.add_call(call_id, logs)
+    budgets = Budgets(page_limit=10, max_response_bytes=64 * 1024)  # ten logs: ~31 KB a page
+    client = DigaClient(
+        diga.url, DIGA_KEY, page_cap=10, first_page=FirstPage.LEVEL, budgets=budgets
+    )
+    try:
+        result = await client.fetch_call_logs(call_id)
+    finally:
+        await client.aclose()
+    assert len(result.logs) == 30 and result.capped == f"a page over {64 * 1024} bytes"
+    assert {r["query"]["limit"][0] for r in diga.requests_for(call_id)} == {"10"}
 
 
 async def test_cookies_set_by_diga_are_neither_kept_nor_sent_back(diga: DigaStandIn) -> None:
