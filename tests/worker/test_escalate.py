@@ -53,9 +53,7 @@ async def worker_on(
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(
-            lambda: make_worker(settings, rules, redis_url, clock=clock, budgets=FAST), stop
-        )
+        run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock, budgets=FAST), stop)
     )
     try:
         yield
