@@ -32,9 +32,8 @@ from alerter.rules.model import RuleSet
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store.embedded import EmbeddedServer, free_port
-from alerter.worker import call as job_module
-from alerter.worker import guard as guard_module
 from alerter.worker.app import make_worker
+from tests.kit.budgets import FAST
 from tests.kit.build import SLACK_URL, rules_from, write_rules  # noqa: F401  # shared
 from tests.kit.poll import wait_until
 from tests.kit.redis import redis_client  # noqa: F401  # the `redis` fixture
@@ -140,14 +139,6 @@ def smtp() -> Iterator[tuple[SmtpSink, int]]:
     controller.stop()
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry delays in milliseconds, so retry paths run within the suite's time."""
-    monkeypatch.setattr(guard_module, "BACKOFF_BASE", 0.05)
-    monkeypatch.setattr(guard_module, "BACKOFF_CAP", 0.2)
-    monkeypatch.setattr(job_module, "NOT_FOUND_DELAYS", (0.05, 0.05, 0.05))
-
-
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Prometheus text → {(sample name, sorted labels): value}."""
     out = {}
@@ -189,7 +180,9 @@ async def run_worker_until_idle(
     **options: Any,
 ) -> None:
     """The real arq worker, in burst mode: runs every due and deferred job, then returns.
-    `options`: more of `make_worker`'s parameters (budgets such as `claim_lease_seconds`)."""
+    `options`: more of `make_worker`'s parameters (`claim_lease_seconds`, `budgets`: the
+    suite's fast retries unless given)."""
+    options.setdefault("budgets", FAST)
     worker = make_worker(settings, rules, redis_url, burst=True, clock=clock, **options)
     try:
         await asyncio.wait_for(worker.main(), timeout=60)

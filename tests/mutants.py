@@ -66,6 +66,8 @@ ALERT = "alerter/render/model.py"
 DIGEST = "alerter/render/digest.py"
 SEND = "alerter/worker/send.py"
 JOB = "alerter/worker/call.py"
+GUARD = "alerter/worker/guard.py"
+BUDGET_TESTS = ("tests/worker/test_budgets.py",)
 DECIDE = "alerter/pipeline/decide.py"
 DECIDE_TESTS = ("tests/pipeline/test_decide.py",)
 REPLAY_DECIDE = "alerter/replay/decide.py"
@@ -231,11 +233,83 @@ MUTANTS = (
         WEBHOOK_TESTS,
     ),
     Mutant(
-        "webhooks: aiohttp's jar keeps a destination's cookie for the next",
-        WEBHOOKS,
+        "compat: aiohttp's jar keeps a named host's cookie (Diga's, a webhook's) for the next",
+        COMPAT_HTTPX,
         "connector=connector, cookie_jar=aiohttp.DummyCookieJar()",
         "connector=connector",
+        (*COMPAT_HTTPX_TESTS, "tests/pipeline/test_fetch.py", *WEBHOOK_TESTS),
+    ),
+    Mutant(
+        "fetch: Diga's client made on aiohttp's own session (its cookie jar) again",
+        FETCH,
+        "transport=transport or aiohttp_transport(limits),",
+        'transport=transport or __import__("httpx_aiohttp").AiohttpTransport(limits=limits),',
+        ("tests/pipeline/test_fetch.py",),
+    ),
+    Mutant(
+        "budgets: the guard's tries after errors fixed at production's",
+        GUARD,
+        "    if job_try < budgets.error_tries:",
+        "    if job_try < 8:",
+        BUDGET_TESTS,
+    ),
+    Mutant(
+        "budgets: the backoff's base and cap fixed at production's",
+        GUARD,
+        "delay = min(budgets.backoff_cap, budgets.backoff_base * 2 ** (job_try - 1))",
+        "delay = min(300.0, 2.0 * 2 ** (job_try - 1))",
+        BUDGET_TESTS,
+    ),
+    Mutant(
+        "budgets: a call not found waits production's delays",
+        JOB,
+        "            delays = budgets.not_found_delays",
+        "            delays = (10.0, 20.0, 30.0)",
+        BUDGET_TESTS,
+    ),
+    Mutant(
+        "budgets: the Sender's backstop fixed at production's 45 s",
+        DELIVER,
+        "            waited = self._budgets.send_timeout",
+        "            waited = 45.0",
         WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "budgets: apprise's sends keep production's read timeout",
+        DELIVER,
+        "compat.tuned_plugin(url, budgets.connect_timeout, budgets.read_timeout)",
+        "compat.tuned_plugin(url, budgets.connect_timeout, 20.0)",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "budgets: the webhook client keeps production's read timeout",
+        WEBHOOKS,
+        "timeout = httpx.Timeout(budgets.read_timeout, connect=budgets.connect_timeout)",
+        "timeout = httpx.Timeout(20.0, connect=budgets.connect_timeout)",
+        WEBHOOK_TESTS,
+    ),
+    Mutant(
+        "budgets: Diga's page size fixed at the API's maximum",
+        FETCH,
+        "        self._page_limit = budgets.page_limit",
+        "        self._page_limit = 1000",
+        ("tests/pipeline/test_fetch.py",),
+    ),
+    Mutant(
+        "budgets: Diga's answer cap fixed at production's 16 MiB",
+        FETCH,
+        "        self._max_bytes = budgets.max_response_bytes",
+        "        self._max_bytes = 16 * 1024 * 1024",
+        ("tests/pipeline/test_fetch.py",),
+    ),
+    Mutant(
+        "budgets: the worker's clients made with production's budgets, not the worker's",
+        "alerter/worker/app.py",
+        "            http=webhook_client(budgets),\n            budgets=budgets,\n",
+        "            http=webhook_client(),\n",
+        (
+            "tests/worker/test_stress.py::test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts",
+        ),
     ),
     Mutant(
         "webhooks: a refusal names the whole URL (a Slack token in it)",

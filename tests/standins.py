@@ -102,6 +102,7 @@ class DigaStandIn(_Server):
         self.calls: dict[str, list[dict[str, Any]]] = {}
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
+        self.cookies: list[str | None] = []  # each request's Cookie header, in order
         self.latency = 0.0
 
     def add_call(self, call_id: str, logs: list[dict[str, Any]]) -> None:
@@ -202,6 +203,8 @@ class _DigaHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner: DigaStandIn = self.server.owner  # type: ignore[attr-defined]
         parsed = urlparse(self.path)
+        with owner.lock:
+            owner.cookies.append(self.headers.get("Cookie"))
         if owner.latency:
             time.sleep(owner.latency)
         answer = owner.answer(

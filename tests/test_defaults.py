@@ -6,6 +6,7 @@ Every other test sets its own limits; these build settings from an empty environ
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import uuid
@@ -15,11 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alerter.budgets import PRODUCTION, Budgets
+from alerter.pipeline.deliver import Sender
+from alerter.pipeline.fetch import DigaClient
+from alerter.pipeline.webhooks import webhook_client
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.store import queue, state
 from alerter.worker import call as job
-from alerter.worker import guard, send
+from alerter.worker import send
+from alerter.worker.app import make_deps, make_worker
+from alerter.worker.deps import Deps
 from tests.conftest import ApiServer, rules_from
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -86,19 +93,50 @@ def test_documented_defaults_in_numbers(empty_env: Settings) -> None:
     }
 
 
-def test_documented_tries_and_retention(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()  # the suite's fast retries are patched in through this same fixture
+def test_documented_tries_and_retention() -> None:
     # README "Alerts and delivery": 8 tries for Diga, 4 over about a minute for 404, 8 for
     # delivery 5 minutes apart at most; duplicates for 24 hours; send markers for 7 days;
     # the history keeps 100,000 entries.
     assert (job.DIGA_TRIES, job.NOT_FOUND_TRIES, send.DELIVERY_TRIES) == (8, 4, 8)
-    assert 45 <= sum(job.NOT_FOUND_DELAYS[: job.NOT_FOUND_TRIES - 1]) <= 90
-    assert guard.BACKOFF_CAP == 300
+    assert 45 <= sum(PRODUCTION.not_found_delays[: job.NOT_FOUND_TRIES - 1]) <= 90
+    assert PRODUCTION.backoff_cap == 300
     assert queue.RESULT_KEEP_SECONDS == 86_400
     assert state.SENT_TTL_SECONDS == 7 * 86_400
     assert state.HISTORY_MAX == 100_000
     assert "up to 8 tries" in README and "4 tries over" in README
     assert "`sent` for 7 days" in README.replace("\n", " ")
+
+
+def test_the_production_budgets_are_the_ones_before_they_could_be_injected() -> None:
+    # What were module constants (guard, call, deliver, webhooks, fetch) until the worker
+    # took one `Budgets`: unchanged, and the ones a worker makes by default.
+    assert (
+        Budgets()
+        == PRODUCTION
+        == Budgets(
+            error_tries=8,
+            backoff_base=2.0,
+            backoff_cap=300.0,
+            not_found_delays=(10.0, 20.0, 30.0),
+            send_timeout=45.0,
+            connect_timeout=10.0,
+            read_timeout=20.0,
+            page_limit=1000,
+            max_response_bytes=16 * 1024 * 1024,
+        )
+    )
+    # The backstop waits past both socket timeouts: the sockets end a send first.
+    assert PRODUCTION.send_timeout > PRODUCTION.connect_timeout + PRODUCTION.read_timeout
+    for default in (
+        inspect.signature(make_worker).parameters["budgets"].default,
+        inspect.signature(make_deps).parameters["budgets"].default,
+        inspect.signature(DigaClient).parameters["budgets"].default,
+        inspect.signature(DigaClient.from_settings).parameters["budgets"].default,
+        inspect.signature(Sender).parameters["budgets"].default,
+        inspect.signature(webhook_client).parameters["budgets"].default,
+        Deps.__dataclass_fields__["budgets"].default,
+    ):
+        assert default is PRODUCTION
 
 
 @pytest.fixture

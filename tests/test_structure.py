@@ -132,7 +132,7 @@ def test_seamed_libraries_are_patched_and_subclassed_only_in_compat() -> None:
 
 # Lowest first: a module imports from its own layer or the ones below it, never above.
 LAYERS = (
-    ("models", "durations", "clock", "logs", "failures"),
+    ("models", "durations", "clock", "logs", "failures", "budgets"),
     ("settings", "metrics", "compat"),
     ("rules",),
     ("store",),

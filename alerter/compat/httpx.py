@@ -8,12 +8,15 @@ new `Cookies`, so the jar is replaced through the client's own `_cookies` attrib
 one the `cookies` property returns.
 
 Our clients need none: Diga authenticates with a bearer token, and a webhook's cookie must
-never reach another destination.
+never reach another destination. Over aiohttp (`aiohttp_transport`) there is a second jar,
+aiohttp's session's own, beneath httpx's: that one is aiohttp's public `DummyCookieJar`.
 """
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 WRITTEN_AGAINST = {"httpx": "0.28.1"}
 
@@ -27,3 +30,17 @@ def without_cookies(client: httpx.AsyncClient) -> httpx.AsyncClient:
     """The client, made to keep no cookie from any answer (and so send none back)."""
     setattr(client, "_cookies", _NoCookies())  # noqa: B010
     return client
+
+
+def aiohttp_transport(limits: httpx.Limits) -> AiohttpTransport:
+    """httpx's API over aiohttp's connection pool, whose session keeps no cookie either (the
+    transport's own session would keep, and send back, what a named host sets)."""
+    size = limits.max_connections if limits.max_connections is not None else 100
+
+    def session() -> aiohttp.ClientSession:  # made on the first request, on the event loop
+        connector = aiohttp.TCPConnector(
+            limit=size, keepalive_timeout=limits.keepalive_expiry, ssl=httpx.create_ssl_context()
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return AiohttpTransport(limits=limits, client=session)

@@ -21,6 +21,7 @@ from enum import StrEnum
 import apprise
 import httpx
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.compat import apprise as compat
 from alerter.compat.apprise import KeptSessions, Plugin, Webhook, slack_template_json
 from alerter.failures import described, host_of
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 # WARNING lines name no URL; tests/test_secrets.py runs at DEBUG to prove it.)
 for _name in ("apprise", "urllib3"):
     logging.getLogger(_name).setLevel(logging.INFO)
-
-SEND_TIMEOUT_SECONDS = 45.0  # a backstop: the socket timeouts below end a send first
-CONNECT_TIMEOUT_SECONDS = 10.0
-READ_TIMEOUT_SECONDS = 20.0
 
 
 class Sent(StrEnum):
@@ -80,9 +77,13 @@ class Sender:
     own, as many as the jobs in flight: a slow destination never waits behind the default
     pool's few threads (shared with rule reloads and DNS). Each thread keeps its HTTP
     connections from one send to the next (`compat.apprise`): a new connection a send was
-    most of an alert storm's cost."""
+    most of an alert storm's cost. `budgets`: the wait for a send (a backstop) and the
+    socket timeouts of apprise's sends, which end a send first."""
 
-    def __init__(self, threads: int, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, threads: int, http: httpx.AsyncClient | None = None, budgets: Budgets = PRODUCTION
+    ) -> None:
+        self._budgets = budgets
         self._sessions = KeptSessions()
         self._pool = ThreadPoolExecutor(
             max_workers=threads,
@@ -115,16 +116,17 @@ class Sender:
             # In the caller's context: apprise's log lines carry the call, rule, destination.
             context = contextvars.copy_context()
             future = loop.run_in_executor(
-                self._pool, context.run, _send_and_mark, url, message, on_accept
+                self._pool, context.run, _send_and_mark, url, message, on_accept, self._budgets
             )
             host = _fallback_host(url)
         try:
-            accepted, why = await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT_SECONDS)
+            waited = self._budgets.send_timeout
+            accepted, why = await asyncio.wait_for(asyncio.shield(future), waited)
         except TimeoutError:
             # The send goes on (a thread cannot be cancelled; a post is left to end): it may
             # still land.
             reason = described(destination, host, "timeout")
-            log.warning("send failed: %s (no answer in %g s)", reason, SEND_TIMEOUT_SECONDS)
+            log.warning("send failed: %s (no answer in %g s)", reason, waited)
             if on_late_accept is not None:
                 self._late.add(loop.create_task(_when_accepted(future, on_late_accept)))
                 for task in [t for t in self._late if t.done()]:
@@ -221,18 +223,19 @@ def _fallback_host(url: str) -> str:
 _plugins = threading.local()
 
 
-def _plugin(url: str) -> Plugin | None:
+def _plugin(url: str, budgets: Budgets) -> Plugin | None:
+    # A thread is its one Sender's: the timeouts are the same for every URL it caches.
     cache: dict[str, Plugin | None] = _plugins.__dict__.setdefault("by_url", {})
     if url not in cache:
-        # Bounded sockets: a send ends, one way or the other, well within the wait above.
-        cache[url] = compat.tuned_plugin(url, CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        # Bounded sockets: a send ends, one way or the other, well within the Sender's wait.
+        cache[url] = compat.tuned_plugin(url, budgets.connect_timeout, budgets.read_timeout)
     return cache[url]
 
 
 def _send_and_mark(
-    url: str, message: Message, on_accept: Callable[[], None] | None
+    url: str, message: Message, on_accept: Callable[[], None] | None, budgets: Budgets
 ) -> tuple[bool, tuple[str, str] | None]:
-    accepted, why = _send_one(url, message)
+    accepted, why = _send_one(url, message, budgets)
     if accepted and on_accept is not None:
         _marked(on_accept)
     return accepted, why
@@ -245,10 +248,10 @@ def _marked(on_accept: Callable[[], None]) -> None:
         log.warning("an accepted send's marker not written at once (%s)", type(exc).__name__)
 
 
-def _send_one(url: str, message: Message) -> tuple[bool, tuple[str, str] | None]:
+def _send_one(url: str, message: Message, budgets: Budgets) -> tuple[bool, tuple[str, str] | None]:
     """Accepted or not, and when not, what the last request saw (host, why)."""
     with compat.watching() as seen:
-        plugin = _plugin(url)
+        plugin = _plugin(url, budgets)
         if plugin is None:
             return False, (_fallback_host(url), "not a URL apprise can send to")
         # An episode's firing and resolved messages carry one key: PagerDuty's dedup key

@@ -16,10 +16,10 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
-from alerter.compat.httpx import without_cookies
+from alerter.compat.httpx import aiohttp_transport, without_cookies
 from alerter.failures import described, error_kind, host_of, http_answer
 from alerter.models import (
     FETCHED_LEVELS,
@@ -32,9 +32,8 @@ from alerter.models import (
 from alerter.pipeline.first_page import FirstPage, FirstPagePolicy
 from alerter.settings import Settings
 
-PAGE_LIMIT = 1000  # the API's maximum page size: fewest requests per call
+# The page size and the answer size past which paging stops are the worker's `Budgets`.
 MAX_LOGS_PER_CALL = 50_000  # per level; then the call is evaluated on what was fetched
-MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a page of 1,000 logs is ~1-2 MB; past this, stop
 PAGE_ATTEMPTS = 3  # a later page is asked this often before the try fails
 PAGE_RETRY_PAUSE_CAP = 5.0  # a longer Retry-After ends the try (the job retries later)
 CONTEXT_PAGES = 5  # the newest 500 WARNING lines at most
@@ -115,7 +114,7 @@ class DigaClient:
         max_connections: int = 8,
         page_cap: int = 50,
         max_logs: int | None = None,
-        max_response_bytes: int | None = None,
+        budgets: Budgets = PRODUCTION,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Callable[[str, float], None] | None = None,
         first_page: FirstPage = FirstPage.ADAPTIVE,
@@ -137,9 +136,10 @@ class DigaClient:
             headers=headers,
             timeout=timeout,
             limits=limits,
-            transport=transport or AiohttpTransport(limits=limits),
+            transport=transport or aiohttp_transport(limits),
         )
-        # Diga authenticates with a bearer token: no cookie kept (reading them costs ~5 %).
+        # Diga authenticates with a bearer token: no cookie kept by httpx (reading them costs
+        # ~5 %) nor by aiohttp beneath it (`aiohttp_transport`).
         without_cookies(self._http)
         # Requests are built here from the merged headers: `build_request` with `params`
         # costs ~150 µs a request, a plain `httpx.Request` ~45 (measured with timeit).
@@ -149,7 +149,8 @@ class DigaClient:
         self._in_flight = asyncio.Semaphore(max_connections)
         self._page_cap = page_cap
         self._max_logs = max_logs or MAX_LOGS_PER_CALL
-        self._max_bytes = max_response_bytes or MAX_RESPONSE_BYTES
+        self._max_bytes = budgets.max_response_bytes
+        self._page_limit = budgets.page_limit
         # (status or error kind, seconds) of every request, for metrics.
         self._observe = observe or (lambda status, seconds: None)
         self._first_page = FirstPagePolicy(first_page)
@@ -160,6 +161,7 @@ class DigaClient:
         settings: Settings,
         observe: Callable[[str, float], None] | None = None,
         *,
+        budgets: Budgets = PRODUCTION,
         clock: Clock = system_clock,
         monotonic: Monotonic = system_monotonic,
     ) -> DigaClient:
@@ -173,6 +175,7 @@ class DigaClient:
             page_cap=settings.diga_page_cap,
             observe=observe,
             first_page=FirstPage(settings.diga_first_page),
+            budgets=budgets,
             clock=clock,
             monotonic=monotonic,
         )
@@ -215,11 +218,11 @@ class DigaClient:
     async def _whole_first_page(self, call_id: str, weight: float) -> FetchResult | None:
         """A call's first page of every level: its ERROR and CRITICAL logs when they are all
         there, else None (the call is asked per level)."""
-        params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT}
+        params: dict[str, str | int] = {"order": "asc", "limit": self._page_limit}
         try:
             page = await self._get_page(call_id, params)
         except _TooLarge:
-            self._first_page.learn(weight, True, PAGE_LIMIT)
+            self._first_page.learn(weight, True, self._page_limit)
             return None
         kept = [log for log in page.data if log.level in _FETCHED]
         self._first_page.learn(weight, page.has_more, len(page.data) - len(kept))
@@ -264,11 +267,12 @@ class DigaClient:
         logs: list[LogEntry] = []
         after: str | None = None
         loop = asyncio.get_running_loop()
+        limit = self._page_limit
         for page_number in range(1, self._page_cap + 1):
             # The event loop's clock, as `deadline` is: a timeout only, never stored.
             if deadline is not None and page_number > 1 and loop.time() >= deadline:
                 return FetchResult(tuple(logs), page_number - 1, "time budget for fetching spent")
-            params: dict[str, str | int] = {"order": "asc", "limit": PAGE_LIMIT, "level": level}
+            params: dict[str, str | int] = {"order": "asc", "limit": limit, "level": level}
             if category is not None:
                 params["category"] = category
             if after is not None:

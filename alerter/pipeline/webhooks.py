@@ -17,13 +17,12 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
 import apprise
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.compat.apprise import Webhook, slack_template_json, webhook_of
-from alerter.compat.httpx import without_cookies
+from alerter.compat.httpx import aiohttp_transport, without_cookies
 from alerter.failures import error_kind, host_of, http_answer
 from alerter.render.alert import Message
 
@@ -31,31 +30,21 @@ from alerter.render.alert import Message
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-CONNECT_TIMEOUT_SECONDS = 10.0
-READ_TIMEOUT_SECONDS = 20.0
 MAX_CONNECTIONS = 64  # as many as the sending threads apprise's sends use
 
 
-def webhook_client() -> httpx.AsyncClient:
+def webhook_client(budgets: Budgets = PRODUCTION) -> httpx.AsyncClient:
     """The worker's client for webhooks: made once at start-up, closed at shutdown. httpx's
     API over aiohttp's connection pool, as for Diga (`fetch`): 0.4 ms of CPU a send, where
     httpx's own pool took 1.5 and apprise 0.75 (measured in turns, `python -m bench sends`).
-    A proxy named in the environment is httpx's own to use (its `trust_env` mounts)."""
+    A proxy named in the environment is httpx's own to use (its `trust_env` mounts).
+    `budgets`: its connect and read timeouts, the same as apprise's sends."""
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
     )
-    timeout = httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+    timeout = httpx.Timeout(budgets.read_timeout, connect=budgets.connect_timeout)
 
-    def session() -> aiohttp.ClientSession:  # made on the first send, on the event loop
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
-        )
-        # No cookie jar: what one destination sets must never reach another.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    transport = AiohttpTransport(limits=limits, client=session)
+    transport = aiohttp_transport(limits)  # no cookie jar: none reaches another destination
     return without_cookies(httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport))
 
 

@@ -17,6 +17,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, read_failure
 from alerter.compat.redis import hiredis_packing
@@ -102,10 +103,12 @@ def make_worker(
     clock: Clock = system_clock,
     monotonic: Monotonic = system_monotonic,
     claim_lease_seconds: int = CLAIM_LEASE_SECONDS,
+    budgets: Budgets = PRODUCTION,
 ) -> Worker:
     """An arq worker; signals are left to `runner`, which paces shutdown. `clock` and
     `monotonic` are the process's one clock pair: every store and job reads them.
-    `claim_lease_seconds`: how long a send's claim outlives a sender that died mid-send."""
+    `claim_lease_seconds`: how long a send's claim outlives a sender that died mid-send.
+    `budgets`: its tries, waits and sizes (`alerter.budgets`)."""
 
     holder = rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules)
 
@@ -120,6 +123,7 @@ def make_worker(
             clock=clock,
             monotonic=monotonic,
             claim_lease_seconds=claim_lease_seconds,
+            budgets=budgets,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -163,11 +167,13 @@ def make_deps(
     clock: Clock,
     monotonic: Monotonic,
     claim_lease_seconds: int,
+    budgets: Budgets = PRODUCTION,
 ) -> Deps:
-    """The worker's long-lived clients, made once in `on_startup`."""
+    """The worker's long-lived clients, made once in `on_startup`, every one holding to the
+    same `budgets`."""
     return Deps(
         diga=DigaClient.from_settings(
-            settings, holder.metrics.observe_diga, clock=clock, monotonic=monotonic
+            settings, holder.metrics.observe_diga, budgets=budgets, clock=clock, monotonic=monotonic
         ),
         state=State(
             redis,
@@ -185,11 +191,16 @@ def make_deps(
             incidents=Incidents(redis),
         ),
         # Sends are a fraction of calls (those that alert): fewer threads than jobs.
-        sender=Sender(threads=min(settings.worker_max_jobs, SENDER_THREADS), http=webhook_client()),
+        sender=Sender(
+            threads=min(settings.worker_max_jobs, SENDER_THREADS),
+            http=webhook_client(budgets),
+            budgets=budgets,
+        ),
         rules=holder,
         metrics=holder.metrics,
         outbox=outbox,
         budget=time_budget(settings.job_timeout_seconds),
+        budgets=budgets,
         clock=clock,
         monotonic=monotonic,
         public_url=settings.public_url,

@@ -38,7 +38,6 @@ from alerter.rules.model import Rule, RuleSet
 from alerter.rules.noise import GroupKey, incident_key
 from alerter.rules.redact import Redactor
 from alerter.store.history import history_entry
-from alerter.store.state import State
 from alerter.worker.deps import Deps
 from alerter.worker.digest import DIGEST_FUNCTION
 from alerter.worker.escalate import schedule as schedule_escalation
@@ -49,8 +48,7 @@ log = logging.getLogger(__name__)
 
 # Retry budgets, in job tries (arq counts the first run as try 1).
 DIGA_TRIES = 8
-NOT_FOUND_TRIES = 4  # ~ a minute with NOT_FOUND_DELAYS
-NOT_FOUND_DELAYS = (10.0, 20.0, 30.0)
+NOT_FOUND_TRIES = 4  # ~ a minute with the waits of `Budgets.not_found_delays`
 FETCH_SHARE = 0.6  # of the time budget, for paging through Diga; then the logs fetched count
 
 
@@ -71,6 +69,7 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
             give_up,
             job_try=job_try,
             budget=deps.budget,
+            budgets=deps.budgets,
         )
         return out.value
 
@@ -84,7 +83,7 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
         deadline = asyncio.get_running_loop().time() + deps.budget * FETCH_SHARE
         fetched = await deps.diga.fetch_call_logs(call.call_id, deadline=deadline)
     except DigaError as exc:
-        return await _fetch_failed(deps.state, call, exc, job_try)
+        return await _fetch_failed(deps, call, exc, job_try)
     deps.metrics.logs_fetched.inc(len(fetched.logs))
     if fetched.capped:
         log.warning("%s: evaluating the %d logs fetched", fetched.capped, len(fetched.logs))
@@ -281,11 +280,13 @@ def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:
     return render.message(render.redacted(alert, redactor) if redactor else alert)
 
 
-async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: int) -> str:
+async def _fetch_failed(deps: Deps, call: CallEnded, exc: DigaError, job_try: int) -> str:
     """Retry what time can cure; record the rest where operators look."""
+    state, budgets = deps.state, deps.budgets
     if isinstance(exc, CallNotFound):
         if job_try < NOT_FOUND_TRIES:
-            delay = NOT_FOUND_DELAYS[min(job_try, len(NOT_FOUND_DELAYS)) - 1]
+            delays = budgets.not_found_delays
+            delay = delays[min(job_try, len(delays)) - 1]
             await state.record(
                 call.call_id, Outcome.RETRYING, detail=f"{exc.message}; again in {delay:g} s"
             )
@@ -295,7 +296,7 @@ async def _fetch_failed(state: State, call: CallEnded, exc: DigaError, job_try: 
         return Outcome.UNRESOLVED.value
     if isinstance(exc, DigaUnavailable):
         if job_try < DIGA_TRIES:
-            raise Retry(defer=backoff(job_try, exc.retry_after))
+            raise Retry(defer=backoff(job_try, exc.retry_after, budgets=budgets))
         log.warning("gave up after %d tries: %s", job_try, exc.message)
     elif isinstance(exc, DigaAuthError):
         log.error(

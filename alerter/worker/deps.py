@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
@@ -30,6 +31,9 @@ class Deps:
     rules: RulesHolder  # read once per job: a reload mid-job does not mix two sets
     metrics: Metrics
     budget: float  # seconds one try may take, below arq's job timeout (`guard.time_budget`)
+    # Tries, backoff, not-found waits (and, through the clients made with the same value,
+    # timeouts and Diga's page sizes): production's unless a test passes its own.
+    budgets: Budgets = PRODUCTION
     # The process's one clock (epoch seconds: windows, stamps, due times) and its
     # monotonic counterpart (durations for metrics); tests drive their own.
     clock: Clock = system_clock

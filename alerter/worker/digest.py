@@ -42,6 +42,7 @@ async def flush_digest(ctx: dict[str, Any], rule_name: str, key_digest: str, win
             give_up,
             job_try=job_try,
             budget=deps.budget,
+            budgets=deps.budgets,
         )
         return out.value
 

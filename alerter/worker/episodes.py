@@ -107,6 +107,7 @@ async def send_episode(ctx: dict[str, Any], raw_note: str) -> str:
             give_up,
             job_try=job_try,
             budget=deps.budget,
+            budgets=deps.budgets,
         )
         return out.value
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from arq import Retry
 from redis.exceptions import RedisError
 
+from alerter.budgets import Budgets
 from alerter.clock import arq_clock
 
 if TYPE_CHECKING:
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ERROR_TRIES = 8  # tries after unexpected errors, before the call is recorded failed
+# Tries after unexpected errors and the backoff between tries are the worker's `Budgets`.
 # A try past this one is recorded failed before it runs: workers died under it again and
 # again (arq counts a try when it starts one, whatever ends it).
 TRIES_CAP = 20
 # arq's own cap sits far above ours, so arq never gives up on a call before we record it.
 ARQ_MAX_TRIES = 1000
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300.0
 RETRY_AFTER_CAP = 900.0  # a server asking for longer than this is treated as down
 REDIS_DOWN_DEFER = 30.0
 
 
-def backoff(job_try: int, retry_after: float | None = None) -> float:
+def backoff(job_try: int, retry_after: float | None = None, *, budgets: Budgets) -> float:
     """Capped exponential backoff with jitter; `Retry-After` wins when it asks for longer."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job_try - 1))
+    delay = min(budgets.backoff_cap, budgets.backoff_base * 2 ** (job_try - 1))
     delay = random.uniform(delay / 2, delay)
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
@@ -65,8 +64,10 @@ async def guarded(
     *,
     job_try: int,
     budget: float,
+    budgets: Budgets,
 ) -> str:
-    """Run one try of a job under its time budget; see the module's docstring."""
+    """Run one try of a job under its time budget (`budget`, seconds); see the module's
+    docstring. `budgets`: its tries after errors and the backoff between them."""
     if job_try > TRIES_CAP:
         return await _record(
             give_up, GiveUp("lost", f"{job_try - 1} tries ended without an outcome"), job_try
@@ -82,8 +83,8 @@ async def guarded(
         # Exception text can hold anything a library put there: the type says enough.
         ended = GiveUp("error", f"unexpected {type(exc).__name__}")
         log.warning("try %d ended by %s", job_try, type(exc).__name__, exc_info=True)
-    if job_try < ERROR_TRIES:
-        raise Retry(defer=backoff(job_try))
+    if job_try < budgets.error_tries:
+        raise Retry(defer=backoff(job_try, budgets=budgets))
     return await _record(give_up, ended, job_try)
 
 

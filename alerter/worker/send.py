@@ -204,7 +204,11 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
     # Not counted among `alerter_jobs` (calls): a send's result is `alerter_alerts_total`.
     with bind(call_id=send.subject, rule=send.rule, destination=send.destination):
         return await guarded(
-            partial(_deliver, deps, send, job_try), give_up, job_try=job_try, budget=deps.budget
+            partial(_deliver, deps, send, job_try),
+            give_up,
+            job_try=job_try,
+            budget=deps.budget,
+            budgets=deps.budgets,
         )
 
 
@@ -325,7 +329,7 @@ async def _again(deps: Deps, send: Send, job_try: int, why: str, wait: float = 0
     says), or, when the tries are spent, the give-up."""
     if job_try >= DELIVERY_TRIES:
         return await _gave_up(deps, send, why, job_try)
-    delay = max(backoff(job_try), wait)
+    delay = max(backoff(job_try, budgets=deps.budgets), wait)
     log.warning(
         "send failed (try %d of %d), again in %.1f s: %s", job_try, DELIVERY_TRIES, delay, why
     )

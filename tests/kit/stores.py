@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
+from alerter.budgets import Budgets
 from alerter.clock import Clock, system_clock
 from alerter.metrics import Metrics
 from alerter.pipeline.decide import NoiseStores
@@ -23,6 +24,7 @@ from alerter.store.silences import Silences
 from alerter.store.state import State
 from alerter.store.windows import Windows
 from alerter.worker.deps import Deps
+from tests.kit.budgets import FAST
 from tests.standins import DIGA_KEY
 
 
@@ -40,18 +42,21 @@ async def worker_deps(
     clock: Clock = system_clock,
     *,
     threads: int = 1,
+    budgets: Budgets = FAST,
 ) -> AsyncIterator[tuple[Deps, ArqRedis]]:
-    """(deps, client): a job's `ctx` is `{"deps": deps, "redis": client, ...}`."""
+    """(deps, client): a job's `ctx` is `{"deps": deps, "redis": client, ...}`; every client
+    holds to `budgets` (the suite's fast retries unless given)."""
     pool = ConnectionPool.from_url(redis_url)
     client = ArqRedis(connection_pool=pool, job_serializer=serialize_job)
     deps = Deps(
-        diga=DigaClient(diga_url, DIGA_KEY, clock=clock),
+        diga=DigaClient(diga_url, DIGA_KEY, budgets=budgets, clock=clock),
         state=State(client, clock=clock),
         noise=noise_stores(client, clock),
-        sender=Sender(threads=threads),
+        sender=Sender(threads=threads, budgets=budgets),
         rules=rules if isinstance(rules, RulesHolder) else RulesHolder.of(rules),
         metrics=Metrics(),
         budget=30,
+        budgets=budgets,
         clock=clock,
     )
     try:

@@ -16,6 +16,7 @@ from alerter.rules.model import RuleSet
 from alerter.settings import Settings
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
+from tests.kit.budgets import FAST
 from tests.kit.poll import until
 
 
@@ -23,8 +24,10 @@ from tests.kit.poll import until
 async def running_worker(
     settings: Settings, rules: RuleSet, redis_url: str, clock: Clock = system_clock, **options: Any
 ) -> AsyncIterator[None]:
-    """The real arq worker until the block ends. `options`: more of `make_worker`'s."""
+    """The real arq worker until the block ends. `options`: more of `make_worker`'s
+    (`budgets`: the suite's fast retries unless given)."""
     stop = asyncio.Event()
+    options.setdefault("budgets", FAST)
     made = partial(make_worker, settings, rules, redis_url, clock=clock, **options)
     task = asyncio.create_task(run_worker(made, stop))
     try:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from alerter.budgets import Budgets
 from alerter.pipeline.fetch import (
     CallNotFound,
     DigaAuthError,
@@ -220,15 +221,42 @@ async def test_the_logs_cap_stops_paging_and_says_so(diga: DigaStandIn) -> None:
     assert len([r for r in diga.requests_for(call_id) if r["query"]["level"] == ["ERROR"]]) == 2
 
 
-async def test_cookies_set_by_diga_are_neither_kept_nor_sent_back(
-    diga: DigaStandIn, client: DigaClient
+async def test_the_page_size_and_the_answer_cap_are_the_clients_budgets(
+    diga: DigaStandIn,
 ) -> None:
+    call_id = str(uuid.uuid4())
+    logs = [make_log(call_id, data={"message_text": "x" * 3000}) for _ in range(30)]
+    logs.append(make_log(call_id, data={"message_text": "y" * 80_000}))  # a page over the cap
+    diga.add_call(call_id, logs)
+    budgets = Budgets(page_limit=10, max_response_bytes=64 * 1024)  # ten logs: ~31 KB a page
+    client = DigaClient(
+        diga.url, DIGA_KEY, page_cap=10, first_page=FirstPage.LEVEL, budgets=budgets
+    )
+    try:
+        result = await client.fetch_call_logs(call_id)
+    finally:
+        await client.aclose()
+    assert len(result.logs) == 30 and result.capped == f"a page over {64 * 1024} bytes"
+    assert {r["query"]["limit"][0] for r in diga.requests_for(call_id)} == {"10"}
+
+
+async def test_cookies_set_by_diga_are_neither_kept_nor_sent_back(diga: DigaStandIn) -> None:
+    """Neither httpx's jar nor aiohttp's (beneath it, in the transport) keeps one. Asked by
+    name: aiohttp's default jar ignores cookies from an IP address, so 127.0.0.1 would hide
+    a kept one."""
+    url = diga.url.replace("127.0.0.1", "localhost")
+    client = DigaClient(url, DIGA_KEY, timeout=5.0, page_cap=5, first_page=FirstPage.LEVEL)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     page = {"data": [make_log(call_id)], "has_more": False}
     diga.inject(Fault(200, page, headers={"Set-Cookie": "session=abc; Path=/"}))
-    result = await client.fetch_call_logs(call_id)
+    try:
+        for _ in range(2):
+            result = await client.fetch_call_logs(call_id)
+    finally:
+        await client.aclose()
     assert result.requests == 2 and result.logs
+    assert len(diga.cookies) == 4 and diga.cookies == [None] * 4  # none sent back
     assert len(client._http.cookies) == 0  # a bearer-token API: no cookie jar to fill
 
 

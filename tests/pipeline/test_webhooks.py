@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from apprise.plugins.slack import NotifySlack
 
+from alerter.budgets import PRODUCTION, Budgets
 from alerter.models import Severity
 from alerter.pipeline import deliver, webhooks
 from alerter.pipeline.deliver import Delivery, Sender, Sent
@@ -82,9 +83,12 @@ def _on_loop_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deliver, "_send_and_mark", no_thread)
 
 
-def _send(url: str, messages: list[Message], on_loop: bool, **kwargs: Any) -> list[Delivery]:
+def _send(
+    url: str, messages: list[Message], on_loop: bool, budgets: Budgets = PRODUCTION, **kwargs: Any
+) -> list[Delivery]:
     async def go() -> list[Delivery]:
-        sender = Sender(threads=1, http=webhooks.webhook_client() if on_loop else None)
+        http = webhooks.webhook_client(budgets) if on_loop else None
+        sender = Sender(threads=1, http=http, budgets=budgets)
         try:
             return [await sender.send(url, m, "hook", **kwargs) for m in messages]
         finally:
@@ -169,14 +173,13 @@ def test_no_listener_is_refused_as_with_apprise() -> None:
 
 
 def test_no_answer_within_the_read_timeout_is_a_refusal_as_with_apprise(
-    receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: RawReceiver,
 ) -> None:
-    monkeypatch.setattr(deliver, "READ_TIMEOUT_SECONDS", 0.2)
-    monkeypatch.setattr(webhooks, "READ_TIMEOUT_SECONDS", 0.2)
+    short = Budgets(read_timeout=0.2)  # both ways of sending hold to the Sender's budgets
     results = []
     for on_loop in (False, True):
         receiver.inject(Fault(200, delay=1.0))
-        results.append(_send(_urls(receiver)[0], MESSAGES[:1], on_loop=on_loop)[0])
+        results.append(_send(_urls(receiver)[0], MESSAGES[:1], on_loop=on_loop, budgets=short)[0])
     host = receiver.url.removeprefix("http://")
     assert results[1] == results[0] == Delivery(Sent.REFUSED, f"hook ({host}): timeout")
 
@@ -184,7 +187,7 @@ def test_no_answer_within_the_read_timeout_is_a_refusal_as_with_apprise(
 def test_past_the_backstop_it_is_unknown_and_a_late_acceptance_is_recorded(
     receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deliver, "SEND_TIMEOUT_SECONDS", 0.1)
+    short = Budgets(send_timeout=0.1)
     _on_loop_only(monkeypatch)
     receiver.inject(Fault(200, delay=0.5))
     late = asyncio.Event()
@@ -193,7 +196,7 @@ def test_past_the_backstop_it_is_unknown_and_a_late_acceptance_is_recorded(
         late.set()
 
     async def go() -> Delivery:
-        sender = Sender(threads=1, http=webhooks.webhook_client())
+        sender = Sender(threads=1, http=webhooks.webhook_client(short), budgets=short)
         try:
             delivery = await sender.send(
                 _urls(receiver)[0], MESSAGES[0], "hook", on_late_accept=mark

@@ -9,6 +9,7 @@ import json
 import pytest
 from apprise.plugins import opsgenie, pagerduty
 
+from alerter.budgets import PRODUCTION
 from alerter.durations import format_duration
 from alerter.models import Severity
 from alerter.pipeline import deliver
@@ -88,8 +89,8 @@ def test_pagerduty_resolves_the_incident_its_firing_opened(
         monkeypatch.setitem(pagerduty.PAGERDUTY_API_LOOKUP, "us", receiver.url + "/v2/enqueue")
         url = "pagerduty://integration@apikey/?action=map&region=us"
         firing = render_episode.message(FLATLINE)
-        assert deliver._send_one(url, firing)
-        assert deliver._send_one(url, render_episode.message(RESOLVED))
+        assert deliver._send_one(url, firing, PRODUCTION)
+        assert deliver._send_one(url, render_episode.message(RESOLVED), PRODUCTION)
         first, second = receiver.wait_for(2)
     finally:
         receiver.stop()
@@ -102,7 +103,7 @@ def test_opsgenie_gets_the_key_as_the_alert_alias(monkeypatch: pytest.MonkeyPatc
     receiver.start()
     try:
         monkeypatch.setitem(opsgenie.OPSGENIE_API_LOOKUP, "us", receiver.url + "/v2/alerts")
-        assert deliver._send_one("opsgenie://apikey/", render_episode.message(FLATLINE))
+        assert deliver._send_one("opsgenie://apikey/", render_episode.message(FLATLINE), PRODUCTION)
         (created,) = receiver.wait_for(1)
     finally:
         receiver.stop()

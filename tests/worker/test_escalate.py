@@ -19,6 +19,7 @@ from alerter.settings import Settings
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
 from tests.conftest import ApiServer, make_settings, rules_from
+from tests.kit.budgets import FAST
 from tests.kit.build import hook_url
 from tests.kit.clock import AheadClock
 from tests.kit.poll import until
@@ -52,7 +53,7 @@ async def worker_on(
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop)
+        run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock, budgets=FAST), stop)
     )
     try:
         yield

@@ -29,6 +29,7 @@ from tests.conftest import (
     run_worker_until_idle,
     write_rules,
 )
+from tests.kit.budgets import FAST
 from tests.kit.poll import wait_until
 from tests.standins import DigaStandIn, Receiver, make_log
 
@@ -55,7 +56,7 @@ async def test_redis_outage_answers_503_and_work_resumes_without_restart(
     api.start()
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        run_worker(lambda: make_worker(settings, rules, own_redis.url), stop)
+        run_worker(lambda: make_worker(settings, rules, own_redis.url, budgets=FAST), stop)
     )
     try:
         async with httpx.AsyncClient(base_url=api.url) as client:

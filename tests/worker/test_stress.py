@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from alerter.rules.model import RuleSet
 from alerter.store import keys
 from alerter.store.queue import CallQueue
 from alerter.store.state import State
-from alerter.worker import guard
 from tests.conftest import make_settings, rules_from, run_worker_until_idle
+from tests.kit.budgets import FAST
 from tests.kit.build import hook_url
 from tests.kit.redis import history
 from tests.kit.webhook import post_webhook
@@ -115,16 +116,15 @@ async def test_a_diga_slower_than_the_time_budget_ends_in_a_recorded_failure(
     diga: DigaStandIn,
     hook: Receiver,
     redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard, "ERROR_TRIES", 2)
     rules = rules_to(tmp_path, hook_url(hook))
     api = api_for(rules)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
     diga.latency = 1.5  # every page; the budget of a 2 s job timeout is 1 s
     assert (await post_webhook(api.url, call_id)).status_code == 202
-    await run_worker_until_idle(make_settings(diga.url, ALERTER_JOB_TIMEOUT=2), rules, redis_url)
+    settings = make_settings(diga.url, ALERTER_JOB_TIMEOUT=2)
+    await run_worker_until_idle(settings, rules, redis_url, budgets=replace(FAST, error_tries=2))
     async with aioredis.Redis.from_url(redis_url) as client:
         failed = await State(client).failure(call_id)
     assert failed is not None and failed.kind == "timeout" and failed.attempts == 2
@@ -178,9 +178,7 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     diga: DigaStandIn,
     hook: Receiver,
     redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(deliver, "SEND_TIMEOUT_SECONDS", 0.3)
     hook.inject(Fault(200, delay=1.0))  # accepted, after the worker stopped waiting
     rules = rules_to(tmp_path, hook_url(hook))
     api = api_for(rules)
@@ -188,7 +186,13 @@ async def test_a_send_with_no_answer_keeps_its_claim_and_a_late_accept_counts(
     diga.add_call(call_id, [make_log(call_id)])
     assert (await post_webhook(api.url, call_id)).status_code == 202
     # The retry waits out the claim's lease, then finds the send marked by its late accept.
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, claim_lease_seconds=3)
+    await run_worker_until_idle(
+        make_settings(diga.url),
+        rules,
+        redis_url,
+        claim_lease_seconds=3,
+        budgets=replace(FAST, send_timeout=0.3),
+    )
     # No wait for "nothing else": a destination's accept is received before the send counts
     # (marked), and the burst worker ends only once no send is left to retry, so a resend
     # would be here already.
@@ -273,12 +277,9 @@ async def test_pages_over_the_byte_cap_stop_paging_and_the_cap_is_recorded(
     diga: DigaStandIn,
     hook: Receiver,
     redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from alerter.pipeline import fetch
-
-    monkeypatch.setattr(fetch, "MAX_RESPONSE_BYTES", 64 * 1024)
-    monkeypatch.setattr(fetch, "PAGE_LIMIT", 10)  # ten logs a page: about 31 KB each
+    # Ten logs a page: about 31 KB each.
+    budgets = replace(FAST, max_response_bytes=64 * 1024, page_limit=10)
     rules = rules_to(tmp_path, hook_url(hook))
     call_id = str(uuid.uuid4())
     logs = [make_log(call_id, data={"message_text": "x" * 3000}) for _ in range(30)]
@@ -286,7 +287,7 @@ async def test_pages_over_the_byte_cap_stop_paging_and_the_cap_is_recorded(
     diga.add_call(call_id, logs)
     async with aioredis.Redis.from_url(redis_url) as client:
         assert await CallQueue(client, settle_seconds=0).enqueue(CallEnded(call_id=call_id))
-    await run_worker_until_idle(make_settings(diga.url), rules, redis_url)
+    await run_worker_until_idle(make_settings(diga.url), rules, redis_url, budgets=budgets)
     assert len(hook.wait_for(1)) == 1  # alerted on the three pages fetched before the cap
     rows = await history(redis_url, call_id)
     assert [r.outcome for r in rows] == ["sent"]
@@ -350,15 +351,16 @@ async def _run_try(
 
     client = ArqRedis.from_url(redis_url)
     deps = Deps(
-        diga=DigaClient(diga.url, DIGA_KEY),
+        diga=DigaClient(diga.url, DIGA_KEY, budgets=FAST),
         state=State(client),
         noise=NoiseStores(
             Windows(client), Silences(client), SignatureCounts(client), Episodes(client)
         ),
-        sender=deliver.Sender(threads=2),
+        sender=deliver.Sender(threads=2, budgets=FAST),
         rules=holder,
         metrics=Metrics(),
         budget=30,
+        budgets=FAST,
     )
     try:
         ctx = {"deps": deps, "job_try": job_try, "redis": client, "job_id": keys.call_job(call_id)}
