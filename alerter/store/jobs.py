@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from alerter.compat.arq import Claimed
+from alerter.store import job_scripts as js
 from alerter.store import keys, lua
 from alerter.store.coalesce import Coalescer
 from alerter.store.queue import put_outbox
@@ -40,7 +41,7 @@ class JobBook:
         self._redis = redis
         self._queue = queue_name
         self._coalescer = coalescer or Coalescer(redis)
-        self._claim = redis.register_script(lua.source("claim"))
+        self._claim = lua.Script[js.ClaimKeys, js.ClaimArgs](redis, "claim")
 
     async def claim(
         self, job_ids: list[str], now_ms: int, in_progress_ms: int
@@ -49,11 +50,15 @@ class JobBook:
         taken), else None: all in one round trip, however many jobs a poll found."""
         if not job_ids:
             return []
-        keys = [self._queue]
-        for job_id in job_ids:
-            keys += [in_progress_key_prefix + job_id, job_key_prefix + job_id]
-            keys.append(retry_key_prefix + job_id)
-        answers = await self._claim(keys=keys, args=[now_ms, in_progress_ms, *job_ids])
+        jobs = tuple(
+            js.ClaimJobKeys(
+                in_progress_key_prefix + job, job_key_prefix + job, retry_key_prefix + job
+            )
+            for job in job_ids
+        )
+        answers = await self._claim(
+            js.ClaimKeys(self._queue, jobs), js.ClaimArgs(now_ms, in_progress_ms, tuple(job_ids))
+        )
         return [Claimed(int(float(a[0])), a[1], int(a[2])) if a and a[0] else None for a in answers]
 
     async def put_sends(

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from alerter.clock import Clock, arq_clock, system_clock
 from alerter.models import CallEnded
+from alerter.store import job_scripts as js
 from alerter.store import keys, lua
 from alerter.store import scripts as s
 from alerter.store.baseline import EndedCounter
@@ -191,14 +192,22 @@ async def put_outbox(
     now_ms = int(arq_clock() * 1000)
     if not sends:
         return now_ms, []
-    names = [queue_name]
-    args: list[str | int | bytes] = [defer_ms + JOB_EXPIRES_EXTRA_MS, now_ms + defer_ms]
-    args += [lock_ms, claim if lock_ms > 0 else 0]
-    for job_id, payload in sends:
-        names += [keys.ARQ_JOB + job_id, keys.ARQ_IN_PROGRESS + job_id, keys.ARQ_RETRY + job_id]
-        args += [job_id, payload]
-    script = redis.register_script(lua.source("outbox_put"))
-    answers = await script(keys=names, args=args)
+    names = js.OutboxPutKeys(
+        queue_name,
+        tuple(
+            js.OutboxSendKeys(keys.ARQ_JOB + job, keys.ARQ_IN_PROGRESS + job, keys.ARQ_RETRY + job)
+            for job, _ in sends
+        ),
+    )
+    args = js.OutboxPutArgs(
+        expires_ms=defer_ms + JOB_EXPIRES_EXTRA_MS,
+        score=now_ms + defer_ms,
+        lock_ms=lock_ms,
+        claims=claim if lock_ms > 0 else 0,
+        sends=tuple(js.OutboxSendArgs(job, payload) for job, payload in sends),
+    )
+    script = lua.Script[js.OutboxPutKeys, js.OutboxPutArgs](redis, "outbox_put")
+    answers = await script(names, args)
     return now_ms + defer_ms, [int(answer) for answer in answers]
 
 

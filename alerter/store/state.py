@@ -21,6 +21,7 @@ from redis.asyncio.client import Pipeline
 
 from alerter.clock import Clock, system_clock
 from alerter.models import CallEnded, Outcome
+from alerter.store import job_scripts as js
 from alerter.store import keys, lua
 from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
 from alerter.store.coalesce import Coalescer, Fill
@@ -83,8 +84,8 @@ class State:
         # A worker's calls share round trips for their records (`Coalescer`); elsewhere
         # (api, console, CLI) each write is its own pipeline.
         self._coalescer = coalescer
-        self._release = redis.register_script(lua.source("release"))
-        self._send_failed = redis.register_script(lua.source("failed_send"))
+        self._release = lua.Script[js.ReleaseKeys, js.ReleaseArgs](redis, "release")
+        self._send_failed = lua.Script[js.FailedSendKeys, js.FailedSendArgs](redis, "failed_send")
         self.calls = CallRecords(redis, retention_seconds)
 
     @property
@@ -202,7 +203,7 @@ class State:
         await self._writes(fill)
 
     async def release(self, key: str, token: str) -> None:
-        await self._release(keys=[key], args=[token])
+        await self._release(js.ReleaseKeys(key), js.ReleaseArgs(token))
 
     # -- history: a bounded stream of every decision
 
@@ -336,8 +337,8 @@ class State:
         async with self._redis.pipeline(transaction=False) as pipe:
             self._log(pipe, entry)
             await self._send_failed(
-                keys=[keys.FAILED],
-                args=[call.call_id, json.dumps(call.to_job()), sent, at, attempts],
+                js.FailedSendKeys(keys.FAILED),
+                js.FailedSendArgs(call.call_id, json.dumps(call.to_job()), sent, at, attempts),
                 client=pipe,
             )
             await pipe.execute()
