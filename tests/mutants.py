@@ -1615,6 +1615,13 @@ CONSOLE_MUTANTS = (
         ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
     ),
     Mutant(
+        "scripts: a claimed job's lock and job keys declared out of the order claim.lua reads",
+        "alerter/store/job_scripts.py",
+        "class ClaimJobKeys:\n    in_progress: str  # arq's in-progress (lock) key\n    job: str\n",
+        "class ClaimJobKeys:\n    job: str\n    in_progress: str  # arq's in-progress (lock) key\n",
+        ("tests/store/test_scripts.py", "tests/store/test_lua.py"),
+    ),
+    Mutant(
         "scripts: an enqueue batch's count not the number of its calls",
         "alerter/store/scripts.py",
         'object.__setattr__(self, "count", len(self.calls))',

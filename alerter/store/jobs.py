@@ -52,12 +52,15 @@ class JobBook:
             return []
         jobs = tuple(
             js.ClaimJobKeys(
-                in_progress_key_prefix + job, job_key_prefix + job, retry_key_prefix + job
+                in_progress=in_progress_key_prefix + job,
+                job=job_key_prefix + job,
+                retry=retry_key_prefix + job,
             )
             for job in job_ids
         )
         answers = await self._claim(
-            js.ClaimKeys(self._queue, jobs), js.ClaimArgs(now_ms, in_progress_ms, tuple(job_ids))
+            js.ClaimKeys(queue=self._queue, jobs=jobs),
+            js.ClaimArgs(now_ms=now_ms, lock_ms=in_progress_ms, job_ids=tuple(job_ids)),
         )
         return [Claimed(int(float(a[0])), a[1], int(a[2])) if a and a[0] else None for a in answers]
 

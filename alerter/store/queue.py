@@ -193,9 +193,13 @@ async def put_outbox(
     if not sends:
         return now_ms, []
     names = js.OutboxPutKeys(
-        queue_name,
-        tuple(
-            js.OutboxSendKeys(keys.ARQ_JOB + job, keys.ARQ_IN_PROGRESS + job, keys.ARQ_RETRY + job)
+        queue=queue_name,
+        sends=tuple(
+            js.OutboxSendKeys(
+                job=keys.ARQ_JOB + job,
+                in_progress=keys.ARQ_IN_PROGRESS + job,
+                retry=keys.ARQ_RETRY + job,
+            )
             for job, _ in sends
         ),
     )
@@ -204,7 +208,7 @@ async def put_outbox(
         score=now_ms + defer_ms,
         lock_ms=lock_ms,
         claims=claim if lock_ms > 0 else 0,
-        sends=tuple(js.OutboxSendArgs(job, payload) for job, payload in sends),
+        sends=tuple(js.OutboxSendArgs(job_id=job, payload=payload) for job, payload in sends),
     )
     script = lua.Script[js.OutboxPutKeys, js.OutboxPutArgs](redis, "outbox_put")
     answers = await script(names, args)

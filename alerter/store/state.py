@@ -203,7 +203,7 @@ class State:
         await self._writes(fill)
 
     async def release(self, key: str, token: str) -> None:
-        await self._release(js.ReleaseKeys(key), js.ReleaseArgs(token))
+        await self._release(js.ReleaseKeys(marker=key), js.ReleaseArgs(token=token))
 
     # -- history: a bounded stream of every decision
 
@@ -325,22 +325,24 @@ class State:
             detail=send.reason,
             at=at,
         )
-        sent = json.dumps(
-            {
-                "rule": send.rule,
-                "destination": send.destination,
-                "reason": send.reason[:500],
-                "job_id": send.job_id,
-                "payload": send.payload,
-            }
+        args = js.FailedSendArgs(
+            call_id=call.call_id,
+            call=json.dumps(call.to_job()),
+            send=json.dumps(
+                {
+                    "rule": send.rule,
+                    "destination": send.destination,
+                    "reason": send.reason[:500],
+                    "job_id": send.job_id,
+                    "payload": send.payload,
+                }
+            ),
+            at=at,
+            attempts=attempts,
         )
         async with self._redis.pipeline(transaction=False) as pipe:
             self._log(pipe, entry)
-            await self._send_failed(
-                js.FailedSendKeys(keys.FAILED),
-                js.FailedSendArgs(call.call_id, json.dumps(call.to_job()), sent, at, attempts),
-                client=pipe,
-            )
+            await self._send_failed(js.FailedSendKeys(failed=keys.FAILED), args, client=pipe)
             await pipe.execute()
 
     async def clear_failure(self, call_id: str) -> None:

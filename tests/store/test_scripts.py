@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alerter.store import job_scripts as js
 from alerter.store import lua
 from alerter.store import scripts as s
 
@@ -115,3 +116,61 @@ def test_the_episode_and_digest_scripts_get_their_values_where_they_read_them() 
     assert "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])" in lua.source("flatline")
     assert lua.flat(s.DigestTakeKeys("open", "closed")) == ["open", "closed"]
     assert "redis.call('RENAME', KEYS[1], KEYS[2])" in lua.source("digest_take")
+
+
+def test_a_claim_is_laid_out_as_claim_lua_reads_it() -> None:
+    """KEYS: the queue, then per job its in-progress, job and retry keys (claim.lua's
+    `KEYS[at], KEYS[at + 1], KEYS[at + 2]`); ARGV: now, the lock's life, then the ids."""
+    jobs = tuple(
+        js.ClaimJobKeys(in_progress=f"lock:{n}", job=f"job:{n}", retry=f"retry:{n}")
+        for n in ("a", "b")
+    )
+    names = lua.flat(js.ClaimKeys(queue="queue", jobs=jobs))
+    args = lua.flat(js.ClaimArgs(now_ms=1000, lock_ms=60_000, job_ids=("a", "b")))
+    assert names == ["queue", "lock:a", "job:a", "retry:a", "lock:b", "job:b", "retry:b"]
+    assert args == [1000, 60_000, "a", "b"]
+    source = lua.source("claim")
+    assert "local in_progress, job, retry = KEYS[at], KEYS[at + 1], KEYS[at + 2]" in source
+    assert "'PX', ARGV[2], 'NX'" in source and "tonumber(ARGV[1])" in source
+
+
+def test_an_outbox_put_is_laid_out_as_outbox_put_lua_reads_it() -> None:
+    """KEYS: the queue, then per send its job, in-progress and retry keys (not claim.lua's
+    order); ARGV: expiry, score, lock, claims, then per send its job id and payload."""
+    names = js.OutboxPutKeys(
+        queue="queue",
+        sends=tuple(
+            js.OutboxSendKeys(job=f"job:{n}", in_progress=f"lock:{n}", retry=f"retry:{n}")
+            for n in ("a", "b")
+        ),
+    )
+    args = js.OutboxPutArgs(
+        expires_ms=5,
+        score=6,
+        lock_ms=7,
+        claims=1,
+        sends=(
+            js.OutboxSendArgs(job_id="a", payload=b"A"),
+            js.OutboxSendArgs(job_id="b", payload=b"B"),
+        ),
+    )
+    assert lua.flat(names) == ["queue", "job:a", "lock:a", "retry:a", "job:b", "lock:b", "retry:b"]
+    assert lua.flat(args) == [5, 6, 7, 1, "a", b"A", "b", b"B"]
+    source = lua.source("outbox_put")
+    assert "local job, in_progress, retry = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]" in source
+    assert "redis.call('SET', job, ARGV[4 + 2 * i], 'PX', ARGV[1], 'NX')" in source
+    assert "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3 + 2 * i])" in source
+    assert "local claims = tonumber(ARGV[4])" in source
+
+
+def test_a_release_and_a_failed_send_get_their_values_where_they_read_them() -> None:
+    assert lua.flat(js.ReleaseKeys(marker="marker")) == ["marker"]
+    assert lua.flat(js.ReleaseArgs(token="sending:1")) == ["sending:1"]
+    assert "redis.call('GET', KEYS[1]) == ARGV[1]" in lua.source("release")
+    assert lua.flat(js.FailedSendKeys(failed="failed")) == ["failed"]
+    args = js.FailedSendArgs(call_id="c1", call="{}", send='{"job_id": "j"}', at=1.5, attempts=3)
+    assert lua.flat(args) == ["c1", "{}", '{"job_id": "j"}', 1.5, 3]
+    source = lua.source("failed_send")
+    assert "redis.call('HGET', KEYS[1], ARGV[1])" in source
+    assert "call = cjson.decode(ARGV[2])" in source and "cjson.decode(ARGV[3])" in source
+    assert "record.at = tonumber(ARGV[4])" in source and "tonumber(ARGV[5])" in source
