@@ -76,9 +76,7 @@ def _api_command(settings: Settings, args: argparse.Namespace, clock: Clock) -> 
     redis_url = require_redis(settings)
     _long_running(settings)
     if args.listen_fd is not None:
-        return api(
-            settings, redis_url, clock, socket.socket(fileno=args.listen_fd), args.parent
-        )
+        return api(settings, redis_url, clock, socket.socket(fileno=args.listen_fd), args.parent)
     if settings.api_processes > 1:
         return api_processes(settings)
     return api(settings, redis_url, clock)

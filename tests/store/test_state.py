@@ -75,7 +75,6 @@ async def test_history_of_one_call_reads_its_story_and_filters_scan_the_newest(
     assert [r.subject for r in await state.history(destination="slack")] == [mine]
 
 
-
 async def test_every_stamp_the_state_writes_reads_the_clock_it_was_given(redis: Redis) -> None:
     clock = DrivenClock(DAY)
     state = State(redis, clock=clock)
