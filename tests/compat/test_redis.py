@@ -16,15 +16,7 @@ from redis.exceptions import DataError
 
 from alerter.compat import redis as compat
 from alerter.compat.redis import hiredis_packing
-
-COMMANDS: list[tuple[Any, ...]] = [
-    ("SET", "key", "héllo wörld", "PX", 1500),
-    ("ZADD", b"zset", 1.5, "a", 0.1, "b", 1e20, "c", -0.0, "d", float("inf"), "e"),
-    ("EVALSHA", "f" * 40, 2, "k1", "k2", 2**70, b"\x00\r\n" * 5000, ""),
-    ("SCRIPT LOAD", "return 1"),
-    (b"CLIENT SETNAME", "x"),
-    ("SET", "view", memoryview(b"bytes")),
-]
+from tests.kit.redis import AWKWARD_COMMANDS as COMMANDS
 
 
 def test_written_against_the_installed_versions() -> None:

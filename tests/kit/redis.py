@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -28,3 +29,15 @@ async def history(redis_url: str, call_id: str) -> list[HistoryEntry]:
 async def outcomes(redis_url: str, call_id: str) -> list[str]:
     """The outcomes in one call's history, newest first."""
     return [row.outcome for row in await history(redis_url, call_id)]
+
+
+# Commands whose packing is easy to get wrong: text, floats, big integers, a large binary
+# argument, a two-word command, a memoryview. Packed the same by redis-py and by hiredis.
+AWKWARD_COMMANDS: list[tuple[Any, ...]] = [
+    ("SET", "key", "héllo wörld", "PX", 1500),
+    ("ZADD", b"zset", 1.5, "a", 0.1, "b", 1e20, "c", -0.0, "d", float("inf"), "e"),
+    ("EVALSHA", "f" * 40, 2, "k1", "k2", 2**70, b"\x00\r\n" * 5000, ""),
+    ("SCRIPT LOAD", "return 1"),
+    (b"CLIENT SETNAME", "x"),
+    ("SET", "view", memoryview(b"bytes")),
+]

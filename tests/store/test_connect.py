@@ -16,15 +16,7 @@ from alerter.store import connect
 from alerter.store.connect import arq_settings, parse_sentinel
 from alerter.worker.app import make_worker
 from tests.conftest import make_settings
-
-COMMANDS: list[tuple[Any, ...]] = [
-    ("SET", "key", "héllo wörld", "PX", 1500),
-    ("ZADD", b"zset", 1.5, "a", 0.1, "b", 1e20, "c", -0.0, "d", float("inf"), "e"),
-    ("EVALSHA", "f" * 40, 2, "k1", "k2", 2**70, b"\x00\r\n" * 5000, ""),
-    ("SCRIPT LOAD", "return 1"),
-    (b"CLIENT SETNAME", "x"),
-    ("SET", "view", memoryview(b"bytes")),
-]
+from tests.kit.redis import AWKWARD_COMMANDS as COMMANDS
 
 
 def test_plain_url_is_not_sentinel() -> None:
