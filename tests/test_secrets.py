@@ -15,6 +15,7 @@ import redis
 
 from alerter.cli import main
 from alerter.http.webhook_auth import sign
+from alerter.store import keys
 from tests.conftest import ApiServer, SmtpSink, make_settings, rules_from, run_worker_until_idle
 from tests.standins import DigaStandIn, Fault, Receiver, make_log
 
@@ -124,8 +125,8 @@ async def test_no_secret_anywhere(
         await asyncio.to_thread(main, argv)
     captured = capsys.readouterr()
     with redis.Redis.from_url(redis_url) as client:
-        stored = json.dumps([str(v) for v in client.hgetall("alerter:failed").values()])
-        stored += json.dumps([str(e) for e in client.xrange("alerter:history")])
+        stored = json.dumps([str(v) for v in client.hgetall(keys.FAILED).values()])
+        stored += json.dumps([str(e) for e in client.xrange(keys.HISTORY)])
 
     assert_clean("\n".join(answers), "HTTP answers")
     assert_clean(captured.out + captured.err, "command output")

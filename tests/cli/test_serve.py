@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from alerter.store import keys
 from alerter.store.embedded import free_port
 from tests.conftest import DIGA_KEY, child_env, metric_samples
 from tests.kit.poll import wait_until
@@ -115,7 +116,7 @@ def test_serve_keeps_accepted_calls_across_a_restart(served: Served, diga: DigaS
     served.start()
     url = (served.workdir / ".alerter" / "redis-url").read_text().strip()
     with redis.Redis.from_url(url) as client:
-        assert client.zscore("arq:queue", f"call:{call_id}") is not None
+        assert client.zscore(keys.ARQ_QUEUE, keys.call_job(call_id)) is not None
     again = httpx.post(f"http://127.0.0.1:{served.port}/webhooks/diga", json={"call_id": call_id})
     assert again.json()["status"] == "duplicate"
     assert served.stop() == 0
@@ -271,8 +272,6 @@ def test_api_processes_take_webhooks_on_one_port_and_scrapes_count_them_all(
     """Each process writes the webhook to the shared Redis before its 202, and any one of
     them answering a scrape counts every process's webhooks. Which process accepts a
     connection is the kernel's choice: one is stopped while the other takes its share."""
-    from alerter.store import keys
-
     process, port = api_processes
     first, second = _children(process.pid)
     store = redis.Redis.from_url(redis_url)

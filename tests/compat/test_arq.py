@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from alerter.compat import arq as compat
 from alerter.compat.arq import Claimed, ClaimingWorker, LeanArqRedis, lean_pool, read_failure
+from alerter.store import keys
 from alerter.store.connect import arq_settings
 from alerter.store.jobs import JobBook
 from alerter.store.queue import deserialize_job, serialize_job
@@ -87,6 +88,11 @@ async def commands_of(redis: Redis, run: Callable[[], Awaitable[object]]) -> dic
     return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
 
 
+def arq_keys(job_id: str) -> tuple[str, str, str]:
+    """The keys arq keeps for a job while it is queued or running (its result aside)."""
+    return keys.ARQ_RETRY + job_id, keys.ARQ_IN_PROGRESS + job_id, keys.ARQ_JOB + job_id
+
+
 def test_written_against_the_installed_versions() -> None:
     # A new arq or redis-py may start, read or finish a job another way: read their code
     # again (worker.py's start_jobs, run_job, finish_job), then say so here.
@@ -153,8 +159,8 @@ async def test_a_try_is_counted_once_the_first_being_one(redis_url: str, pool: A
     assert tries == [1, 2, 3]
     assert (worker.jobs_retried, worker.jobs_complete, worker.jobs_failed) == (2, 1, 0)
     assert worker.job_counter == 0  # every run gave its place back
-    assert await pool.exists("arq:retry:flaky-1", "arq:in-progress:flaky-1", "arq:job:flaky-1") == 0
-    result = await pool.get("arq:result:flaky-1")
+    assert await pool.exists(*arq_keys("flaky-1")) == 0
+    result = await pool.get(keys.ARQ_RESULT + "flaky-1")
     assert result is not None and deserialize_job(result)["r"] == "third time"
 
 
@@ -180,7 +186,7 @@ async def test_a_job_costs_the_claim_and_one_finish_and_no_transaction(
     finally:
         await worker.close()
     assert used == {"evalsha": 1, "set": 3, "zscore": 1, "get": 1, "zrem": 1, "del": 1}
-    assert await pool.get("arq:result:counted") is not None
+    assert await pool.get(keys.ARQ_RESULT + "counted") is not None
 
 
 async def test_a_job_the_worker_queues_and_claims_itself_runs_without_a_poll_or_a_read(
@@ -214,7 +220,7 @@ async def test_a_job_the_worker_queues_and_claims_itself_runs_without_a_poll_or_
         await worker.close()
     assert used == {"evalsha": 1, "set": 3, "zadd": 1, "zrem": 1, "del": 1}
     assert tries == [1] and worker.job_counter == 0 and worker.jobs_complete == 1
-    assert await pool.exists("arq:job:counted", "arq:retry:counted", "arq:in-progress:counted") == 0
+    assert await pool.exists(*arq_keys("counted")) == 0
 
 
 async def test_places_reserved_now_are_the_free_ones_and_none_once_stopping(
@@ -271,17 +277,17 @@ async def test_arqs_first_read_of_a_claimed_job_is_answered_by_the_claim_once(
 
     async def arqs_first_read(job_id: str) -> list[object]:
         async with lean.pipeline(transaction=True) as pipe:
-            pipe.get(f"arq:job:{job_id}")
-            pipe.incr(f"arq:retry:{job_id}")
-            pipe.expire(f"arq:retry:{job_id}", 88400)
+            pipe.get(keys.ARQ_JOB + job_id)
+            pipe.incr(keys.ARQ_RETRY + job_id)
+            pipe.expire(keys.ARQ_RETRY + job_id, 88400)
             return await pipe.execute()  # type: ignore[no-any-return]
 
     assert await commands_of(lean, lambda: arqs_first_read("held")) == {}
     assert lean.claimed == {}
     assert await arqs_first_read("held") == [None, 1, True]  # no claim left: Redis answers
     async with lean.pipeline() as pipe:  # any other pipeline runs as it is
-        pipe.get("arq:job:held")
-        pipe.incr("arq:retry:held")
+        pipe.get(keys.ARQ_JOB + "held")
+        pipe.incr(keys.ARQ_RETRY + "held")
         assert await pipe.execute() == [None, 2]
 
 
@@ -298,7 +304,7 @@ async def test_arqs_failures_are_read_for_what_they_are(redis_url: str, pool: Ar
     await pool.enqueue_job("again", {"call_id": "c-1"}, _job_id="capped")
     await pool.enqueue_job("stuck", _job_id="slow")
     await pool.enqueue_job("again", _job_id="expired")
-    await pool.delete("arq:job:expired")  # gone from under the queue: arq says it expired
+    await pool.delete(keys.ARQ_JOB + "expired")  # gone from under the queue: arq says it expired
     functions = [
         func(always_again, name="again", max_tries=2),
         func(stuck, name="stuck", timeout=0.2),
@@ -306,7 +312,7 @@ async def test_arqs_failures_are_read_for_what_they_are(redis_url: str, pool: Ar
     await run_until_idle(book_worker(redis_url, functions))
 
     async def failure(job_id: str) -> compat.Failure:
-        return read_failure(await pool.get(f"arq:result:{job_id}"), deserialize_job)
+        return read_failure(await pool.get(keys.ARQ_RESULT + job_id), deserialize_job)
 
     capped = await failure("capped")
     assert (capped.kind, capped.tries, capped.args) == ("lost", 3, ({"call_id": "c-1"},))

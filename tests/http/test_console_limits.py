@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from alerter.store.windows import MAX_GROUPS
 from tests.conftest import ApiServer, make_settings, rules_from
 from tests.http.console_kit import process, send_call, token
@@ -349,7 +350,7 @@ async def test_a_rule_past_its_group_cap_counts_new_groups_together(
     now_ms = int(time.time() * 1000)
     async with aioredis.Redis.from_url(redis_url) as client:
         full = {f"g{i}": now_ms for i in range(MAX_GROUPS)}
-        await client.zadd("alerter:groups:per-agent", full)
+        await client.zadd(keys.rule_groups("per-agent"), full)
         async with httpx.AsyncClient(base_url=api.url) as web:
             for agent in ("new-1", "new-2"):
                 await send_call(web, diga, agent=agent)
@@ -357,4 +358,4 @@ async def test_a_rule_past_its_group_cap_counts_new_groups_together(
         # The worker ran until idle, sends included: what was to arrive has arrived.
         assert len(hook.wait_for(1)) == 1  # the first alerts, the second is throttled with it
         assert len(hook.received) == 1
-        assert await client.zcard("alerter:groups:per-agent") == MAX_GROUPS
+        assert await client.zcard(keys.rule_groups("per-agent")) == MAX_GROUPS

@@ -15,6 +15,7 @@ import redis
 
 from alerter.http.webhook_auth import AuthError, sign, verify
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from tests.conftest import ApiServer, make_settings, rules_from
 from tests.kit.clock import DrivenClock
 
@@ -122,7 +123,7 @@ async def test_api_refuses_unsigned_before_parsing_or_queueing(
             assert answer.status_code == 401, answer.text
             assert answer.json()["error_code"] == "INVALID_SIGNATURE"
         with redis.Redis.from_url(redis_url) as plain:
-            assert plain.zcard("arq:queue") == 0
+            assert plain.zcard(keys.ARQ_QUEUE) == 0
 
         call_id = str(uuid.uuid4())
         body = json.dumps({"event": "call.ended", "call_id": call_id}).encode()
@@ -159,7 +160,7 @@ async def test_a_webhooks_age_is_measured_on_the_apis_clock(redis_url: str, rule
     finally:
         server.stop()
     with redis.Redis.from_url(redis_url) as plain:
-        raw = plain.get(f"arq:job:call:{fresh}")
+        raw = plain.get(keys.ARQ_JOB + keys.call_job(fresh))
         assert raw is not None and json.loads(raw)["et"] == 1_700_000_299_000
 
 

@@ -14,7 +14,9 @@ import redis
 from alerter.clock import Clock, system_clock
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
+from alerter.store import keys
 from alerter.worker.app import make_worker
+from alerter.worker.episodes import TICK_FUNCTION
 from alerter.worker.runner import run_worker
 from tests.kit.budgets import FAST
 from tests.kit.poll import until
@@ -40,7 +42,7 @@ async def running_worker(
 def ticks_run(redis_url: str) -> int:
     """Ticks that have run (each keeps its result, under its period's job id)."""
     with redis.Redis.from_url(redis_url) as client:
-        return sum(1 for _ in client.scan_iter("arq:result:episode_tick:*", count=1000))
+        return sum(1 for _ in client.scan_iter(f"{keys.ARQ_RESULT}{TICK_FUNCTION}:*", count=1000))
 
 
 async def more_ticks(redis_url: str, count: int = 2) -> None:

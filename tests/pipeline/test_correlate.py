@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 
+from alerter.store import keys
 from alerter.worker.episodes import episode_tick
 from tests.conftest import make_settings, rules_from, run_worker_until_idle
 from tests.kit.build import hook_url, messages
@@ -38,7 +39,7 @@ AGENTS = ("ag-1", "ag-2", "ag-3", "ag-4", "ag-5")
 
 def outcomes(redis_url: str, rule: str = "tts-down") -> list[str]:
     with redis.Redis.from_url(redis_url) as client:
-        rows = client.xrange("alerter:history")
+        rows = client.xrange(keys.HISTORY)
     return sorted(row[b"outcome"].decode() for _, row in rows if row.get(b"rule") == rule.encode())
 
 

@@ -17,6 +17,7 @@ import redis
 
 from alerter.cli import main
 from alerter.rules.load import load_rules
+from alerter.store import keys
 from alerter.store.ops import add_silence
 from alerter.store.state import State
 from tests.conftest import (
@@ -104,8 +105,8 @@ async def test_three_worker_processes_send_what_one_worker_sends(
 def queue_idle(redis_url: str) -> bool:
     """No call or digest job queued or running (the episode tick, a cron job, always is)."""
     with redis.Redis.from_url(redis_url) as client:
-        queued = [m for m in client.zrange("arq:queue", 0, -1) if not m.startswith(b"episode_")]
-        running = [k for k in client.keys("arq:in-progress:*") if b":episode_" not in k]
+        queued = [m for m in client.zrange(keys.ARQ_QUEUE, 0, -1) if not m.startswith(b"episode_")]
+        running = [k for k in client.keys(keys.ARQ_IN_PROGRESS + "*") if b":episode_" not in k]
         return not queued and not running
 
 

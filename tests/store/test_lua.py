@@ -176,7 +176,7 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
     assert await asyncio.gather(*batch) == [True, True, False, True]
     assert await evalsha_calls(redis) == evalsha_before + 1  # one run for the four
     queued = await redis.zrange(queue_name, 0, -1)
-    assert sorted(queued) == sorted(f"call:{c.call_id}".encode() for c in calls)
+    assert sorted(queued) == sorted(keys.call_job(c.call_id).encode() for c in calls)
     assert await redis.zrange(counters[0], 0, -1) == [calls[0].call_id.encode()]
     assert set(await redis.zrange(counters[1], 0, -1)) == {
         calls[0].call_id.encode(),
@@ -236,7 +236,7 @@ async def test_claim_takes_due_jobs_once_reads_them_and_finish_clears_them(redis
 
 async def test_release_deletes_only_our_own_claim(redis: Redis) -> None:
     state = State(redis)
-    key = f"alerter:sent:{uuid.uuid4()}:r:d"
+    key = keys.sent_marker(str(uuid.uuid4()), "r", "d")
     claim, token = await state.claim(key)
     assert claim is Claim.MINE
     await state.release(key, "sending:someone-else")
@@ -425,7 +425,7 @@ async def test_a_rule_keeps_state_for_at_most_max_groups_then_counts_the_rest_to
 ) -> None:
     windows, now, name = Windows(redis), time.time(), rule()
     noise = Noise(group_by=("agent_id",), repeat_interval=3600)
-    index = f"alerter:groups:{name}"
+    index = keys.rule_groups(name)
     await redis.zadd(index, {f"g{i}": int(now * 1000) for i in range(MAX_GROUPS - 1)})
     last = GroupKey((("agent_id", "ag-last"),))
     assert await windows.admit(name, last, noise, now) == last  # the last free place

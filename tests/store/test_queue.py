@@ -23,7 +23,7 @@ async def test_enqueue_is_an_arq_job_deferred_by_the_settle_time(redis: Redis) -
     info = await job.info()
     assert info is not None and info.function == "process_call"
     assert CallEnded.from_job(info.args[0]) == call
-    score = await redis.zscore("arq:queue", keys.call_job(call.call_id))
+    score = await redis.zscore(keys.ARQ_QUEUE, keys.call_job(call.call_id))
     assert score is not None and before + 4.99 <= score / 1000 <= time.time() + 5
 
 
@@ -33,9 +33,9 @@ async def test_duplicate_while_queued_or_result_kept(redis: Redis) -> None:
     assert await queue.enqueue(call)
     assert not await queue.enqueue(call)
     # Done: arq deleted the job and kept the result.
-    await redis.delete(f"arq:job:{keys.call_job(call.call_id)}")
-    await redis.zrem("arq:queue", keys.call_job(call.call_id))
-    await redis.set(f"arq:result:{keys.call_job(call.call_id)}", b"{}", ex=60)
+    await redis.delete(keys.ARQ_JOB + keys.call_job(call.call_id))
+    await redis.zrem(keys.ARQ_QUEUE, keys.call_job(call.call_id))
+    await redis.set(keys.ARQ_RESULT + keys.call_job(call.call_id), b"{}", ex=60)
     assert not await queue.enqueue(call)
     await queue.forget_result(call.call_id)
     assert await queue.enqueue(call)
@@ -63,13 +63,17 @@ async def test_the_queue_tells_work_due_now_from_work_waiting_its_time(redis: Re
 
     now_ms = time.time() * 1000
     await redis.zadd(
-        "arq:queue",
-        {"call:due": now_ms - 3000, "send:retry-soon": now_ms + 4000, "send:later": now_ms + 60000},
+        keys.ARQ_QUEUE,
+        {
+            keys.call_job("due"): now_ms - 3000,
+            keys.SEND_JOB_PREFIX + "retry-soon": now_ms + 4000,
+            keys.SEND_JOB_PREFIX + "later": now_ms + 60000,
+        },
     )
     queue = await queue_state(redis)
     assert queue.due == 1 and 2.9 <= queue.oldest_due_seconds < 10
     assert queue.waiting == 2 and queue.next_due_seconds is not None
     assert 3 < queue.next_due_seconds <= 4
-    await redis.delete("arq:queue")
+    await redis.delete(keys.ARQ_QUEUE)
     empty = await queue_state(redis)
     assert (empty.due, empty.waiting, empty.next_due_seconds) == (0, 0, None)

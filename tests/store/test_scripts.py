@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from alerter.store import job_scripts as js
-from alerter.store import lua
+from alerter.store import keys, lua
 from alerter.store import scripts as s
 
 
 def test_named_fields_are_spread_in_declared_order_with_nested_ones_in_place() -> None:
-    episode_keys = s.EpisodeKeys("alerter:episode:r:g", "alerter:episodes:due")
-    keys = s.FrequencyKeys("w", "f", "d", "k", episode_keys)
-    assert lua.flat(keys) == ["w", "f", "d", "k", "alerter:episode:r:g", "alerter:episodes:due"]
+    episode_keys = s.EpisodeKeys(keys.episode("r", "g"), keys.EPISODES_DUE)
+    named = s.FrequencyKeys("w", "f", "d", "k", episode_keys)
+    assert lua.flat(named) == ["w", "f", "d", "k", keys.episode("r", "g"), keys.EPISODES_DUE]
     args = s.FrequencyArgs(1000, 0, "c1", 60_000, 3, 7, "e\x1fr", s.EpisodeArgs("0", "", "", 0))
     assert lua.flat(args) == [1000, 0, "c1", 60_000, 3, 7, "e\x1fr", "0", "", "", 0]
 
@@ -75,9 +75,9 @@ def test_an_enqueue_batch_is_laid_out_call_after_call_as_enqueue_lua_reads_it() 
         _call(1, ended=2, groups=0, baselines=1),
         _call(2, ended=0, groups=1, baselines=0),
     )
-    keys = s.EnqueueKeys("queue", (first[0], second[0]))
+    named = s.EnqueueKeys("queue", (first[0], second[0]))
     args = s.EnqueueArgs((first[1], second[1]))
-    assert lua.flat(keys) == [
+    assert lua.flat(named) == [
         "queue",
         *("job1", "result1", "ended1.0", "ended1.1", "w1.0", "g1.0", "f1.0"),
         *("job2", "result2", "seen2.0"),

@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from alerter.rules.matchers import Matcher, parse_matcher
+from alerter.store import keys
 from alerter.store.silences import Silences
 
 
@@ -42,7 +43,7 @@ async def test_operators_survive_storage_and_equalities_stay_readable(redis: Red
     made = await silences.add(
         "r", [parse_matcher("agent_id=ag-1"), parse_matcher("event=~x.*")], now, now + 60, "c"
     )
-    stored = json.loads(await redis.get(f"alerter:silence:{made.id}"))
+    stored = json.loads(await redis.get(keys.silence(made.id)))
     assert stored["matchers"] == {"agent_id": "ag-1"}  # the first format, for older readers
     [read] = [s for s in await silences.all() if s.id == made.id]
     assert read.matchers == (Matcher("agent_id", "=", "ag-1"), Matcher("event", "=~", "x.*"))
@@ -60,8 +61,8 @@ async def test_silences_stored_in_the_first_format_still_match(redis: Redis) -> 
         "ends": now + 60,
         "comment": "before operators",
     }
-    await redis.set("alerter:silence:0ld5i1en", json.dumps(old))
-    await redis.sadd("alerter:silences", "0ld5i1en")
+    await redis.set(keys.silence("0ld5i1en"), json.dumps(old))
+    await redis.sadd(keys.SILENCES, "0ld5i1en")
     [read] = [s for s in await Silences(redis).all() if s.id == "0ld5i1en"]
     assert read.matches("any", {"agent_id": "ag-7"}, now + 1)
     assert not read.matches("any", {"agent_id": "ag-8"}, now + 1)
@@ -89,6 +90,6 @@ async def test_a_silence_made_before_re2_that_re2_cannot_run_is_left_out(redis: 
         "ends": now + 60,
         "comment": "made when regexes ran on re",
     }
-    await redis.set("alerter:silence:b4ckr3f5", json.dumps(old))
-    await redis.sadd("alerter:silences", "b4ckr3f5")
+    await redis.set(keys.silence("b4ckr3f5"), json.dumps(old))
+    await redis.sadd(keys.SILENCES, "b4ckr3f5")
     assert "b4ckr3f5" not in [s.id for s in await Silences(redis).all()]

@@ -17,6 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from alerter.store.state import FailedCall, State
 from tests.conftest import (
     SLACK_URL,
@@ -210,7 +211,7 @@ async def test_rerun_of_a_finished_call_does_not_alert_twice(
     await post_webhook(api.url, call_id, agent_id=AGENT)
     await process(diga, rules, redis_url)
     async with redis.asyncio.Redis.from_url(redis_url) as client:
-        await client.delete(f"arq:result:call:{call_id}")  # the 24 h window has passed
+        await client.delete(keys.ARQ_RESULT + keys.call_job(call_id))  # the 24 h window has passed
     assert (await post_webhook(api.url, call_id, agent_id=AGENT)).status_code == 202
     await process(diga, rules, redis_url)
     assert len(diga.requests_for(call_id)) == 4  # it really ran twice

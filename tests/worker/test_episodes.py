@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings
+from alerter.store import keys
 from alerter.worker import app as worker_module
 from tests.conftest import ApiServer, make_settings, rules_from
 from tests.kit.build import hook_url, messages
@@ -152,7 +153,7 @@ async def test_the_tick_runs_once_per_period_across_workers_and_restarts(
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # not missed, not repeated
     assert len(runs) >= 5 and set(runs.values()) == {1}, runs
     async with aioredis.Redis.from_url(redis_url) as client:
-        outbox = await client.zcard("alerter:episodes:outbox")
+        outbox = await client.zcard(keys.EPISODES_OUTBOX)
     assert outbox == 0
 
 
@@ -172,7 +173,7 @@ async def test_a_flatline_group_unseen_for_the_retention_is_dropped(
         ALERTER_CALL_RETENTION="4s",
     )
     api = api_for(rules)
-    groups_key = "alerter:flatline:agent-quiet:seen"
+    groups_key = keys.flatline_seen("agent-quiet")
     async with running_worker(short, rules, redis_url):
         await accepted(api.url, str(uuid.uuid4()), agent_id="ag-quiet")
         with redis.Redis.from_url(redis_url) as client:
@@ -180,7 +181,7 @@ async def test_a_flatline_group_unseen_for_the_retention_is_dropped(
             # It fires once silent for 2 s, then is dropped once unseen for 4 s.
             assert await until(lambda: len(titled(hook, "agent-quiet: no calls")) == 1)
             assert await until(lambda: client.hlen(groups_key) == 0, 15)
-            episodes = client.scan_iter("alerter:episode:agent-quiet:*")
+            episodes = client.scan_iter(keys.episode("agent-quiet", "*"))
             assert [k for k in episodes if not k.endswith(b":notified")] == []  # that one expires
         await more_ticks(redis_url)
     assert len(titled(hook, "agent-quiet: no calls")) == 1  # dropped, not fired again

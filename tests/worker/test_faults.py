@@ -15,6 +15,7 @@ import pytest
 
 from alerter.rules.load import load_rules
 from alerter.rules.model import RuleSet
+from alerter.store import keys
 from alerter.store.embedded import EmbeddedServer
 from alerter.worker.app import make_worker
 from alerter.worker.runner import run_worker
@@ -126,14 +127,14 @@ def in_progress(redis_url: str, call_id: str) -> bool:
     import redis
 
     with redis.Redis.from_url(redis_url) as client:
-        return bool(client.exists(f"arq:in-progress:call:{call_id}"))
+        return bool(client.exists(keys.ARQ_IN_PROGRESS + keys.call_job(call_id)))
 
 
 def queued(redis_url: str, call_id: str) -> bool:
     import redis
 
     with redis.Redis.from_url(redis_url) as client:
-        return client.zscore("arq:queue", f"call:{call_id}") is not None
+        return client.zscore(keys.ARQ_QUEUE, keys.call_job(call_id)) is not None
 
 
 def outbox(redis_url: str) -> int:
@@ -141,7 +142,11 @@ def outbox(redis_url: str) -> int:
     import redis
 
     with redis.Redis.from_url(redis_url) as client:
-        return sum(1 for m in client.zrange("arq:queue", 0, -1) if m.startswith(b"send:"))
+        return sum(
+            1
+            for m in client.zrange(keys.ARQ_QUEUE, 0, -1)
+            if m.startswith(keys.SEND_JOB_PREFIX.encode())
+        )
 
 
 async def stop_mid_job(

@@ -106,7 +106,7 @@ async def test_an_accepted_send_is_marked_on_its_sending_thread_before_the_event
     await run_worker_until_idle(settings, rules, redis_url, claim_lease_seconds=1)
     assert len(hook.wait_for(1)) == 1
     async with aioredis.Redis.from_url(redis_url) as client:
-        markers = [await client.get(key) async for key in client.scan_iter("alerter:sent:*")]
+        markers = [await client.get(key) async for key in client.scan_iter(keys.SENT_PREFIX + "*")]
     assert markers == [b"sent"]
 
 
@@ -446,4 +446,4 @@ async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(
     rows = await history(redis_url, f"digest-{slot.window}")
     assert rows[0].outcome == "dropped" and "1 call(s) not sent" in rows[0].detail
     async with aioredis.Redis.from_url(redis_url) as client:
-        assert await client.exists(f"alerter:digest:renamed-away:{key.digest}") == 0
+        assert await client.exists(keys.digest_open("renamed-away", key.digest)) == 0
