@@ -1,6 +1,6 @@
 """PII redaction per destination (pure): phone numbers, e-mail addresses, digits, regexes.
 
-Applied (by `render.redacted`, `render_digest.redacted`, `render_episode.redacted`) to every
+Applied (by `render.redaction.redacted` and the digest and episode renderers) to every
 text rendered for a destination that asks for it: titles, summaries, excerpts, call fields,
 events, link texts and urls (the Silence… prefill too), digests and resolved messages. Call
 ids are kept: they carry no personal data and are what an operator looks up.

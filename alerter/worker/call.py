@@ -4,8 +4,8 @@ fetch → evaluate → decide (every fired rule, in rule order) → record what 
 one round trip → render what is sent → the outbox (`send`: one job per due send, each with
 its own tries). The call is fetched and decided once: a destination that is down retries
 its send, never this job. `guard` turns every other end of a try into a retry or a recorded
-failure; `flush` is the digest job; the arq wiring (clients made once, tries, timeouts) is
-`worker`.
+failure; `digest` is the digest job; the arq wiring (clients made once, tries, timeouts) is
+`app`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What every job of one worker process uses: its long-lived clients, made once in the
-worker's `on_startup` (see `worker`)."""
+worker's `on_startup` (see `app`)."""
 
 from __future__ import annotations
 
