@@ -16,27 +16,11 @@ import tempfile
 from pathlib import Path
 
 from bench.common import ROOT, free_port, table, wait_http
-from bench.intake import DUPLICATE_LUA
+from bench.intake import DUPLICATE_LUA, cpu_seconds
 
 SECONDS = 6
 ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", "2"))
 BIN = Path(sys.executable).parent
-
-
-def _tree_cpu(pid: int) -> float:
-    """User + system CPU of a process and its children (a server's workers)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def _command(server: str, processes: int, port: int) -> list[str]:
@@ -61,13 +45,13 @@ def _load(server: str, processes: int, script: str) -> tuple[float, float, str]:
     try:
         wait_http(f"http://127.0.0.1:{port}/")
         subprocess.run(["wrk", "-t1", "-c64", "-d2s", "-s", script, url], capture_output=True)
-        before = _tree_cpu(proc.pid)
+        before = cpu_seconds(proc.pid)
         out = subprocess.run(
             ["wrk", "-t1", "-c64", f"-d{SECONDS}s", "--latency", "-s", script, url],
             capture_output=True,
             text=True,
         ).stdout
-        cpu = _tree_cpu(proc.pid) - before
+        cpu = cpu_seconds(proc.pid) - before
     finally:
         proc.terminate()
         proc.wait(15)
