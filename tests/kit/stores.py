@@ -23,6 +23,7 @@ from alerter.store.signature_counts import SignatureCounts
 from alerter.store.silences import Silences
 from alerter.store.state import State
 from alerter.store.windows import Windows
+from alerter.worker.app import close_deps
 from alerter.worker.deps import Deps
 from tests.kit.budgets import FAST
 from tests.standins import DIGA_KEY
@@ -62,7 +63,6 @@ async def worker_deps(
     try:
         yield deps, client
     finally:
-        await deps.diga.aclose()
-        deps.sender.close()
+        await close_deps(deps)  # as the worker's on_shutdown closes them
         await client.aclose()
         await client.connection_pool.disconnect()
