@@ -1755,7 +1755,75 @@ COALESCE_MUTANTS = (
     ),
 )
 
-MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS + API_PROCESSES_MUTANTS + COALESCE_MUTANTS
+SIGNATURE_LUA = "alerter/store/signature.lua"
+SIGNATURE_TESTS = ("tests/store/test_signature.py", "tests/store/test_lua.py")
+REDIS_TRIM_MUTANTS = (
+    Mutant(
+        "redis trim: a signature's hour counted from its whole set, calls past the hour too",
+        SIGNATURE_LUA,
+        "redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf')",
+        "redis.call('ZCARD', KEYS[2])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's calls never trimmed",
+        SIGNATURE_LUA,
+        "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])\n",
+        "",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's calls kept without an expiry",
+        SIGNATURE_LUA,
+        "redis.call('EXPIRE', KEYS[2], 7200)",
+        "redis.call('TTL', KEYS[2])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's example expires while the kind is still seen",
+        SIGNATURE_LUA,
+        "    redis.call('EXPIRE', KEYS[4], 8 * 86400)",
+        "    redis.call('TTL', KEYS[4])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: every call trims a signature's hour and renews its expiries",
+        SIGNATURE_LUA,
+        "if not last or math.floor(tonumber(last) / 60000) ~= math.floor(tonumber(ARGV[1]) / 60000) then",
+        "if true then",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: the day's set expires with its first signature's write",
+        SIGNATURE_LUA,
+        "  redis.call('EXPIRE', KEYS[3], 8 * 86400)",
+        "  redis.call('TTL', KEYS[3])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: the day's signatures not capped",
+        SIGNATURE_LUA,
+        "  if kinds > tonumber(ARGV[6]) then",
+        "  if false then",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: the signature report lists calls from before the newest's hour",
+        "alerter/store/signature_counts.py",
+        "for call, at in newest if at > since)",
+        "for call, at in newest)",
+        SIGNATURE_TESTS,
+    ),
+)
+
+MUTANTS = (
+    MUTANTS
+    + CONSOLE_MUTANTS
+    + COMPAT_MUTANTS
+    + API_PROCESSES_MUTANTS
+    + COALESCE_MUTANTS
+    + REDIS_TRIM_MUTANTS
+)
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 
