@@ -1757,6 +1757,8 @@ COALESCE_MUTANTS = (
 
 SIGNATURE_LUA = "alerter/store/signature.lua"
 SIGNATURE_TESTS = ("tests/store/test_signature.py", "tests/store/test_lua.py")
+LOG_LUA = "alerter/store/log.lua"
+SENT_TESTS = ("tests/store/test_sent.py", "tests/store/test_state.py")
 REDIS_TRIM_MUTANTS = (
     Mutant(
         "redis trim: a signature's hour counted from its whole set, calls past the hour too",
@@ -1806,6 +1808,48 @@ REDIS_TRIM_MUTANTS = (
         "  if kinds > tonumber(ARGV[6]) then",
         "  if false then",
         SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call's first event leaves its events list without an expiry",
+        LOG_LUA,
+        "  redis.call('EXPIRE', KEYS[2], ARGV[3])",
+        "  redis.call('TTL', KEYS[2])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call's events kept past their cap",
+        LOG_LUA,
+        "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)",
+        "  redis.call('LLEN', KEYS[2])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a bucket's first count leaves it without an expiry",
+        LOG_LUA,
+        "  redis.call('EXPIRE', KEYS[3], ARGV[4])",
+        "  redis.call('TTL', KEYS[3])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: every record renews its call's events' expiry",
+        LOG_LUA,
+        "if events == 1 then",
+        "if true then",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a retry to come counted as a decision",
+        "alerter/store/sent.py",
+        'if outcome != Outcome.RETRYING.value else ""',
+        'if outcome != "-" else ""',
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a server that forgot the records' script loses them",
+        "alerter/store/sent.py",
+        "        except NoScriptError:\n            await self._script.load()\n",
+        "        except NoScriptError:\n            return\n",
+        SENT_TESTS,
     ),
     Mutant(
         "redis trim: the signature report lists calls from before the newest's hour",
