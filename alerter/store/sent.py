@@ -31,6 +31,7 @@ from alerter.store.coalesce import Coalescer, Fill
 HISTORY_MAX = 100_000
 _DELIVERY_RESULTS = (Outcome.SENT, Outcome.RETRYING, Outcome.FAILED)
 
+
 @dataclass(frozen=True, slots=True)
 class LogKeys:
     history: str
