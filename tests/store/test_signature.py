@@ -119,3 +119,30 @@ async def test_the_report_shows_the_calls_of_the_hour_before_the_newest(redis: R
     assert row.latest_calls == ("c2", "c1")
     assert row.last_hour == 2 and row.today == 2
     assert row.last_seen == MINUTE + 30 and row.first_seen == MINUTE + 5
+
+
+async def test_a_call_retried_after_its_hour_answers_as_first_and_counts_nothing(
+    redis: Redis,
+) -> None:
+    assert await seen(redis, "c1", MINUTE - 3000) == (True, 1)
+    assert await seen(redis, "c2", MINUTE) == (False, 2)
+    calls, seen_key = keys.signature_calls("d1"), keys.signature_seen("d1")
+    await redis.zrem(calls, "c1")  # trimmed: its hour is over
+    assert await seen(redis, "c1", MINUTE + 700) == (True, 1)
+    assert await redis.zrange(calls, 0, -1) == [b"c2"]
+    assert await redis.zscore(keys.signatures_of_day(DAY), "d1") == 2
+    assert await redis.get(seen_key) == str(int(MINUTE * 1000)).encode()
+    left = await redis.pttl(seen_key)  # the expiry c2 gave it
+    assert 14 * 86400_000 - 700_000 - 5000 <= left <= 14 * 86400_000 - 700_000
+    assert await seen(redis, "c3", MINUTE + 800) == (False, 2)
+
+
+async def test_a_first_call_retried_after_its_hour_on_another_day_leaves_no_trace(
+    redis: Redis,
+) -> None:
+    assert await seen(redis, "c1", MINUTE + 5) == (True, 1)
+    await redis.delete(keys.signature_calls("d1"), keys.signature_seen("d1"))
+    assert await seen(redis, "c1", MINUTE + 86400) == (True, 1)
+    assert await redis.exists(keys.signature_seen("d1"), keys.signature_calls("d1")) == 0
+    assert await redis.zscore(keys.signatures_of_day("20090214"), "d1") is None
+    assert await redis.zscore(keys.signatures_of_day(DAY), "d1") == 1
