@@ -1755,7 +1755,154 @@ COALESCE_MUTANTS = (
     ),
 )
 
-MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS + API_PROCESSES_MUTANTS + COALESCE_MUTANTS
+SIGNATURE_LUA = "alerter/store/signature.lua"
+SIGNATURE_TESTS = ("tests/store/test_signature.py", "tests/store/test_lua.py")
+LOG_LUA = "alerter/store/log.lua"
+SENT_TESTS = ("tests/store/test_sent.py", "tests/store/test_state.py")
+REDIS_TRIM_MUTANTS = (
+    Mutant(
+        "redis trim: a signature's hour counted from its whole set, calls past the hour too",
+        SIGNATURE_LUA,
+        "redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf')",
+        "redis.call('ZCARD', KEYS[2])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's calls never trimmed",
+        SIGNATURE_LUA,
+        "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])\n",
+        "",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's calls kept without an expiry",
+        SIGNATURE_LUA,
+        "redis.call('EXPIRE', KEYS[2], 7200)",
+        "redis.call('TTL', KEYS[2])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a signature's example expires while the kind is still seen",
+        SIGNATURE_LUA,
+        "    redis.call('EXPIRE', KEYS[4], 8 * 86400)",
+        "    redis.call('TTL', KEYS[4])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: every call trims a signature's hour and renews its expiries",
+        SIGNATURE_LUA,
+        "if not last or math.floor(tonumber(last) / 60000) ~= math.floor(tonumber(ARGV[1]) / 60000) then",
+        "if true then",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: the day's set expires with its first signature's write",
+        SIGNATURE_LUA,
+        "  redis.call('EXPIRE', KEYS[3], 8 * 86400)",
+        "  redis.call('TTL', KEYS[3])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: the day's signatures not capped",
+        SIGNATURE_LUA,
+        "  if kinds > tonumber(ARGV[6]) then",
+        "  if false then",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call counted in the hour counted again when retried",
+        SIGNATURE_LUA,
+        "local d = redis.call('GET', KEYS[5]); if d then return d end",
+        "local d = false",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call retried after its hour answers anew",
+        SIGNATURE_LUA,
+        "if not first then return result end",
+        "if true then return result end",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call retried after its hour put back in the hour",
+        SIGNATURE_LUA,
+        "redis.call('ZREM', KEYS[2], ARGV[3])",
+        "redis.call('ZSCORE', KEYS[2], ARGV[3])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call retried after its hour counted in the day again",
+        SIGNATURE_LUA,
+        "redis.call('ZINCRBY', KEYS[3], -1, ARGV[5])",
+        "redis.call('ZINCRBY', KEYS[3], 0, ARGV[5])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call retried after its hour leaves its time as the last seen",
+        SIGNATURE_LUA,
+        "  redis.call('SET', KEYS[1], last, 'PX', left)",
+        "  redis.call('PTTL', KEYS[1])",
+        SIGNATURE_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call's first event leaves its events list without an expiry",
+        LOG_LUA,
+        "  redis.call('EXPIRE', KEYS[2], ARGV[3])",
+        "  redis.call('TTL', KEYS[2])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a call's events kept past their cap",
+        LOG_LUA,
+        "  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)",
+        "  redis.call('LLEN', KEYS[2])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a bucket's first count leaves it without an expiry",
+        LOG_LUA,
+        "  redis.call('EXPIRE', KEYS[3], ARGV[4])",
+        "  redis.call('TTL', KEYS[3])",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: every record renews its call's events' expiry",
+        LOG_LUA,
+        "if events == 1 then",
+        "if true then",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a retry to come counted as a decision",
+        "alerter/store/sent.py",
+        'if outcome != Outcome.RETRYING.value else ""',
+        'if outcome != "-" else ""',
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: a server that forgot the records' script loses them",
+        "alerter/store/sent.py",
+        "        except NoScriptError:\n            await self._script.load()\n",
+        "        except NoScriptError:\n            return\n",
+        SENT_TESTS,
+    ),
+    Mutant(
+        "redis trim: the signature report lists calls from before the newest's hour",
+        "alerter/store/signature_counts.py",
+        "for call, at in newest if at > since)",
+        "for call, at in newest)",
+        SIGNATURE_TESTS,
+    ),
+)
+
+MUTANTS = (
+    MUTANTS
+    + CONSOLE_MUTANTS
+    + COMPAT_MUTANTS
+    + API_PROCESSES_MUTANTS
+    + COALESCE_MUTANTS
+    + REDIS_TRIM_MUTANTS
+)
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 

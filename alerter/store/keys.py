@@ -133,7 +133,8 @@ def signature_seen(digest: str) -> str:
 
 
 def signature_calls(digest: str) -> str:
-    """Sorted set: calls that carried a signature in the last hour."""
+    """Sorted set: calls that carried a signature in the last hour (by time, in ms; trimmed
+    once a minute, so read by score)."""
     return f"{ROOT}sig:calls:{digest}"
 
 

@@ -40,12 +40,23 @@ class Script(Generic[ScriptKeys, ScriptArgs]):
 
     def __init__(self, redis: Redis, name: str) -> None:
         # EVALSHA, and the script loaded again when a restarted server forgot it.
+        self._redis = redis
         self._script = redis.register_script(source(name))
 
     async def __call__(
         self, keys: ScriptKeys, args: ScriptArgs, client: Redis | Pipeline | None = None
     ) -> Any:
         return await self._script(keys=flat(keys), args=flat(args), client=client)
+
+    def queue(self, pipe: Pipeline, keys: ScriptKeys, args: ScriptArgs) -> None:
+        """Its EVALSHA added to a pipeline, without the SCRIPT EXISTS a pipeline sends first
+        for a script called on it: a server that does not know it answers NoScriptError,
+        and the caller `load`s it and sends again (after a restart: not on the hot path)."""
+        flat_keys = flat(keys)
+        pipe.evalsha(self._script.sha, len(flat_keys), *flat_keys, *flat(args))
+
+    async def load(self) -> None:
+        self._script.sha = await self._redis.script_load(self._script.script)
 
 
 def flat(value: object) -> list[Any]:

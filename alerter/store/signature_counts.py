@@ -52,6 +52,15 @@ def _seen(raw: bytes) -> tuple[bool, int]:
     return kind == "new", int(hour)
 
 
+def _latest(newest: list[tuple[bytes, float]]) -> tuple[str, ...]:
+    """The newest calls within an hour of the newest: the set is trimmed once a minute
+    (signature.lua), so calls older than that may still be in it."""
+    if not newest:
+        return ()
+    since = newest[0][1] - 3_600_000
+    return tuple(call.decode() for call, at in newest if at > since)
+
+
 class SignatureCounts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -150,7 +159,7 @@ class SignatureCounts:
                 pipe.get(keys.signature_example(digest))
                 pipe.zcount(keys.signature_calls(digest), hour_ago, "+inf")
                 pipe.get(keys.signature_seen(digest))
-                pipe.zrevrange(keys.signature_calls(digest), 0, LATEST_CALLS - 1)
+                pipe.zrevrange(keys.signature_calls(digest), 0, LATEST_CALLS - 1, withscores=True)
             raw = await pipe.execute()
         out = []
         for i, digest in enumerate(top):
@@ -166,7 +175,7 @@ class SignatureCounts:
                     per_day=tuple(per_day[digest]),
                     first_seen=float(known["first"]) if "first" in known else None,
                     last_seen=int(seen) / 1000 if seen else None,
-                    latest_calls=tuple(call.decode() for call in latest),
+                    latest_calls=_latest(latest),
                 )
             )
         return out

@@ -28,13 +28,11 @@ from alerter.store.coalesce import Coalescer, Fill
 from alerter.store.history import HistoryEntry, history_entry, subject_kind
 from alerter.store.markers import SENT as _SENT
 from alerter.store.markers import SENT_TTL_SECONDS
+from alerter.store.sent import HISTORY_MAX, Recorder
 
 CLAIM_LEASE_SECONDS = 120
-HISTORY_MAX = 100_000
 HISTORY_SCAN_MAX = 10_000  # entries one filtered read looks at, at most (the newest)
 STORY_ONLY = ("fetched", "matched")  # a call's story holds these; the history stream not
-
-_DELIVERY_RESULTS = (Outcome.SENT, Outcome.RETRYING, Outcome.FAILED)
 
 
 class Claim(StrEnum):
@@ -67,7 +65,7 @@ class FailedCall:
 
 class State:
     """Markers, history and failures; every history entry also goes to its call's timeline
-    and the per-rule counts (`store.calls`), in the same round trip."""
+    and the per-rule counts (`store.sent`), in the same round trip."""
 
     def __init__(
         self,
@@ -81,42 +79,17 @@ class State:
         self._redis = redis
         self.clock = clock  # every stamp this store writes (history, failures)
         self._lease = claim_lease_seconds
-        # A worker's calls share round trips for their records (`Coalescer`); elsewhere
-        # (api, console, CLI) each write is its own pipeline.
-        self._coalescer = coalescer
         self._release = lua.Script[js.ReleaseKeys, js.ReleaseArgs](redis, "release")
         self._send_failed = lua.Script[js.FailedSendKeys, js.FailedSendArgs](redis, "failed_send")
         self.calls = CallRecords(redis, retention_seconds)
+        self._recorder = Recorder(redis, self.calls, coalescer)
 
     @property
     def redis(self) -> Redis:
         return self._redis
 
     async def _writes(self, fill: Fill) -> None:
-        if self._coalescer is not None:
-            await self._coalescer.execute(fill)
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            fill(pipe)
-            await pipe.execute()
-
-    def _log(self, pipe: Pipeline, entry: dict[str, str]) -> None:
-        """The history entry, its timeline event and its count, added to `pipe`."""
-        pipe.xadd(keys.HISTORY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-        at = float(entry["at"])
-        event = CallEvent(
-            at=at,
-            outcome=entry["outcome"],
-            rule=entry["rule"],
-            destination=entry["destination"],
-            detail=entry["detail"],
-        )
-        self.calls.write_event(pipe, entry["call_id"], event)
-        if entry["outcome"] != Outcome.RETRYING.value:
-            self.calls.count(pipe, entry["rule"], entry["outcome"], at)
-        if entry["destination"] and entry["outcome"] in _DELIVERY_RESULTS:
-            result = {"at": at, "ok": entry["outcome"] == Outcome.SENT, "detail": entry["detail"]}
-            pipe.hset(keys.DESTINATIONS_LAST, entry["destination"], json.dumps(result))
+        await self._recorder.run(fill)
 
     async def evaluated(
         self,
@@ -196,7 +169,7 @@ class State:
             if not marked:
                 pipe.set(key, _SENT, ex=SENT_TTL_SECONDS)
             if history is not None:
-                self._log(pipe, {**history, "at": at})
+                self._recorder.log(pipe, {**history, "at": at})
             if clear_failure is not None:
                 pipe.hdel(keys.FAILED, clear_failure)
 
@@ -229,12 +202,14 @@ class State:
     ) -> None:
         """History entries (`history_entry`), in their order, in one round trip;
         `clear_failure`: a call id whose recorded failure they end, in that trip too."""
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: Pipeline) -> None:
             for fields in entries:
-                self._log(pipe, fields)
+                self._recorder.log(pipe, fields)
             if clear_failure is not None:
                 pipe.hdel(keys.FAILED, clear_failure)
-            await pipe.execute()
+
+        await self._recorder.run(fill, shared=False)
 
     async def history(
         self,
@@ -307,10 +282,12 @@ class State:
             "attempts": attempts,
         }
         entry = history_entry(call.call_id, Outcome.FAILED, detail=f"{kind}: {reason}", at=at)
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: Pipeline) -> None:
             pipe.hset(keys.FAILED, call.call_id, json.dumps(value))
-            self._log(pipe, entry)
-            await pipe.execute()
+            self._recorder.log(pipe, entry)
+
+        await self._recorder.run(fill, shared=False)
 
     async def record_send_failure(self, call: CallEnded, send: FailedSend, attempts: int) -> None:
         """A send that gave up: one `failed` decision against its rule and destination (the
@@ -341,7 +318,7 @@ class State:
             attempts=attempts,
         )
         async with self._redis.pipeline(transaction=False) as pipe:
-            self._log(pipe, entry)
+            await self._recorder.log_loaded(pipe, entry)
             await self._send_failed(js.FailedSendKeys(failed=keys.FAILED), args, client=pipe)
             await pipe.execute()
 

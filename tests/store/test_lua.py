@@ -44,6 +44,7 @@ COVERED = {
     "ring",  # included by enqueue and baseline, run through them
     "match_window",  # included by rate and baseline, run through them
     "correlate",
+    "log",  # tests/store/test_sent.py
 }
 
 
