@@ -29,8 +29,10 @@ from redis.exceptions import RedisError
 
 from alerter.cli.common import require_redis
 from alerter.clock import Clock
+from alerter.compat.uvicorn import webhook_protocol
 from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
+from alerter.http.webhook import Webhooks
 from alerter.logs import configure
 from alerter.metrics import Metrics, Role
 from alerter.rules.reload import RulesHolder
@@ -367,12 +369,21 @@ def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
 
 
 def server_config(
-    app: Litestar, settings: Settings, host: str | None = None, port: int | None = None
+    app: Litestar,
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    webhook_door: bool = True,
 ) -> uvicorn.Config:
     """How the api is served: forwarding headers believed only from `ALERTER_TRUSTED_PROXIES`
-    (uvicorn's own handling, which trusts 127.0.0.1 by default, is off)."""
+    (uvicorn's own handling, which trusts 127.0.0.1 by default, is off); the webhook answered
+    by the server itself, below ASGI (`compat.uvicorn`; `webhook_door=False`: by the Litestar
+    route, which answers the same)."""
+    door = Webhooks(lambda: app.state.intake, settings.max_body_bytes)
     return uvicorn.Config(
         BehindProxies(app, settings.trusted_proxies),
+        http=webhook_protocol(door) if webhook_door else "httptools",
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
         log_level="warning",
