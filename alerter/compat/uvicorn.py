@@ -71,8 +71,9 @@ class WebhookProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Where uvicorn would log, limit or re-root each request, its own path does it.
-        self.fast = not self.access_log and self.limit_concurrency is None and not self.root_path
+        # Where uvicorn is asked to log, limit or re-root each request, its own path does it.
+        config = self.config
+        self.fast = not config.access_log and self.limit_concurrency is None and not self.root_path
         self.with_query = self.door.route + b"?"
 
     def on_message_begin(self) -> None:
