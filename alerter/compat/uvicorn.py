@@ -68,6 +68,7 @@ class _Webhook:
 
 class WebhookProtocol(HttpToolsProtocol):
     door: Door  # set by `webhook_protocol`
+    heads: dict[object, object]  # each answer's head, for the date they hold (`_head`)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,17 +160,28 @@ class WebhookProtocol(HttpToolsProtocol):
         if transport.is_closing():  # the client went away: nobody hears it
             return
         status, content = answer
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(content))
-        if not webhook.keep_alive:
-            head.append(b"connection: close\r\n")
-        head += [b"\r\n", content]
-        transport.write(b"".join(head))
+        transport.write(self._head(status, webhook.keep_alive) % len(content) + content)
         if not webhook.keep_alive:
             transport.close()
         self.on_response_complete()
+
+    def _head(self, status: int, keep_alive: bool) -> bytes:
+        """The answer's head up to its length, made once a second (uvicorn renews the date)."""
+        defaults = self.server_state.default_headers
+        heads = self.heads
+        if heads.get("of") is not defaults:
+            heads.clear()
+            heads["of"] = defaults
+        key = (status, keep_alive)
+        head = heads.get(key)
+        if head is None:
+            parts = [STATUS_LINE[status].replace(b"%", b"%%")]
+            parts += [b"%s: %s\r\n" % (n, v.replace(b"%", b"%%")) for n, v in defaults]
+            parts.append(b"content-type: application/json\r\ncontent-length: %d\r\n")
+            parts.append(b"\r\n" if keep_alive else b"connection: close\r\n\r\n")
+            head = heads[key] = b"".join(parts)
+        assert isinstance(head, bytes)
+        return head
 
     def connection_lost(self, exc: Exception | None) -> None:
         webhook: object = self.cycle
@@ -182,4 +194,4 @@ class WebhookProtocol(HttpToolsProtocol):
 
 def webhook_protocol(door: Door) -> type[WebhookProtocol]:
     """The protocol class to give `uvicorn.Config(http=...)`."""
-    return type("DoorProtocol", (WebhookProtocol,), {"door": door})
+    return type("DoorProtocol", (WebhookProtocol,), {"door": door, "heads": {}})
