@@ -194,3 +194,18 @@ def test_stopping_waits_for_a_webhook_in_flight(running: Running, door: Door) ->
     assert (answer.status, answer.header("connection")) == (202, "close")
     running.thread.join(10)
     assert not running.thread.is_alive()
+
+
+def test_stopping_waits_for_a_webhook_whose_client_left(running: Running, door: Door) -> None:
+    """The connection gone, only the task keeps uvicorn waiting: the write still completes."""
+    assert running.loop is not None
+    door.hold = asyncio.Event()
+    with socket.create_connection(("127.0.0.1", running.port), timeout=20) as conn:
+        conn.sendall(request("/hook", b"left"))
+        assert door.entered.wait(10)
+    assert wait_until(lambda: not running.server.server_state.connections, 10)
+    running.server.should_exit = True
+    assert wait_until(lambda: not any(s.is_serving() for s in running.server.servers), 10)
+    running.loop.call_soon_threadsafe(door.hold.set)
+    running.thread.join(10)
+    assert [body for _, body in door.seen] == [b"left"]

@@ -152,7 +152,9 @@ def test_signed_webhooks(redis_url: str) -> None:
 
         assert both(pair, signed)[0][0] == 202
         assert both(pair, lambda i: request(ROUTE, webhook(i)))[0][0] == 401
-        assert both(pair, lambda i: signed(i, "whsec_" + "YW5vdGhlci1zaWduaW5nLWtleQ=="))[0][0] == 401
+        assert (
+            both(pair, lambda i: signed(i, "whsec_" + "YW5vdGhlci1zaWduaW5nLWtleQ=="))[0][0] == 401
+        )
         bearer = {"authorization": f"Bearer {SECRET}", "AUTHORIZATION": "Bearer nope"}
         assert both(pair, lambda i: request(ROUTE, webhook(i), headers=bearer))[0][0] == 202
         assert outcomes(pair[0]) == outcomes(pair[1])
