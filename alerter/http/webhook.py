@@ -4,6 +4,7 @@ through `Webhooks`, so they cannot drift apart."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerter.clock import Clock, system_clock
+from alerter.compat.uvicorn import webhook_protocol
 from alerter.http.intake import Ignored, IntakeError, parse_webhook
 from alerter.http.webhook_auth import AuthError, verify
 from alerter.metrics import Metrics
@@ -170,3 +172,9 @@ class Webhooks:
 
     def answer(self, headers: Headers, body: bytes) -> Coroutine[Any, Any, Answer]:
         return answer(self.intake(), headers, body)  # the coroutine itself: one frame less
+
+
+def door_protocol(app: Any, settings: Settings) -> type[asyncio.Protocol]:
+    """The server's protocol answering the webhook itself, for `app` (a Litestar app whose
+    lifespan makes `state.intake`)."""
+    return webhook_protocol(Webhooks(lambda: app.state.intake, settings.max_body_bytes))
