@@ -1777,7 +1777,7 @@ WEBHOOK_DOOR_MUTANTS = (
         "alerter/http/webhook.py",
         'TOO_LARGE = IntakeError(413, "PAYLOAD_TOO_LARGE"',
         'TOO_LARGE = IntakeError(400, "PAYLOAD_TOO_LARGE"',
-        ("tests/http/test_intake.py", "tests/http/test_hostile.py"),
+        DOOR_TESTS,
     ),
     Mutant(
         "door: keep-alive ignored (HTTP/1.0, Connection: close kept open)",

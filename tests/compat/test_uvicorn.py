@@ -118,14 +118,16 @@ def running(door: Door) -> Iterator[Running]:
 def test_the_route_is_answered_by_the_door_and_the_rest_by_the_app(
     running: Running, door: Door
 ) -> None:
-    hook, other = exchange(running.port, request("/hook", b"abc") + request("/hook/x", b"abc"), 2)
+    hook, after = exchange(running.port, request("/hook", b"abc") + request("/hook/x", b"abc"), 2)
+    assert after.body == b"app POST /hook/x 3"
+    other = exchange(running.port, request("/hookx", b"abc"))[0]  # alone: the door is free
     assert (hook.status, hook.body, hook.header("content-type")) == (
         202,
         b'{"got":3}',
         "application/json",
     )
     assert hook.names() == ["date", "content-type", "content-length"]  # as uvicorn writes an app's
-    assert other.body == b"app POST /hook/x 3"
+    assert other.body == b"app POST /hookx 3"
     assert [body for _, body in door.seen] == [b"abc"]
     assert (b"content-type", b"application/json") in door.seen[0][0]
     assert exchange(running.port, request("/hook?x=1", b"q"))[0].status == 202
@@ -206,6 +208,8 @@ def test_stopping_waits_for_a_webhook_whose_client_left(running: Running, door: 
     assert wait_until(lambda: not running.server.server_state.connections, 10)
     running.server.should_exit = True
     assert wait_until(lambda: not any(s.is_serving() for s in running.server.servers), 10)
+    running.thread.join(1)  # it never ends by itself while the webhook is held
+    assert running.thread.is_alive()
     running.loop.call_soon_threadsafe(door.hold.set)
     running.thread.join(10)
     assert [body for _, body in door.seen] == [b"left"]
