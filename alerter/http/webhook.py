@@ -167,9 +167,6 @@ class Webhooks:
         """Counted as the Litestar route counts it (nobody hears the answer)."""
         refused(self.intake(), ENDED_EARLY)
 
-    def refuse(self, exc: IntakeError) -> Answer:
-        return refused(self.intake(), exc)
-
     def answer(self, headers: Headers, body: bytes) -> Coroutine[Any, Any, Answer]:
         return answer(self.intake(), headers, body)  # the coroutine itself: one frame less
 
