@@ -184,6 +184,7 @@ def run(redis_url: str, workdir: Path) -> str:
 
 PROCESSES = tuple(int(n) for n in os.environ.get("BENCH_INTAKE_PROCESSES", "1,2").split(","))
 AM_NAME = "Alertmanager, one alert per call"
+ROUTE_NAME = "alerter intake, unique call ids, Litestar route (no door), 1 process"
 # Granian (not a dependency: `pip install granian`) beside uvicorn when installed.
 SERVERS = ("uvicorn",) + (("granian",) if (Path(PY).parent / "granian").exists() else ())
 
@@ -261,6 +262,27 @@ def _alerter(
             WEBHOOK_LUA, proc.pid, unique, ready, processes, redis_pid),
     ]  # fmt: skip
     if processes == 1 and server == "uvicorn":
+        # The same api with its webhook through uvicorn's ASGI path and the Litestar route.
+        route_port = free_port()
+        route = stack.enter_context(
+            process(
+                [PY, "-m", "bench.servers", "route", "--port", str(route_port)],
+                env=env,
+                log=workdir / "api-route.log",
+            )
+        )
+        rows.append(
+            Row(
+                ROUTE_NAME,
+                f"http://127.0.0.1:{route_port}/webhooks/diga",
+                WEBHOOK_LUA,
+                route.pid,
+                uuid.uuid4().hex[:7],
+                f"http://127.0.0.1:{route_port}/health",
+                processes,
+                redis_pid,
+            )
+        )
         rows.append(
             Row(
                 "alerter intake, one call id repeated, 1 process",

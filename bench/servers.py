@@ -1,6 +1,7 @@
 """Servers the benchmarks run in processes of their own, on 127.0.0.1.
 
 python -m bench.servers bare --port P        Litestar handler: parse the body, answer 202
+python -m bench.servers route --port P       the api, its webhook answered by the Litestar route
 python -m bench.servers diga --port P [--latency 0.05] [--logs 40] [--big-every 50]
                                      [--alert-every 1] [--info 0]
 python -m bench.servers receiver --port P    counts alerts (apprise json://), GET /stats
@@ -47,6 +48,27 @@ def alerter_app() -> Any:
     rules = RulesHolder(settings.rules_path, Metrics(Role.API))
     rules.reload("start")
     return BehindProxies(create_app(settings, settings.redis_url, rules), settings.trusted_proxies)
+
+
+def route_server(port: int) -> None:
+    """The api as `alerter api` runs one process (settings from the environment), except that
+    the webhook goes through uvicorn's ASGI path to the Litestar route, not the server's own
+    door (`compat.uvicorn`): the intake as it was before the door, measured beside it."""
+    import gc
+
+    import uvloop
+
+    from alerter.cli.serve import server_config
+
+    app = alerter_app().app
+    from alerter.settings import load_settings
+
+    server = uvicorn.Server(
+        server_config(app, load_settings(), "127.0.0.1", port, webhook_door=False)
+    )
+    gc.collect()
+    gc.freeze()
+    uvloop.run(server.serve())
 
 
 def call_kind(call_id: str, every: int) -> bool:
@@ -213,7 +235,7 @@ async def _answer(send: Any, status: int, body: bytes) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bare", "diga", "receiver"])
+    parser.add_argument("kind", choices=["bare", "diga", "receiver", "route"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--logs", type=int, default=40)
@@ -221,6 +243,9 @@ def main() -> None:
     parser.add_argument("--alert-every", type=int, default=1)
     parser.add_argument("--info", type=int, default=0, help="INFO logs a call, among its errors")
     args = parser.parse_args()
+    if args.kind == "route":
+        route_server(args.port)
+        return
     app: Any = {
         "bare": bare_app,
         "diga": lambda: DigaStandIn(

@@ -199,6 +199,7 @@ class ApiServer:
         redis_url: str,
         rules: RuleSet | RulesHolder | None,
         clock: Callable[[], float] = time.time,
+        webhook_door: bool = True,
     ) -> None:
         self.port = free_port()
         if not isinstance(rules, RulesHolder):
@@ -207,7 +208,9 @@ class ApiServer:
         # The server as `alerter serve` configures it (which forwarding headers it believes).
         self.redis_url = redis_url
         self.app = create_app(settings, redis_url, rules, clock)
-        config = server_config(self.app, settings, "127.0.0.1", self.port)
+        config = server_config(
+            self.app, settings, "127.0.0.1", self.port, webhook_door=webhook_door
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

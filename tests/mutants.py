@@ -1630,7 +1630,7 @@ CONSOLE_MUTANTS = (
     ),
     Mutant(
         "clock: a webhook's signature age measured on the system clock, not the api's",
-        "alerter/http/app.py",
+        "alerter/http/webhook.py",
         "secret.get_secret_value(), intake.clock())",
         'secret.get_secret_value(), __import__("time").time())',
         ("tests/http/test_webhook_auth.py",),
@@ -1895,6 +1895,89 @@ REDIS_TRIM_MUTANTS = (
     ),
 )
 
+DOOR = "alerter/compat/uvicorn.py"
+DOOR_TESTS = ("tests/compat/test_uvicorn.py", "tests/http/test_webhook_door.py")
+WEBHOOK_DOOR_MUTANTS = (
+    Mutant(
+        "door: a body at the limit refused with 413",
+        DOOR,
+        "if int(value) > self.door.limit:",
+        "if int(value) >= self.door.limit:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: a chunked body over the limit buffered and answered",
+        DOOR,
+        "if webhook.size > self.door.limit:",
+        "if False:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: 413 answered with another status",
+        "alerter/http/webhook.py",
+        'TOO_LARGE = IntakeError(413, "PAYLOAD_TOO_LARGE"',
+        'TOO_LARGE = IntakeError(400, "PAYLOAD_TOO_LARGE"',
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: keep-alive ignored (HTTP/1.0, Connection: close kept open)",
+        DOOR,
+        'keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()',
+        "keep_alive = True",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: 202 sent before the Redis write",
+        DOOR,
+        "            answer = await self.door.answer(webhook.headers, body)\n",
+        "            self._reply(webhook, (202, b'{}'))\n"
+        "            answer = await self.door.answer(webhook.headers, body)\n",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: a webhook pipelined behind another request answered before it",
+        DOOR,
+        "and (cycle is None or cycle.response_complete)",
+        "and True",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: a webhook in flight not waited for at shutdown",
+        DOOR,
+        "        self.tasks.add(task)\n",
+        "",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: other paths under the route answered as the webhook",
+        DOOR,
+        "(url == self.door.route or url.startswith(self.with_query))",
+        "url.startswith(self.door.route)",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: 100-continue never sent",
+        DOOR,
+        "            self.transport.write(CONTINUE)\n",
+        "            pass\n",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: a body cut by the client not counted",
+        DOOR,
+        "                self.door.ended_early()\n",
+        "                pass\n",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "door: the first of repeated headers not the one verified",
+        "alerter/http/webhook.py",
+        'found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))',
+        'found[name.decode("latin-1").lower()] = value.decode("latin-1")',
+        DOOR_TESTS,
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -1902,6 +1985,7 @@ MUTANTS = (
     + API_PROCESSES_MUTANTS
     + COALESCE_MUTANTS
     + REDIS_TRIM_MUTANTS
+    + WEBHOOK_DOOR_MUTANTS
 )
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -31,6 +31,7 @@ from alerter.cli.common import require_redis
 from alerter.clock import Clock
 from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
+from alerter.http.webhook import door_protocol
 from alerter.logs import configure
 from alerter.metrics import Metrics, Role
 from alerter.rules.reload import RulesHolder
@@ -367,12 +368,19 @@ def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:
 
 
 def server_config(
-    app: Litestar, settings: Settings, host: str | None = None, port: int | None = None
+    app: Litestar,
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    webhook_door: bool = True,
 ) -> uvicorn.Config:
     """How the api is served: forwarding headers believed only from `ALERTER_TRUSTED_PROXIES`
-    (uvicorn's own handling, which trusts 127.0.0.1 by default, is off)."""
+    (uvicorn's own, trusting 127.0.0.1, off); the webhook answered below ASGI by the server's
+    door (`compat.uvicorn`; `webhook_door=False`: by the Litestar route, which answers alike)."""
     return uvicorn.Config(
         BehindProxies(app, settings.trusted_proxies),
+        http=door_protocol(app, settings) if webhook_door else "httptools",
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
         log_level="warning",

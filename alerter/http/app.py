@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Literal
 
@@ -21,23 +21,20 @@ from litestar.params import SkipValidation
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 from litestar.types import Receive, Scope, Send
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from alerter.clock import Clock, system_clock
-from alerter.http import openapi
+from alerter.http import openapi, webhook
 from alerter.http.console import pages
 from alerter.http.console.actions import ActionError
 from alerter.http.console.auth import AuthConfig, Refused, SignInRequired
 from alerter.http.console.schema import Error
 from alerter.http.console.setup import console_error, console_routes, make_console
-from alerter.http.intake import Ignored, IntakeError, parse_webhook
+from alerter.http.intake import IntakeError
 from alerter.http.slack import SlackInteractions, slack_interactions
-from alerter.http.webhook_auth import AuthError, verify
-from alerter.metrics import Metrics
-from alerter.pipeline.evaluate import baseline_counters, ended_counters, flatline_marks
+from alerter.http.webhook import ENDED_EARLY, TOO_LARGE, Intake, error_content
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
@@ -63,33 +60,6 @@ _STATUS_CODES = {
 }
 
 
-@dataclass
-class Intake:
-    """What the webhook handler needs, made once per process."""
-
-    settings: Settings
-    queue: CallQueue
-    redis: Redis
-    rules: RulesHolder
-    metrics: Metrics
-    clock: Clock = system_clock  # the process's one clock: the queue stamps calls with it
-
-    # The counter's child per outcome, found once: prometheus's `labels()` lookup cost 1.5 %
-    # of a busy api's time.
-    outcomes: dict[str, Any] = field(default_factory=dict)
-
-    def count(self, outcome: str) -> None:
-        counter = self.outcomes.get(outcome)
-        if counter is None:
-            counter = self.outcomes[outcome] = self.metrics.webhooks.labels(outcome)
-        counter.inc()
-
-
-def error_content(code: str, message: str) -> dict[str, str]:
-    """The body of every error answer (DESIGN.md's shape)."""
-    return {"status": "error", "error_code": code, "message": message}
-
-
 def error_response(status: int, code: str, message: str) -> Response[dict[str, str]]:
     return Response(error_content(code, message), status_code=status, media_type=MediaType.JSON)
 
@@ -108,51 +78,28 @@ def _intake(request: Request[Any, Any, AppState]) -> Intake:
     return intake
 
 
-def _body_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, int | None]:
-    """Content-Type and Content-Length, read from the raw headers in one pass: building
-    Litestar's `Headers` for two names cost more than the rest of the checks."""
-    content_type, length = "", None
-    for name, value in headers:
-        if name == b"content-type":
-            content_type = value.decode("latin-1")
-        elif name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise IntakeError(400, "BAD_REQUEST", "Content-Length is not a number") from None
-    return content_type, length
-
-
 async def _read_body(
     request: Request[Any, Any, AppState], limit: int, announced: int | None
 ) -> bytes:
     """The body, at most `limit` bytes, from the ASGI channel: the limit Litestar's
     `body()` enforces, without the header map and stream it builds for each request."""
     if announced is not None and announced > limit:
-        raise IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+        raise TOO_LARGE
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await request.receive()
         if message["type"] != "http.request":  # the client went away: nobody hears this
-            raise IntakeError(400, "BAD_REQUEST", "the body ended early")
+            raise ENDED_EARLY
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+            raise TOO_LARGE
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-_ANSWER = msgspec.json.Encoder()
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -171,53 +118,18 @@ class _Answer:
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-def _answer(status: int, content: dict[str, str]) -> _Answer:
-    return _Answer(status, _ANSWER.encode(content))
-
-
 # Described by hand in `openapi` (it reads raw bytes); each answer carries its own status.
-@post("/webhooks/diga", include_in_schema=False)
+# The server usually answers this path itself (`compat.uvicorn`); both go through `webhook`.
+@post(webhook.ROUTE, include_in_schema=False)
 async def diga_webhook(request: Request[Any, Any, AppState]) -> _Answer:
     intake = _intake(request)
+    headers = request.scope["headers"]
     try:
-        content_type, announced = _body_headers(request.scope["headers"])
+        announced = webhook.announced_length(headers)
         body = await _read_body(request, intake.settings.max_body_bytes, announced)
-        secret = intake.settings.webhook_secret
-        if secret is not None:
-            try:
-                verify(request.headers, body, secret.get_secret_value(), intake.clock())
-            except AuthError as exc:
-                raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
-        if not _is_json(content_type):
-            raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
-        parsed = parse_webhook(body, intake.settings.call_end_events)
-        if isinstance(parsed, Ignored):
-            intake.count("ignored")
-            answer = {"status": "ignored", "event": parsed.event}
-            if parsed.call_id:
-                answer["call_id"] = parsed.call_id
-            return _answer(200, answer)
-        try:
-            rules = intake.rules.current
-            counters = ended_counters(rules, parsed) if rules else ()
-            marks = flatline_marks(rules, parsed) if rules else ()
-            baselines = baseline_counters(rules, parsed) if rules else ()
-            queued = await intake.queue.enqueue(
-                parsed, ended_counters=counters, flatline_marks=marks, baseline_counters=baselines
-            )
-        except (RedisError, OSError):
-            log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
-            raise IntakeError(
-                503, "QUEUE_UNAVAILABLE", "the queue is unavailable; retry later"
-            ) from None
     except IntakeError as exc:
-        intake.count(f"error_{exc.status}")
-        return _answer(exc.status, error_content(exc.code, exc.message))
-    if queued:
-        intake.count("queued")
-        return _answer(202, {"status": "queued", "call_id": parsed.call_id})
-    intake.count("duplicate")
-    return _answer(200, {"status": "duplicate", "call_id": parsed.call_id})
+        return _Answer(*webhook.refused(intake, exc))
+    return _Answer(*await webhook.answer(intake, headers, body))
 
 
 class Alive(msgspec.Struct, frozen=True):

@@ -1,0 +1,177 @@
+"""The Diga webhook, whatever carries it: raw headers and body bytes in, a status and JSON
+bytes out. The Litestar route and the server's own fast path (`compat.uvicorn`) both answer
+through `Webhooks`, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerter.clock import Clock, system_clock
+from alerter.compat.uvicorn import webhook_protocol
+from alerter.http.intake import Ignored, IntakeError, parse_webhook
+from alerter.http.webhook_auth import AuthError, verify
+from alerter.metrics import Metrics
+from alerter.pipeline.evaluate import baseline_counters, ended_counters, flatline_marks
+from alerter.rules.reload import RulesHolder
+from alerter.settings import Settings
+from alerter.store.queue import CallQueue
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/webhooks/diga"
+Headers = Iterable[tuple[bytes, bytes]]
+Answer = tuple[int, bytes]
+
+
+@dataclass
+class Intake:
+    """What the webhook handler needs, made once per process."""
+
+    settings: Settings
+    queue: CallQueue
+    redis: Redis
+    rules: RulesHolder
+    metrics: Metrics
+    clock: Clock = system_clock  # the process's one clock: the queue stamps calls with it
+
+    # The counter's child per outcome, found once: prometheus's `labels()` lookup cost 1.5 %
+    # of a busy api's time.
+    outcomes: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        counter = self.outcomes.get(outcome)
+        if counter is None:
+            counter = self.outcomes[outcome] = self.metrics.webhooks.labels(outcome)
+        counter.inc()
+
+
+def error_content(code: str, message: str) -> dict[str, str]:
+    """The body of every error answer (DESIGN.md's shape)."""
+    return {"status": "error", "error_code": code, "message": message}
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def refused(intake: Intake, exc: IntakeError) -> Answer:
+    intake.count(f"error_{exc.status}")
+    return exc.status, _ENCODE(error_content(exc.code, exc.message))
+
+
+TOO_LARGE = IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+ENDED_EARLY = IntakeError(400, "BAD_REQUEST", "the body ended early")
+
+
+def announced_length(headers: Headers) -> int | None:
+    """Content-Length, when given (400 when it is not a number)."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise IntakeError(400, "BAD_REQUEST", "Content-Length is not a number") from None
+    return None
+
+
+def _content_type(headers: Headers) -> str:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.decode("latin-1")
+    return ""
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _header_map(headers: Headers) -> dict[str, str]:
+    """Names (lower case, as both servers give them) to their first value, as Litestar's
+    `Headers.get` reads them."""
+    found: dict[str, str] = {}
+    for name, value in headers:
+        found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return found
+
+
+async def answer(intake: Intake, headers: Headers, body: bytes) -> Answer:
+    """A whole webhook's answer, the body already read within the limit. A 202 only once
+    the call is written to Redis."""
+    try:
+        secret = intake.settings.webhook_secret
+        if secret is not None:
+            try:
+                verify(_header_map(headers), body, secret.get_secret_value(), intake.clock())
+            except AuthError as exc:
+                raise IntakeError(401, "INVALID_SIGNATURE", str(exc)) from None
+        if not _is_json(_content_type(headers)):
+            raise IntakeError(415, "UNSUPPORTED_MEDIA_TYPE", "send the webhook as application/json")
+        parsed = parse_webhook(body, intake.settings.call_end_events)
+        if isinstance(parsed, Ignored):
+            intake.count("ignored")
+            said = {"status": "ignored", "event": parsed.event}
+            if parsed.call_id:
+                said["call_id"] = parsed.call_id
+            return 200, _ENCODE(said)
+        try:
+            rules = intake.rules.current
+            counters = ended_counters(rules, parsed) if rules else ()
+            marks = flatline_marks(rules, parsed) if rules else ()
+            baselines = baseline_counters(rules, parsed) if rules else ()
+            queued = await intake.queue.enqueue(
+                parsed, ended_counters=counters, flatline_marks=marks, baseline_counters=baselines
+            )
+        except (RedisError, OSError):
+            log.warning("queue unavailable; webhook for call %s refused with 503", parsed.call_id)
+            raise IntakeError(
+                503, "QUEUE_UNAVAILABLE", "the queue is unavailable; retry later"
+            ) from None
+    except IntakeError as exc:
+        return refused(intake, exc)
+    if queued:
+        intake.count("queued")
+        return 202, _ENCODE({"status": "queued", "call_id": parsed.call_id})
+    intake.count("duplicate")
+    return 200, _ENCODE({"status": "duplicate", "call_id": parsed.call_id})
+
+
+class Webhooks:
+    """The webhook as the server's fast path takes it (`compat.uvicorn.WebhookDoor`): the
+    process's `Intake` is looked up when the first webhook comes (the app's lifespan makes it)."""
+
+    def __init__(self, intake_of: Callable[[], Intake], limit: int) -> None:
+        self.route = ROUTE.encode()
+        self.limit = limit
+        self._intake_of = intake_of
+        self._intake: Intake | None = None
+
+    def intake(self) -> Intake:
+        if self._intake is None:
+            self._intake = self._intake_of()
+        return self._intake
+
+    def too_large(self) -> Answer:
+        return refused(self.intake(), TOO_LARGE)
+
+    def ended_early(self) -> None:
+        """Counted as the Litestar route counts it (nobody hears the answer)."""
+        refused(self.intake(), ENDED_EARLY)
+
+    def answer(self, headers: Headers, body: bytes) -> Coroutine[Any, Any, Answer]:
+        return answer(self.intake(), headers, body)  # the coroutine itself: one frame less
+
+
+def door_protocol(app: Any, settings: Settings) -> type[asyncio.Protocol]:
+    """The server's protocol answering the webhook itself, for `app` (a Litestar app whose
+    lifespan makes `state.intake`)."""
+    return webhook_protocol(Webhooks(lambda: app.state.intake, settings.max_body_bytes))
