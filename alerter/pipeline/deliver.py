@@ -155,6 +155,13 @@ class Sender:
             await loop.run_in_executor(self._pool, _marked, on_accept)
         return accepted, why
 
+    def posts_on_loop(self, url: str) -> bool:
+        """Whether a send to `url` is posted on the event loop (else apprise's, on a thread)."""
+        try:
+            return self._webhooks is not None and self._webhooks.of(url) is not None
+        except Exception:  # as `_on_loop`: a URL we cannot read is apprise's
+            return False
+
     def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
         """The webhook and body to post on the event loop; (None, None): apprise sends it."""
         if self._webhooks is None:
