@@ -260,10 +260,26 @@ async def _sends(
     thread: Thread,
 ) -> list[Send]:
     """The alert's sends, and its escalation waiting when the rule has one."""
-    render_for = partial(_alert_message, alert)
+    html, slack = _media(deps, rules, rule.notify)
+    render_for = partial(_alert_message, alert, html=html, slack=slack)
     sends = rendered_sends(rules, call.call_id, rule, render_for, detail, call, thread, rule.notify)
-    await schedule_escalation(deps, rules, call.call_id, rule, render_for, detail, thread, call)
+    render_all = partial(_alert_message, alert)  # its destinations are not `notify`'s
+    await schedule_escalation(deps, rules, call.call_id, rule, render_all, detail, thread, call)
     return sends
+
+
+def _media(deps: Deps, rules: RuleSet, targets: tuple[str, ...]) -> tuple[bool, bool]:
+    """Whether any of the destinations reads the e-mail HTML, and the Slack blocks: an alert
+    storm to JSON webhooks renders neither."""
+    html = slack = False
+    for name in targets:
+        destination = rules.destinations[name]
+        if destination.slack_app is not None:
+            return True, True
+        for url in destination.urls:
+            reads_html, reads_slack = deps.sender.media(url)
+            html, slack = html or reads_html, slack or reads_slack
+    return html, slack
 
 
 def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str) -> Thread:
@@ -279,8 +295,12 @@ def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str
     )
 
 
-def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:
-    return render.message(render.redacted(alert, redactor) if redactor else alert)
+def _alert_message(
+    alert: Alert, redactor: Redactor | None, *, html: bool = True, slack: bool = True
+) -> Message:
+    return render.message(
+        render.redacted(alert, redactor) if redactor else alert, html=html, slack=slack
+    )
 
 
 async def _fetch_failed(deps: Deps, call: CallEnded, exc: DigaError, job_try: int) -> str:
