@@ -9,6 +9,7 @@ keys (`store.jobs`), so it lives as long as the job can run again; its expiry is
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +24,26 @@ HELD_KEEP_SECONDS = 86_400  # a backstop: the call job's finish deletes the key
 RETRY_KEEP_SECONDS = 88_400
 
 
-async def hold(redis: Redis, call_id: str, sends: Sequence[dict[str, Any]]) -> None:
-    """The call's decided sends (each `Send.to_job()`), in one command."""
+async def hold(
+    redis: Redis,
+    call_id: str,
+    sends: Sequence[dict[str, Any]],
+    markers: Sequence[str] = (),
+    lease_seconds: int = 0,
+) -> list[str | None]:
+    """The call's decided sends (each `Send.to_job()`) held, and the claims of the
+    `markers` of those its job tries itself taken (each a lease, as `State.claim`'s), in one
+    round trip: the hold first, so no claim is ever taken without it. Answers per marker
+    its claim's token, or None when the marker was there already (`State.claim` says
+    whose)."""
     raw = serialize_job({"sends": list(sends)})
-    await redis.set(keys.held_sends(call_id), raw, ex=HELD_KEEP_SECONDS)
+    tokens = [f"sending:{uuid.uuid4().hex}" for _ in markers]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.held_sends(call_id), raw, ex=HELD_KEEP_SECONDS)
+        for marker, token in zip(markers, tokens, strict=True):
+            pipe.set(marker, token, nx=True, ex=lease_seconds)
+        answers = await pipe.execute()
+    return [token if taken else None for token, taken in zip(tokens, answers[1:], strict=True)]
 
 
 async def held(redis: Redis, call_id: str) -> list[dict[str, Any]] | None:

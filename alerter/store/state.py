@@ -80,7 +80,7 @@ class State:
     ) -> None:
         self._redis = redis
         self.clock = clock  # every stamp this store writes (history, failures)
-        self._lease = claim_lease_seconds
+        self.lease_seconds = claim_lease_seconds  # a claim outlives a dead sender
         # A worker's calls share round trips for their records (`Coalescer`); elsewhere
         # (api, console, CLI) each write is its own pipeline.
         self._coalescer = coalescer
@@ -161,7 +161,7 @@ class State:
 
     async def claim(self, key: str) -> tuple[Claim, str]:
         token = f"sending:{uuid.uuid4().hex}"
-        if await self._redis.set(key, token, nx=True, ex=self._lease):
+        if await self._redis.set(key, token, nx=True, ex=self.lease_seconds):
             return Claim.MINE, token
         current = await self._redis.get(key)
         if current == _SENT:

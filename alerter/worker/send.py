@@ -218,9 +218,10 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
         )
 
 
-async def try_send(deps: Deps, send: Send, job_try: int) -> str:
+async def try_send(deps: Deps, send: Send, job_try: int, claimed: str | None = None) -> str:
     """One try of a send (the outbox job's, or the first, made in its call's job): its
-    outcome, or a `Retry` saying when the next try is due."""
+    outcome, or a `Retry` saying when the next try is due. `claimed`: the token of the
+    send's claim when the caller took it already."""
     found = target(deps, send)
     if found is None:
         await deps.state.record(
@@ -232,7 +233,10 @@ async def try_send(deps: Deps, send: Send, job_try: int) -> str:
         )
         return Outcome.DROPPED.value
     destination, url = found
-    claim, token = await deps.state.claim(send.marker)
+    if claimed is not None:
+        claim, token = Claim.MINE, claimed
+    else:
+        claim, token = await deps.state.claim(send.marker)
     if claim is Claim.SENT:
         return Outcome.SENT.value  # an earlier run of this send was accepted
     if claim is Claim.BUSY:
