@@ -1755,7 +1755,109 @@ COALESCE_MUTANTS = (
     ),
 )
 
-MUTANTS = MUTANTS + CONSOLE_MUTANTS + COMPAT_MUTANTS + API_PROCESSES_MUTANTS + COALESCE_MUTANTS
+FIRST_TRY_TESTS = ("tests/worker/test_first_try.py",)
+FIRST_TRY_MUTANTS = (
+    Mutant(
+        "first try: a retried call job fetches and decides again instead of sending what it held",
+        "alerter/worker/call.py",
+        "if job_try > 1 and await resume(deps, call.call_id):",
+        "if False:",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a refused first try's send job counts from try 1 (nine tries)",
+        "alerter/worker/first_try.py",
+        "defer_ms=defer_ms, tries=1)",
+        "defer_ms=defer_ms, tries=0)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a refused first try is never handed to the outbox",
+        "alerter/worker/first_try.py",
+        "        await put_tried(deps.state.redis, send.job_id, payload, defer_ms=defer_ms, tries=1)",
+        "        del payload",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the send's arq try counter not set by the hand-off",
+        "alerter/store/outbox.py",
+        "            pipe.set(keys.ARQ_RETRY + job_id, tries, nx=True, ex=RETRY_KEEP_SECONDS)",
+        "            pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the claim taken with the hold overwrites a marker that says sent",
+        "alerter/store/outbox.py",
+        "pipe.set(marker, token, nx=True, ex=lease_seconds)",
+        "pipe.set(marker, token, ex=lease_seconds)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a retry of the call resumes nothing (the held sends never written)",
+        "alerter/store/outbox.py",
+        "        pipe.set(keys.held_sends(call_id), raw, ex=HELD_KEEP_SECONDS)",
+        "        pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a finished call job leaves its held sends behind",
+        "alerter/store/jobs.py",
+        "gone.append(keys.held_sends(job_id.removeprefix(keys.CALL_JOB_PREFIX)))",
+        "pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: one send's failed hand-off swallowed (the call's retry never comes)",
+        "alerter/worker/first_try.py",
+        "            raise one",
+        "            log.warning(one)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the hold's claim ignored, the send claimed again and found busy",
+        "alerter/worker/send.py",
+        "        claim, token = Claim.MINE, claimed",
+        "        claim, token = await deps.state.claim(send.marker)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "render media: an e-mail destination's alert rendered without its HTML",
+        "alerter/pipeline/deliver.py",
+        "        if hook is None:\n            return True, True",
+        "        if hook is None:\n            return False, True",
+        ("tests/worker/test_call.py",),
+    ),
+    Mutant(
+        "render media: a Slack webhook's alert rendered without its blocks",
+        "alerter/pipeline/deliver.py",
+        'return False, hook.kind == "slack"',
+        "return False, False",
+        ("tests/worker/test_call.py",),
+    ),
+    Mutant(
+        "render media: a Slack app's alert rendered without its blocks",
+        "alerter/worker/call.py",
+        "        if destination.slack_app is not None:\n            return True, True",
+        "        if destination.slack_app is not None:\n            return False, False",
+        ("tests/pipeline/test_slack_app.py", "tests/worker/test_call.py"),
+    ),
+    Mutant(
+        "bidi: a Slack payload answered as it is without looking for controls",
+        "alerter/render/text.py",
+        "if BIDI_CONTROLS.search(_ENCODER.encode(value).decode()) is None:",
+        "if True:",
+        TEXT_TESTS,
+    ),
+)
+
+MUTANTS = (
+    MUTANTS
+    + CONSOLE_MUTANTS
+    + COMPAT_MUTANTS
+    + API_PROCESSES_MUTANTS
+    + COALESCE_MUTANTS
+    + FIRST_TRY_MUTANTS
+)
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 
