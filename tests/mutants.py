@@ -1842,6 +1842,27 @@ FIRST_TRY_MUTANTS = (
         ("tests/pipeline/test_slack_app.py", "tests/worker/test_call.py"),
     ),
     Mutant(
+        "webhooks: a post keeps the bodiless request's Content-Length",
+        "alerter/pipeline/webhooks.py",
+        'if k.lower() != b"content-length"]',
+        "]",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
+        "webhooks: a post without the hook's query parameters",
+        "alerter/pipeline/webhooks.py",
+        "hook.method, hook.url, params=hook.params or None, headers=hook.headers",
+        "hook.method, hook.url, headers=hook.headers",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
+        "webhooks: a post without the hook's credentials",
+        "alerter/pipeline/webhooks.py",
+        "self._request(hook, body), auth=hook.auth, follow_redirects=hook.redirects",
+        "self._request(hook, body), follow_redirects=hook.redirects",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
         "bidi: a Slack payload answered as it is without looking for controls",
         "alerter/render/text.py",
         "if BIDI_CONTROLS.search(_ENCODER.encode(value).decode()) is None:",
