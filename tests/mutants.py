@@ -314,8 +314,8 @@ MUTANTS = (
     Mutant(
         "webhooks: a refusal names the whole URL (a Slack token in it)",
         WEBHOOKS,
-        "        host = host_of(str(response.url))",
-        "        host = str(response.url)",
+        "return False, (host_of(str(response.url)), http_answer(",
+        "return False, (str(response.url), http_answer(",
         WEBHOOK_TESTS,
     ),
     Mutant(
@@ -749,8 +749,8 @@ MUTANTS = (
     Mutant(
         "marker: a claim taken even when one exists",
         STATE,
-        "if await self._redis.set(key, token, nx=True, ex=self._lease):",
-        "if await self._redis.set(key, token, ex=self._lease):",
+        "if await self._redis.set(key, token, nx=True, ex=self.lease_seconds):",
+        "if await self._redis.set(key, token, ex=self.lease_seconds):",
         MARKER_TESTS,
     ),
     Mutant(
@@ -1978,6 +1978,122 @@ WEBHOOK_DOOR_MUTANTS = (
     ),
 )
 
+FIRST_TRY_TESTS = ("tests/worker/test_first_try.py",)
+FIRST_TRY_MUTANTS = (
+    Mutant(
+        "first try: a retried call job fetches and decides again instead of sending what it held",
+        "alerter/worker/call.py",
+        "if job_try > 1 and await resume(deps, call.call_id):",
+        "if False:",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a refused first try's send job counts from try 1 (nine tries)",
+        "alerter/worker/first_try.py",
+        "defer_ms=defer_ms, tries=1)",
+        "defer_ms=defer_ms, tries=0)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a refused first try is never handed to the outbox",
+        "alerter/worker/first_try.py",
+        "        await put_tried(deps.state.redis, send.job_id, payload, defer_ms=defer_ms, tries=1)",
+        "        del payload",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the send's arq try counter not set by the hand-off",
+        "alerter/store/outbox.py",
+        "            pipe.set(keys.ARQ_RETRY + job_id, tries, nx=True, ex=RETRY_KEEP_SECONDS)",
+        "            pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the claim taken with the hold overwrites a marker that says sent",
+        "alerter/store/outbox.py",
+        "pipe.set(marker, token, nx=True, ex=lease_seconds)",
+        "pipe.set(marker, token, ex=lease_seconds)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a retry of the call resumes nothing (the held sends never written)",
+        "alerter/store/outbox.py",
+        "        pipe.set(keys.held_sends(call_id), raw, ex=HELD_KEEP_SECONDS)",
+        "        pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: a finished call job leaves its held sends behind",
+        "alerter/store/jobs.py",
+        "gone.append(keys.held_sends(job_id.removeprefix(keys.CALL_JOB_PREFIX)))",
+        "pass",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: one send's failed hand-off swallowed (the call's retry never comes)",
+        "alerter/worker/first_try.py",
+        "            raise one",
+        "            log.warning(one)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "first try: the hold's claim ignored, the send claimed again and found busy",
+        "alerter/worker/send.py",
+        "        claim, token = Claim.MINE, claimed",
+        "        claim, token = await deps.state.claim(send.marker)",
+        FIRST_TRY_TESTS,
+    ),
+    Mutant(
+        "render media: an e-mail destination's alert rendered without its HTML",
+        "alerter/pipeline/deliver.py",
+        "        if hook is None:\n            return True, True",
+        "        if hook is None:\n            return False, True",
+        ("tests/worker/test_call.py",),
+    ),
+    Mutant(
+        "render media: a Slack webhook's alert rendered without its blocks",
+        "alerter/pipeline/deliver.py",
+        'return False, hook.kind == "slack"',
+        "return False, False",
+        ("tests/worker/test_call.py",),
+    ),
+    Mutant(
+        "render media: a Slack app's alert rendered without its blocks",
+        "alerter/worker/call.py",
+        "        if destination.slack_app is not None:\n            return True, True",
+        "        if destination.slack_app is not None:\n            return False, False",
+        ("tests/pipeline/test_slack_app.py", "tests/worker/test_call.py"),
+    ),
+    Mutant(
+        "webhooks: a post keeps the bodiless request's Content-Length",
+        "alerter/pipeline/webhooks.py",
+        'if k.lower() != b"content-length"]',
+        "]",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
+        "webhooks: a post without the hook's query parameters",
+        "alerter/pipeline/webhooks.py",
+        "hook.method, hook.url, params=hook.params or None, headers=hook.headers",
+        "hook.method, hook.url, headers=hook.headers",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
+        "webhooks: a post without the hook's credentials",
+        "alerter/pipeline/webhooks.py",
+        "self._request(hook, body), auth=hook.auth, follow_redirects=hook.redirects",
+        "self._request(hook, body), follow_redirects=hook.redirects",
+        ("tests/pipeline/test_webhooks.py",),
+    ),
+    Mutant(
+        "bidi: a Slack payload answered as it is without looking for controls",
+        "alerter/render/text.py",
+        "if BIDI_CONTROLS.search(_ENCODER.encode(value).decode()) is None:",
+        "if True:",
+        TEXT_TESTS,
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -1986,6 +2102,7 @@ MUTANTS = (
     + COALESCE_MUTANTS
     + REDIS_TRIM_MUTANTS
     + WEBHOOK_DOOR_MUTANTS
+    + FIRST_TRY_MUTANTS
 )
 
 COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -155,6 +155,21 @@ class Sender:
             await loop.run_in_executor(self._pool, _marked, on_accept)
         return accepted, why
 
+    def media(self, url: str) -> tuple[bool, bool]:
+        """Whether a send to `url` reads the message's e-mail HTML and its Slack blocks: a
+        JSON webhook posted here reads neither, a Slack one the blocks; apprise, both."""
+        hook = self._webhooks.of(url) if self.posts_on_loop(url) and self._webhooks else None
+        if hook is None:
+            return True, True
+        return False, hook.kind == "slack"
+
+    def posts_on_loop(self, url: str) -> bool:
+        """Whether a send to `url` is posted on the event loop (else apprise's, on a thread)."""
+        try:
+            return self._webhooks is not None and self._webhooks.of(url) is not None
+        except Exception:  # as `_on_loop`: a URL we cannot read is apprise's
+            return False
+
     def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
         """The webhook and body to post on the event loop; (None, None): apprise sends it."""
         if self._webhooks is None:
@@ -265,10 +280,10 @@ def _notify(plugin: Plugin, message: Message) -> bool:
     # The plugin's own notify(): apprise's dispatcher would add a thread pool hop per send
     # (measured: 1.9 → 1.3 ms of CPU per alert).
     kind = compat.kind_of(plugin)
-    if kind == "slack":
+    if kind == "slack" and message.slack:
         with compat.slack_blocks(plugin, message.slack):
             return _notify_as(plugin, message.title, "", apprise.NotifyFormat.TEXT, message)
-    if kind == "email":
+    if kind == "email" and message.html:
         with compat.own_plain_text(message.text):  # the plain part, not apprise's conversion
             html = html_document(message.html)
             return _notify_as(plugin, html, message.title, apprise.NotifyFormat.HTML, message)

@@ -35,14 +35,16 @@ __all__ = [
 ]
 
 
-def message(alert: Alert) -> Message:
-    """The alert in every medium, bidi controls out."""
+def message(alert: Alert, *, html: bool = True, slack: bool = True) -> Message:
+    """The alert in every medium its destinations read, bidi controls out: `html` (e-mail)
+    and `slack` (Block Kit) left empty when none of them reads it (a medium left empty is
+    sent as plain text, should a destination read it after all)."""
     return finished(
         Message(
             title(alert),
             alert.severity,
-            slack_payload(alert),
-            email_html(alert),
+            slack_payload(alert) if slack else {},
+            email_html(alert) if html else "",
             plain_text(alert),
             key=alert.key,
         )

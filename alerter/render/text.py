@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 # Unicode's bidi controls (embeddings, overrides, isolates, marks): they reorder what a reader
 # sees ("Trojan Source"), so log text could show one thing and say another.
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -16,13 +18,27 @@ def bidi_free(text: str) -> str:
 
 
 def bidi_free_json(value: Any) -> Any:
-    """Every string in a JSON-like value (a Slack payload), keys included."""
+    """Every string in a JSON-like value (a Slack payload), keys included. Encoded first
+    (msgspec, in C): a payload with no control anywhere is answered as it is, without the
+    walk that was a third of an alert's rendering."""
+    try:
+        if BIDI_CONTROLS.search(_ENCODER.encode(value).decode()) is None:
+            return value
+    except (TypeError, ValueError, UnicodeDecodeError):
+        pass  # not JSON as msgspec reads it: walked
+    return _walked(value)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _walked(value: Any) -> Any:
     if isinstance(value, str):
         return bidi_free(value)
     if isinstance(value, dict):
-        return {bidi_free_json(k): bidi_free_json(v) for k, v in value.items()}
+        return {_walked(k): _walked(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [bidi_free_json(item) for item in value]
+        return [_walked(item) for item in value]
     return value
 
 

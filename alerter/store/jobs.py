@@ -86,15 +86,19 @@ class JobBook:
         which the send markers make harmless."""
 
         def fill(pipe: Pipeline) -> None:
-            keys = [retry_key_prefix + job_id, job_key_prefix + job_id]
+            gone = [retry_key_prefix + job_id, job_key_prefix + job_id]
+            if job_id.startswith(keys.CALL_JOB_PREFIX):
+                # Its held sends (`store.outbox`): in the same command as the job, so no
+                # run of the job comes after them.
+                gone.append(keys.held_sends(job_id.removeprefix(keys.CALL_JOB_PREFIX)))
             if keep_in_progress_ms is None:
-                keys.append(in_progress_key_prefix + job_id)
+                gone.append(in_progress_key_prefix + job_id)
             else:
                 pipe.pexpire(in_progress_key_prefix + job_id, keep_in_progress_ms)
             if result:
                 pipe.set(result_key_prefix + job_id, result, px=keep_ms)
             pipe.zrem(self._queue, job_id)
-            pipe.delete(*keys)
+            pipe.delete(*gone)
 
         await self._coalescer.execute(fill)  # with other jobs' finishes and records
 

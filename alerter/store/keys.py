@@ -245,6 +245,12 @@ def call_job(call_id: str) -> str:
     return CALL_JOB_PREFIX + call_id
 
 
+def held_sends(call_id: str) -> str:
+    """A call's decided sends, held while its own job makes their first tries
+    (`store.outbox`); gone when the call's job finishes."""
+    return f"{ROOT}held:{call_id}"
+
+
 def send_job(marker: str) -> str:
     """An outbox send's job id, named for its marker (queued twice, it is still one job)."""
     return SEND_JOB_PREFIX + marker.removeprefix(SENT_PREFIX)

@@ -78,7 +78,7 @@ class State:
     ) -> None:
         self._redis = redis
         self.clock = clock  # every stamp this store writes (history, failures)
-        self._lease = claim_lease_seconds
+        self.lease_seconds = claim_lease_seconds  # a claim outlives a dead sender
         self._release = lua.Script[js.ReleaseKeys, js.ReleaseArgs](redis, "release")
         self._send_failed = lua.Script[js.FailedSendKeys, js.FailedSendArgs](redis, "failed_send")
         self.calls = CallRecords(redis, retention_seconds)
@@ -134,7 +134,7 @@ class State:
 
     async def claim(self, key: str) -> tuple[Claim, str]:
         token = f"sending:{uuid.uuid4().hex}"
-        if await self._redis.set(key, token, nx=True, ex=self._lease):
+        if await self._redis.set(key, token, nx=True, ex=self.lease_seconds):
             return Claim.MINE, token
         current = await self._redis.get(key)
         if current == _SENT:

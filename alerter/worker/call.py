@@ -1,11 +1,11 @@
 """The call job, where the stages meet, read top to bottom.
 
 fetch → evaluate → decide (every fired rule, in rule order) → record what was decided, in
-one round trip → render what is sent → the outbox (`send`: one job per due send, each with
-its own tries). The call is fetched and decided once: a destination that is down retries
-its send, never this job. `guard` turns every other end of a try into a retry or a recorded
-failure; `digest` is the digest job; the arq wiring (clients made once, tries, timeouts) is
-`app`.
+one round trip → render what is sent → each send's first try made here, the rest of its
+tries in the outbox (`first_try`; `send`: one job per send, each with its own tries). The
+call is fetched and decided once: a destination that is down retries its send, never this
+job. `guard` turns every other end of a try into a retry or a recorded failure; `digest` is
+the digest job; the arq wiring (clients made once, tries, timeouts) is `app`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from alerter.store.history import history_entry
 from alerter.worker.deps import Deps
 from alerter.worker.digest import DIGEST_FUNCTION
 from alerter.worker.escalate import schedule as schedule_escalation
+from alerter.worker.first_try import resume, send_decided
 from alerter.worker.guard import GiveUp, backoff, guarded, measured
-from alerter.worker.send import queue_sends, shadowed
+from alerter.worker.send import Send, rendered_sends, shadowed
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ async def process_call(ctx: dict[str, Any], raw_call: dict[str, Any]) -> str:
 
 async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_try: int) -> str:
     rules = deps.rules.require()
+    if job_try > 1 and await resume(deps, call.call_id):
+        return Outcome.SENT.value  # decided by an earlier try: its sends are the outbox's
 
     try:
         # The event loop's clock: a timeout for awaits only, never stored or compared
@@ -106,9 +109,9 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     decided = await _decide_all(deps, fired, CallContext(now, ended_at, silences, names, rules))
     await _record(ctx, deps, call, decided, fetched.capped)
     sent = [(one, decision) for one, decision in decided if decision.outcome is Outcome.SENT]
-    queued = await _alert_and_send(deps, rules, call, fetched, sent)
-    # Decided: what is due is in the outbox; what becomes of it is the sends' to record.
-    log.debug("%d send(s) queued", queued)
+    sends = await _alerts(deps, rules, call, fetched, sent)
+    # Decided: each send made here or in the outbox; what becomes of it is the send's to record.
+    log.debug("%d send(s)", await send_decided(deps, call.call_id, sends))
     return Outcome.SENT.value
 
 
@@ -162,11 +165,11 @@ async def _record(
             await _schedule_flush(ctx, deps, fired.rule, decision.key, decision.digest.window)
 
 
-async def _alert_and_send(
+async def _alerts(
     deps: Deps, rules: RuleSet, call: CallEnded, fetched: FetchResult, sent: Decided
-) -> int:
-    """Each alert to send rendered and put in the outbox; answers how many sends."""
-    queued = 0
+) -> list[Send]:
+    """Each alert to send rendered, one send per URL, its escalation left waiting."""
+    sends: list[Send] = []
     for fired, decision in sent:
         rule, incident = fired.rule, None
         if decision.episode and decision.key is not None:
@@ -181,8 +184,8 @@ async def _alert_and_send(
         thread = _thread(rule, decision.key, incident, call.call_id)
         detail = _sent_detail(fired, fetched.capped)
         with bind(rule=rule.name, trace_id=fired.first.trace_id):
-            queued += await _queue_alert(deps, rules, call, rule, alert, detail, thread)
-    return queued
+            sends += await _sends(deps, rules, call, rule, alert, detail, thread)
+    return sends
 
 
 def _sent_detail(fired: FiredRule, capped: str | None) -> str:
@@ -247,7 +250,7 @@ async def _context(
         return ()
 
 
-async def _queue_alert(
+async def _sends(
     deps: Deps,
     rules: RuleSet,
     call: CallEnded,
@@ -255,12 +258,28 @@ async def _queue_alert(
     alert: Alert,
     detail: str,
     thread: Thread,
-) -> int:
-    """The alert into the outbox, and its escalation waiting when the rule has one."""
-    render_for = partial(_alert_message, alert)
-    queued = await queue_sends(deps, rules, call.call_id, rule, render_for, detail, call, thread)
-    await schedule_escalation(deps, rules, call.call_id, rule, render_for, detail, thread, call)
-    return queued
+) -> list[Send]:
+    """The alert's sends, and its escalation waiting when the rule has one."""
+    html, slack = _media(deps, rules, rule.notify)
+    render_for = partial(_alert_message, alert, html=html, slack=slack)
+    sends = rendered_sends(rules, call.call_id, rule, render_for, detail, call, thread, rule.notify)
+    render_all = partial(_alert_message, alert)  # its destinations are not `notify`'s
+    await schedule_escalation(deps, rules, call.call_id, rule, render_all, detail, thread, call)
+    return sends
+
+
+def _media(deps: Deps, rules: RuleSet, targets: tuple[str, ...]) -> tuple[bool, bool]:
+    """Whether any of the destinations reads the e-mail HTML, and the Slack blocks: an alert
+    storm to JSON webhooks renders neither."""
+    html = slack = False
+    for name in targets:
+        destination = rules.destinations[name]
+        if destination.slack_app is not None:
+            return True, True
+        for url in destination.urls:
+            reads_html, reads_slack = deps.sender.media(url)
+            html, slack = html or reads_html, slack or reads_slack
+    return html, slack
 
 
 def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str) -> Thread:
@@ -276,8 +295,12 @@ def _thread(rule: Rule, key: GroupKey | None, incident: str | None, call_id: str
     )
 
 
-def _alert_message(alert: Alert, redactor: Redactor | None) -> Message:
-    return render.message(render.redacted(alert, redactor) if redactor else alert)
+def _alert_message(
+    alert: Alert, redactor: Redactor | None, *, html: bool = True, slack: bool = True
+) -> Message:
+    return render.message(
+        render.redacted(alert, redactor) if redactor else alert, html=html, slack=slack
+    )
 
 
 async def _fetch_failed(deps: Deps, call: CallEnded, exc: DigaError, job_try: int) -> str:

@@ -132,6 +132,12 @@ async def queue_sends(
         )
         return 0
     sends = rendered_sends(rules, subject, rule, render_for, detail, call, thread, targets)
+    return await to_outbox(deps, sends)
+
+
+async def to_outbox(deps: Deps, sends: list[Send]) -> int:
+    """Sends into the outbox in one round trip, each its own job from its first try;
+    answers how many were queued."""
     now = deps.clock()
     jobs = [(send.job_id, send_payload(send.to_job(), int(now * 1000))) for send in sends]
     if deps.outbox is not None:
@@ -204,7 +210,7 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
     # Not counted among `alerter_jobs` (calls): a send's result is `alerter_alerts_total`.
     with bind(call_id=send.subject, rule=send.rule, destination=send.destination):
         return await guarded(
-            partial(_deliver, deps, send, job_try),
+            partial(try_send, deps, send, job_try),
             give_up,
             job_try=job_try,
             budget=deps.budget,
@@ -212,9 +218,12 @@ async def deliver_send(ctx: dict[str, Any], raw_send: dict[str, Any]) -> str:
         )
 
 
-async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
-    target = _target(deps, send)
-    if target is None:
+async def try_send(deps: Deps, send: Send, job_try: int, claimed: str | None = None) -> str:
+    """One try of a send (the outbox job's, or the first, made in its call's job): its
+    outcome, or a `Retry` saying when the next try is due. `claimed`: the token of the
+    send's claim when the caller took it already."""
+    found = target(deps, send)
+    if found is None:
         await deps.state.record(
             send.subject,
             Outcome.DROPPED,
@@ -223,8 +232,11 @@ async def _deliver(deps: Deps, send: Send, job_try: int) -> str:
             detail="the destination (or this URL of it) is no longer in the rules; not sent",
         )
         return Outcome.DROPPED.value
-    destination, url = target
-    claim, token = await deps.state.claim(send.marker)
+    destination, url = found
+    if claimed is not None:
+        claim, token = Claim.MINE, claimed
+    else:
+        claim, token = await deps.state.claim(send.marker)
     if claim is Claim.SENT:
         return Outcome.SENT.value  # an earlier run of this send was accepted
     if claim is Claim.BUSY:
@@ -298,7 +310,7 @@ async def _mark_surely(mark: Callable[[], Awaitable[None]]) -> None:
             pause = min(pause * 2, MARK_PAUSE_CAP)
 
 
-def _target(deps: Deps, send: Send) -> tuple[Destination, str] | None:
+def target(deps: Deps, send: Send) -> tuple[Destination, str] | None:
     """The destination and URL this send goes to: in the rule set it was decided under when
     this process still has it, else in the current one (a destination's single URL may have
     changed)."""

@@ -197,3 +197,15 @@ def test_a_format_character_cannot_hide_a_phone_number_from_redaction() -> None:
     r = compile_redactor(["phone"])
     for hidden in ("\u202e", "\u200b", "\u2066", "\u00ad", "\ufeff"):
         assert r(f"call +34 600{hidden}123 456 now") == "call [phone] now"
+
+
+def test_every_bidi_control_leaves_a_json_payload_wherever_it_sits() -> None:
+    """In a key, a value, deep in a list: each of Unicode's bidi controls, and a payload with
+    none comes back equal."""
+    from alerter.render.text import bidi_free_json
+
+    for control in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
+        payload = {f"k{control}": [{"text": f"a{control}b", "n": 1, "ok": True, "none": None}]}
+        assert bidi_free_json(payload) == {"k": [{"text": "ab", "n": 1, "ok": True, "none": None}]}
+    clean = {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "é ✓ 🚨"}}]}
+    assert bidi_free_json(clean) == clean

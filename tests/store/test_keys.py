@@ -78,6 +78,7 @@ def test_silence_slack_and_console_keys_keep_their_names() -> None:
 
 def test_job_ids_keep_their_names() -> None:
     assert keys.call_job("c1") == "call:c1"
+    assert keys.held_sends("c1") == "alerter:held:c1"
     assert keys.send_job(keys.sent_marker("c1", "r", "d")) == "send:c1:r:d"
     assert keys.episode_job("r", "g", "17", "resolved") == "episode:r:g:17:resolved"
     assert keys.arq_health_check("w1") == "arq:queue:health-check:w1"
