@@ -1,7 +1,8 @@
 """`python -m bench [intake] [worker] [diga] [sends] [rules] [redis] [console] [server] [scale]`:
 run benchmarks (all but `server` and `scale` by default),
-print their tables, and write docs/performance.md. `python -m bench report` writes it again
-from the last full run's tables (kept in .alerter/bench-tables.json), after its prose changed."""
+print their tables, and write docs/performance.md's measured part (between its two marks; the
+targets and notes around it are kept as written). `python -m bench report` writes that part
+again from the last full run's tables (kept in .alerter/bench-tables.json)."""
 
 from __future__ import annotations
 
@@ -69,12 +70,11 @@ def write_report(kept: dict[str, Any]) -> None:
     """docs/performance.md from a full run's tables and circumstances (as kept in TABLES)."""
     import bench.report as report
 
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "performance.md").write_text(
-        report.render(
-            kept["results"], kept["machine"], kept["versions"], kept["elapsed"], kept["when"]
-        )
+    page = ROOT / "docs" / "performance.md"
+    measured = report.render(
+        kept["results"], kept["machine"], kept["versions"], kept["elapsed"], kept["when"]
     )
+    page.write_text(report.splice(page.read_text(), measured))
     print("wrote docs/performance.md")
 
 

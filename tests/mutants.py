@@ -2094,6 +2094,23 @@ FIRST_TRY_MUTANTS = (
     ),
 )
 
+REPORT_MUTANTS = (
+    Mutant(
+        "report: a page that lost its marks overwritten instead of refused",
+        "bench/report.py",
+        "    if start < 0 or end < start:",
+        "    if False:",
+        ("tests/bench/test_report.py",),
+    ),
+    Mutant(
+        "report: the written notes after the measured part dropped",
+        "bench/report.py",
+        '+ "\\n\\n" + page[end:]',
+        '+ "\\n\\n" + END + "\\n"',
+        ("tests/bench/test_report.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2103,9 +2120,10 @@ MUTANTS = (
     + REDIS_TRIM_MUTANTS
     + WEBHOOK_DOOR_MUTANTS
     + FIRST_TRY_MUTANTS
+    + REPORT_MUTANTS
 )
 
-COPIED = ("alerter", "tests", "rules", "deploy", "README.md", "pyproject.toml")
+COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")
 
 
 def run(mutant: Mutant) -> tuple[bool, float, str]:
