@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -83,6 +84,11 @@ class Load:
     errors: int
     cpu_us: float  # the server's CPU (user + system, all its processes) a request
     redis_us: float = 0.0  # Redis's CPU a request, for the rows that write to it
+    wrk_us: float = 0.0  # the load's own CPU a request (wrk: the same script for every row)
+
+    def cores(self) -> float:
+        """Cores kept busy by the row's server, Redis and wrk together."""
+        return (self.cpu_us + self.redis_us + self.wrk_us) * self.rps / 1e6
 
 
 def _ms(text: str) -> float:
@@ -126,6 +132,7 @@ def _wrk(name: str, url: str, script: str, pid: int, nonce: str, redis_pid: int 
     )
     cpu_before = cpu_seconds(pid)
     redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
+    wrk_before = _children_cpu()
     out = subprocess.run(
         [*base[:3], f"-d{SECONDS}s", "--latency", *base[3:]],
         capture_output=True,
@@ -133,6 +140,7 @@ def _wrk(name: str, url: str, script: str, pid: int, nonce: str, redis_pid: int 
         env={**os.environ, **env},
     ).stdout
     cpu = cpu_seconds(pid) - cpu_before
+    wrk_cpu = _children_cpu() - wrk_before  # the measured wrk alone: its warm-up was reaped
     redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid else 0.0
     Path(handle.name).unlink()
     if "Requests/sec" not in out or "50%" not in out:
@@ -144,7 +152,14 @@ def _wrk(name: str, url: str, script: str, pid: int, nonce: str, redis_pid: int 
     errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     done = max(requests, 1)
-    return Load(name, rps, p50, p99, errors, cpu / done * 1e6, redis_cpu / done * 1e6)
+    return Load(
+        name, rps, p50, p99, errors, cpu / done * 1e6, redis_cpu / done * 1e6, wrk_cpu / done * 1e6
+    )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(redis_url: str, workdir: Path) -> str:
@@ -363,12 +378,14 @@ def _against_alertmanager(rows: list[Row], loads: dict[str, Load]) -> str:
     if AM_NAME not in loads:
         return "\n\nAlertmanager is not installed (`apt-get install prometheus-alertmanager`).\n"
     am = loads[AM_NAME]
-    out = "\n\n| alerter intake (unique call ids) against Alertmanager | by throughput | by CPU a request (api) | by CPU a request (api + Redis) |\n|---|---|---|---|\n"
+    out = "\n\n| alerter intake (unique call ids) against Alertmanager | by throughput | by CPU a request (api) | by CPU a request (api + Redis) | CPU µs a request: api / Redis / wrk (Alertmanager's) | cores busy (Alertmanager's) |\n|---|---|---|---|---|---|\n"
     for row in rows:
         if row.name.startswith("alerter intake, unique"):
             load = loads[row.name]
             out += (
                 f"| {row.name.removeprefix('alerter intake, unique call ids, ')} | {load.rps / am.rps:.2f} × | "
-                f"{am.cpu_us / load.cpu_us:.2f} × | {am.cpu_us / (load.cpu_us + load.redis_us):.2f} × |\n"
+                f"{am.cpu_us / load.cpu_us:.2f} × | {am.cpu_us / (load.cpu_us + load.redis_us):.2f} × | "
+                f"{load.cpu_us:.0f} / {load.redis_us:.0f} / {load.wrk_us:.0f} ({am.cpu_us:.0f} / — / {am.wrk_us:.0f}) | "
+                f"{load.cores():.2f} ({am.cores():.2f}) |\n"
             )
     return out + "\n(above 1: alerter ahead.)\n"

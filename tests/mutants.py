@@ -2111,6 +2111,43 @@ REPORT_MUTANTS = (
     ),
 )
 
+QUEUE = "alerter/store/queue.py"
+ENQUEUE_TESTS = (
+    "tests/store/test_scripts.py",
+    "tests/store/test_queue.py",
+    "tests/store/test_lua.py",
+)
+INTAKE_REDIS_MUTANTS = (
+    Mutant(
+        "intake redis: a quiet call's result key taken for its job key",
+        QUEUE,
+        "keys_ = [keys.ARQ_JOB + job_id, keys.ARQ_RESULT + job_id]",
+        "keys_ = [keys.ARQ_JOB + job_id, keys.ARQ_JOB + job_id]",
+        ENQUEUE_TESTS,
+    ),
+    Mutant(
+        "intake redis: a quiet call's job id and call id swapped",
+        QUEUE,
+        "[0, 0, expires_ms, payload, score, job_id, now_ms, call_id, 0]",
+        "[0, 0, expires_ms, payload, score, call_id, now_ms, job_id, 0]",
+        ENQUEUE_TESTS,
+    ),
+    Mutant(
+        "intake redis: a call with baseline counters only taken for a quiet one",
+        QUEUE,
+        "if not (ended_counters or flatline_marks or baseline_counters):",
+        "if not (ended_counters or flatline_marks):",
+        ENQUEUE_TESTS,
+    ),
+    Mutant(
+        "intake redis: a batch announces one call whatever it carries",
+        QUEUE,
+        "args: list[Any] = [len(entries)]",
+        "args: list[Any] = [1]",
+        ENQUEUE_TESTS,
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2121,6 +2158,7 @@ MUTANTS = (
     + WEBHOOK_DOOR_MUTANTS
     + FIRST_TRY_MUTANTS
     + REPORT_MUTANTS
+    + INTAKE_REDIS_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

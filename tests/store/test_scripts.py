@@ -174,3 +174,18 @@ def test_a_release_and_a_failed_send_get_their_values_where_they_read_them() -> 
     assert "redis.call('HGET', KEYS[1], ARGV[1])" in source
     assert "call = cjson.decode(ARGV[2])" in source and "cjson.decode(ARGV[3])" in source
     assert "record.at = tonumber(ARGV[4])" in source and "tonumber(ARGV[5])" in source
+
+
+def test_a_quiet_call_is_laid_out_as_its_dataclasses_would_be() -> None:
+    """The enqueue's shortcut for a call no rule counts gives the same KEYS and ARGV as the
+    dataclasses enqueue.lua's layout is written in."""
+    from alerter.store.queue import quiet_entry
+
+    names = s.EnqueueCallKeys(
+        job=keys.ARQ_JOB + "id1", result=keys.ARQ_RESULT + "id1", ended=(), flatline=(), baseline=()
+    )
+    args = s.EnqueueCallArgs(
+        expires_ms=101, payload=b"p", score=201, job_id="id1", now_ms=301, call_id="c1",
+        ended=(), flatline=(), baseline=(),
+    )  # fmt: skip
+    assert quiet_entry("id1", 101, b"p", 201, 301, "c1") == (lua.flat(names), lua.flat(args))
