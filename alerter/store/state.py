@@ -175,6 +175,11 @@ class State:
 
         await self._writes(fill)
 
+    async def mark_marker(self, key: str) -> None:
+        """The send's marker alone marked `sent`, in the worker's shared round trip: the
+        moment a post on the event loop is accepted, before its history entry."""
+        await self._writes(lambda pipe: pipe.set(key, _SENT, ex=SENT_TTL_SECONDS))
+
     async def release(self, key: str, token: str) -> None:
         await self._release(js.ReleaseKeys(marker=key), js.ReleaseArgs(token=token))
 
