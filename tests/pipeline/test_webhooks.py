@@ -237,6 +237,23 @@ def test_posts_on_the_loop_go_through_aiohttp_not_httpxs_client_layer(
         assert all(d.accepted for d in _send(url, MESSAGES, on_loop=True)), url
 
 
+def test_a_proxy_named_in_the_environment_carries_the_post(
+    receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx's `trust_env` did: `HTTP_PROXY` is asked for the hook's URL (here nothing
+    listens at the hook itself, so only the proxy can accept the post)."""
+    _on_loop_only(monkeypatch)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", receiver.url)
+    monkeypatch.setenv("http_proxy", receiver.url)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert all(d.accepted for d in _send(f"json://127.0.0.1:{port}/x", MESSAGES[:1], True))
+    assert receiver.raw and receiver.raw[0][0] == f"http://127.0.0.1:{port}/x"
+
+
 def test_no_secret_in_a_reason_or_a_log_line(
     receiver: RawReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
