@@ -2145,7 +2145,7 @@ STORM_POST_MUTANTS = (
         "alerter/store/state.py",
         "pipe.set(key, _SENT, ex=SENT_TTL_SECONDS, nx=False)",
         "pipe.set(key, _SENT, ex=1, nx=False)",
-        ("tests/worker/test_first_try.py",),
+        ("tests/worker/test_outbox.py",),
     ),
     Mutant(
         "storm post: the hold's round trip not shared, taken alone",
