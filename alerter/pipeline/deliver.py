@@ -100,17 +100,21 @@ class Sender:
         destination: str,
         on_late_accept: Callable[[], Awaitable[None]] | None = None,
         on_accept: Callable[[], None] | None = None,
+        on_accept_here: Callable[[], Awaitable[None]] | None = None,
     ) -> Delivery:
         """`on_accept` runs on a sending thread the moment the destination accepts (the
         marker, before the caller hears of it: the window in which a killed worker repeats
-        a send is one Redis write; for a post on the event loop, the thread writes it before
-        the post returns). `on_late_accept` runs when a send that timed out (UNKNOWN) is
-        accepted after all, so its marker can still say `sent`."""
+        a send is one Redis write). For a post on the event loop, `on_accept_here` is awaited
+        on the loop instead, before the post returns (without it, `on_accept` on a thread).
+        `on_late_accept` runs when a send that timed out (UNKNOWN) is accepted after all, so
+        its marker can still say `sent`."""
         loop = asyncio.get_running_loop()
         hook, body = self._on_loop(url, message)
         future: asyncio.Future[tuple[bool, tuple[str, str] | None]]
         if self._webhooks is not None and hook is not None and body is not None:
-            future = loop.create_task(self._post_and_mark(self._webhooks, hook, body, on_accept))
+            future = loop.create_task(
+                self._post_and_mark(self._webhooks, hook, body, on_accept, on_accept_here)
+            )
             host = host_of(hook.url)
         else:
             # In the caller's context: apprise's log lines carry the call, rule, destination.
@@ -147,9 +151,18 @@ class Sender:
         hook: Webhook,
         body: bytes,
         on_accept: Callable[[], None] | None,
+        on_accept_here: Callable[[], Awaitable[None]] | None,
     ) -> tuple[bool, tuple[str, str] | None]:
         accepted, why = await webhooks.post(hook, body)
-        if accepted and on_accept is not None:
+        if accepted and on_accept_here is not None:
+            # A write on the loop's own client: no thread, no second connection.
+            try:
+                await on_accept_here()
+            except Exception as exc:  # the caller marks it again, with the history
+                log.warning(
+                    "an accepted send's marker not written at once (%s)", type(exc).__name__
+                )
+        elif accepted and on_accept is not None:
             # On a thread: the marker's client blocks (up to its timeout when Redis is away).
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._pool, _marked, on_accept)

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from alerter.clock import arq_clock
 from alerter.store import keys
+from alerter.store.coalesce import Coalescer
 from alerter.store.queue import JOB_EXPIRES_EXTRA_MS, deserialize_job, serialize_job
 
 HELD_KEEP_SECONDS = 86_400  # a backstop: the call job's finish deletes the key
@@ -30,19 +32,28 @@ async def hold(
     sends: Sequence[dict[str, Any]],
     markers: Sequence[str] = (),
     lease_seconds: int = 0,
+    coalescer: Coalescer | None = None,
 ) -> list[str | None]:
     """The call's decided sends (each `Send.to_job()`) held, and the claims of the
     `markers` of those its job tries itself taken (each a lease, as `State.claim`'s), in one
     round trip: the hold first, so no claim is ever taken without it. Answers per marker
     its claim's token, or None when the marker was there already (`State.claim` says
-    whose)."""
+    whose). With a `coalescer` (a worker's), the round trip is shared with other jobs'
+    writes: the commands stay together and in order."""
     raw = serialize_job({"sends": list(sends)})
     tokens = [f"sending:{uuid.uuid4().hex}" for _ in markers]
-    async with redis.pipeline(transaction=False) as pipe:
+
+    def fill(pipe: Pipeline) -> None:
         pipe.set(keys.held_sends(call_id), raw, ex=HELD_KEEP_SECONDS)
         for marker, token in zip(markers, tokens, strict=True):
             pipe.set(marker, token, nx=True, ex=lease_seconds)
-        answers = await pipe.execute()
+
+    if coalescer is not None:
+        answers = await coalescer.execute(fill)
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            fill(pipe)
+            answers = await pipe.execute()
     return [token if taken else None for token, taken in zip(tokens, answers[1:], strict=True)]
 
 

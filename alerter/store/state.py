@@ -82,6 +82,7 @@ class State:
         self._release = lua.Script[js.ReleaseKeys, js.ReleaseArgs](redis, "release")
         self._send_failed = lua.Script[js.FailedSendKeys, js.FailedSendArgs](redis, "failed_send")
         self.calls = CallRecords(redis, retention_seconds)
+        self.coalescer = coalescer  # a worker's shared round trips (`store.coalesce`)
         self._recorder = Recorder(redis, self.calls, coalescer)
 
     @property
@@ -174,6 +175,11 @@ class State:
                 pipe.hdel(keys.FAILED, clear_failure)
 
         await self._writes(fill)
+
+    async def mark_marker(self, key: str) -> None:
+        """The send's marker alone marked `sent`, in the worker's shared round trip: the
+        moment a post on the event loop is accepted, before its history entry."""
+        await self._writes(lambda pipe: pipe.set(key, _SENT, ex=SENT_TTL_SECONDS, nx=False))
 
     async def release(self, key: str, token: str) -> None:
         await self._release(js.ReleaseKeys(marker=key), js.ReleaseArgs(token=token))

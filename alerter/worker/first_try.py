@@ -60,7 +60,7 @@ async def send_decided(deps: Deps, call_id: str, sends: list[Send]) -> int:
     state = deps.state
     jobs = [send.to_job() for send in sends]
     markers = [send.marker for send in here]
-    claims = await hold(state.redis, call_id, jobs, markers, state.lease_seconds)
+    claims = await hold(state.redis, call_id, jobs, markers, state.lease_seconds, state.coalescer)
     if later:
         await to_outbox(deps, later)
     tries = (_first_try(deps, send, claim) for send, claim in zip(here, claims, strict=True))

@@ -251,11 +251,11 @@ async def try_send(deps: Deps, send: Send, job_try: int, claimed: str | None = N
         detail=send.detail,
         at=deps.clock(),  # mark_sent stamps it again when the destination accepts
     )
-    marked = _MarkedNow(deps.mark_now, send.marker) if deps.mark_now is not None else None
+    marked = _MarkedNow(deps, send.marker)
 
     async def mark() -> None:
-        # The history entry, and the marker unless the sending thread wrote it already.
-        await deps.state.mark_sent(send.marker, entry, marked=marked is not None and marked.done)
+        # The history entry, and the marker unless it was written the moment it was accepted.
+        await deps.state.mark_sent(send.marker, entry, marked=marked.done)
 
     started = deps.monotonic()
     if destination.slack_app is not None and deps.slack is not None:
@@ -263,7 +263,12 @@ async def try_send(deps: Deps, send: Send, job_try: int, claimed: str | None = N
         delivery = await deps.slack.send(app, send.destination, send.message, send.thread)
     else:
         delivery = await deps.sender.send(
-            url, send.message, send.destination, on_late_accept=mark, on_accept=marked
+            url,
+            send.message,
+            send.destination,
+            on_late_accept=mark,
+            on_accept=marked if deps.mark_now is not None else None,
+            on_accept_here=marked.here,
         )
     if delivery.accepted:
         await _mark_surely(mark)  # with the history entry (the thread marked it first)
@@ -283,16 +288,22 @@ async def try_send(deps: Deps, send: Send, job_try: int, claimed: str | None = N
 
 
 class _MarkedNow:
-    """The marker written from the sending thread the moment the destination accepts
-    (`deps.mark_now`); `done` once it was (a failed write leaves it to the event loop)."""
+    """The marker written the moment the destination accepts: from the sending thread
+    (`deps.mark_now`) for apprise's sends, on the event loop (`here`) for its own posts;
+    `done` once it was (a failed write leaves it to the mark with the history)."""
 
-    def __init__(self, write: Callable[[str], None], marker: str) -> None:
-        self._write, self._marker = write, marker
+    def __init__(self, deps: Deps, marker: str) -> None:
+        self._deps, self._marker = deps, marker
         self.done = False
 
     def __call__(self) -> None:
-        self._write(self._marker)
-        self.done = True  # read by the event loop after the send's future resolved
+        if self._deps.mark_now is not None:
+            self._deps.mark_now(self._marker)
+            self.done = True  # read by the event loop after the send's future resolved
+
+    async def here(self) -> None:
+        await self._deps.state.mark_marker(self._marker)
+        self.done = True
 
 
 async def _mark_surely(mark: Callable[[], Awaitable[None]]) -> None:

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from apprise.plugins.slack import NotifySlack
 
@@ -220,6 +221,37 @@ def test_sends_on_the_loop_share_one_connection_and_no_cookie(
     assert all(d.accepted for d in _send(url, MESSAGES * 2, on_loop=True))
     assert receiver.connections == 1
     assert all("cookie" not in headers for headers in receiver.headers())
+
+
+def test_posts_on_the_loop_go_through_aiohttp_not_httpxs_client_layer(
+    receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx only builds a hook's request (once); the post is aiohttp's, the same bytes."""
+    _on_loop_only(monkeypatch)
+
+    async def no_httpx_send(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("posted through httpx's client")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", no_httpx_send)
+    for url in _urls(receiver)[:3]:
+        assert all(d.accepted for d in _send(url, MESSAGES, on_loop=True)), url
+
+
+def test_a_proxy_named_in_the_environment_carries_the_post(
+    receiver: RawReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx's `trust_env` did: `HTTP_PROXY` is asked for the hook's URL (here nothing
+    listens at the hook itself, so only the proxy can accept the post)."""
+    _on_loop_only(monkeypatch)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", receiver.url)
+    monkeypatch.setenv("http_proxy", receiver.url)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert all(d.accepted for d in _send(f"json://127.0.0.1:{port}/x", MESSAGES[:1], True))
+    assert receiver.raw and receiver.raw[0][0] == f"http://127.0.0.1:{port}/x"
 
 
 def test_no_secret_in_a_reason_or_a_log_line(

@@ -33,12 +33,25 @@ rules:
 """
 
 
-async def test_a_send_marked_by_its_sending_thread_keeps_its_marker_seven_days(
-    tmp_path: Path, api_for: Any, diga: DigaStandIn, hook: Receiver, redis: Redis, redis_url: str
+# A JSON hook is posted on the event loop, which marks it; with `verify=no` it is apprise's,
+# posted and marked on a sending thread.
+ON_LOOP_OR_THREAD = pytest.mark.parametrize("query", ["", "?verify=no"], ids=["loop", "thread"])
+
+
+@ON_LOOP_OR_THREAD
+async def test_a_send_marked_the_moment_it_was_accepted_keeps_its_marker_seven_days(
+    tmp_path: Path,
+    api_for: Any,
+    diga: DigaStandIn,
+    hook: Receiver,
+    redis: Redis,
+    redis_url: str,
+    query: str,
 ) -> None:
-    """The thread's mark is the only one the marker gets (the event loop writes the history
-    alone after it): it must say `sent` for as long as a mark from the event loop would."""
-    rules = rules_from(tmp_path, ONE_RULE, {"HOOK": hook_url(hook)})
+    """The mark made as the post is accepted (on the loop, or on the sending thread) is the
+    only one the marker gets (the history is written alone after it): it must say `sent`
+    for as long as the mark with the history would."""
+    rules = rules_from(tmp_path, ONE_RULE, {"HOOK": hook_url(hook) + query})
     api = api_for(rules)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
@@ -61,8 +74,9 @@ async def test_a_send_its_thread_could_not_mark_is_marked_from_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The event loop leaves the marker to the sending thread only when the thread wrote
-    it: a failed write there (its own connection down) is made good in the history's trip."""
-    rules = rules_from(tmp_path, ONE_RULE, {"HOOK": hook_url(hook)})
+    it: a failed write there (its own connection down) is made good in the history's trip.
+    (`verify=no`: apprise's send, on a thread.)"""
+    rules = rules_from(tmp_path, ONE_RULE, {"HOOK": hook_url(hook) + "?verify=no"})
     api = api_for(rules)
     call_id = str(uuid.uuid4())
     diga.add_call(call_id, [make_log(call_id)])
