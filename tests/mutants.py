@@ -2111,6 +2111,58 @@ REPORT_MUTANTS = (
     ),
 )
 
+REDIS_30_MUTANTS = (
+    Mutant(
+        "redis30: a later try's decision leaves an earlier try's recorded failure",
+        "alerter/worker/call.py",
+        "clear_failure=job_try > 1,",
+        "clear_failure=False,",
+        ("tests/worker/test_stress.py",),
+    ),
+    Mutant(
+        "redis30: the evaluation ignores the failure it is asked to end",
+        "alerter/store/state.py",
+        "            if clear_failure:  # decided: a failure an earlier try recorded ends",
+        "            if False:  # decided: a failure an earlier try recorded ends",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's key given no expiry",
+        "alerter/store/calls.py",
+        "                pipe.expire(key, COUNTS_TTL_SECONDS)\n                self._expiring.add(key)",
+        "                self._expiring.add(key)",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: every matched call renews its count's expiry again",
+        "alerter/store/calls.py",
+        "            if key not in self._expiring:",
+        "            if True:",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a destination's result written without the rule's firing",
+        "alerter/store/log.lua",
+        "if ARGV[8] ~= '' then\n  last[#last + 1] = ARGV[8]",
+        "if ARGV[8] ~= '' then\n  last = {}\n  last[#last + 1] = ARGV[8]",
+        ("tests/store/test_sent.py",),
+    ),
+    Mutant(
+        "redis30: the values kept before the shared hash no longer shown",
+        "alerter/store/calls.py",
+        "    out = {name.decode(): value for name, value in old.items()}",
+        "    out: dict[str, bytes] = {}",
+        ("tests/store/test_sent.py",),
+    ),
+    Mutant(
+        "redis30: the old hash's value shown over the one written since",
+        "alerter/store/calls.py",
+        '        if f"{kind}:" == prefix:\n            out[name] = value',
+        '        if f"{kind}:" == prefix:\n            out.setdefault(name, value)',
+        ("tests/store/test_sent.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2121,6 +2173,7 @@ MUTANTS = (
     + WEBHOOK_DOOR_MUTANTS
     + FIRST_TRY_MUTANTS
     + REPORT_MUTANTS
+    + REDIS_30_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -78,9 +78,7 @@ async def test_a_rules_firing_and_its_destinations_result_share_one_hash(
         b"destination:hook": json.dumps({"at": AT, "ok": True, "detail": "40 logs"}).encode(),
     }
     assert await state.calls.last_fired() == {"hook": AT}
-    assert await destination_results(redis) == {
-        "hook": {"at": AT, "ok": True, "detail": "40 logs"}
-    }
+    assert await destination_results(redis) == {"hook": {"at": AT, "ok": True, "detail": "40 logs"}}
     assert await redis.exists(keys.LAST_FIRED, keys.DESTINATIONS_LAST) == 0
 
 
