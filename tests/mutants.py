@@ -2129,8 +2129,8 @@ REDIS_30_MUTANTS = (
     Mutant(
         "redis30: a matched count's key given no expiry",
         "alerter/store/calls.py",
-        "                pipe.expire(key, COUNTS_TTL_SECONDS)\n                self._expiring.add(key)",
-        "                self._expiring.add(key)",
+        "                pipe.expire(key, COUNTS_TTL_SECONDS)\n                expiring.append(key)",
+        "                expiring.append(key)",
         ("tests/store/test_calls.py",),
     ),
     Mutant(
@@ -2138,6 +2138,20 @@ REDIS_30_MUTANTS = (
         "alerter/store/calls.py",
         "            if key not in self._expiring:",
         "            if True:",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's expiry taken as set before Redis answered",
+        "alerter/store/calls.py",
+        "                expiring.append(key)",
+        "                expiring.append(key)\n                self._expiring.add(key)",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's expiry never taken as set",
+        "alerter/store/state.py",
+        "        self.calls.expiry_set(expiring)",
+        "        self.calls.expiry_set([])",
         ("tests/store/test_calls.py",),
     ),
     Mutant(

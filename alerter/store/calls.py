@@ -164,19 +164,28 @@ class CallRecords:
         if rule and outcome in FIRED_OUTCOMES:
             pipe.hset(keys.LAST, keys.LAST_RULE + rule, f"{at:.3f}")
 
-    def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:
+    def count_matched(
+        self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float
+    ) -> list[str]:
         """Each rule's HyperLogLog of its bucket's calls (a retried call counted once). Its
-        expiry is set by this process's first write to it, not by every call's: once per rule
-        and bucket a process, where a matched call's EXPIRE was one command of its ~33."""
+        expiry is set until this process has written one (`expiry_set`, once the round trip
+        answered: a trip lost to a Redis error set none), not by every call: where a matched
+        call's EXPIRE was one command of its ~33. Answers the keys given an EXPIRE here."""
         bucket = bucket_of(at)
         if bucket != self._expiring_bucket:  # the buckets before are written no more
             self._expiring_bucket, self._expiring = bucket, set()
+        expiring = []
         for rule in rules:
             key = keys.matched_calls(rule, bucket)
             pipe.pfadd(key, call_id)
             if key not in self._expiring:
                 pipe.expire(key, COUNTS_TTL_SECONDS)
-                self._expiring.add(key)
+                expiring.append(key)
+        return expiring
+
+    def expiry_set(self, written: Iterable[str]) -> None:
+        """`count_matched`'s EXPIREs that Redis ran: those keys need none again."""
+        self._expiring.update(key for key in written if key.endswith(f":{self._expiring_bucket}"))
 
     # -- readers
 

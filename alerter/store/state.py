@@ -136,9 +136,11 @@ class State:
             if clear_failure:  # decided: a failure an earlier try recorded ends
                 pipe.hdel(keys.FAILED, call.call_id)
             self.calls.write_call(pipe, call, now, events)
-            self.calls.count_matched(pipe, fired, call.call_id, now)
+            expiring[:] = self.calls.count_matched(pipe, fired, call.call_id, now)
 
+        expiring: list[str] = []
         await self._writes(fill)
+        self.calls.expiry_set(expiring)
 
     # -- send markers
 

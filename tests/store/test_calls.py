@@ -180,3 +180,15 @@ async def test_only_a_later_try_of_a_calls_job_ends_its_recorded_failure(redis: 
     assert await state.failure(call.call_id) is not None
     await state.evaluated(call, 1, 1, None, {}, clear_failure=True)  # decided by a later try
     assert await state.failure(call.call_id) is None
+
+
+async def test_a_matched_counts_expiry_lost_with_its_round_trip_is_set_again(
+    redis: Redis,
+) -> None:
+    at = 1_234_567_800.0
+    state, rule = State(redis, clock=DrivenClock(at)), f"r-{uuid.uuid4().hex[:8]}"
+    key = keys.matched_calls(rule, bucket_of(at))
+    async with redis.pipeline(transaction=False) as lost:  # queued, never answered
+        assert state.calls.count_matched(lost, [rule], "c0", at) == [key]
+    await state.evaluated(CallEnded(call_id=str(uuid.uuid4())), 1, 1, None, {rule: {}})
+    assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(key) <= COUNTS_TTL_SECONDS
