@@ -1071,8 +1071,8 @@ MUTANTS = (
     Mutant(
         "call page: the matching log lines not kept",
         "alerter/worker/call.py",
-        "fetched.capped, labels, lines",
-        "fetched.capped, labels",
+        "        labels,\n        lines,\n        clear_failure",
+        "        labels,\n        (),\n        clear_failure",
         ("tests/http/test_console_oncall.py",),
     ),
     Mutant(
@@ -2193,6 +2193,72 @@ STORM_POST_MUTANTS = (
     ),
 )
 
+REDIS_30_MUTANTS = (
+    Mutant(
+        "redis30: a later try's decision leaves an earlier try's recorded failure",
+        "alerter/worker/call.py",
+        "clear_failure=job_try > 1,",
+        "clear_failure=False,",
+        ("tests/worker/test_stress.py",),
+    ),
+    Mutant(
+        "redis30: the evaluation ignores the failure it is asked to end",
+        "alerter/store/state.py",
+        "            if clear_failure:  # decided: a failure an earlier try recorded ends",
+        "            if False:  # decided: a failure an earlier try recorded ends",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's key given no expiry",
+        "alerter/store/calls.py",
+        "                pipe.expire(key, COUNTS_TTL_SECONDS)\n                expiring.append(key)",
+        "                expiring.append(key)",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: every matched call renews its count's expiry again",
+        "alerter/store/calls.py",
+        "            if key not in self._expiring:",
+        "            if True:",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's expiry taken as set before Redis answered",
+        "alerter/store/calls.py",
+        "                expiring.append(key)",
+        "                expiring.append(key)\n                self._expiring.add(key)",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a matched count's expiry never taken as set",
+        "alerter/store/state.py",
+        "        self.calls.expiry_set(expiring)",
+        "        self.calls.expiry_set([])",
+        ("tests/store/test_calls.py",),
+    ),
+    Mutant(
+        "redis30: a destination's result written without the rule's firing",
+        "alerter/store/log.lua",
+        "if ARGV[8] ~= '' then\n  last[#last + 1] = ARGV[8]",
+        "if ARGV[8] ~= '' then\n  last = {}\n  last[#last + 1] = ARGV[8]",
+        ("tests/store/test_sent.py",),
+    ),
+    Mutant(
+        "redis30: the values kept before the shared hash no longer shown",
+        "alerter/store/calls.py",
+        "    out = {name.decode(): value for name, value in old.items()}",
+        "    out: dict[str, bytes] = {}",
+        ("tests/store/test_sent.py",),
+    ),
+    Mutant(
+        "redis30: the old hash's value shown over the one written since",
+        "alerter/store/calls.py",
+        '        if f"{kind}:" == prefix:\n            out[name] = value',
+        '        if f"{kind}:" == prefix:\n            out.setdefault(name, value)',
+        ("tests/store/test_sent.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2205,6 +2271,7 @@ MUTANTS = (
     + REPORT_MUTANTS
     + INTAKE_REDIS_MUTANTS
     + STORM_POST_MUTANTS
+    + REDIS_30_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -64,6 +64,22 @@ def _to_the_ms(event: CallEvent) -> float:
     """History entries keep milliseconds: within one, a record's events come first (the
     sort is stable), as they were written before any later event."""
     return round(event.at, 3)
+
+
+async def last_written(redis: Redis, prefix: str, before: str) -> dict[str, bytes]:
+    """`keys.LAST`'s values under `prefix` (`keys.LAST_RULE`, `keys.LAST_DESTINATION`) by
+    name, over those of the hash they were kept in `before` it (a deployment's values from
+    then, never written again: shown until each is written anew), in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(before)
+        pipe.hgetall(keys.LAST)
+        old, new = cast(list[Mapping[bytes, bytes]], await pipe.execute())
+    out = {name.decode(): value for name, value in old.items()}
+    for field_name, value in new.items():
+        kind, _, name = field_name.decode().partition(":")
+        if f"{kind}:" == prefix:
+            out[name] = value
+    return out
 
 
 def bucket_of(at: float) -> int:
@@ -116,6 +132,9 @@ class CallRecords:
     def __init__(self, redis: Redis, retention_seconds: float = DEFAULT_RETENTION_SECONDS):
         self._redis = redis
         self.retention = int(retention_seconds)
+        # The matched-count keys this process has given their expiry, of one bucket.
+        self._expiring_bucket = -1
+        self._expiring: set[str] = set()
 
     # -- writers: commands added to the caller's pipeline
 
@@ -143,14 +162,30 @@ class CallRecords:
         pipe.hincrby(key, f"{rule}|{outcome}", 1)
         pipe.expire(key, COUNTS_TTL_SECONDS)
         if rule and outcome in FIRED_OUTCOMES:
-            pipe.hset(keys.LAST_FIRED, rule, f"{at:.3f}")
+            pipe.hset(keys.LAST, keys.LAST_RULE + rule, f"{at:.3f}")
 
-    def count_matched(self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float) -> None:
+    def count_matched(
+        self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float
+    ) -> list[str]:
+        """Each rule's HyperLogLog of its bucket's calls (a retried call counted once). Its
+        expiry is set until this process has written one (`expiry_set`, once the round trip
+        answered: a trip lost to a Redis error set none), not by every call: where a matched
+        call's EXPIRE was one command of its ~33. Answers the keys given an EXPIRE here."""
         bucket = bucket_of(at)
+        if bucket != self._expiring_bucket:  # the buckets before are written no more
+            self._expiring_bucket, self._expiring = bucket, set()
+        expiring = []
         for rule in rules:
             key = keys.matched_calls(rule, bucket)
             pipe.pfadd(key, call_id)
-            pipe.expire(key, COUNTS_TTL_SECONDS)
+            if key not in self._expiring:
+                pipe.expire(key, COUNTS_TTL_SECONDS)
+                expiring.append(key)
+        return expiring
+
+    def expiry_set(self, written: Iterable[str]) -> None:
+        """`count_matched`'s EXPIREs that Redis ran: those keys need none again."""
+        self._expiring.update(key for key in written if key.endswith(f":{self._expiring_bucket}"))
 
     # -- readers
 
@@ -201,8 +236,9 @@ class CallRecords:
         return [(member.decode(), float(score)) for member, score in reversed(rows)]
 
     async def last_fired(self) -> dict[str, float]:
-        raw = await cast(Awaitable[Mapping[bytes, bytes]], self._redis.hgetall(keys.LAST_FIRED))
-        return {rule.decode(): float(at) for rule, at in raw.items()}
+        """When each rule last sent (or would have)."""
+        raw = await last_written(self._redis, keys.LAST_RULE, keys.LAST_FIRED)
+        return {rule: float(at) for rule, at in raw.items()}
 
     async def counts(self, since: float, now: float) -> dict[str, dict[str, int]]:
         """Per rule: decisions by outcome since `since` (10-minute buckets), and `matched`,

@@ -12,7 +12,13 @@ ROOT = "alerter:"
 
 # -- calls: records, timelines, counts (store.calls)
 CALLS = ROOT + "calls"  # sorted set: call id -> when accepted (the backtest's index)
-LAST_FIRED = ROOT + "rules:last_fired"  # hash: rule -> when it last sent (or would have)
+# hash: `rule:<name>` -> when the rule last sent (or would have), `destination:<name>` -> its
+# last delivery's result: one HSET per send for both (issue 30). The two hashes before it are
+# read under it (`LAST_FIRED`, `DESTINATIONS_LAST`): a running deployment's values stay shown.
+LAST = ROOT + "last"
+LAST_RULE = "rule:"  # LAST's field prefixes
+LAST_DESTINATION = "destination:"
+LAST_FIRED = ROOT + "rules:last_fired"  # hash: rule -> when it last sent; read, no longer written
 
 
 def call_record(call_id: str) -> str:
@@ -38,7 +44,7 @@ def matched_calls(rule: str, bucket: int) -> str:
 # -- decisions, failures, destinations (store.state)
 HISTORY = ROOT + "history"  # stream of every decision
 FAILED = ROOT + "failed"  # hash: call id -> its recorded failure
-DESTINATIONS_LAST = ROOT + "destinations:last"  # hash: destination -> last delivery result
+DESTINATIONS_LAST = ROOT + "destinations:last"  # hash: destination -> last result; read only
 AUDIT = ROOT + "audit"  # stream of operator changes
 WORKERS = ROOT + "workers"  # sorted set: worker name -> its last heartbeat
 

@@ -4,7 +4,8 @@ rule's count and last firing, its destination's last result (a send's, when it i
 One script (log.lua) writes them, queued on the caller's pipeline: it sets an expiry where a
 key or a count starts instead of on every write (a call's events are kept the retention from
 the first of them, a count's 10-minute bucket `COUNTS_TTL_SECONDS` from its first count),
-and trims a call's events only past their cap. A send's records: 7 commands, 8 before.
+and trims a call's events only past their cap. A send's records: 6 commands (7 before the
+rule's last firing and the destination's last result shared a hash, 8 before that).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ class LogKeys:
     history: str
     events: str
     counts: str
-    last_fired: str
-    destinations: str
+    last: str  # when each rule last fired and each destination's last result
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,9 @@ class LogArgs:
     retention: int
     counts_ttl: int
     count_field: str  # "rule|outcome"; '' when not counted (a retry to come)
-    fired_rule: str  # '' when the rule did not fire
+    fired_rule: str  # the rule's field in `last`; '' when the rule did not fire
     fired_at: str
-    destination: str  # '' when no destination's result
+    destination: str  # the destination's field in `last`; '' when no destination's result
     result: str  # JSON
     event: str  # JSON
     fields: tuple[str, ...]  # the history entry's names and values, in order
@@ -104,17 +104,16 @@ class Recorder:
             history=keys.HISTORY,
             events=keys.call_events(entry["call_id"]),
             counts=keys.outcome_counts(bucket_of(at)),
-            last_fired=keys.LAST_FIRED,
-            destinations=keys.DESTINATIONS_LAST,
+            last=keys.LAST,
         ), LogArgs(
             maxlen=HISTORY_MAX,
             max_events=MAX_EVENTS,
             retention=self._calls.retention,
             counts_ttl=COUNTS_TTL_SECONDS,
             count_field=f"{rule}|{outcome}" if outcome != Outcome.RETRYING.value else "",
-            fired_rule=rule if fired else "",
+            fired_rule=keys.LAST_RULE + rule if fired else "",
             fired_at=f"{at:.3f}",
-            destination=destination if delivered else "",
+            destination=keys.LAST_DESTINATION + destination if delivered else "",
             result=json.dumps(result) if delivered else "",
             event=json.dumps(event.to_json(), separators=(",", ":")),
             fields=tuple(part for item in entry.items() for part in item),

@@ -23,7 +23,12 @@ from alerter.clock import Clock, system_clock
 from alerter.models import CallEnded, Outcome
 from alerter.store import job_scripts as js
 from alerter.store import keys, lua
-from alerter.store.calls import DEFAULT_RETENTION_SECONDS, CallEvent, CallRecords
+from alerter.store.calls import (
+    DEFAULT_RETENTION_SECONDS,
+    CallEvent,
+    CallRecords,
+    last_written,
+)
 from alerter.store.coalesce import Coalescer, Fill
 from alerter.store.history import HistoryEntry, history_entry, subject_kind
 from alerter.store.markers import SENT as _SENT
@@ -100,14 +105,18 @@ class State:
         capped: str | None,
         fired: Mapping[str, Mapping[str, str]],
         lines: Mapping[str, str] | None = None,
+        *,
+        clear_failure: bool = False,
     ) -> None:
         """The call's record (kept for the console and the backtest), what was fetched, and
         each rule that fired on it with the labels silences match (the silence preview) and
         its first matching log lines (`lines`, per rule: the call page shows them).
 
         A call no rule fired on (most calls) ends here: its `no_match` history entry goes in
-        the same round trip, with as few commands as its story allows. A failure recorded by
-        an earlier try ends here: the call is decided."""
+        the same round trip, with as few commands as its story allows. `clear_failure` (a
+        job's try after its first: an earlier one may have recorded a failure) ends the
+        call's recorded failure here, the call being decided; a first try has none to end
+        (`failed retry` clears the failure it queues again), and skips that HDEL."""
         now = self.clock()
         detail = f"{logs} ERROR/CRITICAL logs in {requests} requests"
         if capped:
@@ -125,11 +134,14 @@ class State:
                 entry = history_entry(call.call_id, Outcome.NO_MATCH, detail=no_match, at=now)
                 events.append(CallEvent(at=now, outcome=Outcome.NO_MATCH.value, detail=no_match))
                 pipe.xadd(keys.HISTORY, entry, maxlen=HISTORY_MAX, approximate=True)  # type: ignore[arg-type]
-            pipe.hdel(keys.FAILED, call.call_id)  # decided: a failure an earlier try recorded ends
+            if clear_failure:  # decided: a failure an earlier try recorded ends
+                pipe.hdel(keys.FAILED, call.call_id)
             self.calls.write_call(pipe, call, now, events)
-            self.calls.count_matched(pipe, fired, call.call_id, now)
+            expiring[:] = self.calls.count_matched(pipe, fired, call.call_id, now)
 
+        expiring: list[str] = []
         await self._writes(fill)
+        self.calls.expiry_set(expiring)
 
     # -- send markers
 
@@ -365,8 +377,8 @@ def _failed(raw: bytes | str) -> FailedCall:
 
 async def destination_results(redis: Redis) -> dict[str, dict[str, Any]]:
     """Per destination: the last delivery's result (at, ok, detail)."""
-    raw = await cast(Awaitable[Mapping[bytes, bytes]], redis.hgetall(keys.DESTINATIONS_LAST))
-    return {name.decode(): json.loads(value) for name, value in raw.items()}
+    raw = await last_written(redis, keys.LAST_DESTINATION, keys.DESTINATIONS_LAST)
+    return {name: json.loads(value) for name, value in raw.items()}
 
 
 def _story_row(call_id: str, event: CallEvent) -> HistoryEntry:

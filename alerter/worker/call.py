@@ -96,7 +96,13 @@ async def _process_call(ctx: dict[str, Any], deps: Deps, call: CallEnded, job_tr
     labels = {one.rule.name: one.labels for one in fired}
     lines = {one.rule.name: match_lines(one.match.logs) for one in fired}  # the call page
     await deps.state.evaluated(
-        call, len(fetched.logs), fetched.requests, fetched.capped, labels, lines
+        call,
+        len(fetched.logs),
+        fetched.requests,
+        fetched.capped,
+        labels,
+        lines,
+        clear_failure=job_try > 1,
     )
     if not fired:  # recorded `no_match` by `evaluated`, in the same round trip
         return Outcome.NO_MATCH.value

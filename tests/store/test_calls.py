@@ -13,12 +13,16 @@ from alerter.models import CallEnded, Outcome
 from alerter.store import keys
 from alerter.store.audit import Audit
 from alerter.store.calls import (
+    BUCKET_SECONDS,
+    COUNTS_TTL_SECONDS,
     MAX_EVENTS,
     CallEvent,
     _trims_index,
+    bucket_of,
 )
 from alerter.store.console_auth import ConsoleAuth
 from alerter.store.state import State
+from tests.kit.clock import DrivenClock
 
 
 async def test_a_call_story_is_kept_for_the_retention_and_bounded(redis: Redis) -> None:
@@ -142,3 +146,49 @@ async def test_a_quiet_calls_story_is_its_record_alone_and_reads_in_time_order(
     assert story.call == call
     assert [e.outcome for e in story.events] == ["retrying", "fetched", "matched", "sent"]
     assert story.events[2].labels == {"agent_id": "ag-1"}
+
+
+async def test_a_matched_count_expires_from_its_first_write_in_a_process(redis: Redis) -> None:
+    at = 1_234_567_800.0  # a 10-minute bucket's first second
+    clock = DrivenClock(at)
+    state, rule = State(redis, clock=clock), f"r-{uuid.uuid4().hex[:8]}"
+    key = keys.matched_calls(rule, bucket_of(at))
+    first, second = CallEnded(call_id=str(uuid.uuid4())), CallEnded(call_id=str(uuid.uuid4()))
+    await state.evaluated(first, 1, 1, None, {rule: {}})
+    assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(key) <= COUNTS_TTL_SECONDS
+    await redis.expire(key, 100)
+    await state.evaluated(second, 1, 1, None, {rule: {}})
+    await state.evaluated(first, 1, 1, None, {rule: {}})  # a retried call
+    assert 0 < await redis.ttl(key) <= 100  # later writes leave the first one's expiry
+    assert await redis.pfcount(key) == 2
+    # another process (a second worker, a restart) gives it its expiry once more
+    await State(redis, clock=clock).evaluated(second, 1, 1, None, {rule: {}})
+    assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(key)
+    clock.advance(BUCKET_SECONDS)  # the next bucket's key is a first write again
+    await state.evaluated(second, 1, 1, None, {rule: {}})
+    later = keys.matched_calls(rule, bucket_of(at) + 1)
+    assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(later) <= COUNTS_TTL_SECONDS
+    assert await state.calls.counts(at, at + BUCKET_SECONDS) == {}  # counts read decisions
+    assert await redis.pfcount(key, later) == 2
+
+
+async def test_only_a_later_try_of_a_calls_job_ends_its_recorded_failure(redis: Redis) -> None:
+    state = State(redis)
+    call = CallEnded(call_id=str(uuid.uuid4()))
+    await state.record_failure(call, "timeout", "took too long", 3)
+    await state.evaluated(call, 1, 1, None, {})  # a first try: no failure of its own to end
+    assert await state.failure(call.call_id) is not None
+    await state.evaluated(call, 1, 1, None, {}, clear_failure=True)  # decided by a later try
+    assert await state.failure(call.call_id) is None
+
+
+async def test_a_matched_counts_expiry_lost_with_its_round_trip_is_set_again(
+    redis: Redis,
+) -> None:
+    at = 1_234_567_800.0
+    state, rule = State(redis, clock=DrivenClock(at)), f"r-{uuid.uuid4().hex[:8]}"
+    key = keys.matched_calls(rule, bucket_of(at))
+    async with redis.pipeline(transaction=False) as lost:  # queued, never answered
+        assert state.calls.count_matched(lost, [rule], "c0", at) == [key]
+    await state.evaluated(CallEnded(call_id=str(uuid.uuid4())), 1, 1, None, {rule: {}})
+    assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(key) <= COUNTS_TTL_SECONDS

@@ -10,7 +10,12 @@ from alerter.store import keys
 
 def test_call_keys_keep_their_names() -> None:
     assert keys.CALLS == "alerter:calls"
-    assert keys.LAST_FIRED == "alerter:rules:last_fired"
+    assert keys.LAST_FIRED == "alerter:rules:last_fired"  # read under LAST (issue 30)
+    assert (keys.LAST, keys.LAST_RULE, keys.LAST_DESTINATION) == (
+        "alerter:last",
+        "rule:",
+        "destination:",
+    )
     assert keys.call_record("c1") == "alerter:call:c1"
     assert keys.call_events("c1") == "alerter:call:c1:events"
     assert keys.outcome_counts(2934) == "alerter:counts:2934"

@@ -15,7 +15,7 @@ from alerter.store.calls import COUNTS_TTL_SECONDS, MAX_EVENTS, bucket_of
 from alerter.store.coalesce import Coalescer
 from alerter.store.history import history_entry
 from alerter.store.markers import marker_key
-from alerter.store.state import State
+from alerter.store.state import State, destination_results
 from tests.kit.clock import DrivenClock
 
 AT = 1_234_567_800.0  # a 10-minute bucket's first second
@@ -41,8 +41,9 @@ async def test_a_sends_records_each_start_with_their_lifetime(redis: Redis) -> N
     assert await redis.hgetall(counts) == {b"r|sent": b"1"}
     assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(counts) <= COUNTS_TTL_SECONDS
     assert await state.calls.last_fired() == {"r": AT}
-    result = json.loads(await redis.hget(keys.DESTINATIONS_LAST, "hook"))
+    result = json.loads(await redis.hget(keys.LAST, "destination:hook"))
     assert result == {"at": AT, "ok": True, "detail": "40 logs"}
+    assert await destination_results(redis) == {"hook": result}
     assert await state.calls.counts(AT - 60, AT) == {"r": {"sent": 1, "matched": 0}}
 
 
@@ -61,8 +62,42 @@ async def test_later_records_leave_the_expiries_a_first_one_set(redis: Redis) ->
     await state.record_entries([sent(call_id, Outcome.FAILED, "other")])
     assert COUNTS_TTL_SECONDS - 10 <= await redis.ttl(counts)  # a count that started
     assert await state.calls.last_fired() == {"r": AT}  # neither a retry nor a failure fired
-    result = json.loads(await redis.hget(keys.DESTINATIONS_LAST, "hook"))
+    result = json.loads(await redis.hget(keys.LAST, "destination:hook"))
     assert result == {"at": AT, "ok": False, "detail": "40 logs"}
+
+
+async def test_a_rules_firing_and_its_destinations_result_share_one_hash(
+    redis: Redis,
+) -> None:
+    state = State(redis, RETENTION, clock=DrivenClock(AT))
+    call_id = str(uuid.uuid4())
+    await redis.delete(keys.LAST)
+    await state.record_entries([sent(call_id, rule="hook")])  # a rule named as a destination
+    assert await redis.hgetall(keys.LAST) == {
+        b"rule:hook": f"{AT:.3f}".encode(),
+        b"destination:hook": json.dumps({"at": AT, "ok": True, "detail": "40 logs"}).encode(),
+    }
+    assert await state.calls.last_fired() == {"hook": AT}
+    assert await destination_results(redis) == {"hook": {"at": AT, "ok": True, "detail": "40 logs"}}
+    assert await redis.exists(keys.LAST_FIRED, keys.DESTINATIONS_LAST) == 0
+
+
+async def test_values_kept_before_the_shared_hash_are_shown_until_written_anew(
+    redis: Redis,
+) -> None:
+    state = State(redis, RETENTION, clock=DrivenClock(AT))
+    await redis.delete(keys.LAST, keys.LAST_FIRED, keys.DESTINATIONS_LAST)
+    old = {"at": AT - 600, "ok": False, "detail": "refused"}
+    await redis.hset(keys.LAST_FIRED, mapping={"r": f"{AT - 600:.3f}", "gone": "5.000"})
+    await redis.hset(keys.DESTINATIONS_LAST, mapping={"hook": json.dumps(old), "mail": "{}"})
+    assert await state.calls.last_fired() == {"r": AT - 600, "gone": 5.0}
+    assert await destination_results(redis) == {"hook": old, "mail": {}}
+    await state.record_entries([sent(str(uuid.uuid4()))])
+    assert await state.calls.last_fired() == {"r": AT, "gone": 5.0}
+    assert await destination_results(redis) == {
+        "hook": {"at": AT, "ok": True, "detail": "40 logs"},
+        "mail": {},
+    }
 
 
 async def test_a_calls_events_past_their_cap_lose_the_oldest(redis: Redis) -> None:

@@ -447,3 +447,27 @@ async def test_a_digest_whose_rule_went_away_is_closed_and_recorded(
     assert rows[0].outcome == "dropped" and "1 call(s) not sent" in rows[0].detail
     async with aioredis.Redis.from_url(redis_url) as client:
         assert await client.exists(keys.digest_open("renamed-away", key.digest)) == 0
+
+
+async def test_a_later_try_that_decides_the_call_ends_its_recorded_failure(
+    tmp_path: Path, diga: DigaStandIn, hook: Receiver, redis_url: str
+) -> None:
+    """An earlier try may have recorded a failure (its write landed, its answer did not):
+    the try that decides ends it. A first try has none of its own, and writes no HDEL."""
+    from alerter.rules.reload import RulesHolder
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(RENAMED.replace("NAME", "r30"))
+    holder = RulesHolder(folder, environ={"HOOKS": hook_url(hook)})
+    assert holder.reload("start")
+    first, later = str(uuid.uuid4()), str(uuid.uuid4())
+    async with aioredis.Redis.from_url(redis_url) as client:
+        state = State(client)
+        for call_id in (first, later):
+            diga.add_call(call_id, [])  # no log: a no-match
+            await state.record_failure(CallEnded(call_id=call_id), "error", "lost answer", 1)
+        assert await _run_try(holder, diga, redis_url, first, job_try=1) == "no_match"
+        assert await _run_try(holder, diga, redis_url, later, job_try=2) == "no_match"
+        assert await state.failure(first) is not None
+        assert await state.failure(later) is None
