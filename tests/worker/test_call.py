@@ -279,7 +279,9 @@ async def test_bad_credentials_are_not_retried(
     await post_webhook(api.url, call_id, agent_id=AGENT)
     settings = make_settings(diga.url, DIGA_API_KEY="wrong-key")
     await run_worker_until_idle(settings, rules, redis_url)
-    assert len(diga.requests_for(call_id)) == 2  # one try, both levels: no retry storm
+    # One try: its two levels are asked at once, and the first 401 may cancel the other
+    # before it is sent; a retry would ask again (three or more).
+    assert 1 <= len(diga.requests_for(call_id)) <= 2
     failed = await failure_of(redis_url, call_id)
     assert failed is not None and failed.kind == "diga_auth"
     assert "wrong-key" not in failed.reason
