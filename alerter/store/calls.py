@@ -42,7 +42,8 @@ def _trims_index(call_id: str) -> bool:
     return zlib.crc32(call_id.encode()) % TRIM_EVERY == 0
 
 
-def _event_text(event: CallEvent) -> str:
+def event_text(event: CallEvent) -> str:
+    """An event as a call's events list keeps it."""
     return json.dumps(event.to_json(), separators=(",", ":"))
 
 
@@ -150,19 +151,6 @@ class CallRecords:
         if _trims_index(call.call_id):  # one call in TRIM_EVERY keeps the index bounded
             pipe.zremrangebyscore(keys.CALLS, "-inf", now - self.retention)
             pipe.zremrangebyrank(keys.CALLS, 0, -MAX_INDEXED_CALLS - 1)
-
-    def write_event(self, pipe: Pipeline, call_id: str, event: CallEvent) -> None:
-        key = keys.call_events(call_id)
-        pipe.rpush(key, _event_text(event))
-        pipe.ltrim(key, -MAX_EVENTS, -1)
-        pipe.expire(key, self.retention)
-
-    def count(self, pipe: Pipeline, rule: str, outcome: str, at: float) -> None:
-        key = keys.outcome_counts(bucket_of(at))
-        pipe.hincrby(key, f"{rule}|{outcome}", 1)
-        pipe.expire(key, COUNTS_TTL_SECONDS)
-        if rule and outcome in FIRED_OUTCOMES:
-            pipe.hset(keys.LAST, keys.LAST_RULE + rule, f"{at:.3f}")
 
     def count_matched(
         self, pipe: Pipeline, rules: Iterable[str], call_id: str, at: float

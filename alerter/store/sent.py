@@ -26,6 +26,7 @@ from alerter.store.calls import (
     CallEvent,
     CallRecords,
     bucket_of,
+    event_text,
 )
 from alerter.store.coalesce import Coalescer, Fill
 
@@ -115,6 +116,6 @@ class Recorder:
             fired_at=f"{at:.3f}",
             destination=keys.LAST_DESTINATION + destination if delivered else "",
             result=json.dumps(result) if delivered else "",
-            event=json.dumps(event.to_json(), separators=(",", ":")),
+            event=event_text(event),
             fields=tuple(part for item in entry.items() for part in item),
         )

@@ -16,7 +16,6 @@ from alerter.store.calls import (
     BUCKET_SECONDS,
     COUNTS_TTL_SECONDS,
     MAX_EVENTS,
-    CallEvent,
     _trims_index,
     bucket_of,
 )
@@ -108,16 +107,20 @@ async def test_live_workers_are_those_that_beat_lately(redis: Redis) -> None:
 
 
 async def test_last_fired_is_when_a_rule_sent_not_when_it_was_decided(redis: Redis) -> None:
-    records = State(redis).calls
+    """Through the records a decision writes (log.lua): a send, or a shadow rule's would-be
+    send, moves its rule's last firing; a throttle, a threshold, a failure, a mute do not."""
     start = time.time()
-    async with redis.pipeline(transaction=False) as pipe:
-        records.count(pipe, "r", Outcome.SENT.value, start)
-        for i, outcome in enumerate((Outcome.BELOW_THRESHOLD, Outcome.THROTTLED, Outcome.FAILED)):
-            records.count(pipe, "r", outcome.value, start + 60 * (i + 1))
-        records.count(pipe, "shadowed", Outcome.SHADOW.value, start + 5)  # would have sent
-        records.count(pipe, "quiet", Outcome.MUTED.value, start + 5)
-        await pipe.execute()
-    fired = await records.last_fired()
+    clock = DrivenClock(start)
+    state = State(redis, clock=clock)
+    call_id = str(uuid.uuid4())
+    await state.record(call_id, Outcome.SENT, rule="r", destination="hook")
+    for outcome in (Outcome.BELOW_THRESHOLD, Outcome.THROTTLED, Outcome.FAILED):
+        clock.advance(60)
+        await state.record(call_id, outcome, rule="r", destination="hook")
+    clock.now = start + 5
+    await state.record(call_id, Outcome.SHADOW, rule="shadowed")  # would have sent
+    await state.record(call_id, Outcome.MUTED, rule="quiet")
+    fired = await state.calls.last_fired()
     assert fired == {
         "r": pytest.approx(start, abs=0.001),
         "shadowed": pytest.approx(start + 5, abs=0.001),
@@ -136,10 +139,9 @@ async def test_a_quiet_calls_story_is_its_record_alone_and_reads_in_time_order(
 
     call = CallEnded(call_id=str(uuid.uuid4()), accepted_at=time.time() - 5)
     # A failure of an earlier try (two seconds before) is written before the call's record.
-    async with redis.pipeline(transaction=False) as pipe:
-        earlier = CallEvent(at=time.time() - 2, outcome="retrying", detail="Diga: timeout")
-        state.calls.write_event(pipe, call.call_id, earlier)
-        await pipe.execute()
+    now = state.clock = DrivenClock(time.time() - 2)
+    await state.record(call.call_id, Outcome.RETRYING, detail="Diga: timeout")
+    now.advance(2)
     await state.evaluated(call, 3, 2, None, {"r": {"agent_id": "ag-1"}})
     await state.record(call.call_id, Outcome.SENT, rule="r", destination="hook")
     [story] = (await state.calls.stories([call.call_id])).values()
