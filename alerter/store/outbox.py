@@ -30,8 +30,8 @@ async def hold(
     redis: Redis,
     call_id: str,
     sends: Sequence[dict[str, Any]],
-    markers: Sequence[str] = (),
-    lease_seconds: int = 0,
+    markers: Sequence[str],
+    lease_seconds: int,
     coalescer: Coalescer | None = None,
 ) -> list[str | None]:
     """The call's decided sends (each `Send.to_job()`) held, and the claims of the

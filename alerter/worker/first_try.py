@@ -23,8 +23,9 @@ the guard turns into a retry of the call's job (`tests/worker/test_first_try.py`
    waits its lease out (`CLAIM_LEASE_SECONDS`), then claims and sends. (Held, its claims not
    taken: Redis runs the trip's commands in order, the hold first; the send jobs send.)
 3. Claimed, the post on the wire, or answered but not marked: as 2, and an accepted post is
-   marked `sent` from the sending thread before the post returns (`MarkerWriter`), so the
-   send job finds it sent and ends; a post that never landed is made after the lease.
+   marked `sent` on the event loop before the post returns (`Sender.send`'s
+   `on_accept_here`), so the send job finds it sent and ends; a post that never landed is
+   made after the lease.
 4. Tried and refused, the hand-off not yet written: as 2; the hand-off and the retry's put
    are one job id, whichever comes first is the send's one job.
 5. Marked sent: the retry's send job finds the marker `sent` and ends without posting.
@@ -55,8 +56,10 @@ async def send_decided(deps: Deps, call_id: str, sends: list[Send]) -> int:
     retry finds the held sends (`resume`)."""
     if not sends:
         return 0
-    here = [send for send in sends if _posted_here(deps, send)]
-    later = [send for send in sends if not _posted_here(deps, send)]
+    here: list[Send] = []
+    later: list[Send] = []
+    for send in sends:
+        (here if _posted_here(deps, send) else later).append(send)
     state = deps.state
     jobs = [send.to_job() for send in sends]
     markers = [send.marker for send in here]
