@@ -1915,8 +1915,8 @@ WEBHOOK_DOOR_MUTANTS = (
     Mutant(
         "door: 413 answered with another status",
         "alerter/http/webhook.py",
-        'TOO_LARGE = IntakeError(413, "PAYLOAD_TOO_LARGE"',
-        'TOO_LARGE = IntakeError(400, "PAYLOAD_TOO_LARGE"',
+        'return IntakeError(413, "PAYLOAD_TOO_LARGE"',
+        'return IntakeError(400, "PAYLOAD_TOO_LARGE"',
         DOOR_TESTS,
     ),
     Mutant(

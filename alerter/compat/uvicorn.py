@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 RawHeaders = list[tuple[bytes, bytes]]
 Answer = tuple[int, bytes]
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-# What an unexpected error answers, as the app's own handler of every exception does.
-FAILED = (
-    500,
-    b'{"status":"error","error_code":"INTERNAL_SERVER_ERROR","message":"internal error"}',
-)
 
 
 class Door(Protocol):
@@ -47,6 +42,8 @@ class Door(Protocol):
     def too_large(self) -> Answer: ...
 
     def ended_early(self) -> None: ...
+
+    def failed(self) -> Answer: ...
 
     def answer(self, headers: RawHeaders, body: bytes) -> Awaitable[Answer]: ...
 
@@ -148,7 +145,7 @@ class WebhookProtocol(HttpToolsProtocol):
             answer = await self.door.answer(webhook.headers, body)
         except Exception:
             log.exception("unhandled error on POST %s", self.door.route.decode())
-            answer = FAILED
+            answer = self.door.failed()
         if self.flow.write_paused and not self.transport.is_closing():
             await self.flow.drain()
         self._reply(webhook, answer)

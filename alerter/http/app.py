@@ -34,7 +34,7 @@ from alerter.http.console.schema import Error
 from alerter.http.console.setup import console_error, console_routes, make_console
 from alerter.http.intake import IntakeError
 from alerter.http.slack import SlackInteractions, slack_interactions
-from alerter.http.webhook import ENDED_EARLY, TOO_LARGE, Intake, error_content
+from alerter.http.webhook import INTERNAL_ERROR, Intake, ended_early, error_content, too_large
 from alerter.rules.reload import RulesHolder
 from alerter.settings import Settings
 from alerter.store import connect
@@ -84,17 +84,17 @@ async def _read_body(
     """The body, at most `limit` bytes, from the ASGI channel: the limit Litestar's
     `body()` enforces, without the header map and stream it builds for each request."""
     if announced is not None and announced > limit:
-        raise TOO_LARGE
+        raise too_large()
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await request.receive()
         if message["type"] != "http.request":  # the client went away: nobody hears this
-            raise ENDED_EARLY
+            raise ended_early()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise TOO_LARGE
+            raise too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -202,7 +202,7 @@ def _http_error(request: Request[Any, Any, AppState], exc: Exception) -> Respons
             answer.headers.update(exc.headers)
         return answer
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "INTERNAL_SERVER_ERROR", "internal error")
+    return error_response(500, *INTERNAL_ERROR)
 
 
 def invalid_fields(exc: ValidationException) -> str:

@@ -66,8 +66,18 @@ def refused(intake: Intake, exc: IntakeError) -> Answer:
     return exc.status, _ENCODE(error_content(exc.code, exc.message))
 
 
-TOO_LARGE = IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
-ENDED_EARLY = IntakeError(400, "BAD_REQUEST", "the body ended early")
+# Made anew each time: one raised instance would carry each raise's traceback (and the
+# request it holds) and be shared by every request raising it at once.
+def too_large() -> IntakeError:
+    return IntakeError(413, "PAYLOAD_TOO_LARGE", "body is larger than the limit")
+
+
+def ended_early() -> IntakeError:
+    return IntakeError(400, "BAD_REQUEST", "the body ended early")
+
+
+# What an unexpected error answers, on either path (the app's handler of every exception).
+INTERNAL_ERROR = ("INTERNAL_SERVER_ERROR", "internal error")
 
 
 def announced_length(headers: Headers) -> int | None:
@@ -161,11 +171,15 @@ class Webhooks:
         return self._intake
 
     def too_large(self) -> Answer:
-        return refused(self.intake(), TOO_LARGE)
+        return refused(self.intake(), too_large())
 
     def ended_early(self) -> None:
         """Counted as the Litestar route counts it (nobody hears the answer)."""
-        refused(self.intake(), ENDED_EARLY)
+        refused(self.intake(), ended_early())
+
+    def failed(self) -> Answer:
+        """An unexpected error's answer, the app's own (not counted: the app counts none)."""
+        return 500, _ENCODE(error_content(*INTERNAL_ERROR))
 
     def answer(self, headers: Headers, body: bytes) -> Coroutine[Any, Any, Answer]:
         return answer(self.intake(), headers, body)  # the coroutine itself: one frame less

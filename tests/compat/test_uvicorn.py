@@ -56,6 +56,9 @@ class Door:
     def ended_early(self) -> None:
         self.early += 1
 
+    def failed(self) -> tuple[int, bytes]:
+        return 500, b'{"error_code":"INTERNAL_SERVER_ERROR"}'
+
     async def answer(self, headers: RawHeaders, body: bytes) -> tuple[int, bytes]:
         self.entered.set()
         if self.hold is not None:
