@@ -7,15 +7,27 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from alerter.store.history import HistoryEntry
 from alerter.store.state import State
 
 
+class CountingRedis(Redis):
+    """A client that counts the pipelines asked of it: round trips shared or not."""
+
+    pipelines = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        self.pipelines += 1
+        return super().pipeline(transaction, shard_hint)
+
+
 @pytest.fixture(name="redis")
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    """A client of the test's flushed database (`redis_url`), closed after the test."""
-    client = Redis.from_url(redis_url)
+async def redis_client(redis_url: str) -> AsyncIterator[CountingRedis]:
+    """A client of the test's flushed database (`redis_url`), closed after the test; it
+    counts its pipelines, for the tests of shared round trips."""
+    client = CountingRedis.from_url(redis_url)
     yield client
     await client.aclose()
 

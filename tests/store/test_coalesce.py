@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from alerter.store.coalesce import Batcher, Coalescer
-
-
-class CountingRedis(Redis):
-    pipelines = 0
-
-    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-        self.pipelines += 1
-        return super().pipeline(transaction, shard_hint)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.from_url(redis_url)
-    yield client
-    await client.aclose()
+from tests.kit.redis import CountingRedis
 
 
 async def test_concurrent_callers_share_round_trips_and_get_their_own_answers(

@@ -5,30 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from alerter.store import keys
 from alerter.store.coalesce import Coalescer
 from alerter.store.outbox import held, hold
-
-
-class CountingRedis(Redis):
-    pipelines = 0
-
-    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-        self.pipelines += 1
-        return super().pipeline(transaction, shard_hint)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.from_url(redis_url)
-    yield client
-    await client.aclose()
+from tests.kit.redis import CountingRedis
 
 
 async def test_the_hold_and_claims_share_a_round_trip_with_other_jobs_writes(
