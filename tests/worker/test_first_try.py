@@ -136,40 +136,6 @@ async def test_a_crash_after_the_hold_and_claim_sends_once_without_deciding_agai
     assert next(row.outcome for row in await history(redis_url, call_id)) == "sent"
 
 
-async def test_a_crash_after_an_accepted_unmarked_post_does_not_send_again(
-    tmp_path: Path,
-    api_for: Any,
-    diga: DigaStandIn,
-    hook: Receiver,
-    redis: Redis,
-    redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Window 3: the destination accepted, the event loop never marked it (Redis away for
-    the rest of the try): the sending thread's marker stops the retry's send job."""
-    real = State.mark_sent
-    failing = {"on": True}
-
-    async def away(self: State, *args: Any, **kwargs: Any) -> None:
-        if failing["on"]:
-            raise RedisConnectionError("Redis away")
-        await real(self, *args, **kwargs)
-
-    real_resume = first_try.resume
-
-    async def back(*args: Any) -> bool:
-        failing["on"] = False  # the call job's retry: Redis answers again
-        return await real_resume(*args)
-
-    monkeypatch.setattr(State, "mark_sent", away)
-    monkeypatch.setattr(call_job, "resume", back)
-    call_id = await one_call(tmp_path, api_for, diga, hook)
-    await drain(tmp_path, diga, hook, redis_url)
-    assert len(hook.wait_for(1)) == 1
-    assert fetched_once(diga, call_id)
-    assert await redis.get(keys.sent_marker(call_id, "transfer-failed", "hook")) == b"sent"
-
-
 async def test_a_post_on_the_loop_is_marked_from_the_loop_not_the_sending_threads(
     tmp_path: Path,
     api_for: Any,
@@ -179,9 +145,10 @@ async def test_a_post_on_the_loop_is_marked_from_the_loop_not_the_sending_thread
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Window 3 with the sending threads' marker writer out of order: the event loop marks
-    the accepted post before the post returns (its own client, no thread), so the retry's
-    send job finds it sent though the mark with the history never landed."""
+    """Window 3: the destination accepted, the mark with the history never landed (Redis
+    away for the rest of the try), and the sending threads' marker writer out of order: the
+    event loop marked the accepted post before the post returned (its own client, no
+    thread), so the retry's send job finds it sent and posts nothing again."""
     real = State.mark_sent
     failing = {"on": True}
 
