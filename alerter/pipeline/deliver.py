@@ -171,17 +171,24 @@ class Sender:
     def media(self, url: str) -> tuple[bool, bool]:
         """Whether a send to `url` reads the message's e-mail HTML and its Slack blocks: a
         JSON webhook posted here reads neither, a Slack one the blocks; apprise, both."""
-        hook = self._webhooks.of(url) if self.posts_on_loop(url) and self._webhooks else None
+        hook = self._hook_of(url)
         if hook is None:
             return True, True
         return False, hook.kind == "slack"
 
     def posts_on_loop(self, url: str) -> bool:
         """Whether a send to `url` is posted on the event loop (else apprise's, on a thread)."""
+        return self._hook_of(url) is not None
+
+    def _hook_of(self, url: str) -> Webhook | None:
+        """The webhook this worker posts itself for `url`; None: apprise's (a URL we cannot
+        read included, as `_on_loop` would)."""
+        if self._webhooks is None:
+            return None
         try:
-            return self._webhooks is not None and self._webhooks.of(url) is not None
-        except Exception:  # as `_on_loop`: a URL we cannot read is apprise's
-            return False
+            return self._webhooks.of(url)
+        except Exception:
+            return None
 
     def _on_loop(self, url: str, message: Message) -> tuple[Webhook | None, bytes | None]:
         """The webhook and body to post on the event loop; (None, None): apprise sends it."""
