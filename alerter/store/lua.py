@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from alerter.store.coalesce import Coalescer
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -59,6 +62,21 @@ class Script(Generic[ScriptKeys, ScriptArgs]):
         and the caller `load`s it and sends again (after a restart: not on the hot path)."""
         flat_keys = flat(keys)
         pipe.evalsha(self._script.sha, len(flat_keys), *flat_keys, *flat(args))
+
+    async def shared(self, coalescer: Coalescer, keys: ScriptKeys, args: ScriptArgs) -> Any:
+        """Called in a round trip shared with other jobs' commands (`store.coalesce`): no
+        round trip of its own. A server that forgot it (restarted) ran nothing of it: it is
+        loaded and called again."""
+
+        def fill(pipe: Pipeline) -> None:
+            self.queue(pipe, keys, args)
+
+        try:
+            (answer,) = await coalescer.execute(fill)
+        except NoScriptError:
+            await self.load()
+            (answer,) = await coalescer.execute(fill)
+        return answer
 
     async def load(self) -> None:
         self._script.sha = await self._redis.script_load(self._script.script)
