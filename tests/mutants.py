@@ -2305,13 +2305,13 @@ STORM_30_MUTANTS = (
     Mutant(
         "storm30: the worker's young generation at CPython's threshold",
         "alerter/cli/serve.py",
-        "        _settle_heap(WORKER_YOUNG_OBJECTS)",
-        "        _settle_heap()",
+        "        settle_heap(WORKER_YOUNG_OBJECTS)",
+        "        settle_heap()",
         ("tests/cli/test_serve.py",),
     ),
     Mutant(
         "storm30: a settled heap's young threshold left as it was",
-        "alerter/cli/serve.py",
+        "alerter/cli/common.py",
         "        gc.set_threshold(young_objects, older, oldest)",
         "        gc.set_threshold(*gc.get_threshold())",
         ("tests/cli/test_serve.py",),

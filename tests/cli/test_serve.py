@@ -349,7 +349,7 @@ def test_the_worker_collects_its_young_generation_less_often(
         "rules:\n  - {name: r, match: {category: TRANSFER}, notify: [hook]}\n"
     )
     settled: list[int | None] = []
-    monkeypatch.setattr(serve, "_settle_heap", settled.append)
+    monkeypatch.setattr(serve, "settle_heap", settled.append)
     monkeypatch.setattr(serve, "stop_on_signals", lambda stop, *_: stop.set())
     monkeypatch.setattr(serve, "run_worker", lambda *_: asyncio.sleep(0))
     monkeypatch.setattr(serve, "run_fast", asyncio.run)
@@ -359,13 +359,13 @@ def test_the_worker_collects_its_young_generation_less_often(
 
 
 def test_a_settled_heap_keeps_the_older_generations_thresholds() -> None:
-    from alerter.cli import serve
+    from alerter.cli.common import settle_heap
 
     before = gc.get_threshold()
     try:
-        serve._settle_heap(12_345)
+        settle_heap(12_345)
         assert gc.get_threshold() == (12_345, *before[1:])
-        serve._settle_heap()
+        settle_heap()
         assert gc.get_threshold() == (12_345, *before[1:])  # the api's: left as it was
     finally:
         gc.unfreeze()
