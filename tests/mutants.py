@@ -2259,6 +2259,65 @@ REDIS_30_MUTANTS = (
     ),
 )
 
+STORM_30_MUTANTS = (
+    Mutant(
+        "storm30: a worker's signature count its own round trip",
+        "alerter/store/signature_counts.py",
+        "return _seen(await self._signature.shared(self._coalescer, *counted))",
+        "return _seen(await self._signature(*counted))",
+        ("tests/store/test_signature.py",),
+    ),
+    Mutant(
+        "storm30: a shared script never loaded again after NOSCRIPT",
+        "alerter/store/lua.py",
+        "        except NoScriptError:\n            await self.load()\n",
+        "        except NoScriptError:\n            pass\n",
+        ("tests/store/test_signature.py",),
+    ),
+    Mutant(
+        "storm30: a worker's silence ids read in a round trip of their own",
+        "alerter/store/silences.py",
+        "        if self._coalescer is None:\n            return await cast(",
+        "        if True:\n            return await cast(",
+        ("tests/store/test_silences.py",),
+    ),
+    Mutant(
+        "storm30: a worker's silence values read in two round trips of their own",
+        "alerter/store/silences.py",
+        "        if self._coalescer is None:\n            return await self._redis.mget(",
+        "        if True:\n            return await self._redis.mget(",
+        ("tests/store/test_silences.py",),
+    ),
+    Mutant(
+        "storm30: the worker's signature counts without its coalescer",
+        "alerter/worker/app.py",
+        "signatures=SignatureCounts(redis, coalescer),",
+        "signatures=SignatureCounts(redis),",
+        ("tests/worker/test_app.py",),
+    ),
+    Mutant(
+        "storm30: the worker's silences without its coalescer",
+        "alerter/worker/app.py",
+        "silences=Silences(redis, clock=clock, coalescer=coalescer),",
+        "silences=Silences(redis, clock=clock),",
+        ("tests/worker/test_app.py",),
+    ),
+    Mutant(
+        "storm30: the worker's young generation at CPython's threshold",
+        "alerter/cli/serve.py",
+        "        settle_heap(WORKER_YOUNG_OBJECTS)",
+        "        settle_heap()",
+        ("tests/cli/test_serve.py",),
+    ),
+    Mutant(
+        "storm30: a settled heap's young threshold left as it was",
+        "alerter/cli/common.py",
+        "        gc.set_threshold(young_objects, older, oldest)",
+        "        gc.set_threshold(*gc.get_threshold())",
+        ("tests/cli/test_serve.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2272,6 +2331,7 @@ MUTANTS = (
     + INTAKE_REDIS_MUTANTS
     + STORM_POST_MUTANTS
     + REDIS_30_MUTANTS
+    + STORM_30_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

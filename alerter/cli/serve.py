@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import secrets
@@ -27,7 +26,7 @@ import uvicorn
 from litestar import Litestar
 from redis.exceptions import RedisError
 
-from alerter.cli.common import require_redis
+from alerter.cli.common import WORKER_YOUNG_OBJECTS, require_redis, settle_heap
 from alerter.clock import Clock
 from alerter.http.app import create_app
 from alerter.http.proxies import BehindProxies
@@ -187,7 +186,7 @@ async def _serve_both(settings: Settings, rules: RulesHolder, redis_url: str, cl
             await run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop)
 
     log.info("listening on http://%s:%d", settings.host, settings.port)
-    _settle_heap()
+    settle_heap()
     await asyncio.gather(
         _until_done(server.serve(), stop),
         rules.watch(stop, settings.rules_poll_seconds),
@@ -215,7 +214,7 @@ def api(
         server = http_server(create_app(settings, redis_url, rules, clock), settings)
         stop = asyncio.Event()
         stop_on_signals(stop, lambda: setattr(server, "should_exit", True))
-        _settle_heap()
+        settle_heap()
         await asyncio.gather(
             _until_done(server.serve(sockets=[listening] if listening else None), stop),
             rules.watch(stop, settings.rules_poll_seconds),
@@ -326,7 +325,7 @@ def worker(settings: Settings, redis_url: str, clock: Clock) -> int:
     async def run() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        _settle_heap()
+        settle_heap(WORKER_YOUNG_OBJECTS)
         await asyncio.gather(
             run_worker(lambda: make_worker(settings, rules, redis_url, clock=clock), stop),
             rules.watch(stop, settings.rules_poll_seconds),
@@ -347,13 +346,6 @@ def worker_check(redis_url: str, worker_name: str) -> int:
     except (RedisError, OSError) as exc:
         log.warning("worker check: Redis unavailable (%s)", type(exc).__name__)
         return 1
-
-
-def _settle_heap() -> None:
-    """Move what start-up made (modules, app, rules) out of the collector's view: full
-    collections under load then skip it. Measured: intake p99 at 64 connections 70 → 30 ms."""
-    gc.collect()
-    gc.freeze()
 
 
 def http_server(app: Litestar, settings: Settings) -> uvicorn.Server:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from alerter.clock import Clock, Monotonic, system_clock, system_monotonic
 from alerter.models import CallEnded, LogEntry
+from alerter.pipeline.diga_errors import DigaError
 from alerter.pipeline.evaluate import call_matches
-from alerter.pipeline.fetch import DigaClient, DigaError
+from alerter.pipeline.fetch import DigaClient
 from alerter.replay.simulate import Backtest, PastCall, ReplayTimedOut, simulate
 from alerter.rules.model import RuleSet
 from alerter.settings import Settings

@@ -9,8 +9,9 @@ from redis.exceptions import RedisError
 
 from alerter.models import FETCHED_LEVELS, CallEnded, LogEntry, Severity
 from alerter.pipeline import deliver
+from alerter.pipeline.diga_errors import DigaError
 from alerter.pipeline.evaluate import evaluate
-from alerter.pipeline.fetch import DigaClient, DigaError
+from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.slack_app import send_once
 from alerter.render import alert as render
 from alerter.rules.fired import RuleMatch

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from alerter.store import keys, lua
 from alerter.store import scripts as s
+from alerter.store.coalesce import Coalescer
 from alerter.store.windows import DECISION_TTL_SECONDS, millis
 
 SIGNATURES_PER_DAY = 1000  # distinct signatures counted a day; the rarest drop first
@@ -62,8 +63,10 @@ def _latest(newest: list[tuple[bytes, float]]) -> tuple[str, ...]:
 
 
 class SignatureCounts:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, coalescer: Coalescer | None = None) -> None:
         self._redis = redis
+        # A worker's: each alerting call's count shares a round trip with other jobs' writes.
+        self._coalescer = coalescer
         self._signature = lua.Script[s.SignatureKeys, s.SignatureArgs](redis, "signature")
 
     async def seen(
@@ -80,7 +83,7 @@ class SignatureCounts:
         (event, category) are kept with the first example: the console's silence form
         starts from them."""
         day = time.strftime("%Y%m%d", time.gmtime(now))
-        raw = await self._signature(
+        counted = (
             s.SignatureKeys(
                 seen=keys.signature_seen(digest),
                 calls=keys.signature_calls(digest),
@@ -106,7 +109,9 @@ class SignatureCounts:
                 decision_seconds=DECISION_TTL_SECONDS,
             ),
         )
-        return _seen(raw)
+        if self._coalescer is None:
+            return _seen(await self._signature(*counted))
+        return _seen(await self._signature.shared(self._coalescer, *counted))
 
     async def known(self, digest: str) -> tuple[str, Mapping[str, str]] | None:
         """(signature text, labels) of a signature seen in the last `seen_days`, else None."""

@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from alerter.clock import Clock, system_clock
 from alerter.rules.matchers import Matcher
 from alerter.store import keys
+from alerter.store.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,14 @@ class Silence:
 
 
 class Silences:
-    def __init__(self, redis: Redis, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, redis: Redis, *, clock: Clock = system_clock, coalescer: Coalescer | None = None
+    ) -> None:
         self._redis = redis
         self._clock = clock  # "from now" in the 90-day bound; an expiry's default end
+        # A worker's: the read every alerting call makes shares a round trip with other
+        # jobs' commands, instead of one of its own.
+        self._coalescer = coalescer
 
     async def add(
         self,
@@ -105,14 +112,10 @@ class Silences:
         await self._redis.set(keys.silence(silence.id), value, exat=keep_until)
 
     async def all(self) -> list[Silence]:
-        ids = sorted(
-            m.decode()
-            for m in await cast(Awaitable[set[bytes]], self._redis.smembers(keys.SILENCES))
-        )
+        ids = sorted(m.decode() for m in await self._ids())
         if not ids:
             return []
-        values = await self._redis.mget([keys.silence(i) for i in ids])
-        hits = await self._redis.mget([keys.silence_hits(i) for i in ids])
+        values, hits = await self._values(ids)
         out, gone = [], []
         for silence_id, value, hit in zip(ids, values, hits, strict=True):
             if value is None:
@@ -143,6 +146,25 @@ class Silences:
         if gone:
             await cast(Awaitable[int], self._redis.srem(keys.SILENCES, *gone))
         return out
+
+    async def _ids(self) -> set[bytes]:
+        if self._coalescer is None:
+            return await cast(Awaitable[set[bytes]], self._redis.smembers(keys.SILENCES))
+        (ids,) = await self._coalescer.execute(lambda pipe: pipe.smembers(keys.SILENCES))
+        return cast(set[bytes], ids)
+
+    async def _values(self, ids: list[str]) -> tuple[list[bytes | None], list[bytes | None]]:
+        """Each silence's stored value and its count of alerts stopped."""
+        silences, hits = [keys.silence(i) for i in ids], [keys.silence_hits(i) for i in ids]
+        if self._coalescer is None:
+            return await self._redis.mget(silences), await self._redis.mget(hits)
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.mget(silences)
+            pipe.mget(hits)
+
+        values, counts = await self._coalescer.execute(fill)
+        return values, counts
 
     async def count_stopped(self, silence: Silence) -> None:
         """One more alert stopped by this silence (shown by `alerter silence list`)."""

@@ -184,8 +184,8 @@ def make_deps(
         ),
         noise=NoiseStores(
             windows=Windows(redis),
-            silences=Silences(redis, clock=clock),
-            signatures=SignatureCounts(redis),
+            silences=Silences(redis, clock=clock, coalescer=coalescer),
+            signatures=SignatureCounts(redis, coalescer),
             episodes=Episodes(redis, settings.call_retention_seconds),
             baselines=Baselines(redis),
             incidents=Incidents(redis),

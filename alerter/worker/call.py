@@ -21,14 +21,9 @@ from arq.connections import ArqRedis
 from alerter.logs import bind
 from alerter.models import CallEnded, LogEntry, Outcome
 from alerter.pipeline.decide import CallContext, Decision, decide
+from alerter.pipeline.diga_errors import CallNotFound, DigaAuthError, DigaError, DigaUnavailable
 from alerter.pipeline.evaluate import evaluate, match_lines
-from alerter.pipeline.fetch import (
-    CallNotFound,
-    DigaAuthError,
-    DigaError,
-    DigaUnavailable,
-    FetchResult,
-)
+from alerter.pipeline.fetch import FetchResult
 from alerter.render import alert as render
 from alerter.render.alert import Alert, Message, build_alert, excerpt
 from alerter.render.digest import DigestCall

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ import redis
 
 from alerter.store import keys
 from alerter.store.embedded import free_port
-from tests.conftest import DIGA_KEY, child_env, metric_samples
+from tests.conftest import DIGA_KEY, child_env, make_settings, metric_samples
 from tests.kit.poll import wait_until
 from tests.standins import DigaStandIn, Receiver, make_log
 
@@ -334,3 +337,36 @@ def test_api_processes_end_when_the_first_is_killed(
 
 def _running(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
+
+
+def test_the_worker_collects_its_young_generation_less_often(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from alerter.cli import serve
+
+    (tmp_path / "r.yaml").write_text(
+        "destinations: {hook: 'json://127.0.0.1:9/a'}\n"
+        "rules:\n  - {name: r, match: {category: TRANSFER}, notify: [hook]}\n"
+    )
+    settled: list[int | None] = []
+    monkeypatch.setattr(serve, "settle_heap", settled.append)
+    monkeypatch.setattr(serve, "stop_on_signals", lambda stop, *_: stop.set())
+    monkeypatch.setattr(serve, "run_worker", lambda *_: asyncio.sleep(0))
+    monkeypatch.setattr(serve, "run_fast", asyncio.run)
+    settings = make_settings("http://127.0.0.1:9", ALERTER_RULES=str(tmp_path))
+    assert serve.worker(settings, "redis://127.0.0.1:9", time.time) == 0
+    assert settled == [serve.WORKER_YOUNG_OBJECTS]
+
+
+def test_a_settled_heap_keeps_the_older_generations_thresholds() -> None:
+    from alerter.cli.common import settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap(12_345)
+        assert gc.get_threshold() == (12_345, *before[1:])
+        settle_heap()
+        assert gc.get_threshold() == (12_345, *before[1:])  # the api's: left as it was
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

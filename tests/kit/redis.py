@@ -14,13 +14,19 @@ from alerter.store.state import State
 
 
 class CountingRedis(Redis):
-    """A client that counts the pipelines asked of it: round trips shared or not."""
+    """A client that counts the pipelines asked of it (round trips shared or not) and the
+    commands sent alone (each a round trip of its own)."""
 
     pipelines = 0
+    commands = 0
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         self.pipelines += 1
         return super().pipeline(transaction, shard_hint)
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.commands += 1
+        return await super().execute_command(*args, **options)
 
 
 @pytest.fixture(name="redis")

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from alerter.budgets import Budgets
-from alerter.pipeline.fetch import (
+from alerter.pipeline.diga_errors import (
     CallNotFound,
     DigaAuthError,
-    DigaClient,
     DigaRejected,
     DigaUnavailable,
-    parse_retry_after,
 )
+from alerter.pipeline.fetch import DigaClient
 from alerter.pipeline.first_page import FirstPage
 from tests.conftest import DIGA_KEY
 from tests.standins import DigaStandIn, Fault, make_log, make_logs
@@ -169,16 +167,6 @@ async def test_connection_refused_is_retryable() -> None:
             await client.fetch_call_logs(str(uuid.uuid4()))
     finally:
         await client.aclose()
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after(httpx.Headers({"Retry-After": "12"}), 0.0) == 12.0
-    date = httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    minute_before = datetime(2015, 10, 21, 7, 27, tzinfo=UTC).timestamp()
-    assert parse_retry_after(date, minute_before) == 60.0  # counted from the given clock
-    assert parse_retry_after(date, minute_before + 3600) == 0.0  # a date gone by: now
-    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"}), 0.0) is None
-    assert parse_retry_after(httpx.Headers({}), 0.0) is None
 
 
 async def test_a_later_page_that_fails_is_asked_again_in_place(

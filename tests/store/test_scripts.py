@@ -189,3 +189,34 @@ def test_a_quiet_call_is_laid_out_as_its_dataclasses_would_be() -> None:
         ended=(), flatline=(), baseline=(),
     )  # fmt: skip
     assert quiet_entry("id1", 101, b"p", 201, 301, "c1") == (lua.flat(names), lua.flat(args))
+
+
+def test_any_dataclass_is_laid_out_as_its_fields_read_once_per_class_would_be() -> None:
+    """One field, none, a list of dataclasses, text that is a subclass of str, a bool."""
+    from dataclasses import dataclass
+    from enum import StrEnum
+
+    class Level(StrEnum):
+        ERROR = "ERROR"
+
+    @dataclass(frozen=True)
+    class One:
+        only: object
+
+    @dataclass(frozen=True)
+    class Empty:
+        pass
+
+    @dataclass(frozen=True)
+    class Mixed:
+        level: Level
+        ok: bool
+        parts: list[One]
+        none: Empty
+        raw: bytes
+
+    mixed = Mixed(Level.ERROR, True, [One("a"), One(2)], Empty(), b"x")
+    for _ in range(2):  # made, then read from the class's getter
+        assert lua.flat(One("k")) == ["k"] and lua.flat(Empty()) == []
+        assert lua.flat(mixed) == [Level.ERROR, True, "a", 2, b"x"]
+        assert lua.flat(One((One("a"), "b"))) == ["a", "b"]

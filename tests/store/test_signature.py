@@ -4,13 +4,16 @@ expiries), what the first call of a later minute trims and renews, and the day's
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from redis.asyncio import Redis
 
 from alerter.store import keys
+from alerter.store.coalesce import Coalescer
 from alerter.store.signature_counts import SIGNATURES_PER_DAY, SignatureCounts
 from alerter.store.windows import DECISION_TTL_SECONDS
+from tests.kit.redis import CountingRedis
 
 MINUTE = 1_234_567_800.0  # a minute's first second (2009-02-13 23:30 UTC)
 DAY = "20090213"
@@ -146,3 +149,30 @@ async def test_a_first_call_retried_after_its_hour_on_another_day_leaves_no_trac
     assert await redis.exists(keys.signature_seen("d1"), keys.signature_calls("d1")) == 0
     assert await redis.zscore(keys.signatures_of_day("20090214"), "d1") is None
     assert await redis.zscore(keys.signatures_of_day(DAY), "d1") == 1
+
+
+async def test_a_workers_count_shares_a_round_trip_with_other_jobs_writes(
+    redis: CountingRedis,
+) -> None:
+    coalescer = Coalescer(redis)
+    counts = SignatureCounts(redis, coalescer)
+    await counts.seen("d0", TEXT, "c0", 14, MINUTE, "e")  # signature.lua loaded
+    redis.pipelines = redis.commands = 0
+    answer, _ = await asyncio.gather(
+        counts.seen("d1", TEXT, "c1", 14, MINUTE + 5, "example", {"event": "TRANSFER"}),
+        coalescer.execute(lambda pipe: pipe.set("other", "1")),
+    )
+    assert redis.pipelines == 1 and redis.commands == 0  # one round trip for both jobs'
+    assert answer == (True, 1)
+    assert await redis.get(keys.decision("c1", "sig", "d1")) == b"new 1"
+    assert await redis.get("other") == b"1"
+
+
+async def test_a_shared_count_loads_the_script_a_restarted_server_forgot(
+    redis: CountingRedis,
+) -> None:
+    counts = SignatureCounts(redis, Coalescer(redis))
+    assert await counts.seen("d1", TEXT, "c1", 14, MINUTE + 5, "e") == (True, 1)
+    await redis.script_flush()
+    assert await counts.seen("d1", TEXT, "c2", 14, MINUTE + 6, "e") == (False, 2)
+    assert await counts.seen("d1", TEXT, "c2", 14, MINUTE + 6, "e") == (False, 2)  # kept answer

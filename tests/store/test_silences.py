@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -10,7 +11,9 @@ from redis.asyncio import Redis
 
 from alerter.rules.matchers import Matcher, parse_matcher
 from alerter.store import keys
+from alerter.store.coalesce import Coalescer
 from alerter.store.silences import Silences
+from tests.kit.redis import CountingRedis
 
 
 @pytest.mark.parametrize(
@@ -93,3 +96,27 @@ async def test_a_silence_made_before_re2_that_re2_cannot_run_is_left_out(redis: 
     await redis.set(keys.silence("b4ckr3f5"), json.dumps(old))
     await redis.sadd(keys.SILENCES, "b4ckr3f5")
     assert "b4ckr3f5" not in [s.id for s in await Silences(redis).all()]
+
+
+async def test_a_workers_read_shares_its_round_trips_with_other_jobs_commands(
+    redis: CountingRedis,
+) -> None:
+    coalescer = Coalescer(redis)
+    silences = Silences(redis, coalescer=coalescer)
+    redis.pipelines = redis.commands = 0
+    none, _ = await asyncio.gather(
+        silences.all(), coalescer.execute(lambda pipe: pipe.set("other", "1"))
+    )
+    assert (
+        none == [] and redis.pipelines == 1 and redis.commands == 0
+    )  # the ids read with the other job's write
+    now = time.time()
+    made = await Silences(redis).add("r", {"agent_id": "ag-1"}, now, now + 60, "c")
+    await redis.set(keys.silence_hits(made.id), 3)
+    redis.pipelines = redis.commands = 0
+    [read] = await silences.all()
+    assert (
+        redis.pipelines == 2 and redis.commands == 0
+    )  # the ids, then every value and count in one more
+    assert read.id == made.id and read.hits == 3 and read.rule == "r"
+    assert read.matches("r", {"agent_id": "ag-1"}, now + 1)
