@@ -2259,6 +2259,37 @@ REDIS_30_MUTANTS = (
     ),
 )
 
+INTAKE_SOON_MUTANTS = (
+    Mutant(
+        "intake soon: a future answered webhook not held in the server's tasks",
+        DOOR,
+        "            self.tasks.add(got)  # type: ignore[arg-type]\n",
+        "",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: a future's failure answered as its result",
+        DOOR,
+        "        if (exc := got.exception()) is not None:",
+        "        if (exc := got.exception()) is None and False:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: Redis down answered as a bug (500), not 503",
+        "alerter/http/webhook.py",
+        "    elif isinstance(exc, RedisError | OSError):",
+        "    elif False:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: a duplicate answered as queued",
+        "alerter/http/webhook.py",
+        "        if queued.result():",
+        "        if True:",
+        DOOR_TESTS,
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2272,6 +2303,7 @@ MUTANTS = (
     + INTAKE_REDIS_MUTANTS
     + STORM_POST_MUTANTS
     + REDIS_30_MUTANTS
+    + INTAKE_SOON_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

@@ -38,11 +38,17 @@ class Batcher(Generic[Item, Answer]):
         self._sender: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Answer:
-        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        return await self.submit_nowait(item)
+
+    def submit_nowait(self, item: Item) -> asyncio.Future[Answer]:
+        """`submit` without a coroutine: the future its answer is set on (a caller that
+        answers from the future's callback needs no task of its own)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Answer] = loop.create_future()
         self._waiting.append((item, done))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_batches())
-        return await done
+            self._sender = loop.create_task(self._send_batches())
+        return done
 
     async def _send_batches(self) -> None:
         while self._waiting:
