@@ -2288,6 +2288,20 @@ INTAKE_SOON_MUTANTS = (
         "        if True:",
         DOOR_TESTS,
     ),
+    Mutant(
+        "intake soon: one batch on the wire whatever the flights",
+        "alerter/store/coalesce.py",
+        "if not self._starting and len(self._senders) < self._flights:",
+        "if not self._starting and len(self._senders) < 1:",
+        ("tests/store/test_coalesce.py",),
+    ),
+    Mutant(
+        "intake soon: a sender started for every turn of the loop, past the flights",
+        "alerter/store/coalesce.py",
+        "if not self._starting and len(self._senders) < self._flights:",
+        "if not self._starting:",
+        ("tests/store/test_coalesce.py",),
+    ),
 )
 
 MUTANTS = (

@@ -31,6 +31,10 @@ JOB_FUNCTION = "process_call"
 JOB_EXPIRES_EXTRA_MS = 86_400_000
 # A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
 RESULT_KEEP_SECONDS = 86_400
+# Enqueue batches on the wire at once, each on its own connection: with one, the api
+# waited idle for Redis between batches (measured: docs/performance.md, "The intake's
+# batches in flight").
+ENQUEUE_FLIGHTS = 3
 
 
 def _readable(value: object) -> str:
@@ -92,7 +96,7 @@ class CallQueue:
         self._script = lua.Script[s.EnqueueKeys, s.EnqueueArgs](redis, "enqueue")
         # Calls that arrive while a batch is on the wire go out together in the next one, in
         # one run of the script: one command, one round trip, for many webhooks under load.
-        self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch)
+        self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch, ENQUEUE_FLIGHTS)
 
     async def enqueue(
         self,
