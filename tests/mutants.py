@@ -2302,6 +2302,13 @@ INTAKE_SOON_MUTANTS = (
         "if not self._starting:",
         ("tests/store/test_coalesce.py",),
     ),
+    Mutant(
+        "intake soon: the enqueue's script not loaded again when the server forgot it",
+        "alerter/store/lua.py",
+        "            await self.load()\n",
+        "            raise\n",
+        ("tests/store/test_queue.py",),
+    ),
 )
 
 MUTANTS = (
