@@ -2309,6 +2309,13 @@ INTAKE_SOON_MUTANTS = (
         "            raise\n",
         ("tests/store/test_queue.py",),
     ),
+    Mutant(
+        "intake soon: a sender cancelled before its first step blocks every later batch",
+        "alerter/store/coalesce.py",
+        "        if sender.cancelled():  # perhaps",
+        "        if False:  # perhaps",
+        ("tests/store/test_coalesce.py",),
+    ),
 )
 
 MUTANTS = (

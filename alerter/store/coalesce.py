@@ -59,8 +59,13 @@ class Batcher(Generic[Item, Answer]):
             self._starting = True
             sender = loop.create_task(self._send_batches())
             self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
+            sender.add_done_callback(self._ended)
         return done
+
+    def _ended(self, sender: asyncio.Task[None]) -> None:
+        self._senders.discard(sender)
+        if sender.cancelled():  # perhaps before it took its batch: the next caller starts one
+            self._starting = False
 
     async def _send_batches(self) -> None:
         self._starting = False

@@ -103,3 +103,17 @@ async def test_more_flights_send_a_batch_while_another_is_on_the_wire() -> None:
         answered.set()
         assert await asyncio.gather(first, *others, third) == [0, 10, 20, 30]
         assert sorted(n for batch in sent for n in batch) == [0, 1, 2, 3]
+
+
+async def test_a_sender_cancelled_before_it_ran_does_not_stop_the_next_batch() -> None:
+    async def send(items: list[int]) -> list[int | Exception]:
+        return items
+
+    batcher: Batcher[int, int] = Batcher(send, 2)
+    lost = batcher.submit_nowait(1)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.cancel()  # a stop cancelling every task, the sender's before its first step
+    await asyncio.sleep(0)
+    # Its item still waits, and goes with the next caller's batch.
+    assert await asyncio.wait_for(asyncio.gather(lost, batcher.submit(2)), 5) == [1, 2]
