@@ -2316,6 +2316,13 @@ INTAKE_SOON_MUTANTS = (
         "        if False:  # perhaps",
         ("tests/store/test_coalesce.py",),
     ),
+    Mutant(
+        "intake soon: an ended sender counted until its done-callback runs",
+        "alerter/store/coalesce.py",
+        "            self._senders.discard(asyncio.current_task())\n",
+        "            pass\n",
+        ("tests/store/test_coalesce.py",),
+    ),
 )
 
 MUTANTS = (

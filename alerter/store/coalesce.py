@@ -69,6 +69,14 @@ class Batcher(Generic[Item, Answer]):
 
     async def _send_batches(self) -> None:
         self._starting = False
+        try:
+            await self._send_waiting()
+        finally:
+            # Out of the count as it ends, not in its done-callback (run a step later): an
+            # item that comes in between would find no sender to take it.
+            self._senders.discard(asyncio.current_task())
+
+    async def _send_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
             try:

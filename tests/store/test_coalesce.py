@@ -117,3 +117,18 @@ async def test_a_sender_cancelled_before_it_ran_does_not_stop_the_next_batch() -
     await asyncio.sleep(0)
     # Its item still waits, and goes with the next caller's batch.
     assert await asyncio.wait_for(asyncio.gather(lost, batcher.submit(2)), 5) == [1, 2]
+
+
+async def test_a_caller_answered_and_coming_again_at_once_is_sent() -> None:
+    """The sender that answered it has ended, its done-callback not yet run: the next
+    item still gets a sender of its own."""
+
+    async def send(items: list[int]) -> list[int | Exception]:
+        await asyncio.sleep(0)
+        return items
+
+    for flights in (1, 3):
+        batcher: Batcher[int, int] = Batcher(send, flights)
+        assert await batcher.submit(1) == 1
+        again = batcher.submit_nowait(2)  # in the same step, before any other callback
+        assert await asyncio.wait_for(again, 5) == 2
