@@ -1610,8 +1610,8 @@ CONSOLE_MUTANTS = (
     Mutant(
         "scripts: a batch's repeated parts passed whole, not spread",
         "alerter/store/lua.py",
-        "            if is_dataclass(one):",
-        "            if is_dataclass(one) and one is item:",
+        '            if hasattr(type(one), "__dataclass_fields__"):',
+        '            if hasattr(type(one), "__dataclass_fields__") and one is item:',
         ("tests/store/test_lua.py", "tests/store/test_scripts.py"),
     ),
     Mutant(
@@ -1929,9 +1929,9 @@ WEBHOOK_DOOR_MUTANTS = (
     Mutant(
         "door: 202 sent before the Redis write",
         DOOR,
-        "            answer = await self.door.answer(webhook.headers, body)\n",
+        "            got.add_done_callback(partial(self._settled, webhook))\n",
         "            self._reply(webhook, (202, b'{}'))\n"
-        "            answer = await self.door.answer(webhook.headers, body)\n",
+        "            got.add_done_callback(partial(self._settled, webhook))\n",
         DOOR_TESTS,
     ),
     Mutant(
@@ -2270,8 +2270,8 @@ STORM_30_MUTANTS = (
     Mutant(
         "storm30: a shared script never loaded again after NOSCRIPT",
         "alerter/store/lua.py",
-        "        except NoScriptError:\n            await self.load()\n",
-        "        except NoScriptError:\n            pass\n",
+        "            await self.load()\n            (answer,) = await coalescer.execute(fill)\n",
+        "            pass\n            (answer,) = await coalescer.execute(fill)\n",
         ("tests/store/test_signature.py",),
     ),
     Mutant(
@@ -2318,6 +2318,72 @@ STORM_30_MUTANTS = (
     ),
 )
 
+INTAKE_SOON_MUTANTS = (
+    Mutant(
+        "intake soon: a future answered webhook not held in the server's tasks",
+        DOOR,
+        "            self.tasks.add(got)  # type: ignore[arg-type]\n",
+        "",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: a future's failure answered as its result",
+        DOOR,
+        "        if (exc := got.exception()) is not None:",
+        "        if (exc := got.exception()) is None and False:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: Redis down answered as a bug (500), not 503",
+        "alerter/http/webhook.py",
+        "    elif isinstance(exc, RedisError | OSError):",
+        "    elif False:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: a duplicate answered as queued",
+        "alerter/http/webhook.py",
+        "        if queued.result():",
+        "        if True:",
+        DOOR_TESTS,
+    ),
+    Mutant(
+        "intake soon: one batch on the wire whatever the flights",
+        "alerter/store/coalesce.py",
+        "if not self._starting and len(self._senders) < self._flights:",
+        "if not self._starting and len(self._senders) < 1:",
+        ("tests/store/test_coalesce.py",),
+    ),
+    Mutant(
+        "intake soon: a sender started for every turn of the loop, past the flights",
+        "alerter/store/coalesce.py",
+        "if not self._starting and len(self._senders) < self._flights:",
+        "if not self._starting:",
+        ("tests/store/test_coalesce.py",),
+    ),
+    Mutant(
+        "intake soon: the enqueue's script not loaded again when the server forgot it",
+        "alerter/store/lua.py",
+        "            await self.load()\n            sent_again",
+        "            raise\n            sent_again",
+        ("tests/store/test_queue.py",),
+    ),
+    Mutant(
+        "intake soon: a sender cancelled before its first step blocks every later batch",
+        "alerter/store/coalesce.py",
+        "        if sender.cancelled():  # perhaps",
+        "        if False:  # perhaps",
+        ("tests/store/test_coalesce.py",),
+    ),
+    Mutant(
+        "intake soon: an ended sender counted until its done-callback runs",
+        "alerter/store/coalesce.py",
+        "            self._senders.discard(asyncio.current_task())\n",
+        "            pass\n",
+        ("tests/store/test_coalesce.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2332,6 +2398,7 @@ MUTANTS = (
     + STORM_POST_MUTANTS
     + REDIS_30_MUTANTS
     + STORM_30_MUTANTS
+    + INTAKE_SOON_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

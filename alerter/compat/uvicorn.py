@@ -6,9 +6,10 @@ webhook than Alertmanager's whole request (docs/performance.md, "The webhook bel
 
 Every other request, and a webhook that comes while the connection still answers an
 earlier request (pipelined), goes through uvicorn's own path untouched. The webhook stands
-in uvicorn's cycle slot while it is answered, so pipelined requests queue behind it, and
-its task is one of the server's, so a graceful shutdown waits for it: a 202 is only sent
-after the door's `answer` (the Redis write) returns.
+in uvicorn's cycle slot while it is answered, so pipelined requests queue behind it. The
+door answers at once, or with a future (written from its callback, no task a webhook), or
+an awaitable (run in a task); the future or task stands in the server's tasks, so a
+graceful shutdown waits for it: a 202 is only sent once the Redis write is done.
 
 Written against uvicorn 0.54.0 and httptools 0.9.0 (tests/compat/test_uvicorn.py): it
 relies on `HttpToolsProtocol`'s parser callbacks and the per-connection attributes they
@@ -18,8 +19,10 @@ use (`url`, `headers`, `expect_100_continue`, `scope`, `cycle`, `pipeline`, `tas
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from functools import partial
 from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -45,7 +48,9 @@ class Door(Protocol):
 
     def failed(self) -> Answer: ...
 
-    def answer(self, headers: RawHeaders, body: bytes) -> Awaitable[Answer]: ...
+    def answer(
+        self, headers: RawHeaders, body: bytes
+    ) -> Answer | asyncio.Future[Answer] | Awaitable[Answer]: ...
 
 
 class _Webhook:
@@ -136,19 +141,55 @@ class WebhookProtocol(HttpToolsProtocol):
         webhook.complete = True
         chunks = webhook.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        task = self.loop.create_task(self._answer(webhook, body))
+        try:
+            got = self.door.answer(webhook.headers, body)
+        except Exception:
+            log.exception("unhandled error on POST %s", self.door.route.decode())
+            got = self.door.failed()
+        if isinstance(got, tuple):
+            self._answered(webhook, got)
+        elif isinstance(got, asyncio.Future):
+            # No task: the answer written from the future's callback. The future stands in
+            # the server's tasks meanwhile, so a graceful stop waits for it as for a task.
+            self.tasks.add(got)  # type: ignore[arg-type]
+            got.add_done_callback(partial(self._settled, webhook))
+        else:
+            self._in_task(webhook, self._awaited(got))
+
+    def _settled(self, webhook: _Webhook, got: asyncio.Future[Answer]) -> None:
+        self.tasks.discard(got)
+        if got.cancelled():  # a forced stop: as a cancelled task, no answer
+            return
+        if (exc := got.exception()) is not None:
+            log.error("unhandled error on POST %s", self.door.route.decode(), exc_info=exc)
+            self._answered(webhook, self.door.failed())
+        else:
+            self._answered(webhook, got.result())
+
+    async def _awaited(self, answer: Awaitable[Answer]) -> Answer:
+        try:
+            return await answer
+        except Exception:
+            log.exception("unhandled error on POST %s", self.door.route.decode())
+            return self.door.failed()
+
+    def _answered(self, webhook: _Webhook, answer: Answer) -> None:
+        if self.flow.write_paused and not self.transport.is_closing():
+            self._in_task(webhook, self._drained(answer))  # the client reads slowly: wait
+        else:
+            self._reply(webhook, answer)
+
+    async def _drained(self, answer: Answer) -> Answer:
+        await self.flow.drain()
+        return answer
+
+    def _in_task(self, webhook: _Webhook, answer: Coroutine[Any, Any, Answer]) -> None:
+        task = self.loop.create_task(self._later(webhook, answer))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    async def _answer(self, webhook: _Webhook, body: bytes) -> None:
-        try:
-            answer = await self.door.answer(webhook.headers, body)
-        except Exception:
-            log.exception("unhandled error on POST %s", self.door.route.decode())
-            answer = self.door.failed()
-        if self.flow.write_paused and not self.transport.is_closing():
-            await self.flow.drain()
-        self._reply(webhook, answer)
+    async def _later(self, webhook: _Webhook, answer: Coroutine[Any, Any, Answer]) -> None:
+        self._answered(webhook, await answer)
 
     def _reply(self, webhook: _Webhook, answer: Answer) -> None:
         """The answer as uvicorn writes the app's: its default headers (date) first."""

@@ -9,6 +9,7 @@ call of a batch in one run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,10 @@ JOB_FUNCTION = "process_call"
 JOB_EXPIRES_EXTRA_MS = 86_400_000
 # A finished call's job result is kept this long; redeliveries meanwhile are duplicates.
 RESULT_KEEP_SECONDS = 86_400
+# Enqueue batches on the wire at once, each on its own connection: with one, the api
+# waited idle for Redis between batches (measured: docs/performance.md, "The intake's
+# batches in flight").
+ENQUEUE_FLIGHTS = 3
 
 
 def _readable(value: object) -> str:
@@ -91,7 +96,7 @@ class CallQueue:
         self._script = lua.Script[s.EnqueueKeys, s.EnqueueArgs](redis, "enqueue")
         # Calls that arrive while a batch is on the wire go out together in the next one, in
         # one run of the script: one command, one round trip, for many webhooks under load.
-        self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch)
+        self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch, ENQUEUE_FLIGHTS)
 
     async def enqueue(
         self,
@@ -109,6 +114,25 @@ class CallQueue:
         group's last call, for flatline rules; `baseline_counters` count it as ended in a
         baseline rule's window and hourly rings.
         """
+        return await self.enqueue_nowait(
+            call,
+            defer_ms=defer_ms,
+            ended_counters=ended_counters,
+            flatline_marks=flatline_marks,
+            baseline_counters=baseline_counters,
+        )
+
+    def enqueue_nowait(
+        self,
+        call: CallEnded,
+        *,
+        defer_ms: int | None = None,
+        ended_counters: Sequence[tuple[str, float]] = (),
+        flatline_marks: Sequence[tuple[str, str, str]] = (),
+        baseline_counters: Sequence[EndedCounter] = (),
+    ) -> asyncio.Future[bool]:
+        """`enqueue` as a future (its answer, or the Redis error), with no coroutine: the
+        webhook's fast path answers from the future's callback."""
         job_id = keys.call_job(call.call_id)
         now_ms = int(self._clock() * 1000)  # when the call ended: its windows count from it
         due_ms = int(arq_clock() * 1000)
@@ -119,7 +143,7 @@ class CallQueue:
         expires_ms = score - due_ms + JOB_EXPIRES_EXTRA_MS
         if not (ended_counters or flatline_marks or baseline_counters):
             quiet = quiet_entry(job_id, expires_ms, payload, score, now_ms, call.call_id)
-            return await self._batches.submit(_Entry(*quiet))
+            return self._batches.submit_nowait(_Entry(*quiet))
         # Two windows kept: a call decided late (a backlog) still finds its own window.
         ended = [(key, round(window * 1000)) for key, window in ended_counters]
         baselines = [(counter, round(counter.within * 1000)) for counter in baseline_counters]
@@ -149,7 +173,7 @@ class CallQueue:
                 for c, ms in baselines
             ),
         )
-        return await self._batches.submit(_Entry(lua.flat(names), lua.flat(args)))
+        return self._batches.submit_nowait(_Entry(lua.flat(names), lua.flat(args)))
 
     async def _enqueue_batch(self, entries: list[_Entry]) -> list[bool]:
         """enqueue.lua's answer: 1 (queued) or 0 (a duplicate) per call, in order."""

@@ -216,3 +216,87 @@ def test_stopping_waits_for_a_webhook_whose_client_left(running: Running, door: 
     running.loop.call_soon_threadsafe(door.hold.set)
     running.thread.join(10)
     assert [body for _, body in door.seen] == [b"left"]
+
+
+class SoonDoor(Door):
+    """A door answering as `alerter.http.webhook.Webhooks` does: at once when it can, else a
+    future (no coroutine, so no task) set later on the loop."""
+
+    def answer(  # type: ignore[override]
+        self, headers: RawHeaders, body: bytes
+    ) -> tuple[int, bytes] | asyncio.Future[tuple[int, bytes]]:
+        self.entered.set()
+        if body == b"now":
+            return 200, b'{"now":1}'
+        if body == b"raise":
+            raise RuntimeError("a bug before any future")
+        told: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+
+        def settle() -> None:
+            self.seen.append((headers, body))
+            if body == b"boom":
+                told.set_exception(RuntimeError("a bug"))
+            else:
+                told.set_result((202, b'{"got":%d}' % len(body)))
+
+        if self.hold is None:
+            asyncio.get_running_loop().call_soon(settle)
+        else:
+            asyncio.ensure_future(self.hold.wait()).add_done_callback(lambda _: settle())
+        return told
+
+
+@pytest.fixture
+def soon() -> Iterator[tuple[Running, SoonDoor]]:
+    door = SoonDoor()
+    served = Running(door)
+    served.thread.start()
+    assert wait_until(lambda: served.server.started, 10)
+    yield served, door
+    served.server.should_exit = True
+    served.thread.join(10)
+
+
+def test_an_answer_given_at_once_or_as_a_future_is_written(
+    soon: tuple[Running, SoonDoor],
+) -> None:
+    running, door = soon
+    sent = [request("/hook", b"now"), request("/hook", b"abc"), request("/hook", b"boom"),
+            request("/hook", b"raise"), request("/hook", b"ab", headers={"connection": "close"})]  # fmt: skip
+    answers = [exchange(running.port, one)[0] for one in sent]
+    assert [(a.status, a.body) for a in answers] == [
+        (200, b'{"now":1}'),
+        (202, b'{"got":3}'),
+        (500, b'{"error_code":"INTERNAL_SERVER_ERROR"}'),
+        (500, b'{"error_code":"INTERNAL_SERVER_ERROR"}'),
+        (202, b'{"got":2}'),
+    ]
+    assert answers[-1].header("connection") == "close"
+    assert [body for _, body in door.seen] == [b"abc", b"boom", b"ab"]
+    # Pipelined behind an answered one, a webhook is the door's again.
+    assert [a.body for a in exchange(running.port, sent[0] + sent[1], 2)] == [
+        b'{"now":1}',
+        b'{"got":3}',
+    ]
+    # Every future's place in the server's tasks given back (the /health `exchange` asks
+    # after each is the app's task, ending as its connection closes).
+    assert wait_until(lambda: not running.server.server_state.tasks, 10)
+
+
+def test_stopping_waits_for_a_future_whose_client_left(soon: tuple[Running, SoonDoor]) -> None:
+    """The connection gone, only the future in the server's tasks keeps uvicorn waiting."""
+    running, door = soon
+    assert running.loop is not None
+    door.hold = asyncio.Event()
+    with socket.create_connection(("127.0.0.1", running.port), timeout=20) as conn:
+        conn.sendall(request("/hook", b"left"))
+        assert door.entered.wait(10)
+    assert wait_until(lambda: not running.server.server_state.connections, 10)
+    running.server.should_exit = True
+    assert wait_until(lambda: not any(s.is_serving() for s in running.server.servers), 10)
+    running.thread.join(1)  # it never ends by itself while the webhook is held
+    assert running.thread.is_alive()
+    running.loop.call_soon_threadsafe(door.hold.set)
+    running.thread.join(10)
+    assert not running.thread.is_alive()
+    assert [body for _, body in door.seen] == [b"left"]
