@@ -33,11 +33,13 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from alerter.models import CallEnded, LogEntry
-from alerter.pipeline.decide import Decision, NoiseStores, decide
+from alerter.pipeline.decide import CallContext, Decision, NoiseStores, decide
 from alerter.pipeline.evaluate import ended_counters, evaluate
+from alerter.rules.fired import fired_rules
 from alerter.rules.load import load_rules_text
 from alerter.rules.model import RuleSet
-from alerter.rules.noise import ended_key, group_key
+from alerter.rules.noise import group_key
+from alerter.store import keys
 from alerter.store.embedded import EmbeddedServer
 from alerter.store.episodes import Episodes
 from alerter.store.queue import CallQueue
@@ -184,9 +186,14 @@ async def ingest(
             if any(match.rule is fleet_rule for match in matches):
                 pipe.hincrby(f"fleet:{FLEET_RULE}:matched", str(bucket), 1)
             await pipe.execute()
-        for match in matches:
-            decision = await decide(stores, match, item.call, item.at, ended_at=item.at)
-            out[(item.call.call_id, match.rule.name)] = decision
+        fired = fired_rules(matches, item.call)
+        if not fired:
+            continue
+        # As the call job decides: silences read once a call, every fired rule in order.
+        names = frozenset(one.rule.name for one in fired)
+        at = CallContext(item.at, item.at, await stores.silences.all(), names, rules)
+        for one in fired:
+            out[(item.call.call_id, one.rule.name)] = await decide(stores, one, at)
 
 
 SLICE = 60.0  # simulated seconds the partitions ingest before the fleet evaluator reads
@@ -305,8 +312,10 @@ class FleetCheck:
     def of(cls, one: dict[Key, Decision], rules: RuleSet, call: CallEnded) -> FleetCheck:
         rule = next(rule for rule in rules.rules if rule.name == FLEET_RULE)
         key = group_key(rule.noise.group_by, call, None)
-        matched = f"alerter:rate:{FLEET_RULE}:{key.digest}:matched"
-        return cls(one, (matched, ended_key(FLEET_RULE, key)))
+        return cls(
+            one,
+            (keys.rate_matched(FLEET_RULE, key.digest), keys.rate_ended(FLEET_RULE, key.digest)),
+        )
 
     async def read(self, parts: list[Partition], calls: list[Call]) -> None:
         for item in calls:

@@ -2384,6 +2384,16 @@ INTAKE_SOON_MUTANTS = (
     ),
 )
 
+SCALE_BENCH_MUTANTS = (
+    Mutant(
+        "scale bench: calls routed by call id, not by agent",
+        "bench/scale.py",
+        "            share[partition_of(item.agent, len(parts))].append(item)",
+        "            share[partition_of(item.call.call_id, len(parts))].append(item)",
+        ("tests/bench/test_scale.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2399,6 +2409,7 @@ MUTANTS = (
     + REDIS_30_MUTANTS
     + STORM_30_MUTANTS
     + INTAKE_SOON_MUTANTS
+    + SCALE_BENCH_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")
