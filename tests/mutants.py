@@ -2416,6 +2416,27 @@ RE2_PROBE_MUTANTS = (
         "prober(probed, True), prober(probed, False)",
         ("tests/pipeline/test_evaluate.py",),
     ),
+    Mutant(
+        "re2 probe: a literal pattern searched the wrong way round",
+        "alerter/rules/regex.py",
+        "lambda text: pattern in text",
+        "lambda text: text in pattern",
+        ("tests/rules/test_regex_literal.py",),
+    ),
+    Mutant(
+        "re2 probe: a literal pattern fullmatched as a prefix",
+        "alerter/rules/regex.py",
+        "pattern.__eq__)",
+        "lambda text: text.startswith(pattern))",
+        ("tests/rules/test_regex_literal.py",),
+    ),
+    Mutant(
+        "re2 probe: a pattern with a dot taken as a literal",
+        "alerter/rules/regex.py",
+        'META = frozenset("\\\\.^$',
+        'META = frozenset("\\\\^$',
+        ("tests/rules/test_regex_literal.py",),
+    ),
 )
 
 MUTANTS = (

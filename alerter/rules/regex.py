@@ -20,6 +20,8 @@ from alerter.compat.re2 import prober
 # Room for any sensible pattern; a pattern past it (`(x{500}){500}`) is refused, not run.
 MAX_PROGRAM_BYTES = 2 << 20
 MAX_PATTERN_CHARS = 2_000
+# Every character RE2's syntax gives a meaning to; a pattern with none of them is a literal.
+META = frozenset("\\.^$|?*+()[]{}")
 
 
 def _options(never_capture: bool = False) -> Any:
@@ -77,6 +79,8 @@ def compile_re2(pattern: str) -> Regex:
     except re2.error as exc:
         reason = _said(exc)
         raise ValueError(f"bad regular expression ({reason}){_hint(reason)}") from None
+    if META.isdisjoint(pattern):  # a literal: str's own search, linear too, and quicker
+        return Regex(pattern, compiled, lambda text: pattern in text, pattern.__eq__)
     probed = re2.compile(pattern, _options(never_capture=True))
     return Regex(pattern, compiled, prober(probed, False), prober(probed, True))
 
