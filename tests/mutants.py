@@ -2394,6 +2394,51 @@ SCALE_BENCH_MUTANTS = (
     ),
 )
 
+RE2_PROBE_MUTANTS = (
+    Mutant(
+        "re2 probe: fullmatch asked as search",
+        "alerter/compat/re2.py",
+        "anchor = _ANCHOR.ANCHOR_BOTH if whole else _ANCHOR.UNANCHORED",
+        "anchor = _ANCHOR.UNANCHORED",
+        ("tests/compat/test_re2.py", "tests/pipeline/test_evaluate.py"),
+    ),
+    Mutant(
+        "re2 probe: a text with a lone surrogate matched as empty",
+        "alerter/compat/re2.py",
+        'raw = text.encode("utf-8", "surrogatepass")',
+        'raw = b""',
+        ("tests/compat/test_re2.py",),
+    ),
+    Mutant(
+        "re2 probe: a rule's regex searched and its glob fullmatched the wrong way round",
+        "alerter/rules/regex.py",
+        "prober(probed, False), prober(probed, True)",
+        "prober(probed, True), prober(probed, False)",
+        ("tests/pipeline/test_evaluate.py",),
+    ),
+    Mutant(
+        "re2 probe: a literal pattern searched the wrong way round",
+        "alerter/rules/regex.py",
+        "lambda text: pattern in text",
+        "lambda text: text in pattern",
+        ("tests/rules/test_regex_literal.py",),
+    ),
+    Mutant(
+        "re2 probe: a literal pattern fullmatched as a prefix",
+        "alerter/rules/regex.py",
+        "pattern.__eq__)",
+        "lambda text: text.startswith(pattern))",
+        ("tests/rules/test_regex_literal.py",),
+    ),
+    Mutant(
+        "re2 probe: a pattern with a dot taken as a literal",
+        "alerter/rules/regex.py",
+        'META = frozenset("\\\\.^$',
+        'META = frozenset("\\\\^$',
+        ("tests/rules/test_regex_literal.py",),
+    ),
+)
+
 MUTANTS = (
     MUTANTS
     + CONSOLE_MUTANTS
@@ -2410,6 +2455,7 @@ MUTANTS = (
     + STORM_30_MUTANTS
     + INTAKE_SOON_MUTANTS
     + SCALE_BENCH_MUTANTS
+    + RE2_PROBE_MUTANTS
 )
 
 COPIED = ("alerter", "bench", "docs", "tests", "rules", "deploy", "README.md", "pyproject.toml")

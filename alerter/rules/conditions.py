@@ -136,13 +136,15 @@ def compile_event_pattern(pattern: object) -> Predicate:
         raise ValueError("event patterns must be non-empty strings")
     if pattern.startswith("re:"):
         regex = compile_regex(pattern[3:], f"event pattern {pattern!r}")
-        return lambda value: isinstance(value, str) and regex.search(value)
+        searches = regex.searches
+        return lambda value: isinstance(value, str) and searches(value)
     if any(ch in pattern for ch in "*?["):
         try:
             glob = compile_glob(pattern)
         except ValueError as exc:
             raise ValueError(f"event pattern {pattern!r}: {exc}") from None
-        return lambda value: isinstance(value, str) and glob.fullmatch(value)
+        fullmatches = glob.fullmatches
+        return lambda value: isinstance(value, str) and fullmatches(value)
     return lambda value: value == pattern
 
 
@@ -151,7 +153,8 @@ def _contains(needle: str) -> Predicate:
 
 
 def _search(pattern: Regex) -> Predicate:
-    return lambda value: pattern.search(_text(value))
+    searches = pattern.searches
+    return lambda value: searches(_text(value))
 
 
 def _equals(expected: object) -> Predicate:

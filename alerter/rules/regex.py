@@ -8,21 +8,28 @@ The project's own fixed patterns stay on Python's `re`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import re2
 
+from alerter.compat.re2 import prober
+
 # Room for any sensible pattern; a pattern past it (`(x{500}){500}`) is refused, not run.
 MAX_PROGRAM_BYTES = 2 << 20
 MAX_PATTERN_CHARS = 2_000
+# Every character RE2's syntax gives a meaning to; a pattern with none of them is a literal.
+META = frozenset("\\.^$|?*+()[]{}")
 
 
-def _options() -> Any:
+def _options(never_capture: bool = False) -> Any:
     options = re2.Options()
     options.log_errors = False  # RE2 would print every refused pattern to stderr
     options.max_mem = MAX_PROGRAM_BYTES
+    # Groups only cost when asked whether it matches: RE2 then tracks no submatches.
+    options.never_capture = never_capture
     return options
 
 
@@ -32,12 +39,15 @@ class Regex:
 
     pattern: str
     compiled: Any = field(compare=False, repr=False)
+    # The yes-or-no answers, straight from RE2 (alerter.compat.re2): what evaluation calls.
+    searches: Callable[[str], bool] = field(compare=False, repr=False)
+    fullmatches: Callable[[str], bool] = field(compare=False, repr=False)
 
     def search(self, text: str) -> bool:
-        return self._run("search", text)
+        return self.searches(text)
 
     def fullmatch(self, text: str) -> bool:
-        return self._run("fullmatch", text)
+        return self.fullmatches(text)
 
     def sub(self, replacement: str, text: str) -> str:
         """Every match replaced by `replacement` (taken literally)."""
@@ -48,13 +58,6 @@ class Regex:
             raw = text.encode("utf-8", "surrogatepass")
             done = self.compiled.sub(literal.encode(), raw)
             return str(done.decode("utf-8", "surrogatepass"))
-
-    def _run(self, how: str, text: str) -> bool:
-        try:
-            return getattr(self.compiled, how)(text) is not None
-        except UnicodeEncodeError:  # a lone surrogate (from JSON's \ud800): match its bytes
-            raw = text.encode("utf-8", "surrogatepass")
-            return getattr(self.compiled, how)(raw) is not None
 
 
 def regex_problem(pattern: str) -> str | None:
@@ -72,10 +75,14 @@ def compile_re2(pattern: str) -> Regex:
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ValueError(f"regular expression longer than {MAX_PATTERN_CHARS} characters")
     try:
-        return Regex(pattern, re2.compile(pattern, _options()))
+        compiled = re2.compile(pattern, _options())
     except re2.error as exc:
         reason = _said(exc)
         raise ValueError(f"bad regular expression ({reason}){_hint(reason)}") from None
+    if META.isdisjoint(pattern):  # a literal: str's own search, linear too, and quicker
+        return Regex(pattern, compiled, lambda text: pattern in text, pattern.__eq__)
+    probed = re2.compile(pattern, _options(never_capture=True))
+    return Regex(pattern, compiled, prober(probed, False), prober(probed, True))
 
 
 def _said(exc: Exception) -> str:

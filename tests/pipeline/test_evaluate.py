@@ -53,6 +53,21 @@ def test_event_exact_glob_regex(tmp_path: Path) -> None:
     assert not fired(tmp_path, 'match: {event: ["re:^fail"]}', [log()])
 
 
+def test_regexes_with_groups_search_and_globs_take_the_whole_event(tmp_path: Path) -> None:
+    # RE2 is asked yes or no with no groups captured: groups still group, globs still anchor.
+    reason = {"data": {"failure_reason": "Fehler: Straße 5 (SIP 408)"}}
+    assert fired(
+        tmp_path, "match: {data: {failure_reason: {regex: '(SIP|sip) (4\\d\\d)'}}}", [log(**reason)]
+    )
+    assert fired(tmp_path, "match: {data: {failure_reason: {regex: 'ß. (5|6)'}}}", [log(**reason)])
+    assert not fired(
+        tmp_path, "match: {data: {failure_reason: {regex: '^(SIP)'}}}", [log(**reason)]
+    )
+    assert not fired(tmp_path, 'match: {event: ["fail*"]}', [log()])
+    assert fired(tmp_path, 'match: {event: ["*fail*"]}', [log()])
+    assert fired(tmp_path, 'match: {event: ["re:(fail)"]}', [log()])
+
+
 def test_data_conditions(tmp_path: Path) -> None:
     cases = {
         "{code: 408}": True,
