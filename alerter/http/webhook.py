@@ -147,7 +147,7 @@ def answer_soon(intake: Intake, headers: Headers, body: bytes) -> Answer | async
             counters = ended_counters(rules, parsed) if rules else ()
             marks = flatline_marks(rules, parsed) if rules else ()
             baselines = baseline_counters(rules, parsed) if rules else ()
-            queued = intake.queue.enqueue_nowait(
+            queued = intake.queue.enqueue(
                 parsed, ended_counters=counters, flatline_marks=marks, baseline_counters=baselines
             )
         except (RedisError, OSError):

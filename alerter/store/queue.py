@@ -98,31 +98,7 @@ class CallQueue:
         # one run of the script: one command, one round trip, for many webhooks under load.
         self._batches: Batcher[_Entry, bool] = Batcher(self._enqueue_batch, ENQUEUE_FLIGHTS)
 
-    async def enqueue(
-        self,
-        call: CallEnded,
-        *,
-        defer_ms: int | None = None,
-        ended_counters: Sequence[tuple[str, float]] = (),
-        flatline_marks: Sequence[tuple[str, str, str]] = (),
-        baseline_counters: Sequence[EndedCounter] = (),
-    ) -> bool:
-        """Queue the call's job; False when that call is already queued, running or done.
-
-        `ended_counters` (key, window in seconds) count the call as ended, in the same round
-        trip, for failure-rate rules; `flatline_marks` (key, group, labels) record it as its
-        group's last call, for flatline rules; `baseline_counters` count it as ended in a
-        baseline rule's window and hourly rings.
-        """
-        return await self.enqueue_nowait(
-            call,
-            defer_ms=defer_ms,
-            ended_counters=ended_counters,
-            flatline_marks=flatline_marks,
-            baseline_counters=baseline_counters,
-        )
-
-    def enqueue_nowait(
+    def enqueue(
         self,
         call: CallEnded,
         *,
@@ -131,8 +107,15 @@ class CallQueue:
         flatline_marks: Sequence[tuple[str, str, str]] = (),
         baseline_counters: Sequence[EndedCounter] = (),
     ) -> asyncio.Future[bool]:
-        """`enqueue` as a future (its answer, or the Redis error), with no coroutine: the
-        webhook's fast path answers from the future's callback."""
+        """Queue the call's job; the future answers False when that call is already queued,
+        running or done (or raises the Redis error). A future, not a coroutine: callers
+        await it, and the webhook's fast path answers from its callback with no task.
+
+        `ended_counters` (key, window in seconds) count the call as ended, in the same round
+        trip, for failure-rate rules; `flatline_marks` (key, group, labels) record it as its
+        group's last call, for flatline rules; `baseline_counters` count it as ended in a
+        baseline rule's window and hourly rings.
+        """
         job_id = keys.call_job(call.call_id)
         now_ms = int(self._clock() * 1000)  # when the call ended: its windows count from it
         due_ms = int(arq_clock() * 1000)

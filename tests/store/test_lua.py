@@ -158,6 +158,9 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
     groups = [f"flatline-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     baseline = Baseline(factor=2, within=900, over=3 * 3600, min_calls=2)
     counter = ended_counter(rule(), GroupKey((("agent_id", "ag-1"),)), baseline)
+    await redis.script_load(lua.source("enqueue"))
+    evalsha_before = await evalsha_calls(redis)
+    # Enqueued in one turn of the loop: each is on its way as it is made.
     batch = [
         queue.enqueue(calls[0], ended_counters=[(counters[0], 60.0), (counters[1], 10.0)]),
         queue.enqueue(
@@ -172,8 +175,6 @@ async def test_enqueue_runs_a_batch_of_calls_each_with_its_own_counters_and_grou
             flatline_marks=[(groups[0], "ag-2", "{}"), (groups[1], "", "{}")],
         ),
     ]
-    await redis.script_load(lua.source("enqueue"))
-    evalsha_before = await evalsha_calls(redis)
     assert await asyncio.gather(*batch) == [True, True, False, True]
     assert await evalsha_calls(redis) == evalsha_before + 1  # one run for the four
     queued = await redis.zrange(queue_name, 0, -1)
